@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace Palisade.Cli;
+
+/// <summary>Builds the <c>palisade</c> command tree; each verb lives in <c>Commands/</c>.</summary>
+internal static class CommandLine
+{
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("Palisade: a kernel that runs real Linux programs and mediates what they do.");
+        return root.Parse(args).Invoke();
+    }
+}

@@ -1,0 +1,6 @@
+namespace Palisade.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args) => CommandLine.Run(args);
+}
