@@ -1,0 +1,274 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+
+namespace Palisade.Api;
+
+/// <summary>
+/// The filter manager: file system minifilters, in the manner of FltRegisterFilter. A minifilter registers at an
+/// altitude with pre and post callbacks per operation; the kernel calls them for every file operation a guest makes.
+/// </summary>
+/// <remarks>
+/// <para><b>Ordering.</b> Pre callbacks run from the highest altitude down; post callbacks run from the lowest up,
+/// and only for filters whose pre callback returned <see cref="PreOperationStatus.SuccessWithCallback"/> (or that
+/// registered a post callback without a pre callback).</para>
+/// <para><b>Verdicts.</b> A pre callback returns <see cref="PreOperationStatus.SuccessWithCallback"/> or
+/// <see cref="PreOperationStatus.SuccessNoCallback"/> to pass the operation down, or
+/// <see cref="PreOperationStatus.Complete"/> to finish it at once with <see cref="FileOperation.Status"/> (an error
+/// denies it: <see cref="Status.AccessDenied"/> becomes <c>EACCES</c>; <see cref="Status.Success"/> pretends it
+/// succeeded without doing it, which is allowed for every operation except create). Filters below a completing
+/// filter, and the file system, are not called. A create's post callback may still cancel the open by setting
+/// <see cref="FileOperation.Status"/> to an error: the kernel closes the file it opened and fails the guest's open.</para>
+/// <para><b>Operations.</b> <see cref="FileOperationKind.Create"/> (open, openat, openat2, creat),
+/// <see cref="FileOperationKind.Cleanup"/> (the last close of a file opened for writing by a guest — only reported to
+/// filters that register for it), <see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/>
+/// (unlink, rmdir), <see cref="FileOperationKind.SetInformation"/> (truncate, chmod, chown), and, when registered,
+/// <see cref="FileOperationKind.Read"/> and <see cref="FileOperationKind.Write"/> (opt-in: they make every read or
+/// write of the files a guest opens through the filter manager go to the supervisor, which is slow).</para>
+/// <para><b>Own I/O.</b> A filter reads a file's content through <see cref="OpenFile"/>; that I/O starts below the
+/// filter, so neither the filter itself nor any filter above it sees it.</para>
+/// <para><b>Limits.</b> At most 64 minifilters; altitudes are unique among minifilters; names are unique, 1–64
+/// characters.</para>
+/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline counts as
+/// <see cref="PreOperationStatus.SuccessNoCallback"/> (the operation proceeds), is reported as a
+/// <c>driver-fault</c> event, and an overrun filter is disabled.</para>
+/// </remarks>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "self-protection of files", "data loss prevention", "backup and audit")]
+public interface IFilterManager
+{
+    /// <summary>Registers a minifilter and starts filtering at once (FltRegisterFilter followed by FltStartFiltering).</summary>
+    /// <param name="registration">The filter's name, altitude and callbacks.</param>
+    /// <param name="cookie">On success, names the filter for <see cref="UnregisterFilter"/>, the context calls and <see cref="OpenFile"/>.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when the registration is null, the name
+    /// is empty or longer than 64 characters, an operation appears twice, or an entry has neither callback;
+    /// <see cref="Status.InvalidAltitude"/>; <see cref="Status.AltitudeCollision"/>; <see cref="Status.ObjectNameCollision"/>
+    /// when the name is taken; <see cref="Status.TooManyRegistrations"/> at 64 filters.</returns>
+    Status RegisterFilter(FilterRegistration registration, out CallbackCookie cookie);
+
+    /// <summary>Removes a minifilter and all its file contexts. Operations already past the filter are not affected.</summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/>.</returns>
+    Status UnregisterFilter(CallbackCookie cookie);
+
+    /// <summary>
+    /// Attaches a context of the filter's own to a file (FltSetFileContext), for example a cached scan verdict. Each
+    /// filter has its own contexts; a context stays until it is replaced, deleted, the filter unregisters or the
+    /// file's identity is reused after deletion.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity. Must not be <see cref="FileIdentity.IsNone"/>.</param>
+    /// <param name="context">The context. Must not be null. Replaces any earlier context of this filter on this file.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidHandle"/> or <see cref="Status.InvalidParameter"/>.</returns>
+    Status SetFileContext(CallbackCookie cookie, FileIdentity file, object context);
+
+    /// <summary>Finds the context the filter attached to a file (FltGetFileContext).</summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity.</param>
+    /// <param name="context">The context, or null when there is none.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.NotFound"/> when the file has no context of this filter,
+    /// <see cref="Status.InvalidHandle"/>.</returns>
+    Status GetFileContext(CallbackCookie cookie, FileIdentity file, out object? context);
+
+    /// <summary>Removes the filter's context from a file (FltDeleteContext).</summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.NotFound"/> or <see cref="Status.InvalidHandle"/>.</returns>
+    Status DeleteFileContext(CallbackCookie cookie, FileIdentity file);
+
+    /// <summary>
+    /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
+    /// neither this filter nor any filter above it sees it, nor the reads through the returned stream.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="path">An absolute path.</param>
+    /// <param name="access"><see cref="FileAccess.Read"/>, <see cref="FileAccess.Write"/> or both.</param>
+    /// <param name="stream">On success, an open stream the caller disposes; otherwise null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a relative or empty path;
+    /// <see cref="Status.ObjectNameNotFound"/>; <see cref="Status.AccessDenied"/>; the status of a filter below that
+    /// denied it; <see cref="Status.InvalidHandle"/>.</returns>
+    Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream);
+}
+
+/// <summary>The file operations a minifilter can register for.</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum FileOperationKind
+{
+    /// <summary>An open or create (IRP_MJ_CREATE).</summary>
+    Create,
+    /// <summary>The last close of a file a guest opened for writing (IRP_MJ_CLEANUP). Opt-in.</summary>
+    Cleanup,
+    /// <summary>A rename (rename, renameat, renameat2).</summary>
+    Rename,
+    /// <summary>A delete (unlink, unlinkat, rmdir).</summary>
+    Delete,
+    /// <summary>A change of size, mode or owner (truncate, chmod, chown and their variants).</summary>
+    SetInformation,
+    /// <summary>A read. Opt-in; see the remarks of <see cref="IFilterManager"/>.</summary>
+    Read,
+    /// <summary>A write. Opt-in; see the remarks of <see cref="IFilterManager"/>.</summary>
+    Write,
+}
+
+/// <summary>Which information a set-information operation changes.</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "self-protection of files")]
+public enum FileInformationClass
+{
+    /// <summary>Not a set-information operation.</summary>
+    None,
+    /// <summary>The size (truncate, ftruncate).</summary>
+    Size,
+    /// <summary>The permission bits (chmod, fchmod, fchmodat).</summary>
+    Mode,
+    /// <summary>The owner or group (chown, fchown, lchown, fchownat).</summary>
+    Owner,
+}
+
+/// <summary>The rights a create asks for.</summary>
+[Flags]
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum FileAccessRights
+{
+    /// <summary>No data access (for example an O_PATH open).</summary>
+    None = 0,
+    /// <summary>Read data.</summary>
+    Read = 1,
+    /// <summary>Write data.</summary>
+    Write = 2,
+    /// <summary>Append only.</summary>
+    Append = 4,
+    /// <summary>Execute the file as a program image (the open made for an exec).</summary>
+    Execute = 8,
+}
+
+/// <summary>What a create does when the file exists or not (derived from O_CREAT, O_EXCL and O_TRUNC).</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum CreateDisposition
+{
+    /// <summary>Open an existing file; fail if it does not exist (FILE_OPEN).</summary>
+    Open,
+    /// <summary>Create a new file; fail if it exists (FILE_CREATE: O_CREAT|O_EXCL).</summary>
+    Create,
+    /// <summary>Open it, or create it when it does not exist (FILE_OPEN_IF: O_CREAT).</summary>
+    OpenIf,
+    /// <summary>Open and truncate an existing file (FILE_OVERWRITE: O_TRUNC).</summary>
+    Overwrite,
+    /// <summary>Open and truncate, or create (FILE_OVERWRITE_IF: O_CREAT|O_TRUNC).</summary>
+    OverwriteIf,
+}
+
+/// <summary>What a pre callback returns.</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum PreOperationStatus
+{
+    /// <summary>Pass the operation down and call this filter's post callback (FLT_PREOP_SUCCESS_WITH_CALLBACK).</summary>
+    SuccessWithCallback,
+    /// <summary>Pass the operation down without a post callback (FLT_PREOP_SUCCESS_NO_CALLBACK).</summary>
+    SuccessNoCallback,
+    /// <summary>Finish the operation now with <see cref="FileOperation.Status"/> (FLT_PREOP_COMPLETE).</summary>
+    Complete,
+}
+
+/// <summary>
+/// One file operation as a minifilter sees it (the counterpart of FLT_CALLBACK_DATA with its related objects).
+/// </summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "self-protection of files")]
+public struct FileOperation
+{
+    /// <summary>The operation.</summary>
+    public FileOperationKind Kind { get; init; }
+
+    /// <summary>The guest process that asked for it.</summary>
+    public int RequesterProcessId { get; init; }
+
+    /// <summary>The guest thread that asked for it.</summary>
+    public int RequesterThreadId { get; init; }
+
+    /// <summary>The real user id of the requester.</summary>
+    public int UserId { get; init; }
+
+    /// <summary>The absolute path of the file, resolved against the requester's directory; the last component is
+    /// not resolved when it is a symbolic link that the operation does not follow.</summary>
+    public string Path { get; init; }
+
+    /// <summary>For a rename, the absolute destination path; otherwise null.</summary>
+    public string? NewPath { get; init; }
+
+    /// <summary>For a create, the rights asked for.</summary>
+    public FileAccessRights Access { get; init; }
+
+    /// <summary>For a create, what happens when the file exists or not.</summary>
+    public CreateDisposition Disposition { get; init; }
+
+    /// <summary>For a create, the raw Linux open flags; 0 otherwise.</summary>
+    public int OpenFlags { get; init; }
+
+    /// <summary>For a set-information operation, what it changes.</summary>
+    public FileInformationClass InformationClass { get; init; }
+
+    /// <summary>For set-information: the new size, mode, or owner (uid in the low 32 bits, gid in the high 32 bits, -1 for unchanged).</summary>
+    public long InformationValue { get; init; }
+
+    /// <summary>For read and write: the file offset. For cleanup: the number of bytes the guest wrote through the closed file description, or -1 when unknown.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>For read and write: the number of bytes asked for.</summary>
+    public int Length { get; init; }
+
+    /// <summary>True when the target is a directory (known for existing files).</summary>
+    public bool IsDirectory { get; init; }
+
+    /// <summary>
+    /// The identity of the file. In a pre create, the identity of the existing file (none when it does not exist yet);
+    /// in a post create, of the file actually opened. For other operations, of the file operated on.
+    /// </summary>
+    public FileIdentity File { get; set; }
+
+    /// <summary>
+    /// The status of the operation. Set it with <see cref="PreOperationStatus.Complete"/> to finish the operation in
+    /// a pre callback; in a post callback it holds the outcome, and setting an error on a create cancels the open.
+    /// </summary>
+    public Status Status { get; set; }
+
+    /// <summary>A value the pre callback hands to its own post callback (the completion context).</summary>
+    public object? CompletionContext { get; set; }
+}
+
+/// <summary>A minifilter pre callback.</summary>
+/// <param name="operation">The operation; <see cref="FileOperation.Status"/> and <see cref="FileOperation.CompletionContext"/> may be set.</param>
+/// <returns>Whether to pass the operation down, with or without a post callback, or to complete it.</returns>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public delegate PreOperationStatus FilePreCallback(ref FileOperation operation);
+
+/// <summary>A minifilter post callback.</summary>
+/// <param name="operation">The completed operation; on a create, setting an error status cancels the open.</param>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public delegate void FilePostCallback(ref FileOperation operation);
+
+/// <summary>The callbacks of a minifilter for one operation (an FLT_OPERATION_REGISTRATION entry).</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public sealed class FileOperationRegistration
+{
+    /// <summary>The operation.</summary>
+    public required FileOperationKind Kind { get; init; }
+
+    /// <summary>The pre callback, or null.</summary>
+    public FilePreCallback? PreOperation { get; init; }
+
+    /// <summary>The post callback, or null.</summary>
+    public FilePostCallback? PostOperation { get; init; }
+}
+
+/// <summary>A minifilter registration (FLT_REGISTRATION).</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public sealed class FilterRegistration
+{
+    /// <summary>The filter's name, unique, 1–64 characters.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The altitude, a decimal number such as <c>"320000"</c>, unique among minifilters. Antivirus filters
+    /// conventionally use 320000–329999, encryption 140000–149999, activity monitors 360000–389999.</summary>
+    public required string Altitude { get; init; }
+
+    /// <summary>The operations and their callbacks; each operation at most once.</summary>
+    public required IReadOnlyList<FileOperationRegistration> Operations { get; init; }
+}

@@ -1,0 +1,191 @@
+using System;
+
+namespace Palisade.Api;
+
+/// <summary>
+/// Handle-operation callbacks on processes and threads, in the manner of ObRegisterCallbacks: a security product
+/// sees every handle opened or duplicated to a process or thread and can remove access rights from it.
+/// </summary>
+/// <remarks>
+/// <para>Every guest operation that acts on another process goes through a handle operation with the rights it
+/// needs: a signal needs <see cref="ProcessAccessRights.Terminate"/> (SIGKILL, SIGTERM and every other signal),
+/// ptrace needs <see cref="ProcessAccessRights.VmWrite"/> | <see cref="ProcessAccessRights.VmRead"/> |
+/// <see cref="ProcessAccessRights.SuspendResume"/>, process_vm_readv needs <see cref="ProcessAccessRights.VmRead"/>,
+/// process_vm_writev needs <see cref="ProcessAccessRights.VmWrite"/>, pidfd_open needs
+/// <see cref="ProcessAccessRights.Synchronize"/>. When a pre callback removes a right the operation needs, the
+/// operation fails with <c>EPERM</c>.</para>
+/// <para><b>Ordering.</b> Pre callbacks run from the highest altitude down; post callbacks from the lowest up. Each
+/// pre callback sees the desired access left by the callbacks above it.</para>
+/// <para><b>Limits.</b> At most 64 registrations at once; altitudes are unique among object-callback registrations.</para>
+/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline leaves the access as it was
+/// (no right removed), is reported as a <c>driver-fault</c> event, and an overrun registration is disabled.</para>
+/// </remarks>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection", "anti-tampering", "EDR")]
+public interface IObjectCallbacks
+{
+    /// <summary>Registers pre and/or post callbacks for handle operations on the object types given.</summary>
+    /// <param name="registration">What to register. At least one of the callbacks must be set.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns>
+    /// <see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when no callback is set, no object type
+    /// or no operation is selected; <see cref="Status.InvalidAltitude"/> when the altitude is malformed;
+    /// <see cref="Status.AltitudeCollision"/> when another object-callback registration has the same altitude;
+    /// <see cref="Status.TooManyRegistrations"/> when 64 are registered.
+    /// </returns>
+    Status Register(ObjectCallbackRegistration registration, out CallbackCookie cookie);
+
+    /// <summary>Removes a registration. After it returns, its callbacks are not called again.</summary>
+    /// <param name="cookie">The cookie returned at registration.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live registration of this driver.</returns>
+    Status Unregister(CallbackCookie cookie);
+}
+
+/// <summary>The object types whose handle operations a registration sees.</summary>
+[Flags]
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public enum ObjectTypes
+{
+    /// <summary>None.</summary>
+    None = 0,
+    /// <summary>Processes.</summary>
+    Process = 1,
+    /// <summary>Threads.</summary>
+    Thread = 2,
+}
+
+/// <summary>The handle operations a registration sees.</summary>
+[Flags]
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public enum HandleOperations
+{
+    /// <summary>None.</summary>
+    None = 0,
+    /// <summary>A handle is opened (OB_OPERATION_HANDLE_CREATE).</summary>
+    Create = 1,
+    /// <summary>A handle is duplicated (OB_OPERATION_HANDLE_DUPLICATE), for example a pidfd passed to another process.</summary>
+    Duplicate = 2,
+}
+
+/// <summary>Access rights to a process, with the Windows values.</summary>
+[Flags]
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public enum ProcessAccessRights : uint
+{
+    /// <summary>No rights.</summary>
+    None = 0,
+    /// <summary>Terminate the process or send it any signal.</summary>
+    Terminate = 0x0001,
+    /// <summary>Create a thread in it.</summary>
+    CreateThread = 0x0002,
+    /// <summary>Change its address space layout.</summary>
+    VmOperation = 0x0008,
+    /// <summary>Read its memory.</summary>
+    VmRead = 0x0010,
+    /// <summary>Write its memory.</summary>
+    VmWrite = 0x0020,
+    /// <summary>Duplicate its file descriptors (pidfd_getfd).</summary>
+    DuplicateHandle = 0x0040,
+    /// <summary>Set information such as priority.</summary>
+    SetInformation = 0x0200,
+    /// <summary>Query information.</summary>
+    QueryInformation = 0x0400,
+    /// <summary>Stop or continue it, or attach to it for debugging.</summary>
+    SuspendResume = 0x0800,
+    /// <summary>Query limited information.</summary>
+    QueryLimitedInformation = 0x1000,
+    /// <summary>Wait for it to exit.</summary>
+    Synchronize = 0x0010_0000,
+    /// <summary>Every right.</summary>
+    AllAccess = 0x001F_FFFF,
+}
+
+/// <summary>What an object pre callback sees and may change.</summary>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public struct ObjectPreOperationInfo
+{
+    /// <summary>The operation.</summary>
+    public HandleOperations Operation { get; init; }
+
+    /// <summary>The type of the target object.</summary>
+    public ObjectTypes ObjectType { get; init; }
+
+    /// <summary>The process asking for the handle.</summary>
+    public int RequesterProcessId { get; init; }
+
+    /// <summary>The target process (for a thread, the process it belongs to).</summary>
+    public int TargetProcessId { get; init; }
+
+    /// <summary>The target thread, or 0 for a process handle.</summary>
+    public int TargetThreadId { get; init; }
+
+    /// <summary>True when the kernel opens the handle for itself; such handles are not stripped (changes are ignored).</summary>
+    public bool KernelHandle { get; init; }
+
+    /// <summary>The access the requester originally asked for.</summary>
+    public ProcessAccessRights OriginalDesiredAccess { get; init; }
+
+    /// <summary>
+    /// The access that will be granted. A callback may only remove rights: rights added beyond
+    /// <see cref="OriginalDesiredAccess"/> are ignored and reported as a <c>driver-fault</c> event.
+    /// </summary>
+    public ProcessAccessRights DesiredAccess { get; set; }
+}
+
+/// <summary>What an object post callback sees.</summary>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection", "EDR")]
+public readonly struct ObjectPostOperationInfo
+{
+    /// <summary>The operation.</summary>
+    public HandleOperations Operation { get; init; }
+
+    /// <summary>The type of the target object.</summary>
+    public ObjectTypes ObjectType { get; init; }
+
+    /// <summary>The process that asked for the handle.</summary>
+    public int RequesterProcessId { get; init; }
+
+    /// <summary>The target process.</summary>
+    public int TargetProcessId { get; init; }
+
+    /// <summary>The target thread, or 0 for a process handle.</summary>
+    public int TargetThreadId { get; init; }
+
+    /// <summary>True when the kernel opened the handle for itself.</summary>
+    public bool KernelHandle { get; init; }
+
+    /// <summary>The access actually granted, after every pre callback.</summary>
+    public ProcessAccessRights GrantedAccess { get; init; }
+
+    /// <summary>The outcome of the operation.</summary>
+    public Status ReturnStatus { get; init; }
+}
+
+/// <summary>A pre callback: may remove rights from <see cref="ObjectPreOperationInfo.DesiredAccess"/>.</summary>
+/// <param name="info">The operation; changes to its desired access take effect.</param>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public delegate void ObjectPreCallback(ref ObjectPreOperationInfo info);
+
+/// <summary>A post callback: observes the access granted.</summary>
+/// <param name="info">The completed operation.</param>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "EDR")]
+public delegate void ObjectPostCallback(in ObjectPostOperationInfo info);
+
+/// <summary>One object-callback registration (OB_CALLBACK_REGISTRATION with one OB_OPERATION_REGISTRATION).</summary>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
+public sealed class ObjectCallbackRegistration
+{
+    /// <summary>The altitude: a decimal number such as <c>"321000"</c> or <c>"321000.5"</c>, unique among object registrations.</summary>
+    public required string Altitude { get; init; }
+
+    /// <summary>The object types to see. Must not be <see cref="ObjectTypes.None"/>.</summary>
+    public ObjectTypes ObjectTypes { get; init; } = ObjectTypes.Process | ObjectTypes.Thread;
+
+    /// <summary>The operations to see. Must not be <see cref="HandleOperations.None"/>.</summary>
+    public HandleOperations Operations { get; init; } = HandleOperations.Create | HandleOperations.Duplicate;
+
+    /// <summary>The pre callback, or null.</summary>
+    public ObjectPreCallback? PreOperation { get; init; }
+
+    /// <summary>The post callback, or null.</summary>
+    public ObjectPostCallback? PostOperation { get; init; }
+}

@@ -1,0 +1,158 @@
+namespace Palisade.Api;
+
+/// <summary>
+/// Process, thread and image-load notifications, in the manner of PsSetCreateProcessNotifyRoutineEx,
+/// PsSetCreateThreadNotifyRoutine and PsSetLoadImageNotifyRoutine.
+/// </summary>
+/// <remarks>
+/// <para><b>Limits.</b> At most 64 callbacks of each kind (process create, process exit, thread create, thread exit,
+/// image load) are registered at once, across all drivers; the 65th registration returns
+/// <see cref="Status.TooManyRegistrations"/>.</para>
+/// <para><b>Ordering.</b> Callbacks of one kind are called in the order they were registered.</para>
+/// <para><b>Threading.</b> Callbacks run on a kernel thread of the supervisor while the guest thread that caused
+/// the event waits; they may run concurrently for different guests and must not block for long.</para>
+/// <para><b>Containment.</b> A callback that throws, or that has not returned 5 seconds after it was called (its
+/// deadline), is contained: the kernel applies the default verdict (allow), reports a <c>driver-fault</c> event
+/// naming the driver, and, for an overrun, disables that registration so that later events are not delayed.</para>
+/// </remarks>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus", "self-protection", "EDR telemetry")]
+public interface IProcessCallbacks
+{
+    /// <summary>
+    /// Registers a callback called before a program image starts in a process (an execve, or the first program of a
+    /// <c>palisade run</c>). The callback may deny the creation.
+    /// </summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration for <see cref="Unregister"/>; otherwise default.</param>
+    /// <returns>
+    /// <see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when <paramref name="callback"/> is null;
+    /// <see cref="Status.TooManyRegistrations"/> when 64 process-create callbacks are registered.
+    /// </returns>
+    Status RegisterProcessCreate(ProcessCreateCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Registers a callback called after a process has exited (for any reason, including signals).</summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterProcessExit(ProcessExitCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Registers a callback called when a thread is created in a guest process (a clone with CLONE_THREAD), or a process is forked (its first thread).</summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterThreadCreate(ThreadCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Registers a callback called when a guest thread exits.</summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterThreadExit(ThreadCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Registers a callback called when a program image is mapped into a process (at exec, after the process-create callbacks allowed it).</summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Removes a registration made through this interface. After it returns, the callback is not called again.</summary>
+    /// <param name="cookie">The cookie returned at registration.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when the cookie names no live registration of this driver.</returns>
+    Status Unregister(CallbackCookie cookie);
+}
+
+/// <summary>Decides whether a program may start. Return <see cref="Status.Success"/> to allow, or an error status
+/// (typically <see cref="Status.AccessDenied"/>, which the guest sees as <c>EACCES</c>) to deny.</summary>
+/// <param name="info">The process being created. Valid only during the call.</param>
+/// <returns>The verdict. The first error returned by any callback denies the creation; later callbacks still run
+/// and see <see cref="ProcessCreateInfo.CreationStatus"/>.</returns>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus")]
+public delegate Status ProcessCreateCallback(in ProcessCreateInfo info);
+
+/// <summary>Observes a process exit.</summary>
+/// <param name="info">The process that exited.</param>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "self-protection")]
+public delegate void ProcessExitCallback(in ProcessExitInfo info);
+
+/// <summary>Observes a thread creation or exit.</summary>
+/// <param name="info">The thread.</param>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry")]
+public delegate void ThreadCallback(in ThreadInfo info);
+
+/// <summary>Observes an image load.</summary>
+/// <param name="info">The image.</param>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "EDR telemetry")]
+public delegate void ImageLoadCallback(in ImageLoadInfo info);
+
+/// <summary>What a process-create callback sees.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus")]
+public readonly struct ProcessCreateInfo
+{
+    /// <summary>The process id of the process that will run the image (for an exec, the process that calls it).</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>The parent process id.</summary>
+    public int ParentProcessId { get; init; }
+
+    /// <summary>The process id of the creator: the process that asked for the program to start.</summary>
+    public int CreatorProcessId { get; init; }
+
+    /// <summary>The thread id of the creator.</summary>
+    public int CreatorThreadId { get; init; }
+
+    /// <summary>The absolute path of the image file, with symbolic links resolved.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The command line: the arguments joined with single spaces.</summary>
+    public string CommandLine { get; init; }
+
+    /// <summary>The real user id of the creator.</summary>
+    public int UserId { get; init; }
+
+    /// <summary>The identity of the image file that will actually be executed.</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>The verdict so far: <see cref="Status.Success"/>, or the error returned by an earlier callback.</summary>
+    public Status CreationStatus { get; init; }
+}
+
+/// <summary>What a process-exit callback sees.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry")]
+public readonly struct ProcessExitInfo
+{
+    /// <summary>The process id.</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>The exit code (0–255) when <see cref="Signal"/> is 0.</summary>
+    public int ExitCode { get; init; }
+
+    /// <summary>The signal that ended the process, or 0 when it exited.</summary>
+    public int Signal { get; init; }
+}
+
+/// <summary>What a thread callback sees.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry")]
+public readonly struct ThreadInfo
+{
+    /// <summary>The process the thread belongs to.</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>The thread id.</summary>
+    public int ThreadId { get; init; }
+
+    /// <summary>The thread that created it (for a create), or 0 when unknown.</summary>
+    public int CreatorThreadId { get; init; }
+}
+
+/// <summary>What an image-load callback sees.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "EDR telemetry")]
+public readonly struct ImageLoadInfo
+{
+    /// <summary>The process the image is loaded into.</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>The absolute path of the image.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The identity of the image file.</summary>
+    public FileIdentity File { get; init; }
+}
