@@ -1,8 +1,10 @@
 // The hive's file on disk: the single-writer lock, appends, the torn-tail truncation at open, and compaction's
 // write-aside-then-rename. It knows the file format only as far as the header; records are opaque bytes here.
 //
-// The lock is flock(2) (taken by FileShare.None) on "<hive>.lock", a file that is never renamed: locking the hive file
-// itself would not survive compaction, which replaces the hive's inode by rename.
+// The lock is an exclusive flock(2) on "<hive>.lock", a file that is never renamed: locking the hive file itself would
+// not survive compaction, which replaces the hive's inode by rename. .NET's own flock for FileShare.None usually
+// refuses a second opener first (an IOException carrying EWOULDBLOCK); the explicit flock holds even when that is
+// switched off.
 using Palisade.Api;
 using Palisade.Kernel.Registry.Interop;
 using Microsoft.Win32.SafeHandles;
@@ -13,9 +15,6 @@ internal sealed class HiveFile : IDisposable
 {
     private const string LockSuffix = ".lock";
     private const string CompactSuffix = ".compact";
-
-    // What .NET reports on Unix when flock(LOCK_EX | LOCK_NB) finds the file locked: EWOULDBLOCK.
-    private const int EWouldBlock = 11;
 
     private readonly FileStream _lock;
     private readonly bool _syncEachWrite;
@@ -52,6 +51,12 @@ internal sealed class HiveFile : IDisposable
         try
         {
             lockFile = new FileStream(fullPath + LockSuffix, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+            int error = FileLock.TryLockExclusive(lockFile.SafeFileHandle);
+            if (error != 0)
+            {
+                lockFile.Dispose();
+                return error == FileLock.WouldBlock ? Status.SharingViolation : Status.RegistryIoFailed;
+            }
 
             // A compaction that died before its rename leaves its file behind; the hive itself is intact.
             File.Delete(fullPath + CompactSuffix);
@@ -74,7 +79,7 @@ internal sealed class HiveFile : IDisposable
         {
             log?.Dispose();
             lockFile?.Dispose();
-            return lockFile is null && ex.HResult == EWouldBlock ? Status.SharingViolation : MapException(ex);
+            return lockFile is null && ex.HResult == FileLock.WouldBlock ? Status.SharingViolation : MapException(ex);
         }
     }
 
