@@ -2,7 +2,6 @@
 // a chosen number of acknowledgements read from its stdout; the hive must then reopen with every acknowledged write
 // present and exact, and verify clean. The writer's small compaction threshold means kills also land in compactions.
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Globalization;
 using Palisade.Api;
 using Palisade.Kernel.Registry;
@@ -11,11 +10,6 @@ namespace Palisade.Kernel.Tests.Registry;
 
 public sealed class HiveCrashTests : IDisposable
 {
-    // 128 + SIGKILL: how .NET reports a child that SIGKILL ended.
-    private const int KilledBySigkill = 137;
-
-    private static readonly string WriterPath = Path.Combine(AppContext.BaseDirectory, "Palisade.HiveCrashWriter");
-
     private readonly TempHive _temp = new();
 
     public void Dispose() => _temp.Dispose();
@@ -60,45 +54,12 @@ public sealed class HiveCrashTests : IDisposable
     /// <summary>Starts the writer, reads <paramref name="killAfter"/> acknowledgements, sends SIGKILL, waits for it.</summary>
     private int RunWriterAndKill(int killAfter, bool powerLoss)
     {
-        Assert.True(File.Exists(WriterPath), "the crash writer is built beside the tests: " + WriterPath);
-        var start = new ProcessStartInfo(WriterPath)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(_temp.Path);
-        if (powerLoss)
-        {
-            start.ArgumentList.Add("power-loss");
-        }
+        using var writer = new CrashWriterProcess(_temp.Path, powerLoss);
+        writer.WaitForAcknowledgements(killAfter);
+        writer.Kill();
 
-        using Process writer = Process.Start(start)!;
-        int acknowledged = 0;
-        try
-        {
-            while (acknowledged < killAfter)
-            {
-                string? line = writer.StandardOutput.ReadLine();
-                if (line is null)
-                {
-                    writer.WaitForExit();
-                    Assert.Fail($"the writer ended after {acknowledged} acknowledgements (exit {writer.ExitCode}): {writer.StandardError.ReadToEnd()}");
-                }
-
-                Assert.Equal(acknowledged, int.Parse(line, CultureInfo.InvariantCulture));
-                acknowledged++;
-            }
-        }
-        finally
-        {
-            // Process.Kill sends SIGKILL on Linux: no handler, no flush, no disposal runs in the writer.
-            writer.Kill();
-            writer.WaitForExit();
-        }
-
-        Assert.Equal(KilledBySigkill, writer.ExitCode);
-        return acknowledged;
+        Assert.Equal(CrashWriterProcess.KilledBySigkill, writer.ExitCode);
+        return writer.Acknowledged;
     }
 
     private void AssertEveryAcknowledgedWriteSurvived(int acknowledged, string context)
