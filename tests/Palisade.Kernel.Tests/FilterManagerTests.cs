@@ -90,6 +90,25 @@ public sealed class FilterManagerTests : IDisposable
     }
 
     [Fact]
+    public void A_post_create_callback_reads_the_opened_file_and_nowhere_else()
+    {
+        string? content = null;
+        CallbackCookie cookie = default;
+        IDriverContext c = _k.Start(c => c.Files.RegisterFilter(Filter("scan", "320000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation op) =>
+            {
+                byte[] buffer = new byte[64];
+                if (c.Files.ReadFile(cookie, op.File, 0, buffer, out int read) == Status.Success)
+                {
+                    content = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+                }
+            }), out cookie));
+        Assert.Equal(Status.Success, _k.Open(_file));
+        Assert.Equal("palisade", content);
+        Assert.Equal(Status.InvalidDeviceState, c.Files.ReadFile(cookie, new FileIdentity(1, 1), 0, new byte[4], out _));
+    }
+
+    [Fact]
     public void Completion_context_reaches_the_filters_own_post_callback()
     {
         object? got = null;

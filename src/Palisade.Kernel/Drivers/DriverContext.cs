@@ -234,6 +234,13 @@ internal sealed class DriverContext : IDriverContext
             return f.Contexts.TryRemove(file, out _) ? Status.Success : Status.NotFound;
         }
 
+        public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            return f is null ? Status.InvalidHandle : Io.FilterManager.ReadOpened(f, file, offset, buffer, out bytesRead);
+        }
+
         public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream)
         {
             stream = null;

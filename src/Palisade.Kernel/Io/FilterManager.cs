@@ -21,6 +21,16 @@ internal sealed class FilterManager
     [ThreadStatic]
     private static bool[]? t_wantsPost;
 
+    /// <summary>The create whose post callbacks run on this thread, for <see cref="ReadOpened"/>.</summary>
+    [ThreadStatic]
+    private static IFileSystemPerformer? t_postCreate;
+
+    [ThreadStatic]
+    private static FileIdentity t_postCreateFile;
+
+    [ThreadStatic]
+    private static Minifilter? t_postFilter;
+
     public FilterManager(CallbackMonitor monitor, EventStream events)
     {
         _monitor = monitor;
@@ -85,6 +95,24 @@ internal sealed class FilterManager
         }
 
         return s;
+    }
+
+    /// <summary>Reads the file of the create whose post callback of <paramref name="filter"/> runs on this thread.</summary>
+    public static Status ReadOpened(Minifilter filter, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        if (offset < 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        IFileSystemPerformer? p = t_postCreate;
+        if (p is null || !ReferenceEquals(t_postFilter, filter) || t_postCreateFile != file)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        return p.ReadOpened(offset, buffer, out bytesRead);
     }
 
     /// <summary>
@@ -192,6 +220,10 @@ internal sealed class FilterManager
             op.CompletionContext = contexts[i];
             contexts[i] = null;
             Status before = op.Status;
+            bool readable = op.Kind == FileOperationKind.Create && op.Status.IsSuccess;
+            t_postCreate = readable ? performer : null;
+            t_postCreateFile = op.File;
+            t_postFilter = f;
             slot.Enter(f);
             try
             {
@@ -203,6 +235,8 @@ internal sealed class FilterManager
                 _events.WriteDriverFault(f.OwnerName, "post-" + op.Kind + " callback threw " + ex.GetType().Name + ": " + ex.Message);
             }
 
+            t_postCreate = null;
+            t_postFilter = null;
             if (!slot.Exit())
             {
                 op.Status = before;

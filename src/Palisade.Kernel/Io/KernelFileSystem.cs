@@ -63,6 +63,33 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         return Status.Success;
     }
 
+    public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        if (Opened is null)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        try
+        {
+            bytesRead = RandomAccess.Read(Opened, buffer, offset);
+            return Status.Success;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Status.AccessDenied;
+        }
+        catch (NotSupportedException)
+        {
+            return Status.AccessDenied;
+        }
+        catch (IOException)
+        {
+            return Status.Unsuccessful;
+        }
+    }
+
     public void CancelCreate(ref FileOperation operation)
     {
         Opened?.Dispose();

@@ -69,4 +69,7 @@ internal interface IFileSystemPerformer
 
     /// <summary>Undoes a create that a post callback cancelled (closes what was opened).</summary>
     void CancelCreate(ref FileOperation operation);
+
+    /// <summary>Reads from the file a create opened (for a filter's post-create scan); returns the status.</summary>
+    Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead);
 }
