@@ -16,7 +16,7 @@ internal enum KeyDisposition
 /// <summary>A value as enumeration returns it. <see cref="Data"/> is the registry's own copy, read-only.</summary>
 internal readonly record struct RegistryValueInfo(string Name, RegistryValueType Type, ReadOnlyMemory<byte> Data);
 
-internal sealed class ConfigurationManager : IDisposable
+internal sealed class ConfigurationManager : IRegistryStore
 {
     private readonly Hive _hive;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
@@ -364,6 +364,62 @@ internal sealed class ConfigurationManager : IDisposable
         finally
         {
             _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// Performs a registry system service once the callbacks let it pass (the kernel's <see cref="IRegistryStore"/>).
+    /// A null value name means the default value; enumerations return names only.
+    /// </summary>
+    /// <returns>The status of the operation, as documented on each method; <see cref="Status.InvalidParameter"/> for
+    /// a null request or an unknown operation; <see cref="Status.ObjectNameInvalid"/> for a rename without a name.</returns>
+    public Status Perform(RegistryRequest request)
+    {
+        if (request is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        string valueName = request.ValueName ?? "";
+        switch (request.Operation)
+        {
+            case RegistryOperation.CreateKey:
+                Status created = CreateKey(request.KeyPath, out KeyDisposition disposition);
+                request.Created = disposition == KeyDisposition.CreatedNewKey;
+                return created;
+            case RegistryOperation.OpenKey:
+                return OpenKey(request.KeyPath);
+            case RegistryOperation.DeleteKey:
+                return DeleteKey(request.KeyPath);
+            case RegistryOperation.RenameKey:
+                return request.NewName is null ? Status.ObjectNameInvalid : RenameKey(request.KeyPath, request.NewName);
+            case RegistryOperation.SetValue:
+                return SetValue(request.KeyPath, valueName, request.ValueType, request.Data.Span);
+            case RegistryOperation.DeleteValue:
+                return DeleteValue(request.KeyPath, valueName);
+            case RegistryOperation.QueryValue:
+                Status queried = QueryValue(request.KeyPath, valueName, out RegistryValueType type, out ReadOnlyMemory<byte> data);
+                request.ResultType = type;
+                request.ResultData = data;
+                return queried;
+            case RegistryOperation.EnumerateKey:
+                var subkeys = new List<string>();
+                Status listed = EnumerateSubkeys(request.KeyPath, subkeys);
+                request.Names = subkeys;
+                return listed;
+            case RegistryOperation.EnumerateValue:
+                var values = new List<RegistryValueInfo>();
+                Status enumerated = EnumerateValues(request.KeyPath, values);
+                var names = new string[values.Count];
+                for (int i = 0; i < names.Length; i++)
+                {
+                    names[i] = values[i].Name;
+                }
+
+                request.Names = names;
+                return enumerated;
+            default:
+                return Status.InvalidParameter;
         }
     }
 
