@@ -9,6 +9,7 @@
 // exactly "the signature verifies over the statement of the package as it is now".
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Palisade.Kernel.Drivers;
@@ -186,7 +187,7 @@ internal static class PackageSignature
     private static byte[] Serialize(string keyId, List<SignedFile> files, byte[] signature)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteString("format", Format);

@@ -3,6 +3,7 @@
 // key id in a signature is one file read and adding or removing a key never rewrites the others.
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Palisade.Kernel.Drivers;
@@ -144,7 +145,7 @@ internal sealed class TrustStore
     private static byte[] Serialize(TrustedKey key)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteString("name", key.Name);
