@@ -25,6 +25,8 @@ internal sealed class DriverManifest
     private const int MaxTypeNameLength = 1024;
     private const int MaxAltitudes = 16;
 
+    private static ReadOnlySpan<byte> Utf8ByteOrderMark => [0xEF, 0xBB, 0xBF];
+
     private static readonly string[] KnownProperties =
         ["name", "vendor", "version", "assembly", "entryType", "minimumApiVersion", "altitudes"];
 
@@ -79,6 +81,12 @@ internal sealed class DriverManifest
         [NotNullWhen(false)] out string? error)
     {
         manifest = null;
+        if (utf8Json.StartsWith(Utf8ByteOrderMark))
+        {
+            // Editors on some systems write one; it is not JSON but carries no meaning either.
+            utf8Json = utf8Json[Utf8ByteOrderMark.Length..];
+        }
+
         JsonDocument document;
         try
         {
