@@ -1,3 +1,4 @@
+using System.Reflection;
 using Palisade.Api;
 using Palisade.TestDrivers.Helper;
 
@@ -6,7 +7,8 @@ namespace Palisade.TestDrivers.Sample;
 /// <summary>
 /// Reports "loaded" and "unloaded" events through its context so that tests can see the kernel called it. Its
 /// "behaviour" parameter makes Load or Unload fail the ways a real driver can: "load-fails" returns AccessDenied,
-/// "load-throws" and "unload-throws" throw.
+/// "load-throws" and "unload-throws" throw. "load-kernel-by-name" tries what a driver that pokes the kernel would do
+/// at run time, Assembly.Load("Palisade.Kernel"), and reports whether it got the assembly.
 /// </summary>
 public sealed class SampleDriver : IDriver
 {
@@ -22,8 +24,26 @@ public sealed class SampleDriver : IDriver
             throw new InvalidOperationException("the sample driver was told to throw from Load");
         }
 
+        if (behaviour == "load-kernel-by-name")
+        {
+            context.ReportEvent("kernel-by-name", TryLoadKernel(), 0, null);
+        }
+
         context.ReportEvent("loaded", Greeting.For(context.DriverName), 0, null);
         return behaviour == "load-fails" ? Status.AccessDenied : Status.Success;
+    }
+
+    private static string TryLoadKernel()
+    {
+        try
+        {
+            return "loaded " + Assembly.Load(new AssemblyName("Palisade.Kernel")).FullName;
+        }
+        catch (FileLoadException e)
+        {
+            // The runtime wraps the exception the load context threw; the kernel's reason is the inner message.
+            return "refused: " + (e.InnerException ?? e).Message;
+        }
     }
 
     public void Unload()
