@@ -10,6 +10,8 @@ internal static class CommandLine
     {
         var root = new RootCommand("Palisade: a kernel that runs real Linux programs and mediates what they do.");
         root.Subcommands.Add(ApiCommand.Create());
+        root.Subcommands.Add(Commands.DriverCommand.Create());
+        root.Subcommands.Add(Commands.TrustCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Palisade.Kernel.Callbacks;
 
 /// <summary>
@@ -9,6 +7,11 @@ namespace Palisade.Kernel.Callbacks;
 /// abandonment hook so that the front end can answer the waiting guest with the default verdict. When the late
 /// callback finally returns, its verdict is discarded.
 /// </summary>
+/// <remarks>
+/// Marking a slot must cost next to nothing, since it happens around every callback: a slot records the coarse
+/// monotonic clock (<see cref="Environment.TickCount64"/>, a few nanoseconds to read, a few milliseconds of
+/// resolution) rather than a precise one. Overruns are detected within one scan period of the deadline.
+/// </remarks>
 internal sealed class CallbackMonitor : IDisposable
 {
     [ThreadStatic]
@@ -18,13 +21,15 @@ internal sealed class CallbackMonitor : IDisposable
     private Slot[] _slots = [];
     private readonly Thread _thread;
     private readonly ManualResetEventSlim _stop = new(false);
-    private readonly long _deadlineTicks;
+    private readonly long _deadlineMs;
+    private readonly int _period;
     private readonly Action<Registration, string> _onOverrun;
 
     public CallbackMonitor(TimeSpan deadline, Action<Registration, string> onOverrun)
     {
         Deadline = deadline;
-        _deadlineTicks = (long)(deadline.TotalSeconds * Stopwatch.Frequency);
+        _period = (int)Math.Clamp(deadline.TotalMilliseconds / 8, 2, 250);
+        _deadlineMs = (long)deadline.TotalMilliseconds;
         _onOverrun = onOverrun;
         _thread = new Thread(Run) { IsBackground = true, Name = "palisade-callback-monitor" };
         _thread.Start();
@@ -51,14 +56,13 @@ internal sealed class CallbackMonitor : IDisposable
 
     private void Run()
     {
-        int period = (int)Math.Clamp(Deadline.TotalMilliseconds / 4, 5, 250);
-        while (!_stop.Wait(period))
+        while (!_stop.Wait(_period))
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = Environment.TickCount64;
             foreach (Slot s in Volatile.Read(ref _slots))
             {
                 Registration? r = Volatile.Read(ref s.Current);
-                if (r is null || s.Overran || now - Volatile.Read(ref s.StartTicks) < _deadlineTicks)
+                if (r is null || s.Overran || now - Volatile.Read(ref s.StartEpoch) <= _deadlineMs)
                 {
                     continue;
                 }
@@ -87,7 +91,7 @@ internal sealed class CallbackMonitor : IDisposable
     internal sealed class Slot
     {
         public Registration? Current;
-        public long StartTicks;
+        public long StartEpoch;
         public volatile bool Overran;
 
         /// <summary>Set by a front end for the request in progress on this thread: answers it with the default verdict.</summary>
@@ -96,7 +100,7 @@ internal sealed class CallbackMonitor : IDisposable
         public void Enter(Registration r)
         {
             Overran = false;
-            Volatile.Write(ref StartTicks, Stopwatch.GetTimestamp());
+            StartEpoch = Environment.TickCount64;
             Volatile.Write(ref Current, r);
         }
 

@@ -15,12 +15,6 @@ internal sealed class FilterManager
     private readonly CallbackMonitor _monitor;
     private readonly EventStream _events;
 
-    [ThreadStatic]
-    private static object?[]? t_contexts;
-
-    [ThreadStatic]
-    private static bool[]? t_wantsPost;
-
     /// <summary>The create whose post callbacks run on this thread, for <see cref="ReadOpened"/>.</summary>
     [ThreadStatic]
     private static IFileSystemPerformer? t_postCreate;
@@ -122,13 +116,30 @@ internal sealed class FilterManager
     /// </summary>
     public Status Dispatch(ref FileOperation op, IFileSystemPerformer performer, decimal below, OperationRecord? record)
     {
+        IoState state = IoState.ForThread;
+        if (PreOperation(ref op, state, below, record))
+        {
+            op.Status = performer.Perform(ref op);
+        }
+
+        return PostOperation(ref op, state, performer, record);
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Dispatch"/>, for front ends that perform the operation themselves between the
+    /// halves: runs the pre callbacks and records in <paramref name="state"/> which filters want a post callback.
+    /// Returns true when the operation should be performed; false when a filter completed it (its status is in
+    /// <see cref="FileOperation.Status"/>). <see cref="PostOperation"/> must follow, with the same state, on any thread.
+    /// </summary>
+    public bool PreOperation(ref FileOperation op, IoState state, decimal below, OperationRecord? record)
+    {
         Minifilter[] filters = Filters.Snapshot;
-        object?[] contexts = t_contexts ??= new object?[Limit];
-        bool[] wantsPost = t_wantsPost ??= new bool[Limit];
+        state.Filters = filters;
+        object?[] contexts = state.Contexts;
+        bool[] wantsPost = state.WantsPost;
         int kind = (int)op.Kind;
         CallbackMonitor.Slot slot = _monitor.Current;
         int last = -1;
-        bool completed = false;
         op.Status = Status.Success;
 
         for (int i = 0; i < filters.Length; i++)
@@ -180,9 +191,8 @@ internal sealed class FilterManager
                 }
 
                 record?.Verdict(f.OwnerName, "complete " + op.Status.Name);
-                completed = true;
-                last = i - 1;
-                break;
+                state.Last = i - 1;
+                return false;
             }
 
             if (verdict is not PreOperationStatus.SuccessWithCallback and not PreOperationStatus.SuccessNoCallback)
@@ -197,19 +207,32 @@ internal sealed class FilterManager
             record?.Verdict(f.OwnerName, "continue");
         }
 
-        if (!completed)
-        {
-            op.Status = performer.Perform(ref op);
-        }
+        state.Last = last;
+        return true;
+    }
 
+    /// <summary>
+    /// The second half of <see cref="Dispatch"/>: with the outcome of the operation in
+    /// <see cref="FileOperation.Status"/> (and, for a create, the opened file's identity in
+    /// <see cref="FileOperation.File"/>), runs the post callbacks from the lowest altitude up. A create a post
+    /// callback cancels is undone through <paramref name="performer"/>. Returns the final status.
+    /// </summary>
+    public Status PostOperation(ref FileOperation op, IoState state, IFileSystemPerformer performer, OperationRecord? record)
+    {
+        Minifilter[] filters = state.Filters;
+        object?[] contexts = state.Contexts;
+        bool[] wantsPost = state.WantsPost;
+        int kind = (int)op.Kind;
+        CallbackMonitor.Slot slot = _monitor.Current;
         Status performed = op.Status;
-        for (int i = last; i >= 0; i--)
+        for (int i = state.Last; i >= 0; i--)
         {
             if (!wantsPost[i])
             {
                 continue;
             }
 
+            wantsPost[i] = false;
             Minifilter f = filters[i];
             FilePostCallback? post = f.Post[kind];
             if (post is null || f.Disabled)
@@ -257,7 +280,26 @@ internal sealed class FilterManager
             performer.CancelCreate(ref op);
         }
 
+        state.Filters = [];
         op.CompletionContext = null;
         return op.Status;
     }
+}
+
+/// <summary>
+/// What the filter manager remembers of one operation between its pre and post callbacks: which filters asked for
+/// a post callback and the completion context each handed over. Reused; one per kernel thread for
+/// <see cref="FilterManager.Dispatch"/>, or kept by a front end that performs operations itself.
+/// </summary>
+internal sealed class IoState
+{
+    [ThreadStatic]
+    private static IoState? t_state;
+
+    public static IoState ForThread => t_state ??= new IoState();
+
+    public Minifilter[] Filters = [];
+    public readonly object?[] Contexts = new object?[FilterManager.Limit];
+    public readonly bool[] WantsPost = new bool[FilterManager.Limit];
+    public int Last = -1;
 }

@@ -1,0 +1,164 @@
+// The driver loader: from a package folder to an instantiated IDriver, or a refusal with a reason. The order of the
+// checks is the point: the package is read once into memory; its signature is verified against the trust store
+// before anything in it is interpreted; the manifest, the API version and the assemblies' metadata are checked
+// without loading code; only then is the main assembly loaded, into a collectible context of its own, and the
+// entry type instantiated.
+using System.Reflection;
+using Palisade.Api;
+
+namespace Palisade.Kernel.Drivers;
+
+/// <summary>Verifies and loads driver packages. One loader per kernel; its flavor is fixed when it is created.</summary>
+internal sealed class DriverLoader
+{
+    /// <param name="flavor">The kernel's flavor: <see cref="KernelFlavor.Protected"/> enforces signatures.</param>
+    /// <param name="trustStore">The keys whose signatures are accepted.</param>
+    public DriverLoader(KernelFlavor flavor, TrustStore trustStore)
+    {
+        ArgumentNullException.ThrowIfNull(trustStore);
+        if (!Enum.IsDefined(flavor))
+        {
+            throw new ArgumentOutOfRangeException(nameof(flavor), flavor, "unknown kernel flavor.");
+        }
+
+        Flavor = flavor;
+        TrustStore = trustStore;
+    }
+
+    /// <summary>The API version this kernel implements (major.minor of the Palisade.Api assembly version).</summary>
+    public static Version ApiVersion { get; } = ReadApiVersion();
+
+    /// <summary>The flavor: whether signatures are enforced.</summary>
+    public KernelFlavor Flavor { get; }
+
+    /// <summary>The trust store signatures are checked against.</summary>
+    public TrustStore TrustStore { get; }
+
+    /// <summary>
+    /// Verifies a package and, when every check passes, loads its main assembly in a load context of its own and
+    /// creates the entry object. The driver's IDriver.Load is not called: the kernel does that with
+    /// <see cref="LoadedDriver.Start"/> once it has made the driver's context.
+    /// </summary>
+    /// <param name="packageDirectory">The package folder.</param>
+    /// <param name="driver">The loaded driver, or null when refused.</param>
+    /// <returns>The outcome: <see cref="DriverLoadResult.IsLoaded"/>, or the refusal with its status and message.</returns>
+    public DriverLoadResult Load(string packageDirectory, out LoadedDriver? driver)
+    {
+        ArgumentNullException.ThrowIfNull(packageDirectory);
+        driver = null;
+        if (!DriverPackage.TryRead(packageDirectory, out DriverPackage? package, out string? error))
+        {
+            return DriverLoadResult.Refused(DriverLoadRefusal.PackageUnreadable, error);
+        }
+
+        SignatureVerification signature = PackageSignature.Verify(package, TrustStore);
+        if (!signature.IsValid && Flavor == KernelFlavor.Protected)
+        {
+            return DriverLoadResult.Refused(RefusalOf(signature.Outcome), signature.Message);
+        }
+
+        PackageFile? manifestFile = package.Find(DriverManifest.FileName);
+        if (manifestFile is null)
+        {
+            return DriverLoadResult.Refused(DriverLoadRefusal.ManifestInvalid, $"the package {package.Directory} has no {DriverManifest.FileName}.");
+        }
+
+        if (!DriverManifest.TryParse(manifestFile.Content, out DriverManifest? manifest, out error))
+        {
+            return DriverLoadResult.Refused(DriverLoadRefusal.ManifestInvalid, error);
+        }
+
+        if (manifest.MinimumApiVersion > ApiVersion)
+        {
+            return DriverLoadResult.Refused(DriverLoadRefusal.NeedsNewerApi,
+                $"driver {manifest.Name} needs API {manifest.MinimumApiVersion}; this kernel provides API {ApiVersion}.");
+        }
+
+        DriverLoadResult? refusal = DriverAssemblyCheck.Check(package, manifest, ApiVersion, out Dictionary<string, PackageFile> assemblies);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        var context = new DriverLoadContext(manifest.Name, package, assemblies);
+        refusal = Instantiate(context, package, manifest, out Assembly? mainAssembly, out IDriver? entry);
+        if (refusal is not null)
+        {
+            context.Unload();
+            return refusal;
+        }
+
+        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, entry!);
+        string how = signature.IsValid
+            ? signature.Message
+            : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";
+        return new DriverLoadResult(Status.Success, DriverLoadRefusal.None,
+            $"loaded driver {manifest.Name} {manifest.Version} by {manifest.Vendor}; {how}");
+    }
+
+    private static DriverLoadResult? Instantiate(
+        DriverLoadContext context, DriverPackage package, DriverManifest manifest, out Assembly? mainAssembly, out IDriver? entry)
+    {
+        entry = null;
+        mainAssembly = null;
+        Type? type;
+        ConstructorInfo? constructor;
+        try
+        {
+            mainAssembly = context.LoadPackageAssembly(package.Find(manifest.Assembly)!);
+            type = mainAssembly.GetType(manifest.EntryType, throwOnError: false);
+            if (type is null)
+            {
+                return DriverLoadResult.Refused(DriverLoadRefusal.EntryTypeMissing, $"the entry type {manifest.EntryType} is not defined in {manifest.Assembly}.");
+            }
+
+            if (!typeof(IDriver).IsAssignableFrom(type))
+            {
+                return DriverLoadResult.Refused(DriverLoadRefusal.EntryTypeNotDriver,
+                    $"the entry type {manifest.EntryType} does not implement {typeof(IDriver).FullName}.");
+            }
+
+            constructor = type.GetConstructor(Type.EmptyTypes);
+        }
+        catch (Exception e) when (e is BadImageFormatException or FileLoadException or FileNotFoundException or TypeLoadException)
+        {
+            // Resolving the entry type's base types and interfaces loads the package's other assemblies; a missing or
+            // broken one surfaces here.
+            return DriverLoadResult.Refused(DriverLoadRefusal.InvalidAssembly, $"{manifest.Assembly} could not be loaded: {e.Message}");
+        }
+
+        if (constructor is null)
+        {
+            return DriverLoadResult.Refused(DriverLoadRefusal.EntryTypeNotDriver,
+                $"the entry type {manifest.EntryType} has no public parameterless constructor.");
+        }
+
+        try
+        {
+            entry = (IDriver)constructor.Invoke(null);
+            return null;
+        }
+        catch (Exception e) when (e is TargetInvocationException or TypeInitializationException)
+        {
+            // A throwing constructor arrives wrapped in TargetInvocationException, a throwing static constructor in
+            // TypeInitializationException; either way the driver's own exception is the inner one.
+            Exception cause = e.InnerException ?? e;
+            return DriverLoadResult.Refused(DriverLoadRefusal.EntryTypeFaulted,
+                $"the constructor of {manifest.EntryType} threw {cause.GetType().Name}: {cause.Message}");
+        }
+    }
+
+    private static DriverLoadRefusal RefusalOf(SignatureOutcome outcome) => outcome switch
+    {
+        SignatureOutcome.Unsigned => DriverLoadRefusal.Unsigned,
+        SignatureOutcome.Malformed => DriverLoadRefusal.SignatureMalformed,
+        SignatureOutcome.UntrustedSigner => DriverLoadRefusal.UntrustedSigner,
+        _ => DriverLoadRefusal.Tampered,
+    };
+
+    private static Version ReadApiVersion()
+    {
+        Version version = typeof(IDriver).Assembly.GetName().Version ?? new Version(1, 0);
+        return new Version(version.Major, version.Minor);
+    }
+}

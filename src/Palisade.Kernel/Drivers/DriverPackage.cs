@@ -1,0 +1,189 @@
+// A driver package read from disk into memory in one pass. Everything after this point (digest, signature check,
+// metadata check, assembly load) works on these bytes, never on the files again, so a package swapped on disk
+// between verification and load cannot get unverified code into the kernel.
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+
+namespace Palisade.Kernel.Drivers;
+
+/// <summary>One file of a package: its path relative to the package root (with '/' separators), its content and its SHA-256.</summary>
+internal sealed class PackageFile
+{
+    public PackageFile(string path, byte[] content)
+    {
+        Path = path;
+        Content = content;
+        Sha256 = SHA256.HashData(content);
+    }
+
+    /// <summary>The path relative to the package root, '/'-separated, printable ASCII.</summary>
+    public string Path { get; }
+
+    /// <summary>The file's content as read.</summary>
+    public byte[] Content { get; }
+
+    /// <summary>The SHA-256 of <see cref="Content"/>.</summary>
+    public byte[] Sha256 { get; }
+}
+
+/// <summary>A package folder snapshot: every file except the signature, sorted by path, plus the signature file if present.</summary>
+internal sealed class DriverPackage
+{
+    /// <summary>The detached signature's file name at the package root. It is the only file the signature does not cover.</summary>
+    public const string SignatureFileName = "signature.json";
+
+    /// <summary>Upper bounds that keep a hostile package from exhausting memory while it is read.</summary>
+    public const int MaxFiles = 4096;
+
+    /// <summary>The largest total size of a package's files, 256 MiB.</summary>
+    public const long MaxTotalBytes = 256L * 1024 * 1024;
+
+    private DriverPackage(string directory, IReadOnlyList<PackageFile> files, byte[]? signature)
+    {
+        Directory = directory;
+        Files = files;
+        Signature = signature;
+    }
+
+    /// <summary>The full path of the package folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>Every file but the signature, sorted by <see cref="PackageDigest.ComparePaths"/>.</summary>
+    public IReadOnlyList<PackageFile> Files { get; }
+
+    /// <summary>The content of signature.json, or null when the package is unsigned.</summary>
+    public byte[]? Signature { get; }
+
+    /// <summary>Finds a file by its relative path.</summary>
+    public PackageFile? Find(string path)
+    {
+        foreach (PackageFile file in Files)
+        {
+            if (string.Equals(file.Path, path, StringComparison.Ordinal))
+            {
+                return file;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Reads a package folder.</summary>
+    /// <param name="directory">The package folder.</param>
+    /// <param name="package">The snapshot when the folder could be read.</param>
+    /// <param name="error">Why the folder is not a readable package, when it is not.</param>
+    /// <returns>True when the folder was read.</returns>
+    /// <remarks>Symbolic links, device files and names that are not printable ASCII are refused: each would let the
+    /// bytes that were signed differ from the bytes another reader of the folder sees.</remarks>
+    public static bool TryRead(string directory, [NotNullWhen(true)] out DriverPackage? package, [NotNullWhen(false)] out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        package = null;
+        string root = System.IO.Path.GetFullPath(directory);
+        var info = new DirectoryInfo(root);
+        if (!info.Exists)
+        {
+            error = $"the driver package folder {root} does not exist.";
+            return false;
+        }
+
+        if (info.LinkTarget is not null)
+        {
+            error = $"the driver package folder {root} is a symbolic link; give the real folder.";
+            return false;
+        }
+
+        var files = new List<PackageFile>();
+        byte[]? signature = null;
+        long total = 0;
+        try
+        {
+            var options = new EnumerationOptions
+            {
+                RecurseSubdirectories = true,
+                AttributesToSkip = 0,
+                IgnoreInaccessible = false,
+                ReturnSpecialDirectories = false,
+            };
+            foreach (FileSystemInfo entry in info.EnumerateFileSystemInfos("*", options))
+            {
+                string relative = System.IO.Path.GetRelativePath(root, entry.FullName).Replace('\\', '/');
+                if (entry.LinkTarget is not null)
+                {
+                    error = $"the package contains a symbolic link, {relative}; packages may contain only regular files and folders.";
+                    return false;
+                }
+
+                if (entry is DirectoryInfo)
+                {
+                    continue;
+                }
+
+                if (entry is not FileInfo file || (file.Attributes & FileAttributes.Device) != 0)
+                {
+                    error = $"the package contains {relative}, which is not a regular file.";
+                    return false;
+                }
+
+                if (!IsValidPath(relative))
+                {
+                    error = $"the package contains a file whose name is not printable ASCII: {relative}.";
+                    return false;
+                }
+
+                if (files.Count >= MaxFiles)
+                {
+                    error = $"the package has more than {MaxFiles} files.";
+                    return false;
+                }
+
+                total += file.Length;
+                if (total > MaxTotalBytes)
+                {
+                    error = $"the package is larger than {MaxTotalBytes / (1024 * 1024)} MiB.";
+                    return false;
+                }
+
+                byte[] content = File.ReadAllBytes(file.FullName);
+                if (relative == SignatureFileName)
+                {
+                    signature = content;
+                }
+                else
+                {
+                    files.Add(new PackageFile(relative, content));
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error = $"the driver package folder {root} could not be read: {e.Message}";
+            return false;
+        }
+
+        files.Sort(static (a, b) => PackageDigest.ComparePaths(a.Path, b.Path));
+        package = new DriverPackage(root, files, signature);
+        error = null;
+        return true;
+    }
+
+    /// <summary>Package paths are printable ASCII (space included) without backslashes, so that the canonical digest
+    /// text is unambiguous and sorts the same everywhere.</summary>
+    internal static bool IsValidPath(string path)
+    {
+        if (path.Length == 0)
+        {
+            return false;
+        }
+
+        foreach (char c in path)
+        {
+            if (c is < (char)0x20 or > (char)0x7E or '\\')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
