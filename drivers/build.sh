@@ -10,12 +10,12 @@ out="$here/out"
 key="$here/dev-signing-key.pem"
 cli="$root/src/Palisade.Cli/bin/Release/net10.0/palisade.dll"
 
-# name | project | entry type | altitudes (kind=altitude, comma-separated)
+# Each driver's manifest.json lives beside its project (the tests load the same manifests); NAME is its "name".
 drivers=(
-  "antivirus|Palisade.Drivers.Antivirus|Palisade.Drivers.Antivirus.AntivirusDriver|files=325000,files=325001"
-  "firewall|Palisade.Drivers.Firewall|Palisade.Drivers.Firewall.FirewallDriver|"
-  "appcontrol|Palisade.Drivers.AppControl|Palisade.Drivers.AppControl.AppControlDriver|files=370000,files=370001"
-  "selfprotect|Palisade.Drivers.SelfProtection|Palisade.Drivers.SelfProtection.SelfProtectionDriver|objects=400000,files=405000,registry=405000"
+  "antivirus|Palisade.Drivers.Antivirus"
+  "firewall|Palisade.Drivers.Firewall"
+  "appcontrol|Palisade.Drivers.AppControl"
+  "selfprotect|Palisade.Drivers.SelfProtection"
 )
 
 if [ ! -f "$cli" ]; then
@@ -27,7 +27,7 @@ dotnet build "$here/Palisade.Drivers.slnf" -c Release -nologo -v q
 rm -rf "$out"
 mkdir -p "$out"
 for entry in "${drivers[@]}"; do
-  IFS='|' read -r name project type altitudes <<<"$entry"
+  IFS='|' read -r name project <<<"$entry"
   bin="$here/$project/bin/Release/net10.0"
   package="$out/$name"
   mkdir -p "$package"
@@ -37,23 +37,7 @@ for entry in "${drivers[@]}"; do
     exit 1
   fi
 
-  list=""
-  IFS=',' read -r -a pairs <<<"$altitudes"
-  for pair in "${pairs[@]}"; do
-    [ -n "$pair" ] || continue
-    list+="${list:+, }{ \"kind\": \"${pair%%=*}\", \"altitude\": \"${pair#*=}\" }"
-  done
-  cat >"$package/manifest.json" <<JSON
-{
-  "name": "$name",
-  "vendor": "Palisade sample drivers",
-  "version": "1.0.0",
-  "assembly": "$project.dll",
-  "entryType": "$type",
-  "minimumApiVersion": "1.0",
-  "altitudes": [ $list ]
-}
-JSON
+  cp "$here/$project/manifest.json" "$package/manifest.json"
   dotnet "$cli" driver sign "$package" --key "$key"
 done
 echo "packages in $out (signed with the development key; trust $key.pub to load them)"
