@@ -102,7 +102,7 @@ public sealed class AntivirusDriver : IDriver
         }
 
         context.ReportEvent("started", FormattableString.Invariant(
-            $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Count} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; quarantine={options.Quarantine ?? "off"}"), 0, null);
+            $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Length} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; maxScanSize={options.MaxScanSize}; quarantine={options.Quarantine ?? "off"}"), 0, null);
         return Status.Success;
     }
 
@@ -126,7 +126,7 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCreate(ref FileOperation op)
     {
-        if (op.IsDirectory)
+        if (op.IsDirectory || IsPseudoFile(op.Path))
         {
             return PreOperationStatus.SuccessNoCallback;
         }
@@ -142,6 +142,13 @@ public sealed class AntivirusDriver : IDriver
         // drop the verdict of whatever file the create turns out to open.
         return WantsScan(in op) || (writes && op.File.IsNone) ? PreOperationStatus.SuccessWithCallback : PreOperationStatus.SuccessNoCallback;
     }
+
+    // Kernel views and devices (/proc, /sys, /dev) hold no programs to scan, and some read forever (/dev/zero);
+    // FileOperation has no file type to tell them apart, so they are recognised by place. /dev/shm holds ordinary
+    // files that can be executed, and is scanned.
+    private static bool IsPseudoFile(string path) =>
+        path.StartsWith("/proc/", StringComparison.Ordinal) || path.StartsWith("/sys/", StringComparison.Ordinal)
+        || (path.StartsWith("/dev/", StringComparison.Ordinal) && !path.StartsWith("/dev/shm/", StringComparison.Ordinal));
 
     private bool WantsScan(in FileOperation op) =>
         ReferenceEquals(t_probeOwner, this)
@@ -179,7 +186,7 @@ public sealed class AntivirusDriver : IDriver
         }
 
         var source = new OpenedFileSource(files, _scanFilter, op.File);
-        Status s = _scanner!.Scan(ref source, out string? detection);
+        Status s = _scanner!.Scan(ref source, _options!.MaxScanSize, out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsError)
         {
@@ -215,7 +222,7 @@ public sealed class AntivirusDriver : IDriver
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
         }
 
-        if (op.Offset == 0 || op.IsDirectory)
+        if (op.Offset == 0 || op.IsDirectory || IsPseudoFile(op.Path))
         {
             return PreOperationStatus.SuccessNoCallback;
         }
@@ -238,7 +245,7 @@ public sealed class AntivirusDriver : IDriver
         using (handle)
         {
             var source = new HandleSource(handle);
-            Status s = _scanner!.Scan(ref source, out detection);
+            Status s = _scanner!.Scan(ref source, _options!.MaxScanSize, out detection);
             Interlocked.Increment(ref _scans);
             if (s.IsError)
             {

@@ -9,9 +9,12 @@ internal sealed class AntivirusOptions
     public const string ScanOnReadKey = "scanOnRead";
     public const string SignaturesKey = "signatures";
     public const string QuarantineKey = "quarantine";
+    public const string MaxScanSizeKey = "maxScanSize";
+    public const long DefaultMaxScanSize = 64L * 1024 * 1024;
 
-    private AntivirusOptions(bool scanOnRead, SignatureSet signatures, string? quarantine)
+    private AntivirusOptions(bool scanOnRead, SignatureSet signatures, string? quarantine, long maxScanSize)
     {
+        MaxScanSize = maxScanSize;
         ScanOnRead = scanOnRead;
         Signatures = signatures;
         Quarantine = quarantine;
@@ -21,6 +24,9 @@ internal sealed class AntivirusOptions
     public bool ScanOnRead { get; }
 
     public SignatureSet Signatures { get; }
+
+    /// <summary>The most bytes of one file a scan reads; beyond it only patterns in the first part are found.</summary>
+    public long MaxScanSize { get; }
 
     /// <summary>The absolute folder infected files are moved to, or null to leave them in place.</summary>
     public string? Quarantine { get; }
@@ -80,7 +86,15 @@ internal sealed class AntivirusOptions
             quarantine = folder;
         }
 
-        options = new AntivirusOptions(scanOnRead, signatures, quarantine);
+        long maxScanSize = DefaultMaxScanSize;
+        if (parameters.TryGetValue(MaxScanSizeKey, out string? size)
+            && (!long.TryParse(size, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out maxScanSize) || maxScanSize < 4096))
+        {
+            error = MaxScanSizeKey + " is \"" + size + "\"; expected a number of bytes, at least 4096";
+            return false;
+        }
+
+        options = new AntivirusOptions(scanOnRead, signatures, quarantine, maxScanSize);
         error = null;
         return true;
     }

@@ -55,12 +55,14 @@ internal sealed class Scanner(SignatureSet signatures)
 
     public SignatureSet Signatures { get; } = signatures;
 
-    /// <summary>Scans a whole file.</summary>
+    /// <summary>Scans a file up to <paramref name="maxBytes"/>.</summary>
     /// <param name="source">Where to read it from.</param>
+    /// <param name="maxBytes">How much to read at most. A longer file is searched for patterns in that much only, and
+    /// digests do not apply to it; this bounds the scan of endless character devices as well as of huge files.</param>
     /// <param name="detection">The name of the signature found, or null for a clean file.</param>
     /// <returns>Success when the file was read to its end or a signature was found; the read's error otherwise
     /// (then <paramref name="detection"/> is null and the file is neither clean nor infected).</returns>
-    public Status Scan<TSource>(ref TSource source, out string? detection)
+    public Status Scan<TSource>(ref TSource source, long maxBytes, out string? detection)
         where TSource : struct, IScanSource
     {
         detection = null;
@@ -74,9 +76,11 @@ internal sealed class Scanner(SignatureSet signatures)
         bool hashed = false;
         try
         {
-            while (true)
+            // Reading one byte past the limit tells a file of exactly maxBytes (whole) from a longer one.
+            bool whole = false;
+            while (offset <= maxBytes)
             {
-                Status s = source.Read(offset, buffer.AsSpan(carried, ChunkSize), out int read);
+                Status s = source.Read(offset, buffer.AsSpan(carried, (int)Math.Min(ChunkSize, maxBytes + 1 - offset)), out int read);
                 if (s.IsError)
                 {
                     return s;
@@ -84,6 +88,7 @@ internal sealed class Scanner(SignatureSet signatures)
 
                 if (read <= 0)
                 {
+                    whole = true;
                     break;
                 }
 
@@ -114,6 +119,11 @@ internal sealed class Scanner(SignatureSet signatures)
             if (SignatureSet.IsEicar(head[..headLength]))
             {
                 detection = SignatureSet.EicarName;
+                return Status.Success;
+            }
+
+            if (!whole)
+            {
                 return Status.Success;
             }
 

@@ -62,7 +62,8 @@ internal sealed class SignatureSet
     /// <summary>The EICAR test string.</summary>
     public static ReadOnlySpan<byte> Eicar => s_eicar;
 
-    public IReadOnlyList<BytePattern> Patterns { get; }
+    /// <summary>The patterns; an array, so that the scan loop enumerates it without allocating.</summary>
+    public BytePattern[] Patterns { get; }
 
     public int LongestPattern { get; }
 

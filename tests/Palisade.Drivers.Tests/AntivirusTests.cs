@@ -193,6 +193,28 @@ public sealed class AntivirusTests : IDisposable
     }
 
     [Fact]
+    public void Devices_and_kernel_views_are_not_scanned()
+    {
+        Start();
+        Assert.Equal(Status.Success, _h.Open("/dev/zero"));
+        Assert.Equal(Status.Success, _h.Open("/proc/self/status"));
+        Assert.Equal(0, _av.ScanCount);
+    }
+
+    [Fact]
+    public void A_file_longer_than_maxScanSize_is_searched_only_up_to_the_limit()
+    {
+        string sigs = _h.WriteFile("av.sigs", "hex deadbeefcafebabe Test.Pattern.B\n");
+        Start(("signatures", sigs), ("maxScanSize", "8192"));
+        byte[] early = new byte[20_000], late = new byte[20_000];
+        Convert.FromHexString("deadbeefcafebabe").CopyTo(early, 8000);
+        Convert.FromHexString("deadbeefcafebabe").CopyTo(late, 9000);
+
+        Assert.Equal(Status.AccessDenied, _h.Open(_h.WriteFile("early.bin", early)));
+        Assert.Equal(Status.Success, _h.Open(_h.WriteFile("late.bin", late)));
+    }
+
+    [Fact]
     public void The_driver_registers_an_antivirus_product_with_the_security_center()
     {
         Start();
