@@ -263,7 +263,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             },
         };
         Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), f.File.Path);
-        IoState state = IoState.ForThread;
+        IoState state = IoState.Rent();
         Status s = Status.Success;
         if (!_kernel.Files.PreOperation(ref f.File, state, decimal.MaxValue, record))
         {
@@ -271,8 +271,8 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         }
 
         // The supervisor performs the operation after this decision; post callbacks of path operations are not
-        // delivered by the Linux host (docs/security.md), so the state is only cleared here.
-        state.Filters = [];
+        // delivered by the Linux host (docs/security.md), so the state is only returned here.
+        IoState.Return(state);
         End(record, s);
         return ErrnoOf(s);
     }
