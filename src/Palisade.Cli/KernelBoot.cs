@@ -9,12 +9,25 @@ internal static class KernelBoot
 {
     public static string HivePath(string home) => Path.Combine(home, "registry.hive");
 
-    /// <summary>Boots; on failure writes the reason to stderr and returns null.</summary>
-    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false)
+    /// <summary>
+    /// Boots; on failure writes the reason to stderr and returns null. With <paramref name="shareHive"/>, a hive that
+    /// another kernel holds (a second <c>palisade run</c>) is opened as a private copy: the hive is an append-only log
+    /// whose torn tail is discarded on open, so a copy taken at any moment is consistent. Changes to the copy are not
+    /// kept, which stderr says.
+    /// </summary>
+    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, bool shareHive = false)
     {
         string resolved = home ?? KernelOptions.DefaultHome();
         Directory.CreateDirectory(resolved);
         Status s = ConfigurationManager.Open(HivePath(resolved), null, out ConfigurationManager? registry);
+        if (s == Status.SharingViolation && shareHive)
+        {
+            string copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
+            File.Copy(HivePath(resolved), copy, overwrite: true);
+            s = ConfigurationManager.Open(copy, null, out registry);
+            Console.Error.WriteLine("palisade: the registry hive is in use by another kernel; this run works on a private copy whose changes are not kept");
+        }
+
         if (s.IsError || registry is null)
         {
             Console.Error.WriteLine($"palisade: cannot open the registry hive {HivePath(resolved)}: {s.Message} ({s.Name})");

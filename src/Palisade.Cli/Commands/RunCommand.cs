@@ -98,7 +98,7 @@ internal static class RunCommand
             }
         }
 
-        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-");
+        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", shareHive: true);
         if (kernel is null)
         {
             return SetupFailure;

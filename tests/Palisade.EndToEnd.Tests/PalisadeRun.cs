@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Palisade.EndToEnd.Tests;
+
+/// <summary>The outcome of a program run: exit status and everything it wrote.</summary>
+public sealed record RunResult(int ExitCode, string Stdout, string Stderr);
+
+/// <summary>
+/// Runs the real <c>palisade</c> command (the CLI built beside these tests) and real programs, with a temporary
+/// PALISADE_HOME whose trust store holds the repository's development key, so the sample driver packages that
+/// drivers/build.sh signed load in the protected flavor exactly as on a user's machine.
+/// </summary>
+public sealed class PalisadeRun : IDisposable
+{
+    public PalisadeRun()
+    {
+        Home = Directory.CreateTempSubdirectory("palisade-e2e-home-").FullName;
+        Work = Directory.CreateTempSubdirectory("palisade-e2e-work-").FullName;
+        RunResult trust = Palisade("trust", "add", Path.Combine(Repo, "drivers", "dev-signing-key.pem.pub"), "--name", "palisade-dev-ONLY");
+        Assert.True(trust.ExitCode == 0, "trusting the development key failed: " + trust.Stderr);
+    }
+
+    /// <summary>The repository root (the folder holding Palisade.sln).</summary>
+    public static string Repo { get; } = FindRepo();
+
+    /// <summary>The kernel state folder of this test.</summary>
+    public string Home { get; }
+
+    /// <summary>A scratch folder for the test's files.</summary>
+    public string Work { get; }
+
+    private static string Cli => Path.Combine(AppContext.BaseDirectory, "palisade.dll");
+
+    private static string FindRepo()
+    {
+        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "Palisade.sln")))
+            {
+                return d.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("the tests must run inside the repository");
+    }
+
+    /// <summary>The package folder of a sample driver; fails with a clear message when drivers/build.sh has not run.</summary>
+    public static string Driver(string name)
+    {
+        string dir = Path.Combine(Repo, "drivers", "out", name);
+        Assert.True(Directory.Exists(dir), $"{dir} is missing: run drivers/build.sh (./test.sh does) before the end-to-end tests");
+        return dir;
+    }
+
+    /// <summary>Runs <c>palisade ARGS</c>.</summary>
+    public RunResult Palisade(params string[] args) => Exec("dotnet", [Cli, .. args], Work);
+
+    /// <summary>Runs <c>palisade run [options] -- PROGRAM ARGS</c>.</summary>
+    public RunResult Run(IEnumerable<string> options, params string[] program) =>
+        Palisade(["run", .. options, "--", .. program]);
+
+    /// <summary>Runs a program directly, for comparison.</summary>
+    public RunResult Direct(params string[] program) => Exec(program[0], program[1..], Work);
+
+    public RunResult Exec(string file, IEnumerable<string> args, string cwd, string? stdin = null)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = cwd,
+            UseShellExecute = false,
+        };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["PALISADE_HOME"] = Home;
+        psi.Environment["LC_ALL"] = "C";
+        psi.Environment["HOME"] = Work;
+        psi.Environment["GIT_CONFIG_NOSYSTEM"] = "1";
+        using var p = Process.Start(psi)!;
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.Append(e.Data).Append('\n'); } } };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.Append(e.Data).Append('\n'); } } };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        if (stdin is not null)
+        {
+            p.StandardInput.Write(stdin);
+        }
+
+        p.StandardInput.Close();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"{file} {string.Join(' ', args)} did not finish within 3 minutes");
+        }
+
+        p.WaitForExit();
+        return new RunResult(p.ExitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>Reads a JSON-lines event file written by <c>--events</c>.</summary>
+    public static IReadOnlyList<System.Text.Json.JsonElement> Events(string path) =>
+        [.. File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)];
+
+    public void Dispose()
+    {
+        Directory.Delete(Home, recursive: true);
+        Directory.Delete(Work, recursive: true);
+    }
+}
