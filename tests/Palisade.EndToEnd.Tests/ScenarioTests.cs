@@ -202,23 +202,31 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.Contains("\"kind\":\"tamper-attempt\"", Events, StringComparison.Ordinal);
     }
 
-    [ScenarioFact("/bin/sh", "/usr/bin/true")]
-    public void Enforced_application_control_denies_an_unlisted_program_and_allows_it_once_its_sha256_is_listed()
+    private (int Exit, string Output, string Error) RunToolUnderApplicationControl(bool listTheTool)
     {
         string tool = Path.Combine(_dir, "tool");
         File.Copy("/usr/bin/true", tool);
         string list = Path.Combine(_dir, "allow.list");
-        File.WriteAllText(list, "path /usr/bin/\n");
-        string[] parameters = ["allowlist=" + list, "mode=enforce"];
+        string sha256 = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(tool)));
+        File.WriteAllText(list, "path /usr/bin/\n" + (listTheTool ? "sha256 " + sha256 + " the tool\n" : ""));
+        return Palisade(Run("appcontrol", ["allowlist=" + list, "mode=enforce"], "/bin/sh", "-c", tool + "; echo tool=$?"));
+    }
 
-        (int exit, string output, string error) = Palisade(Run("appcontrol", parameters, "/bin/sh", "-c", tool + "; echo tool=$?"));
+    [ScenarioFact("/bin/sh", "/usr/bin/true")]
+    public void Enforced_application_control_denies_an_unlisted_program_with_permission_denied()
+    {
+        (int exit, string output, string error) = RunToolUnderApplicationControl(listTheTool: false);
 
         Assert.True(exit == 0, error);
         Assert.Equal("tool=126\n", output);
-        Assert.Contains(tool + ": Permission denied", error, StringComparison.Ordinal);
+        Assert.Contains("tool: Permission denied", error, StringComparison.Ordinal);
+        Assert.Contains("\"kind\":\"blocked\"", Events, StringComparison.Ordinal);
+    }
 
-        File.AppendAllText(list, "sha256 " + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(tool))) + " the tool\n");
-        (exit, output, error) = Palisade(Run("appcontrol", parameters, "/bin/sh", "-c", tool + "; echo tool=$?"));
+    [ScenarioFact("/bin/sh", "/usr/bin/true")]
+    public void Enforced_application_control_runs_a_program_listed_by_its_sha256()
+    {
+        (int exit, string output, string error) = RunToolUnderApplicationControl(listTheTool: true);
 
         Assert.True(exit == 0, error);
         Assert.Equal("tool=0\n", output);
