@@ -49,7 +49,7 @@ public sealed class PackageTests : IDisposable
         var trust = new TrustStore(Path.Combine(_h.Home, "trust"));
         trust.Add(File.ReadAllText(keyFile + SigningKeys.PublicKeySuffix), "palisade-dev", keyFile + SigningKeys.PublicKeySuffix);
 
-        DriverLoadResult result = new DriverLoader(Palisade.Kernel.Drivers.KernelFlavor.Protected, trust).Load(package, out LoadedDriver? loaded);
+        DriverLoadResult result = new DriverLoader(Palisade.Kernel.KernelFlavor.Protected, trust).Load(package, out LoadedDriver? loaded);
 
         Assert.True(result.IsLoaded, result.ToString());
         Assert.Equal(name, loaded!.Manifest.Name);
