@@ -10,7 +10,6 @@
 //                  filters below it only, so it reaches "antivirus", whose post-create scans the opened file and
 //                  records its identity; the process-create callback then checks that identity against the image
 //                  that will really run.
-using System.Globalization;
 using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 
@@ -324,8 +323,4 @@ public sealed class AntivirusDriver : IDriver
 
         _context!.ReportEvent("detection", message, processId, path);
     }
-
-    /// <summary>A readable form of the driver's state, for diagnostics.</summary>
-    /// <returns>The scan count.</returns>
-    public override string ToString() => "antivirus, " + ScanCount.ToString(CultureInfo.InvariantCulture) + " scans";
 }
