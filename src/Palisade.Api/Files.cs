@@ -76,6 +76,23 @@ public interface IFilterManager
     Status DeleteFileContext(CallbackCookie cookie, FileIdentity file);
 
     /// <summary>
+    /// Reads the content of the file an operation opened, through the very file object the requester will receive
+    /// (FltReadFile on the operation's file object), so that what is scanned is what is used. Valid only inside this
+    /// filter's post-create callback, for that operation's <see cref="FileOperation.File"/>. The read is not seen by
+    /// any filter.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The operation's <see cref="FileOperation.File"/>.</param>
+    /// <param name="offset">The file offset to read at; at least 0.</param>
+    /// <param name="buffer">Receives the bytes.</param>
+    /// <param name="bytesRead">The number of bytes read; 0 at the end of the file.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a negative offset;
+    /// <see cref="Status.InvalidDeviceState"/> when called outside a post-create callback or for another file;
+    /// <see cref="Status.AccessDenied"/> when the file was not opened for reading and cannot be read;
+    /// <see cref="Status.InvalidHandle"/>.</returns>
+    Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
+
+    /// <summary>
     /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
     /// neither this filter nor any filter above it sees it, nor the reads through the returned stream.
     /// </summary>

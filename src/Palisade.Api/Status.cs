@@ -64,6 +64,18 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>A component of the path does not exist. Errno: <c>ENOENT</c>.</summary>
     public static Status ObjectPathNotFound => new(0xC000_003A);
 
+    /// <summary>The file is held by another user; for a registry hive, another process has the hive open for writing
+    /// (each hive has a single writer). Errno: <c>EBUSY</c>.</summary>
+    public static Status SharingViolation => new(0xC000_0043);
+
+    /// <summary>A registry hive file is damaged beyond the torn last record that the kernel discards on its own
+    /// (bad header, or a record that does not apply to the tree). The hive is not opened. Errno: <c>EIO</c>.</summary>
+    public static Status RegistryCorrupt => new(0xC000_014C);
+
+    /// <summary>Writing a registry hive to disk failed (for example the disk is full); the operation is not applied and
+    /// the hive keeps its previous content. Errno: <c>EIO</c>.</summary>
+    public static Status RegistryIoFailed => new(0xC000_014D);
+
     /// <summary>The driver needs a newer API version than this kernel provides.</summary>
     public static Status RevisionMismatch => new(0xC000_0059);
 
@@ -133,6 +145,7 @@ public readonly struct Status : IEquatable<Status>
         0xC000_0034 => nameof(ObjectNameNotFound),
         0xC000_0035 => nameof(ObjectNameCollision),
         0xC000_003A => nameof(ObjectPathNotFound),
+        0xC000_0043 => nameof(SharingViolation),
         0xC000_0059 => nameof(RevisionMismatch),
         0xC000_009A => nameof(InsufficientResources),
         0xC000_00B5 => nameof(Timeout),
@@ -140,6 +153,8 @@ public readonly struct Status : IEquatable<Status>
         0xC000_00CA => nameof(NetworkAccessDenied),
         0xC000_0120 => nameof(Cancelled),
         0xC000_0121 => nameof(CannotDelete),
+        0xC000_014C => nameof(RegistryCorrupt),
+        0xC000_014D => nameof(RegistryIoFailed),
         0xC000_0180 => nameof(KeyHasChildren),
         0xC000_0184 => nameof(InvalidDeviceState),
         0xC000_0225 => nameof(NotFound),
@@ -168,6 +183,7 @@ public readonly struct Status : IEquatable<Status>
         0xC000_0034 => "The object name was not found.",
         0xC000_0035 => "The object name already exists.",
         0xC000_003A => "The object path was not found.",
+        0xC000_0043 => "The file is in use by another process.",
         0xC000_0059 => "The driver requires a newer API version than this kernel provides.",
         0xC000_009A => "Insufficient resources to complete the operation.",
         0xC000_00B5 => "A callback did not return within its deadline.",
@@ -175,6 +191,8 @@ public readonly struct Status : IEquatable<Status>
         0xC000_00CA => "The network filter engine blocked the operation.",
         0xC000_0120 => "The operation was cancelled.",
         0xC000_0121 => "The object cannot be deleted.",
+        0xC000_014C => "The registry hive is corrupt.",
+        0xC000_014D => "The registry hive could not be written.",
         0xC000_0180 => "The registry key has subkeys and cannot be deleted.",
         0xC000_0184 => "The object is not in a state that allows the operation.",
         0xC000_0225 => "The item was not found.",

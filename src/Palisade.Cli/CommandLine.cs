@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Palisade.Cli.Commands;
 
 namespace Palisade.Cli;
 
@@ -8,6 +9,7 @@ internal static class CommandLine
     public static int Run(string[] args)
     {
         var root = new RootCommand("Palisade: a kernel that runs real Linux programs and mediates what they do.");
+        root.Subcommands.Add(ApiCommand.Create());
         root.Subcommands.Add(Commands.DriverCommand.Create());
         root.Subcommands.Add(Commands.TrustCommand.Create());
         return root.Parse(args).Invoke();

@@ -1,0 +1,25 @@
+namespace Palisade.Host.Linux.Interop;
+
+/// <summary>The Linux x86-64 errno values the host produces or inspects.</summary>
+internal static class Errno
+{
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int EINTR = 4;
+    public const int ENXIO = 6;
+    public const int E2BIG = 7;
+    public const int EBADF = 9;
+    public const int EAGAIN = 11;
+    public const int ENOMEM = 12;
+    public const int EACCES = 13;
+    public const int EFAULT = 14;
+    public const int ENOTDIR = 20;
+    public const int EINVAL = 22;
+    public const int EMFILE = 24;
+    public const int ENAMETOOLONG = 36;
+    public const int ENOSYS = 38;
+    public const int ENOTSOCK = 88;
+    public const int EAFNOSUPPORT = 97;
+    public const int EINPROGRESS = 115;
+}

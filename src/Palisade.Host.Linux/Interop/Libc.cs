@@ -1,0 +1,207 @@
+using System.Runtime.InteropServices;
+
+namespace Palisade.Host.Linux.Interop;
+
+/// <summary>
+/// The libc entry points the host calls. Every import is blittable (no marshalling, no allocation per
+/// call) and records errno; callers read it with <see cref="Marshal.GetLastPInvokeError"/> right after
+/// a negative return. System calls without a glibc wrapper go through <see cref="Syscall"/>.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int AT_FDCWD = -100;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_REMOVEDIR = 0x200;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_ACCMODE = 3;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_NOCTTY = 0x100;
+    public const int O_TRUNC = 0x200;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_PATH = 0x200000;
+    public const int O_TMPFILE = 0x410000;
+
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int F_DUPFD_CLOEXEC = 1030;
+
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFIFO = 0x1000;
+
+    public const short POLLIN = 1;
+
+    public const int SIGKILL = 9;
+
+    public const int PR_SET_NO_NEW_PRIVS = 38;
+    public const int PR_SET_PDEATHSIG = 1;
+
+    public const int P_PIDFD = 3;
+    public const int WEXITED = 4;
+    public const int CLD_EXITED = 1;
+    public const int CLD_KILLED = 2;
+    public const int CLD_DUMPED = 3;
+
+    public const int AF_UNIX = 1;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_CLOEXEC = 0x80000;
+
+    public const int CLONE_FS = 0x200;
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, ulong request, void* argument);
+
+    [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true)]
+    public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint PRead(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "readlinkat", SetLastError = true)]
+    public static partial nint ReadLinkAt(int dirfd, byte* path, byte* buffer, nuint size);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, long argument);
+
+    [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
+    public static partial int FStat(int fd, Stat* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "fstatat", SetLastError = true)]
+    public static partial int FStatAt(int dirfd, byte* path, Stat* buffer, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "process_vm_readv", SetLastError = true)]
+    public static partial nint ProcessVmReadv(int pid, IoVec* local, ulong localCount, IoVec* remote, ulong remoteCount, ulong flags);
+
+    [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, ulong a2, ulong a3, ulong a4, ulong a5);
+
+    [LibraryImport(Lib, EntryPoint = "socketpair", SetLastError = true)]
+    public static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Lib, EntryPoint = "execvp", SetLastError = true)]
+    public static partial int ExecVp(byte* file, byte** argv);
+
+    [LibraryImport(Lib, EntryPoint = "umask")]
+    public static partial uint Umask(uint mask);
+
+    [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
+    public static partial int Unshare(int flags);
+
+    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idType, int id, SigInfo* info, int options);
+
+    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true)]
+    public static partial int RenameAt2(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true)]
+    public static partial int UnlinkAt(int dirfd, byte* path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fchmodat", SetLastError = true)]
+    public static partial int FChmodAt(int dirfd, byte* path, uint mode, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fchownat", SetLastError = true)]
+    public static partial int FChownAt(int dirfd, byte* path, uint owner, uint group, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "truncate", SetLastError = true)]
+    public static partial int Truncate(byte* path, long length);
+
+    [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "listen", SetLastError = true)]
+    public static partial int Listen(int fd, int backlog);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
+    public static partial int GetSockName(int fd, byte* address, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "fchdir", SetLastError = true)]
+    public static partial int Fchdir(int fd);
+
+    /// <summary>errno of the last failed import on this thread.</summary>
+    public static int LastError => Marshal.GetLastPInvokeError();
+
+    /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>
+    public static void CloseOwned(int fd)
+    {
+        if (fd >= 0)
+        {
+            _ = Close(fd);
+        }
+    }
+}
+
+/// <summary>struct iovec.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct IoVec
+{
+    public void* Base;
+    public nuint Length;
+}
+
+/// <summary>struct stat on x86-64 (144 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Stat
+{
+    public ulong Dev;
+    public ulong Ino;
+    public ulong NLink;
+    public uint Mode;
+    public uint Uid;
+    public uint Gid;
+    public int Pad0;
+    public ulong RDev;
+    public long Size;
+    public long BlkSize;
+    public long Blocks;
+    public long ATime;
+    public long ATimeNs;
+    public long MTime;
+    public long MTimeNs;
+    public long CTime;
+    public long CTimeNs;
+    public long Reserved0;
+    public long Reserved1;
+    public long Reserved2;
+}
+
+/// <summary>The leading fields of siginfo_t as waitid(2) fills them; padded to its 128 bytes.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 128)]
+internal struct SigInfo
+{
+    [FieldOffset(0)] public int Signo;
+    [FieldOffset(4)] public int Errno;
+    [FieldOffset(8)] public int Code;
+    [FieldOffset(16)] public int Pid;
+    [FieldOffset(20)] public int Uid;
+    [FieldOffset(24)] public int Status;
+}

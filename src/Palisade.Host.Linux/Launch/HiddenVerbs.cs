@@ -1,0 +1,79 @@
+using System.Runtime.InteropServices;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Launch;
+
+/// <summary>
+/// The CLI's hidden verbs owned by the host: <c>__launch</c> (the launcher, see <see cref="Launcher"/>) and
+/// <c>__supervise [--deny MARKER] -- PROGRAM [ARGS...]</c>, which runs a program under the supervisor with
+/// <see cref="MarkerPolicyMediator"/> on file opens (post decision included): the benchmark entry point
+/// until <c>palisade run</c> wires the kernel.
+/// </summary>
+internal static class HiddenVerbs
+{
+    /// <summary>The supervise verb.</summary>
+    public const string Supervise = "__supervise";
+
+    /// <summary>Runs a hidden verb if <paramref name="args"/> names one; false otherwise.</summary>
+    public static bool TryRun(string[] args, out int exitCode)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        exitCode = 0;
+        if (args.Length == 0)
+        {
+            return false;
+        }
+
+        if (args[0] == Launcher.Verb)
+        {
+            exitCode = Launcher.Run(args);
+            return true;
+        }
+
+        if (args[0] != Supervise)
+        {
+            return false;
+        }
+
+        string marker = string.Empty;
+        int at = 1;
+        if (args.Length > 2 && args[1] == "--deny")
+        {
+            marker = args[2];
+            at = 3;
+        }
+
+        if (args.Length <= at + 1 || args[at] != "--")
+        {
+            Console.Error.WriteLine("usage: palisade __supervise [--deny MARKER] -- PROGRAM [ARGS...]");
+            exitCode = 2;
+            return true;
+        }
+
+        var mediator = new MarkerPolicyMediator(SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost, marker);
+        exitCode = RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, args[at + 1], args[(at + 2)..]);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a program to completion under <paramref name="mediator"/>, passing SIGTERM and SIGHUP on to it
+    /// (SIGINT and SIGQUIT from a terminal already reach it: it shares our process group), and returns its
+    /// exit status (128 + signal when killed).
+    /// </summary>
+    public static int RunSupervised(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments)
+    {
+        using var guest = GuestProcess.Start(launcher, mediator, program, arguments, fault => Console.Error.WriteLine($"palisade: mediator fault: {fault}"));
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Forward(context, guest, 15));
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Forward(context, guest, 1));
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
+        using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, context => context.Cancel = true);
+        return guest.WaitForExit();
+    }
+
+    private static void Forward(PosixSignalContext context, GuestProcess guest, int signal)
+    {
+        context.Cancel = true;
+        guest.Signal(signal);
+    }
+}

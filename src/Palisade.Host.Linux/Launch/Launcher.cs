@@ -1,0 +1,94 @@
+using System.Globalization;
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Launch;
+
+/// <summary>
+/// The launcher: Palisade's own executable re-run in the hidden <c>__launch</c> mode by
+/// <see cref="GuestProcess"/>. It installs the seccomp filter on its main thread with a new listener,
+/// hands the listener's number to the supervisor over descriptor 3, waits for "go", closes every trace of
+/// the listener and execs the program, so that the program's very first exec is mediated and the guest
+/// never holds the listener. Between installing the filter and exec it only calls functions it has
+/// already called once (so no lazy binding opens a library while the supervisor cannot yet answer).
+/// </summary>
+internal static unsafe class Launcher
+{
+    /// <summary>The hidden verb.</summary>
+    public const string Verb = "__launch";
+
+    /// <summary>The descriptor on which the launcher talks to its supervisor.</summary>
+    public const int ControlFd = 3;
+
+    private const long SysExitGroup = 231;
+    private const int ExitCannotExecute = 126;
+    private const int ExitNotFound = 127;
+
+    /// <summary>Runs the launcher: <c>__launch FAMILIES PROGRAM [ARGS...]</c>. Returns only on failure.</summary>
+    public static int Run(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length < 3 || args[0] != Verb || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int families))
+        {
+            Console.Error.WriteLine("palisade: __launch is internal; use 'palisade run'.");
+            return 2;
+        }
+
+        SockFilter[] filter = FilterBuilder.Build((SyscallFamilies)families);
+        byte** argv = Spawn.AllocStrings(args[2..]);
+        byte* message = (byte*)System.Runtime.InteropServices.Marshal.StringToCoTaskMemUTF8($"palisade: cannot execute {args[2]}: ");
+
+        // Bind every native call used after the filter is on, while nothing is mediated yet.
+        byte go = 0;
+        _ = Libc.Write(-1, &go, 0);
+        _ = Libc.Read(-1, &go, 0);
+        _ = Libc.Close(-1);
+        _ = Libc.ExecVp(&go, argv);
+        _ = Libc.Syscall(39 /* getpid */, 0, 0, 0, 0, 0, 0);
+        _ = Libc.LastError;
+
+        // Guests see the default signal state a shell gives them, not the runtime's (it ignores SIGPIPE).
+        _ = Spawn.Signal(Spawn.SIGPIPE, 0);
+        if (Libc.Prctl(Libc.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        {
+            Console.Error.WriteLine($"palisade: prctl(PR_SET_NO_NEW_PRIVS) failed: errno {Libc.LastError}");
+            return ExitCannotExecute;
+        }
+
+        byte* empty = stackalloc byte[Spawn.SigSetSize];
+        new Span<byte>(empty, Spawn.SigSetSize).Clear();
+        _ = Spawn.PthreadSigMask(Spawn.SIG_SETMASK, empty, null);
+
+        int listener = Interop.Seccomp.InstallWithListener(filter);
+        if (listener < 0)
+        {
+            Console.Error.WriteLine($"palisade: seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: errno {-listener}");
+            return ExitCannotExecute;
+        }
+
+        if (Libc.Write(ControlFd, &listener, sizeof(int)) != sizeof(int) || Libc.Read(ControlFd, &go, 1) != 1)
+        {
+            Libc.Syscall(SysExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
+        }
+
+        _ = Libc.Close(listener);
+        _ = Libc.Close(ControlFd);
+        _ = Libc.ExecVp(argv[0], argv);
+        int error = Libc.LastError;
+        nint length = 0;
+        while (message[length] != 0)
+        {
+            length++;
+        }
+
+        _ = Libc.Write(2, message, (nuint)length);
+        var reason = error == Errno.ENOENT ? "not found\n"u8 : "permission denied or not executable\n"u8;
+        fixed (byte* r = reason)
+        {
+            _ = Libc.Write(2, r, (nuint)reason.Length);
+        }
+
+        Libc.Syscall(SysExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
+        return ExitCannotExecute;
+    }
+}

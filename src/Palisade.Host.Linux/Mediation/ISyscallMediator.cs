@@ -1,0 +1,281 @@
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Mediation;
+
+/// <summary>
+/// The boundary between the Linux host and the kernel: the supervisor calls one method per decision
+/// point, with every argument already read from the guest's memory (once), validated and resolved. The
+/// supervisor then performs the operation itself (or lets Linux continue a call whose arguments are all
+/// in registers), so what a decision saw is what happens.
+/// <para>
+/// Threading: calls come from the supervisor's loop thread, and from short-lived worker threads for
+/// operations that block (a FIFO open, a blocking connect). Implementations must be thread-safe and should
+/// not block: while a decision runs, no other notification of that supervisor is served.
+/// </para>
+/// <para>
+/// Decisions return an errno: 0 allows, any positive value (EACCES, EPERM, ...) fails the guest's call
+/// with that value. Paths are UTF-8 bytes without the terminating NUL and are only valid during the call
+/// (they live in the supervisor's reusable buffers). A method that throws is answered EPERM and reported
+/// through <see cref="Supervisor"/>'s fault handler.
+/// </para>
+/// </summary>
+internal interface ISyscallMediator
+{
+    /// <summary>Which system call families this mediator wants to see; fixed for the life of a guest tree.</summary>
+    SyscallFamilies Subscriptions { get; }
+
+    /// <summary>Before an open: the path (absolute, not canonical), flags and mode the guest asked for.</summary>
+    int PreOpen(in Requester requester, in OpenRequest request);
+
+    /// <summary>
+    /// After the supervisor opened the file and before the guest gets it: the identity and the canonical
+    /// path of what was really opened (symlinks resolved). Denying here closes the file; a file created or
+    /// truncated by the open stays so.
+    /// </summary>
+    int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file);
+
+    /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: decided before the supervisor performs it.</summary>
+    int PathOperation(in Requester requester, in PathOperationRequest request);
+
+    /// <summary>A descriptor is being closed (only when <see cref="SyscallFamilies.FileClose"/> is subscribed).</summary>
+    void Close(in Requester requester, int fd);
+
+    /// <summary>An execve/execveat of the image whose identity is given (see docs/security.md for the guarantee).</summary>
+    int Exec(in Requester requester, in ExecRequest request);
+
+    /// <summary>connect, bind, listen, accept and sends with an explicit destination.</summary>
+    int Network(in Requester requester, in NetworkRequest request);
+
+    /// <summary>A signal, pidfd, ptrace or cross-process memory access aimed at another process or thread.</summary>
+    int ProcessAccess(in Requester requester, in ProcessAccessRequest request);
+
+    /// <summary>fork, vfork or clone (process or thread); denying fails the call with the errno.</summary>
+    int ProcessCreate(in Requester requester, in ProcessCreateRequest request);
+
+    /// <summary>
+    /// The first mediated system call of a process the supervisor has not seen before (a child of a
+    /// fork, or the launched program itself); <paramref name="parentProcessId"/> is its parent.
+    /// </summary>
+    void ProcessStarted(in Requester requester, int parentProcessId);
+
+    /// <summary>A thread calls exit, or a process calls exit_group (<paramref name="wholeProcess"/>).</summary>
+    void ProcessExit(in Requester requester, bool wholeProcess, int status);
+}
+
+/// <summary>The guest thread that made the call.</summary>
+/// <param name="ProcessId">Its thread-group id (the pid as ps shows it).</param>
+/// <param name="ThreadId">The thread that made the call.</param>
+internal readonly record struct Requester(int ProcessId, int ThreadId);
+
+/// <summary>Which file: device and inode numbers, and the st_mode (type and permission bits).</summary>
+internal readonly record struct FileIdentity(ulong Device, ulong Inode, uint Mode);
+
+/// <summary>Which open-family system call carried an <see cref="OpenRequest"/>.</summary>
+internal enum OpenCall
+{
+    /// <summary>open(2).</summary>
+    Open,
+
+    /// <summary>openat(2).</summary>
+    OpenAt,
+
+    /// <summary>openat2(2), with <see cref="OpenRequest.Resolve"/> flags.</summary>
+    OpenAt2,
+
+    /// <summary>creat(2): flags are O_CREAT|O_WRONLY|O_TRUNC.</summary>
+    Creat,
+}
+
+/// <summary>An open, decoded.</summary>
+internal readonly ref struct OpenRequest
+{
+    /// <summary>The call that carried it.</summary>
+    public OpenCall Call { get; init; }
+
+    /// <summary>The path, made absolute against the guest's dirfd or cwd, not canonicalized.</summary>
+    public ReadOnlySpan<byte> Path { get; init; }
+
+    /// <summary>The open flags as the guest gave them (O_* values of x86-64).</summary>
+    public int Flags { get; init; }
+
+    /// <summary>The creation mode as the guest gave it (before its umask).</summary>
+    public uint Mode { get; init; }
+
+    /// <summary>openat2 RESOLVE_* flags; 0 for the other calls.</summary>
+    public ulong Resolve { get; init; }
+}
+
+/// <summary>What an open really opened.</summary>
+internal readonly ref struct OpenedFile
+{
+    /// <summary>Device, inode and mode of the opened file.</summary>
+    public FileIdentity Identity { get; init; }
+
+    /// <summary>Its canonical path as the kernel reports it (/proc/self/fd); may end in " (deleted)" or be "pipe:[n]"-like.</summary>
+    public ReadOnlySpan<byte> Path { get; init; }
+}
+
+/// <summary>The path operations the supervisor performs.</summary>
+internal enum PathOperationKind
+{
+    /// <summary>rename, renameat, renameat2 (<see cref="PathOperationRequest.Flags"/> holds RENAME_*).</summary>
+    Rename,
+
+    /// <summary>unlink, unlinkat without AT_REMOVEDIR.</summary>
+    Unlink,
+
+    /// <summary>rmdir, unlinkat with AT_REMOVEDIR.</summary>
+    RemoveDirectory,
+
+    /// <summary>truncate (<see cref="PathOperationRequest.Length"/>).</summary>
+    Truncate,
+
+    /// <summary>chmod, fchmodat, fchmodat2 (<see cref="PathOperationRequest.Mode"/>).</summary>
+    ChangeMode,
+
+    /// <summary>chown, lchown, fchownat (<see cref="PathOperationRequest.Owner"/>, <see cref="PathOperationRequest.Group"/>; uint.MaxValue = unchanged).</summary>
+    ChangeOwner,
+}
+
+/// <summary>A path operation, decoded.</summary>
+internal readonly ref struct PathOperationRequest
+{
+    /// <summary>Which operation.</summary>
+    public PathOperationKind Kind { get; init; }
+
+    /// <summary>The path operated on (absolute, not canonicalized); for AT_EMPTY_PATH, the path of the descriptor.</summary>
+    public ReadOnlySpan<byte> Path { get; init; }
+
+    /// <summary>For a rename, the new path; empty otherwise.</summary>
+    public ReadOnlySpan<byte> NewPath { get; init; }
+
+    /// <summary>RENAME_* flags, or the AT_* flags of the *at call.</summary>
+    public uint Flags { get; init; }
+
+    /// <summary>New mode for <see cref="PathOperationKind.ChangeMode"/>.</summary>
+    public uint Mode { get; init; }
+
+    /// <summary>New owner for <see cref="PathOperationKind.ChangeOwner"/>.</summary>
+    public uint Owner { get; init; }
+
+    /// <summary>New group for <see cref="PathOperationKind.ChangeOwner"/>.</summary>
+    public uint Group { get; init; }
+
+    /// <summary>New length for <see cref="PathOperationKind.Truncate"/>.</summary>
+    public long Length { get; init; }
+}
+
+/// <summary>An exec, decoded.</summary>
+internal readonly ref struct ExecRequest
+{
+    /// <summary>The path as the guest named it, made absolute (for execveat AT_EMPTY_PATH: the descriptor's path).</summary>
+    public ReadOnlySpan<byte> Path { get; init; }
+
+    /// <summary>The canonical path of the image the supervisor resolved.</summary>
+    public ReadOnlySpan<byte> ImagePath { get; init; }
+
+    /// <summary>Identity of that image.</summary>
+    public FileIdentity Image { get; init; }
+}
+
+/// <summary>Network operations.</summary>
+internal enum NetworkOperation
+{
+    /// <summary>connect: <see cref="NetworkRequest.RemoteAddress"/> is the peer.</summary>
+    Connect,
+
+    /// <summary>bind: <see cref="NetworkRequest.LocalAddress"/> is the address asked for.</summary>
+    Bind,
+
+    /// <summary>listen on the socket bound to <see cref="NetworkRequest.LocalAddress"/>.</summary>
+    Listen,
+
+    /// <summary>accept/accept4 on the listening socket at <see cref="NetworkRequest.LocalAddress"/> (the peer is not known yet).</summary>
+    Accept,
+
+    /// <summary>sendto/sendmsg/sendmmsg with an explicit destination <see cref="NetworkRequest.RemoteAddress"/>.</summary>
+    Send,
+}
+
+/// <summary>A network operation, decoded. Addresses are raw sockaddr bytes (family first); ports are decoded for AF_INET/AF_INET6.</summary>
+internal readonly ref struct NetworkRequest
+{
+    /// <summary>Which operation.</summary>
+    public NetworkOperation Operation { get; init; }
+
+    /// <summary>Socket domain (AF_INET = 2, AF_INET6 = 10, AF_UNIX = 1, ...).</summary>
+    public int Family { get; init; }
+
+    /// <summary>Socket type (SOCK_STREAM = 1, SOCK_DGRAM = 2, ...).</summary>
+    public int SocketType { get; init; }
+
+    /// <summary>Protocol (IPPROTO_TCP = 6, IPPROTO_UDP = 17, ...).</summary>
+    public int Protocol { get; init; }
+
+    /// <summary>The local sockaddr (bind: the requested one; otherwise getsockname); may be empty.</summary>
+    public ReadOnlySpan<byte> LocalAddress { get; init; }
+
+    /// <summary>The remote sockaddr (connect, send); empty otherwise.</summary>
+    public ReadOnlySpan<byte> RemoteAddress { get; init; }
+
+    /// <summary>Local port (host order) for inet families, else 0.</summary>
+    public int LocalPort { get; init; }
+
+    /// <summary>Remote port (host order) for inet families, else 0.</summary>
+    public int RemotePort { get; init; }
+}
+
+/// <summary>Access rights a process operation needs on its target (the object-callback vocabulary).</summary>
+[Flags]
+internal enum ProcessRights
+{
+    /// <summary>None.</summary>
+    None = 0,
+
+    /// <summary>Send a signal other than a terminating one (or probe with signal 0).</summary>
+    Signal = 1 << 0,
+
+    /// <summary>Terminate (SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGABRT).</summary>
+    Terminate = 1 << 1,
+
+    /// <summary>Read the target's memory.</summary>
+    ReadMemory = 1 << 2,
+
+    /// <summary>Write the target's memory.</summary>
+    WriteMemory = 1 << 3,
+
+    /// <summary>Trace (ptrace) the target.</summary>
+    Debug = 1 << 4,
+
+    /// <summary>Obtain a handle (pidfd) to the target.</summary>
+    OpenHandle = 1 << 5,
+
+    /// <summary>Duplicate one of the target's descriptors (pidfd_getfd).</summary>
+    DuplicateHandle = 1 << 6,
+}
+
+/// <summary>A process access, decoded.</summary>
+/// <param name="SystemCall">The x86-64 system call number.</param>
+/// <param name="TargetProcessId">The target pid as given (kill: may be 0 or negative for process groups; tkill: the thread's process when known, else 0).</param>
+/// <param name="TargetThreadId">The target thread for tkill/tgkill, else 0.</param>
+/// <param name="Signal">The signal number for signal calls, else 0.</param>
+/// <param name="Rights">What the call needs on the target.</param>
+internal readonly record struct ProcessAccessRequest(int SystemCall, int TargetProcessId, int TargetThreadId, int Signal, ProcessRights Rights);
+
+/// <summary>How a process or thread is created.</summary>
+internal enum ProcessCreateKind
+{
+    /// <summary>fork, or clone without CLONE_THREAD.</summary>
+    Process,
+
+    /// <summary>vfork, or clone with CLONE_VFORK.</summary>
+    VforkProcess,
+
+    /// <summary>clone with CLONE_THREAD.</summary>
+    Thread,
+}
+
+/// <summary>A creation, decoded.</summary>
+/// <param name="Kind">Process, vfork process, or thread.</param>
+/// <param name="CloneFlags">The clone flags (SIGCHLD for fork).</param>
+internal readonly record struct ProcessCreateRequest(ProcessCreateKind Kind, ulong CloneFlags);

@@ -1,0 +1,66 @@
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Mediation;
+
+/// <summary>
+/// A minimal policy: every file open, path operation and exec whose path (as named, or as resolved)
+/// contains a marker is denied with EACCES; everything else is allowed. It serves the hidden
+/// <c>__supervise</c> verb (benchmarks, manual checks) until the kernel's mediator is wired to <c>run</c>.
+/// With an empty marker it allows everything.
+/// </summary>
+internal sealed class MarkerPolicyMediator : ISyscallMediator
+{
+    private const int EACCES = 13;
+    private readonly byte[] marker;
+
+    /// <summary>Creates the policy for <paramref name="families"/>, denying paths that contain <paramref name="marker"/>.</summary>
+    public MarkerPolicyMediator(SyscallFamilies families, string marker)
+    {
+        ArgumentNullException.ThrowIfNull(marker);
+        this.Subscriptions = families;
+        this.marker = System.Text.Encoding.UTF8.GetBytes(marker);
+    }
+
+    /// <inheritdoc/>
+    public SyscallFamilies Subscriptions { get; }
+
+    /// <inheritdoc/>
+    public int PreOpen(in Requester requester, in OpenRequest request) => this.Check(request.Path);
+
+    /// <inheritdoc/>
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => this.Check(file.Path);
+
+    /// <inheritdoc/>
+    public int PathOperation(in Requester requester, in PathOperationRequest request) =>
+        this.Check(request.Path) != 0 ? EACCES : this.Check(request.NewPath);
+
+    /// <inheritdoc/>
+    public void Close(in Requester requester, int fd)
+    {
+    }
+
+    /// <inheritdoc/>
+    public int Exec(in Requester requester, in ExecRequest request) =>
+        this.Check(request.Path) != 0 ? EACCES : this.Check(request.ImagePath);
+
+    /// <inheritdoc/>
+    public int Network(in Requester requester, in NetworkRequest request) => 0;
+
+    /// <inheritdoc/>
+    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request) => 0;
+
+    /// <inheritdoc/>
+    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request) => 0;
+
+    /// <inheritdoc/>
+    public void ProcessStarted(in Requester requester, int parentProcessId)
+    {
+    }
+
+    /// <inheritdoc/>
+    public void ProcessExit(in Requester requester, bool wholeProcess, int status)
+    {
+    }
+
+    private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? EACCES : 0;
+}

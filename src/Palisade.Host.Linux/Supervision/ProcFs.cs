@@ -1,0 +1,131 @@
+using System.Buffers.Text;
+using System.Text.Unicode;
+using Palisade.Host.Linux.Interop;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// What the supervisor learns about a guest thread through /proc: its cwd and descriptors as directory
+/// handles, its thread group and parent, its umask. All formatting is done into caller buffers.
+/// </summary>
+internal static unsafe class ProcFs
+{
+    /// <summary>Writes "/proc/{tid}/{leaf}" NUL-terminated into <paramref name="buffer"/>.</summary>
+    public static void Format(Span<byte> buffer, int tid, ReadOnlySpan<byte> leaf)
+    {
+        bool ok = Utf8.TryWrite(buffer, $"/proc/{tid}/", out int written);
+        leaf.CopyTo(buffer[written..]);
+        buffer[written + leaf.Length] = 0;
+        System.Diagnostics.Debug.Assert(ok);
+    }
+
+    /// <summary>Writes "/proc/{tid}/fd/{fd}" NUL-terminated.</summary>
+    public static void FormatFd(Span<byte> buffer, int tid, int fd)
+    {
+        bool ok = Utf8.TryWrite(buffer, $"/proc/{tid}/fd/{fd}\0", out _);
+        System.Diagnostics.Debug.Assert(ok);
+    }
+
+    /// <summary>Writes "/proc/self/fd/{fd}" NUL-terminated.</summary>
+    public static void FormatSelfFd(Span<byte> buffer, int fd)
+    {
+        bool ok = Utf8.TryWrite(buffer, $"/proc/self/fd/{fd}\0", out _);
+        System.Diagnostics.Debug.Assert(ok);
+    }
+
+    /// <summary>
+    /// Opens, as an O_PATH handle, the guest's directory <paramref name="dirfd"/> (or its cwd for AT_FDCWD).
+    /// Returns the handle or -errno (EBADF when the guest has no such descriptor).
+    /// </summary>
+    public static int OpenGuestDirectory(int tid, int dirfd, Span<byte> proc)
+    {
+        if (dirfd == Libc.AT_FDCWD)
+        {
+            Format(proc, tid, "cwd"u8);
+        }
+        else if (dirfd < 0)
+        {
+            return -Errno.EBADF;
+        }
+        else
+        {
+            FormatFd(proc, tid, dirfd);
+        }
+
+        fixed (byte* p = proc)
+        {
+            int fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+            if (fd >= 0)
+            {
+                return fd;
+            }
+
+            int error = Libc.LastError;
+            return -(error == Errno.ENOENT && dirfd != Libc.AT_FDCWD ? Errno.EBADF : error);
+        }
+    }
+
+    /// <summary>readlink of /proc/self/fd/{fd} into <paramref name="destination"/>; the length or -errno.</summary>
+    public static int ReadSelfFdLink(int fd, Span<byte> proc, Span<byte> destination)
+    {
+        FormatSelfFd(proc, fd);
+        fixed (byte* p = proc)
+        fixed (byte* d = destination)
+        {
+            nint n = Libc.ReadLinkAt(Libc.AT_FDCWD, p, d, (nuint)destination.Length);
+            return n < 0 ? -Libc.LastError : (int)n;
+        }
+    }
+
+    /// <summary>Reads /proc/{tid}/status into <paramref name="status"/>; its length or -errno.</summary>
+    public static int ReadStatus(int tid, Span<byte> proc, Span<byte> status)
+    {
+        Format(proc, tid, "status"u8);
+        fixed (byte* p = proc)
+        fixed (byte* s = status)
+        {
+            int fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                return -Libc.LastError;
+            }
+
+            nint n = Libc.Read(fd, s, (nuint)status.Length);
+            int error = Libc.LastError;
+            Libc.CloseOwned(fd);
+            return n < 0 ? -error : (int)n;
+        }
+    }
+
+    /// <summary>Finds "Key:\t&lt;number&gt;" in a status file; <paramref name="radix"/> 8 for Umask.</summary>
+    public static bool TryField(ReadOnlySpan<byte> status, ReadOnlySpan<byte> key, int radix, out long value)
+    {
+        value = 0;
+        int at = status.IndexOf(key);
+        while (at > 0 && status[at - 1] != (byte)'\n')
+        {
+            int next = status[(at + 1)..].IndexOf(key);
+            at = next < 0 ? -1 : at + 1 + next;
+        }
+
+        if (at < 0)
+        {
+            return false;
+        }
+
+        var rest = status[(at + key.Length)..].TrimStart("\t "u8);
+        if (radix == 10)
+        {
+            return Utf8Parser.TryParse(rest, out value, out _);
+        }
+
+        int i = 0;
+        while (i < rest.Length && rest[i] >= (byte)'0' && rest[i] <= (byte)'7')
+        {
+            value = (value * 8) + (rest[i] - (byte)'0');
+            i++;
+        }
+
+        return i > 0;
+    }
+}

@@ -1,0 +1,291 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// The seccomp user-notification loop. One thread receives each notification, decodes its arguments
+/// from guest memory once, asks the <see cref="ISyscallMediator"/>, performs the operation itself (or lets
+/// a call whose arguments are all in registers continue) and answers. Every notification gets exactly
+/// one answer: an errno, a result, an injected descriptor, or "continue"; when the guest died or was
+/// interrupted meanwhile the answer fails with ENOENT, which is the kernel telling us nobody waits.
+/// The family handlers live in Syscalls/*.cs.
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private readonly int listener;
+    private readonly ISyscallMediator mediator;
+    private readonly SyscallFamilies families;
+    private readonly Action<Exception>? onFault;
+    private readonly Dictionary<int, int> processOfThread = [];
+    private readonly Dictionary<int, PendingExec> pendingExecs = [];
+    private long handled;
+
+    /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
+    [ThreadStatic]
+    private static bool hasPrivateFs;
+
+    /// <summary>Creates a supervisor for <paramref name="listener"/> (owned: closed when the loop ends).</summary>
+    public Supervisor(int listener, ISyscallMediator mediator, Action<Exception>? onFault)
+    {
+        ArgumentNullException.ThrowIfNull(mediator);
+        this.listener = listener;
+        this.mediator = mediator;
+        this.families = mediator.Subscriptions;
+        this.onFault = onFault;
+    }
+
+    /// <summary>Notifications answered so far.</summary>
+    public long Handled => Interlocked.Read(ref this.handled);
+
+    /// <summary>Starts the loop on a dedicated background thread; it ends when no guest uses the filter any more.</summary>
+    public Thread Start()
+    {
+        var thread = new Thread(this.Run) { IsBackground = true, Name = "palisade-supervisor" };
+        thread.Start();
+        return thread;
+    }
+
+    /// <summary>Serves notifications until the last guest of the filter is gone.</summary>
+    public void Run()
+    {
+        PrepareWorkerThread();
+        _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
+        var scratch = new Scratch();
+        SeccompNotif notification;
+        try
+        {
+            while (true)
+            {
+                int received = Interop.Seccomp.Receive(this.listener, &notification);
+                if (received == -Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (received < 0)
+                {
+                    break;
+                }
+
+                this.Dispatch(in notification, scratch);
+                Interlocked.Increment(ref this.handled);
+            }
+        }
+        finally
+        {
+            Libc.CloseOwned(this.listener);
+        }
+    }
+
+    /// <summary>
+    /// Gives the calling thread its own cwd and umask (unshare CLONE_FS) and a zero umask, so that files
+    /// the supervisor creates for a guest get exactly the guest's mode and relative AF_UNIX paths can be
+    /// resolved with fchdir without touching the rest of the process.
+    /// </summary>
+    internal static void PrepareWorkerThread()
+    {
+        if (Libc.Unshare(Libc.CLONE_FS) == 0)
+        {
+            _ = Libc.Umask(0);
+            hasPrivateFs = true;
+        }
+    }
+
+    private void Dispatch(in SeccompNotif n, Scratch s)
+    {
+        try
+        {
+            if (n.Data.Arch != Interop.Seccomp.AUDIT_ARCH_X86_64)
+            {
+                // The filter refuses other ABIs before notifying; this is a second line.
+                this.Reply(n.Id, Errno.ENOSYS);
+                return;
+            }
+
+            var requester = this.Identify((int)n.Pid, s);
+            if (this.pendingExecs.Count > 0 && !this.VerifyPendingExec(in n, requester, s))
+            {
+                return;
+            }
+
+            switch (n.Data.Nr)
+            {
+                case Sys.Open:
+                case Sys.Openat:
+                case Sys.Openat2:
+                case Sys.Creat:
+                    this.HandleOpen(in n, requester, s);
+                    break;
+                case Sys.Rename:
+                case Sys.Renameat:
+                case Sys.Renameat2:
+                case Sys.Unlink:
+                case Sys.Unlinkat:
+                case Sys.Rmdir:
+                case Sys.Truncate:
+                case Sys.Chmod:
+                case Sys.Fchmodat:
+                case Sys.Fchmodat2:
+                case Sys.Chown:
+                case Sys.Lchown:
+                case Sys.Fchownat:
+                    this.HandlePathOperation(in n, requester, s);
+                    break;
+                case Sys.Close:
+                    this.mediator.Close(requester, (int)n.Data.Args[0]);
+                    this.Continue(n.Id);
+                    break;
+                case Sys.Execve:
+                case Sys.Execveat:
+                    this.HandleExec(in n, requester, s);
+                    break;
+                case Sys.Connect:
+                case Sys.Bind:
+                case Sys.Listen:
+                case Sys.Accept:
+                case Sys.Accept4:
+                case Sys.Sendto:
+                case Sys.Sendmsg:
+                case Sys.Sendmmsg:
+                    this.HandleNetwork(in n, requester, s);
+                    break;
+                case Sys.Fork:
+                case Sys.Vfork:
+                case Sys.Clone:
+                case Sys.Exit:
+                case Sys.ExitGroup:
+                    this.HandleLifetime(in n, requester);
+                    break;
+                default:
+                    this.HandleProcessAccess(in n, requester, s);
+                    break;
+            }
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // A mediator that throws is contained: the guest's call fails, the supervisor goes on.
+            this.Reply(n.Id, Errno.EPERM);
+            this.onFault?.Invoke(exception);
+        }
+    }
+
+    /// <summary>
+    /// Maps the notifying thread to its process. The cache is filled from /proc/{tid}/status the first
+    /// time a thread is seen; the first sight of a process is reported as <see cref="ISyscallMediator.ProcessStarted"/>.
+    /// </summary>
+    private Requester Identify(int tid, Scratch s)
+    {
+        if (this.processOfThread.TryGetValue(tid, out int process))
+        {
+            return new Requester(process, tid);
+        }
+
+        int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);
+        long tgid = tid;
+        long parent = 0;
+        if (length > 0)
+        {
+            var status = s.Status.AsSpan(0, length);
+            _ = ProcFs.TryField(status, "Tgid:"u8, 10, out tgid);
+            _ = ProcFs.TryField(status, "PPid:"u8, 10, out parent);
+        }
+
+        bool newProcess = true;
+        foreach (int known in this.processOfThread.Values)
+        {
+            if (known == (int)tgid)
+            {
+                newProcess = false;
+                break;
+            }
+        }
+
+        this.processOfThread[tid] = (int)tgid;
+        var requester = new Requester((int)tgid, tid);
+        if (newProcess && (this.families & SyscallFamilies.ProcessLifetime) != 0)
+        {
+            this.mediator.ProcessStarted(requester, (int)parent);
+        }
+
+        return requester;
+    }
+
+    private void Forget(int process, int tid, bool wholeProcess)
+    {
+        if (!wholeProcess)
+        {
+            this.processOfThread.Remove(tid);
+            return;
+        }
+
+        Span<int> stale = stackalloc int[64];
+        while (true)
+        {
+            int count = 0;
+            foreach (var (thread, owner) in this.processOfThread)
+            {
+                if (owner == process && count < stale.Length)
+                {
+                    stale[count++] = thread;
+                }
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                this.processOfThread.Remove(stale[i]);
+            }
+
+            if (count < stale.Length)
+            {
+                break;
+            }
+        }
+
+        this.pendingExecs.Remove(process);
+    }
+
+    /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>
+    internal void Reply(ulong id, int error, long value = 0)
+    {
+        var response = new SeccompNotifResp { Id = id, Error = -error, Val = error == 0 ? value : 0 };
+        _ = Interop.Seccomp.Send(this.listener, &response);
+    }
+
+    /// <summary>Lets Linux run the call as the guest made it; only for calls whose arguments are all in registers.</summary>
+    internal void Continue(ulong id)
+    {
+        var response = new SeccompNotifResp { Id = id, Flags = Interop.Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+        _ = Interop.Seccomp.Send(this.listener, &response);
+    }
+
+    /// <summary>True while the guest still waits for <paramref name="id"/>: memory read before this check belonged to it.</summary>
+    internal bool StillWaiting(ulong id) => Interop.Seccomp.IsValid(this.listener, id);
+
+    /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>
+    /// <remarks>If <paramref name="work"/> throws, notification <paramref name="id"/> is answered EPERM (a second answer is refused by Linux, so this is safe).</remarks>
+    internal void RunBlocking(ulong id, Action<Scratch> work)
+    {
+        var thread = new Thread(() =>
+        {
+            PrepareWorkerThread();
+            try
+            {
+                work(new Scratch());
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                this.Reply(id, Errno.EPERM);
+                this.onFault?.Invoke(exception);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "palisade-blocking-op",
+        };
+        thread.Start();
+    }
+
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous);
+}

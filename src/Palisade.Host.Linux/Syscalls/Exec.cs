@@ -1,0 +1,143 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Syscalls;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// execve and execveat. Linux offers no way to exec on a guest's behalf, so the supervisor resolves the
+/// image itself (an O_PATH handle: its identity and canonical path), the mediator decides on that, and
+/// the call continues. Because Linux re-resolves the path, a racing guest could swap the image in between;
+/// so the approved identity is remembered, and at the process's next mediated system call
+/// /proc/{pid}/exe must be the approved image (exec succeeded) or the previous one (exec failed). Any
+/// other image is killed before its call is served. docs/security.md states what this does not cover.
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private void HandleExec(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        int tid = (int)n.Pid;
+        bool at = n.Data.Nr == Sys.Execveat;
+        int dirfd = at ? (int)n.Data.Args[0] : Libc.AT_FDCWD;
+        ulong pathAddress = at ? n.Data.Args[1] : n.Data.Args[0];
+        int flags = at ? (int)n.Data.Args[4] : 0;
+
+        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
+        if (pathLength < 0)
+        {
+            this.Reply(n.Id, -pathLength);
+            return;
+        }
+
+        if (!this.StillWaiting(n.Id))
+        {
+            return;
+        }
+
+        var path = s.Path.AsSpan(0, pathLength + 1);
+        bool emptyPath = pathLength == 0 && (flags & Libc.AT_EMPTY_PATH) != 0;
+        int baseFd = emptyPath ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
+        if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
+        {
+            this.Reply(n.Id, -baseFd);
+            return;
+        }
+
+        int image = -1;
+        try
+        {
+            int absoluteLength = PathResolution.Absolute(baseFd, emptyPath ? default : path[..^1], s.Proc, s.Absolute);
+            if (absoluteLength < 0)
+            {
+                this.Reply(n.Id, -absoluteLength);
+                return;
+            }
+
+            if (emptyPath)
+            {
+                image = baseFd;
+                baseFd = Libc.AT_FDCWD;
+            }
+            else
+            {
+                fixed (byte* p = path)
+                {
+                    int openFlags = Libc.O_PATH | Libc.O_CLOEXEC | ((flags & Libc.AT_SYMLINK_NOFOLLOW) != 0 ? Libc.O_NOFOLLOW : 0);
+                    image = Libc.OpenAt(baseFd, p, openFlags, 0);
+                }
+
+                if (image < 0)
+                {
+                    this.Reply(n.Id, pathLength == 0 ? Errno.ENOENT : Libc.LastError);
+                    return;
+                }
+            }
+
+            Stat stat;
+            if (Libc.FStat(image, &stat) < 0)
+            {
+                this.Reply(n.Id, Libc.LastError);
+                return;
+            }
+
+            int resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
+            var identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode);
+            var request = new ExecRequest
+            {
+                Path = s.Absolute.AsSpan(0, absoluteLength),
+                ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
+                Image = identity,
+            };
+            int decision = this.mediator.Exec(requester, request);
+            if (decision != 0)
+            {
+                this.Reply(n.Id, decision);
+                return;
+            }
+
+            var previous = ExeIdentity(requester.ProcessId, s);
+            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous);
+            this.Continue(n.Id);
+        }
+        finally
+        {
+            Libc.CloseOwned(image);
+            PathResolution.CloseBase(baseFd);
+        }
+    }
+
+    /// <summary>
+    /// Checks a process that exec'd since its last mediated call runs an image that was decided on.
+    /// Returns false (after killing it and answering) when it does not.
+    /// </summary>
+    private bool VerifyPendingExec(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        if (!this.pendingExecs.Remove(requester.ProcessId, out var pending))
+        {
+            return true;
+        }
+
+        var current = ExeIdentity(requester.ProcessId, s);
+        if (SameFile(current, pending.Approved) || SameFile(current, pending.Previous))
+        {
+            return true;
+        }
+
+        _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
+        this.Reply(n.Id, Errno.EPERM);
+        return false;
+    }
+
+    private static bool SameFile(FileIdentity a, FileIdentity b) => a.Device == b.Device && a.Inode == b.Inode;
+
+    private static FileIdentity ExeIdentity(int process, Scratch s)
+    {
+        ProcFs.Format(s.Proc2, process, "exe"u8);
+        Stat stat;
+        fixed (byte* p = s.Proc2)
+        {
+            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+        }
+    }
+}

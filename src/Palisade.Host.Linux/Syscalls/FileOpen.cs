@@ -1,0 +1,327 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Syscalls;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// open, openat, openat2, creat. The supervisor opens the file itself with the guest's flags (so Linux
+/// validates them exactly as for the guest), with O_NONBLOCK added so that a FIFO never stalls the loop,
+/// then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND: the guest gets the very file that
+/// the pre and post decisions saw.
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private const int OpenHowSizeVer0 = 24;
+    private const int SettableStatusFlags = Libc.O_NONBLOCK | 0x400 /* O_APPEND */ | 0x4000 /* O_DIRECT */ | 0x40000 /* O_NOATIME */;
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct OpenHow
+    {
+        public ulong Flags;
+        public ulong Mode;
+        public ulong Resolve;
+    }
+
+    private void HandleOpen(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        int tid = (int)n.Pid;
+        int nr = n.Data.Nr;
+        ulong arg0 = n.Data.Args[0], arg1 = n.Data.Args[1], arg2 = n.Data.Args[2], arg3 = n.Data.Args[3];
+
+        var call = nr switch { Sys.Open => OpenCall.Open, Sys.Openat => OpenCall.OpenAt, Sys.Openat2 => OpenCall.OpenAt2, _ => OpenCall.Creat };
+        int dirfd = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? (int)arg0 : Libc.AT_FDCWD;
+        ulong pathAddress = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? arg1 : arg0;
+        var how = default(OpenHow);
+        switch (call)
+        {
+            case OpenCall.Open:
+                how.Flags = (uint)arg1;
+                how.Mode = (uint)arg2;
+                break;
+            case OpenCall.OpenAt:
+                how.Flags = (uint)arg2;
+                how.Mode = (uint)arg3;
+                break;
+            case OpenCall.Creat:
+                how.Flags = Libc.O_CREAT | Libc.O_WRONLY | Libc.O_TRUNC;
+                how.Mode = (uint)arg1;
+                break;
+            default:
+                int howError = ReadOpenHow(tid, arg2, arg3, s, ref how);
+                if (howError != 0)
+                {
+                    this.Reply(n.Id, howError);
+                    return;
+                }
+
+                break;
+        }
+
+        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
+        if (pathLength < 0)
+        {
+            this.Reply(n.Id, -pathLength);
+            return;
+        }
+
+        if (!this.StillWaiting(n.Id))
+        {
+            return;
+        }
+
+        var path = s.Path.AsSpan(0, pathLength + 1);
+        int baseFd = PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
+        if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
+        {
+            this.Reply(n.Id, -baseFd);
+            return;
+        }
+
+        bool handedOff = false;
+        try
+        {
+            int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
+            if (absoluteLength < 0)
+            {
+                this.Reply(n.Id, -absoluteLength);
+                return;
+            }
+
+            int guestFlags = (int)how.Flags;
+            var request = new OpenRequest
+            {
+                Call = call,
+                Path = s.Absolute.AsSpan(0, absoluteLength),
+                Flags = guestFlags,
+                Mode = (uint)how.Mode,
+                Resolve = how.Resolve,
+            };
+            int decision = this.mediator.PreOpen(requester, request);
+            if (decision != 0)
+            {
+                this.Reply(n.Id, decision);
+                return;
+            }
+
+            bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
+            if (creates)
+            {
+                how.Mode &= ~(ulong)this.GuestUmask(tid, s);
+            }
+
+            bool wantsBlocking = (guestFlags & (Libc.O_NONBLOCK | Libc.O_PATH)) == 0;
+            var ours = how;
+            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
+            int fd = OpenAs(call, baseFd, path, ref ours);
+            if (fd < 0)
+            {
+                if (fd == -Errno.ENXIO && wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_WRONLY)
+                {
+                    // A FIFO without a reader: a blocking open waits for one. Do that off the loop.
+                    handedOff = true;
+                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, how);
+                    return;
+                }
+
+                this.Reply(n.Id, -fd);
+                return;
+            }
+
+            Stat stat;
+            if (Libc.FStat(fd, &stat) < 0)
+            {
+                int error = Libc.LastError;
+                Libc.CloseOwned(fd);
+                this.Reply(n.Id, error);
+                return;
+            }
+
+            if (wantsBlocking && (stat.Mode & Libc.S_IFMT) == Libc.S_IFIFO && (guestFlags & Libc.O_ACCMODE) == Libc.O_RDONLY)
+            {
+                // A FIFO read end: a blocking open waits for a writer. Reopen the same FIFO blocking, off the loop.
+                this.ReopenFifoLater(n.Id, requester, request, fd);
+                return;
+            }
+
+            this.FinishOpen(n.Id, requester, request, fd, in stat, wantsBlocking, s);
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                PathResolution.CloseBase(baseFd);
+            }
+        }
+    }
+
+    private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
+    {
+        if (size < OpenHowSizeVer0)
+        {
+            return Errno.EINVAL;
+        }
+
+        if (size > (ulong)s.Small.Length)
+        {
+            return Errno.E2BIG;
+        }
+
+        int got = GuestMemory.Read(tid, address, s.Small, (int)size);
+        if (got < (int)size)
+        {
+            return Errno.EFAULT;
+        }
+
+        if (s.Small.AsSpan(OpenHowSizeVer0, (int)size - OpenHowSizeVer0).ContainsAnyExcept((byte)0))
+        {
+            return Errno.E2BIG;
+        }
+
+        how = System.Runtime.InteropServices.MemoryMarshal.Read<OpenHow>(s.Small);
+        return 0;
+    }
+
+    /// <summary>Performs the open as the guest's call would, with our flags; the fd or -errno.</summary>
+    private static int OpenAs(OpenCall call, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    {
+        fixed (byte* p = pathWithNul)
+        fixed (OpenHow* h = &how)
+        {
+            if (call == OpenCall.OpenAt2)
+            {
+                long fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, OpenHowSizeVer0, 0, 0);
+                return fd < 0 ? -Libc.LastError : (int)fd;
+            }
+
+            int result = Libc.OpenAt(baseFd, p, (int)how.Flags, (uint)how.Mode);
+            return result < 0 ? -Libc.LastError : result;
+        }
+    }
+
+    /// <summary>Post decision, status flags as the guest asked, injection. Consumes <paramref name="fd"/>.</summary>
+    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool clearNonBlocking, Scratch s)
+    {
+        try
+        {
+            if ((this.families & SyscallFamilies.FileOpenPost) != 0)
+            {
+                int resolvedLength = ProcFs.ReadSelfFdLink(fd, s.Proc, s.Resolved);
+                var opened = new OpenedFile
+                {
+                    Identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode),
+                    Path = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
+                };
+                int decision = this.mediator.PostOpen(requester, request, opened);
+                if (decision != 0)
+                {
+                    this.Reply(id, decision);
+                    return;
+                }
+            }
+
+            if (clearNonBlocking && Libc.Fcntl(fd, Libc.F_SETFL, request.Flags & SettableStatusFlags) < 0)
+            {
+                this.Reply(id, Libc.LastError);
+                return;
+            }
+
+            int injected = Interop.Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
+            if (injected < 0 && injected != -Errno.ENOENT)
+            {
+                this.Reply(id, -injected);
+            }
+        }
+        finally
+        {
+            Libc.CloseOwned(fd);
+        }
+    }
+
+    private uint GuestUmask(int tid, Scratch s)
+    {
+        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
+        return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Umask:"u8, 8, out long mask) ? (uint)mask : 0022;
+    }
+
+    private void OpenBlockingLater(ulong id, Requester requester, in OpenRequest request, int baseFd, ReadOnlySpan<byte> pathWithNul, OpenHow how)
+    {
+        byte[] path = pathWithNul.ToArray();
+        byte[] absolute = request.Path.ToArray();
+        var call = request.Call;
+        int flags = request.Flags;
+        uint mode = request.Mode;
+        ulong resolve = request.Resolve;
+        this.RunBlocking(id, scratch =>
+        {
+            try
+            {
+                var ours = how;
+                ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+                int fd;
+                do
+                {
+                    fd = OpenAs(call, baseFd, path, ref ours);
+                }
+                while (fd == -Errno.EINTR && this.StillWaiting(id));
+
+                if (fd < 0)
+                {
+                    this.Reply(id, -fd);
+                    return;
+                }
+
+                Stat stat;
+                _ = Libc.FStat(fd, &stat);
+                var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
+                this.FinishOpen(id, requester, again, fd, in stat, clearNonBlocking: false, scratch);
+            }
+            finally
+            {
+                PathResolution.CloseBase(baseFd);
+            }
+        });
+    }
+
+    private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd)
+    {
+        byte[] absolute = request.Path.ToArray();
+        var call = request.Call;
+        int flags = request.Flags;
+        uint mode = request.Mode;
+        ulong resolve = request.Resolve;
+        this.RunBlocking(id, scratch =>
+        {
+            int fd;
+            try
+            {
+                ProcFs.FormatSelfFd(scratch.Proc, nonBlockingFd);
+                fixed (byte* p = scratch.Proc)
+                {
+                    do
+                    {
+                        fd = Libc.OpenAt(Libc.AT_FDCWD, p, (flags & ~(Libc.O_CREAT | Libc.O_TRUNC | Libc.O_EXCL)) | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0);
+                        fd = fd < 0 ? -Libc.LastError : fd;
+                    }
+                    while (fd == -Errno.EINTR && this.StillWaiting(id));
+                }
+            }
+            finally
+            {
+                Libc.CloseOwned(nonBlockingFd);
+            }
+
+            if (fd < 0)
+            {
+                this.Reply(id, -fd);
+                return;
+            }
+
+            Stat stat;
+            _ = Libc.FStat(fd, &stat);
+            var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
+            this.FinishOpen(id, requester, again, fd, in stat, clearNonBlocking: false, scratch);
+        });
+    }
+}

@@ -1,0 +1,353 @@
+using System.Buffers.Binary;
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// connect, bind, listen (performed by the supervisor on its own copy of the guest's socket, taken with
+/// pidfd_getfd: the same open socket, so the guest's socket is the one connected), and accept and sends
+/// with an explicit destination (decided, then continued: see docs/security.md).
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private const int SolSocket = 1;
+    private const int SoType = 3;
+    private const int SoProtocol = 38;
+    private const int SoDomain = 39;
+    private const int AfInet = 2;
+    private const int AfInet6 = 10;
+    private const int SockaddrStorageSize = 128;
+    private const int MsghdrSize = 56;
+    private const int MmsghdrSize = 64;
+    private const int UioMaxIov = 1024;
+
+    private void HandleNetwork(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        int tid = (int)n.Pid;
+        int nr = n.Data.Nr;
+        ulong a0 = n.Data.Args[0], a1 = n.Data.Args[1], a2 = n.Data.Args[2], a4 = n.Data.Args[4], a5 = n.Data.Args[5];
+
+        int remoteLength = 0;
+        switch (nr)
+        {
+            case Sys.Connect:
+            case Sys.Bind:
+                remoteLength = ReadSockaddr(tid, a1, a2, s.Address);
+                break;
+            case Sys.Sendto:
+                remoteLength = ReadSockaddr(tid, a4, a5, s.Address);
+                break;
+            case Sys.Sendmsg:
+                remoteLength = ReadMessageAddress(tid, a1, s.Address, s);
+                break;
+            case Sys.Sendmmsg:
+                this.HandleSendmmsg(in n, requester, s);
+                return;
+            default:
+                break;
+        }
+
+        if (remoteLength < 0)
+        {
+            this.Reply(n.Id, -remoteLength);
+            return;
+        }
+
+        if (nr == Sys.Sendmsg && remoteLength == 0)
+        {
+            this.Continue(n.Id);
+            return;
+        }
+
+        if (!this.StillWaiting(n.Id))
+        {
+            return;
+        }
+
+        int socket = TakeGuestFd(requester.ProcessId, (int)a0);
+        if (socket < 0)
+        {
+            this.Reply(n.Id, -socket);
+            return;
+        }
+
+        bool handedOff = false;
+        try
+        {
+            int domain = SocketOption(socket, SoDomain), type = SocketOption(socket, SoType), protocol = SocketOption(socket, SoProtocol);
+            if (domain < 0)
+            {
+                this.Reply(n.Id, -domain);
+                return;
+            }
+
+            var address = s.Address.AsSpan(0, remoteLength);
+            int localLength = nr == Sys.Bind ? 0 : LocalAddress(socket, s.LocalAddress);
+            var local = nr == Sys.Bind ? address : s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
+            var remote = nr == Sys.Bind ? default : address;
+            var request = new NetworkRequest
+            {
+                Operation = nr switch
+                {
+                    Sys.Connect => NetworkOperation.Connect,
+                    Sys.Bind => NetworkOperation.Bind,
+                    Sys.Listen => NetworkOperation.Listen,
+                    Sys.Accept or Sys.Accept4 => NetworkOperation.Accept,
+                    _ => NetworkOperation.Send,
+                },
+                Family = domain,
+                SocketType = type & 0xf,
+                Protocol = protocol,
+                LocalAddress = local,
+                RemoteAddress = remote,
+                LocalPort = Port(local),
+                RemotePort = Port(remote),
+            };
+            int decision = this.mediator.Network(requester, request);
+            if (decision != 0)
+            {
+                this.Reply(n.Id, decision);
+                return;
+            }
+
+            switch (nr)
+            {
+                case Sys.Connect:
+                    bool blocking = (Libc.Fcntl(socket, Libc.F_GETFL, 0) & Libc.O_NONBLOCK) == 0;
+                    if (blocking && (request.SocketType is 1 or 5))
+                    {
+                        // A blocking stream connect waits for the peer: do it off the loop.
+                        byte[] copy = address.ToArray();
+                        int cwd = domain == Libc.AF_UNIX ? ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc) : -1;
+                        handedOff = true;
+                        ulong id = n.Id;
+                        this.RunBlocking(id, _ =>
+                        {
+                            try
+                            {
+                                this.Reply(id, SocketAddressCall(Sys.Connect, socket, copy, cwd, umask: null));
+                            }
+                            finally
+                            {
+                                Libc.CloseOwned(socket);
+                                Libc.CloseOwned(cwd);
+                            }
+                        });
+                        return;
+                    }
+
+                    this.Reply(n.Id, this.UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
+                    return;
+                case Sys.Bind:
+                    uint? umask = domain == Libc.AF_UNIX ? this.GuestUmask(tid, s) : null;
+                    this.Reply(n.Id, this.UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
+                    return;
+                case Sys.Listen:
+                    this.Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
+                    return;
+                default:
+                    this.Continue(n.Id);
+                    return;
+            }
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                Libc.CloseOwned(socket);
+            }
+        }
+    }
+
+    private void HandleSendmmsg(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        int tid = (int)n.Pid;
+        ulong vector = n.Data.Args[1];
+        int count = (int)Math.Min(n.Data.Args[2], UioMaxIov);
+        int socket = -1;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                int length = ReadMessageAddress(tid, vector + (ulong)(i * MmsghdrSize), s.Address, s);
+                if (length < 0)
+                {
+                    // Linux sends the messages before a bad one and reports how many; let it do exactly that.
+                    break;
+                }
+
+                if (length == 0)
+                {
+                    continue;
+                }
+
+                if (socket < 0)
+                {
+                    socket = TakeGuestFd(requester.ProcessId, (int)n.Data.Args[0]);
+                    if (socket < 0)
+                    {
+                        this.Reply(n.Id, -socket);
+                        return;
+                    }
+                }
+
+                var address = s.Address.AsSpan(0, length);
+                var request = new NetworkRequest
+                {
+                    Operation = NetworkOperation.Send,
+                    Family = SocketOption(socket, SoDomain),
+                    SocketType = SocketOption(socket, SoType) & 0xf,
+                    Protocol = SocketOption(socket, SoProtocol),
+                    RemoteAddress = address,
+                    RemotePort = Port(address),
+                };
+                int decision = this.mediator.Network(requester, request);
+                if (decision != 0)
+                {
+                    this.Reply(n.Id, decision);
+                    return;
+                }
+            }
+
+            this.Continue(n.Id);
+        }
+        finally
+        {
+            Libc.CloseOwned(socket);
+        }
+    }
+
+    /// <summary>Connect or bind on our copy; a relative AF_UNIX path is resolved in the guest's cwd via fchdir on a thread whose cwd is private.</summary>
+    private int UnixAware(int call, int tid, int socket, int domain, ReadOnlySpan<byte> address, Scratch s, uint? umask)
+    {
+        bool relativeUnixPath = domain == Libc.AF_UNIX && address.Length > 2 && address[2] != 0 && address[2] != (byte)'/';
+        if (!relativeUnixPath)
+        {
+            return SocketAddressCall(call, socket, address, -1, umask);
+        }
+
+        if (!hasPrivateFs)
+        {
+            return Errno.EPERM;
+        }
+
+        int cwd = ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc);
+        if (cwd < 0)
+        {
+            return -cwd;
+        }
+
+        try
+        {
+            return SocketAddressCall(call, socket, address, cwd, umask);
+        }
+        finally
+        {
+            Libc.CloseOwned(cwd);
+        }
+    }
+
+    private static int SocketAddressCall(int call, int socket, ReadOnlySpan<byte> address, int cwd, uint? umask)
+    {
+        if (cwd >= 0 && (!hasPrivateFs || Libc.Fchdir(cwd) < 0))
+        {
+            return hasPrivateFs ? Libc.LastError : Errno.EPERM;
+        }
+
+        if (umask is uint mask && hasPrivateFs)
+        {
+            _ = Libc.Umask(mask);
+        }
+
+        try
+        {
+            fixed (byte* a = address)
+            {
+                int result = call == Sys.Connect ? Libc.Connect(socket, a, (uint)address.Length) : Libc.Bind(socket, a, (uint)address.Length);
+                return result < 0 ? Libc.LastError : 0;
+            }
+        }
+        finally
+        {
+            if (umask is not null && hasPrivateFs)
+            {
+                _ = Libc.Umask(0);
+            }
+        }
+    }
+
+    /// <summary>Reads a sockaddr of <paramref name="length"/> bytes; its length, or -EINVAL/-EFAULT as Linux would.</summary>
+    private static int ReadSockaddr(int tid, ulong address, ulong length, Span<byte> destination)
+    {
+        if (length > SockaddrStorageSize)
+        {
+            return -Errno.EINVAL;
+        }
+
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        int got = GuestMemory.Read(tid, address, destination, (int)length);
+        return got < 0 || got < (int)length ? -Errno.EFAULT : got;
+    }
+
+    /// <summary>The destination of a struct msghdr at <paramref name="message"/>: its length, 0 when none, or -errno.</summary>
+    private static int ReadMessageAddress(int tid, ulong message, Span<byte> destination, Scratch s)
+    {
+        int got = GuestMemory.Read(tid, message, s.Small, MsghdrSize);
+        if (got < MsghdrSize)
+        {
+            return -Errno.EFAULT;
+        }
+
+        ulong name = BinaryPrimitives.ReadUInt64LittleEndian(s.Small);
+        uint nameLength = BinaryPrimitives.ReadUInt32LittleEndian(s.Small.AsSpan(8));
+        return name == 0 ? 0 : ReadSockaddr(tid, name, nameLength, destination);
+    }
+
+    /// <summary>Our own copy of the guest's descriptor (pidfd_getfd), or -errno (EBADF when it has none).</summary>
+    private static int TakeGuestFd(int process, int fd)
+    {
+        long pidfd = Libc.Syscall(Sys.PidfdOpen, process, 0, 0, 0, 0, 0);
+        if (pidfd < 0)
+        {
+            return -Libc.LastError;
+        }
+
+        long copy = Libc.Syscall(Sys.PidfdGetfd, pidfd, fd, 0, 0, 0, 0);
+        int error = Libc.LastError;
+        Libc.CloseOwned((int)pidfd);
+        return copy < 0 ? -error : (int)copy;
+    }
+
+    private static int SocketOption(int socket, int option)
+    {
+        int value;
+        uint length = sizeof(int);
+        return Libc.GetSockOpt(socket, SolSocket, option, &value, &length) < 0 ? -Libc.LastError : value;
+    }
+
+    private static int LocalAddress(int socket, Span<byte> destination)
+    {
+        uint length = (uint)destination.Length;
+        fixed (byte* d = destination)
+        {
+            return Libc.GetSockName(socket, d, &length) < 0 ? -Libc.LastError : (int)Math.Min(length, (uint)destination.Length);
+        }
+    }
+
+    private static int Port(ReadOnlySpan<byte> address)
+    {
+        if (address.Length < 4)
+        {
+            return 0;
+        }
+
+        int family = BinaryPrimitives.ReadUInt16LittleEndian(address);
+        return family is AfInet or AfInet6 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
+    }
+}

@@ -1,0 +1,101 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// Signals, pidfds, ptrace and cross-process memory access. The target is in a register (a pid) or is a
+/// pidfd the guest holds, whose target is read from /proc/{tid}/fdinfo. After the decision the call
+/// continues in Linux (see docs/security.md for the pidfd race this leaves).
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private void HandleProcessAccess(in SeccompNotif n, Requester requester, Scratch s)
+    {
+        ulong a0 = n.Data.Args[0], a1 = n.Data.Args[1], a2 = n.Data.Args[2];
+        int nr = n.Data.Nr;
+        ProcessAccessRequest request;
+        switch (nr)
+        {
+            case Sys.Kill:
+                request = new ProcessAccessRequest(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
+                break;
+            case Sys.Tkill:
+                request = new ProcessAccessRequest(nr, this.ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
+                break;
+            case Sys.Tgkill:
+                request = new ProcessAccessRequest(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
+                break;
+            case Sys.PidfdSendSignal:
+                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, (int)a1, SignalRights((int)a1));
+                break;
+            case Sys.PidfdOpen:
+                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.OpenHandle);
+                break;
+            case Sys.PidfdGetfd:
+                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, 0, ProcessRights.DuplicateHandle);
+                break;
+            case Sys.Ptrace:
+                // PTRACE_TRACEME (0) makes the parent the tracer: the target is the caller itself.
+                request = new ProcessAccessRequest(nr, a0 == 0 ? requester.ProcessId : (int)a1, 0, 0, ProcessRights.Debug);
+                break;
+            case Sys.ProcessVmReadv:
+                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.ReadMemory);
+                break;
+            case Sys.ProcessVmWritev:
+                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.WriteMemory);
+                break;
+            default:
+                // Only subscribed numbers reach the supervisor; anything else is a filter bug. Refuse it.
+                this.Reply(n.Id, Errno.ENOSYS);
+                return;
+        }
+
+        int decision = this.mediator.ProcessAccess(requester, request);
+        if (decision != 0)
+        {
+            this.Reply(n.Id, decision);
+            return;
+        }
+
+        this.Continue(n.Id);
+    }
+
+    private static ProcessRights SignalRights(int signal) => signal switch
+    {
+        1 or 2 or 3 or 6 or 9 or 15 => ProcessRights.Terminate,
+        _ => ProcessRights.Signal,
+    };
+
+    private int ProcessOf(int tid, Scratch s)
+    {
+        if (this.processOfThread.TryGetValue(tid, out int process))
+        {
+            return process;
+        }
+
+        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
+        return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Tgid:"u8, 10, out long tgid) ? (int)tgid : 0;
+    }
+
+    /// <summary>The pid a guest's pidfd refers to (fdinfo "Pid:"), or 0 when it is not a pidfd.</summary>
+    private static int PidOfPidfd(int tid, int pidfd, Scratch s)
+    {
+        bool ok = System.Text.Unicode.Utf8.TryWrite(s.Proc2, $"/proc/{tid}/fdinfo/{pidfd}\0", out _);
+        System.Diagnostics.Debug.Assert(ok);
+        fixed (byte* p = s.Proc2)
+        fixed (byte* b = s.Status)
+        {
+            int fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                return 0;
+            }
+
+            nint n = Libc.Read(fd, b, (nuint)s.Status.Length);
+            Libc.CloseOwned(fd);
+            return n > 0 && ProcFs.TryField(s.Status.AsSpan(0, (int)n), "Pid:"u8, 10, out long pid) ? (int)pid : 0;
+        }
+    }
+}

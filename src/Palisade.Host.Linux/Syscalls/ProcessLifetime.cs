@@ -1,0 +1,50 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// fork, vfork, clone, exit, exit_group. Their arguments are all in registers, so after the decision the
+/// call continues in Linux unchanged (no copy to race with). clone3 never gets here: the filter answers
+/// ENOSYS so that libc falls back to clone, whose flags the filter and this handler can see.
+/// </summary>
+internal sealed unsafe partial class Supervisor
+{
+    private const ulong CloneThread = 0x10000;
+    private const ulong CloneVfork = 0x4000;
+    private const ulong Sigchld = 17;
+
+    private void HandleLifetime(in SeccompNotif n, Requester requester)
+    {
+        switch (n.Data.Nr)
+        {
+            case Sys.Exit:
+            case Sys.ExitGroup:
+                bool whole = n.Data.Nr == Sys.ExitGroup;
+                this.mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
+                this.Forget(requester.ProcessId, requester.ThreadId, whole);
+                this.Continue(n.Id);
+                return;
+            default:
+                ulong flags = n.Data.Nr switch
+                {
+                    Sys.Fork => Sigchld,
+                    Sys.Vfork => CloneVfork | 0x100 /* CLONE_VM */ | Sigchld,
+                    _ => n.Data.Args[0],
+                };
+                var kind = (flags & CloneThread) != 0 ? ProcessCreateKind.Thread
+                    : (flags & CloneVfork) != 0 ? ProcessCreateKind.VforkProcess
+                    : ProcessCreateKind.Process;
+                int decision = this.mediator.ProcessCreate(requester, new ProcessCreateRequest(kind, flags));
+                if (decision != 0)
+                {
+                    this.Reply(n.Id, decision);
+                    return;
+                }
+
+                this.Continue(n.Id);
+                return;
+        }
+    }
+}

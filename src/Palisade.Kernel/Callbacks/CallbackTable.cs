@@ -1,0 +1,131 @@
+using Palisade.Api;
+using Palisade.Kernel.Drivers;
+
+namespace Palisade.Kernel.Callbacks;
+
+/// <summary>
+/// The table of registrations of one callback kind. Dispatch reads an immutable snapshot (no lock, no allocation);
+/// registration and removal copy the array under a lock and publish the new one. The guard fingerprints the table
+/// through <see cref="Snapshot"/> and learns of legitimate changes through <see cref="Changed"/>.
+/// </summary>
+internal sealed class CallbackTable<T> where T : Registration
+{
+    private readonly Lock _lock = new();
+    private T[] _entries = [];
+
+    public CallbackTable(string name, int limit, bool byAltitude)
+    {
+        Name = name;
+        Limit = limit;
+        ByAltitude = byAltitude;
+    }
+
+    public string Name { get; }
+
+    public int Limit { get; }
+
+    /// <summary>True when entries are kept by altitude, highest first (and altitudes are unique); otherwise in registration order.</summary>
+    public bool ByAltitude { get; }
+
+    /// <summary>Raised after every change made through this table's own methods (the kernel's sealed path).</summary>
+    public event Action<CallbackTable<T>>? Changed;
+
+    /// <summary>The current entries, highest altitude first (or in registration order).</summary>
+    public T[] Snapshot => Volatile.Read(ref _entries);
+
+    public int Count => Snapshot.Length;
+
+    public Status Add(T entry)
+    {
+        lock (_lock)
+        {
+            T[] old = _entries;
+            if (old.Length >= Limit)
+            {
+                return Status.TooManyRegistrations;
+            }
+
+            int at = old.Length;
+            if (ByAltitude)
+            {
+                for (int i = 0; i < old.Length; i++)
+                {
+                    if (old[i].Altitude == entry.Altitude)
+                    {
+                        return Status.AltitudeCollision;
+                    }
+                }
+
+                at = 0;
+                while (at < old.Length && old[at].Altitude > entry.Altitude)
+                {
+                    at++;
+                }
+            }
+
+            var next = new T[old.Length + 1];
+            Array.Copy(old, 0, next, 0, at);
+            next[at] = entry;
+            Array.Copy(old, at, next, at + 1, old.Length - at);
+            Volatile.Write(ref _entries, next);
+        }
+
+        Changed?.Invoke(this);
+        return Status.Success;
+    }
+
+    public Status Remove(CallbackCookie cookie, DriverRecord? owner)
+    {
+        lock (_lock)
+        {
+            T[] old = _entries;
+            int at = Array.FindIndex(old, e => e.Cookie == cookie && ReferenceEquals(e.Owner, owner));
+            if (at < 0)
+            {
+                return Status.InvalidHandle;
+            }
+
+            var next = new T[old.Length - 1];
+            Array.Copy(old, 0, next, 0, at);
+            Array.Copy(old, at + 1, next, at, old.Length - at - 1);
+            Volatile.Write(ref _entries, next);
+        }
+
+        Changed?.Invoke(this);
+        return Status.Success;
+    }
+
+    public T? Find(CallbackCookie cookie, DriverRecord? owner)
+    {
+        foreach (T e in Snapshot)
+        {
+            if (e.Cookie == cookie && ReferenceEquals(e.Owner, owner))
+            {
+                return e;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Removes every entry the driver owns; returns how many.</summary>
+    public int RemoveOwnedBy(DriverRecord owner)
+    {
+        int removed;
+        lock (_lock)
+        {
+            T[] old = _entries;
+            T[] next = Array.FindAll(old, e => !ReferenceEquals(e.Owner, owner));
+            removed = old.Length - next.Length;
+            if (removed == 0)
+            {
+                return 0;
+            }
+
+            Volatile.Write(ref _entries, next);
+        }
+
+        Changed?.Invoke(this);
+        return removed;
+    }
+}

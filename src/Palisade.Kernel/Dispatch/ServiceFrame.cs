@@ -1,0 +1,56 @@
+using Palisade.Api;
+using Palisade.Kernel.Io;
+
+namespace Palisade.Kernel.Dispatch;
+
+/// <summary>
+/// The arguments and results of one system service call (the trap frame plus the service's parameters). A front
+/// end keeps one per thread and reuses it, so a call allocates nothing.
+/// </summary>
+internal struct ServiceFrame
+{
+    /// <summary>The calling guest process (0 for the kernel or an administrative tool).</summary>
+    public int ProcessId;
+
+    /// <summary>The calling guest thread.</summary>
+    public int ThreadId;
+
+    /// <summary>The real user id of the caller.</summary>
+    public int UserId;
+
+    /// <summary>File services: the operation as minifilters see it.</summary>
+    public FileOperation File;
+
+    /// <summary>File services: what performs the operation once the filters let it pass.</summary>
+    public IFileSystemPerformer? FilePerformer;
+
+    /// <summary>CreateProcess: the image about to run.</summary>
+    public ProcessCreateInfo Create;
+
+    /// <summary>ForkProcess / CreateThread / ExitProcess / ExitThread / OpenProcess / OpenThread: the other party.</summary>
+    public int TargetProcessId;
+
+    /// <summary>CreateThread / ExitThread / OpenThread: the thread.</summary>
+    public int TargetThreadId;
+
+    /// <summary>ExitProcess: the exit code and signal.</summary>
+    public int ExitCode, Signal;
+
+    /// <summary>OpenProcess / OpenThread / DuplicateHandle: the access asked for, then the access granted.</summary>
+    public ProcessAccessRights DesiredAccess, GrantedAccess;
+
+    /// <summary>OpenProcess / OpenThread: the handle made in the caller's handle table (0 when none was kept).</summary>
+    public int Handle;
+
+    /// <summary>OpenProcess: true to keep the handle open after the call; the host closes short-lived handles itself.</summary>
+    public bool KeepHandle;
+
+    /// <summary>NetworkClassify: the operation.</summary>
+    public NetworkClassifyContext Network;
+
+    /// <summary>NetworkClassify: the filter that decided, for the event stream.</summary>
+    public string? DecidingFilter;
+
+    /// <summary>Registry services: the request.</summary>
+    public Registry.RegistryRequest? Registry;
+}

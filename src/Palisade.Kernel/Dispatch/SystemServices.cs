@@ -1,0 +1,205 @@
+using System.Runtime.CompilerServices;
+using Palisade.Api;
+using Palisade.Kernel.Objects;
+using Palisade.Kernel.Processes;
+using Palisade.Kernel.Registry;
+
+namespace Palisade.Kernel.Dispatch;
+
+/// <summary>
+/// The system services themselves: one static method each, reached only through the system service table. They are
+/// compiled once, fully optimized and never inlined, so that their native code is stable for the guard.
+/// </summary>
+internal static unsafe class SystemServices
+{
+    public static nint Address(SystemService s) => s switch
+    {
+        SystemService.CreateFile or SystemService.CleanupFile or SystemService.RenameFile or SystemService.DeleteFile
+            or SystemService.SetInformationFile or SystemService.ReadFile or SystemService.WriteFile
+            => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&FileService,
+        SystemService.CreateProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&CreateProcess,
+        SystemService.ForkProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&ForkProcess,
+        SystemService.ExitProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&ExitProcess,
+        SystemService.CreateThread => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&CreateThread,
+        SystemService.ExitThread => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&ExitThread,
+        SystemService.OpenProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&OpenProcess,
+        SystemService.OpenThread => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&OpenThread,
+        SystemService.DuplicateHandle => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&DuplicateHandle,
+        SystemService.NetworkClassify => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&NetworkClassify,
+        _ => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&RegistryService,
+    };
+
+    /// <summary>The methods whose native code the guard protects.</summary>
+    public static readonly string[] ProtectedMethods =
+    [
+        nameof(FileService), nameof(CreateProcess), nameof(ForkProcess), nameof(ExitProcess), nameof(CreateThread),
+        nameof(ExitThread), nameof(OpenProcess), nameof(OpenThread), nameof(DuplicateHandle), nameof(NetworkClassify),
+        nameof(RegistryService),
+    ];
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status FileService(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (f.FilePerformer is null || string.IsNullOrEmpty(f.File.Path))
+        {
+            return Status.InvalidParameter;
+        }
+
+        return k.Files.Dispatch(ref f.File, f.FilePerformer, decimal.MaxValue, k.CurrentRecord);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status CreateProcess(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (string.IsNullOrEmpty(f.Create.ImagePath))
+        {
+            return Status.InvalidParameter;
+        }
+
+        Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord);
+        if (verdict.IsError)
+        {
+            return verdict;
+        }
+
+        GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _);
+        p.ImagePath = f.Create.ImagePath;
+        p.CommandLine = f.Create.CommandLine;
+        p.Image = f.Create.File;
+        var image = new ImageLoadInfo { ProcessId = f.Create.ProcessId, ImagePath = f.Create.ImagePath, File = f.Create.File };
+        k.Processes.NotifyImageLoad(in image);
+        return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status ForkProcess(PalisadeKernel k, ref ServiceFrame f)
+    {
+        GuestProcess? parent = k.ProcessTable.Find(f.ProcessId);
+        GuestProcess child = k.ProcessTable.Add(f.TargetProcessId, f.ProcessId, f.UserId, out bool created);
+        if (created && parent is not null)
+        {
+            child.ImagePath = parent.ImagePath;
+            child.CommandLine = parent.CommandLine;
+            child.Image = parent.Image;
+        }
+
+        if (created)
+        {
+            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
+            k.Processes.NotifyThread(create: true, in t);
+        }
+
+        return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status ExitProcess(PalisadeKernel k, ref ServiceFrame f)
+    {
+        GuestProcess? p = k.ProcessTable.Remove(f.TargetProcessId);
+        if (p is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId };
+        k.Processes.NotifyThread(create: false, in t);
+        var info = new ProcessExitInfo { ProcessId = f.TargetProcessId, ExitCode = f.ExitCode, Signal = f.Signal };
+        k.Processes.NotifyExit(in info);
+        return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status CreateThread(PalisadeKernel k, ref ServiceFrame f)
+    {
+        k.ProcessTable.AddThread(f.TargetProcessId, f.TargetThreadId, out bool created);
+        if (created)
+        {
+            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId, CreatorThreadId = f.ThreadId };
+            k.Processes.NotifyThread(create: true, in t);
+        }
+
+        return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status ExitThread(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (!k.ProcessTable.RemoveThread(f.TargetThreadId))
+        {
+            return Status.InvalidHandle;
+        }
+
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId };
+        k.Processes.NotifyThread(create: false, in t);
+        return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status OpenProcess(PalisadeKernel k, ref ServiceFrame f)
+    {
+        GuestProcess? target = k.ProcessTable.Find(f.TargetProcessId);
+        if (target is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return OpenObject(k, ref f, target, HandleOperations.Create);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status OpenThread(PalisadeKernel k, ref ServiceFrame f)
+    {
+        GuestThread? target = k.ProcessTable.FindThread(f.TargetThreadId);
+        if (target is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return OpenObject(k, ref f, target, HandleOperations.Create);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status DuplicateHandle(PalisadeKernel k, ref ServiceFrame f)
+    {
+        GuestProcess? target = k.ProcessTable.Find(f.TargetProcessId);
+        if (target is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return OpenObject(k, ref f, target, HandleOperations.Duplicate);
+    }
+
+    private static Status OpenObject(PalisadeKernel k, ref ServiceFrame f, KernelObject target, HandleOperations op)
+    {
+        GuestProcess? requester = f.KeepHandle ? k.ProcessTable.Find(f.ProcessId) : null;
+        Status s = k.Objects.OpenHandle(requester, f.ProcessId, target, op, f.DesiredAccess, kernelHandle: f.ProcessId == 0,
+            k.CurrentRecord, out f.Handle, out f.GrantedAccess);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        return (f.GrantedAccess & f.DesiredAccess) == f.DesiredAccess ? Status.Success : Status.AccessDenied;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status NetworkClassify(PalisadeKernel k, ref ServiceFrame f)
+    {
+        Network.Classification c = k.Network.Classify(in f.Network, k.CurrentRecord);
+        f.DecidingFilter = c.DecidingFilter;
+        return c.Permitted ? Status.Success : Status.NetworkAccessDenied;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status RegistryService(PalisadeKernel k, ref ServiceFrame f)
+    {
+        RegistryRequest? r = f.Registry;
+        if (r is null || string.IsNullOrEmpty(r.KeyPath))
+        {
+            return Status.InvalidParameter;
+        }
+
+        return k.RegistryCallbacks.Dispatch(f.ProcessId, r, k.PerformRegistry, k.CurrentRecord);
+    }
+}

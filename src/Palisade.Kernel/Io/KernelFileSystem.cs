@@ -1,0 +1,98 @@
+using Microsoft.Win32.SafeHandles;
+using Palisade.Api;
+using Palisade.Kernel.Interop;
+
+namespace Palisade.Kernel.Io;
+
+/// <summary>
+/// The kernel's own file system access: the performer behind a minifilter's <c>OpenFile</c> (its own I/O) and behind
+/// in-process callers such as tests. It opens real host files; the handle it produced is handed back through
+/// <see cref="Opened"/>.
+/// </summary>
+internal sealed class KernelFileSystem : IFileSystemPerformer
+{
+    public SafeFileHandle? Opened { get; private set; }
+
+    public FileAccess Access { get; init; } = FileAccess.Read;
+
+    public Status Perform(ref FileOperation operation)
+    {
+        if (operation.Kind != FileOperationKind.Create)
+        {
+            return Status.NotSupported;
+        }
+
+        FileMode mode = operation.Disposition switch
+        {
+            CreateDisposition.Create => FileMode.CreateNew,
+            CreateDisposition.OpenIf => FileMode.OpenOrCreate,
+            CreateDisposition.Overwrite => FileMode.Truncate,
+            CreateDisposition.OverwriteIf => FileMode.Create,
+            _ => FileMode.Open,
+        };
+        try
+        {
+            Opened = File.OpenHandle(operation.Path, mode, Access, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return Status.ObjectNameNotFound;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return Status.ObjectPathNotFound;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Status.AccessDenied;
+        }
+        catch (IOException) when (mode == FileMode.CreateNew && File.Exists(operation.Path))
+        {
+            return Status.ObjectNameCollision;
+        }
+        catch (IOException)
+        {
+            return Status.Unsuccessful;
+        }
+
+        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out _) == 0)
+        {
+            operation.File = id;
+        }
+
+        return Status.Success;
+    }
+
+    public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        if (Opened is null)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        try
+        {
+            bytesRead = RandomAccess.Read(Opened, buffer, offset);
+            return Status.Success;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Status.AccessDenied;
+        }
+        catch (NotSupportedException)
+        {
+            return Status.AccessDenied;
+        }
+        catch (IOException)
+        {
+            return Status.Unsuccessful;
+        }
+    }
+
+    public void CancelCreate(ref FileOperation operation)
+    {
+        Opened?.Dispose();
+        Opened = null;
+    }
+}

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using Palisade.Api;
+using Palisade.Kernel.Callbacks;
+using Palisade.Kernel.Drivers;
+
+namespace Palisade.Kernel.Io;
+
+/// <summary>A registered minifilter (a filter object with its instance on the one volume): callbacks per operation and file contexts.</summary>
+internal sealed class Minifilter : Registration
+{
+    public const int OperationCount = (int)FileOperationKind.Write + 1;
+
+    public Minifilter(DriverRecord? owner, decimal altitude, FilterRegistration r)
+        : base(owner, altitude, r.Altitude)
+    {
+        Name = r.Name;
+        foreach (FileOperationRegistration op in r.Operations)
+        {
+            Pre[(int)op.Kind] = op.PreOperation;
+            Post[(int)op.Kind] = op.PostOperation;
+        }
+    }
+
+    public string Name { get; }
+
+    public FilePreCallback?[] Pre { get; } = new FilePreCallback?[OperationCount];
+
+    public FilePostCallback?[] Post { get; } = new FilePostCallback?[OperationCount];
+
+    public ConcurrentDictionary<FileIdentity, object> Contexts { get; } = new();
+
+    public bool Handles(FileOperationKind kind) => Pre[(int)kind] is not null || Post[(int)kind] is not null;
+
+    public override Delegate? PrimaryCallback
+    {
+        get
+        {
+            foreach (FilePreCallback? p in Pre)
+            {
+                if (p is not null)
+                {
+                    return p;
+                }
+            }
+
+            foreach (FilePostCallback? p in Post)
+            {
+                if (p is not null)
+                {
+                    return p;
+                }
+            }
+
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// What actually performs a file operation once the filters let it pass: the host's file system. The Linux host
+/// implements it with the guest's own descriptors; the kernel's own I/O (a filter's <c>OpenFile</c>) uses
+/// <see cref="KernelFileSystem"/>.
+/// </summary>
+internal interface IFileSystemPerformer
+{
+    /// <summary>Performs the operation described by <paramref name="operation"/>. For a create, sets
+    /// <see cref="FileOperation.File"/> to the identity of the file opened.</summary>
+    Status Perform(ref FileOperation operation);
+
+    /// <summary>Undoes a create that a post callback cancelled (closes what was opened).</summary>
+    void CancelCreate(ref FileOperation operation);
+
+    /// <summary>Reads from the file a create opened (for a filter's post-create scan); returns the status.</summary>
+    Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead);
+}

@@ -1,0 +1,446 @@
+using System.Net;
+using System.Net.Sockets;
+using Palisade.Api;
+using Palisade.Kernel.Callbacks;
+using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Events;
+
+namespace Palisade.Kernel.Network;
+
+/// <summary>A sublayer: a weighted group of filters that reaches one decision.</summary>
+internal sealed class Sublayer(DriverRecord? owner, string name, ushort weight) : Registration(owner, 0, null)
+{
+    public string Name { get; } = name;
+
+    public ushort Weight { get; } = weight;
+
+    public override Delegate? PrimaryCallback => null;
+}
+
+/// <summary>A callout: a classify function that callout filters call.</summary>
+internal sealed class Callout(DriverRecord? owner, string name, CalloutClassifyCallback classify) : Registration(owner, 0, null)
+{
+    public string Name { get; } = name;
+
+    public CalloutClassifyCallback Classify { get; } = classify;
+
+    public override Delegate? PrimaryCallback => Classify;
+}
+
+/// <summary>A filter as the engine keeps it: its definition with the address conditions pre-parsed.</summary>
+internal sealed class FilterEntry(DriverRecord? owner, NetworkFilter def, Sublayer sublayer, Callout? callout, long order) : Registration(owner, 0, null)
+{
+    public NetworkFilter Definition { get; } = def;
+
+    public Sublayer Sublayer { get; } = sublayer;
+
+    public Callout? Callout { get; } = callout;
+
+    public long Order { get; } = order;
+
+    public override Delegate? PrimaryCallback => Callout?.Classify;
+}
+
+/// <summary>The outcome of one classification.</summary>
+internal readonly record struct Classification(bool Permitted, string? DecidingFilter, string? DecidingDriver, bool Vetoed);
+
+/// <summary>
+/// The network filter engine (the base filtering engine): sublayers, filters and callouts, and the arbitration
+/// that turns them into one verdict per operation, as documented on <see cref="INetworkFilterEngine"/>.
+/// </summary>
+internal sealed class FilterEngine
+{
+    public const int SublayerLimit = 64, FilterLimit = 4096, CalloutLimit = 64, ConditionLimit = 16;
+    private readonly CallbackMonitor _monitor;
+    private readonly EventStream _events;
+    private long _order;
+
+    public FilterEngine(CallbackMonitor monitor, EventStream events)
+    {
+        _monitor = monitor;
+        _events = events;
+    }
+
+    public CallbackTable<Sublayer> Sublayers { get; } = new("sublayers", SublayerLimit, byAltitude: false);
+
+    public CallbackTable<Callout> Callouts { get; } = new("callouts", CalloutLimit, byAltitude: false);
+
+    public CallbackTable<FilterEntry> Filters { get; } = new("network filters", FilterLimit, byAltitude: false);
+
+    /// <summary>The filters in classification order (sublayer weight, then filter weight, highest first), rebuilt on change.</summary>
+    private FilterEntry[] _ordered = [];
+
+    public bool IsSubscribed(NetworkLayer layer)
+    {
+        foreach (FilterEntry f in Volatile.Read(ref _ordered))
+        {
+            if (f.Definition.Layer == layer)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public bool AnyFilters => Volatile.Read(ref _ordered).Length > 0;
+
+    public Status AddSublayer(DriverRecord? owner, string? name, ushort weight, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (string.IsNullOrEmpty(name) || name.Length > 128)
+        {
+            return Status.InvalidParameter;
+        }
+
+        foreach (Sublayer s in Sublayers.Snapshot)
+        {
+            if (s.Name == name)
+            {
+                return Status.ObjectNameCollision;
+            }
+        }
+
+        var sub = new Sublayer(owner, name, weight);
+        Status st = Sublayers.Add(sub);
+        if (st.IsSuccess)
+        {
+            cookie = sub.Cookie;
+        }
+
+        return st;
+    }
+
+    public Status DeleteSublayer(DriverRecord? owner, CallbackCookie cookie)
+    {
+        Sublayer? sub = Sublayers.Find(cookie, owner);
+        if (sub is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        foreach (FilterEntry f in Filters.Snapshot)
+        {
+            if (ReferenceEquals(f.Sublayer, sub))
+            {
+                return Status.InvalidDeviceState;
+            }
+        }
+
+        return Sublayers.Remove(cookie, owner);
+    }
+
+    public Status RegisterCallout(DriverRecord? owner, string? name, CalloutClassifyCallback? classify, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (string.IsNullOrEmpty(name) || name.Length > 128 || classify is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        foreach (Callout c in Callouts.Snapshot)
+        {
+            if (c.Name == name)
+            {
+                return Status.ObjectNameCollision;
+            }
+        }
+
+        var callout = new Callout(owner, name, classify);
+        Status st = Callouts.Add(callout);
+        if (st.IsSuccess)
+        {
+            cookie = callout.Cookie;
+        }
+
+        return st;
+    }
+
+    public Status UnregisterCallout(DriverRecord? owner, CallbackCookie cookie)
+    {
+        Callout? c = Callouts.Find(cookie, owner);
+        if (c is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        foreach (FilterEntry f in Filters.Snapshot)
+        {
+            if (ReferenceEquals(f.Callout, c))
+            {
+                return Status.InvalidDeviceState;
+            }
+        }
+
+        return Callouts.Remove(cookie, owner);
+    }
+
+    public Status AddFilter(DriverRecord? owner, NetworkFilter? def, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (def is null || string.IsNullOrEmpty(def.Name) || def.Name.Length > 128 || !Enum.IsDefined(def.Layer)
+            || !Enum.IsDefined(def.Action) || def.Conditions is null || def.Conditions.Count > ConditionLimit)
+        {
+            return Status.InvalidParameter;
+        }
+
+        bool v6 = IsV6(def.Layer);
+        foreach (NetworkCondition? c in def.Conditions)
+        {
+            if (c is null || !ValidCondition(c, v6))
+            {
+                return Status.InvalidParameter;
+            }
+        }
+
+        Sublayer? sub = null;
+        foreach (Sublayer s in Sublayers.Snapshot)
+        {
+            if (s.Cookie == def.Sublayer)
+            {
+                sub = s;
+            }
+        }
+
+        if (sub is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        Callout? callout = null;
+        if (def.Action == NetworkAction.Callout)
+        {
+            foreach (Callout c in Callouts.Snapshot)
+            {
+                if (c.Cookie == def.Callout)
+                {
+                    callout = c;
+                }
+            }
+
+            if (callout is null)
+            {
+                return def.Callout == default ? Status.InvalidParameter : Status.InvalidHandle;
+            }
+        }
+        else if (def.Callout != default)
+        {
+            return Status.InvalidParameter;
+        }
+
+        var entry = new FilterEntry(owner, def, sub, callout, Interlocked.Increment(ref _order));
+        Status st = Filters.Add(entry);
+        if (st.IsSuccess)
+        {
+            cookie = entry.Cookie;
+            Reorder();
+        }
+
+        return st;
+    }
+
+    public Status DeleteFilter(DriverRecord? owner, CallbackCookie cookie)
+    {
+        Status st = Filters.Remove(cookie, owner);
+        if (st.IsSuccess)
+        {
+            Reorder();
+        }
+
+        return st;
+    }
+
+    /// <summary>Drops everything a driver added (filters first, then callouts and sublayers).</summary>
+    public void RemoveOwnedBy(DriverRecord owner)
+    {
+        Filters.RemoveOwnedBy(owner);
+        Callouts.RemoveOwnedBy(owner);
+        Sublayers.RemoveOwnedBy(owner);
+        Reorder();
+    }
+
+    private void Reorder()
+    {
+        FilterEntry[] all = Filters.Snapshot;
+        var copy = (FilterEntry[])all.Clone();
+        Array.Sort(copy, static (a, b) =>
+        {
+            int c = b.Sublayer.Weight.CompareTo(a.Sublayer.Weight);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = a.Sublayer.Cookie.Value.CompareTo(b.Sublayer.Cookie.Value);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = b.Definition.Weight.CompareTo(a.Definition.Weight);
+            return c != 0 ? c : a.Order.CompareTo(b.Order);
+        });
+        Volatile.Write(ref _ordered, copy);
+    }
+
+    private static bool IsV6(NetworkLayer l) => l is NetworkLayer.ConnectV6 or NetworkLayer.BindV6 or NetworkLayer.ListenV6 or NetworkLayer.AcceptV6;
+
+    private static bool ValidCondition(NetworkCondition c, bool v6) => c.Field switch
+    {
+        ConditionField.RemoteAddress or ConditionField.LocalAddress =>
+            c.Address is not null
+            && (c.Address.AddressFamily == AddressFamily.InterNetworkV6) == v6
+            && c.PrefixLength >= 0 && c.PrefixLength <= (v6 ? 128 : 32),
+        ConditionField.RemotePort or ConditionField.LocalPort => c.Low is >= 0 and <= 65535 && c.High >= c.Low && c.High <= 65535,
+        ConditionField.Protocol => Enum.IsDefined((NetworkProtocol)c.Low),
+        ConditionField.ApplicationPath => c.Path is { Length: > 0 } && c.Path[0] == '/',
+        ConditionField.UserId => c.Low >= 0,
+        _ => false,
+    };
+
+    /// <summary>Classifies one operation per the documented arbitration rules.</summary>
+    public Classification Classify(in NetworkClassifyContext ctx, OperationRecord? record)
+    {
+        FilterEntry[] filters = Volatile.Read(ref _ordered);
+        CallbackMonitor.Slot slot = _monitor.Current;
+        int verdict = 0; // 0 none, 1 permit, 2 block
+        bool hard = false, vetoed = false;
+        string? decidingFilter = null, decidingDriver = null;
+        Sublayer? current = null;
+        bool sublayerDecided = false;
+
+        foreach (FilterEntry f in filters)
+        {
+            if (!ReferenceEquals(f.Sublayer, current))
+            {
+                current = f.Sublayer;
+                sublayerDecided = false;
+            }
+
+            if (sublayerDecided || f.Disabled || f.Definition.Layer != ctx.Layer || !Matches(f.Definition, in ctx))
+            {
+                continue;
+            }
+
+            NetworkAction action = f.Definition.Action;
+            if (action == NetworkAction.Callout)
+            {
+                Callout c = f.Callout!;
+                if (c.Disabled)
+                {
+                    continue;
+                }
+
+                ClassifyResult r;
+                slot.Enter(c);
+                try
+                {
+                    r = c.Classify(in ctx);
+                }
+                catch (Exception ex)
+                {
+                    r = ClassifyResult.Continue;
+                    _events.WriteDriverFault(c.OwnerName, "callout " + c.Name + " threw " + ex.GetType().Name + ": " + ex.Message);
+                }
+
+                if (!slot.Exit())
+                {
+                    r = ClassifyResult.Continue;
+                }
+
+                record?.Verdict(c.OwnerName, "callout " + r);
+                if (r == ClassifyResult.Continue)
+                {
+                    continue;
+                }
+
+                action = r == ClassifyResult.Permit ? NetworkAction.Permit : NetworkAction.Block;
+            }
+            else
+            {
+                record?.Verdict(f.OwnerName, (action == NetworkAction.Permit ? "permit by " : "block by ") + f.Definition.Name);
+            }
+
+            sublayerDecided = true;
+            if (action == NetworkAction.Permit)
+            {
+                if (verdict == 0)
+                {
+                    verdict = 1;
+                    decidingFilter = f.Definition.Name;
+                    decidingDriver = f.OwnerName;
+                    hard = (f.Definition.Flags & NetworkFilterFlags.HardPermit) != 0;
+                }
+            }
+            else if (verdict != 2)
+            {
+                if (verdict == 1 && hard)
+                {
+                    if ((f.Definition.Flags & NetworkFilterFlags.Veto) == 0)
+                    {
+                        continue;
+                    }
+
+                    vetoed = true;
+                }
+
+                verdict = 2;
+                decidingFilter = f.Definition.Name;
+                decidingDriver = f.OwnerName;
+            }
+        }
+
+        return new Classification(verdict != 2, decidingFilter, decidingDriver, vetoed);
+    }
+
+    private static bool Matches(NetworkFilter f, in NetworkClassifyContext ctx)
+    {
+        foreach (NetworkCondition c in f.Conditions)
+        {
+            bool ok = c.Field switch
+            {
+                ConditionField.RemoteAddress => InPrefix(ctx.RemoteAddress, c.Address!, c.PrefixLength),
+                ConditionField.LocalAddress => InPrefix(ctx.LocalAddress, c.Address!, c.PrefixLength),
+                ConditionField.RemotePort => ctx.RemotePort >= c.Low && ctx.RemotePort <= c.High,
+                ConditionField.LocalPort => ctx.LocalPort >= c.Low && ctx.LocalPort <= c.High,
+                ConditionField.Protocol => (int)ctx.Protocol == c.Low,
+                ConditionField.ApplicationPath => string.Equals(ctx.ApplicationPath, c.Path, StringComparison.Ordinal),
+                ConditionField.UserId => ctx.UserId == c.Low,
+                _ => false,
+            };
+            if (!ok)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool InPrefix(IPAddress? address, IPAddress network, int prefix)
+    {
+        if (address is null || address.AddressFamily != network.AddressFamily)
+        {
+            return false;
+        }
+
+        Span<byte> a = stackalloc byte[16];
+        Span<byte> n = stackalloc byte[16];
+        address.TryWriteBytes(a, out int len);
+        network.TryWriteBytes(n, out _);
+        int full = prefix / 8;
+        if (!a[..full].SequenceEqual(n[..full]))
+        {
+            return false;
+        }
+
+        int rest = prefix % 8;
+        if (rest == 0 || full >= len)
+        {
+            return true;
+        }
+
+        int mask = 0xFF << (8 - rest) & 0xFF;
+        return (a[full] & mask) == (n[full] & mask);
+    }
+}

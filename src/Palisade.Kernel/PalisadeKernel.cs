@@ -1,0 +1,193 @@
+using System.Reflection;
+using Palisade.Api;
+using Palisade.Kernel.Callbacks;
+using Palisade.Kernel.Dispatch;
+using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Events;
+using Palisade.Kernel.Io;
+using Palisade.Kernel.Network;
+using Palisade.Kernel.Objects;
+using Palisade.Kernel.Processes;
+using Palisade.Kernel.Registry;
+using Palisade.Kernel.SecurityCenter;
+
+namespace Palisade.Kernel;
+
+/// <summary>
+/// The kernel: it owns every manager (objects, processes, I/O and filters, network, registry, security center,
+/// drivers), the system service table and the event stream. Front ends — the Linux host, the CLI, the tests —
+/// issue every operation through <see cref="SystemCall"/>.
+/// </summary>
+internal sealed class PalisadeKernel : IDisposable
+{
+    /// <summary>The version of the driver API this kernel implements.</summary>
+    public static readonly Version ApiVersion = typeof(IDriver).Assembly.GetName().Version ?? new Version(1, 0);
+
+    /// <summary>The kernel's own version.</summary>
+    public static readonly string Version = typeof(PalisadeKernel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    [ThreadStatic]
+    private static OperationRecord? t_record;
+
+    private readonly IRegistryStore? _registry;
+    private bool _disposed;
+
+    public PalisadeKernel(KernelOptions options, IRegistryStore? registry = null)
+    {
+        Options = options;
+        Events = new EventStream(options.Events, options.OwnsEvents);
+        Monitor = new CallbackMonitor(options.CallbackDeadline, (r, reason) => Events.WriteDriverFault(r.OwnerName, reason));
+        Objects = new ObjectManager(Monitor, Events);
+        ProcessTable = new ProcessTable(Objects.ProcessType, Objects.ThreadType);
+        Processes = new ProcessNotifications(Monitor, Events);
+        Files = new FilterManager(Monitor, Events);
+        Network = new FilterEngine(Monitor, Events);
+        RegistryCallbacks = new RegistryNotifications(Monitor, Events);
+        SecurityCenter = new SecurityCenterService();
+        ServiceTable = new SystemServiceTable();
+        _registry = registry;
+        PerformRegistry = PerformOnStore;
+    }
+
+    public KernelOptions Options { get; }
+
+    public KernelFlavor Flavor => Options.Flavor;
+
+    public EventStream Events { get; }
+
+    public CallbackMonitor Monitor { get; }
+
+    public ObjectManager Objects { get; }
+
+    public ProcessTable ProcessTable { get; }
+
+    public ProcessNotifications Processes { get; }
+
+    public FilterManager Files { get; }
+
+    public FilterEngine Network { get; }
+
+    public RegistryNotifications RegistryCallbacks { get; }
+
+    public SecurityCenterService SecurityCenter { get; }
+
+    public SystemServiceTable ServiceTable { get; }
+
+    public LoadedDriverList Drivers { get; } = new();
+
+    /// <summary>Performs a registry operation on the hive (cached delegate: no allocation per call).</summary>
+    public Func<RegistryRequest, Status> PerformRegistry { get; }
+
+    /// <summary>The calling thread's operation record when the event stream is on, else null.</summary>
+    public OperationRecord? CurrentRecord => Events.Enabled ? t_record ??= new OperationRecord() : null;
+
+    /// <summary>Issues a system service. This is the one managed entry into the kernel.</summary>
+    public Status SystemCall(SystemService service, ref ServiceFrame frame) => ServiceTable.Call(this, service, ref frame);
+
+    private Status PerformOnStore(RegistryRequest request) =>
+        _registry is null ? Status.NotSupported : _registry.Perform(request);
+
+    /// <summary>
+    /// Makes a loaded driver live: lists it, gives it its context and calls its entry. On failure (an error status or
+    /// an exception) everything it registered is removed and it is unlisted.
+    /// </summary>
+    public Status StartDriver(DriverRecord driver, IDriver entry, IReadOnlyDictionary<string, string> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(driver);
+        ArgumentNullException.ThrowIfNull(entry);
+        Status s = Drivers.Add(driver);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        driver.Entry = entry;
+        driver.Context = new DriverContext(this, driver, parameters);
+        Status loaded;
+        try
+        {
+            loaded = entry.Load(driver.Context);
+        }
+        catch (Exception ex)
+        {
+            Events.WriteDriverFault(driver.Name, "Load threw " + ex.GetType().Name + ": " + ex.Message);
+            loaded = Status.CallbackFaulted;
+        }
+
+        if (loaded.IsError)
+        {
+            RemoveEverythingOf(driver);
+            Drivers.Remove(driver);
+            driver.Context.Invalidate();
+            return loaded;
+        }
+
+        Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version);
+        return Status.Success;
+    }
+
+    /// <summary>Calls the driver's Unload (contained), removes whatever it left registered, and unlists it.</summary>
+    public Status StopDriver(DriverRecord driver)
+    {
+        ArgumentNullException.ThrowIfNull(driver);
+        if (Drivers.Find(driver.Name) != driver)
+        {
+            return Status.InvalidHandle;
+        }
+
+        try
+        {
+            driver.Entry?.Unload();
+        }
+        catch (Exception ex)
+        {
+            Events.WriteDriverFault(driver.Name, "Unload threw " + ex.GetType().Name + ": " + ex.Message);
+        }
+
+        int left = RemoveEverythingOf(driver);
+        Drivers.Remove(driver);
+        driver.Context?.Invalidate();
+        Events.WriteKernel("driver-unloaded", driver.Name + (left > 0 ? " (" + left + " registrations removed by the kernel)" : ""));
+        return Status.Success;
+    }
+
+    /// <summary>Removes every registration a driver owns, in every area; returns how many.</summary>
+    public int RemoveEverythingOf(DriverRecord driver)
+    {
+        int n = Processes.Create.RemoveOwnedBy(driver) + Processes.Exit.RemoveOwnedBy(driver)
+            + Processes.ThreadCreate.RemoveOwnedBy(driver) + Processes.ThreadExit.RemoveOwnedBy(driver)
+            + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
+            + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + Files.Filters.RemoveOwnedBy(driver)
+            + SecurityCenter.Products.RemoveOwnedBy(driver);
+        int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;
+        Network.RemoveOwnedBy(driver);
+        n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count);
+        return n;
+    }
+
+    /// <summary>Every registration currently held, of every kind (the guard and the dump list them).</summary>
+    public int RegistrationCount =>
+        Processes.Create.Count + Processes.Exit.Count + Processes.ThreadCreate.Count + Processes.ThreadExit.Count
+        + Processes.ImageLoad.Count + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count + Files.Filters.Count
+        + Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + SecurityCenter.Products.Count;
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (DriverRecord d in Drivers.Snapshot())
+        {
+            StopDriver(d);
+        }
+
+        Monitor.Dispose();
+        _registry?.Dispose();
+        Events.Dispose();
+        Objects.Dispose();
+        ServiceTable.Dispose();
+    }
+}

@@ -1,0 +1,52 @@
+using Palisade.Api;
+using Palisade.Kernel.Objects;
+
+namespace Palisade.Kernel.Processes;
+
+/// <summary>A guest process (EPROCESS): its ids, its program, its handle table, its links in the active process list.</summary>
+internal sealed class GuestProcess : KernelObject
+{
+    public GuestProcess(ObjectType type, int processId, int parentProcessId, int userId)
+        : base(type, null)
+    {
+        ProcessId = processId;
+        ParentProcessId = parentProcessId;
+        UserId = userId;
+        Handles = new HandleTable();
+    }
+
+    public int ProcessId { get; }
+
+    public int ParentProcessId { get; }
+
+    public int UserId { get; }
+
+    public string ImagePath { get; set; } = "";
+
+    public string CommandLine { get; set; } = "";
+
+    public FileIdentity Image { get; set; }
+
+    public HandleTable Handles { get; }
+
+    public bool Exited { get; set; }
+
+    /// <summary>Links of the active process list (ActiveProcessLinks).</summary>
+    internal GuestProcess? Next;
+    internal GuestProcess? Previous;
+}
+
+/// <summary>A guest thread (ETHREAD).</summary>
+internal sealed class GuestThread : KernelObject
+{
+    public GuestThread(ObjectType type, int processId, int threadId)
+        : base(type, null)
+    {
+        ProcessId = processId;
+        ThreadId = threadId;
+    }
+
+    public int ProcessId { get; }
+
+    public int ThreadId { get; }
+}

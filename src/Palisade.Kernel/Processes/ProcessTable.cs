@@ -1,0 +1,180 @@
+using Palisade.Kernel.Objects;
+
+namespace Palisade.Kernel.Processes;
+
+/// <summary>
+/// The process and thread table. Processes are kept twice: in the active process list (linked, the view a rootkit
+/// unlinks a process from) and in an index by pid (the view the dispatcher uses). The guard cross-checks them.
+/// </summary>
+internal sealed class ProcessTable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<int, GuestProcess> _byPid = [];
+    private readonly Dictionary<int, GuestThread> _threads = [];
+    internal GuestProcess? Head;
+
+    public ProcessTable(ObjectType processType, ObjectType threadType)
+    {
+        ProcessType = processType;
+        ThreadType = threadType;
+    }
+
+    public ObjectType ProcessType { get; }
+
+    public ObjectType ThreadType { get; }
+
+    public event Action? Changed;
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _byPid.Count;
+            }
+        }
+    }
+
+    /// <summary>Creates the process record; returns the existing one when the pid is already known.</summary>
+    public GuestProcess Add(int pid, int parentPid, int userId, out bool created)
+    {
+        GuestProcess p;
+        lock (_lock)
+        {
+            if (_byPid.TryGetValue(pid, out GuestProcess? existing))
+            {
+                created = false;
+                return existing;
+            }
+
+            p = new GuestProcess(ProcessType, pid, parentPid, userId);
+            _byPid.Add(pid, p);
+            p.Next = Head;
+            if (Head is not null)
+            {
+                Head.Previous = p;
+            }
+
+            Head = p;
+            _threads[pid] = new GuestThread(ThreadType, pid, pid);
+            created = true;
+        }
+
+        Changed?.Invoke();
+        return p;
+    }
+
+    public GuestProcess? Find(int pid)
+    {
+        lock (_lock)
+        {
+            return _byPid.GetValueOrDefault(pid);
+        }
+    }
+
+    public GuestThread? FindThread(int tid)
+    {
+        lock (_lock)
+        {
+            return _threads.GetValueOrDefault(tid);
+        }
+    }
+
+    public GuestThread AddThread(int pid, int tid, out bool created)
+    {
+        lock (_lock)
+        {
+            if (_threads.TryGetValue(tid, out GuestThread? t))
+            {
+                created = false;
+                return t;
+            }
+
+            t = new GuestThread(ThreadType, pid, tid);
+            _threads.Add(tid, t);
+            created = true;
+            return t;
+        }
+    }
+
+    public bool RemoveThread(int tid)
+    {
+        GuestThread? t;
+        lock (_lock)
+        {
+            if (!_threads.Remove(tid, out t))
+            {
+                return false;
+            }
+        }
+
+        t.Release();
+        return true;
+    }
+
+    /// <summary>Unlinks and forgets a process; returns it, or null when unknown.</summary>
+    public GuestProcess? Remove(int pid)
+    {
+        GuestProcess? p;
+        lock (_lock)
+        {
+            if (!_byPid.Remove(pid, out p))
+            {
+                return null;
+            }
+
+            if (p.Previous is not null)
+            {
+                p.Previous.Next = p.Next;
+            }
+            else
+            {
+                Head = p.Next;
+            }
+
+            if (p.Next is not null)
+            {
+                p.Next.Previous = p.Previous;
+            }
+
+            p.Next = p.Previous = null;
+            p.Exited = true;
+            if (_threads.Remove(pid, out GuestThread? main))
+            {
+                main.Release();
+            }
+        }
+
+        Changed?.Invoke();
+        p.Handles.CloseAll();
+        p.Release();
+        return p;
+    }
+
+    public GuestProcess[] Snapshot()
+    {
+        lock (_lock)
+        {
+            return [.. _byPid.Values];
+        }
+    }
+
+    /// <summary>The number of processes in the index view.</summary>
+    public int IndexCount => Count;
+
+    /// <summary>The number of processes reachable through the active process list.</summary>
+    public int LinkedCount
+    {
+        get
+        {
+            int n = 0;
+            for (GuestProcess? p = Volatile.Read(ref Head); p is not null && n < 10_000_000; p = p.Next)
+            {
+                n++;
+            }
+
+            return n;
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Tests;
+
+/// <summary>Runs the generated BPF program on seccomp_data values, with the subset of classic BPF the builder emits.</summary>
+public sealed class FilterBuilderTests
+{
+    private const uint Allow = 0x7fff0000;
+    private const uint Notify = 0x7fc00000;
+    private const uint Eperm = 0x00050000 | 1;
+    private const uint Enosys = 0x00050000 | 38;
+    private const uint X86_64 = 0xc000003e;
+
+    [Fact]
+    public void Unmediated_calls_are_allowed_in_the_kernel()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.All, X86_64, 39 /* getpid */));
+    }
+
+    [Fact]
+    public void Subscribed_opens_go_to_the_supervisor()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.FileOpen, X86_64, 257));
+    }
+
+    [Fact]
+    public void Unsubscribed_opens_stay_in_the_kernel()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.Network, X86_64, 257));
+    }
+
+    [Fact]
+    public void I386_calls_are_refused_with_ENOSYS_even_with_no_subscription()
+    {
+        Assert.Equal(Enosys, Evaluate(SyscallFamilies.None, 0x40000003, 5 /* i386 open */));
+    }
+
+    [Fact]
+    public void X32_numbers_are_refused_with_ENOSYS()
+    {
+        Assert.Equal(Enosys, Evaluate(SyscallFamilies.None, X86_64, 0x40000000 | 257));
+    }
+
+    [Fact]
+    public void Io_uring_is_refused_with_EPERM_when_files_are_mediated()
+    {
+        Assert.Equal(Eperm, Evaluate(SyscallFamilies.FileOpen, X86_64, 425));
+    }
+
+    [Fact]
+    public void Clone_with_a_new_mount_namespace_is_refused_with_EPERM_when_files_are_mediated()
+    {
+        Assert.Equal(Eperm, Evaluate(SyscallFamilies.FileOpen, X86_64, 56, arg0: 0x20000 | 17));
+    }
+
+    [Fact]
+    public void Plain_clone_is_allowed_when_lifetime_is_not_subscribed()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.FileOpen, X86_64, 56, arg0: 17));
+    }
+
+    [Fact]
+    public void Sendto_without_a_destination_is_not_mediated()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.Network, X86_64, 44, arg4: 0));
+    }
+
+    [Fact]
+    public void Sendto_with_a_destination_goes_to_the_supervisor()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.Network, X86_64, 44, arg4: 0x7fff_0000_1000));
+    }
+
+    private static uint Evaluate(SyscallFamilies families, uint arch, uint nr, ulong arg0 = 0, ulong arg4 = 0)
+    {
+        SockFilter[] program = FilterBuilder.Build(families);
+        Span<byte> data = stackalloc byte[64];
+        BitConverter.TryWriteBytes(data, nr);
+        BitConverter.TryWriteBytes(data[4..], arch);
+        BitConverter.TryWriteBytes(data[16..], arg0);
+        BitConverter.TryWriteBytes(data[48..], arg4);
+        uint accumulator = 0;
+        for (int pc = 0; pc < program.Length; pc++)
+        {
+            var instruction = program[pc];
+            switch (instruction.Code)
+            {
+                case 0x20:
+                    accumulator = BitConverter.ToUInt32(data[(int)instruction.K..]);
+                    break;
+                case 0x15:
+                    pc += accumulator == instruction.K ? instruction.JumpTrue : instruction.JumpFalse;
+                    break;
+                case 0x45:
+                    pc += (accumulator & instruction.K) != 0 ? instruction.JumpTrue : instruction.JumpFalse;
+                    break;
+                case 0x06:
+                    return instruction.K;
+                default:
+                    throw new InvalidOperationException($"unexpected BPF opcode {instruction.Code:x}");
+            }
+        }
+
+        throw new InvalidOperationException("the program fell off its end");
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Palisade.Host.Linux.Launch;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Tests;
+
+/// <summary>Runs real programs under the supervisor, in a scratch directory, and compiles small C probes.</summary>
+internal sealed class Guest : IDisposable
+{
+    private static readonly SemaphoreSlim CompileLock = new(1, 1);
+    private static readonly string ProbeDirectory = System.IO.Directory.CreateTempSubdirectory("palisade-probes-").FullName;
+
+    public Guest() => this.Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
+
+    public string Directory { get; }
+
+    public static LaunchCommand Launcher
+    {
+        get
+        {
+            string apphost = Path.Combine(AppContext.BaseDirectory, "palisade");
+            return File.Exists(apphost)
+                ? new LaunchCommand(apphost, [])
+                : new LaunchCommand("dotnet", [Path.Combine(AppContext.BaseDirectory, "palisade.dll")]);
+        }
+    }
+
+    public string PathOf(string name) => Path.Combine(this.Directory, name);
+
+    /// <summary>Runs /bin/sh -c <paramref name="script"/> in <see cref="Directory"/> under <paramref name="mediator"/>; returns the exit status.</summary>
+    public int Shell(ISyscallMediator mediator, string script) =>
+        Run(mediator, "/bin/sh", ["-c", $"cd '{this.Directory}' && {script}"]);
+
+    public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments)
+    {
+        using var guest = GuestProcess.Start(Launcher, mediator, program, arguments);
+        var wait = Task.Run(guest.WaitForExit);
+        if (!wait.Wait(TimeSpan.FromSeconds(60)))
+        {
+            guest.Signal(9);
+            throw new TimeoutException($"{program} did not finish: the supervisor stalled.");
+        }
+
+        return wait.Result;
+    }
+
+    public static MarkerPolicyMediator DenyMarker(string marker = "SECRET", SyscallFamilies families = SyscallFamilies.All) => new(families, marker);
+
+    /// <summary>Compiles a C probe once per test run; returns its path, or null when gcc is missing.</summary>
+    public static string? Probe(string name, string source)
+    {
+        CompileLock.Wait();
+        try
+        {
+            string binary = Path.Combine(ProbeDirectory, name);
+            if (File.Exists(binary))
+            {
+                return binary;
+            }
+
+            string file = binary + ".c";
+            File.WriteAllText(file, source);
+            using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-O1", "-pthread", "-o", binary, file]) { RedirectStandardError = true });
+            if (gcc is null)
+            {
+                return null;
+            }
+
+            string errors = gcc.StandardError.ReadToEnd();
+            gcc.WaitForExit();
+            return gcc.ExitCode == 0 ? binary : throw new InvalidOperationException($"gcc failed for {name}: {errors}");
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+        finally
+        {
+            CompileLock.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            System.IO.Directory.Delete(this.Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

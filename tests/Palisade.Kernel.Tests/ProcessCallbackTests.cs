@@ -1,0 +1,144 @@
+using Palisade.Api;
+using Palisade.Kernel.Dispatch;
+
+namespace Palisade.Kernel.Tests;
+
+public sealed class ProcessCallbackTests : IDisposable
+{
+    private readonly TestKernel _k = new();
+
+    public void Dispose() => _k.Dispose();
+
+    private Status Exec(int pid, string image)
+    {
+        var f = new ServiceFrame
+        {
+            ProcessId = pid,
+            Create = new ProcessCreateInfo { ProcessId = pid, ParentProcessId = 1, CreatorProcessId = pid, ImagePath = image, CommandLine = image },
+        };
+        return _k.Kernel.SystemCall(SystemService.CreateProcess, ref f);
+    }
+
+    [Fact]
+    public void Deny_from_a_process_create_callback_fails_the_creation_with_its_status()
+    {
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo i) => i.ImagePath == "/bin/evil" ? Status.AccessDenied : Status.Success, out _));
+        Assert.Equal(Status.AccessDenied, Exec(10, "/bin/evil"));
+        Assert.Equal(Status.Success, Exec(11, "/bin/good"));
+        Assert.Null(_k.Kernel.ProcessTable.Find(10));
+        Assert.NotNull(_k.Kernel.ProcessTable.Find(11));
+    }
+
+    [Fact]
+    public void The_first_error_wins_and_later_callbacks_see_it_in_CreationStatus()
+    {
+        Status seenByLater = Status.Success;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.AccessDenied, out _));
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.NotSupported, out _));
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo i) => { seenByLater = i.CreationStatus; return Status.Success; }, out _));
+        Assert.Equal(Status.AccessDenied, Exec(10, "/bin/x"));
+        Assert.Equal(Status.AccessDenied, seenByLater);
+    }
+
+    [Fact]
+    public void Image_load_follows_an_allowed_creation()
+    {
+        string? loaded = null;
+        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo i) => loaded = i.ImagePath, out _));
+        Exec(12, "/usr/bin/true");
+        Assert.Equal("/usr/bin/true", loaded);
+    }
+
+    [Fact]
+    public void Exit_and_thread_callbacks_see_the_process_and_its_threads()
+    {
+        var seen = new List<string>();
+        _k.Start(c =>
+        {
+            c.Processes.RegisterProcessExit((in ProcessExitInfo i) => seen.Add("exit " + i.ProcessId + " " + i.ExitCode), out _);
+            c.Processes.RegisterThreadCreate((in ThreadInfo i) => seen.Add("thread+ " + i.ThreadId), out _);
+            return c.Processes.RegisterThreadExit((in ThreadInfo i) => seen.Add("thread- " + i.ThreadId), out _);
+        });
+        Exec(20, "/bin/sh");
+        var f = new ServiceFrame { ProcessId = 20, TargetProcessId = 20, TargetThreadId = 21 };
+        _k.Kernel.SystemCall(SystemService.CreateThread, ref f);
+        _k.Kernel.SystemCall(SystemService.ExitThread, ref f);
+        f.ExitCode = 3;
+        _k.Kernel.SystemCall(SystemService.ExitProcess, ref f);
+        Assert.Equal(["thread+ 21", "thread- 21", "thread- 20", "exit 20 3"], seen);
+        Assert.Equal(Status.InvalidHandle, _k.Kernel.SystemCall(SystemService.ExitProcess, ref f));
+    }
+
+    [Fact]
+    public void The_sixty_fifth_process_create_callback_gets_TooManyRegistrations()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.Equal(Status.Success, c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.Success, out _));
+        }
+
+        Assert.Equal(Status.TooManyRegistrations, c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.Success, out CallbackCookie cookie));
+        Assert.Equal(default, cookie);
+    }
+
+    [Fact]
+    public void A_null_callback_returns_InvalidParameter()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        Assert.Equal(Status.InvalidParameter, c.Processes.RegisterProcessCreate(null!, out _));
+        Assert.Equal(Status.InvalidParameter, c.Processes.RegisterImageLoad(null!, out _));
+    }
+
+    [Fact]
+    public void Unregister_stops_the_callback_and_a_second_unregister_is_InvalidHandle()
+    {
+        CallbackCookie cookie = default;
+        IDriverContext c = _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.AccessDenied, out cookie));
+        Assert.Equal(Status.AccessDenied, Exec(30, "/bin/a"));
+        Assert.Equal(Status.Success, c.Processes.Unregister(cookie));
+        Assert.Equal(Status.Success, Exec(31, "/bin/a"));
+        Assert.Equal(Status.InvalidHandle, c.Processes.Unregister(cookie));
+    }
+
+    [Fact]
+    public void A_driver_cannot_unregister_another_drivers_callback()
+    {
+        CallbackCookie cookie = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.Success, out cookie));
+        IDriverContext other = _k.Start(_ => Status.Success);
+        Assert.Equal(Status.InvalidHandle, other.Processes.Unregister(cookie));
+    }
+
+    [Fact]
+    public void A_throwing_process_create_callback_is_contained_and_allows()
+    {
+        string? faulted = null;
+        _k.Kernel.Events.DriverFault += (d, _) => faulted = d;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => throw new InvalidOperationException("x"), out _), name: "thrower");
+        Assert.Equal(Status.Success, Exec(40, "/bin/a"));
+        Assert.Equal("thrower", faulted);
+    }
+
+    [Fact]
+    public void A_driver_whose_Load_fails_is_unloaded_with_everything_it_registered()
+    {
+        var driver = new LambdaDriver(c =>
+        {
+            c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.AccessDenied, out _);
+            return Status.InsufficientResources;
+        });
+        var record = new Drivers.DriverRecord("failing", "tests", "1.0", "", "");
+        Assert.Equal(Status.InsufficientResources, _k.Kernel.StartDriver(record, driver, new Dictionary<string, string>()));
+        Assert.Equal(0, _k.Kernel.Processes.Create.Count);
+        Assert.Null(_k.Kernel.Drivers.Find("failing"));
+    }
+
+    [Fact]
+    public void A_driver_whose_Load_throws_is_contained()
+    {
+        var record = new Drivers.DriverRecord("throwing", "tests", "1.0", "", "");
+        Assert.Equal(Status.CallbackFaulted, _k.Kernel.StartDriver(record, new LambdaDriver(_ => throw new InvalidOperationException("load bug")), new Dictionary<string, string>()));
+        Assert.Null(_k.Kernel.Drivers.Find("throwing"));
+    }
+}

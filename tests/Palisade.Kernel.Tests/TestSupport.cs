@@ -1,0 +1,69 @@
+using Palisade.Api;
+using Palisade.Kernel.Dispatch;
+using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Io;
+
+namespace Palisade.Kernel.Tests;
+
+/// <summary>A driver whose Load is a lambda: the tests' way of registering real callbacks through the real API.</summary>
+internal sealed class LambdaDriver(Func<IDriverContext, Status> load, Action? unload = null) : IDriver
+{
+    public IDriverContext? Context { get; private set; }
+
+    public Status Load(IDriverContext context)
+    {
+        Context = context;
+        return load(context);
+    }
+
+    public void Unload() => unload?.Invoke();
+}
+
+/// <summary>A booted kernel with a temporary home, disposed with the test.</summary>
+internal sealed class TestKernel : IDisposable
+{
+    private readonly string _home = Directory.CreateTempSubdirectory("palisade-test-").FullName;
+    private int _drivers;
+
+    public TestKernel(TimeSpan? deadline = null, Stream? events = null)
+    {
+        Kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home, deadline, events));
+    }
+
+    public PalisadeKernel Kernel { get; }
+
+    public string Home => _home;
+
+    /// <summary>Starts an in-process driver; returns its context (throws when the load fails, which is a test bug).</summary>
+    public IDriverContext Start(Func<IDriverContext, Status> load, string? name = null) => Start(load, out _, name);
+
+    public IDriverContext Start(Func<IDriverContext, Status> load, out DriverRecord record, string? name = null)
+    {
+        var driver = new LambdaDriver(load);
+        record = new DriverRecord(name ?? "test" + Interlocked.Increment(ref _drivers), "tests", "1.0", "", "");
+        Status s = Kernel.StartDriver(record, driver, new Dictionary<string, string>());
+        Assert.Equal(Status.Success, s);
+        return driver.Context!;
+    }
+
+    /// <summary>Opens a real file through the filter manager, as a guest open would; returns the status.</summary>
+    public Status Open(string path, FileAccessRights access = FileAccessRights.Read, int pid = 100)
+    {
+        var fs = new KernelFileSystem();
+        var frame = new ServiceFrame
+        {
+            ProcessId = pid,
+            File = new FileOperation { Kind = FileOperationKind.Create, Path = path, Access = access, RequesterProcessId = pid },
+            FilePerformer = fs,
+        };
+        Status s = Kernel.SystemCall(SystemService.CreateFile, ref frame);
+        fs.Opened?.Dispose();
+        return s;
+    }
+
+    public void Dispose()
+    {
+        Kernel.Dispose();
+        Directory.Delete(_home, recursive: true);
+    }
+}
