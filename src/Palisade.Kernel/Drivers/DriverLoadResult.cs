@@ -2,16 +2,6 @@ using Palisade.Api;
 
 namespace Palisade.Kernel.Drivers;
 
-/// <summary>Which flavor the kernel booted: it decides whether driver signatures are enforced. Chosen once, at boot.</summary>
-internal enum KernelFlavor
-{
-    /// <summary>The default: only packages signed by a trusted key load, and the guard runs.</summary>
-    Protected,
-
-    /// <summary>The visibly labelled legacy flavor: signatures are checked and reported but not enforced.</summary>
-    Compat,
-}
-
 /// <summary>Why the loader refused a driver package; each reason has its own <see cref="Status"/>.</summary>
 internal enum DriverLoadRefusal
 {

@@ -7,9 +7,22 @@ namespace Palisade.Kernel.Tests.Drivers;
 
 public sealed class DriverLoaderTests : IDisposable
 {
-    private readonly PackageWorkspace workspace = new();
+    private static readonly Dictionary<string, string> NoParameters = [];
 
-    public void Dispose() => workspace.Dispose();
+    private readonly PackageWorkspace workspace = new();
+    private readonly KernelEventLog events = new();
+    private readonly TestKernel kernel;
+
+    public DriverLoaderTests() => kernel = new TestKernel(events: events.Sink);
+
+    public void Dispose()
+    {
+        kernel.Dispose();
+        events.Dispose();
+        workspace.Dispose();
+    }
+
+    private static Dictionary<string, string> Behaviour(string behaviour) => new() { ["behaviour"] = behaviour };
 
     private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, workspace.Trust);
 
@@ -17,7 +30,7 @@ public sealed class DriverLoaderTests : IDisposable
     {
         DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
         Assert.Equal(result.IsLoaded, driver is not null);
-        driver?.Unload(static () => { });
+        driver?.Stop(kernel.Kernel);
         return result;
     }
 
@@ -58,7 +71,7 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.NotSame(AssemblyLoadContext.Default, context);
         Assert.True(context!.IsCollectible);
         Assert.Equal("driver:sample-driver", context.Name);
-        driver.Unload(static () => { });
+        driver.Stop(kernel.Kernel);
     }
 
     [Fact]
@@ -68,7 +81,7 @@ public sealed class DriverLoaderTests : IDisposable
 
         Assert.Contains(driver!.MainAssembly.GetReferencedAssemblies(), name => name.Name == "Palisade.Api");
         Assert.Same(typeof(IDriver).Assembly, driver.Entry.GetType().GetInterface(nameof(IDriver))!.Assembly);
-        driver.Unload(static () => { });
+        driver.Stop(kernel.Kernel);
     }
 
     [Fact]
@@ -189,12 +202,11 @@ public sealed class DriverLoaderTests : IDisposable
     public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-kernel-by-name" });
 
-        Assert.Equal(Status.Success, driver!.Start(context, static () => { }, out _));
+        Assert.Equal(Status.Success, driver!.Start(kernel.Kernel, Behaviour("load-kernel-by-name")));
 
-        Assert.Contains(context.Events, e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
-        driver.Unload(static () => { });
+        Assert.Contains(events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
+        driver.Stop(kernel.Kernel);
     }
 
     [Fact]
@@ -265,7 +277,7 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(SignatureOutcome.Unsigned, driver!.Signature.Outcome);
         Assert.Contains("compat flavor, signature not enforced", result.Message, StringComparison.Ordinal);
-        driver.Unload(static () => { });
+        driver.Stop(kernel.Kernel);
     }
 
     [Fact]
@@ -282,55 +294,115 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Start_calls_the_drivers_load_with_its_context_and_the_driver_uses_its_shipped_dependency()
+    public void Loaded_driver_has_a_kernel_record_listing_every_assembly_of_its_package()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver");
 
-        Status status = driver!.Start(context, static () => { }, out Exception? fault);
+        DriverRecord record = driver!.Record;
 
-        Assert.Equal(Status.Success, status);
-        Assert.Null(fault);
-        Assert.Equal(["loaded: hello from sample-driver"], context.Events);
-        Assert.Contains(driver.Assemblies, a => a.GetName().Name == "Palisade.TestDrivers.Helper");
-        driver.Unload(static () => { });
+        Assert.Equal("sample-driver", record.Name);
+        Assert.Equal("1.0.0", record.Version);
+        Assert.Equal(Path.Combine(driver.PackageDirectory, PackageWorkspace.SampleProject + ".dll"), record.AssemblyPath);
+        Assert.Equal(
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(record.AssemblyPath))),
+            record.AssemblySha256);
+        Assert.Equal(
+            ["Palisade.TestDrivers.Helper", PackageWorkspace.SampleProject],
+            record.Assemblies.Select(a => a.GetName().Name).Order(StringComparer.Ordinal));
+        Assert.Contains(driver.MainAssembly, record.Assemblies);
+        driver.Stop(kernel.Kernel);
     }
 
     [Fact]
-    public void Unload_calls_the_drivers_unload_before_the_kernel_removes_its_registrations()
+    public void Start_lists_the_driver_and_calls_its_load_which_uses_its_shipped_dependency()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver");
-        driver!.Start(context, static () => { }, out _);
 
-        DriverUnloadResult result = driver.Unload(() => context.Events.Enqueue("kernel: registrations removed"));
+        Status status = driver!.Start(kernel.Kernel, NoParameters);
+
+        Assert.Equal(Status.Success, status);
+        Assert.Same(driver.Record, kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], events.Lines());
+        driver.Stop(kernel.Kernel);
+    }
+
+    [Fact]
+    public void Stop_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
+    {
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        driver!.Start(kernel.Kernel, NoParameters);
+
+        DriverUnloadResult result = driver.Stop(kernel.Kernel);
 
         Assert.Equal(Status.Success, result.Status);
-        Assert.Equal(["loaded: hello from sample-driver", "unloaded: goodbye from sample-driver", "kernel: registrations removed"], context.Events);
+        Assert.Equal(
+            ["unloaded: goodbye from sample-driver", "kernel driver-unloaded: sample-driver (1 registrations removed by the kernel)"],
+            events.Lines().Skip(2));
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
         Assert.True(driver.IsUnloaded);
         Assert.Throws<ObjectDisposedException>(() => driver.Entry);
     }
 
     [Fact]
-    public void Unloaded_driver_cannot_be_unloaded_again()
+    public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        driver!.Unload(static () => { });
 
-        Assert.Throws<InvalidOperationException>(() => driver.Unload(static () => { }));
+        DriverUnloadResult result = driver!.Stop(kernel.Kernel);
+
+        Assert.Equal(Status.Success, result.Status);
+        Assert.Empty(events.Lines());
+        Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
-    public void Load_returning_an_error_removes_registrations_and_releases_the_driver_without_calling_its_unload()
+    public void Unloaded_driver_cannot_be_stopped_again()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-fails" });
+        driver!.Stop(kernel.Kernel);
 
-        Status status = driver!.Start(context, () => context.Events.Enqueue("kernel: registrations removed"), out Exception? fault);
+        Assert.Throws<InvalidOperationException>(() => driver.Stop(kernel.Kernel));
+    }
+
+    [Fact]
+    public void Started_driver_cannot_be_started_again()
+    {
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        driver!.Start(kernel.Kernel, NoParameters);
+
+        Assert.Throws<InvalidOperationException>(() => driver.Start(kernel.Kernel, NoParameters));
+        driver.Stop(kernel.Kernel);
+    }
+
+    [Fact]
+    public void Second_driver_with_the_same_name_fails_to_start_and_is_released()
+    {
+        DriverLoader loader = ProtectedLoader();
+        string package = TrustedSignedPackage();
+        loader.Load(package, out LoadedDriver? first);
+        loader.Load(package, out LoadedDriver? second);
+        first!.Start(kernel.Kernel, NoParameters);
+
+        Status status = second!.Start(kernel.Kernel, NoParameters);
+
+        Assert.Equal(Status.ObjectNameCollision, status);
+        Assert.True(second.IsUnloaded);
+        Assert.Same(first.Record, kernel.Kernel.Drivers.Find("sample-driver"));
+        first.Stop(kernel.Kernel);
+    }
+
+    [Fact]
+    public void Load_returning_an_error_leaves_nothing_registered_and_releases_the_driver_without_calling_its_unload()
+    {
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+
+        Status status = driver!.Start(kernel.Kernel, Behaviour("load-fails"));
 
         Assert.Equal(Status.AccessDenied, status);
-        Assert.Null(fault);
-        Assert.Equal(["loaded: hello from sample-driver", "kernel: registrations removed"], context.Events);
+        Assert.Equal(["loaded: hello from sample-driver"], events.Lines());
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
         Assert.True(driver.IsUnloaded);
     }
 
@@ -338,35 +410,32 @@ public sealed class DriverLoaderTests : IDisposable
     public void Load_that_throws_is_contained_as_callback_faulted()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-throws" });
 
-        Status status = driver!.Start(context, () => context.Events.Enqueue("kernel: registrations removed"), out Exception? fault);
+        Status status = driver!.Start(kernel.Kernel, Behaviour("load-throws"));
 
         Assert.Equal(Status.CallbackFaulted, status);
-        Assert.IsType<InvalidOperationException>(fault);
-        Assert.Equal(["kernel: registrations removed"], context.Events);
+        Assert.Equal(["fault: Load threw InvalidOperationException: the sample driver was told to throw from Load"], events.Lines());
         Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
-    public void Unload_that_throws_is_contained_and_the_driver_is_still_released()
+    public void Unload_that_throws_is_contained_and_the_driver_is_still_removed_and_released()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "unload-throws" });
-        driver!.Start(context, static () => { }, out _);
+        driver!.Start(kernel.Kernel, Behaviour("unload-throws"));
 
-        DriverUnloadResult result = driver.Unload(() => context.Events.Enqueue("kernel: registrations removed"));
+        DriverUnloadResult result = driver.Stop(kernel.Kernel);
 
-        Assert.Equal(Status.CallbackFaulted, result.Status);
-        Assert.IsType<InvalidOperationException>(result.Fault);
-        Assert.Equal("kernel: registrations removed", context.Events.Last());
+        Assert.Equal(Status.Success, result.Status);
+        Assert.Contains("fault: Unload threw InvalidOperationException: the sample driver was told to throw from Unload", events.Lines());
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
         Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
     public void Unloaded_driver_load_context_is_collected_while_the_kernel_still_holds_the_driver_record()
     {
-        (LoadedDriver record, WeakReference loadContext) = LoadStartAndUnload(ProtectedLoader(), TrustedSignedPackage());
+        (LoadedDriver record, WeakReference loadContext) = LoadStartAndStop(ProtectedLoader(), TrustedSignedPackage(), kernel.Kernel);
 
         for (int attempt = 0; attempt < 20 && loadContext.IsAlive; attempt++)
         {
@@ -376,18 +445,17 @@ public sealed class DriverLoaderTests : IDisposable
 
         Assert.False(loadContext.IsAlive, "the driver's load context is still referenced after unload");
         Assert.True(record.IsUnloaded);
-        Assert.Empty(record.Assemblies);
+        Assert.Empty(record.Record.Assemblies);
     }
 
-    // Kept out of line so that no local of the test method refers to the driver's code; the record itself is
-    // returned, as the kernel's loaded-driver list may keep it after unload.
+    // Kept out of line so that no local of the test method refers to the driver's code; the driver's records are
+    // returned on purpose, as the kernel may keep them after unload.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (LoadedDriver Record, WeakReference LoadContext) LoadStartAndUnload(DriverLoader loader, string package)
+    private static (LoadedDriver Record, WeakReference LoadContext) LoadStartAndStop(DriverLoader loader, string package, PalisadeKernel kernel)
     {
         DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
         Assert.True(result.IsLoaded, result.Message);
-        var context = new RecordingDriverContext("sample-driver");
-        Assert.Equal(Status.Success, driver!.Start(context, static () => { }, out _));
-        return (driver, driver.Unload(static () => { }).LoadContext);
+        Assert.Equal(Status.Success, driver!.Start(kernel, NoParameters));
+        return (driver, driver.Stop(kernel).LoadContext);
     }
 }
