@@ -34,6 +34,12 @@ public class DispatchBenchmarks
         public void CancelCreate(ref FileOperation operation)
         {
         }
+
+        public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            return Status.Success;
+        }
     }
 
     private sealed class Driver(int callbacks) : IDriver

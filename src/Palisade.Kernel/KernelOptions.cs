@@ -47,14 +47,5 @@ internal sealed class KernelOptions
     public bool OwnsEvents { get; }
 
     /// <summary><c>$PALISADE_HOME</c>, else <c>~/.palisade</c>.</summary>
-    public static string DefaultHome()
-    {
-        string? env = Environment.GetEnvironmentVariable("PALISADE_HOME");
-        if (!string.IsNullOrEmpty(env))
-        {
-            return env;
-        }
-
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".palisade");
-    }
+    public static string DefaultHome() => Drivers.PalisadeHome.Resolve(null);
 }

@@ -104,19 +104,36 @@ internal sealed class PalisadeKernel : IDisposable
         driver.Entry = entry;
         driver.Context = new DriverContext(this, driver, parameters);
         Status loaded;
-        try
+        Exception? fault = null;
+        if (driver.Package is not null)
         {
-            loaded = entry.Load(driver.Context);
+            loaded = driver.Package.Start(driver.Context, () => RemoveEverythingOf(driver), out fault);
         }
-        catch (Exception ex)
+        else
         {
-            Events.WriteDriverFault(driver.Name, "Load threw " + ex.GetType().Name + ": " + ex.Message);
-            loaded = Status.CallbackFaulted;
+            try
+            {
+                loaded = entry.Load(driver.Context);
+            }
+            catch (Exception ex)
+            {
+                fault = ex;
+                loaded = Status.CallbackFaulted;
+            }
+
+            if (loaded.IsError)
+            {
+                RemoveEverythingOf(driver);
+            }
+        }
+
+        if (fault is not null)
+        {
+            Events.WriteDriverFault(driver.Name, "Load threw " + fault.GetType().Name + ": " + fault.Message);
         }
 
         if (loaded.IsError)
         {
-            RemoveEverythingOf(driver);
             Drivers.Remove(driver);
             driver.Context.Invalidate();
             return loaded;
@@ -124,6 +141,39 @@ internal sealed class PalisadeKernel : IDisposable
 
         Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version);
         return Status.Success;
+    }
+
+    /// <summary>
+    /// Loads a driver package (the loader verifies its signature against the trust store before any of its code
+    /// loads, in the protected flavor) and starts it. On refusal, <paramref name="message"/> says why.
+    /// </summary>
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> parameters, out DriverRecord? record, out string message)
+    {
+        record = null;
+        var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
+        DriverLoadResult result = loader.Load(packageDirectory, out LoadedDriver? loaded);
+        if (!result.IsLoaded || loaded is null)
+        {
+            message = result.Message;
+            return result.Status;
+        }
+
+        DriverManifest m = loaded.Manifest;
+        string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
+        string sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(assemblyPath)));
+        record = new DriverRecord(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
+        {
+            Package = loaded,
+            Assemblies = [.. loaded.Assemblies],
+        };
+        Status s = StartDriver(record, loaded.Entry, parameters);
+        message = s.IsSuccess ? "loaded" : "the driver's Load returned " + s;
+        if (s.IsError)
+        {
+            record = null;
+        }
+
+        return s;
     }
 
     /// <summary>Calls the driver's Unload (contained), removes whatever it left registered, and unlists it.</summary>
@@ -135,16 +185,29 @@ internal sealed class PalisadeKernel : IDisposable
             return Status.InvalidHandle;
         }
 
-        try
+        int left = 0;
+        if (driver.Package is not null)
         {
-            driver.Entry?.Unload();
+            DriverUnloadResult r = driver.Package.Unload(() => left = RemoveEverythingOf(driver));
+            if (r.Fault is not null)
+            {
+                Events.WriteDriverFault(driver.Name, "Unload threw " + r.Fault.GetType().Name + ": " + r.Fault.Message);
+            }
         }
-        catch (Exception ex)
+        else
         {
-            Events.WriteDriverFault(driver.Name, "Unload threw " + ex.GetType().Name + ": " + ex.Message);
+            try
+            {
+                driver.Entry?.Unload();
+            }
+            catch (Exception ex)
+            {
+                Events.WriteDriverFault(driver.Name, "Unload threw " + ex.GetType().Name + ": " + ex.Message);
+            }
+
+            left = RemoveEverythingOf(driver);
         }
 
-        int left = RemoveEverythingOf(driver);
         Drivers.Remove(driver);
         driver.Context?.Invalidate();
         Events.WriteKernel("driver-unloaded", driver.Name + (left > 0 ? " (" + left + " registrations removed by the kernel)" : ""));

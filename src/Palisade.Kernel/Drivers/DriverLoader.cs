@@ -36,8 +36,8 @@ internal sealed class DriverLoader
 
     /// <summary>
     /// Verifies a package and, when every check passes, loads its main assembly in a load context of its own and
-    /// creates the entry object. The driver's IDriver.Load is not called here: <see cref="LoadedDriver.Start"/> hands
-    /// the driver to the kernel, which gives it its context and calls it.
+    /// creates the entry object. The driver's IDriver.Load is not called here: the kernel does that
+    /// (<see cref="PalisadeKernel.StartDriver"/>) once it has made the driver's record and context.
     /// </summary>
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="driver">The loaded driver, or null when refused.</param>
@@ -88,8 +88,7 @@ internal sealed class DriverLoader
             return refusal;
         }
 
-        PackageFile mainFile = package.Find(manifest.Assembly)!;
-        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainFile, entry!);
+        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, entry!);
         string how = signature.IsValid
             ? signature.Message
             : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";

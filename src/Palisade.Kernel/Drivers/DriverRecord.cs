@@ -32,6 +32,9 @@ internal sealed class DriverRecord
 
     public IDriver? Entry { get; set; }
 
+    /// <summary>The verified package the driver came from; null for a driver started in-process (tests, benchmarks).</summary>
+    public LoadedDriver? Package { get; set; }
+
     public DriverContext? Context { get; set; }
 
     /// <summary>Links of the loaded driver list (the kernel's PsLoadedModuleList counterpart).</summary>

@@ -1,20 +1,21 @@
-// A driver the loader has verified and instantiated, and the rest of its life: the kernel starts it
-// (PalisadeKernel.StartDriver lists it, gives it its context and calls IDriver.Load), stops it (StopDriver calls
-// IDriver.Unload and removes whatever it left registered), and only then is the load context released, so that no
-// callback can point into code that is being unloaded.
+// A driver the loader has verified and instantiated, and the rest of its life. The kernel lists it, makes its
+// context and calls Start here; to stop it, it calls Unload with its own removal of the driver's registrations.
+// The order inside Unload is the point: the driver's Unload runs first (it may still unregister through its
+// context), then the kernel removes whatever registrations remain, and only then is the load context released, so
+// that no callback can point into code that is being unloaded.
 using System.Reflection;
 using Palisade.Api;
 
 namespace Palisade.Kernel.Drivers;
 
-/// <summary>The result of stopping a driver.</summary>
-/// <param name="Status">What <see cref="PalisadeKernel.StopDriver"/> returned; <see cref="Status.Success"/> also when
-/// the driver was never started (nothing to stop).</param>
+/// <summary>The result of unloading a driver.</summary>
+/// <param name="Status"><see cref="Status.Success"/>, or <see cref="Status.CallbackFaulted"/> when IDriver.Unload threw.</param>
+/// <param name="Fault">The exception IDriver.Unload threw, if any.</param>
 /// <param name="LoadContext">The driver's load context: it is collected once nothing references the driver's code
 /// any more (a thread the driver started keeps it alive), which lets the kernel report an unload still pending.</param>
-internal sealed record DriverUnloadResult(Status Status, WeakReference LoadContext);
+internal sealed record DriverUnloadResult(Status Status, Exception? Fault, WeakReference LoadContext);
 
-/// <summary>A loaded driver: its manifest, signature, kernel record, entry object and load context.</summary>
+/// <summary>A loaded driver: its manifest, signature, entry object, assemblies and load context.</summary>
 internal sealed class LoadedDriver
 {
     private const int Loaded = 0;
@@ -23,6 +24,7 @@ internal sealed class LoadedDriver
 
     private DriverLoadContext? loadContext;
     private Assembly? mainAssembly;
+    private IReadOnlyList<Assembly> assemblies;
     private IDriver? entry;
     private int state;
 
@@ -33,7 +35,6 @@ internal sealed class LoadedDriver
         DriverLoadContext loadContext,
         Assembly mainAssembly,
         IReadOnlyList<Assembly> assemblies,
-        PackageFile mainFile,
         IDriver entry)
     {
         Manifest = manifest;
@@ -41,16 +42,8 @@ internal sealed class LoadedDriver
         Signature = signature;
         this.loadContext = loadContext;
         this.mainAssembly = mainAssembly;
+        this.assemblies = assemblies;
         this.entry = entry;
-        Record = new DriverRecord(
-            manifest.Name,
-            manifest.Vendor,
-            manifest.Version.ToString(),
-            Path.Combine(packageDirectory, mainFile.Path),
-            Convert.ToHexStringLower(mainFile.Sha256))
-        {
-            Assemblies = assemblies,
-        };
     }
 
     /// <summary>The driver's manifest; <see cref="DriverManifest.Name"/> names the driver.</summary>
@@ -62,46 +55,61 @@ internal sealed class LoadedDriver
     /// <summary>The signature check. Always valid in the protected flavor; in the compat flavor it records what was found.</summary>
     public SignatureVerification Signature { get; }
 
-    /// <summary>
-    /// The kernel's record of the driver (name, vendor, version, main assembly path and SHA-256, and every assembly
-    /// of the package, loaded up front so that code can be attributed to the driver). It stays valid after unload,
-    /// but no longer refers to the driver's assemblies or entry object.
-    /// </summary>
-    public DriverRecord Record { get; }
-
     /// <summary>The driver's main assembly.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
     public Assembly MainAssembly => mainAssembly ?? throw Unloaded();
+
+    /// <summary>
+    /// Every assembly of the package, all loaded up front (loading runs none of their code) so that any code of the
+    /// driver can be attributed to it, for example in a crash dump. Empty once unloaded; a copy kept elsewhere keeps
+    /// the driver's code in memory.
+    /// </summary>
+    public IReadOnlyList<Assembly> Assemblies => assemblies;
 
     /// <summary>The instance of the manifest's entry type.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
     public IDriver Entry => entry ?? throw Unloaded();
 
-    /// <summary>True once the driver's code has been released (after <see cref="Stop"/> or a failed <see cref="Start"/>).</summary>
+    /// <summary>True once the driver's code has been released (by <see cref="Unload"/> or a failed <see cref="Start"/>).</summary>
     public bool IsUnloaded => Volatile.Read(ref state) == Released;
 
     /// <summary>
-    /// Starts the driver in a kernel: <see cref="PalisadeKernel.StartDriver"/> lists it and calls IDriver.Load with a
-    /// context of its own. When that fails (an error status, an exception contained as
-    /// <see cref="Status.CallbackFaulted"/>, or a name already loaded), the kernel has removed what the driver
-    /// registered and this releases the driver's code; IDriver.Unload is not called, as the API documents.
+    /// Calls IDriver.Load with the driver's context. When it fails (an error status, or an exception, reported as
+    /// <see cref="Status.CallbackFaulted"/>), the kernel's registrations for the driver are removed and the driver is
+    /// released without calling IDriver.Unload, as the API documents.
     /// </summary>
-    /// <param name="kernel">The kernel to start the driver in.</param>
-    /// <param name="parameters">The driver's parameters (registry Parameters key and command-line overrides).</param>
-    /// <returns>The status of the start.</returns>
-    /// <exception cref="InvalidOperationException">The driver was already started or released (a kernel bug).</exception>
-    public Status Start(PalisadeKernel kernel, IReadOnlyDictionary<string, string> parameters)
+    /// <param name="context">The context the kernel made for this driver.</param>
+    /// <param name="removeRegistrations">Removes every registration the driver made through <paramref name="context"/>.</param>
+    /// <param name="fault">The exception IDriver.Load threw, if any.</param>
+    /// <returns>The status IDriver.Load returned, or <see cref="Status.CallbackFaulted"/>.</returns>
+    /// <exception cref="InvalidOperationException">The driver was already started or unloaded (a kernel bug).</exception>
+    public Status Start(IDriverContext context, Action removeRegistrations, out Exception? fault)
     {
-        ArgumentNullException.ThrowIfNull(kernel);
-        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(removeRegistrations);
         if (Interlocked.CompareExchange(ref state, Started, Loaded) != Loaded)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} was already started or unloaded.");
         }
 
-        Status status = kernel.StartDriver(Record, Entry, parameters);
+        Status status;
+        fault = null;
+        try
+        {
+            status = entry!.Load(context);
+        }
+#pragma warning disable CA1031 // A driver's exception is contained, whatever it is: it must never take the kernel down.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            fault = e;
+            status = Status.CallbackFaulted;
+        }
+
         if (status.IsError)
         {
+            Volatile.Write(ref state, Released);
+            removeRegistrations();
             Release();
         }
 
@@ -109,38 +117,51 @@ internal sealed class LoadedDriver
     }
 
     /// <summary>
-    /// Stops the driver: <see cref="PalisadeKernel.StopDriver"/> calls IDriver.Unload (contained) and removes every
-    /// registration left; then the load context is released. A driver that was loaded but never started is only released.
+    /// Unloads the driver: IDriver.Unload (contained; not called for a driver that was never started), then the
+    /// kernel removes what is left, then the load context is released.
     /// </summary>
-    /// <param name="kernel">The kernel the driver was started in.</param>
-    /// <returns>The status and a weak reference to the released load context.</returns>
+    /// <param name="removeRegistrations">Removes every registration the driver still has.</param>
+    /// <returns>The outcome, with a weak reference to the released load context.</returns>
     /// <exception cref="InvalidOperationException">The driver is already unloaded (a kernel bug).</exception>
-    public DriverUnloadResult Stop(PalisadeKernel kernel)
+    public DriverUnloadResult Unload(Action removeRegistrations)
     {
-        ArgumentNullException.ThrowIfNull(kernel);
+        ArgumentNullException.ThrowIfNull(removeRegistrations);
         int previous = Interlocked.Exchange(ref state, Released);
         if (previous == Released)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} is already unloaded.");
         }
 
-        Status status = previous == Started ? kernel.StopDriver(Record) : Status.Success;
-        return new DriverUnloadResult(status, Release());
+        Status status = Status.Success;
+        Exception? fault = null;
+        if (previous == Started)
+        {
+            try
+            {
+                entry!.Unload();
+            }
+#pragma warning disable CA1031 // Contained for the same reason as in Start.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                fault = e;
+                status = Status.CallbackFaulted;
+            }
+        }
+
+        removeRegistrations();
+        return new DriverUnloadResult(status, fault, Release());
     }
 
-    // Every strong reference this object and its record hold into the driver's code is dropped, so that a kernel
-    // that keeps the LoadedDriver or the DriverRecord (say, in a list of unloaded drivers) does not keep the
-    // driver's code alive.
+    // Every strong reference this object holds into the driver's code is dropped, so that a kernel that keeps the
+    // LoadedDriver (say, in a list of unloaded drivers) does not keep the driver's code alive.
     private WeakReference Release()
     {
         DriverLoadContext context = loadContext!;
-        Volatile.Write(ref state, Released);
         entry = null;
         mainAssembly = null;
+        assemblies = [];
         loadContext = null;
-        Record.Entry = null;
-        Record.Context = null;
-        Record.Assemblies = [];
         context.Unload();
         return new WeakReference(context);
     }

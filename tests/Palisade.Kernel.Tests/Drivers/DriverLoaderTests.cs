@@ -24,13 +24,28 @@ public sealed class DriverLoaderTests : IDisposable
 
     private static Dictionary<string, string> Behaviour(string behaviour) => new() { ["behaviour"] = behaviour };
 
+    /// <summary>A signed package whose key the kernel's own trust store (in the test kernel's home) trusts.</summary>
+    private string KernelTrustedPackage()
+    {
+        TrustStore kernelTrust = TrustStore.ForHome(kernel.Home);
+        if (kernelTrust.Find(workspace.VendorKeyId) is null)
+        {
+            kernelTrust.Add(SigningKeys.ExportPublicPem(workspace.VendorKey), "test-vendor", "the test vendor key");
+        }
+
+        return workspace.CreateSignedPackage();
+    }
+
+    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverRecord? record) =>
+        kernel.Kernel.LoadDriverPackage(package, parameters, out record, out _);
+
     private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, workspace.Trust);
 
     private DriverLoadResult LoadAndRelease(DriverLoader loader, string package)
     {
         DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
         Assert.Equal(result.IsLoaded, driver is not null);
-        driver?.Stop(kernel.Kernel);
+        driver?.Unload(static () => { });
         return result;
     }
 
@@ -71,7 +86,7 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.NotSame(AssemblyLoadContext.Default, context);
         Assert.True(context!.IsCollectible);
         Assert.Equal("driver:sample-driver", context.Name);
-        driver.Stop(kernel.Kernel);
+        driver.Unload(static () => { });
     }
 
     [Fact]
@@ -81,7 +96,7 @@ public sealed class DriverLoaderTests : IDisposable
 
         Assert.Contains(driver!.MainAssembly.GetReferencedAssemblies(), name => name.Name == "Palisade.Api");
         Assert.Same(typeof(IDriver).Assembly, driver.Entry.GetType().GetInterface(nameof(IDriver))!.Assembly);
-        driver.Stop(kernel.Kernel);
+        driver.Unload(static () => { });
     }
 
     [Fact]
@@ -201,12 +216,10 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-
-        Assert.Equal(Status.Success, driver!.Start(kernel.Kernel, Behaviour("load-kernel-by-name")));
+        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverRecord? record));
 
         Assert.Contains(events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
-        driver.Stop(kernel.Kernel);
+        kernel.Kernel.StopDriver(record!);
     }
 
     [Fact]
@@ -277,7 +290,7 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(SignatureOutcome.Unsigned, driver!.Signature.Outcome);
         Assert.Contains("compat flavor, signature not enforced", result.Message, StringComparison.Ordinal);
-        driver.Stop(kernel.Kernel);
+        driver.Unload(static () => { });
     }
 
     [Fact]
@@ -294,148 +307,134 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Loaded_driver_has_a_kernel_record_listing_every_assembly_of_its_package()
+    public void Loaded_driver_lists_every_assembly_of_its_package()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
 
-        DriverRecord record = driver!.Record;
-
-        Assert.Equal("sample-driver", record.Name);
-        Assert.Equal("1.0.0", record.Version);
-        Assert.Equal(Path.Combine(driver.PackageDirectory, PackageWorkspace.SampleProject + ".dll"), record.AssemblyPath);
-        Assert.Equal(
-            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(record.AssemblyPath))),
-            record.AssemblySha256);
         Assert.Equal(
             ["Palisade.TestDrivers.Helper", PackageWorkspace.SampleProject],
-            record.Assemblies.Select(a => a.GetName().Name).Order(StringComparer.Ordinal));
-        Assert.Contains(driver.MainAssembly, record.Assemblies);
-        driver.Stop(kernel.Kernel);
+            driver!.Assemblies.Select(a => a.GetName().Name).Order(StringComparer.Ordinal));
+        Assert.Contains(driver.MainAssembly, driver.Assemblies);
+        Assert.All(driver.Assemblies, a => Assert.Same(AssemblyLoadContext.GetLoadContext(driver.MainAssembly), AssemblyLoadContext.GetLoadContext(a)));
+        driver.Unload(static () => { });
     }
 
     [Fact]
-    public void Start_lists_the_driver_and_calls_its_load_which_uses_its_shipped_dependency()
+    public void Kernel_starts_a_trusted_package_and_the_driver_uses_its_shipped_dependency()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-
-        Status status = driver!.Start(kernel.Kernel, NoParameters);
+        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
 
         Assert.Equal(Status.Success, status);
-        Assert.Same(driver.Record, kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Same(record, kernel.Kernel.Drivers.Find("sample-driver"));
         Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], events.Lines());
-        driver.Stop(kernel.Kernel);
+        kernel.Kernel.StopDriver(record!);
     }
 
     [Fact]
-    public void Stop_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
+    public void Kernel_refuses_a_package_its_trust_store_does_not_trust()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        driver!.Start(kernel.Kernel, NoParameters);
+        Status status = kernel.Kernel.LoadDriverPackage(workspace.CreateSignedPackage(), NoParameters, out DriverRecord? record, out string message);
 
-        DriverUnloadResult result = driver.Stop(kernel.Kernel);
+        Assert.Equal(Status.UntrustedSigner, status);
+        Assert.Null(record);
+        Assert.Contains("not in the trust store", message, StringComparison.Ordinal);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+    }
 
-        Assert.Equal(Status.Success, result.Status);
+    [Fact]
+    public void Stopping_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
+    {
+        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+
+        Status status = kernel.Kernel.StopDriver(record!);
+
+        Assert.Equal(Status.Success, status);
         Assert.Equal(
             ["unloaded: goodbye from sample-driver", "kernel driver-unloaded: sample-driver (1 registrations removed by the kernel)"],
             events.Lines().Skip(2));
         Assert.Equal(0, kernel.Kernel.RegistrationCount);
         Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
-        Assert.True(driver.IsUnloaded);
-        Assert.Throws<ObjectDisposedException>(() => driver.Entry);
-    }
-
-    [Fact]
-    public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
-    {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-
-        DriverUnloadResult result = driver!.Stop(kernel.Kernel);
-
-        Assert.Equal(Status.Success, result.Status);
-        Assert.Empty(events.Lines());
-        Assert.True(driver.IsUnloaded);
-    }
-
-    [Fact]
-    public void Unloaded_driver_cannot_be_stopped_again()
-    {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        driver!.Stop(kernel.Kernel);
-
-        Assert.Throws<InvalidOperationException>(() => driver.Stop(kernel.Kernel));
-    }
-
-    [Fact]
-    public void Started_driver_cannot_be_started_again()
-    {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        driver!.Start(kernel.Kernel, NoParameters);
-
-        Assert.Throws<InvalidOperationException>(() => driver.Start(kernel.Kernel, NoParameters));
-        driver.Stop(kernel.Kernel);
-    }
-
-    [Fact]
-    public void Second_driver_with_the_same_name_fails_to_start_and_is_released()
-    {
-        DriverLoader loader = ProtectedLoader();
-        string package = TrustedSignedPackage();
-        loader.Load(package, out LoadedDriver? first);
-        loader.Load(package, out LoadedDriver? second);
-        first!.Start(kernel.Kernel, NoParameters);
-
-        Status status = second!.Start(kernel.Kernel, NoParameters);
-
-        Assert.Equal(Status.ObjectNameCollision, status);
-        Assert.True(second.IsUnloaded);
-        Assert.Same(first.Record, kernel.Kernel.Drivers.Find("sample-driver"));
-        first.Stop(kernel.Kernel);
+        Assert.True(record!.Package!.IsUnloaded);
+        Assert.Throws<ObjectDisposedException>(() => record.Package.Entry);
     }
 
     [Fact]
     public void Load_returning_an_error_leaves_nothing_registered_and_releases_the_driver_without_calling_its_unload()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        var context = new DriverContext(kernel.Kernel, new DriverRecord("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
+        int removals = 0;
 
-        Status status = driver!.Start(kernel.Kernel, Behaviour("load-fails"));
+        Status status = driver!.Start(context, () => removals++, out Exception? fault);
 
         Assert.Equal(Status.AccessDenied, status);
+        Assert.Null(fault);
+        Assert.Equal(1, removals);
+        Assert.True(driver.IsUnloaded);
         Assert.Equal(["loaded: hello from sample-driver"], events.Lines());
+    }
+
+    [Fact]
+    public void Kernel_reports_a_driver_whose_load_fails_and_keeps_nothing_of_it()
+    {
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverRecord? record);
+
+        Assert.Equal(Status.AccessDenied, status);
+        Assert.Null(record);
         Assert.Equal(0, kernel.Kernel.RegistrationCount);
         Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
-        Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
     public void Load_that_throws_is_contained_as_callback_faulted()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-
-        Status status = driver!.Start(kernel.Kernel, Behaviour("load-throws"));
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-throws"), out _);
 
         Assert.Equal(Status.CallbackFaulted, status);
         Assert.Equal(["fault: Load threw InvalidOperationException: the sample driver was told to throw from Load"], events.Lines());
-        Assert.True(driver.IsUnloaded);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
     }
 
     [Fact]
     public void Unload_that_throws_is_contained_and_the_driver_is_still_removed_and_released()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        driver!.Start(kernel.Kernel, Behaviour("unload-throws"));
+        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverRecord? record);
 
-        DriverUnloadResult result = driver.Stop(kernel.Kernel);
+        kernel.Kernel.StopDriver(record!);
 
-        Assert.Equal(Status.Success, result.Status);
         Assert.Contains("fault: Unload threw InvalidOperationException: the sample driver was told to throw from Unload", events.Lines());
         Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.True(record!.Package!.IsUnloaded);
+    }
+
+    [Fact]
+    public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
+    {
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        int removals = 0;
+
+        DriverUnloadResult result = driver!.Unload(() => removals++);
+
+        Assert.Equal(Status.Success, result.Status);
+        Assert.Null(result.Fault);
+        Assert.Equal(1, removals);
+        Assert.Empty(events.Lines());
         Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
-    public void Unloaded_driver_load_context_is_collected_while_the_kernel_still_holds_the_driver_record()
+    public void Unloaded_driver_cannot_be_unloaded_again()
     {
-        (LoadedDriver record, WeakReference loadContext) = LoadStartAndStop(ProtectedLoader(), TrustedSignedPackage(), kernel.Kernel);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        driver!.Unload(static () => { });
+
+        Assert.Throws<InvalidOperationException>(() => driver.Unload(static () => { }));
+    }
+
+    [Fact]
+    public void Unloaded_driver_load_context_is_collected_while_its_loaded_driver_object_is_still_held()
+    {
+        (LoadedDriver package, WeakReference loadContext) = StartAndStopInKernel(kernel.Kernel, KernelTrustedPackage());
 
         for (int attempt = 0; attempt < 20 && loadContext.IsAlive; attempt++)
         {
@@ -444,18 +443,20 @@ public sealed class DriverLoaderTests : IDisposable
         }
 
         Assert.False(loadContext.IsAlive, "the driver's load context is still referenced after unload");
-        Assert.True(record.IsUnloaded);
-        Assert.Empty(record.Record.Assemblies);
+        Assert.True(package.IsUnloaded);
+        Assert.Empty(package.Assemblies);
     }
 
-    // Kept out of line so that no local of the test method refers to the driver's code; the driver's records are
-    // returned on purpose, as the kernel may keep them after unload.
+    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedDriver is returned
+    // on purpose: a kernel may keep it after unload, and it must not pin the driver's code. The sample driver leaves a
+    // process-exit callback registered, so collection also proves that the kernel removed it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (LoadedDriver Record, WeakReference LoadContext) LoadStartAndStop(DriverLoader loader, string package, PalisadeKernel kernel)
+    private static (LoadedDriver Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel kernel, string package)
     {
-        DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
-        Assert.True(result.IsLoaded, result.Message);
-        Assert.Equal(Status.Success, driver!.Start(kernel, NoParameters));
-        return (driver, driver.Stop(kernel).LoadContext);
+        Status status = kernel.LoadDriverPackage(package, NoParameters, out DriverRecord? record, out string message);
+        Assert.True(status.IsSuccess, message);
+        var loadContext = new WeakReference(AssemblyLoadContext.GetLoadContext(record!.Package!.MainAssembly));
+        Assert.Equal(Status.Success, kernel.StopDriver(record));
+        return (record.Package, loadContext);
     }
 }
