@@ -223,6 +223,56 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Package_with_an_invalid_manifest_is_refused_naming_the_property()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
+        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(minimumApiVersion: "latest"));
+
+        DriverLoadResult result = LoadAndRelease(loader, package);
+
+        AssertRefused(result, DriverLoadRefusal.ManifestInvalid, Status.InvalidParameter, "\"minimumApiVersion\"");
+    }
+
+    [Fact]
+    public void Package_without_a_manifest_is_refused()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
+        string package = workspace.CreatePackage();
+        File.Delete(Path.Combine(package, DriverManifest.FileName));
+
+        DriverLoadResult result = LoadAndRelease(loader, package);
+
+        AssertRefused(result, DriverLoadRefusal.ManifestInvalid, Status.InvalidParameter, "has no manifest.json");
+    }
+
+    [Fact]
+    public void Main_assembly_that_is_not_a_dotnet_assembly_is_refused()
+    {
+        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(assembly: "Native.dll"));
+        File.WriteAllText(Path.Combine(package, "Native.dll"), "not a portable executable");
+        workspace.TrustVendor();
+        PackageSignature.Sign(package, workspace.VendorKey);
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.InvalidAssembly, Status.DriverBlocked, "Native.dll is not a .NET assembly");
+    }
+
+    [Fact]
+    public void Two_files_defining_the_same_assembly_are_refused()
+    {
+        string package = workspace.CreatePackage();
+        Directory.CreateDirectory(Path.Combine(package, "lib"));
+        File.Copy(Path.Combine(package, "Palisade.TestDrivers.Helper.dll"), Path.Combine(package, "lib", "Other.dll"));
+        workspace.TrustVendor();
+        PackageSignature.Sign(package, workspace.VendorKey);
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.InvalidAssembly, Status.DriverBlocked, "both define the assembly Palisade.TestDrivers.Helper");
+    }
+
+    [Fact]
     public void Entry_type_missing_from_the_assembly_is_refused()
     {
         string package = TrustedSignedPackage(manifest: PackageWorkspace.Manifest(entryType: "Palisade.TestDrivers.Sample.NoSuchDriver"));
