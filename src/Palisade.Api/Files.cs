@@ -235,8 +235,8 @@ public struct FileOperation
     public bool IsDirectory { get; init; }
 
     /// <summary>
-    /// The identity of the file. In a pre create, the identity of the existing file (none when it does not exist yet);
-    /// in a post create, of the file actually opened. For other operations, of the file operated on.
+    /// The identity of the file. In a pre create, none (nothing is opened yet: decide on the identity in the post
+    /// callback, which sees the file actually opened). For cleanup, of the file closed; for the other operations, none.
     /// </summary>
     public FileIdentity File { get; set; }
 

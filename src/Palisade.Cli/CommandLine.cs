@@ -12,6 +12,8 @@ internal static class CommandLine
         root.Subcommands.Add(ApiCommand.Create());
         root.Subcommands.Add(Commands.DriverCommand.Create());
         root.Subcommands.Add(Commands.TrustCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(RegCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

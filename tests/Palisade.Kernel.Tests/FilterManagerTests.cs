@@ -109,6 +109,38 @@ public sealed class FilterManagerTests : IDisposable
     }
 
     [Fact]
+    public void Own_io_from_inside_a_callback_does_not_disturb_the_outer_operation()
+    {
+        bool outerPost = false;
+        string? outerRead = null;
+        CallbackCookie a = default, b = default;
+        IDriverContext c = _k.Start(c =>
+        {
+            c.Files.RegisterFilter(Filter("a", "300", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback, (ref FileOperation op) =>
+            {
+                outerPost = true;
+                byte[] buffer = new byte[16];
+                if (c.Files.ReadFile(a, op.File, 0, buffer, out int n) == Status.Success)
+                {
+                    outerRead = System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+                }
+            }), out a);
+            return c.Files.RegisterFilter(Filter("b", "200", (ref FileOperation op) =>
+            {
+                if (op.RequesterProcessId != 0 && c.Files.OpenFile(b, op.Path, FileAccess.Read, out Stream? s) == Status.Success)
+                {
+                    s!.Dispose();
+                }
+
+                return PreOperationStatus.SuccessNoCallback;
+            }), out b);
+        });
+        Assert.Equal(Status.Success, _k.Open(_file));
+        Assert.True(outerPost);
+        Assert.Equal("palisade", outerRead);
+    }
+
+    [Fact]
     public void Completion_context_reaches_the_filters_own_post_callback()
     {
         object? got = null;

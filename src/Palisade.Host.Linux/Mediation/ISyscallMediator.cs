@@ -113,6 +113,9 @@ internal readonly ref struct OpenedFile
 
     /// <summary>Its canonical path as the kernel reports it (/proc/self/fd); may end in " (deleted)" or be "pipe:[n]"-like.</summary>
     public ReadOnlySpan<byte> Path { get; init; }
+
+    /// <summary>The supervisor's descriptor of the opened file, valid during the call (a post decision may read the file through it).</summary>
+    public int Descriptor { get; init; }
 }
 
 /// <summary>The path operations the supervisor performs.</summary>
@@ -176,6 +179,9 @@ internal readonly ref struct ExecRequest
 
     /// <summary>Identity of that image.</summary>
     public FileIdentity Image { get; init; }
+
+    /// <summary>The arguments (argv) joined with single spaces, as far as they could be read (at most 4 KiB).</summary>
+    public ReadOnlySpan<byte> CommandLine { get; init; }
 }
 
 /// <summary>Network operations.</summary>

@@ -88,6 +88,7 @@ internal sealed unsafe partial class Supervisor
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
+                CommandLine = ReadArguments(tid, at ? n.Data.Args[2] : n.Data.Args[1], s),
             };
             int decision = this.mediator.Exec(requester, request);
             if (decision != 0)
@@ -127,6 +128,51 @@ internal sealed unsafe partial class Supervisor
         _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
         this.Reply(n.Id, Errno.EPERM);
         return false;
+    }
+
+    /// <summary>Reads argv (a NULL-terminated array of string pointers) into one space-separated line.</summary>
+    private static ReadOnlySpan<byte> ReadArguments(int tid, ulong argv, Scratch s)
+    {
+        const int MaxArguments = 64, MaxLine = 4096;
+        if (argv == 0)
+        {
+            return default;
+        }
+
+        Span<byte> pointers = stackalloc byte[MaxArguments * 8];
+        int got = GuestMemory.Read(tid, argv, pointers, pointers.Length);
+        if (got <= 0)
+        {
+            return default;
+        }
+
+        byte[] line = new byte[MaxLine];
+        int used = 0;
+        for (int i = 0; i + 8 <= got && used < MaxLine; i += 8)
+        {
+            ulong p = BitConverter.ToUInt64(pointers.Slice(i, 8));
+            if (p == 0)
+            {
+                break;
+            }
+
+            int length = GuestMemory.ReadPath(tid, p, s.Path2);
+            if (length < 0)
+            {
+                break;
+            }
+
+            if (used > 0 && used < MaxLine)
+            {
+                line[used++] = (byte)' ';
+            }
+
+            int take = Math.Min(length, MaxLine - used);
+            s.Path2.AsSpan(0, take).CopyTo(line.AsSpan(used));
+            used += take;
+        }
+
+        return line.AsSpan(0, used);
     }
 
     private static bool SameFile(FileIdentity a, FileIdentity b) => a.Device == b.Device && a.Inode == b.Inode;

@@ -212,6 +212,7 @@ internal sealed unsafe partial class Supervisor
                 {
                     Identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode),
                     Path = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
+                    Descriptor = fd,
                 };
                 int decision = this.mediator.PostOpen(requester, request, opened);
                 if (decision != 0)

@@ -116,13 +116,22 @@ internal sealed class FilterManager
     /// </summary>
     public Status Dispatch(ref FileOperation op, IFileSystemPerformer performer, decimal below, OperationRecord? record)
     {
-        IoState state = IoState.ForThread;
-        if (PreOperation(ref op, state, below, record))
+        // A filter may issue its own I/O from inside a callback (OpenFile), which dispatches again on this thread:
+        // each level gets its own state.
+        IoState state = IoState.Rent();
+        try
         {
-            op.Status = performer.Perform(ref op);
-        }
+            if (PreOperation(ref op, state, below, record))
+            {
+                op.Status = performer.Perform(ref op);
+            }
 
-        return PostOperation(ref op, state, performer, record);
+            return PostOperation(ref op, state, performer, record);
+        }
+        finally
+        {
+            IoState.Return(state);
+        }
     }
 
     /// <summary>
@@ -244,6 +253,9 @@ internal sealed class FilterManager
             contexts[i] = null;
             Status before = op.Status;
             bool readable = op.Kind == FileOperationKind.Create && op.Status.IsSuccess;
+            IFileSystemPerformer? outerPerformer = t_postCreate;
+            FileIdentity outerFile = t_postCreateFile;
+            Minifilter? outerFilter = t_postFilter;
             t_postCreate = readable ? performer : null;
             t_postCreateFile = op.File;
             t_postFilter = f;
@@ -258,8 +270,9 @@ internal sealed class FilterManager
                 _events.WriteDriverFault(f.OwnerName, "post-" + op.Kind + " callback threw " + ex.GetType().Name + ": " + ex.Message);
             }
 
-            t_postCreate = null;
-            t_postFilter = null;
+            t_postCreate = outerPerformer;
+            t_postCreateFile = outerFile;
+            t_postFilter = outerFilter;
             if (!slot.Exit())
             {
                 op.Status = before;
@@ -294,9 +307,20 @@ internal sealed class FilterManager
 internal sealed class IoState
 {
     [ThreadStatic]
-    private static IoState? t_state;
+    private static Stack<IoState>? t_free;
 
-    public static IoState ForThread => t_state ??= new IoState();
+    /// <summary>Takes a state for one dispatch on this thread (reused; nested dispatches get distinct ones).</summary>
+    public static IoState Rent()
+    {
+        Stack<IoState> free = t_free ??= new Stack<IoState>();
+        return free.Count > 0 ? free.Pop() : new IoState();
+    }
+
+    public static void Return(IoState state)
+    {
+        state.Filters = [];
+        (t_free ??= new Stack<IoState>()).Push(state);
+    }
 
     public Minifilter[] Filters = [];
     public readonly object?[] Contexts = new object?[FilterManager.Limit];

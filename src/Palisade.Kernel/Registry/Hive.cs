@@ -105,12 +105,11 @@ internal sealed class Hive : IDisposable
         }
 
         using Hive scratch = CreateVolatile();
-        status = scratch.Replay(content, out HiveRecovery recovery);
-        return new HiveVerification(status, recovery.RecordCount, recovery.ValidLength, content.Length);
+        return scratch.Load(content);
     }
 
     /// <summary>
-    /// Checks that the hive file replays to exactly this tree (same keys, names, values), and verifies clean.
+    /// Checks that the hive file verifies clean and replays to exactly this tree (same keys, ids, names, values).
     /// </summary>
     public HiveVerification Verify()
     {
@@ -119,24 +118,16 @@ internal sealed class Hive : IDisposable
             return new HiveVerification(Status.Success, 0, 0, 0);
         }
 
-        HiveVerification result = VerifyFile(_file.FilePath);
-        if (result.Status.IsError)
-        {
-            return result;
-        }
-
         Status status = HiveFile.ReadContent(_file.FilePath, out byte[] content);
         if (status.IsError)
         {
-            return result with { Status = status };
+            return new HiveVerification(status, 0, 0, 0);
         }
 
         using Hive scratch = CreateVolatile();
-        _ = scratch.Replay(content, out _);
-        return SameTree(Root, scratch.Root) ? result : result with { Status = Status.RegistryCorrupt };
+        HiveVerification result = scratch.Load(content);
+        return result.Status.IsError || SameTree(Root, scratch.Root) ? result : result with { Status = Status.RegistryCorrupt };
     }
-
-    public KeyNode? FindById(ulong id) => _byId.GetValueOrDefault(id);
 
     /// <summary>
     /// Creates the keys named by <paramref name="relativePath"/> (components separated by backslashes, already
@@ -307,6 +298,12 @@ internal sealed class Hive : IDisposable
         }
 
         return Status.Success;
+    }
+
+    private HiveVerification Load(byte[] content)
+    {
+        Status status = Replay(content, out HiveRecovery recovery);
+        return new HiveVerification(status, recovery.RecordCount, recovery.ValidLength, content.Length);
     }
 
     private Status Replay(ReadOnlySpan<byte> content, out HiveRecovery recovery)

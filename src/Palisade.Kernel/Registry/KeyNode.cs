@@ -119,17 +119,4 @@ internal sealed class KeyNode
 
     public bool RemoveValue(ReadOnlySpan<char> name) =>
         _values is not null && _values.GetAlternateLookup<ReadOnlySpan<char>>().Remove(name);
-
-    /// <summary>The absolute path of the key, built on demand (for messages and notifications, not hot paths).</summary>
-    public string GetPath()
-    {
-        var stack = new List<string>();
-        for (KeyNode? k = this; k is not null; k = k.Parent)
-        {
-            stack.Add(k.Name);
-        }
-
-        stack.Reverse();
-        return "\\" + string.Join('\\', stack);
-    }
 }

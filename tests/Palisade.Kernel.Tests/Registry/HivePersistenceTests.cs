@@ -277,6 +277,22 @@ public sealed class HivePersistenceTests : IDisposable
     }
 
     [Fact]
+    public void Verify_reports_a_hive_file_changed_behind_the_registrys_back()
+    {
+        using ConfigurationManager registry = Open();
+        registry.SetValue(@"\Registry\Machine", "Mine", RegistryValueType.DWord, RegistryData.FromDWord(1));
+
+        // A well-formed record the registry did not write: the file no longer replays to the tree in memory.
+        byte[] record = new byte[64];
+        int length = Encode(record.AsSpan(HiveFormat.FrameSize), Hive.MachineId, "Injected");
+        AppendToHive(HiveFormat.Seal(record, length).ToArray());
+
+        HiveVerification verification = registry.Verify();
+
+        Assert.Equal(Status.RegistryCorrupt, verification.Status);
+    }
+
+    [Fact]
     public void A_new_hive_file_starts_with_a_header_and_verifies_clean()
     {
         Open().Dispose();
@@ -305,9 +321,21 @@ public sealed class HivePersistenceTests : IDisposable
         }
     }
 
+    /// <summary>A SetValue payload: an empty REG_BINARY value of the key with id <paramref name="keyId"/>.</summary>
+    private static int Encode(Span<byte> payload, ulong keyId, string name)
+    {
+        var writer = new HiveRecordWriter(payload);
+        writer.WriteByte((byte)HiveRecordKind.SetValue);
+        writer.WriteUInt64(keyId);
+        writer.WriteUInt32((uint)RegistryValueType.Binary);
+        writer.WriteString(name);
+        writer.WriteBytes([]);
+        return writer.Length;
+    }
+
     private void AppendToHive(byte[] bytes)
     {
-        using FileStream file = File.Open(_temp.Path, FileMode.Append);
+        using var file = new FileStream(_temp.Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
         file.Write(bytes);
     }
 }

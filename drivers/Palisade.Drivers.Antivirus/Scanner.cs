@@ -1,0 +1,147 @@
+// The scan engine: one pass over a file in chunks, feeding a SHA-256 of the whole content and looking for every
+// byte pattern, with an overlap between chunks so that a pattern split across two reads is still found. The same
+// engine scans through the filter manager's ReadFile (the exact file a guest opened) and through a plain handle,
+// behind IScanSource, a struct interface so that neither path allocates per scan.
+using System.Buffers;
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+using Palisade.Api;
+
+namespace Palisade.Drivers.Antivirus;
+
+/// <summary>Where the scanner reads a file's bytes from.</summary>
+internal interface IScanSource
+{
+    Status Read(long offset, Span<byte> buffer, out int bytesRead);
+}
+
+/// <summary>The file a create opened, read through <see cref="IFilterManager.ReadFile"/> in the post-create callback.</summary>
+internal readonly struct OpenedFileSource(IFilterManager files, CallbackCookie filter, FileIdentity file) : IScanSource
+{
+    public Status Read(long offset, Span<byte> buffer, out int bytesRead) => files.ReadFile(filter, file, offset, buffer, out bytesRead);
+}
+
+/// <summary>A file the driver opened itself with System.IO.</summary>
+internal readonly struct HandleSource(SafeFileHandle handle) : IScanSource
+{
+    public Status Read(long offset, Span<byte> buffer, out int bytesRead)
+    {
+        try
+        {
+            bytesRead = RandomAccess.Read(handle, buffer, offset);
+            return Status.Success;
+        }
+        catch (IOException)
+        {
+            bytesRead = 0;
+            return Status.Unsuccessful;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            bytesRead = 0;
+            return Status.AccessDenied;
+        }
+    }
+}
+
+/// <summary>Scans files against a <see cref="SignatureSet"/>. Thread-safe: scans on different threads do not share state.</summary>
+internal sealed class Scanner(SignatureSet signatures)
+{
+    private const int ChunkSize = 64 * 1024;
+    private const int EicarWindow = 128;
+
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
+
+    public SignatureSet Signatures { get; } = signatures;
+
+    /// <summary>Scans a file up to <paramref name="maxBytes"/>.</summary>
+    /// <param name="source">Where to read it from.</param>
+    /// <param name="maxBytes">How much to read at most. A longer file is searched for patterns in that much only, and
+    /// digests do not apply to it; this bounds the scan of endless character devices as well as of huge files.</param>
+    /// <param name="detection">The name of the signature found, or null for a clean file.</param>
+    /// <returns>Success when the file was read to its end or a signature was found; the read's error otherwise
+    /// (then <paramref name="detection"/> is null and the file is neither clean nor infected).</returns>
+    public Status Scan<TSource>(ref TSource source, long maxBytes, out string? detection)
+        where TSource : struct, IScanSource
+    {
+        detection = null;
+        int overlap = Math.Max(Signatures.LongestPattern - 1, 0);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkSize + overlap);
+        IncrementalHash sha = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> head = stackalloc byte[EicarWindow + 1];
+        int headLength = 0;
+        long offset = 0;
+        int carried = 0;
+        bool hashed = false;
+        try
+        {
+            // Reading one byte past the limit tells a file of exactly maxBytes (whole) from a longer one.
+            bool whole = false;
+            while (offset <= maxBytes)
+            {
+                Status s = source.Read(offset, buffer.AsSpan(carried, (int)Math.Min(ChunkSize, maxBytes + 1 - offset)), out int read);
+                if (s.IsError)
+                {
+                    return s;
+                }
+
+                if (read <= 0)
+                {
+                    whole = true;
+                    break;
+                }
+
+                ReadOnlySpan<byte> fresh = buffer.AsSpan(carried, read);
+                sha.AppendData(fresh);
+                if (headLength < head.Length)
+                {
+                    int take = Math.Min(head.Length - headLength, read);
+                    fresh[..take].CopyTo(head[headLength..]);
+                    headLength += take;
+                }
+
+                ReadOnlySpan<byte> window = buffer.AsSpan(0, carried + read);
+                foreach (BytePattern p in Signatures.Patterns)
+                {
+                    if (window.IndexOf(p.Bytes) >= 0)
+                    {
+                        detection = p.Name;
+                        return Status.Success;
+                    }
+                }
+
+                offset += read;
+                carried = Math.Min(overlap, window.Length);
+                window[^carried..].CopyTo(buffer);
+            }
+
+            if (SignatureSet.IsEicar(head[..headLength]))
+            {
+                detection = SignatureSet.EicarName;
+                return Status.Success;
+            }
+
+            if (!whole)
+            {
+                return Status.Success;
+            }
+
+            Span<byte> digest = stackalloc byte[32];
+            sha.GetHashAndReset(digest);
+            hashed = true;
+            detection = Signatures.FindDigest(Sha256Digest.FromBytes(digest));
+            return Status.Success;
+        }
+        finally
+        {
+            if (!hashed)
+            {
+                // A scan that stopped early leaves data in the hash; start the next one on this thread clean.
+                sha.GetHashAndReset(head[..32]);
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+// The sample application control: a process-create callback that lets a program image start only when the allow
+// list names it, by path or by the SHA-256 of its content; in audit mode it only reports what it would deny.
+//
+// The digest is computed from the exact file that will run, never from whatever a path names a moment later:
+// the driver opens the image with its own I/O (IFilterManager.OpenFile through the "appcontrol-io" filter), which
+// reaches its "appcontrol" filter below; that filter's post-create reads the opened file with ReadFile, hashes it
+// and records its identity, and the callback compares that identity with ProcessCreateInfo.File. Digests are cached
+// as file contexts on the file's identity and dropped when the file is opened for writing or closed after a write.
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+using Palisade.Api;
+
+namespace Palisade.Drivers.AppControl;
+
+/// <summary>The application-control driver's entry point (manifest entry type).</summary>
+public sealed class AppControlDriver : IDriver
+{
+    internal const string AllowListKey = "allowlist";
+    internal const string ModeKey = "mode";
+    internal const string FilterName = "appcontrol";
+    internal const string FilterAltitude = "370000";
+    internal const string IoFilterName = "appcontrol-io";
+    internal const string IoFilterAltitude = "370001";
+    internal const string ProductName = "Palisade Sample Application Control";
+
+    [ThreadStatic]
+    private static AppControlDriver? t_probeOwner;
+
+    [ThreadStatic]
+    private static FileIdentity t_probeFile;
+
+    [ThreadStatic]
+    private static ImageDigestContext? t_probeDigest;
+
+    [ThreadStatic]
+    private static IncrementalHash? t_sha256;
+
+    private IDriverContext? _context;
+    private AllowList? _allowList;
+    private CallbackCookie _filter;
+    private CallbackCookie _ioFilter;
+    private CallbackCookie _processCreate;
+    private CallbackCookie _product;
+    private long _hashes;
+
+    /// <summary>True in enforce mode; false in audit mode.</summary>
+    internal bool Enforce { get; private set; }
+
+    /// <summary>How many images were hashed (cache hits are not): lets tests prove the cache works.</summary>
+    internal long HashCount => Interlocked.Read(ref _hashes);
+
+    /// <inheritdoc />
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
+        if (!TryConfigure(context.Parameters, out string? error))
+        {
+            context.ReportEvent("config-error", error, 0, null);
+            return Status.InvalidParameter;
+        }
+
+        Status s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = FilterName,
+            Altitude = FilterAltitude,
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PreCreate, PostOperation = PostCreate }],
+        }, out _filter);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = IoFilterName,
+            Altitude = IoFilterAltitude,
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Cleanup, PreOperation = PreCleanup }],
+        }, out _ioFilter);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        s = context.Processes.RegisterProcessCreate(OnProcessCreate, out _processCreate);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        s = context.SecurityCenter.RegisterProduct(SecurityProductKind.ApplicationControl, ProductName, out _product);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        context.ReportEvent("started", FormattableString.Invariant(
+            $"mode {(Enforce ? "enforce" : "audit")}; {_allowList!.DigestCount} sha256 and {_allowList.PathCount} path entries"), 0, null);
+        return Status.Success;
+    }
+
+    /// <inheritdoc />
+    public void Unload()
+    {
+        if (_context is null)
+        {
+            return;
+        }
+
+        _context.SecurityCenter.UnregisterProduct(_product);
+        _context.Processes.Unregister(_processCreate);
+        _context.Files.UnregisterFilter(_ioFilter);
+        _context.Files.UnregisterFilter(_filter);
+    }
+
+    private bool TryConfigure(IReadOnlyDictionary<string, string> parameters, [NotNullWhen(false)] out string? error)
+    {
+        string mode = parameters.GetValueOrDefault(ModeKey, "audit");
+        if (mode is not ("audit" or "enforce"))
+        {
+            error = ModeKey + " is \"" + mode + "\"; expected audit or enforce";
+            return false;
+        }
+
+        Enforce = mode == "enforce";
+        if (!parameters.TryGetValue(AllowListKey, out string? file))
+        {
+            error = AllowListKey + " is not set; it names the allow-list file";
+            return false;
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            error = AllowListKey + ": cannot read \"" + file + "\": " + e.Message;
+            return false;
+        }
+
+        if (!AllowList.TryParse(text, out _allowList, out string? why))
+        {
+            error = AllowListKey + " \"" + file + "\" " + why;
+            return false;
+        }
+
+        error = null;
+        return true;
+    }
+
+    private static bool OpensForWrite(in FileOperation op) =>
+        (op.Access & (FileAccessRights.Write | FileAccessRights.Append)) != 0
+        || op.Disposition is CreateDisposition.Overwrite or CreateDisposition.OverwriteIf;
+
+    private PreOperationStatus PreCreate(ref FileOperation op)
+    {
+        bool writes = OpensForWrite(in op);
+        if (writes && !op.File.IsNone)
+        {
+            _context!.Files.DeleteFileContext(_filter, op.File);
+        }
+
+        return ReferenceEquals(t_probeOwner, this) || (writes && op.File.IsNone)
+            ? PreOperationStatus.SuccessWithCallback
+            : PreOperationStatus.SuccessNoCallback;
+    }
+
+    private void PostCreate(ref FileOperation op)
+    {
+        if (op.Status.IsError || op.File.IsNone)
+        {
+            return;
+        }
+
+        IFilterManager files = _context!.Files;
+        if (OpensForWrite(in op))
+        {
+            files.DeleteFileContext(_filter, op.File);
+        }
+
+        if (!ReferenceEquals(t_probeOwner, this))
+        {
+            return;
+        }
+
+        t_probeFile = op.File;
+        if (files.GetFileContext(_filter, op.File, out object? cached) == Status.Success && cached is ImageDigestContext known)
+        {
+            t_probeDigest = known;
+            return;
+        }
+
+        if (Hash(files, op.File, out ImageDigest digest).IsSuccess)
+        {
+            var context = new ImageDigestContext(digest);
+            files.SetFileContext(_filter, op.File, context);
+            t_probeDigest = context;
+        }
+    }
+
+    private Status Hash(IFilterManager files, FileIdentity file, out ImageDigest digest)
+    {
+        digest = default;
+        IncrementalHash sha = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        Span<byte> result = stackalloc byte[32];
+        try
+        {
+            long offset = 0;
+            while (true)
+            {
+                Status s = files.ReadFile(_filter, file, offset, buffer, out int read);
+                if (s.IsError)
+                {
+                    return s;
+                }
+
+                if (read <= 0)
+                {
+                    break;
+                }
+
+                sha.AppendData(buffer, 0, read);
+                offset += read;
+            }
+
+            Interlocked.Increment(ref _hashes);
+            return Status.Success;
+        }
+        finally
+        {
+            // Also resets the hash after a failed read, so that the next image on this thread starts clean.
+            sha.GetHashAndReset(result);
+            digest = ImageDigest.FromBytes(result);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private PreOperationStatus PreCleanup(ref FileOperation op)
+    {
+        if (!op.File.IsNone)
+        {
+            _context!.Files.DeleteFileContext(_filter, op.File);
+        }
+
+        return PreOperationStatus.SuccessNoCallback;
+    }
+
+    private Status OnProcessCreate(in ProcessCreateInfo info)
+    {
+        AllowList list = _allowList!;
+        if (list.AllowsPath(info.ImagePath))
+        {
+            return Status.Success;
+        }
+
+        ImageDigestContext? digest = null;
+        string? problem = null;
+        IFilterManager files = _context!.Files;
+        if (!info.File.IsNone && files.GetFileContext(_filter, info.File, out object? cached) == Status.Success)
+        {
+            digest = cached as ImageDigestContext;
+        }
+
+        if (digest is null)
+        {
+            problem = Probe(in info, out digest);
+        }
+
+        if (digest is not null && list.AllowsDigest(digest.Digest))
+        {
+            return Status.Success;
+        }
+
+        string message = info.ImagePath + (digest is not null ? " (sha256 " + digest.Hex + ")" : "")
+            + (problem ?? " is not on the allow list");
+        if (!Enforce)
+        {
+            _context.ReportEvent("audit", "would deny " + message, info.ProcessId, info.ImagePath);
+            return Status.Success;
+        }
+
+        _context.ReportEvent("blocked", "denied " + message, info.ProcessId, info.ImagePath);
+        return Status.AccessDenied;
+    }
+
+    /// <summary>Hashes the image through the driver's own I/O; returns why no trustworthy digest came back, or null.</summary>
+    private string? Probe(in ProcessCreateInfo info, out ImageDigestContext? digest)
+    {
+        digest = null;
+        t_probeOwner = this;
+        t_probeFile = default;
+        t_probeDigest = null;
+        try
+        {
+            Status s = _context!.Files.OpenFile(_ioFilter, info.ImagePath, FileAccess.Read, out Stream? stream);
+            stream?.Dispose();
+            if (s.IsError)
+            {
+                return ": the image cannot be read (" + s.Name + ")";
+            }
+
+            if (!info.File.IsNone && t_probeFile != info.File)
+            {
+                return ": the file at that path is not the image about to run";
+            }
+
+            digest = t_probeDigest;
+            return digest is null ? ": the image could not be hashed" : null;
+        }
+        finally
+        {
+            t_probeOwner = null;
+            t_probeDigest = null;
+        }
+    }
+
+    /// <summary>The cached digest of one image file (its file context).</summary>
+    private sealed class ImageDigestContext(ImageDigest digest)
+    {
+        public ImageDigest Digest { get; } = digest;
+
+        public string Hex { get; } = digest.ToString();
+    }
+}

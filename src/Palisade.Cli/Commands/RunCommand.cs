@@ -1,0 +1,149 @@
+using System.CommandLine;
+using Palisade.Api;
+using Palisade.Host.Linux.Launch;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel;
+using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Registry;
+
+namespace Palisade.Cli.Commands;
+
+/// <summary>
+/// <c>palisade run [--driver NAME|PATH]... [--param NAME.KEY=VALUE]... [--events FILE|-] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
+/// boots the kernel, loads and verifies the drivers, and runs PROGRAM and its whole process tree under it.
+/// </summary>
+internal static class RunCommand
+{
+    /// <summary>The exit status when palisade itself cannot start the program (bad options, a refused driver).</summary>
+    public const int SetupFailure = 125;
+
+    public static Command Create()
+    {
+        var drivers = new Option<string[]>("--driver") { Description = "A driver package folder, or the name of a sample driver (antivirus, firewall, appcontrol, selfprotect). Repeatable.", AllowMultipleArgumentsPerToken = false };
+        var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; overrides the registry's Services\\NAME\\Parameters. Repeatable." };
+        var events = new Option<string?>("--events") { Description = "Write one JSON object per mediated operation to FILE, or to standard error with '-'." };
+        var flavor = new Option<string>("--flavor") { Description = "protected (default) or compat (no guard, unsigned drivers; announced at start).", DefaultValueFactory = _ => "protected" };
+        var home = new Option<string?>("--home") { Description = "The kernel's state folder (default $PALISADE_HOME or ~/.palisade)." };
+        var program = new Argument<string[]>("program") { Description = "The program and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
+        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, parameters, events, flavor, home, program };
+        run.SetAction(parse => Run(
+            parse.GetValue(drivers) ?? [], parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(flavor)!,
+            parse.GetValue(home), parse.GetValue(program)!));
+        return run;
+    }
+
+    /// <summary>Finds a driver package: a folder path, or a sample driver's name under drivers/out of this clone.</summary>
+    public static string? ResolveDriver(string nameOrPath)
+    {
+        if (Directory.Exists(nameOrPath))
+        {
+            return Path.GetFullPath(nameOrPath);
+        }
+
+        string? repo = Environment.GetEnvironmentVariable("PALISADE_REPO");
+        foreach (string root in new[] { repo, AppContext.BaseDirectory }.Where(r => !string.IsNullOrEmpty(r))!)
+        {
+            for (DirectoryInfo? d = new(root!); d is not null; d = d.Parent)
+            {
+                string candidate = Path.Combine(d.FullName, "drivers", "out", nameOrPath);
+                if (Directory.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string flavorText, string? home, string[] program)
+    {
+        if (!Enum.TryParse(flavorText, ignoreCase: true, out KernelFlavor flavor) || !Enum.IsDefined(flavor))
+        {
+            Console.Error.WriteLine($"palisade: unknown flavor '{flavorText}' (protected or compat)");
+            return SetupFailure;
+        }
+
+        var overrides = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+        foreach (string p in paramArgs)
+        {
+            int dot = p.IndexOf('.', StringComparison.Ordinal);
+            int eq = p.IndexOf('=', StringComparison.Ordinal);
+            if (dot <= 0 || eq <= dot + 1)
+            {
+                Console.Error.WriteLine($"palisade: --param '{p}' is not NAME.KEY=VALUE");
+                return SetupFailure;
+            }
+
+            string driver = p[..dot];
+            if (!overrides.TryGetValue(driver, out Dictionary<string, string>? map))
+            {
+                overrides[driver] = map = new Dictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            map[p[(dot + 1)..eq]] = p[(eq + 1)..];
+        }
+
+        Stream? events = null;
+        if (eventsPath is not null)
+        {
+            try
+            {
+                events = eventsPath == "-" ? Console.OpenStandardError() : new FileStream(eventsPath, FileMode.Create, FileAccess.Write, FileShare.Read);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"palisade: cannot write events to {eventsPath}: {e.Message}");
+                return SetupFailure;
+            }
+        }
+
+        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-");
+        if (kernel is null)
+        {
+            return SetupFailure;
+        }
+
+        var registry = new RegistryClient(kernel, processId: 0);
+        foreach (string d in driverArgs)
+        {
+            string? dir = ResolveDriver(d);
+            if (dir is null)
+            {
+                Console.Error.WriteLine($"palisade: no driver package '{d}' (a folder, or a sample name after ./palisade built drivers/out)");
+                return SetupFailure;
+            }
+
+            string name = Path.GetFileName(dir.TrimEnd('/'));
+            Dictionary<string, string> parameters = registry.ReadParameters(name);
+            foreach (KeyValuePair<string, Dictionary<string, string>> o in overrides)
+            {
+                if (string.Equals(o.Key, name, StringComparison.Ordinal))
+                {
+                    foreach (KeyValuePair<string, string> kv in o.Value)
+                    {
+                        parameters[kv.Key] = kv.Value;
+                    }
+                }
+            }
+
+            Status s = kernel.LoadDriverPackage(dir, parameters, out DriverRecord? record, out string message);
+            if (s.IsError)
+            {
+                Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");
+                return SetupFailure;
+            }
+        }
+
+        var mediator = new KernelMediator(kernel);
+        try
+        {
+            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..]);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            Console.Error.WriteLine($"palisade: cannot run {program[0]}: {e.Message}");
+            return SetupFailure;
+        }
+    }
+}

@@ -1,0 +1,677 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Palisade.Api;
+using Palisade.Host.Linux.Interop;
+using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel;
+using Palisade.Kernel.Dispatch;
+using Palisade.Kernel.Io;
+using ApiFileIdentity = Palisade.Api.FileIdentity;
+
+namespace Palisade.Host.Linux.Mediation;
+
+/// <summary>
+/// The mediator <c>palisade run</c> uses: it turns each decision point of the supervisor into a system service of
+/// the kernel, so that the loaded drivers' callbacks decide, and maps the kernel's status back to the errno Linux
+/// would give. The system call families it subscribes to follow from what the drivers registered, so a system call
+/// no driver cares about never leaves the Linux kernel.
+/// </summary>
+internal sealed unsafe class KernelMediator : ISyscallMediator
+{
+    private readonly PalisadeKernel _kernel;
+    private readonly int _userId = (int)GetUid();
+    private readonly ConcurrentDictionary<int, PendingOpen> _pending = new();
+    private readonly ConcurrentBag<PendingOpen> _pool = [];
+
+    [ThreadStatic]
+    private static ServiceFrame t_frame;
+
+    public KernelMediator(PalisadeKernel kernel)
+    {
+        _kernel = kernel;
+        Subscriptions = SubscriptionsOf(kernel);
+    }
+
+    public SyscallFamilies Subscriptions { get; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getuid")]
+    private static extern uint GetUid();
+
+    /// <summary>The families the kernel's current registrations need.</summary>
+    public static SyscallFamilies SubscriptionsOf(PalisadeKernel k)
+    {
+        SyscallFamilies f = SyscallFamilies.None;
+        if (k.Files.IsSubscribed(FileOperationKind.Create) || k.Files.IsSubscribed(FileOperationKind.Read) || k.Files.IsSubscribed(FileOperationKind.Write))
+        {
+            f |= SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost;
+        }
+
+        if (k.Files.IsSubscribed(FileOperationKind.Rename) || k.Files.IsSubscribed(FileOperationKind.Delete) || k.Files.IsSubscribed(FileOperationKind.SetInformation))
+        {
+            f |= SyscallFamilies.PathOperations;
+        }
+
+        if (k.Files.IsSubscribed(FileOperationKind.Cleanup))
+        {
+            f |= SyscallFamilies.FileClose;
+        }
+
+        if (k.Processes.Create.Count > 0 || k.Processes.ImageLoad.Count > 0)
+        {
+            f |= SyscallFamilies.Exec;
+        }
+
+        if (k.Network.AnyFilters)
+        {
+            f |= SyscallFamilies.Network;
+        }
+
+        if (k.Objects.Callbacks.Count > 0)
+        {
+            f |= SyscallFamilies.ProcessAccess | SyscallFamilies.Exec;
+        }
+
+        if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0)
+        {
+            f |= SyscallFamilies.ProcessLifetime;
+        }
+
+        return f;
+    }
+
+    /// <summary>Maps a kernel status to the errno a guest sees; 0 for success.</summary>
+    public static int ErrnoOf(Status s)
+    {
+        if (s.IsSuccess)
+        {
+            return 0;
+        }
+
+        if (s == Status.AccessDenied || s == Status.Cancelled || s == Status.NetworkAccessDenied)
+        {
+            return Errno.EACCES;
+        }
+
+        if (s == Status.ObjectNameNotFound || s == Status.ObjectPathNotFound || s == Status.NotFound)
+        {
+            return Errno.ENOENT;
+        }
+
+        if (s == Status.InvalidParameter || s == Status.ObjectNameInvalid || s == Status.InvalidDeviceState)
+        {
+            return Errno.EINVAL;
+        }
+
+        if (s == Status.ObjectNameCollision)
+        {
+            return 17; // EEXIST
+        }
+
+        if (s == Status.InsufficientResources)
+        {
+            return Errno.ENOMEM;
+        }
+
+        if (s == Status.ConnectionRefused)
+        {
+            return 111; // ECONNREFUSED
+        }
+
+        if (s == Status.Timeout)
+        {
+            return 110; // ETIMEDOUT
+        }
+
+        if (s == Status.KeyHasChildren)
+        {
+            return 39; // ENOTEMPTY
+        }
+
+        if (s == Status.InvalidHandle)
+        {
+            return Errno.EBADF;
+        }
+
+        return s == Status.NotSupported ? 95 : Errno.EPERM; // EOPNOTSUPP : EPERM
+    }
+
+    private static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+
+    private static FileAccessRights AccessOf(int flags)
+    {
+        if ((flags & 0x200000) != 0) // O_PATH
+        {
+            return FileAccessRights.None;
+        }
+
+        FileAccessRights a = (flags & 3) switch
+        {
+            0 => FileAccessRights.Read,
+            1 => FileAccessRights.Write,
+            _ => FileAccessRights.Read | FileAccessRights.Write,
+        };
+        return (flags & 0x400) != 0 ? a | FileAccessRights.Append : a; // O_APPEND
+    }
+
+    private static CreateDisposition DispositionOf(int flags)
+    {
+        bool create = (flags & 0x40) != 0, exclusive = (flags & 0x80) != 0, truncate = (flags & 0x200) != 0;
+        return (create, exclusive, truncate) switch
+        {
+            (true, true, _) => CreateDisposition.Create,
+            (true, false, true) => CreateDisposition.OverwriteIf,
+            (true, false, false) => CreateDisposition.OpenIf,
+            (false, _, true) => CreateDisposition.Overwrite,
+            _ => CreateDisposition.Open,
+        };
+    }
+
+    public int PreOpen(in Requester requester, in OpenRequest request)
+    {
+        PendingOpen p = _pool.TryTake(out PendingOpen? pooled) ? pooled : new PendingOpen();
+        p.Operation = new FileOperation
+        {
+            Kind = FileOperationKind.Create,
+            RequesterProcessId = requester.ProcessId,
+            RequesterThreadId = requester.ThreadId,
+            UserId = _userId,
+            Path = Utf8(request.Path),
+            Access = AccessOf(request.Flags),
+            Disposition = DispositionOf(request.Flags),
+            OpenFlags = request.Flags,
+        };
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "open", p.Operation.Path);
+        if (!_kernel.Files.PreOperation(ref p.Operation, p.State, decimal.MaxValue, record))
+        {
+            Status s = p.Operation.Status;
+            _kernel.Files.PostOperation(ref p.Operation, p.State, p, record);
+            End(record, s);
+            Return(p);
+            return ErrnoOf(s);
+        }
+
+        p.Record = record;
+        if (_pending.TryRemove(requester.ThreadId, out PendingOpen? stale))
+        {
+            Return(stale);
+        }
+
+        _pending[requester.ThreadId] = p;
+        return 0;
+    }
+
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file)
+    {
+        if (!_pending.TryRemove(requester.ThreadId, out PendingOpen? p))
+        {
+            return 0;
+        }
+
+        p.Operation = p.Operation with { IsDirectory = (file.Identity.Mode & 0xF000) == 0x4000 };
+        p.Operation.File = new ApiFileIdentity(file.Identity.Device, file.Identity.Inode);
+        p.Operation.Status = Status.Success;
+        p.Descriptor = file.Descriptor;
+        Status s = _kernel.Files.PostOperation(ref p.Operation, p.State, p, p.Record);
+        End(p.Record, s);
+        Return(p);
+        return ErrnoOf(s);
+    }
+
+    private void Return(PendingOpen p)
+    {
+        p.Descriptor = -1;
+        p.Record = null;
+        p.Operation = default;
+        _pool.Add(p);
+    }
+
+    public int PathOperation(in Requester requester, in PathOperationRequest request)
+    {
+        FileOperationKind kind = request.Kind switch
+        {
+            PathOperationKind.Rename => FileOperationKind.Rename,
+            PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => FileOperationKind.Delete,
+            _ => FileOperationKind.SetInformation,
+        };
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.File = new FileOperation
+        {
+            Kind = kind,
+            RequesterProcessId = requester.ProcessId,
+            RequesterThreadId = requester.ThreadId,
+            UserId = _userId,
+            Path = Utf8(request.Path),
+            NewPath = request.Kind == PathOperationKind.Rename ? Utf8(request.NewPath) : null,
+            IsDirectory = request.Kind == PathOperationKind.RemoveDirectory,
+            InformationClass = request.Kind switch
+            {
+                PathOperationKind.Truncate => FileInformationClass.Size,
+                PathOperationKind.ChangeMode => FileInformationClass.Mode,
+                PathOperationKind.ChangeOwner => FileInformationClass.Owner,
+                _ => FileInformationClass.None,
+            },
+            InformationValue = request.Kind switch
+            {
+                PathOperationKind.Truncate => request.Length,
+                PathOperationKind.ChangeMode => request.Mode,
+                PathOperationKind.ChangeOwner => (long)((ulong)request.Group << 32 | request.Owner),
+                _ => 0,
+            },
+        };
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), f.File.Path);
+        IoState state = IoState.Rent();
+        Status s = Status.Success;
+        if (!_kernel.Files.PreOperation(ref f.File, state, decimal.MaxValue, record))
+        {
+            s = f.File.Status;
+        }
+
+        // The supervisor performs the operation after this decision; post callbacks of path operations are not
+        // delivered by the Linux host (docs/security.md), so the state is only returned here.
+        IoState.Return(state);
+        End(record, s);
+        return ErrnoOf(s);
+    }
+
+    public void Close(in Requester requester, int fd)
+    {
+        Span<byte> link = stackalloc byte[64];
+        string procPath = "/proc/" + requester.ProcessId + "/fd/" + fd;
+        string? target;
+        try
+        {
+            var info = new FileInfo(procPath);
+            target = info.LinkTarget;
+        }
+        catch (IOException)
+        {
+            return;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        if (target is null || target.Length == 0 || target[0] != '/' || !WasOpenForWriting(requester.ProcessId, fd))
+        {
+            return;
+        }
+
+        if (Palisade.Kernel.Interop.Libc.FileIdentityOf(procPath, out ApiFileIdentity id, out bool dir) != 0 || dir)
+        {
+            return;
+        }
+
+        var op = new FileOperation
+        {
+            Kind = FileOperationKind.Cleanup,
+            RequesterProcessId = requester.ProcessId,
+            RequesterThreadId = requester.ThreadId,
+            UserId = _userId,
+            Path = target,
+            File = id,
+            Offset = -1,
+        };
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "cleanup", target);
+        Status s = _kernel.Files.Dispatch(ref op, NoPerform.Instance, decimal.MaxValue, record);
+        End(record, s);
+    }
+
+    private static bool WasOpenForWriting(int pid, int fd)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/" + pid + "/fdinfo/" + fd))
+            {
+                if (line.StartsWith("flags:", StringComparison.Ordinal))
+                {
+                    int flags = Convert.ToInt32(line[6..].Trim(), 8);
+                    return (flags & 3) != 0;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return false;
+    }
+
+    public int Exec(in Requester requester, in ExecRequest request)
+    {
+        string image = request.ImagePath.IsEmpty ? Utf8(request.Path) : Utf8(request.ImagePath);
+        int parent = ParentOf(requester.ProcessId);
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.UserId = _userId;
+        f.Create = new ProcessCreateInfo
+        {
+            ProcessId = requester.ProcessId,
+            ParentProcessId = parent,
+            CreatorProcessId = requester.ProcessId,
+            CreatorThreadId = requester.ThreadId,
+            ImagePath = image,
+            CommandLine = request.CommandLine.IsEmpty ? image : Utf8(request.CommandLine),
+            UserId = _userId,
+            File = new ApiFileIdentity(request.Image.Device, request.Image.Inode),
+        };
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "exec", image);
+        Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
+        End(record, s);
+        return ErrnoOf(s);
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/" + pid + "/status"))
+            {
+                if (line.StartsWith("PPid:", StringComparison.Ordinal))
+                {
+                    return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
+    private static string ImageOf(int pid)
+    {
+        try
+        {
+            return new FileInfo("/proc/" + pid + "/exe").LinkTarget ?? "";
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    private static (IPAddress? Address, bool V6) AddressOf(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length >= 8 && sockaddr[0] == 2 && sockaddr[1] == 0)
+        {
+            return (new IPAddress(sockaddr.Slice(4, 4)), false);
+        }
+
+        if (sockaddr.Length >= 24 && sockaddr[0] == 10 && sockaddr[1] == 0)
+        {
+            return (new IPAddress(sockaddr.Slice(8, 16)), true);
+        }
+
+        return (null, false);
+    }
+
+    public int Network(in Requester requester, in NetworkRequest request)
+    {
+        if (request.Family is not (2 or 10))
+        {
+            return 0; // Only IPv4 and IPv6 are filtered; local sockets are not network traffic.
+        }
+
+        bool v6 = request.Family == 10;
+        NetworkLayer layer = (request.Operation, v6) switch
+        {
+            (NetworkOperation.Connect or NetworkOperation.Send, false) => NetworkLayer.ConnectV4,
+            (NetworkOperation.Connect or NetworkOperation.Send, true) => NetworkLayer.ConnectV6,
+            (NetworkOperation.Bind, false) => NetworkLayer.BindV4,
+            (NetworkOperation.Bind, true) => NetworkLayer.BindV6,
+            (NetworkOperation.Listen, false) => NetworkLayer.ListenV4,
+            (NetworkOperation.Listen, true) => NetworkLayer.ListenV6,
+            (_, false) => NetworkLayer.AcceptV4,
+            _ => NetworkLayer.AcceptV6,
+        };
+        if (!_kernel.Network.IsSubscribed(layer))
+        {
+            return 0;
+        }
+
+        NetworkProtocol protocol = request.Protocol switch
+        {
+            6 => NetworkProtocol.Tcp,
+            17 => NetworkProtocol.Udp,
+            0 when (request.SocketType & 0xF) == 1 => NetworkProtocol.Tcp,
+            0 when (request.SocketType & 0xF) == 2 => NetworkProtocol.Udp,
+            _ => NetworkProtocol.Other,
+        };
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.Network = new NetworkClassifyContext
+        {
+            Layer = layer,
+            Protocol = protocol,
+            LocalAddress = AddressOf(request.LocalAddress).Address,
+            LocalPort = request.LocalPort,
+            RemoteAddress = AddressOf(request.RemoteAddress).Address,
+            RemotePort = request.RemotePort,
+            ProcessId = requester.ProcessId,
+            ApplicationPath = ImageOf(requester.ProcessId),
+            UserId = _userId,
+        };
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, request.Operation.ToString().ToLowerInvariant(),
+            f.Network.RemoteAddress is { } r ? r + ":" + f.Network.RemotePort : f.Network.LocalAddress + ":" + f.Network.LocalPort);
+        Status s = _kernel.SystemCall(SystemService.NetworkClassify, ref f);
+        End(record, s);
+        if (s.IsSuccess)
+        {
+            return 0;
+        }
+
+        return request.Operation == NetworkOperation.Accept ? 103 : Errno.EACCES; // ECONNABORTED : EACCES
+    }
+
+    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request)
+    {
+        int target = request.TargetProcessId;
+        if (target <= 0 && request.TargetThreadId > 0)
+        {
+            target = ParentThreadGroup(request.TargetThreadId);
+        }
+
+        if (target <= 0 || target == requester.ProcessId)
+        {
+            return 0; // Process groups and oneself: see docs/security.md.
+        }
+
+        ProcessAccessRights rights = ProcessAccessRights.None;
+        ProcessRights r = request.Rights;
+        if ((r & (ProcessRights.Signal | ProcessRights.Terminate)) != 0)
+        {
+            rights |= ProcessAccessRights.Terminate;
+        }
+
+        if ((r & ProcessRights.ReadMemory) != 0)
+        {
+            rights |= ProcessAccessRights.VmRead;
+        }
+
+        if ((r & ProcessRights.WriteMemory) != 0)
+        {
+            rights |= ProcessAccessRights.VmWrite;
+        }
+
+        if ((r & ProcessRights.Debug) != 0)
+        {
+            rights |= ProcessAccessRights.VmRead | ProcessAccessRights.VmWrite | ProcessAccessRights.SuspendResume;
+        }
+
+        if ((r & ProcessRights.OpenHandle) != 0)
+        {
+            rights |= ProcessAccessRights.Synchronize;
+        }
+
+        if ((r & ProcessRights.DuplicateHandle) != 0)
+        {
+            rights |= ProcessAccessRights.DuplicateHandle;
+        }
+
+        if (_kernel.ProcessTable.Find(target) is null)
+        {
+            Kernel.Processes.GuestProcess p = _kernel.ProcessTable.Add(target, ParentOf(target), _userId, out bool created);
+            if (created)
+            {
+                p.ImagePath = ImageOf(target);
+            }
+        }
+
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.TargetProcessId = target;
+        f.DesiredAccess = rights;
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "process-access", target + " " + rights);
+        Status s = _kernel.SystemCall(SystemService.OpenProcess, ref f);
+        End(record, s);
+        return s.IsSuccess ? 0 : s == Status.AccessDenied ? Errno.EPERM : ErrnoOf(s);
+    }
+
+    private static int ParentThreadGroup(int tid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/" + tid + "/status"))
+            {
+                if (line.StartsWith("Tgid:", StringComparison.Ordinal))
+                {
+                    return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
+    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request) => 0;
+
+    public void ProcessStarted(in Requester requester, int parentProcessId)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = parentProcessId;
+        f.UserId = _userId;
+        f.TargetProcessId = requester.ProcessId;
+        _kernel.SystemCall(SystemService.ForkProcess, ref f);
+        Kernel.Processes.GuestProcess? p = _kernel.ProcessTable.Find(requester.ProcessId);
+        if (p is not null && p.ImagePath.Length == 0)
+        {
+            p.ImagePath = ImageOf(requester.ProcessId);
+        }
+
+        if (requester.ThreadId != requester.ProcessId)
+        {
+            f = default;
+            f.ProcessId = requester.ProcessId;
+            f.TargetProcessId = requester.ProcessId;
+            f.TargetThreadId = requester.ThreadId;
+            _kernel.SystemCall(SystemService.CreateThread, ref f);
+        }
+    }
+
+    public void ProcessExit(in Requester requester, bool wholeProcess, int status)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.TargetProcessId = requester.ProcessId;
+        f.TargetThreadId = requester.ThreadId;
+        f.ExitCode = status & 0xFF;
+        _kernel.SystemCall(wholeProcess ? SystemService.ExitProcess : SystemService.ExitThread, ref f);
+    }
+
+    private Kernel.Events.OperationRecord? Begin(int pid, string operation, string? argument)
+    {
+        Kernel.Events.OperationRecord? record = _kernel.CurrentRecord;
+        if (record is not null)
+        {
+            record.Begin(pid, operation);
+            record.Argument("path", argument);
+        }
+
+        return record;
+    }
+
+    private void End(Kernel.Events.OperationRecord? record, Status result)
+    {
+        if (record is not null)
+        {
+            record.Result = result;
+            _kernel.Events.WriteOperation(record);
+        }
+    }
+
+    /// <summary>The state of one open between its pre and post decisions, and the performer a post scan reads through.</summary>
+    private sealed class PendingOpen : IFileSystemPerformer
+    {
+        public FileOperation Operation;
+        public readonly IoState State = new();
+        public Kernel.Events.OperationRecord? Record;
+        public int Descriptor = -1;
+
+        public Status Perform(ref FileOperation operation) => Status.NotSupported;
+
+        public void CancelCreate(ref FileOperation operation)
+        {
+            // The supervisor closes the descriptor when the post decision denies.
+        }
+
+        public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            if (Descriptor < 0)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            fixed (byte* b = buffer)
+            {
+                nint n = Libc.PRead(Descriptor, b, (nuint)buffer.Length, offset);
+                if (n < 0)
+                {
+                    return Libc.LastError == 9 ? Status.AccessDenied : Status.Unsuccessful;
+                }
+
+                bytesRead = (int)n;
+                return Status.Success;
+            }
+        }
+    }
+
+    /// <summary>For notifications only (cleanup): the guest performs the close itself.</summary>
+    private sealed class NoPerform : IFileSystemPerformer
+    {
+        public static readonly NoPerform Instance = new();
+
+        public Status Perform(ref FileOperation operation) => Status.Success;
+
+        public void CancelCreate(ref FileOperation operation)
+        {
+        }
+
+        public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            return Status.InvalidDeviceState;
+        }
+    }
+}
