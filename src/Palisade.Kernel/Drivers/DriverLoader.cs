@@ -88,7 +88,8 @@ internal sealed class DriverLoader
             return refusal;
         }
 
-        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, entry!);
+        byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
+        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
         string how = signature.IsValid
             ? signature.Message
             : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";

@@ -35,9 +35,11 @@ internal sealed class LoadedDriver
         DriverLoadContext loadContext,
         Assembly mainAssembly,
         IReadOnlyList<Assembly> assemblies,
+        byte[] mainAssemblySha256,
         IDriver entry)
     {
         Manifest = manifest;
+        MainAssemblySha256 = Convert.ToHexStringLower(mainAssemblySha256);
         PackageDirectory = packageDirectory;
         Signature = signature;
         this.loadContext = loadContext;
@@ -54,6 +56,10 @@ internal sealed class LoadedDriver
 
     /// <summary>The signature check. Always valid in the protected flavor; in the compat flavor it records what was found.</summary>
     public SignatureVerification Signature { get; }
+
+    /// <summary>The SHA-256 (lowercase hex) of the main assembly's bytes as verified and loaded, which may differ from
+    /// the file on disk if someone has replaced it since; the kernel's driver record should carry this one.</summary>
+    public string MainAssemblySha256 { get; }
 
     /// <summary>The driver's main assembly.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>

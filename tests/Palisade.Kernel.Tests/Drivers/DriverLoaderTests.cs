@@ -370,6 +370,18 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Loaded_driver_carries_the_sha256_of_the_main_assembly_bytes_it_verified()
+    {
+        string package = TrustedSignedPackage();
+        string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(package, PackageWorkspace.SampleProject + ".dll"))));
+
+        ProtectedLoader().Load(package, out LoadedDriver? driver);
+
+        Assert.Equal(expected, driver!.MainAssemblySha256);
+        driver.Unload(static () => { });
+    }
+
+    [Fact]
     public void Kernel_starts_a_trusted_package_and_the_driver_uses_its_shipped_dependency()
     {
         Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
