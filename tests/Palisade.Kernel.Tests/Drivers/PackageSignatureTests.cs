@@ -199,6 +199,20 @@ public sealed class PackageSignatureTests : IDisposable
     }
 
     [Fact]
+    public void Package_containing_a_fifo_is_refused_instead_of_blocking_the_reader()
+    {
+        string package = workspace.CreatePackage();
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [Path.Combine(package, "pipe.dll")]))
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        Assert.False(DriverPackage.TryRead(package, out _, out string? error));
+        Assert.Contains("pipe.dll, which is not a regular file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Package_containing_a_file_name_outside_printable_ascii_cannot_be_read()
     {
         string package = workspace.CreatePackage();
