@@ -25,8 +25,8 @@ internal sealed class DriverLoader
         TrustStore = trustStore;
     }
 
-    /// <summary>The API version this kernel implements (major.minor of the Palisade.Api assembly version).</summary>
-    public static Version ApiVersion { get; } = ReadApiVersion();
+    /// <summary>The API version this kernel implements, <see cref="PalisadeKernel.ApiVersion"/> as major.minor.</summary>
+    public static Version ApiVersion { get; } = new(PalisadeKernel.ApiVersion.Major, PalisadeKernel.ApiVersion.Minor);
 
     /// <summary>The flavor: whether signatures are enforced.</summary>
     public KernelFlavor Flavor { get; }
@@ -36,8 +36,8 @@ internal sealed class DriverLoader
 
     /// <summary>
     /// Verifies a package and, when every check passes, loads its main assembly in a load context of its own and
-    /// creates the entry object. The driver's IDriver.Load is not called: the kernel does that with
-    /// <see cref="LoadedDriver.Start"/> once it has made the driver's context.
+    /// creates the entry object. The driver's IDriver.Load is not called here: the kernel does that
+    /// (<see cref="PalisadeKernel.StartDriver"/>) once it has made the driver's record and context.
     /// </summary>
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="driver">The loaded driver, or null when refused.</param>
@@ -81,14 +81,15 @@ internal sealed class DriverLoader
         }
 
         var context = new DriverLoadContext(manifest.Name, package, assemblies);
-        refusal = Instantiate(context, package, manifest, out Assembly? mainAssembly, out IDriver? entry);
+        refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
         if (refusal is not null)
         {
             context.Unload();
             return refusal;
         }
 
-        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, entry!);
+        byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
+        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
         string how = signature.IsValid
             ? signature.Message
             : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";
@@ -97,15 +98,23 @@ internal sealed class DriverLoader
     }
 
     private static DriverLoadResult? Instantiate(
-        DriverLoadContext context, DriverPackage package, DriverManifest manifest, out Assembly? mainAssembly, out IDriver? entry)
+        DriverLoadContext context,
+        DriverPackage package,
+        DriverManifest manifest,
+        Dictionary<string, PackageFile> assemblies,
+        out Assembly? mainAssembly,
+        out List<Assembly>? loaded,
+        out IDriver? entry)
     {
         entry = null;
         mainAssembly = null;
+        loaded = null;
         Type? type;
         ConstructorInfo? constructor;
         try
         {
             mainAssembly = context.LoadPackageAssembly(package.Find(manifest.Assembly)!);
+            loaded = LoadAll(context, assemblies);
             type = mainAssembly.GetType(manifest.EntryType, throwOnError: false);
             if (type is null)
             {
@@ -148,6 +157,19 @@ internal sealed class DriverLoader
         }
     }
 
+    // Loading an assembly runs none of its code; loading them all now gives the kernel's record the complete list of
+    // the driver's code, so a crash dump can attribute any of it to the driver.
+    private static List<Assembly> LoadAll(DriverLoadContext context, Dictionary<string, PackageFile> assemblies)
+    {
+        var loaded = new List<Assembly>(assemblies.Count);
+        foreach (string name in assemblies.Keys)
+        {
+            loaded.Add(context.LoadFromAssemblyName(new AssemblyName(name)));
+        }
+
+        return loaded;
+    }
+
     private static DriverLoadRefusal RefusalOf(SignatureOutcome outcome) => outcome switch
     {
         SignatureOutcome.Unsigned => DriverLoadRefusal.Unsigned,
@@ -155,10 +177,4 @@ internal sealed class DriverLoader
         SignatureOutcome.UntrustedSigner => DriverLoadRefusal.UntrustedSigner,
         _ => DriverLoadRefusal.Tampered,
     };
-
-    private static Version ReadApiVersion()
-    {
-        Version version = typeof(IDriver).Assembly.GetName().Version ?? new Version(1, 0);
-        return new Version(version.Major, version.Minor);
-    }
 }

@@ -73,8 +73,9 @@ internal sealed class DriverPackage
     /// <param name="package">The snapshot when the folder could be read.</param>
     /// <param name="error">Why the folder is not a readable package, when it is not.</param>
     /// <returns>True when the folder was read.</returns>
-    /// <remarks>Symbolic links, device files and names that are not printable ASCII are refused: each would let the
-    /// bytes that were signed differ from the bytes another reader of the folder sees.</remarks>
+    /// <remarks>Symbolic links and names that are not printable ASCII are refused: each would let the bytes that were
+    /// signed differ from the bytes another reader of the folder sees. FIFOs, sockets and devices are refused because
+    /// reading them blocks or never ends.</remarks>
     public static bool TryRead(string directory, [NotNullWhen(true)] out DriverPackage? package, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -119,7 +120,7 @@ internal sealed class DriverPackage
                     continue;
                 }
 
-                if (entry is not FileInfo file || (file.Attributes & FileAttributes.Device) != 0)
+                if (entry is not FileInfo file || !IsRegularFile(file.FullName))
                 {
                     error = $"the package contains {relative}, which is not a regular file.";
                     return false;
@@ -165,6 +166,18 @@ internal sealed class DriverPackage
         package = new DriverPackage(root, files, signature);
         error = null;
         return true;
+    }
+
+    // A FIFO would block the reader forever and a device could be endless; .NET shows both as ordinary files.
+    private static bool IsRegularFile(string path)
+    {
+        int errno = Interop.Libc.IsRegularFile(path, out bool isRegular);
+        if (errno != 0)
+        {
+            throw new IOException($"{path} could not be examined (errno {errno}).");
+        }
+
+        return isRegular;
     }
 
     /// <summary>Package paths are printable ASCII (space included) without backslashes, so that the canonical digest

@@ -1,7 +1,8 @@
-// A driver the loader has verified and instantiated, and its life from there: the kernel starts it with its
-// context, and unloads it. Unload order matters: the driver's Unload runs first (it may still unregister through
-// its context), then the kernel removes whatever registrations remain, and only then is the load context released,
-// so that no callback can point into code that is being unloaded.
+// A driver the loader has verified and instantiated, and the rest of its life. The kernel lists it, makes its
+// context and calls Start here; to stop it, it calls Unload with its own removal of the driver's registrations.
+// The order inside Unload is the point: the driver's Unload runs first (it may still unregister through its
+// context), then the kernel removes whatever registrations remain, and only then is the load context released, so
+// that no callback can point into code that is being unloaded.
 using System.Reflection;
 using Palisade.Api;
 
@@ -10,25 +11,40 @@ namespace Palisade.Kernel.Drivers;
 /// <summary>The result of unloading a driver.</summary>
 /// <param name="Status"><see cref="Status.Success"/>, or <see cref="Status.CallbackFaulted"/> when IDriver.Unload threw.</param>
 /// <param name="Fault">The exception IDriver.Unload threw, if any.</param>
-/// <param name="LoadContext">The driver's load context: it is collected once nothing references the driver's types any
-/// more (a thread the driver started keeps it alive). Lets the kernel report an unload still pending.</param>
+/// <param name="LoadContext">The driver's load context: it is collected once nothing references the driver's code
+/// any more (a thread the driver started keeps it alive), which lets the kernel report an unload still pending.</param>
 internal sealed record DriverUnloadResult(Status Status, Exception? Fault, WeakReference LoadContext);
 
-/// <summary>A loaded driver: its manifest, signature, entry object and load context.</summary>
+/// <summary>A loaded driver: its manifest, signature, entry object, assemblies and load context.</summary>
 internal sealed class LoadedDriver
 {
+    private const int Loaded = 0;
+    private const int Started = 1;
+    private const int Released = 2;
+
     private DriverLoadContext? loadContext;
     private Assembly? mainAssembly;
+    private IReadOnlyList<Assembly> assemblies;
     private IDriver? entry;
-    private int state; // 0 loaded, 1 started, 2 unloaded
+    private int state;
 
-    internal LoadedDriver(DriverManifest manifest, string packageDirectory, SignatureVerification signature, DriverLoadContext loadContext, Assembly mainAssembly, IDriver entry)
+    internal LoadedDriver(
+        DriverManifest manifest,
+        string packageDirectory,
+        SignatureVerification signature,
+        DriverLoadContext loadContext,
+        Assembly mainAssembly,
+        IReadOnlyList<Assembly> assemblies,
+        byte[] mainAssemblySha256,
+        IDriver entry)
     {
         Manifest = manifest;
+        MainAssemblySha256 = Convert.ToHexStringLower(mainAssemblySha256);
         PackageDirectory = packageDirectory;
         Signature = signature;
         this.loadContext = loadContext;
         this.mainAssembly = mainAssembly;
+        this.assemblies = assemblies;
         this.entry = entry;
     }
 
@@ -41,20 +57,27 @@ internal sealed class LoadedDriver
     /// <summary>The signature check. Always valid in the protected flavor; in the compat flavor it records what was found.</summary>
     public SignatureVerification Signature { get; }
 
-    /// <summary>The driver's main assembly, for example to attribute code addresses to the driver in a crash dump.
-    /// Holding it after <see cref="Unload"/> keeps the driver's code in memory.</summary>
+    /// <summary>The SHA-256 (lowercase hex) of the main assembly's bytes as verified and loaded, which may differ from
+    /// the file on disk if someone has replaced it since; the kernel's driver record should carry this one.</summary>
+    public string MainAssemblySha256 { get; }
+
+    /// <summary>The driver's main assembly.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
     public Assembly MainAssembly => mainAssembly ?? throw Unloaded();
 
-    /// <summary>Every assembly loaded in the driver's context so far; empty once unloaded.</summary>
-    public IEnumerable<Assembly> Assemblies => loadContext?.Assemblies ?? [];
-
-    /// <summary>True once <see cref="Unload"/> (or a failed <see cref="Start"/>) has released the driver.</summary>
-    public bool IsUnloaded => Volatile.Read(ref state) == 2;
+    /// <summary>
+    /// Every assembly of the package, all loaded up front (loading runs none of their code) so that any code of the
+    /// driver can be attributed to it, for example in a crash dump. Empty once unloaded; a copy kept elsewhere keeps
+    /// the driver's code in memory.
+    /// </summary>
+    public IReadOnlyList<Assembly> Assemblies => assemblies;
 
     /// <summary>The instance of the manifest's entry type.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
     public IDriver Entry => entry ?? throw Unloaded();
+
+    /// <summary>True once the driver's code has been released (by <see cref="Unload"/> or a failed <see cref="Start"/>).</summary>
+    public bool IsUnloaded => Volatile.Read(ref state) == Released;
 
     /// <summary>
     /// Calls IDriver.Load with the driver's context. When it fails (an error status, or an exception, reported as
@@ -70,7 +93,7 @@ internal sealed class LoadedDriver
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(removeRegistrations);
-        if (Interlocked.CompareExchange(ref state, 1, 0) != 0)
+        if (Interlocked.CompareExchange(ref state, Started, Loaded) != Loaded)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} was already started or unloaded.");
         }
@@ -79,7 +102,7 @@ internal sealed class LoadedDriver
         fault = null;
         try
         {
-            status = Entry.Load(context);
+            status = entry!.Load(context);
         }
 #pragma warning disable CA1031 // A driver's exception is contained, whatever it is: it must never take the kernel down.
         catch (Exception e)
@@ -91,6 +114,7 @@ internal sealed class LoadedDriver
 
         if (status.IsError)
         {
+            Volatile.Write(ref state, Released);
             removeRegistrations();
             Release();
         }
@@ -98,30 +122,37 @@ internal sealed class LoadedDriver
         return status;
     }
 
-    /// <summary>Unloads the driver: IDriver.Unload (contained), then the kernel removes what is left, then the load context is released.</summary>
+    /// <summary>
+    /// Unloads the driver: IDriver.Unload (contained; not called for a driver that was never started), then the
+    /// kernel removes what is left, then the load context is released.
+    /// </summary>
     /// <param name="removeRegistrations">Removes every registration the driver still has.</param>
     /// <returns>The outcome, with a weak reference to the released load context.</returns>
     /// <exception cref="InvalidOperationException">The driver is already unloaded (a kernel bug).</exception>
     public DriverUnloadResult Unload(Action removeRegistrations)
     {
         ArgumentNullException.ThrowIfNull(removeRegistrations);
-        if (IsUnloaded)
+        int previous = Interlocked.Exchange(ref state, Released);
+        if (previous == Released)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} is already unloaded.");
         }
 
         Status status = Status.Success;
         Exception? fault = null;
-        try
+        if (previous == Started)
         {
-            Entry.Unload();
-        }
+            try
+            {
+                entry!.Unload();
+            }
 #pragma warning disable CA1031 // Contained for the same reason as in Start.
-        catch (Exception e)
+            catch (Exception e)
 #pragma warning restore CA1031
-        {
-            fault = e;
-            status = Status.CallbackFaulted;
+            {
+                fault = e;
+                status = Status.CallbackFaulted;
+            }
         }
 
         removeRegistrations();
@@ -133,9 +164,9 @@ internal sealed class LoadedDriver
     private WeakReference Release()
     {
         DriverLoadContext context = loadContext!;
-        Volatile.Write(ref state, 2);
         entry = null;
         mainAssembly = null;
+        assemblies = [];
         loadContext = null;
         context.Unload();
         return new WeakReference(context);

@@ -1,6 +1,5 @@
 // The canonical text that a driver package signature covers. It is defined here once, byte for byte, because the
 // signer (palisade driver sign) and the loader must agree on it exactly; see FormatStatement.
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Palisade.Kernel.Drivers;
@@ -56,7 +55,4 @@ internal static class PackageDigest
 
         return list;
     }
-
-    /// <summary>The SHA-256 of a statement, shown by <c>palisade driver verify</c> so that two people can compare what they signed.</summary>
-    public static string Fingerprint(byte[] statement) => Convert.ToHexStringLower(SHA256.HashData(statement));
 }

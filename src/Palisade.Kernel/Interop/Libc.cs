@@ -31,6 +31,24 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int StatRaw(string path, Stat* buf);
 
+    [LibraryImport("libc", EntryPoint = "lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LStatRaw(string path, Stat* buf);
+
+    /// <summary>Whether a path is a regular file, not following a final symbolic link; errno on failure.</summary>
+    /// <remarks>.NET reports FIFOs, sockets and devices as ordinary files; reading a FIFO blocks forever.</remarks>
+    public static int IsRegularFile(string path, out bool isRegular)
+    {
+        Stat st;
+        if (LStatRaw(path, &st) != 0)
+        {
+            isRegular = false;
+            return Marshal.GetLastPInvokeError();
+        }
+
+        isRegular = (st.Mode & 0xF000) == 0x8000;
+        return 0;
+    }
+
     /// <summary>The identity of an open file; errno on failure.</summary>
     public static int FileIdentityOf(SafeFileHandle handle, out FileIdentity identity, out bool isDirectory)
     {

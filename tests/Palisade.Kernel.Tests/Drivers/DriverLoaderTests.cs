@@ -7,9 +7,37 @@ namespace Palisade.Kernel.Tests.Drivers;
 
 public sealed class DriverLoaderTests : IDisposable
 {
-    private readonly PackageWorkspace workspace = new();
+    private static readonly Dictionary<string, string> NoParameters = [];
 
-    public void Dispose() => workspace.Dispose();
+    private readonly PackageWorkspace workspace = new();
+    private readonly KernelEventLog events = new();
+    private readonly TestKernel kernel;
+
+    public DriverLoaderTests() => kernel = new TestKernel(events: events.Sink);
+
+    public void Dispose()
+    {
+        kernel.Dispose();
+        events.Dispose();
+        workspace.Dispose();
+    }
+
+    private static Dictionary<string, string> Behaviour(string behaviour) => new() { ["behaviour"] = behaviour };
+
+    /// <summary>A signed package whose key the kernel's own trust store (in the test kernel's home) trusts.</summary>
+    private string KernelTrustedPackage()
+    {
+        TrustStore kernelTrust = TrustStore.ForHome(kernel.Home);
+        if (kernelTrust.Find(workspace.VendorKeyId) is null)
+        {
+            kernelTrust.Add(SigningKeys.ExportPublicPem(workspace.VendorKey), "test-vendor", "the test vendor key");
+        }
+
+        return workspace.CreateSignedPackage();
+    }
+
+    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverRecord? record) =>
+        kernel.Kernel.LoadDriverPackage(package, parameters, out record, out _);
 
     private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, workspace.Trust);
 
@@ -188,13 +216,60 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-kernel-by-name" });
+        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverRecord? record));
 
-        Assert.Equal(Status.Success, driver!.Start(context, static () => { }, out _));
+        Assert.Contains(events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
+        kernel.Kernel.StopDriver(record!);
+    }
 
-        Assert.Contains(context.Events, e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
-        driver.Unload(static () => { });
+    [Fact]
+    public void Package_with_an_invalid_manifest_is_refused_naming_the_property()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
+        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(minimumApiVersion: "latest"));
+
+        DriverLoadResult result = LoadAndRelease(loader, package);
+
+        AssertRefused(result, DriverLoadRefusal.ManifestInvalid, Status.InvalidParameter, "\"minimumApiVersion\"");
+    }
+
+    [Fact]
+    public void Package_without_a_manifest_is_refused()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
+        string package = workspace.CreatePackage();
+        File.Delete(Path.Combine(package, DriverManifest.FileName));
+
+        DriverLoadResult result = LoadAndRelease(loader, package);
+
+        AssertRefused(result, DriverLoadRefusal.ManifestInvalid, Status.InvalidParameter, "has no manifest.json");
+    }
+
+    [Fact]
+    public void Main_assembly_that_is_not_a_dotnet_assembly_is_refused()
+    {
+        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(assembly: "Native.dll"));
+        File.WriteAllText(Path.Combine(package, "Native.dll"), "not a portable executable");
+        workspace.TrustVendor();
+        PackageSignature.Sign(package, workspace.VendorKey);
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.InvalidAssembly, Status.DriverBlocked, "Native.dll is not a .NET assembly");
+    }
+
+    [Fact]
+    public void Two_files_defining_the_same_assembly_are_refused()
+    {
+        string package = workspace.CreatePackage();
+        Directory.CreateDirectory(Path.Combine(package, "lib"));
+        File.Copy(Path.Combine(package, "Palisade.TestDrivers.Helper.dll"), Path.Combine(package, "lib", "Other.dll"));
+        workspace.TrustVendor();
+        PackageSignature.Sign(package, workspace.VendorKey);
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.InvalidAssembly, Status.DriverBlocked, "both define the assembly Palisade.TestDrivers.Helper");
     }
 
     [Fact]
@@ -282,33 +357,131 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Start_calls_the_drivers_load_with_its_context_and_the_driver_uses_its_shipped_dependency()
+    public void Loaded_driver_lists_every_assembly_of_its_package()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver");
 
-        Status status = driver!.Start(context, static () => { }, out Exception? fault);
-
-        Assert.Equal(Status.Success, status);
-        Assert.Null(fault);
-        Assert.Equal(["loaded: hello from sample-driver"], context.Events);
-        Assert.Contains(driver.Assemblies, a => a.GetName().Name == "Palisade.TestDrivers.Helper");
+        Assert.Equal(
+            ["Palisade.TestDrivers.Helper", PackageWorkspace.SampleProject],
+            driver!.Assemblies.Select(a => a.GetName().Name).Order(StringComparer.Ordinal));
+        Assert.Contains(driver.MainAssembly, driver.Assemblies);
+        Assert.All(driver.Assemblies, a => Assert.Same(AssemblyLoadContext.GetLoadContext(driver.MainAssembly), AssemblyLoadContext.GetLoadContext(a)));
         driver.Unload(static () => { });
     }
 
     [Fact]
-    public void Unload_calls_the_drivers_unload_before_the_kernel_removes_its_registrations()
+    public void Loaded_driver_carries_the_sha256_of_the_main_assembly_bytes_it_verified()
+    {
+        string package = TrustedSignedPackage();
+        string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(package, PackageWorkspace.SampleProject + ".dll"))));
+
+        ProtectedLoader().Load(package, out LoadedDriver? driver);
+
+        Assert.Equal(expected, driver!.MainAssemblySha256);
+        driver.Unload(static () => { });
+    }
+
+    [Fact]
+    public void Kernel_starts_a_trusted_package_and_the_driver_uses_its_shipped_dependency()
+    {
+        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+
+        Assert.Equal(Status.Success, status);
+        Assert.Same(record, kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], events.Lines());
+        kernel.Kernel.StopDriver(record!);
+    }
+
+    [Fact]
+    public void Kernel_refuses_a_package_its_trust_store_does_not_trust()
+    {
+        Status status = kernel.Kernel.LoadDriverPackage(workspace.CreateSignedPackage(), NoParameters, out DriverRecord? record, out string message);
+
+        Assert.Equal(Status.UntrustedSigner, status);
+        Assert.Null(record);
+        Assert.Contains("not in the trust store", message, StringComparison.Ordinal);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+    }
+
+    [Fact]
+    public void Stopping_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
+    {
+        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+
+        Status status = kernel.Kernel.StopDriver(record!);
+
+        Assert.Equal(Status.Success, status);
+        Assert.Equal(
+            ["unloaded: goodbye from sample-driver", "kernel driver-unloaded: sample-driver (1 registrations removed by the kernel)"],
+            events.Lines().Skip(2));
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.True(record!.Package!.IsUnloaded);
+        Assert.Throws<ObjectDisposedException>(() => record.Package.Entry);
+    }
+
+    [Fact]
+    public void Load_returning_an_error_leaves_nothing_registered_and_releases_the_driver_without_calling_its_unload()
     {
         ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver");
-        driver!.Start(context, static () => { }, out _);
+        var context = new DriverContext(kernel.Kernel, new DriverRecord("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
+        int removals = 0;
 
-        DriverUnloadResult result = driver.Unload(() => context.Events.Enqueue("kernel: registrations removed"));
+        Status status = driver!.Start(context, () => removals++, out Exception? fault);
+
+        Assert.Equal(Status.AccessDenied, status);
+        Assert.Null(fault);
+        Assert.Equal(1, removals);
+        Assert.True(driver.IsUnloaded);
+        Assert.Equal(["loaded: hello from sample-driver"], events.Lines());
+    }
+
+    [Fact]
+    public void Kernel_reports_a_driver_whose_load_fails_and_keeps_nothing_of_it()
+    {
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverRecord? record);
+
+        Assert.Equal(Status.AccessDenied, status);
+        Assert.Null(record);
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+    }
+
+    [Fact]
+    public void Load_that_throws_is_contained_as_callback_faulted()
+    {
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-throws"), out _);
+
+        Assert.Equal(Status.CallbackFaulted, status);
+        Assert.Equal(["fault: Load threw InvalidOperationException: the sample driver was told to throw from Load"], events.Lines());
+        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+    }
+
+    [Fact]
+    public void Unload_that_throws_is_contained_and_the_driver_is_still_removed_and_released()
+    {
+        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverRecord? record);
+
+        kernel.Kernel.StopDriver(record!);
+
+        Assert.Contains("fault: Unload threw InvalidOperationException: the sample driver was told to throw from Unload", events.Lines());
+        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.True(record!.Package!.IsUnloaded);
+    }
+
+    [Fact]
+    public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
+    {
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        int removals = 0;
+
+        DriverUnloadResult result = driver!.Unload(() => removals++);
 
         Assert.Equal(Status.Success, result.Status);
-        Assert.Equal(["loaded: hello from sample-driver", "unloaded: goodbye from sample-driver", "kernel: registrations removed"], context.Events);
+        Assert.Null(result.Fault);
+        Assert.Equal(1, removals);
+        Assert.Empty(events.Lines());
         Assert.True(driver.IsUnloaded);
-        Assert.Throws<ObjectDisposedException>(() => driver.Entry);
     }
 
     [Fact]
@@ -321,52 +494,9 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Load_returning_an_error_removes_registrations_and_releases_the_driver_without_calling_its_unload()
+    public void Unloaded_driver_load_context_is_collected_while_its_loaded_driver_object_is_still_held()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-fails" });
-
-        Status status = driver!.Start(context, () => context.Events.Enqueue("kernel: registrations removed"), out Exception? fault);
-
-        Assert.Equal(Status.AccessDenied, status);
-        Assert.Null(fault);
-        Assert.Equal(["loaded: hello from sample-driver", "kernel: registrations removed"], context.Events);
-        Assert.True(driver.IsUnloaded);
-    }
-
-    [Fact]
-    public void Load_that_throws_is_contained_as_callback_faulted()
-    {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "load-throws" });
-
-        Status status = driver!.Start(context, () => context.Events.Enqueue("kernel: registrations removed"), out Exception? fault);
-
-        Assert.Equal(Status.CallbackFaulted, status);
-        Assert.IsType<InvalidOperationException>(fault);
-        Assert.Equal(["kernel: registrations removed"], context.Events);
-        Assert.True(driver.IsUnloaded);
-    }
-
-    [Fact]
-    public void Unload_that_throws_is_contained_and_the_driver_is_still_released()
-    {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new RecordingDriverContext("sample-driver", new() { ["behaviour"] = "unload-throws" });
-        driver!.Start(context, static () => { }, out _);
-
-        DriverUnloadResult result = driver.Unload(() => context.Events.Enqueue("kernel: registrations removed"));
-
-        Assert.Equal(Status.CallbackFaulted, result.Status);
-        Assert.IsType<InvalidOperationException>(result.Fault);
-        Assert.Equal("kernel: registrations removed", context.Events.Last());
-        Assert.True(driver.IsUnloaded);
-    }
-
-    [Fact]
-    public void Unloaded_driver_load_context_is_collected_while_the_kernel_still_holds_the_driver_record()
-    {
-        (LoadedDriver record, WeakReference loadContext) = LoadStartAndUnload(ProtectedLoader(), TrustedSignedPackage());
+        (LoadedDriver package, WeakReference loadContext) = StartAndStopInKernel(kernel.Kernel, KernelTrustedPackage());
 
         for (int attempt = 0; attempt < 20 && loadContext.IsAlive; attempt++)
         {
@@ -375,19 +505,20 @@ public sealed class DriverLoaderTests : IDisposable
         }
 
         Assert.False(loadContext.IsAlive, "the driver's load context is still referenced after unload");
-        Assert.True(record.IsUnloaded);
-        Assert.Empty(record.Assemblies);
+        Assert.True(package.IsUnloaded);
+        Assert.Empty(package.Assemblies);
     }
 
-    // Kept out of line so that no local of the test method refers to the driver's code; the record itself is
-    // returned, as the kernel's loaded-driver list may keep it after unload.
+    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedDriver is returned
+    // on purpose: a kernel may keep it after unload, and it must not pin the driver's code. The sample driver leaves a
+    // process-exit callback registered, so collection also proves that the kernel removed it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (LoadedDriver Record, WeakReference LoadContext) LoadStartAndUnload(DriverLoader loader, string package)
+    private static (LoadedDriver Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel kernel, string package)
     {
-        DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
-        Assert.True(result.IsLoaded, result.Message);
-        var context = new RecordingDriverContext("sample-driver");
-        Assert.Equal(Status.Success, driver!.Start(context, static () => { }, out _));
-        return (driver, driver.Unload(static () => { }).LoadContext);
+        Status status = kernel.LoadDriverPackage(package, NoParameters, out DriverRecord? record, out string message);
+        Assert.True(status.IsSuccess, message);
+        var loadContext = new WeakReference(AssemblyLoadContext.GetLoadContext(record!.Package!.MainAssembly));
+        Assert.Equal(Status.Success, kernel.StopDriver(record));
+        return (record.Package, loadContext);
     }
 }

@@ -199,6 +199,43 @@ public sealed class PackageSignatureTests : IDisposable
     }
 
     [Fact]
+    public void Package_containing_a_fifo_is_refused_instead_of_blocking_the_reader()
+    {
+        string package = workspace.CreatePackage();
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [Path.Combine(package, "pipe.dll")]))
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        Assert.False(DriverPackage.TryRead(package, out _, out string? error));
+        Assert.Contains("pipe.dll, which is not a regular file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Package_containing_a_file_name_outside_printable_ascii_cannot_be_read()
+    {
+        string package = workspace.CreatePackage();
+        File.WriteAllText(Path.Combine(package, "caf\u00e9.dll"), "x");
+
+        Assert.False(DriverPackage.TryRead(package, out _, out string? error));
+        Assert.Contains("not printable ASCII", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Hidden_files_are_covered_by_the_signature_too()
+    {
+        workspace.TrustVendor();
+        string package = workspace.CreateSignedPackage();
+        File.WriteAllText(Path.Combine(package, ".hidden"), "added later");
+
+        SignatureVerification result = Verify(package);
+
+        Assert.Equal(SignatureOutcome.Tampered, result.Outcome);
+        Assert.Contains(".hidden was added", result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Statement_lists_files_sorted_by_path_with_their_sha256()
     {
         byte[] hashA = SHA256.HashData("a"u8);

@@ -5,7 +5,9 @@ using Palisade.TestDrivers.Helper;
 namespace Palisade.TestDrivers.Sample;
 
 /// <summary>
-/// Reports "loaded" and "unloaded" events through its context so that tests can see the kernel called it. Its
+/// Reports "loaded" and "unloaded" events through its context so that tests can see the kernel called it, and
+/// registers a process-exit callback that it never unregisters, as careless drivers do: the kernel must remove it
+/// at unload, or the callback would keep the driver's code alive. Its
 /// "behaviour" parameter makes Load or Unload fail the ways a real driver can: "load-fails" returns AccessDenied,
 /// "load-throws" and "unload-throws" throw. "load-kernel-by-name" tries what a driver that pokes the kernel would do
 /// at run time, Assembly.Load("Palisade.Kernel"), and reports whether it got the assembly.
@@ -29,6 +31,12 @@ public sealed class SampleDriver : IDriver
             context.ReportEvent("kernel-by-name", TryLoadKernel(), 0, null);
         }
 
+        Status registered = context.Processes.RegisterProcessExit(OnProcessExit, out _);
+        if (registered.IsError)
+        {
+            return registered;
+        }
+
         context.ReportEvent("loaded", Greeting.For(context.DriverName), 0, null);
         return behaviour == "load-fails" ? Status.AccessDenied : Status.Success;
     }
@@ -45,6 +53,8 @@ public sealed class SampleDriver : IDriver
             return "refused: " + (e.InnerException ?? e).Message;
         }
     }
+
+    private void OnProcessExit(in ProcessExitInfo info) => context?.ReportEvent("process-exit", "seen", info.ProcessId, null);
 
     public void Unload()
     {

@@ -1,0 +1,32 @@
+// The kernel's event stream captured in memory, read back as short lines ("loaded: hello from x",
+// "kernel driver-unloaded: x", "fault: …") so that tests can assert what the kernel and the driver did, in order.
+using System.Text.Json;
+
+namespace Palisade.Kernel.Tests.Drivers;
+
+internal sealed class KernelEventLog : IDisposable
+{
+    public MemoryStream Sink { get; } = new();
+
+    public List<string> Lines()
+    {
+        var lines = new List<string>();
+        foreach (string line in System.Text.Encoding.UTF8.GetString(Sink.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            using JsonDocument document = JsonDocument.Parse(line);
+            JsonElement root = document.RootElement;
+            string type = root.GetProperty("type").GetString()!;
+            lines.Add(type switch
+            {
+                "driver" => root.GetProperty("kind").GetString() + ": " + root.GetProperty("message").GetString(),
+                "driver-fault" => "fault: " + root.GetProperty("reason").GetString(),
+                "kernel" => "kernel " + root.GetProperty("kind").GetString() + ": " + root.GetProperty("message").GetString(),
+                _ => type,
+            });
+        }
+
+        return lines;
+    }
+
+    public void Dispose() => Sink.Dispose();
+}
