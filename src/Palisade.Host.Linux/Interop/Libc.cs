@@ -148,6 +148,19 @@ internal static unsafe partial class Libc
     public static partial int Fchdir(int fd);
 
     /// <summary>errno of the last failed import on this thread.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    public const short POLLHUP = 0x10;
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, ulong count, int timeout);
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>

@@ -47,6 +47,12 @@ internal sealed unsafe partial class Supervisor
         return thread;
     }
 
+    private bool ListenerHungUp()
+    {
+        var pfd = new Libc.PollFd { Fd = this.listener, Events = 0 };
+        return Libc.Poll(&pfd, 1, 0) < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
+    }
+
     /// <summary>Serves notifications until the last guest of the filter is gone.</summary>
     public void Run()
     {
@@ -60,6 +66,14 @@ internal sealed unsafe partial class Supervisor
             {
                 int received = Interop.Seccomp.Receive(this.listener, &notification);
                 if (received == -Errno.EINTR)
+                {
+                    continue;
+                }
+
+                // ENOENT means one notification was withdrawn (its thread was killed or its call interrupted while
+                // it was being handed over), not that the guests are gone: serve on unless the listener has hung
+                // up, which is how Linux says no task uses the filter any more.
+                if (received == -Errno.ENOENT && !this.ListenerHungUp())
                 {
                     continue;
                 }
@@ -287,5 +301,5 @@ internal sealed unsafe partial class Supervisor
         thread.Start();
     }
 
-    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous);
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, FileIdentity Interpreter);
 }

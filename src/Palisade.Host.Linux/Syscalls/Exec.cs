@@ -98,7 +98,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous);
+            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, InterpreterOf(image, s));
             this.Continue(n.Id);
         }
         finally
@@ -120,7 +120,8 @@ internal sealed unsafe partial class Supervisor
         }
 
         var current = ExeIdentity(requester.ProcessId, s);
-        if (SameFile(current, pending.Approved) || SameFile(current, pending.Previous))
+        if (SameFile(current, pending.Approved) || SameFile(current, pending.Previous)
+            || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
             return true;
         }
@@ -128,6 +129,70 @@ internal sealed unsafe partial class Supervisor
         _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
         this.Reply(n.Id, Errno.EPERM);
         return false;
+    }
+
+    /// <summary>
+    /// For a script (<c>#!interpreter</c>), the identity of its interpreter: Linux runs that binary for the approved
+    /// image, so it is what /proc/{pid}/exe shows after a successful exec. None for any other image.
+    /// </summary>
+    private static FileIdentity InterpreterOf(int image, Scratch s)
+    {
+        int fd;
+        Span<byte> link = stackalloc byte[64];
+        int length = System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{image}", link);
+        link[length] = 0;
+        fixed (byte* p = link)
+        {
+            fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
+        }
+
+        if (fd < 0)
+        {
+            return default;
+        }
+
+        try
+        {
+            Span<byte> head = stackalloc byte[258];
+            nint got;
+            fixed (byte* h = head)
+            {
+                got = Libc.PRead(fd, h, (nuint)(head.Length - 1), 0);
+            }
+
+            if (got < 3 || head[0] != (byte)'#' || head[1] != (byte)'!')
+            {
+                return default;
+            }
+
+            int start = 2;
+            while (start < got && head[start] is (byte)' ' or (byte)'\t')
+            {
+                start++;
+            }
+
+            int end = start;
+            while (end < got && head[end] is not ((byte)' ' or (byte)'\t' or (byte)'\n' or 0))
+            {
+                end++;
+            }
+
+            if (end == start)
+            {
+                return default;
+            }
+
+            head[end] = 0;
+            Stat stat;
+            fixed (byte* interpreter = head[start..])
+            {
+                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+            }
+        }
+        finally
+        {
+            Libc.CloseOwned(fd);
+        }
     }
 
     /// <summary>Reads argv (a NULL-terminated array of string pointers) into one space-separated line.</summary>
