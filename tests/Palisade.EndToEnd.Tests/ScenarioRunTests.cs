@@ -25,14 +25,21 @@ public sealed class ScenarioRunTests : IDisposable
     }
 
     [Fact]
-    public void An_infected_script_cannot_be_executed()
+    public void A_script_matching_a_byte_pattern_signature_cannot_be_executed_and_the_shell_sees_EACCES()
     {
+        string signatures = Path.Combine(_p.Work, "signatures.txt");
+        const string Marker = "palisade-test-malware-marker";
+        File.WriteAllText(signatures, "hex " + Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(Marker)) + " Test.Script.Marker\n");
         string script = Path.Combine(_p.Work, "infected.sh");
-        File.WriteAllText(script, "#!/bin/sh\n# " + Eicar + "\necho ran\n");
+        File.WriteAllText(script, "#!/bin/sh\n# " + Marker + "\necho ran\n");
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        RunResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus")], "/bin/sh", "-c", script + "; echo \"status $?\"");
-        Assert.DoesNotContain("ran\n", r.Stdout, StringComparison.Ordinal);
+        string events = Path.Combine(_p.Work, "events.jsonl");
+        RunResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.signatures=" + signatures, "--events", events],
+            "/bin/sh", "-c", script + "; echo \"status $?\"");
+        Assert.DoesNotContain("ran\n", r.Stdout.Replace("status", "", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.Contains("status 126", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains(PalisadeRun.Events(events), e => e.GetProperty("type").GetString() == "driver"
+            && e.GetProperty("kind").GetString() == "detection" && e.GetProperty("path").GetString() == script);
     }
 
     [Fact]
