@@ -27,5 +27,6 @@ internal sealed record BugCheckRequest(
     string RegionName,
     string RegionTypeName,
     string DetectedBy,
+    long DetectorSweep,
     IReadOnlyList<Guard.RegionEvidence> Expected,
     IReadOnlyList<Guard.RegionEvidence> Found);

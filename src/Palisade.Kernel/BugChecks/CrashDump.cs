@@ -12,6 +12,7 @@ internal sealed record CrashDump(
     BugCheckSection BugCheck,
     RegionSection Region,
     string DetectedBy,
+    long DetectorSweep,
     IReadOnlyList<ChangeSection> Changes,
     CulpritSection? Culprit,
     IReadOnlyList<LoadedDriverRecord> Drivers,

@@ -137,6 +137,7 @@ internal sealed class KernelBugCheck
                 [CodeDecoder.Hex(request.Parameter1), CodeDecoder.Hex(request.Parameter2), CodeDecoder.Hex(request.Parameter3), CodeDecoder.Hex(request.Parameter4)]),
             new RegionSection(CodeDecoder.Hex(request.Parameter4), request.RegionTypeName, request.RegionName, CodeDecoder.Hex(request.Parameter1)),
             request.DetectedBy,
+            request.DetectorSweep,
             changes,
             culprit,
             drivers,

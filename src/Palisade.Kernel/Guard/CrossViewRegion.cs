@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Palisade.Kernel.Guard;
 
 /// <summary>
@@ -39,6 +41,7 @@ internal sealed class CrossViewRegion : GuardedRegion
         hasher.Add(SetDigest(_independent));
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override bool SelfConsistent(out ulong expected, out ulong found)
     {
         expected = 0;

@@ -54,6 +54,7 @@ internal struct GuardHasher
     }
 
     /// <summary>Adds a 64-bit value (a pointer, a counter, an identity).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal void Add(ulong value)
     {
         if (_tailBytes == 0)
@@ -88,6 +89,7 @@ internal struct GuardHasher
     }
 
     /// <summary>Adds raw bytes.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal void Add(ReadOnlySpan<byte> data)
     {
         _length += data.Length;
@@ -112,6 +114,7 @@ internal struct GuardHasher
     }
 
     /// <summary>Finishes the digest. The hasher must not be used afterwards.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal ulong Finish()
     {
         ulong last = _tail | ((ulong)(_length & 0xFF) << 56);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Palisade.Kernel.Guard;
 
 /// <summary>Adapts a kernel structure to a region; the id stands in for an address in bug check parameter 1.</summary>
@@ -16,6 +18,7 @@ internal sealed class GuardedStructureRegion : GuardedRegion
 
     internal override ulong Address => _id;
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override void AppendDigest(ref GuardHasher hasher) => Structure.AppendDigest(ref hasher);
 
     internal override IReadOnlyList<RegionEvidence> CaptureEvidence()

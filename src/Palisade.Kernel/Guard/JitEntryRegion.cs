@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.Guard;
@@ -26,6 +27,7 @@ internal sealed class JitEntryRegion : GuardedRegion
 
     internal override ulong Address => (ulong)_vtable;
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override void AppendDigest(ref GuardHasher hasher)
     {
         hasher.Add((ulong)NativeCode.ReadPointer(_jit));

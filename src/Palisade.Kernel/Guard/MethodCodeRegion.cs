@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Reflection;
 using Palisade.Kernel.Guard.Interop;
 
@@ -40,6 +41,7 @@ internal sealed class MethodCodeRegion : GuardedRegion
 
     internal override ulong Address => (ulong)_location.Body;
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override void AppendDigest(ref GuardHasher hasher)
     {
         hasher.Add(NativeCode.View(_location.Stub, NativeCode.FixupPrecodeLength));

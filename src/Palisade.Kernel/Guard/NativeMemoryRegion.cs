@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.Guard;
@@ -38,6 +39,7 @@ internal sealed class NativeMemoryRegion : GuardedRegion
 
     internal override ulong Address => (ulong)_address;
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override void AppendDigest(ref GuardHasher hasher) => hasher.Add(NativeCode.View(_address, _length));
 
     internal override IReadOnlyList<RegionEvidence> CaptureEvidence()
