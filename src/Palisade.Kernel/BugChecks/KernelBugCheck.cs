@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Palisade.Kernel.Guard;
 
 namespace Palisade.Kernel.BugChecks;
 
@@ -121,6 +122,10 @@ internal sealed class KernelBugCheck
         {
             drivers = _drivers();
             (changes, culprit) = CorruptionAnalyzer.Analyze(request.Expected, request.Found, drivers);
+            if (culprit is null && request.Parameter4 is (ulong)GuardRegionType.GuardState or (ulong)GuardRegionType.GuardHeartbeat)
+            {
+                culprit = GuardTamperSuspect(drivers);
+            }
         }
 #pragma warning disable CA1031 // The dump must be written even when the analysis of a corrupted process fails.
         catch (Exception e)
@@ -145,6 +150,29 @@ internal sealed class KernelBugCheck
             new KernelSection(_kernelVersion, _flavor),
             DateTimeOffset.UtcNow,
             Environment.ProcessId);
+    }
+
+    private static CulpritSection? GuardTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers)
+    {
+        if (ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]) is not { } suspect)
+        {
+            return null;
+        }
+
+        string? driver = null;
+        foreach (LoadedDriverRecord candidate in drivers)
+        {
+            if (string.Equals(candidate.AssemblyName, suspect.Assembly, StringComparison.OrdinalIgnoreCase))
+            {
+                driver = candidate.Name;
+            }
+        }
+
+        return new CulpritSection(
+            suspect.Assembly,
+            null,
+            driver,
+            $"the guard's own state was changed, which leaves no foreign code to follow; {suspect.Assembly} spells the guard's private members by name ({string.Join(", ", suspect.Names)}), as reflection on them requires");
     }
 
     private string? WriteDump(CrashDump dump, out string? error)
