@@ -8,6 +8,7 @@ internal static class CommandLine
     public static int Run(string[] args)
     {
         var root = new RootCommand("Palisade: a kernel that runs real Linux programs and mediates what they do.");
+        root.Subcommands.Add(Commands.Analyze.Create());
         return root.Parse(args).Invoke();
     }
 }
