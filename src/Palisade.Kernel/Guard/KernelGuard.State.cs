@@ -60,7 +60,7 @@ internal sealed partial class KernelGuard
                 entries.Add(new GuardedEntry(
                     context.Name + " schedule",
                     $"{context.Schedule.GetType().FullName} {TimeSpan.FromTicks(context.Schedule.MinTicks)}..{TimeSpan.FromTicks(context.Schedule.MaxTicks)} (object {Identity(context.Schedule):X})"));
-                entries.Add(new GuardedEntry(context.Name + " thread", $"{context.Thread.Name} alive={context.Thread.IsAlive}"));
+                entries.Add(new GuardedEntry(context.Name + " thread", $"{context.Thread.Name} (object {Identity(context.Thread):X})"));
             }
         }
 

@@ -136,6 +136,7 @@ internal sealed partial class KernelGuard
             Volatile.Write(ref _count, index + 1);
             if (!ownState)
             {
+                Baseline(0);
                 CloseChange(0);
             }
 
