@@ -14,6 +14,8 @@ internal sealed class CodeOwnerIndex
     // A jump into the middle of a body is attributed to the nearest body start below it, up to this distance.
     private const ulong MaxBodyLength = 64 * 1024;
 
+    private static readonly Assembly KernelAssembly = typeof(CodeOwnerIndex).Assembly;
+
     private readonly List<(ulong Address, MethodBase Method)> _entries = [];
 
     internal static CodeOwnerIndex Build()
@@ -55,12 +57,20 @@ internal sealed class CodeOwnerIndex
     internal MethodBase? Find(ulong address)
     {
         MethodBase? nearest = null;
+        MethodBase? exact = null;
         ulong nearestStart = 0;
         foreach ((ulong start, MethodBase method) in _entries)
         {
             if (start == address)
             {
-                return method;
+                // A swapped stub cell makes the victim's stub lead to the attacker's body too: the body's own
+                // method, outside the kernel, is the owner.
+                if (exact is null || exact.DeclaringType?.Assembly == KernelAssembly)
+                {
+                    exact = method;
+                }
+
+                continue;
             }
 
             if (start < address && address - start < MaxBodyLength && start > nearestStart)
@@ -70,7 +80,7 @@ internal sealed class CodeOwnerIndex
             }
         }
 
-        return nearest;
+        return exact ?? nearest;
     }
 
     private void Add(MethodBase method)

@@ -83,7 +83,7 @@ internal sealed class GuardContext
             _guard.WaitUntilAllStarted();
             while (true)
             {
-                if (_guard.WaitForHalt(_schedule.Next()))
+                if (_guard.WaitForHalt(_guard.Bounded(_schedule.Next())))
                 {
                     _guard.OnHaltSignal(this);
                     return;

@@ -29,6 +29,8 @@ internal sealed partial class KernelGuard
             hasher.Add(Identity(guard._authority));
             hasher.Add(Identity(guard._halt));
             hasher.Add((ulong)guard._heartbeatBoundTicks);
+            hasher.Add((ulong)guard._minIntervalTicks);
+            hasher.Add((ulong)guard._maxIntervalTicks);
             hasher.Add((ulong)guard._lateSweeps);
             hasher.Add(Volatile.Read(ref guard._shutdownRequested) ? 1UL : 0UL);
             int count = Volatile.Read(ref guard._count);

@@ -32,6 +32,8 @@ internal sealed partial class KernelGuard
     private readonly GuardContext[] _contexts;
     private readonly GuardKey _key;
     private readonly long _heartbeatBoundTicks;
+    private readonly long _minIntervalTicks;
+    private readonly long _maxIntervalTicks;
     private readonly int _lateSweeps;
     private readonly GuardAuthority _authority;
     private int _authorityIssued;
@@ -43,6 +45,8 @@ internal sealed partial class KernelGuard
         _bugCheck = bugCheck;
         _key = GuardKey.CreateRandom();
         _heartbeatBoundTicks = options.HeartbeatBound.Ticks;
+        _minIntervalTicks = options.MinInterval.Ticks;
+        _maxIntervalTicks = options.MaxInterval.Ticks;
         _lateSweeps = options.LateSweeps;
         _authority = GuardAuthority.IssueOnce(ref _authorityIssued);
         int total = options.ContextCount + 1;
@@ -219,6 +223,18 @@ internal sealed partial class KernelGuard
         {
             context.Thread.Join();
         }
+    }
+
+    /// <summary>
+    /// Clamps a context's next wait to the guard's own bounds and, whatever those say, to
+    /// <see cref="GuardOptions.LongestInterval"/> (a static readonly field reflection cannot rewrite): a schedule
+    /// swapped for a slower one cannot put a context to sleep past the bound, and the swap itself is caught by the
+    /// state region on the next sweep.
+    /// </summary>
+    internal TimeSpan Bounded(TimeSpan wait)
+    {
+        long ticks = Math.Clamp(wait.Ticks, _minIntervalTicks, Math.Max(_minIntervalTicks, _maxIntervalTicks));
+        return TimeSpan.FromTicks(Math.Min(ticks, GuardOptions.LongestInterval.Ticks));
     }
 
     internal long VersionOf(int region) => Volatile.Read(ref _versions[region]);
