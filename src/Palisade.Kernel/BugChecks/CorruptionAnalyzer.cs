@@ -67,7 +67,9 @@ internal static class CorruptionAnalyzer
                 CodeDecoder.Hex(now.Address),
                 before is null ? null : Convert.ToHexString(before.Bytes),
                 Convert.ToHexString(now.Bytes),
-                before is null ? "added: " + now.Description : now.Description,
+                before is null ? "added: " + now.Description
+                    : before.Description != now.Description ? $"was: {before.Description}; now: {now.Description}"
+                    : now.Description,
                 instruction,
                 target is { } t ? CodeDecoder.Hex(t) : null,
                 targetOwner));

@@ -37,17 +37,17 @@ internal static class DumpExplainer
             foreach (ChangeSection change in dump.Changes)
             {
                 output.WriteLine($"  {change.Key} ({change.Kind}) at {change.Address}{(change.Description is null ? string.Empty : ": " + change.Description)}");
-                if (change.Expected is not null)
+                if (!string.IsNullOrEmpty(change.Expected))
                 {
                     output.WriteLine($"    expected {Spaced(change.Expected)}");
                 }
 
-                if (change.Found is not null)
+                if (!string.IsNullOrEmpty(change.Found))
                 {
                     output.WriteLine($"    found    {Spaced(change.Found)}");
                 }
 
-                if (change.Kind == nameof(EvidenceKind.Code) && change.Found is not null)
+                if (change.Kind == nameof(EvidenceKind.Code) && !string.IsNullOrEmpty(change.Found))
                 {
                     CodeDecoder.Decoded decoded = CodeDecoder.Decode(Convert.FromHexString(change.Found), CodeDecoder.ParseHex(change.Address));
                     output.WriteLine($"    first instruction now: {decoded.Instruction}");
