@@ -26,7 +26,8 @@ internal sealed partial class KernelGuard
     private readonly long[] _changeStarted = new long[MaxRegions];
     private readonly IReadOnlyList<RegionEvidence>[] _evidence = new IReadOnlyList<RegionEvidence>[MaxRegions];
     private readonly Lock _mutation = new();
-    private readonly ManualResetEventSlim _halt = new(false);
+    // No spinning: contexts wait on it for their whole interval and almost always time out, so a spin is pure cost.
+    private readonly ManualResetEventSlim _halt = new(false, spinCount: 0);
     private readonly ManualResetEventSlim _allStarted = new(false);
     private readonly KernelBugCheck _bugCheck;
     private readonly GuardContext[] _contexts;
