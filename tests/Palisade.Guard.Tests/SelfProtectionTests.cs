@@ -12,8 +12,9 @@ public sealed class SelfProtectionTests
     {
         using var kernel = new TestKernel();
 
-        ulong[] masked = Array.ConvertAll(kernel.Guard.Contexts, c => c.MaskedBaselines[1]);
-        ulong[] unmasked = Array.ConvertAll(kernel.Guard.Contexts, c => c.Baseline(1));
+        var snapshots = Array.ConvertAll(kernel.Guard.Contexts, c => kernel.Guard.BaselineSnapshot(c, 1));
+        ulong[] masked = Array.ConvertAll(snapshots, s => s.Masked);
+        ulong[] unmasked = Array.ConvertAll(snapshots, s => s.Baseline);
 
         Assert.Equal(masked.Length, masked.Distinct().Count());
         Assert.Single(unmasked.Distinct());
@@ -25,14 +26,14 @@ public sealed class SelfProtectionTests
     {
         using var kernel = new TestKernel();
         GuardContext context = kernel.Guard.Contexts[0];
-        ulong baseline = context.Baseline(1);
-        ulong masked = context.MaskedBaselines[1];
+        (ulong masked, ulong baseline) = kernel.Guard.BaselineSnapshot(context, 1);
 
         // A context re-keys every 8 to 31 rounds.
         kernel.WaitRounds(32);
 
-        Assert.NotEqual(masked, context.MaskedBaselines[1]);
-        Assert.Equal(baseline, context.Baseline(1));
+        (ulong maskedLater, ulong baselineLater) = kernel.Guard.BaselineSnapshot(context, 1);
+        Assert.NotEqual(masked, maskedLater);
+        Assert.Equal(baseline, baselineLater);
     }
 
     [Fact]

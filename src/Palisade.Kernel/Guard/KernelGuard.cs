@@ -247,6 +247,18 @@ internal sealed partial class KernelGuard
 
     internal bool WaitForHalt(TimeSpan timeout) => _halt.Wait(timeout);
 
+    /// <summary>
+    /// A context's masked and unmasked baseline of a region, read under the mutation lock so a re-key on the
+    /// context's thread cannot tear the pair (diagnostics and tests; contexts read their own without the lock).
+    /// </summary>
+    internal (ulong Masked, ulong Baseline) BaselineSnapshot(GuardContext context, int region)
+    {
+        lock (_mutation)
+        {
+            return (context.MaskedBaselines[region], context.Baseline(region));
+        }
+    }
+
     internal void Rekey(GuardContext context, ulong fresh)
     {
         lock (_mutation)
