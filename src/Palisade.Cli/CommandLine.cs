@@ -14,6 +14,7 @@ internal static class CommandLine
         root.Subcommands.Add(Commands.TrustCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(RegCommand.Create());
+        root.Subcommands.Add(Commands.Analyze.Create());
         return root.Parse(args).Invoke();
     }
 }

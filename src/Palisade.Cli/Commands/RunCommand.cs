@@ -56,6 +56,23 @@ internal static class RunCommand
         return null;
     }
 
+    /// <summary>On a bug check: every guest the kernel knows is killed before the dump is written.</summary>
+    private static void StopGuests(PalisadeKernel kernel)
+    {
+        foreach (Kernel.Processes.GuestProcess p in kernel.ProcessTable.Snapshot())
+        {
+            try
+            {
+                using var process = System.Diagnostics.Process.GetProcessById(p.ProcessId);
+                process.Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already gone.
+            }
+        }
+    }
+
     private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string flavorText, string? home, string[] program)
     {
         if (!Enum.TryParse(flavorText, ignoreCase: true, out KernelFlavor flavor) || !Enum.IsDefined(flavor))
@@ -104,6 +121,8 @@ internal static class RunCommand
             return SetupFailure;
         }
 
+        // The guard starts before any driver loads, so that every registration goes through its sanctioned path.
+        using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: () => StopGuests(kernel));
         var registry = new RegistryClient(kernel, processId: 0);
         foreach (string d in driverArgs)
         {

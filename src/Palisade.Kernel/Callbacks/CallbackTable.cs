@@ -30,6 +30,25 @@ internal sealed class CallbackTable<T> where T : Registration
     /// <summary>Raised after every change made through this table's own methods (the kernel's sealed path).</summary>
     public event Action<CallbackTable<T>>? Changed;
 
+    /// <summary>
+    /// Opens the guard's sanctioned-change window around every publish of a new array (set by the kernel when the
+    /// guard protects the table); null when the table is not guarded.
+    /// </summary>
+    public Func<IDisposable>? ChangeScope { get; set; }
+
+    private void Publish(T[] next)
+    {
+        IDisposable? scope = ChangeScope?.Invoke();
+        try
+        {
+            Volatile.Write(ref _entries, next);
+        }
+        finally
+        {
+            scope?.Dispose();
+        }
+    }
+
     /// <summary>The current entries, highest altitude first (or in registration order).</summary>
     public T[] Snapshot => Volatile.Read(ref _entries);
 
@@ -67,7 +86,7 @@ internal sealed class CallbackTable<T> where T : Registration
             Array.Copy(old, 0, next, 0, at);
             next[at] = entry;
             Array.Copy(old, at, next, at + 1, old.Length - at);
-            Volatile.Write(ref _entries, next);
+            Publish(next);
         }
 
         Changed?.Invoke(this);
@@ -88,7 +107,7 @@ internal sealed class CallbackTable<T> where T : Registration
             var next = new T[old.Length - 1];
             Array.Copy(old, 0, next, 0, at);
             Array.Copy(old, at + 1, next, at, old.Length - at - 1);
-            Volatile.Write(ref _entries, next);
+            Publish(next);
         }
 
         Changed?.Invoke(this);
@@ -122,7 +141,7 @@ internal sealed class CallbackTable<T> where T : Registration
                 return 0;
             }
 
-            Volatile.Write(ref _entries, next);
+            Publish(next);
         }
 
         Changed?.Invoke(this);

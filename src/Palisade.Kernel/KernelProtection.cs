@@ -1,0 +1,138 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Palisade.Kernel.BugChecks;
+using Palisade.Kernel.Callbacks;
+using Palisade.Kernel.Dispatch;
+using Palisade.Kernel.Guard;
+using Palisade.Kernel.Objects;
+
+namespace Palisade.Kernel;
+
+/// <summary>
+/// Puts a booted kernel under the guard: the system service table and its slot map, the system services' native
+/// code and the system call entry, the object types' procedures, and every callback table of the driver API. Each
+/// table opens the guard's sanctioned-change window when the kernel itself changes it (a driver registering through
+/// the API), so only changes made some other way are corruption. In the compat flavor there is no guard at all.
+/// </summary>
+internal sealed class KernelProtection : IDisposable
+{
+    private readonly KernelGuard? _guard;
+    private readonly GuardAuthority? _authority;
+    private readonly List<Action> _release = [];
+
+    private KernelProtection(KernelBugCheck bugCheck, KernelGuard? guard, GuardAuthority? authority)
+    {
+        BugCheck = bugCheck;
+        _guard = guard;
+        _authority = authority;
+    }
+
+    public KernelBugCheck BugCheck { get; }
+
+    public KernelGuard? Guard => _guard;
+
+    /// <summary>Starts the guard for the kernel's flavor; <paramref name="stopGuests"/> runs on a bug check.</summary>
+    public static KernelProtection Start(PalisadeKernel kernel, Action? stopGuests, IBugCheckSink? sink = null, GuardOptions? options = null)
+    {
+        var bugCheck = new KernelBugCheck(new BugCheckOptions
+        {
+            Flavor = kernel.Flavor,
+            KernelVersion = PalisadeKernel.Version,
+            DumpDirectory = Path.Combine(kernel.Options.Home, "crash"),
+            Drivers = () => [.. kernel.Drivers.Snapshot().Select(d => new LoadedDriverRecord(
+                d.Name, d.Version, d.Assemblies.Count > 0 ? d.Assemblies[0].GetName().Name ?? "" : "", d.AssemblyPath, d.AssemblySha256))],
+            Sink = sink,
+        });
+        if (stopGuests is not null)
+        {
+            bugCheck.AddStopAction(stopGuests);
+        }
+
+        KernelGuard? guard = KernelGuard.StartForFlavor(kernel.Flavor, options ?? GuardOptions.Default, bugCheck, out GuardAuthority? authority);
+        var protection = new KernelProtection(bugCheck, guard, authority);
+        if (guard is not null && authority is not null)
+        {
+            protection.ProtectKernel(kernel, guard, authority);
+        }
+
+        return protection;
+    }
+
+    private void ProtectKernel(PalisadeKernel k, KernelGuard guard, GuardAuthority authority)
+    {
+        SystemServiceTable table = k.ServiceTable;
+        guard.Protect(new NativeMemoryRegion("system service table", GuardRegionType.SystemServiceTable, table.TableAddress, table.TableLength, holdsPointers: true));
+        guard.Protect(new NativeMemoryRegion("system service slot map", GuardRegionType.SystemServiceTable, table.SlotMapAddress, table.SlotMapLength, holdsPointers: false));
+        foreach (ObjectType t in k.Objects.Types)
+        {
+            guard.Protect(new NativeMemoryRegion("object type " + t.Name + " procedures", GuardRegionType.ObjectType, t.ProceduresAddress, t.ProceduresLength, holdsPointers: true));
+        }
+
+        foreach (string name in SystemServices.ProtectedMethods)
+        {
+            MethodInfo m = typeof(SystemServices).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
+            guard.Protect(m);
+        }
+
+        guard.Protect(typeof(SystemServiceTable).GetMethod(nameof(SystemServiceTable.Call))!);
+
+        Guarded(k.Processes.Create, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.Exit, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.ThreadCreate, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.ThreadExit, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.ImageLoad, GuardRegionType.NotificationCallout);
+        Guarded(k.Objects.Callbacks, GuardRegionType.NotificationCallout);
+        Guarded(k.RegistryCallbacks.Callbacks, GuardRegionType.NotificationCallout);
+        Guarded(k.Files.Filters, GuardRegionType.NotificationCallout);
+        Guarded(k.Network.Filters, GuardRegionType.NotificationCallout);
+        Guarded(k.Network.Callouts, GuardRegionType.NotificationCallout);
+
+        void Guarded<T>(CallbackTable<T> t, GuardRegionType type) where T : Registration
+        {
+            int id = guard.Protect(new CallbackTableStructure<T>(t, type));
+            t.ChangeScope = () => guard.BeginChange(authority, id);
+            _release.Add(() => t.ChangeScope = null);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_guard is not null && _authority is not null)
+        {
+            _guard.Shutdown(_authority);
+        }
+
+        foreach (Action release in _release)
+        {
+            release();
+        }
+    }
+
+    /// <summary>A callback table as the guard sees it: each entry's cookie and the identity of its delegate.</summary>
+    private sealed class CallbackTableStructure<T>(CallbackTable<T> table, GuardRegionType type) : IGuardedStructure where T : Registration
+    {
+        public string Name => table.Name;
+
+        public GuardRegionType RegionType => type;
+
+        public void AppendDigest(ref GuardHasher hasher)
+        {
+            T[] entries = table.Snapshot;
+            hasher.Add((long)entries.Length);
+            foreach (T e in entries)
+            {
+                hasher.Add(e.Cookie.Value);
+                hasher.Add((long)RuntimeHelpers.GetHashCode(e));
+                hasher.Add(e.PrimaryCallback);
+            }
+        }
+
+        public void DescribeEntries(ICollection<GuardedEntry> entries)
+        {
+            foreach (T e in table.Snapshot)
+            {
+                entries.Add(new GuardedEntry(table.Name + " #" + e.Cookie.Value, "registered by " + e.OwnerName + (e.AltitudeText is null ? "" : " at altitude " + e.AltitudeText), e.PrimaryCallback));
+            }
+        }
+    }
+}
