@@ -41,7 +41,8 @@ internal sealed class TrustStore
     /// <param name="name">The name to list it under: 1–64 letters, digits, '.', '-' or '_'.</param>
     /// <param name="source">Where the key came from, for messages.</param>
     /// <returns>The stored entry.</returns>
-    /// <exception cref="DriverPackageException">The key is not P-256, the name is invalid or taken, or the key is already trusted.</exception>
+    /// <exception cref="DriverPackageException">The key is not P-256, the name is invalid or taken, or the key is already trusted
+    /// under another name (the same key under the same name is accepted again and returns the existing entry).</exception>
     public TrustedKey Add(string publicKeyPem, string name, string source)
     {
         ArgumentNullException.ThrowIfNull(publicKeyPem);
@@ -66,6 +67,11 @@ internal sealed class TrustStore
 
         foreach (TrustedKey existing in List())
         {
+            if (existing.KeyId == keyId && string.Equals(existing.Name, name, StringComparison.Ordinal))
+            {
+                return existing; // Trusting the same key under the same name again changes nothing.
+            }
+
             if (existing.KeyId == keyId)
             {
                 throw new DriverPackageException($"the key {keyId} is already trusted, as \"{existing.Name}\".");

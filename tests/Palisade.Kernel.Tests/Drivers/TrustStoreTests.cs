@@ -53,6 +53,16 @@ public sealed class TrustStoreTests : IDisposable
     }
 
     [Fact]
+    public void Trusting_the_same_key_under_the_same_name_again_is_accepted_and_changes_nothing()
+    {
+        TrustedKey first = workspace.TrustVendor();
+        string pem = SigningKeys.ExportPublicPem(workspace.VendorKey);
+        TrustedKey again = workspace.Trust.Add(pem, "test-vendor", "again.pub");
+        Assert.Equal(first.KeyId, again.KeyId);
+        Assert.Single(workspace.Trust.List(), k => k.KeyId == first.KeyId);
+    }
+
+    [Fact]
     public void Key_already_trusted_is_refused_naming_the_existing_entry()
     {
         workspace.TrustVendor();

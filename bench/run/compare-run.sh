@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Mediation cost of `palisade run` against the C reference mediator, side by side (../shared/bench/compare.sh):
+# openloop opens and closes a file N times natively, under ref-supervisor, and under `palisade run` with the
+# antivirus driver subscribed to file create (scanOnRead=false: every open goes through the kernel's filter manager
+# and the driver's callbacks, and is allowed). The last line is the ratio palisade/reference (1.00 is parity).
+# usage: bench/run/compare-run.sh [-n OPENS] [-r ROUNDS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+compare="$root/../shared/bench/compare.sh"
+[ -x "$compare" ] || compare="bash $compare"
+export PALISADE_HOME=${PALISADE_HOME:-$(mktemp -d)}
+"$root/palisade" trust add "$root/drivers/dev-signing-key.pem.pub" --name palisade-dev-ONLY >/dev/null
+$compare "$@" -- "$root/palisade" run --driver antivirus --param antivirus.scanOnRead=false --
