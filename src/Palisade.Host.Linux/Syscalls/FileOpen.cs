@@ -207,12 +207,7 @@ internal sealed unsafe partial class Supervisor
         {
             if ((this.families & SyscallFamilies.FileOpenPost) != 0)
             {
-                int resolvedLength = ProcFs.ReadSelfFdLink(fd, s.Proc, s.Resolved);
-                var opened = new OpenedFile
-                {
-                    Identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode),
-                    Path = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
-                };
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino, stat.Mode), fd, s.Proc, s.Resolved);
                 int decision = this.mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
