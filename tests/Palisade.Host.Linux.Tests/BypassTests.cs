@@ -168,6 +168,25 @@ public sealed class BypassTests : IDisposable
     }
 
     [Fact]
+    public void Openat2_in_root_resolves_absolute_paths_inside_the_guest_dirfd()
+    {
+        File.WriteAllText(this.guest.PathOf("inside.txt"), "x");
+        string probe = Compile("inroot", Prelude + "\n" + """
+            int main(void) {
+                int dir = open(".", O_PATH | O_DIRECTORY);
+                unsigned long long how[3] = { O_RDONLY, 0, 0x10 /* RESOLVE_IN_ROOT */ };
+                long outside = syscall(437, dir, "/etc/passwd", how, sizeof how);
+                int outside_errno = outside < 0 ? errno : 0;
+                long inside = syscall(437, dir, "/inside.txt", how, sizeof how);
+                printf("%d-%s\n", outside_errno, inside >= 0 ? "inside-opened" : "inside-failed");
+                return 0;
+            }
+            """);
+
+        Assert.Equal("2-inside-opened", this.RunProbe(probe));
+    }
+
+    [Fact]
     public void A_thread_rewriting_the_path_buffer_cannot_read_a_denied_file()
     {
         File.WriteAllText(this.guest.PathOf("SECRET.txt"), "classified");

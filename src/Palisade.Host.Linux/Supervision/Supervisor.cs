@@ -287,5 +287,5 @@ internal sealed unsafe partial class Supervisor
         thread.Start();
     }
 
-    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous);
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread);
 }

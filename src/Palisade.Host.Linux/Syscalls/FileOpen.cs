@@ -14,6 +14,10 @@ namespace Palisade.Host.Linux.Supervision;
 internal sealed unsafe partial class Supervisor
 {
     private const int OpenHowSizeVer0 = 24;
+    private const ulong ResolveBeneath = 0x08;
+    private const ulong ResolveInRoot = 0x10;
+    private const ulong ResolveNoMagicLinks = 0x02;
+    private const ulong ValidOpenFlags = 0x7FFFC3;
     private const int SettableStatusFlags = Libc.O_NONBLOCK | 0x400 /* O_APPEND */ | 0x4000 /* O_DIRECT */ | 0x40000 /* O_NOATIME */;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
@@ -72,7 +76,10 @@ internal sealed unsafe partial class Supervisor
         }
 
         var path = s.Path.AsSpan(0, pathLength + 1);
-        int baseFd = PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
+
+        // RESOLVE_BENEATH and RESOLVE_IN_ROOT anchor even an absolute path at dirfd: keep the guest's dirfd as base.
+        bool anchored = (how.Resolve & (ResolveBeneath | ResolveInRoot)) != 0;
+        int baseFd = anchored ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
             this.Reply(n.Id, -baseFd);
@@ -89,6 +96,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             int guestFlags = (int)how.Flags;
             var request = new OpenRequest
             {
@@ -105,23 +113,56 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
-            if (creates)
+            if ((guestFlags & Libc.O_PATH) != 0)
             {
-                how.Mode &= ~(ulong)this.GuestUmask(tid, s);
+                // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
+                // An O_PATH descriptor gives no access to data; see docs/security.md.
+                this.Continue(n.Id);
+                return;
             }
 
-            bool wantsBlocking = (guestFlags & (Libc.O_NONBLOCK | Libc.O_PATH)) == 0;
+            if (rewritten)
+            {
+                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
+                PathResolution.CloseBase(baseFd);
+                baseFd = Libc.AT_FDCWD;
+                s.Absolute[absoluteLength] = 0;
+                path = s.Absolute.AsSpan(0, absoluteLength + 1);
+            }
+
+            bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
             var ours = how;
-            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
-            int fd = OpenAs(call, baseFd, path, ref ours);
+            if (call != OpenCall.OpenAt2)
+            {
+                // open/openat ignore unknown flags and a mode without O_CREAT; openat2 (used for all) would not.
+                ours.Flags &= ValidOpenFlags;
+                ours.Mode = creates ? ours.Mode & 0xfff : 0;
+            }
+
+            if (creates)
+            {
+                ours.Mode &= ~(ulong)this.GuestUmask(tid, s);
+            }
+
+            // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
+            // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
+            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            {
+                ours.Resolve |= ResolveNoMagicLinks;
+            }
+
+            bool wantsBlocking = (guestFlags & Libc.O_NONBLOCK) == 0;
+            var blocking = ours;
+            blocking.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+            ours.Flags = blocking.Flags | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
+            int fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
             if (fd < 0)
             {
                 if (fd == -Errno.ENXIO && wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_WRONLY)
                 {
                     // A FIFO without a reader: a blocking open waits for one. Do that off the loop.
                     handedOff = true;
-                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, how);
+                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, blocking);
                     return;
                 }
 
@@ -253,11 +294,10 @@ internal sealed unsafe partial class Supervisor
             try
             {
                 var ours = how;
-                ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
                 int fd;
                 do
                 {
-                    fd = OpenAs(call, baseFd, path, ref ours);
+                    fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
                 }
                 while (fd == -Errno.EINTR && this.StillWaiting(id));
 
