@@ -144,6 +144,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
     public static partial int GetSockName(int fd, byte* address, uint* length);
 
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, ulong count, int timeoutMilliseconds);
+
     [LibraryImport(Lib, EntryPoint = "fchdir", SetLastError = true)]
     public static partial int Fchdir(int fd);
 
@@ -158,6 +161,15 @@ internal static unsafe partial class Libc
             _ = Close(fd);
         }
     }
+}
+
+/// <summary>struct pollfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollFd
+{
+    public int Fd;
+    public short Events;
+    public short Revents;
 }
 
 /// <summary>struct iovec.</summary>

@@ -18,6 +18,7 @@ internal sealed unsafe partial class Supervisor
     private const ulong ResolveInRoot = 0x10;
     private const ulong ResolveNoMagicLinks = 0x02;
     private const ulong ValidOpenFlags = 0x7FFFC3;
+    private const int FifoLivenessCheckMilliseconds = 1000;
     private const int SettableStatusFlags = Libc.O_NONBLOCK | 0x400 /* O_APPEND */ | 0x4000 /* O_DIRECT */ | 0x40000 /* O_NOATIME */;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
@@ -319,6 +320,12 @@ internal sealed unsafe partial class Supervisor
         });
     }
 
+    /// <summary>
+    /// A FIFO read end opened without O_NONBLOCK waits for a writer. We already hold a non-blocking read end
+    /// (which let any waiting writer through); wait on it until a writer has written or come and gone
+    /// (POLLIN or POLLHUP), then hand the guest that very descriptor, blocking again. A blocking reopen would
+    /// miss a writer that already left. The wait gives up when the guest stops waiting.
+    /// </summary>
     private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd)
     {
         byte[] absolute = request.Path.ToArray();
@@ -328,35 +335,26 @@ internal sealed unsafe partial class Supervisor
         ulong resolve = request.Resolve;
         this.RunBlocking(id, scratch =>
         {
-            int fd;
-            try
+            var poll = new PollFd { Fd = nonBlockingFd, Events = Libc.POLLIN };
+            while (true)
             {
-                ProcFs.FormatSelfFd(scratch.Proc, nonBlockingFd);
-                fixed (byte* p = scratch.Proc)
+                int ready = Libc.Poll(&poll, 1, FifoLivenessCheckMilliseconds);
+                if (ready > 0)
                 {
-                    do
-                    {
-                        fd = Libc.OpenAt(Libc.AT_FDCWD, p, (flags & ~(Libc.O_CREAT | Libc.O_TRUNC | Libc.O_EXCL)) | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0);
-                        fd = fd < 0 ? -Libc.LastError : fd;
-                    }
-                    while (fd == -Errno.EINTR && this.StillWaiting(id));
+                    break;
                 }
-            }
-            finally
-            {
-                Libc.CloseOwned(nonBlockingFd);
-            }
 
-            if (fd < 0)
-            {
-                this.Reply(id, -fd);
-                return;
+                if ((ready < 0 && Libc.LastError != Errno.EINTR) || !this.StillWaiting(id))
+                {
+                    Libc.CloseOwned(nonBlockingFd);
+                    return;
+                }
             }
 
             Stat stat;
-            _ = Libc.FStat(fd, &stat);
+            _ = Libc.FStat(nonBlockingFd, &stat);
             var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-            this.FinishOpen(id, requester, again, fd, in stat, clearNonBlocking: false, scratch);
+            this.FinishOpen(id, requester, again, nonBlockingFd, in stat, clearNonBlocking: true, scratch);
         });
     }
 }
