@@ -174,8 +174,7 @@ internal sealed unsafe partial class Supervisor
             }
         }
 
-        bool ok = System.Text.Unicode.Utf8.TryWrite(s.Absolute2, $"/proc/self/fd/{baseFd}/", out int written);
-        System.Diagnostics.Debug.Assert(ok);
+        int written = new Utf8Builder(s.Absolute2).Append("/proc/self/fd/"u8).Append(baseFd).Append("/"u8).Length;
         if (written + pathWithNul.Length > s.Absolute2.Length)
         {
             System.Runtime.InteropServices.Marshal.SetLastPInvokeError(Errno.ENAMETOOLONG);

@@ -64,32 +64,32 @@ internal static class PathResolution
         if (StartsWithComponent(text, "/proc/self"u8))
         {
             consumed = 10;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Length;
         }
         else if (StartsWithComponent(text, "/proc/thread-self"u8))
         {
             consumed = 17;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}/task/{thread}", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/task/"u8).Append(thread).Length;
         }
         else if (StartsWithComponent(text, "/dev/fd"u8))
         {
             consumed = 7;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}/fd", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd"u8).Length;
         }
         else if (StartsWithComponent(text, "/dev/stdin"u8))
         {
             consumed = 10;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}/fd/0", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/0"u8).Length;
         }
         else if (StartsWithComponent(text, "/dev/stdout"u8))
         {
             consumed = 11;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}/fd/1", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/1"u8).Length;
         }
         else if (StartsWithComponent(text, "/dev/stderr"u8))
         {
             consumed = 11;
-            System.Text.Unicode.Utf8.TryWrite(prefix, $"/proc/{process}/fd/2", out written);
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/2"u8).Length;
         }
         else
         {
