@@ -168,6 +168,25 @@ public sealed class BypassTests : IDisposable
     }
 
     [Fact]
+    public void Openat2_in_root_resolves_absolute_paths_inside_the_guest_dirfd()
+    {
+        File.WriteAllText(this.guest.PathOf("inside.txt"), "x");
+        string probe = Compile("inroot", Prelude + "\n" + """
+            int main(void) {
+                int dir = open(".", O_PATH | O_DIRECTORY);
+                unsigned long long how[3] = { O_RDONLY, 0, 0x10 /* RESOLVE_IN_ROOT */ };
+                long outside = syscall(437, dir, "/etc/passwd", how, sizeof how);
+                int outside_errno = outside < 0 ? errno : 0;
+                long inside = syscall(437, dir, "/inside.txt", how, sizeof how);
+                printf("%d-%s\n", outside_errno, inside >= 0 ? "inside-opened" : "inside-failed");
+                return 0;
+            }
+            """);
+
+        Assert.Equal("2-inside-opened", this.RunProbe(probe));
+    }
+
+    [Fact]
     public void A_thread_rewriting_the_path_buffer_cannot_read_a_denied_file()
     {
         File.WriteAllText(this.guest.PathOf("SECRET.txt"), "classified");
@@ -240,6 +259,56 @@ public sealed class BypassTests : IDisposable
             """);
 
         Assert.Equal("held", this.RunProbe(probe));
+    }
+
+    [Fact]
+    public void An_image_swapped_in_during_exec_is_killed_before_its_first_mediated_call()
+    {
+        string writer = Compile("escapee", Prelude + "\n" + """
+            int main(void) {
+                int fd = open("escaped.txt", O_WRONLY | O_CREAT, 0644);
+                return fd < 0 ? 3 : 0;
+            }
+            """);
+        File.Copy(writer, this.guest.PathOf("SECRET-prog"));
+        File.Copy("/bin/true", this.guest.PathOf("ok-prog"));
+        File.SetUnixFileMode(this.guest.PathOf("SECRET-prog"), (UnixFileMode)0x1ed);
+        File.SetUnixFileMode(this.guest.PathOf("ok-prog"), (UnixFileMode)0x1ed);
+        string racer = Compile("execrace", Prelude + "\n" + """
+            #include <signal.h>
+            #include <sys/wait.h>
+            static volatile int stop;
+            static void *swap(void *arg) {
+                while (!stop) {
+                    symlink("SECRET-prog", "tmp-a"); rename("tmp-a", "link");
+                    symlink("ok-prog", "tmp-b"); rename("tmp-b", "link");
+                }
+                return arg;
+            }
+            int main(void) {
+                symlink("ok-prog", "link");
+                pthread_t t;
+                pthread_create(&t, 0, swap, 0);
+                int ran = 0, denied = 0, killed = 0, other = 0;
+                for (int i = 0; i < 300; i++) {
+                    pid_t child = fork();
+                    if (child == 0) { char *argv[] = { "link", 0 }; execv("./link", argv); _exit(errno == EACCES ? 126 : 127); }
+                    int status;
+                    waitpid(child, &status, 0);
+                    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) killed++;
+                    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ran++;
+                    else if (WIFEXITED(status) && WEXITSTATUS(status) == 126) denied++;
+                    else other++;
+                }
+                stop = 1;
+                pthread_join(t, 0);
+                printf("%s\n", access("escaped.txt", F_OK) == 0 ? "escaped" : ran && denied ? "held" : "race-not-exercised");
+                fprintf(stderr, "ran %d denied %d killed %d other %d\n", ran, denied, killed, other);
+                return 0;
+            }
+            """);
+
+        Assert.Equal("held", this.RunProbe(racer));
     }
 
     public void Dispose() => this.guest.Dispose();

@@ -61,6 +61,12 @@ public sealed class FilterBuilderTests
     }
 
     [Fact]
+    public void Clone_goes_to_the_supervisor_when_lifetime_is_subscribed()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.ProcessLifetime, X86_64, 56, arg0: 0x01200011));
+    }
+
+    [Fact]
     public void Sendto_without_a_destination_is_not_mediated()
     {
         Assert.Equal(Allow, Evaluate(SyscallFamilies.Network, X86_64, 44, arg4: 0));

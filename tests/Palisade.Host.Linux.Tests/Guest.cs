@@ -32,9 +32,14 @@ internal sealed class Guest : IDisposable
     public int Shell(ISyscallMediator mediator, string script) =>
         Run(mediator, "/bin/sh", ["-c", $"cd '{this.Directory}' && {script}"]);
 
-    public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments)
+    public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments) =>
+        Run(mediator, program, arguments, out _);
+
+    /// <summary>Runs a program; <paramref name="handled"/> is how many notifications its supervisor answered.</summary>
+    public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, out long handled)
     {
         using var guest = GuestProcess.Start(Launcher, mediator, program, arguments);
+        handled = 0;
         var wait = Task.Run(guest.WaitForExit);
         if (!wait.Wait(TimeSpan.FromSeconds(60)))
         {
@@ -42,6 +47,8 @@ internal sealed class Guest : IDisposable
             throw new TimeoutException($"{program} did not finish: the supervisor stalled.");
         }
 
+        guest.Loop.Join(TimeSpan.FromSeconds(30));
+        handled = guest.Supervisor.Handled;
         return wait.Result;
     }
 

@@ -39,6 +39,7 @@ internal static unsafe partial class Libc
     public const uint S_IFIFO = 0x1000;
 
     public const short POLLIN = 1;
+    public const short POLLHUP = 0x10;
 
     public const int SIGKILL = 9;
 
@@ -144,23 +145,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
     public static partial int GetSockName(int fd, byte* address, uint* length);
 
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, ulong count, int timeoutMilliseconds);
+
     [LibraryImport(Lib, EntryPoint = "fchdir", SetLastError = true)]
     public static partial int Fchdir(int fd);
 
     /// <summary>errno of the last failed import on this thread.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    public const short POLLHUP = 0x10;
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    public static partial int Poll(PollFd* fds, ulong count, int timeout);
-
     public static int LastError => Marshal.GetLastPInvokeError();
 
     /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>
@@ -171,6 +162,15 @@ internal static unsafe partial class Libc
             _ = Close(fd);
         }
     }
+}
+
+/// <summary>struct pollfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollFd
+{
+    public int Fd;
+    public short Events;
+    public short Revents;
 }
 
 /// <summary>struct iovec.</summary>

@@ -74,11 +74,9 @@ internal static unsafe class Seccomp
     }
 
     /// <summary>Asks the kernel to wake the supervisor on the guest's CPU (Linux 6.6+); -errno when unsupported.</summary>
-    public static int SetSyncWakeUp(int listener)
-    {
-        ulong flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
-        return Libc.Ioctl(listener, NOTIF_SET_FLAGS, &flags) < 0 ? -Libc.LastError : 0;
-    }
+    /// <remarks>Unlike the other ioctls, this one takes the flags by value, not through a pointer.</remarks>
+    public static int SetSyncWakeUp(int listener) =>
+        Libc.Ioctl(listener, NOTIF_SET_FLAGS, (void*)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0 ? -Libc.LastError : 0;
 }
 
 /// <summary>struct sock_filter: one classic BPF instruction.</summary>

@@ -108,14 +108,35 @@ internal readonly ref struct OpenRequest
 /// <summary>What an open really opened.</summary>
 internal readonly ref struct OpenedFile
 {
-    /// <summary>Device, inode and mode of the opened file.</summary>
-    public FileIdentity Identity { get; init; }
+    private readonly int fd;
+    private readonly Span<byte> proc;
+    private readonly Span<byte> buffer;
 
-    /// <summary>Its canonical path as the kernel reports it (/proc/self/fd); may end in " (deleted)" or be "pipe:[n]"-like.</summary>
-    public ReadOnlySpan<byte> Path { get; init; }
+    /// <summary>Describes the supervisor's descriptor <paramref name="fd"/>, using the two buffers to read its path on demand.</summary>
+    internal OpenedFile(FileIdentity identity, int fd, Span<byte> proc, Span<byte> buffer)
+    {
+        this.Identity = identity;
+        this.fd = fd;
+        this.proc = proc;
+        this.buffer = buffer;
+    }
+
+    /// <summary>Device, inode and mode of the opened file.</summary>
+    public FileIdentity Identity { get; }
+
+    /// <summary>
+    /// Its canonical path as the kernel reports it (readlink of /proc/self/fd/N: symlinks resolved; may end
+    /// in " (deleted)"). Read on each call (one readlink), so a mediator that decides on identity only pays
+    /// nothing; empty if it cannot be read.
+    /// </summary>
+    public ReadOnlySpan<byte> ReadPath()
+    {
+        int length = Supervision.ProcFs.ReadSelfFdLink(this.fd, this.proc, this.buffer);
+        return length > 0 ? this.buffer[..length] : default;
+    }
 
     /// <summary>The supervisor's descriptor of the opened file, valid during the call (a post decision may read the file through it).</summary>
-    public int Descriptor { get; init; }
+    public int Descriptor => this.fd;
 }
 
 /// <summary>The path operations the supervisor performs.</summary>

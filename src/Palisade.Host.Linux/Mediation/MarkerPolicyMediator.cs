@@ -6,7 +6,7 @@ namespace Palisade.Host.Linux.Mediation;
 /// A minimal policy: every file open, path operation and exec whose path (as named, or as resolved)
 /// contains a marker is denied with EACCES; everything else is allowed. It serves the hidden
 /// <c>__supervise</c> verb (benchmarks, manual checks) until the kernel's mediator is wired to <c>run</c>.
-/// With an empty marker it allows everything.
+/// With an empty marker it allows everything without reading the opened file's path.
 /// </summary>
 internal sealed class MarkerPolicyMediator : ISyscallMediator
 {
@@ -28,7 +28,7 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     public int PreOpen(in Requester requester, in OpenRequest request) => this.Check(request.Path);
 
     /// <inheritdoc/>
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => this.Check(file.Path);
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => this.marker.Length == 0 ? 0 : this.Check(file.ReadPath());
 
     /// <inheritdoc/>
     public int PathOperation(in Requester requester, in PathOperationRequest request) =>

@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Text.Unicode;
 using Palisade.Host.Linux.Interop;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -13,24 +12,19 @@ internal static unsafe class ProcFs
     /// <summary>Writes "/proc/{tid}/{leaf}" NUL-terminated into <paramref name="buffer"/>.</summary>
     public static void Format(Span<byte> buffer, int tid, ReadOnlySpan<byte> leaf)
     {
-        bool ok = Utf8.TryWrite(buffer, $"/proc/{tid}/", out int written);
-        leaf.CopyTo(buffer[written..]);
-        buffer[written + leaf.Length] = 0;
-        System.Diagnostics.Debug.Assert(ok);
+        _ = new Utf8Builder(buffer).Append("/proc/"u8).Append(tid).Append("/"u8).Append(leaf).Append("\0"u8);
     }
 
     /// <summary>Writes "/proc/{tid}/fd/{fd}" NUL-terminated.</summary>
     public static void FormatFd(Span<byte> buffer, int tid, int fd)
     {
-        bool ok = Utf8.TryWrite(buffer, $"/proc/{tid}/fd/{fd}\0", out _);
-        System.Diagnostics.Debug.Assert(ok);
+        _ = new Utf8Builder(buffer).Append("/proc/"u8).Append(tid).Append("/fd/"u8).Append(fd).Append("\0"u8);
     }
 
     /// <summary>Writes "/proc/self/fd/{fd}" NUL-terminated.</summary>
     public static void FormatSelfFd(Span<byte> buffer, int fd)
     {
-        bool ok = Utf8.TryWrite(buffer, $"/proc/self/fd/{fd}\0", out _);
-        System.Diagnostics.Debug.Assert(ok);
+        _ = new Utf8Builder(buffer).Append("/proc/self/fd/"u8).Append(fd).Append("\0"u8);
     }
 
     /// <summary>

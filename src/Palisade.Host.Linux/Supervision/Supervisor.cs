@@ -36,6 +36,15 @@ internal sealed unsafe partial class Supervisor
         this.onFault = onFault;
     }
 
+    /// <summary>
+    /// Bytes the loop thread allocated after its first <see cref="WarmUpNotifications"/> notifications, up to
+    /// the end of the loop (valid once <see cref="Run"/> returned): the steady-state allocation of the hot path.
+    /// </summary>
+    public long SteadyStateAllocatedBytes { get; private set; }
+
+    /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
+    public const int WarmUpNotifications = 64;
+
     /// <summary>Notifications answered so far.</summary>
     public long Handled => Interlocked.Read(ref this.handled);
 
@@ -49,7 +58,7 @@ internal sealed unsafe partial class Supervisor
 
     private bool ListenerHungUp()
     {
-        var pfd = new Libc.PollFd { Fd = this.listener, Events = 0 };
+        var pfd = new PollFd { Fd = this.listener, Events = 0 };
         return Libc.Poll(&pfd, 1, 0) < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
     }
 
@@ -60,6 +69,7 @@ internal sealed unsafe partial class Supervisor
         _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
         var scratch = new Scratch();
         SeccompNotif notification;
+        long warm = -1;
         try
         {
             while (true)
@@ -84,11 +94,15 @@ internal sealed unsafe partial class Supervisor
                 }
 
                 this.Dispatch(in notification, scratch);
-                Interlocked.Increment(ref this.handled);
+                if (Interlocked.Increment(ref this.handled) == WarmUpNotifications)
+                {
+                    warm = GC.GetAllocatedBytesForCurrentThread();
+                }
             }
         }
         finally
         {
+            this.SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
             Libc.CloseOwned(this.listener);
         }
     }
@@ -301,5 +315,5 @@ internal sealed unsafe partial class Supervisor
         thread.Start();
     }
 
-    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, FileIdentity Interpreter);
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter);
 }

@@ -54,6 +54,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             if (emptyPath)
             {
                 image = baseFd;
@@ -61,10 +62,23 @@ internal sealed unsafe partial class Supervisor
             }
             else
             {
+                if (rewritten)
+                {
+                    PathResolution.CloseBase(baseFd);
+                    baseFd = Libc.AT_FDCWD;
+                    s.Absolute[absoluteLength] = 0;
+                    path = s.Absolute.AsSpan(0, absoluteLength + 1);
+                }
+
+                // As for opens: no magic link may resolve in the supervisor, except a guest's /proc/PID/fd/N.
+                var how = new OpenHowArgs
+                {
+                    Flags = (ulong)(Libc.O_PATH | Libc.O_CLOEXEC | ((flags & Libc.AT_SYMLINK_NOFOLLOW) != 0 ? Libc.O_NOFOLLOW : 0)),
+                    Resolve = PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)) ? 0UL : 0x02UL,
+                };
                 fixed (byte* p = path)
                 {
-                    int openFlags = Libc.O_PATH | Libc.O_CLOEXEC | ((flags & Libc.AT_SYMLINK_NOFOLLOW) != 0 ? Libc.O_NOFOLLOW : 0);
-                    image = Libc.OpenAt(baseFd, p, openFlags, 0);
+                    image = (int)Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)&how, sizeof(OpenHowArgs), 0, 0);
                 }
 
                 if (image < 0)
@@ -98,7 +112,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, InterpreterOf(image, s));
+            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s));
             this.Continue(n.Id);
         }
         finally
@@ -114,18 +128,31 @@ internal sealed unsafe partial class Supervisor
     /// </summary>
     private bool VerifyPendingExec(in SeccompNotif n, Requester requester, Scratch s)
     {
-        if (!this.pendingExecs.Remove(requester.ProcessId, out var pending))
+        if (!this.pendingExecs.TryGetValue(requester.ProcessId, out var pending))
         {
             return true;
         }
 
         var current = ExeIdentity(requester.ProcessId, s);
-        if (SameFile(current, pending.Approved) || SameFile(current, pending.Previous)
-            || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
+        if (SameFile(current, pending.Approved) || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
+            this.pendingExecs.Remove(requester.ProcessId);
             return true;
         }
 
+        if (SameFile(current, pending.Previous))
+        {
+            // Still the old image: the exec failed if the thread that called it is back making calls;
+            // another thread's call proves nothing (the exec may not have happened yet), so keep watching.
+            if (requester.ThreadId == pending.Thread)
+            {
+                this.pendingExecs.Remove(requester.ProcessId);
+            }
+
+            return true;
+        }
+
+        this.pendingExecs.Remove(requester.ProcessId);
         _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
         this.Reply(n.Id, Errno.EPERM);
         return false;
@@ -238,6 +265,14 @@ internal sealed unsafe partial class Supervisor
         }
 
         return line.AsSpan(0, used);
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct OpenHowArgs
+    {
+        public ulong Flags;
+        public ulong Mode;
+        public ulong Resolve;
     }
 
     private static bool SameFile(FileIdentity a, FileIdentity b) => a.Device == b.Device && a.Inode == b.Inode;

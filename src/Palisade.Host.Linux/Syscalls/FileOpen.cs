@@ -14,6 +14,11 @@ namespace Palisade.Host.Linux.Supervision;
 internal sealed unsafe partial class Supervisor
 {
     private const int OpenHowSizeVer0 = 24;
+    private const ulong ResolveBeneath = 0x08;
+    private const ulong ResolveInRoot = 0x10;
+    private const ulong ResolveNoMagicLinks = 0x02;
+    private const ulong ValidOpenFlags = 0x7FFFC3;
+    private const int FifoLivenessCheckMilliseconds = 1000;
     private const int SettableStatusFlags = Libc.O_NONBLOCK | 0x400 /* O_APPEND */ | 0x4000 /* O_DIRECT */ | 0x40000 /* O_NOATIME */;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
@@ -72,7 +77,10 @@ internal sealed unsafe partial class Supervisor
         }
 
         var path = s.Path.AsSpan(0, pathLength + 1);
-        int baseFd = PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
+
+        // RESOLVE_BENEATH and RESOLVE_IN_ROOT anchor even an absolute path at dirfd: keep the guest's dirfd as base.
+        bool anchored = (how.Resolve & (ResolveBeneath | ResolveInRoot)) != 0;
+        int baseFd = anchored ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
             this.Reply(n.Id, -baseFd);
@@ -89,6 +97,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             int guestFlags = (int)how.Flags;
             var request = new OpenRequest
             {
@@ -105,23 +114,56 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
-            if (creates)
+            if ((guestFlags & Libc.O_PATH) != 0)
             {
-                how.Mode &= ~(ulong)this.GuestUmask(tid, s);
+                // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
+                // An O_PATH descriptor gives no access to data; see docs/security.md.
+                this.Continue(n.Id);
+                return;
             }
 
-            bool wantsBlocking = (guestFlags & (Libc.O_NONBLOCK | Libc.O_PATH)) == 0;
+            if (rewritten)
+            {
+                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
+                PathResolution.CloseBase(baseFd);
+                baseFd = Libc.AT_FDCWD;
+                s.Absolute[absoluteLength] = 0;
+                path = s.Absolute.AsSpan(0, absoluteLength + 1);
+            }
+
+            bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
             var ours = how;
-            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
-            int fd = OpenAs(call, baseFd, path, ref ours);
+            if (call != OpenCall.OpenAt2)
+            {
+                // open/openat ignore unknown flags and a mode without O_CREAT; openat2 (used for all) would not.
+                ours.Flags &= ValidOpenFlags;
+                ours.Mode = creates ? ours.Mode & 0xfff : 0;
+            }
+
+            if (creates)
+            {
+                ours.Mode &= ~(ulong)this.GuestUmask(tid, s);
+            }
+
+            // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
+            // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
+            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            {
+                ours.Resolve |= ResolveNoMagicLinks;
+            }
+
+            bool wantsBlocking = (guestFlags & Libc.O_NONBLOCK) == 0;
+            var blocking = ours;
+            blocking.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+            ours.Flags = blocking.Flags | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
+            int fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
             if (fd < 0)
             {
                 if (fd == -Errno.ENXIO && wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_WRONLY)
                 {
                     // A FIFO without a reader: a blocking open waits for one. Do that off the loop.
                     handedOff = true;
-                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, how);
+                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, blocking);
                     return;
                 }
 
@@ -207,13 +249,7 @@ internal sealed unsafe partial class Supervisor
         {
             if ((this.families & SyscallFamilies.FileOpenPost) != 0)
             {
-                int resolvedLength = ProcFs.ReadSelfFdLink(fd, s.Proc, s.Resolved);
-                var opened = new OpenedFile
-                {
-                    Identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode),
-                    Path = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
-                    Descriptor = fd,
-                };
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino, stat.Mode), fd, s.Proc, s.Resolved);
                 int decision = this.mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
@@ -259,11 +295,10 @@ internal sealed unsafe partial class Supervisor
             try
             {
                 var ours = how;
-                ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
                 int fd;
                 do
                 {
-                    fd = OpenAs(call, baseFd, path, ref ours);
+                    fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
                 }
                 while (fd == -Errno.EINTR && this.StillWaiting(id));
 
@@ -285,6 +320,12 @@ internal sealed unsafe partial class Supervisor
         });
     }
 
+    /// <summary>
+    /// A FIFO read end opened without O_NONBLOCK waits for a writer. We already hold a non-blocking read end
+    /// (which let any waiting writer through); wait on it until a writer has written or come and gone
+    /// (POLLIN or POLLHUP), then hand the guest that very descriptor, blocking again. A blocking reopen would
+    /// miss a writer that already left. The wait gives up when the guest stops waiting.
+    /// </summary>
     private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd)
     {
         byte[] absolute = request.Path.ToArray();
@@ -294,35 +335,26 @@ internal sealed unsafe partial class Supervisor
         ulong resolve = request.Resolve;
         this.RunBlocking(id, scratch =>
         {
-            int fd;
-            try
+            var poll = new PollFd { Fd = nonBlockingFd, Events = Libc.POLLIN };
+            while (true)
             {
-                ProcFs.FormatSelfFd(scratch.Proc, nonBlockingFd);
-                fixed (byte* p = scratch.Proc)
+                int ready = Libc.Poll(&poll, 1, FifoLivenessCheckMilliseconds);
+                if (ready > 0)
                 {
-                    do
-                    {
-                        fd = Libc.OpenAt(Libc.AT_FDCWD, p, (flags & ~(Libc.O_CREAT | Libc.O_TRUNC | Libc.O_EXCL)) | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0);
-                        fd = fd < 0 ? -Libc.LastError : fd;
-                    }
-                    while (fd == -Errno.EINTR && this.StillWaiting(id));
+                    break;
                 }
-            }
-            finally
-            {
-                Libc.CloseOwned(nonBlockingFd);
-            }
 
-            if (fd < 0)
-            {
-                this.Reply(id, -fd);
-                return;
+                if ((ready < 0 && Libc.LastError != Errno.EINTR) || !this.StillWaiting(id))
+                {
+                    Libc.CloseOwned(nonBlockingFd);
+                    return;
+                }
             }
 
             Stat stat;
-            _ = Libc.FStat(fd, &stat);
+            _ = Libc.FStat(nonBlockingFd, &stat);
             var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-            this.FinishOpen(id, requester, again, fd, in stat, clearNonBlocking: false, scratch);
+            this.FinishOpen(id, requester, again, nonBlockingFd, in stat, clearNonBlocking: true, scratch);
         });
     }
 }

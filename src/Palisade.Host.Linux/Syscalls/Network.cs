@@ -119,22 +119,9 @@ internal sealed unsafe partial class Supervisor
                     if (blocking && (request.SocketType is 1 or 5))
                     {
                         // A blocking stream connect waits for the peer: do it off the loop.
-                        byte[] copy = address.ToArray();
                         int cwd = domain == Libc.AF_UNIX ? ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc) : -1;
                         handedOff = true;
-                        ulong id = n.Id;
-                        this.RunBlocking(id, _ =>
-                        {
-                            try
-                            {
-                                this.Reply(id, SocketAddressCall(Sys.Connect, socket, copy, cwd, umask: null));
-                            }
-                            finally
-                            {
-                                Libc.CloseOwned(socket);
-                                Libc.CloseOwned(cwd);
-                            }
-                        });
+                        this.ConnectLater(n.Id, socket, address.ToArray(), cwd);
                         return;
                     }
 
@@ -160,6 +147,21 @@ internal sealed unsafe partial class Supervisor
             }
         }
     }
+
+    /// <summary>Connects on a worker thread (kept out of <see cref="HandleNetwork"/> so that its closure is not allocated on every call).</summary>
+    private void ConnectLater(ulong id, int socket, byte[] address, int cwd) =>
+        this.RunBlocking(id, _ =>
+        {
+            try
+            {
+                this.Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
+            }
+            finally
+            {
+                Libc.CloseOwned(socket);
+                Libc.CloseOwned(cwd);
+            }
+        });
 
     private void HandleSendmmsg(in SeccompNotif n, Requester requester, Scratch s)
     {

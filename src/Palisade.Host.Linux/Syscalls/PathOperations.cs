@@ -98,6 +98,29 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            // /proc/self, /dev/fd, ... name the guest, not the supervisor that performs the operation.
+            absolute = PathResolution.RewriteSelfReferences(s.Absolute, absolute, requester.ProcessId, tid, out bool rewritten);
+            bool rewritten2 = false;
+            if (kind == PathOperationKind.Rename)
+            {
+                absolute2 = PathResolution.RewriteSelfReferences(s.Absolute2, absolute2, requester.ProcessId, tid, out rewritten2);
+            }
+            if (rewritten)
+            {
+                PathResolution.CloseBase(baseFd);
+                baseFd = Libc.AT_FDCWD;
+                s.Absolute[absolute] = 0;
+                path = s.Absolute.AsSpan(0, absolute + 1);
+            }
+
+            if (rewritten2)
+            {
+                PathResolution.CloseBase(base2);
+                base2 = Libc.AT_FDCWD;
+                s.Absolute2[absolute2] = 0;
+                path2 = s.Absolute2.AsSpan(0, absolute2 + 1);
+            }
+
             var request = new PathOperationRequest
             {
                 Kind = kind,
@@ -151,8 +174,7 @@ internal sealed unsafe partial class Supervisor
             }
         }
 
-        bool ok = System.Text.Unicode.Utf8.TryWrite(s.Absolute2, $"/proc/self/fd/{baseFd}/", out int written);
-        System.Diagnostics.Debug.Assert(ok);
+        int written = new Utf8Builder(s.Absolute2).Append("/proc/self/fd/"u8).Append(baseFd).Append("/"u8).Length;
         if (written + pathWithNul.Length > s.Absolute2.Length)
         {
             System.Runtime.InteropServices.Marshal.SetLastPInvokeError(Errno.ENAMETOOLONG);

@@ -48,6 +48,119 @@ internal static class PathResolution
         return length + path.Length;
     }
 
+    /// <summary>
+    /// Paths that name "the calling process" (/proc/self, /proc/thread-self, /dev/fd, /dev/stdin|stdout|stderr)
+    /// would name the supervisor when the supervisor resolves them. Rewrites such a prefix of the absolute
+    /// path in <paramref name="path"/> (capacity permitting) to the guest's own /proc entry and returns the
+    /// new length; <paramref name="rewritten"/> tells whether it did.
+    /// </summary>
+    public static int RewriteSelfReferences(Span<byte> path, int length, int process, int thread, out bool rewritten)
+    {
+        rewritten = false;
+        var text = path[..length];
+        Span<byte> prefix = stackalloc byte[64];
+        int consumed;
+        int written;
+        if (StartsWithComponent(text, "/proc/self"u8))
+        {
+            consumed = 10;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Length;
+        }
+        else if (StartsWithComponent(text, "/proc/thread-self"u8))
+        {
+            consumed = 17;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/task/"u8).Append(thread).Length;
+        }
+        else if (StartsWithComponent(text, "/dev/fd"u8))
+        {
+            consumed = 7;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd"u8).Length;
+        }
+        else if (StartsWithComponent(text, "/dev/stdin"u8))
+        {
+            consumed = 10;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/0"u8).Length;
+        }
+        else if (StartsWithComponent(text, "/dev/stdout"u8))
+        {
+            consumed = 11;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/1"u8).Length;
+        }
+        else if (StartsWithComponent(text, "/dev/stderr"u8))
+        {
+            consumed = 11;
+            written = new Supervision.Utf8Builder(prefix).Append("/proc/"u8).Append(process).Append("/fd/2"u8).Length;
+        }
+        else
+        {
+            return length;
+        }
+
+        int newLength = length - consumed + written;
+        if (newLength + 1 > path.Length)
+        {
+            return length;
+        }
+
+        path[consumed..length].CopyTo(path[written..]);
+        prefix[..written].CopyTo(path);
+        rewritten = true;
+        return newLength;
+    }
+
+    /// <summary>
+    /// True for exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor:
+    /// the only magic link on that path is its last component, and it names a guest's descriptor.
+    /// </summary>
+    public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path)
+    {
+        if (!path.StartsWith("/proc/"u8))
+        {
+            return false;
+        }
+
+        var rest = path[6..];
+        int pidLength = Digits(rest);
+        if (pidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest[..pidLength], out int pid, out _) || pid == Environment.ProcessId)
+        {
+            return false;
+        }
+
+        rest = rest[pidLength..];
+        if (rest.StartsWith("/task/"u8))
+        {
+            int tidLength = Digits(rest[6..]);
+            if (tidLength == 0)
+            {
+                return false;
+            }
+
+            rest = rest[(6 + tidLength)..];
+        }
+
+        if (!rest.StartsWith("/fd/"u8))
+        {
+            return false;
+        }
+
+        int fdLength = Digits(rest[4..]);
+        return fdLength > 0 && fdLength == rest.Length - 4;
+    }
+
+    private static int Digits(ReadOnlySpan<byte> text)
+    {
+        int i = 0;
+        while (i < text.Length && text[i] >= (byte)'0' && text[i] <= (byte)'9')
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    private static bool StartsWithComponent(ReadOnlySpan<byte> path, ReadOnlySpan<byte> prefix) =>
+        path.StartsWith(prefix) && (path.Length == prefix.Length || path[prefix.Length] == (byte)'/');
+
     /// <summary>Closes a base handle from <see cref="OpenBase"/>.</summary>
     public static void CloseBase(int baseFd)
     {

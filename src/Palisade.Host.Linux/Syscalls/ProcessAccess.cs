@@ -82,8 +82,7 @@ internal sealed unsafe partial class Supervisor
     /// <summary>The pid a guest's pidfd refers to (fdinfo "Pid:"), or 0 when it is not a pidfd.</summary>
     private static int PidOfPidfd(int tid, int pidfd, Scratch s)
     {
-        bool ok = System.Text.Unicode.Utf8.TryWrite(s.Proc2, $"/proc/{tid}/fdinfo/{pidfd}\0", out _);
-        System.Diagnostics.Debug.Assert(ok);
+        _ = new Utf8Builder(s.Proc2).Append("/proc/"u8).Append(tid).Append("/fdinfo/"u8).Append(pidfd).Append("\0"u8);
         fixed (byte* p = s.Proc2)
         fixed (byte* b = s.Status)
         {

@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Host.Linux.Seccomp;
+
+namespace Palisade.Host.Linux.Tests;
+
+/// <summary>A small real policy for tests: records what it is asked and denies what its predicates say.</summary>
+internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMediator
+{
+    public SyscallFamilies Subscriptions { get; } = families;
+
+    public ConcurrentQueue<string> Events { get; } = new();
+
+    public Func<NetworkOperation, int, int, bool> DenyNetwork { get; init; } = (_, _, _) => false;
+
+    public Func<ProcessAccessRequest, bool> DenyProcessAccess { get; init; } = _ => false;
+
+    public Func<ProcessCreateRequest, bool> DenyCreate { get; init; } = _ => false;
+
+    public Func<string, bool> DenyExecImage { get; init; } = _ => false;
+
+    public int PreOpen(in Requester requester, in OpenRequest request) => 0;
+
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => 0;
+
+    public int PathOperation(in Requester requester, in PathOperationRequest request) => 0;
+
+    public void Close(in Requester requester, int fd) => this.Events.Enqueue($"close {fd}");
+
+    public int Exec(in Requester requester, in ExecRequest request)
+    {
+        string image = Encoding.UTF8.GetString(request.ImagePath);
+        this.Events.Enqueue($"exec {Encoding.UTF8.GetString(request.Path)} -> {image}");
+        return this.DenyExecImage(image) ? 13 : 0;
+    }
+
+    public int Network(in Requester requester, in NetworkRequest request)
+    {
+        this.Events.Enqueue($"{request.Operation} family={request.Family} local={request.LocalPort} remote={request.RemotePort}");
+        return this.DenyNetwork(request.Operation, request.LocalPort, request.RemotePort) ? 13 : 0;
+    }
+
+    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request)
+    {
+        this.Events.Enqueue($"access {request.SystemCall} target={request.TargetProcessId} rights={request.Rights}");
+        return this.DenyProcessAccess(request) ? 1 : 0;
+    }
+
+    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request)
+    {
+        this.Events.Enqueue($"create {request.Kind} by {requester.ProcessId}");
+        return this.DenyCreate(request) ? 11 : 0;
+    }
+
+    public void ProcessStarted(in Requester requester, int parentProcessId) =>
+        this.Events.Enqueue($"started {requester.ProcessId} parent={parentProcessId}");
+
+    public void ProcessExit(in Requester requester, bool wholeProcess, int status) =>
+        this.Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
+}
