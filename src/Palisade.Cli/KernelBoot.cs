@@ -24,6 +24,11 @@ internal static class KernelBoot
         {
             string copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
             File.Copy(HivePath(resolved), copy, overwrite: true);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+            {
+                File.Delete(copy);
+                File.Delete(copy + ".lock");
+            };
             s = ConfigurationManager.Open(copy, null, out registry);
             Console.Error.WriteLine("palisade: the registry hive is in use by another kernel; this run works on a private copy whose changes are not kept");
         }

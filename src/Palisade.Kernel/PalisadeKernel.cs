@@ -160,7 +160,7 @@ internal sealed class PalisadeKernel : IDisposable
 
         DriverManifest m = loaded.Manifest;
         string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
-        string sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(assemblyPath)));
+        string sha256 = loaded.MainAssemblySha256;
         record = new DriverRecord(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
         {
             Package = loaded,

@@ -71,10 +71,22 @@ internal sealed class ProcessNotifications
         return verdict;
     }
 
-    public void NotifyExit(in ProcessExitInfo info)
+    public void NotifyExit(in ProcessExitInfo info) =>
+        Notify(Exit, new ExitCall(info), "process-exit");
+
+    public void NotifyThread(bool create, in ThreadInfo info) =>
+        Notify(create ? ThreadCreate : ThreadExit, new ThreadCall(info), "thread");
+
+    public void NotifyImageLoad(in ImageLoadInfo info) =>
+        Notify(ImageLoad, new ImageLoadCall(info), "image-load");
+
+    /// <summary>Calls every live registration of a notification table, containing each callback.</summary>
+    private void Notify<TDelegate, TCall>(CallbackTable<CallbackRegistration<TDelegate>> table, TCall call, string what)
+        where TDelegate : Delegate
+        where TCall : struct, ICall<TDelegate>
     {
         CallbackMonitor.Slot slot = _monitor.Current;
-        foreach (CallbackRegistration<ProcessExitCallback> r in Exit.Snapshot)
+        foreach (CallbackRegistration<TDelegate> r in table.Snapshot)
         {
             if (r.Disabled)
             {
@@ -84,62 +96,35 @@ internal sealed class ProcessNotifications
             slot.Enter(r);
             try
             {
-                r.Callback(in info);
+                call.Invoke(r.Callback);
             }
             catch (Exception ex)
             {
-                _events.WriteDriverFault(r.OwnerName, "process-exit callback threw " + ex.GetType().Name + ": " + ex.Message);
+                _events.WriteDriverFault(r.OwnerName, what + " callback threw " + ex.GetType().Name + ": " + ex.Message);
             }
 
             slot.Exit();
         }
     }
 
-    public void NotifyThread(bool create, in ThreadInfo info)
+    /// <summary>How one notification is passed to its delegate type (a struct, so the loop allocates nothing).</summary>
+    private interface ICall<in TDelegate>
     {
-        CallbackMonitor.Slot slot = _monitor.Current;
-        foreach (CallbackRegistration<ThreadCallback> r in (create ? ThreadCreate : ThreadExit).Snapshot)
-        {
-            if (r.Disabled)
-            {
-                continue;
-            }
-
-            slot.Enter(r);
-            try
-            {
-                r.Callback(in info);
-            }
-            catch (Exception ex)
-            {
-                _events.WriteDriverFault(r.OwnerName, "thread callback threw " + ex.GetType().Name + ": " + ex.Message);
-            }
-
-            slot.Exit();
-        }
+        void Invoke(TDelegate callback);
     }
 
-    public void NotifyImageLoad(in ImageLoadInfo info)
+    private readonly struct ExitCall(ProcessExitInfo info) : ICall<ProcessExitCallback>
     {
-        CallbackMonitor.Slot slot = _monitor.Current;
-        foreach (CallbackRegistration<ImageLoadCallback> r in ImageLoad.Snapshot)
-        {
-            if (r.Disabled)
-            {
-                continue;
-            }
+        public void Invoke(ProcessExitCallback callback) => callback(in info);
+    }
 
-            slot.Enter(r);
-            try
-            {
-                r.Callback(in info);
-            }
-            catch (Exception ex)
-            {
-                _events.WriteDriverFault(r.OwnerName, "image-load callback threw " + ex.GetType().Name + ": " + ex.Message);
-            }
+    private readonly struct ThreadCall(ThreadInfo info) : ICall<ThreadCallback>
+    {
+        public void Invoke(ThreadCallback callback) => callback(in info);
+    }
 
-            slot.Exit();
-        }
+    private readonly struct ImageLoadCall(ImageLoadInfo info) : ICall<ImageLoadCallback>
+    {
+        public void Invoke(ImageLoadCallback callback) => callback(in info);
     }
 }
