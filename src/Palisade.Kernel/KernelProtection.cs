@@ -10,7 +10,8 @@ namespace Palisade.Kernel;
 
 /// <summary>
 /// Puts a booted kernel under the guard: the system service table and its slot map, the system services' native
-/// code and the system call entry, the object types' procedures, and every callback table of the driver API. Each
+/// code and the system call entry, the object types' procedures, every callback table of the driver API, and the
+/// loaded driver list (its links cross-checked against its index). Each
 /// table opens the guard's sanctioned-change window when the kernel itself changes it (a driver registering through
 /// the API), so only changes made some other way are corruption. In the compat flavor there is no guard at all.
 /// </summary>
@@ -86,6 +87,10 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Files.Filters, GuardRegionType.NotificationCallout);
         Guarded(k.Network.Filters, GuardRegionType.NotificationCallout);
         Guarded(k.Network.Callouts, GuardRegionType.NotificationCallout);
+
+        int drivers = guard.Protect(new CrossViewRegion("loaded driver list", GuardRegionType.LoadedModuleList, 1, k.Drivers.LinkedView, k.Drivers.IndexView));
+        k.Drivers.ChangeScope = () => guard.BeginChange(authority, drivers);
+        _release.Add(() => k.Drivers.ChangeScope = null);
 
         void Guarded<T>(CallbackTable<T> t, GuardRegionType type) where T : Registration
         {

@@ -37,6 +37,11 @@ internal sealed class DriverRecord
 
     public DriverContext? Context { get; set; }
 
+    private static long s_nextId;
+
+    /// <summary>A stable id for the guard's cross-check of the loaded driver list.</summary>
+    internal long Id { get; } = Interlocked.Increment(ref s_nextId);
+
     /// <summary>Links of the loaded driver list (the kernel's PsLoadedModuleList counterpart).</summary>
     internal DriverRecord? Next;
     internal DriverRecord? Previous;
@@ -52,19 +57,81 @@ internal sealed class LoadedDriverList
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, DriverRecord> _byName = new(StringComparer.Ordinal);
+    private long[] _ids = [];
     internal DriverRecord? Head;
 
     public event Action? Changed;
+
+    /// <summary>Opens the guard's sanctioned-change window around every change (set when the guard protects the list).</summary>
+    public Func<IDisposable>? ChangeScope { get; set; }
+
+    /// <summary>The list as its links show it.</summary>
+    public Guard.IGuardedListView LinkedView => new Linked(this);
+
+    /// <summary>The list as the index by name shows it (an id array republished on every change).</summary>
+    public Guard.IGuardedListView IndexView => new Index(this);
+
+    private sealed class Linked(LoadedDriverList list) : Guard.IGuardedListView
+    {
+        public string Name => "loaded driver links";
+
+        public int CopyMemberIds(Span<long> destination)
+        {
+            int n = 0;
+            for (DriverRecord? d = Volatile.Read(ref list.Head); d is not null && n <= destination.Length; d = d.Next)
+            {
+                if (n < destination.Length)
+                {
+                    destination[n] = d.Id;
+                }
+
+                n++;
+            }
+
+            return n <= destination.Length ? n : -n;
+        }
+    }
+
+    private sealed class Index(LoadedDriverList list) : Guard.IGuardedListView
+    {
+        public string Name => "loaded driver index";
+
+        public int CopyMemberIds(Span<long> destination)
+        {
+            long[] ids = Volatile.Read(ref list._ids);
+            if (ids.Length > destination.Length)
+            {
+                return -ids.Length;
+            }
+
+            ids.CopyTo(destination);
+            return ids.Length;
+        }
+    }
+
+    private void PublishIds()
+    {
+        var ids = new long[_byName.Count];
+        int i = 0;
+        foreach (DriverRecord d in _byName.Values)
+        {
+            ids[i++] = d.Id;
+        }
+
+        Volatile.Write(ref _ids, ids);
+    }
 
     public Status Add(DriverRecord d)
     {
         lock (_lock)
         {
+            using IDisposable? scope = ChangeScope?.Invoke();
             if (!_byName.TryAdd(d.Name, d))
             {
                 return Status.ObjectNameCollision;
             }
 
+            PublishIds();
             d.Next = Head;
             d.Previous = null;
             if (Head is not null)
@@ -83,11 +150,13 @@ internal sealed class LoadedDriverList
     {
         lock (_lock)
         {
+            using IDisposable? scope = ChangeScope?.Invoke();
             if (!_byName.Remove(d.Name))
             {
                 return;
             }
 
+            PublishIds();
             if (d.Previous is not null)
             {
                 d.Previous.Next = d.Next;
