@@ -40,9 +40,7 @@ internal sealed class EventStream : IDisposable
 
         lock (_lock)
         {
-            _json.WriteStartObject();
-            _json.WriteString("time", DateTimeOffset.UtcNow);
-            _json.WriteString("type", "operation");
+            Begin("operation");
             _json.WriteNumber("pid", record.ProcessId);
             _json.WriteString("operation", record.Operation);
             _json.WriteStartObject("arguments");
@@ -63,7 +61,6 @@ internal sealed class EventStream : IDisposable
 
             _json.WriteEndArray();
             _json.WriteString("result", record.Result.Name);
-            _json.WriteEndObject();
             EndLine();
         }
     }
@@ -77,9 +74,7 @@ internal sealed class EventStream : IDisposable
 
         lock (_lock)
         {
-            _json.WriteStartObject();
-            _json.WriteString("time", DateTimeOffset.UtcNow);
-            _json.WriteString("type", "driver");
+            Begin("driver");
             _json.WriteString("driver", driver);
             _json.WriteString("kind", kind);
             _json.WriteString("message", message);
@@ -89,7 +84,6 @@ internal sealed class EventStream : IDisposable
                 _json.WriteString("path", path);
             }
 
-            _json.WriteEndObject();
             EndLine();
         }
     }
@@ -104,12 +98,9 @@ internal sealed class EventStream : IDisposable
 
         lock (_lock)
         {
-            _json.WriteStartObject();
-            _json.WriteString("time", DateTimeOffset.UtcNow);
-            _json.WriteString("type", "driver-fault");
+            Begin("driver-fault");
             _json.WriteString("driver", driver);
             _json.WriteString("reason", reason);
-            _json.WriteEndObject();
             EndLine();
         }
     }
@@ -123,18 +114,25 @@ internal sealed class EventStream : IDisposable
 
         lock (_lock)
         {
-            _json.WriteStartObject();
-            _json.WriteString("time", DateTimeOffset.UtcNow);
-            _json.WriteString("type", "kernel");
+            Begin("kernel");
             _json.WriteString("kind", kind);
             _json.WriteString("message", message);
-            _json.WriteEndObject();
             EndLine();
         }
     }
 
+    /// <summary>Starts one event line: the object, its time and its type. The caller holds the lock.</summary>
+    private void Begin(string type)
+    {
+        _json!.WriteStartObject();
+        _json.WriteString("time", DateTimeOffset.UtcNow);
+        _json.WriteString("type", type);
+    }
+
+    /// <summary>Ends the event's object and its line.</summary>
     private void EndLine()
     {
+        _json!.WriteEndObject();
         _json!.Flush();
         _stream!.WriteByte((byte)'\n');
         _stream.Flush();
