@@ -279,7 +279,12 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     public void Close(in Requester requester, int fd)
     {
-        Span<byte> link = stackalloc byte[64];
+        // Most descriptors closed were opened for reading: one fdinfo read settles those before any path work.
+        if (!WasOpenForWriting(requester.ProcessId, fd))
+        {
+            return;
+        }
+
         string procPath = "/proc/" + requester.ProcessId + "/fd/" + fd;
         string? target;
         try
@@ -296,7 +301,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             return;
         }
 
-        if (target is null || target.Length == 0 || target[0] != '/' || !WasOpenForWriting(requester.ProcessId, fd))
+        if (target is null || target.Length == 0 || target[0] != '/')
         {
             return;
         }
