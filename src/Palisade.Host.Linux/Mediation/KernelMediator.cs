@@ -372,15 +372,18 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         return ErrnoOf(s);
     }
 
-    private static int ParentOf(int pid)
+    private static int ParentOf(int pid) => StatusField(pid, "PPid:");
+
+    /// <summary>A numeric field of /proc/PID/status (PPid:, Tgid:), or 0 when the process is gone.</summary>
+    private static int StatusField(int pid, string field)
     {
         try
         {
             foreach (string line in File.ReadLines("/proc/" + pid + "/status"))
             {
-                if (line.StartsWith("PPid:", StringComparison.Ordinal))
+                if (line.StartsWith(field, StringComparison.Ordinal))
                 {
-                    return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                    return int.Parse(line.AsSpan(field.Length).Trim(), System.Globalization.CultureInfo.InvariantCulture);
                 }
             }
         }
@@ -487,7 +490,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         int target = request.TargetProcessId;
         if (target <= 0 && request.TargetThreadId > 0)
         {
-            target = ParentThreadGroup(request.TargetThreadId);
+            target = StatusField(request.TargetThreadId, "Tgid:");
         }
 
         if (target <= 0 || target == requester.ProcessId)
@@ -546,25 +549,6 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         Status s = _kernel.SystemCall(SystemService.OpenProcess, ref f);
         End(record, s);
         return s.IsSuccess ? 0 : s == Status.AccessDenied ? Errno.EPERM : ErrnoOf(s);
-    }
-
-    private static int ParentThreadGroup(int tid)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/" + tid + "/status"))
-            {
-                if (line.StartsWith("Tgid:", StringComparison.Ordinal))
-                {
-                    return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return 0;
     }
 
     public int ProcessCreate(in Requester requester, in ProcessCreateRequest request) => 0;

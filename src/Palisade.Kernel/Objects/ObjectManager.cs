@@ -27,6 +27,10 @@ internal sealed class ObjectCallbackEntry : Registration
     public ObjectPostCallback? Post { get; }
 
     public override Delegate? PrimaryCallback => (Delegate?)Pre ?? Post;
+
+    /// <summary>True when the registration is live and selected this object type and operation.</summary>
+    public bool Applies(ObjectTypes type, HandleOperations operation) =>
+        !Disabled && (Types & type) != 0 && (Operations & operation) != 0;
 }
 
 /// <summary>
@@ -144,7 +148,7 @@ internal sealed unsafe class ObjectManager : IDisposable
         CallbackMonitor.Slot slot = _monitor.Current;
         foreach (ObjectCallbackEntry e in entries)
         {
-            if (e.Disabled || e.Pre is null || (e.Types & type) == 0 || (e.Operations & operation) == 0)
+            if (e.Pre is null || !e.Applies(type, operation))
             {
                 continue;
             }
@@ -203,7 +207,7 @@ internal sealed unsafe class ObjectManager : IDisposable
         for (int i = entries.Length - 1; i >= 0; i--)
         {
             ObjectCallbackEntry e = entries[i];
-            if (e.Disabled || e.Post is null || (e.Types & type) == 0 || (e.Operations & operation) == 0)
+            if (e.Post is null || !e.Applies(type, operation))
             {
                 continue;
             }
