@@ -11,7 +11,7 @@ namespace Palisade.Kernel;
 /// <summary>
 /// Puts a booted kernel under the guard: the system service table and its slot map, the system services' native
 /// code and the system call entry, the object types' procedures, every callback table of the driver API, and the
-/// loaded driver list (its links cross-checked against its index). Each
+/// loaded driver list and the active process list (each one's links cross-checked against its index). Each
 /// table opens the guard's sanctioned-change window when the kernel itself changes it (a driver registering through
 /// the API), so only changes made some other way are corruption. In the compat flavor there is no guard at all.
 /// </summary>
@@ -51,6 +51,7 @@ internal sealed class KernelProtection : IDisposable
 
         KernelGuard? guard = KernelGuard.StartForFlavor(kernel.Flavor, options ?? GuardOptions.Default, bugCheck, out GuardAuthority? authority);
         var protection = new KernelProtection(bugCheck, guard, authority);
+        kernel.AttachProtection(protection);
         if (guard is not null && authority is not null)
         {
             protection.ProtectKernel(kernel, guard, authority);
@@ -91,6 +92,10 @@ internal sealed class KernelProtection : IDisposable
         int drivers = guard.Protect(new CrossViewRegion("loaded driver list", GuardRegionType.LoadedModuleList, 1, k.Drivers.LinkedView, k.Drivers.IndexView));
         k.Drivers.ChangeScope = () => guard.BeginChange(authority, drivers);
         _release.Add(() => k.Drivers.ChangeScope = null);
+
+        int processes = guard.Protect(new CrossViewRegion("active process list", GuardRegionType.ProcessList, 2, k.ProcessTable.LinkedView, k.ProcessTable.IndexView));
+        k.ProcessTable.ChangeScope = () => guard.BeginChange(authority, processes);
+        _release.Add(() => k.ProcessTable.ChangeScope = null);
 
         void Guarded<T>(CallbackTable<T> t, GuardRegionType type) where T : Registration
         {

@@ -32,6 +32,9 @@ internal sealed class PalisadeKernel : IDisposable
     private readonly IRegistryStore? _registry;
     private bool _disposed;
 
+    // The bug check's ring of recent system calls, once the kernel runs under protection (the dump lists them).
+    private BugChecks.SyscallRing? _recentCalls;
+
     public PalisadeKernel(KernelOptions options, IRegistryStore? registry = null)
     {
         Options = options;
@@ -73,6 +76,15 @@ internal sealed class PalisadeKernel : IDisposable
 
     public SystemServiceTable ServiceTable { get; }
 
+    /// <summary>The guard and bug check this kernel runs under, once <see cref="KernelProtection.Start"/> has put it there.</summary>
+    public KernelProtection? Protection { get; private set; }
+
+    internal void AttachProtection(KernelProtection protection)
+    {
+        Protection = protection;
+        _recentCalls = protection.BugCheck.Syscalls;
+    }
+
     public LoadedDriverList Drivers { get; } = new();
 
     /// <summary>Performs a registry operation on the hive (cached delegate: no allocation per call).</summary>
@@ -82,7 +94,12 @@ internal sealed class PalisadeKernel : IDisposable
     public OperationRecord? CurrentRecord => Events.Enabled ? t_record ??= new OperationRecord() : null;
 
     /// <summary>Issues a system service. This is the one managed entry into the kernel.</summary>
-    public Status SystemCall(SystemService service, ref ServiceFrame frame) => ServiceTable.Call(this, service, ref frame);
+    public Status SystemCall(SystemService service, ref ServiceFrame frame)
+    {
+        Status s = ServiceTable.Call(this, service, ref frame);
+        _recentCalls?.Record(frame.ProcessId, frame.ThreadId, (int)service, frame.TargetProcessId, (long)frame.DesiredAccess, (long)frame.File.Kind, s.Code);
+        return s;
+    }
 
     private Status PerformOnStore(RegistryRequest request) =>
         _registry is null ? Status.NotSupported : _registry.Perform(request);

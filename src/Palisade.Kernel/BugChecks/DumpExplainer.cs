@@ -85,9 +85,12 @@ internal static class DumpExplainer
             SyscallRecord call = dump.RecentSystemCalls[i];
             output.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"  #{call.Sequence} {call.Time:HH:mm:ss.fff} pid {call.Pid} tid {call.Tid} nr {call.Number} ({call.Arg0:X}, {call.Arg1:X}, {call.Arg2:X}) = {call.Result}"));
+                $"  #{call.Sequence} {call.Time:HH:mm:ss.fff} pid {call.Pid} tid {call.Tid} {ServiceName(call.Number)} (target {call.Arg0}, access 0x{call.Arg1:X}, file op {call.Arg2}) = {new Palisade.Api.Status((uint)call.Result)}"));
         }
     }
+
+    private static string ServiceName(int number) =>
+        Enum.IsDefined((Dispatch.SystemService)number) ? ((Dispatch.SystemService)number).ToString() : "service " + number.ToString(CultureInfo.InvariantCulture);
 
     private static string Param(IReadOnlyList<string> parameters, int index) =>
         index < parameters.Count ? parameters[index] : "(missing)";

@@ -126,6 +126,8 @@ internal sealed class KernelBugCheck
             {
                 culprit = GuardTamperSuspect(drivers);
             }
+
+            culprit ??= KernelTamperSuspect(drivers);
         }
 #pragma warning disable CA1031 // The dump must be written even when the analysis of a corrupted process fails.
         catch (Exception e)
@@ -152,9 +154,21 @@ internal sealed class KernelBugCheck
             Environment.ProcessId);
     }
 
-    private static CulpritSection? GuardTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers)
+    private static CulpritSection? GuardTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers) =>
+        Suspect(
+            ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]),
+            drivers,
+            "the guard's own state was changed, which leaves no foreign code to follow");
+
+    private static CulpritSection? KernelTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers) =>
+        Suspect(
+            ReflectionSuspects.FindForKernel(),
+            drivers,
+            "the region changed without foreign code or a foreign entry to follow (an entry removed or a list unlinked)");
+
+    private static CulpritSection? Suspect((string Assembly, IReadOnlyList<string> Names)? found, IReadOnlyList<LoadedDriverRecord> drivers, string what)
     {
-        if (ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]) is not { } suspect)
+        if (found is not { } suspect)
         {
             return null;
         }
@@ -172,7 +186,7 @@ internal sealed class KernelBugCheck
             suspect.Assembly,
             null,
             driver,
-            $"the guard's own state was changed, which leaves no foreign code to follow; {suspect.Assembly} spells the guard's private members by name ({string.Join(", ", suspect.Names)}), as reflection on them requires");
+            $"{what}; {suspect.Assembly} spells the kernel's internal names ({string.Join(", ", suspect.Names)}), as reflection on them requires");
     }
 
     private string? WriteDump(CrashDump dump, out string? error)

@@ -1,29 +1,35 @@
 using System.Reflection;
 using System.Reflection.Metadata;
 using System.Reflection.Metadata.Ecma335;
-using System.Reflection.PortableExecutable;
 using System.Runtime.InteropServices;
 
 namespace Palisade.Kernel.BugChecks;
 
 /// <summary>
-/// Names a suspect when the guard's own state was tampered with by reflection, which leaves no foreign code
-/// address to follow. A driver that reaches into the kernel by reflection has to spell the kernel's private member
-/// names as strings; this reads the user-string heap of every loaded assembly outside the runtime and the kernel
-/// and ranks them by how many of those private names they hold.
+/// Names a suspect when a kernel structure was changed by reflection, which leaves no foreign code address to
+/// follow (an entry removed from a table, a list unlinked, the guard's own state rewritten). A driver that reaches
+/// into the kernel by reflection has to spell the kernel's internal type names and non-public member names as
+/// strings; this reads the user-string heap of every loaded assembly outside the runtime and the kernel (drivers
+/// loaded from their package bytes included) and ranks them by how many of those names they hold.
 /// </summary>
 internal static class ReflectionSuspects
 {
+    /// <summary>The loaded assembly that spells the most internal names of <paramref name="internals"/>, if any.</summary>
     internal static (string Assembly, IReadOnlyList<string> Names)? Find(IEnumerable<Type> internals)
     {
-        var privateNames = new HashSet<string>(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (Type type in internals)
         {
+            if (!type.IsPublic && !type.IsNestedPublic && type.FullName is { } fullName && !fullName.Contains('<', StringComparison.Ordinal))
+            {
+                names.Add(fullName);
+            }
+
             foreach (FieldInfo field in type.GetFields(BindingFlags.Instance | BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
             {
-                if (field.Name.StartsWith('_'))
+                if (field.Name.Length >= 4)
                 {
-                    privateNames.Add(field.Name);
+                    names.Add(field.Name);
                 }
             }
         }
@@ -33,13 +39,13 @@ internal static class ReflectionSuspects
         (string Assembly, IReadOnlyList<string> Names)? best = null;
         foreach (Assembly assembly in AppDomain.CurrentDomain.GetAssemblies())
         {
-            if (assembly == kernel || assembly.IsDynamic || assembly.Location.Length == 0
-                || assembly.Location.StartsWith(runtimeDirectory, StringComparison.Ordinal))
+            if (assembly == kernel || assembly.IsDynamic
+                || (assembly.Location.Length > 0 && assembly.Location.StartsWith(runtimeDirectory, StringComparison.Ordinal)))
             {
                 continue;
             }
 
-            List<string> hits = NamesIn(assembly.Location, privateNames);
+            List<string> hits = NamesIn(assembly, names);
             if (hits.Count > 0 && (best is null || hits.Count > best.Value.Names.Count))
             {
                 best = (assembly.GetName().Name ?? assembly.Location, hits);
@@ -49,19 +55,21 @@ internal static class ReflectionSuspects
         return best;
     }
 
-    private static List<string> NamesIn(string path, HashSet<string> privateNames)
+    /// <summary>The suspect for a change anywhere in the kernel: every type of the kernel assembly counts.</summary>
+    internal static (string Assembly, IReadOnlyList<string> Names)? FindForKernel() => Find(typeof(ReflectionSuspects).Assembly.GetTypes());
+
+    private static unsafe List<string> NamesIn(Assembly assembly, HashSet<string> names)
     {
         var hits = new List<string>();
+        // The metadata as the runtime holds it: works for assemblies loaded from a stream, which have no file.
+        if (!assembly.TryGetRawMetadata(out byte* blob, out int length))
+        {
+            return hits;
+        }
+
         try
         {
-            using var stream = File.OpenRead(path);
-            using var pe = new PEReader(stream);
-            if (!pe.HasMetadata)
-            {
-                return hits;
-            }
-
-            MetadataReader reader = pe.GetMetadataReader();
+            var reader = new MetadataReader(blob, length);
             if (reader.GetHeapSize(HeapIndex.UserString) <= 1)
             {
                 return hits;
@@ -71,7 +79,7 @@ internal static class ReflectionSuspects
             while (!handle.IsNil)
             {
                 string text = reader.GetUserString(handle);
-                if (privateNames.Contains(text) && !hits.Contains(text))
+                if (names.Contains(text) && !hits.Contains(text))
                 {
                     hits.Add(text);
                 }
@@ -79,9 +87,9 @@ internal static class ReflectionSuspects
                 handle = reader.GetNextHandle(handle);
             }
         }
-        catch (Exception e) when (e is IOException or BadImageFormatException or UnauthorizedAccessException)
+        catch (BadImageFormatException)
         {
-            // An assembly that cannot be read is not evidence either way.
+            // Metadata that cannot be read is not evidence either way.
         }
 
         return hits;

@@ -11,6 +11,7 @@ internal sealed class ProcessTable
     private readonly Lock _lock = new();
     private readonly Dictionary<int, GuestProcess> _byPid = [];
     private readonly Dictionary<int, GuestThread> _threads = [];
+    private long[] _pids = [];
     internal GuestProcess? Head;
 
     public ProcessTable(ObjectType processType, ObjectType threadType)
@@ -24,6 +25,15 @@ internal sealed class ProcessTable
     public ObjectType ThreadType { get; }
 
     public event Action? Changed;
+
+    /// <summary>Opens the guard's sanctioned-change window around every change (set when the guard protects the list).</summary>
+    public Func<IDisposable>? ChangeScope { get; set; }
+
+    /// <summary>The processes as the active process list's links show them (member id: the pid).</summary>
+    public Guard.IGuardedListView LinkedView => new Linked(this);
+
+    /// <summary>The processes as the index by pid shows them (a pid array republished on every change).</summary>
+    public Guard.IGuardedListView IndexView => new Index(this);
 
     public int Count
     {
@@ -49,7 +59,9 @@ internal sealed class ProcessTable
             }
 
             p = new GuestProcess(ProcessType, pid, parentPid, userId);
+            using IDisposable? scope = ChangeScope?.Invoke();
             _byPid.Add(pid, p);
+            PublishPids();
             p.Next = Head;
             if (Head is not null)
             {
@@ -119,12 +131,15 @@ internal sealed class ProcessTable
         GuestProcess? p;
         lock (_lock)
         {
-            if (!_byPid.Remove(pid, out p))
+            if (!_byPid.ContainsKey(pid))
             {
                 return null;
             }
 
-            if (p.Previous is not null)
+            using IDisposable? scope = ChangeScope?.Invoke();
+            _byPid.Remove(pid, out p);
+            PublishPids();
+            if (p!.Previous is not null)
             {
                 p.Previous.Next = p.Next;
             }
@@ -150,6 +165,56 @@ internal sealed class ProcessTable
         p.Handles.CloseAll();
         p.Release();
         return p;
+    }
+
+    private void PublishPids()
+    {
+        var pids = new long[_byPid.Count];
+        int i = 0;
+        foreach (int pid in _byPid.Keys)
+        {
+            pids[i++] = pid;
+        }
+
+        Volatile.Write(ref _pids, pids);
+    }
+
+    private sealed class Linked(ProcessTable table) : Guard.IGuardedListView
+    {
+        public string Name => "active process links";
+
+        public int CopyMemberIds(Span<long> destination)
+        {
+            int n = 0;
+            for (GuestProcess? p = Volatile.Read(ref table.Head); p is not null && n <= destination.Length; p = p.Next)
+            {
+                if (n < destination.Length)
+                {
+                    destination[n] = p.ProcessId;
+                }
+
+                n++;
+            }
+
+            return n <= destination.Length ? n : -n;
+        }
+    }
+
+    private sealed class Index(ProcessTable table) : Guard.IGuardedListView
+    {
+        public string Name => "process index";
+
+        public int CopyMemberIds(Span<long> destination)
+        {
+            long[] pids = Volatile.Read(ref table._pids);
+            if (pids.Length > destination.Length)
+            {
+                return -pids.Length;
+            }
+
+            pids.CopyTo(destination);
+            return pids.Length;
+        }
     }
 
     public GuestProcess[] Snapshot()
