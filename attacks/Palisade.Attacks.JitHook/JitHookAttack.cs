@@ -8,18 +8,17 @@ namespace Palisade.Attacks.JitHook;
 /// patching libraries install so that every method compiled afterwards passes through them. The forwarder calls
 /// the original, so the process keeps working; it only counts. Dispose puts the original back.
 /// </summary>
-public sealed unsafe class JitHookAttack : IDisposable
+public static unsafe class JitHookAttack
 {
     private static nint s_original;
     private static int s_armed;
     private static long s_compilations;
-    private nint _slot;
 
     /// <summary>How many compilations passed through the hook.</summary>
     public static long Compilations => Interlocked.Read(ref s_compilations);
 
-    /// <summary>Installs the hook.</summary>
-    public void Install()
+    /// <summary>Installs the hook; disposing the result puts the original back.</summary>
+    internal static IDisposable Install()
     {
         nint library = NativeLibrary.Load(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "libclrjit.so"));
         nint jit = ((delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "getJit"))();
@@ -31,17 +30,11 @@ public sealed unsafe class JitHookAttack : IDisposable
         hook(0, 0, 0, 0, 0, 0);
         Volatile.Write(ref s_armed, 1);
         Rootkit.WritePointer(vtable, (nint)hook);
-        _slot = vtable;
-    }
-
-    /// <summary>Restores the original compileMethod.</summary>
-    public void Dispose()
-    {
-        if (_slot != 0)
+        return new Undo(() =>
         {
-            Rootkit.WritePointer(_slot, s_original);
-            _slot = 0;
-        }
+            Rootkit.WritePointer(vtable, s_original);
+            Volatile.Write(ref s_armed, 0);
+        });
     }
 
     [UnmanagedCallersOnly]

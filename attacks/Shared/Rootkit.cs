@@ -55,8 +55,16 @@ internal static unsafe partial class Rootkit
         return stub + 6 + *(int*)(p + 2);
     }
 
-    /// <summary>The compiled body a method's stub leads to.</summary>
-    internal static nint BodyOf(MethodBase method) => *(nint*)CellOf(method);
+    /// <summary>
+    /// The compiled body a method's stub leads to. A method of a collectible assembly (a driver's own code) has no
+    /// precode once compiled: its entry point is the body itself.
+    /// </summary>
+    internal static nint BodyOf(MethodBase method)
+    {
+        nint entry = StubOf(method);
+        byte* p = (byte*)entry;
+        return p[0] == 0xFF && p[1] == 0x25 ? *(nint*)(entry + 6 + *(int*)(p + 2)) : entry;
+    }
 
     /// <summary>Overwrites memory whatever its protection, restores the protection, returns the old bytes.</summary>
     internal static byte[] Write(nint address, ReadOnlySpan<byte> bytes)
@@ -146,6 +154,13 @@ internal static unsafe partial class Rootkit
     internal static object? GetField(object target, string name) => FieldOf(target.GetType(), name).GetValue(target);
 
     internal static void SetField(object target, string name, object? value) => FieldOf(target.GetType(), name).SetValue(target, value);
+
+    internal static object? GetPropertyOrNull(object target, string name) =>
+        target.GetType().GetProperty(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)?.GetValue(target);
+
+    internal static object? GetProperty(object target, string name) =>
+        target.GetType().GetProperty(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)?.GetValue(target)
+        ?? throw new MissingMemberException(target.GetType().FullName, name);
 
     private static FieldInfo FieldOf(Type type, string name)
     {

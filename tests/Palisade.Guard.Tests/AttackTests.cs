@@ -1,134 +1,117 @@
-using Palisade.Attacks.GuardCodePatch;
-using Palisade.Attacks.GuardTamper;
-using Palisade.Attacks.InlineDetour;
-using Palisade.Attacks.JitHook;
-using Palisade.Attacks.StubCellSwap;
+using Palisade.Api;
+using Palisade.Kernel;
 using Palisade.Kernel.BugChecks;
+using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Guard;
 
 namespace Palisade.Guard.Tests;
 
 /// <summary>
-/// Each attack in attacks/ against a protected kernel: the bug check comes by the first sweep begun after the attack,
-/// with the right region type, and the analysis names the attacking assembly. Until the signed driver loader lands,
-/// each attack is loaded in-process through its type rather than as a driver package.
+/// Every attack in attacks/, loaded as a signed driver package into a protected kernel under the guard as
+/// <c>palisade run</c> wires it: the bug check comes by the first sweep any context begins after the attack, with
+/// the right region type; every guest is stopped; the dump is written; and its analysis names the attacking driver.
 /// </summary>
 public sealed class AttackTests
 {
-    [Fact]
-    public void Inline_E9_detour_of_a_kernel_function_is_caught_and_blamed_on_its_assembly()
+    [Theory]
+    [InlineData("inline-detour", "form=e9", (int)GuardRegionType.KernelFunction, "SystemServices.FileService")]
+    [InlineData("inline-detour", "form=ff25", (int)GuardRegionType.KernelFunction, "SystemServices.FileService")]
+    [InlineData("stub-cell-swap", null, (int)GuardRegionType.KernelFunction, "SystemServices.FileService")]
+    [InlineData("ssdt-hook", null, (int)GuardRegionType.SystemServiceTable, "system service table")]
+    [InlineData("jit-hook", null, (int)GuardRegionType.JitCompileEntry, "compile")]
+    [InlineData("callback-insert", null, (int)GuardRegionType.NotificationCallout, "process create")]
+    [InlineData("driver-hide", null, (int)GuardRegionType.LoadedModuleList, "loaded driver list")]
+    [InlineData("object-type-hook", null, (int)GuardRegionType.ObjectType, "object type Process")]
+    [InlineData("guard-code-patch", null, (int)GuardRegionType.KernelFunction, "GuardContext.Sweep<GuardTag0>")]
+    [InlineData("guard-starve", null, (int)GuardRegionType.GuardState, "")]
+    public void Attack_is_caught_within_the_bound_and_blamed_on_its_driver(string package, string? parameter, int type, string region)
     {
-        using var kernel = new TestKernel();
-        using var attack = new E9DetourAttack();
+        using var bed = new AttackBed(KernelFlavor.Protected);
 
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
+        bed.Load(package, parameter is null ? [] : [parameter]);
+        Dictionary<string, long> sweeps = bed.SweepsNow();
 
-        BugCheckReport report = kernel.Sink.Wait();
-        AssertKernelFunction(report, "SyscallRing.Record");
+        BugCheckReport report = bed.Sink.Wait();
+        AssertCaught(bed, report, (GuardRegionType)type, region, package);
         TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Equal("Palisade.Attacks.InlineDetour", report.Dump.Culprit?.Assembly);
-        ChangeSection body = Assert.Single(report.Dump.Changes, c => c.Key == "body");
-        Assert.StartsWith("jmp", body.Instruction, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Inline_FF25_absolute_detour_of_a_kernel_function_is_caught_and_blamed_on_its_assembly()
+    public void Callbacks_removed_from_the_tables_are_caught_and_blamed_on_the_remover()
     {
-        using var kernel = new TestKernel();
-        using var attack = new AbsoluteJumpDetourAttack();
+        using var bed = new AttackBed(KernelFlavor.Protected);
+        bed.Load("drivers/out/antivirus");
 
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
+        bed.Load("callback-remove", "victim=antivirus");
+        Dictionary<string, long> sweeps = bed.SweepsNow();
 
-        BugCheckReport report = kernel.Sink.Wait();
-        AssertKernelFunction(report, "SyscallRing.Record");
+        BugCheckReport report = bed.Sink.Wait();
+        AssertCaught(bed, report, GuardRegionType.NotificationCallout, "", "callback-remove");
         TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Equal("Palisade.Attacks.InlineDetour", report.Dump.Culprit?.Assembly);
-        ChangeSection body = Assert.Single(report.Dump.Changes, c => c.Key == "body");
-        Assert.StartsWith("jmp qword ptr", body.Instruction, StringComparison.Ordinal);
+        Assert.Contains(report.Dump.Changes, c => c.Description?.StartsWith("removed: registered by antivirus", StringComparison.Ordinal) == true);
     }
 
     [Fact]
-    public void Swapped_stub_cell_is_caught_and_blamed_on_its_assembly()
+    public void A_process_unlinked_from_the_active_process_list_is_caught_and_blamed_on_the_unlinker()
     {
-        using var kernel = new TestKernel();
-        using var attack = new StubCellSwapAttack();
+        using var bed = new AttackBed(KernelFlavor.Protected);
+        bed.Kernel.ProcessTable.Add(4242, 1, 1000, out _);
+        bed.Kernel.ProcessTable.Add(4243, 1, 1000, out _);
 
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
+        bed.Load("process-unlink", "pid=4242");
+        Dictionary<string, long> sweeps = bed.SweepsNow();
 
-        BugCheckReport report = kernel.Sink.Wait();
-        AssertKernelFunction(report, "SyscallRing.Record");
+        BugCheckReport report = bed.Sink.Wait();
+        AssertCaught(bed, report, GuardRegionType.ProcessList, "active process list", "process-unlink");
         TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Contains(report.Dump.Changes, c => c.Key == "cell");
-        Assert.Equal("Palisade.Attacks.StubCellSwap", report.Dump.Culprit?.Assembly);
+        Assert.Contains(report.Dump.Changes, c => c.Description?.Contains("hidden from active process links", StringComparison.Ordinal) == true);
     }
 
     [Fact]
-    public void Hooked_jit_compile_entry_is_caught_and_blamed_on_its_assembly()
+    public void Forged_guard_shutdown_is_caught_as_guard_state_tampering_and_blamed_on_its_driver()
     {
-        using var kernel = new TestKernel();
-        using var attack = new JitHookAttack();
+        using var bed = new AttackBed(KernelFlavor.Protected);
 
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
+        bed.Load("guard-stop");
 
-        BugCheckReport report = kernel.Sink.Wait();
-        Assert.Equal((ulong)GuardRegionType.JitCompileEntry, report.Parameter4);
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Contains(report.Dump.Changes, c => c.Key == "compileMethod slot");
-        Assert.Equal("Palisade.Attacks.JitHook", report.Dump.Culprit?.Assembly);
+        AssertCaught(bed, bed.Sink.Wait(), GuardRegionType.GuardState, "", "guard-stop");
     }
 
     [Fact]
-    public void Patched_guard_sweep_is_caught_by_the_other_contexts_and_blamed_on_its_assembly()
+    public void Legitimate_process_and_driver_churn_is_not_a_corruption()
     {
-        using var kernel = new TestKernel();
-        using var attack = new GuardCodePatchAttack();
+        using var bed = new AttackBed(KernelFlavor.Protected);
+        for (int i = 0; i < 200; i++)
+        {
+            bed.Kernel.ProcessTable.Add(5000 + i, 1, 1000, out _);
+            if (i % 3 == 0)
+            {
+                bed.Kernel.ProcessTable.Remove(5000 + i - 3);
+            }
+        }
 
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
+        DriverRecord antivirus = bed.Load("drivers/out/antivirus");
+        Assert.Equal(Status.Success, bed.Kernel.StopDriver(antivirus));
 
-        BugCheckReport report = kernel.Sink.Wait();
-        AssertKernelFunction(report, "GuardContext.Sweep<GuardTag0>");
-        Assert.NotEqual("guard context 0", report.Dump.DetectedBy);
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Equal("Palisade.Attacks.GuardCodePatch", report.Dump.Culprit?.Assembly);
+        long before = bed.Protection.Guard!.Contexts.Sum(c => c.Sweeps);
+        Assert.True(SpinWait.SpinUntil(() => bed.Protection.Guard.Contexts.Sum(c => c.Sweeps) > before + 30, TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, bed.Sink.Count);
     }
 
-    [Fact]
-    public void Forged_guard_shutdown_by_reflection_is_caught_as_guard_state_tampering()
-    {
-        using var kernel = new TestKernel();
-        var attack = new GuardStopAttack(kernel);
-
-        attack.Install();
-
-        BugCheckReport report = kernel.Sink.Wait();
-        Assert.Equal((ulong)GuardRegionType.GuardState, report.Parameter4);
-        Assert.Equal("Palisade.Attacks.GuardTamper", report.Dump.Culprit?.Assembly);
-    }
-
-    [Fact]
-    public void Guard_starved_by_a_replaced_schedule_is_caught_as_guard_state_tampering()
-    {
-        using var kernel = new TestKernel();
-        using var attack = new GuardStarveAttack(kernel);
-
-        attack.Install();
-        Dictionary<string, long> sweeps = kernel.SweepsNow();
-
-        BugCheckReport report = kernel.Sink.Wait();
-        Assert.Equal((ulong)GuardRegionType.GuardState, report.Parameter4);
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Equal("Palisade.Attacks.GuardTamper", report.Dump.Culprit?.Assembly);
-    }
-
-    private static void AssertKernelFunction(BugCheckReport report, string method)
+    private static void AssertCaught(AttackBed bed, BugCheckReport report, GuardRegionType type, string region, string package)
     {
         Assert.Equal(0x109UL, report.Code);
-        Assert.Equal((ulong)GuardRegionType.KernelFunction, report.Parameter4);
-        Assert.Contains(method, report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.Equal((ulong)type, report.Parameter4);
+        Assert.Contains(region, report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.True(bed.GuestsStopped, "the bug check did not stop the guests");
+        Assert.Equal(package, report.Dump.Culprit?.Driver);
+
+        // The dump on disk says the same, and its analysis (what `palisade analyze` prints) names the driver.
+        Assert.NotNull(report.DumpPath);
+        CrashDump written = CrashDump.FromJson(File.ReadAllText(report.DumpPath));
+        Assert.Equal(package, written.Culprit?.Driver);
+        var analysis = new StringWriter();
+        DumpExplainer.Explain(written, analysis);
+        Assert.Contains($"(driver \"{package}\")", analysis.ToString(), StringComparison.Ordinal);
     }
 }

@@ -1,56 +1,144 @@
+using System.Reflection.Emit;
+using Palisade.Api;
 using Palisade.Kernel;
-using Palisade.Attacks.InlineDetour;
-using Palisade.Attacks.StubCellSwap;
-using Palisade.Kernel.BugChecks;
-using Palisade.Kernel.Guard;
+using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Processes;
 
 namespace Palisade.Guard.Tests;
 
 /// <summary>
-/// The compat flavor boots with no guard at all, so the same attacks the protected flavor stops really take effect
-/// there: proof that the hooks the guard catches are real hooks.
+/// The compat flavor boots with no guard at all, so the same signed attack packages the protected flavor stops take
+/// effect there: proof that what the guard catches are real hooks. The guard attacks have nothing to attack there
+/// and fail to load with NotFound.
 /// </summary>
 public sealed class CompatTests
 {
-    [Fact]
-    public void E9_detour_hides_system_calls_from_the_ring_in_the_compat_flavor()
+    [Theory]
+    [InlineData("inline-detour", "form=e9", "Palisade.Attacks.FileServiceHook")]
+    [InlineData("inline-detour", "form=ff25", "Palisade.Attacks.FileServiceHook")]
+    [InlineData("stub-cell-swap", null, "Palisade.Attacks.FileServiceHook")]
+    [InlineData("ssdt-hook", null, "Palisade.Attacks.FileServiceHook")]
+    public void File_service_hook_decides_every_open_in_the_compat_flavor(string package, string? parameter, string hook)
     {
-        Assert.Null(BootCompat());
-        var ring = new SyscallRing();
-        long swallowed = SyscallHiding.Swallowed;
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        Assert.Null(bed.Protection.Guard);
+        string file = bed.WriteFile("hello.txt", "hello");
+        Assert.Equal(Status.Success, bed.Open(file));
 
-        using (var attack = new E9DetourAttack())
-        {
-            attack.Install();
-            ring.Record(1, 1, 59, 0, 0, 0, 0);
-        }
+        DriverRecord attack = bed.Load(package, parameter is null ? [] : [parameter]);
+        long refused = AttackBed.Counter(attack, hook, "Refused");
 
-        Assert.Equal(0, ring.Count);
-        Assert.Equal(swallowed + 1, SyscallHiding.Swallowed);
+        Assert.Equal(Status.AccessDenied, bed.Open(file));
+        Assert.Equal(refused + 1, AttackBed.Counter(attack, hook, "Refused"));
     }
 
     [Fact]
-    public void Stub_cell_swap_hides_system_calls_made_through_a_delegate_in_the_compat_flavor()
+    public void Removed_antivirus_callbacks_let_the_test_virus_through_in_the_compat_flavor()
     {
-        Assert.Null(BootCompat());
-        var ring = new SyscallRing();
-        Action<int, int, int, long, long, long, long> record = ring.Record;
-        long swallowed = StubCellSwapAttack.Swallowed;
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        bed.Load("drivers/out/antivirus");
+        string eicar = bed.WriteFile("eicar.com", File.ReadAllText(Path.Combine(Repository.Root, "samples", "eicar.com")));
+        Assert.Equal(Status.AccessDenied, bed.Open(eicar));
 
-        using (var attack = new StubCellSwapAttack())
-        {
-            attack.Install();
-            record(1, 1, 59, 0, 0, 0, 0);
-        }
+        bed.Load("callback-remove", "victim=antivirus");
 
-        Assert.Equal(0, ring.Count);
-        Assert.Equal(swallowed + 1, StubCellSwapAttack.Swallowed);
+        Assert.Equal(Status.Success, bed.Open(eicar));
     }
 
-    private static KernelGuard? BootCompat() =>
-        KernelGuard.StartForFlavor(
-            KernelFlavor.Compat,
-            GuardOptions.Default,
-            new KernelBugCheck(new BugCheckOptions { DumpDirectory = Path.GetTempPath(), Flavor = KernelFlavor.Compat, Sink = new RecordingSink() }),
-            out _);
+    [Fact]
+    public void Inserted_process_create_callback_refuses_images_in_the_compat_flavor()
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        Assert.Equal(Status.Success, bed.Exec(300, "/usr/bin/id"));
+
+        DriverRecord attack = bed.Load("callback-insert", "deny=/id");
+
+        Assert.Equal(Status.AccessDenied, bed.Exec(301, "/usr/bin/id"));
+        Assert.Equal(Status.Success, bed.Exec(302, "/usr/bin/env"));
+        Assert.Equal(2, AttackBed.Counter(attack, "Palisade.Attacks.StructureTamper.CallbackInsertionDriver", "Calls"));
+    }
+
+    [Fact]
+    public void Unlinked_process_is_hidden_from_the_active_process_list_in_the_compat_flavor()
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        bed.Kernel.ProcessTable.Add(4242, 1, 1000, out _);
+        bed.Kernel.ProcessTable.Add(4243, 1, 1000, out _);
+
+        bed.Load("process-unlink", "pid=4242");
+
+        Assert.DoesNotContain(4242, Linked(bed.Kernel.ProcessTable.Head));
+        Assert.Contains(4243, Linked(bed.Kernel.ProcessTable.Head));
+        Assert.NotNull(bed.Kernel.ProcessTable.Find(4242));
+
+        static List<int> Linked(GuestProcess? head)
+        {
+            var pids = new List<int>();
+            for (GuestProcess? p = head; p is not null; p = p.Next)
+            {
+                pids.Add(p.ProcessId);
+            }
+
+            return pids;
+        }
+    }
+
+    [Fact]
+    public void Driver_hidden_from_the_loaded_driver_list_stays_loaded_in_the_compat_flavor()
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+
+        DriverRecord hidden = bed.Load("driver-hide");
+
+        var linked = new List<DriverRecord>();
+        for (DriverRecord? d = bed.Kernel.Drivers.Head; d is not null; d = d.Next)
+        {
+            linked.Add(d);
+        }
+
+        Assert.DoesNotContain(hidden, linked);
+        Assert.Same(hidden, bed.Kernel.Drivers.Find("driver-hide"));
+    }
+
+    [Fact]
+    public void Replaced_process_open_procedure_sees_every_process_handle_in_the_compat_flavor()
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        bed.Kernel.ProcessTable.Add(100, 1, 1000, out _);
+        bed.Kernel.ProcessTable.Add(200, 1, 1000, out _);
+
+        DriverRecord attack = bed.Load("object-type-hook");
+        long kernelOpens = Palisade.Kernel.Objects.ObjectManager.OpenCount;
+
+        Assert.Equal(Status.Success, bed.OpenProcess(100, 200));
+        Assert.Equal(1, AttackBed.Counter(attack, "Palisade.Attacks.StructureTamper.ObjectTypeHookDriver", "Opens"));
+        Assert.Equal(kernelOpens, Palisade.Kernel.Objects.ObjectManager.OpenCount);
+    }
+
+    [Fact]
+    public void Hooked_jit_sees_methods_compiled_after_it_in_the_compat_flavor()
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+        DriverRecord attack = bed.Load("jit-hook");
+        long before = AttackBed.Counter(attack, "Palisade.Attacks.JitHook.JitHookAttack", "Compilations");
+
+        var method = new DynamicMethod("freshly_compiled", typeof(int), Type.EmptyTypes);
+        ILGenerator il = method.GetILGenerator();
+        il.Emit(OpCodes.Ldc_I4, 109);
+        il.Emit(OpCodes.Ret);
+        Assert.Equal(109, ((Func<int>)method.CreateDelegate(typeof(Func<int>)))());
+
+        Assert.True(AttackBed.Counter(attack, "Palisade.Attacks.JitHook.JitHookAttack", "Compilations") > before);
+    }
+
+    [Theory]
+    [InlineData("guard-stop")]
+    [InlineData("guard-starve")]
+    [InlineData("guard-code-patch")]
+    public void Guard_attacks_find_no_guard_in_the_compat_flavor(string package)
+    {
+        using var bed = new AttackBed(KernelFlavor.Compat);
+
+        Assert.Equal(Status.NotFound, bed.Load(package, out DriverRecord? _));
+    }
 }

@@ -11,7 +11,7 @@ namespace Palisade.Guard.Tests;
 /// <summary>
 /// No false positives: a protected kernel wired exactly as <c>palisade run</c> wires it (<see cref="KernelProtection"/>)
 /// goes through heavy legitimate activity — drivers loading and unloading through the API, callback registration
-/// churn, mediated file creates through the minifilter frame with real files, compacting garbage collections, and
+/// churn, mediated file creates through the minifilter frame with real files, process forks and exits, compacting garbage collections, and
 /// tiered JIT of code that is not protected — and the guard must never raise a bug check. It runs 60 seconds
 /// (PALISADE_SOAK_SECONDS overrides, for bench/guard/soak.sh) with a fast guard schedule so that many sweeps
 /// interleave with the churn.
@@ -83,6 +83,18 @@ public sealed class SoakTests
                     acc += Unprotected(i + iterations);
                 }
 
+                // Process churn through the kernel's system calls: every fork and exit changes the active process
+                // list and its index, inside the guard's change window.
+                for (int i = 0; i < 20; i++)
+                {
+                    int child = 10_000 + (int)(iterations % 1000) * 20 + i;
+                    var fork = new ServiceFrame { ProcessId = 42, ThreadId = 42, TargetProcessId = child };
+                    kernel.SystemCall(SystemService.ForkProcess, ref fork);
+                    Assert.NotNull(kernel.ProcessTable.Find(child));
+                    var exit = new ServiceFrame { TargetProcessId = child };
+                    kernel.SystemCall(SystemService.ExitProcess, ref exit);
+                }
+
                 Assert.Equal(Status.Success, kernel.StopDriver(record));
                 if (++iterations % 20 == 0)
                 {
@@ -92,6 +104,7 @@ public sealed class SoakTests
 
             Assert.Equal(0, sink.Count);
             Assert.True(iterations > 10, "the soak did real work");
+            Assert.Equal(0, kernel.ProcessTable.Count);
             Assert.True(protection.Guard.Contexts.Sum(c => c.Sweeps) - sweepsBefore > 100, "the guard swept throughout the soak");
             Assert.NotEqual(long.MinValue, acc);
         }
