@@ -56,22 +56,12 @@ internal static class RunCommand
         return null;
     }
 
-    /// <summary>On a bug check: every guest the kernel knows is killed before the dump is written.</summary>
-    private static void StopGuests(PalisadeKernel kernel)
-    {
-        foreach (Kernel.Processes.GuestProcess p in kernel.ProcessTable.Snapshot())
-        {
-            try
-            {
-                using var process = System.Diagnostics.Process.GetProcessById(p.ProcessId);
-                process.Kill(entireProcessTree: true);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                // Already gone.
-            }
-        }
-    }
+    /// <summary>
+    /// On a bug check, before the dump is written: every process below this one (the whole guest tree, whatever
+    /// the drivers subscribed to) is killed. Pids from the kernel's process table are not used: one whose exit was
+    /// never reported may by now name an unrelated process.
+    /// </summary>
+    private static void StopGuests() => GuestTree.KillDescendants(Environment.ProcessId);
 
     private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string flavorText, string? home, string[] program)
     {
@@ -122,7 +112,7 @@ internal static class RunCommand
         }
 
         // The guard starts before any driver loads, so that every registration goes through its sanctioned path.
-        using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: () => StopGuests(kernel));
+        using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: StopGuests);
         var registry = new RegistryClient(kernel, processId: 0);
         foreach (string d in driverArgs)
         {
