@@ -78,6 +78,11 @@ internal sealed class KernelProtection : IDisposable
 
         guard.Protect(typeof(SystemServiceTable).GetMethod(nameof(SystemServiceTable.Call))!);
 
+        // The host's open path enters the kernel here rather than through the table: the supervisor performs the
+        // open itself between the pre- and the post-operation half.
+        guard.Protect(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PreOperation))!);
+        guard.Protect(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PostOperation))!);
+
         Guarded(k.Processes.Create, GuardRegionType.NotificationCallout);
         Guarded(k.Processes.Exit, GuardRegionType.NotificationCallout);
         Guarded(k.Processes.ThreadCreate, GuardRegionType.NotificationCallout);

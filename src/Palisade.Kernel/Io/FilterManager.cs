@@ -140,6 +140,7 @@ internal sealed class FilterManager
     /// Returns true when the operation should be performed; false when a filter completed it (its status is in
     /// <see cref="FileOperation.Status"/>). <see cref="PostOperation"/> must follow, with the same state, on any thread.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public bool PreOperation(ref FileOperation op, IoState state, decimal below, OperationRecord? record)
     {
         Minifilter[] filters = Filters.Snapshot;
@@ -226,6 +227,7 @@ internal sealed class FilterManager
     /// <see cref="FileOperation.File"/>), runs the post callbacks from the lowest altitude up. A create a post
     /// callback cancels is undone through <paramref name="performer"/>. Returns the final status.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public Status PostOperation(ref FileOperation op, IoState state, IFileSystemPerformer performer, OperationRecord? record)
     {
         Minifilter[] filters = state.Filters;
