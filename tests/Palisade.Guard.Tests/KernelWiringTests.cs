@@ -63,6 +63,24 @@ public sealed class KernelWiringTests : IDisposable
     }
 
     [Fact]
+    public void A_patched_pre_operation_of_the_filter_manager_is_caught_as_a_kernel_function_modification()
+    {
+        // The host's open path enters the kernel here, not through the service table.
+        nint body = Palisade.Attacks.Rootkit.BodyOf(typeof(Palisade.Kernel.Io.FilterManager).GetMethod(nameof(Palisade.Kernel.Io.FilterManager.PreOperation))!);
+        byte[] original = Palisade.Attacks.Rootkit.Write(body, [0xE9, 0, 0, 0, 0]);
+        try
+        {
+            Palisade.Kernel.BugChecks.BugCheckReport report = _sink.Wait();
+            Assert.Equal((ulong)GuardRegionType.KernelFunction, report.Parameter4);
+            Assert.Contains("FilterManager.PreOperation", report.Dump.Region.Name, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Palisade.Attacks.Rootkit.Write(body, original);
+        }
+    }
+
+    [Fact]
     public void Loading_and_unloading_drivers_through_the_kernel_is_not_a_corruption()
     {
         for (int i = 0; i < 20; i++)
