@@ -90,9 +90,11 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Processes.ImageLoad, GuardRegionType.NotificationCallout);
         Guarded(k.Objects.Callbacks, GuardRegionType.NotificationCallout);
         Guarded(k.RegistryCallbacks.Callbacks, GuardRegionType.NotificationCallout);
-        Guarded(k.Files.Filters, GuardRegionType.NotificationCallout);
-        Guarded(k.Network.Filters, GuardRegionType.NotificationCallout);
-        Guarded(k.Network.Callouts, GuardRegionType.NotificationCallout);
+        // The filter manager's frame and the network filter engine's tables: executive callback objects.
+        Guarded(k.Files.Filters, GuardRegionType.CallbackObject);
+        Guarded(k.Network.Sublayers, GuardRegionType.CallbackObject);
+        Guarded(k.Network.Filters, GuardRegionType.CallbackObject);
+        Guarded(k.Network.Callouts, GuardRegionType.CallbackObject);
 
         int drivers = guard.Protect(new CrossViewRegion("loaded driver list", GuardRegionType.LoadedModuleList, 1, k.Drivers.LinkedView, k.Drivers.IndexView));
         k.Drivers.ChangeScope = () => guard.BeginChange(authority, drivers);

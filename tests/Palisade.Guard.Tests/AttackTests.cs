@@ -36,19 +36,21 @@ public sealed class AttackTests
         TestKernel.AssertDetectedWithinBound(sweeps, report);
     }
 
-    [Fact]
-    public void Callbacks_removed_from_the_tables_are_caught_and_blamed_on_the_remover()
+    [Theory]
+    [InlineData("antivirus", (int)GuardRegionType.NotificationCallout)]
+    [InlineData("firewall", (int)GuardRegionType.CallbackObject)]
+    public void Callbacks_removed_from_the_tables_are_caught_and_blamed_on_the_remover(string victim, int type)
     {
         using var bed = new AttackBed(KernelFlavor.Protected);
-        bed.Load("drivers/out/antivirus");
+        bed.Load("drivers/out/" + victim);
 
-        bed.Load("callback-remove", "victim=antivirus");
+        bed.Load("callback-remove", "victim=" + victim);
         Dictionary<string, long> sweeps = bed.SweepsNow();
 
         BugCheckReport report = bed.Sink.Wait();
-        AssertCaught(bed, report, GuardRegionType.NotificationCallout, "", "callback-remove");
+        AssertCaught(bed, report, (GuardRegionType)type, "", "callback-remove");
         TestKernel.AssertDetectedWithinBound(sweeps, report);
-        Assert.Contains(report.Dump.Changes, c => c.Description?.StartsWith("removed: registered by antivirus", StringComparison.Ordinal) == true);
+        Assert.Contains(report.Dump.Changes, c => c.Description?.StartsWith("removed: registered by " + victim, StringComparison.Ordinal) == true);
     }
 
     [Fact]
