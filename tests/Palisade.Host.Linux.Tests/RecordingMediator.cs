@@ -20,9 +20,18 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public Func<string, bool> DenyExecImage { get; init; } = _ => false;
 
-    public int PreOpen(in Requester requester, in OpenRequest request) => 0;
+    /// <summary>What <see cref="PreOpen"/> answers: 0 (allow, post decision follows) unless set.</summary>
+    public int PreOpenResult { get; init; }
 
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => 0;
+    public int PostOpens;
+
+    public int PreOpen(in Requester requester, in OpenRequest request) => this.PreOpenResult;
+
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file)
+    {
+        Interlocked.Increment(ref this.PostOpens);
+        return 0;
+    }
 
     public int PathOperation(in Requester requester, in PathOperationRequest request) => 0;
 

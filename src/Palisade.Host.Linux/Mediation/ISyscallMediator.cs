@@ -24,7 +24,17 @@ internal interface ISyscallMediator
     /// <summary>Which system call families this mediator wants to see; fixed for the life of a guest tree.</summary>
     SyscallFamilies Subscriptions { get; }
 
-    /// <summary>Before an open: the path (absolute, not canonical), flags and mode the guest asked for.</summary>
+    /// <summary>
+    /// A <see cref="PreOpen"/> result: allow, and no <see cref="PostOpen"/> is needed for this open (no one would look
+    /// at what was opened). The supervisor then skips what only the post decision needs, such as the file's identity.
+    /// </summary>
+    const int AllowWithoutPost = -1;
+
+    /// <summary>
+    /// Before an open: the path (absolute, not canonical), flags and mode the guest asked for. Returns 0 to allow
+    /// (with a <see cref="PostOpen"/> to follow once the file is open), <see cref="AllowWithoutPost"/> to allow without
+    /// one, or an errno to deny.
+    /// </summary>
     int PreOpen(in Requester requester, in OpenRequest request);
 
     /// <summary>

@@ -24,8 +24,16 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     private readonly ConcurrentDictionary<int, PendingOpen> _pending = new();
     private readonly ConcurrentBag<PendingOpen> _pool = [];
 
+    private const int LastOpenPathLimit = 512;
+
     [ThreadStatic]
     private static ServiceFrame t_frame;
+
+    [ThreadStatic]
+    private static byte[]? t_lastOpenBytes;
+
+    [ThreadStatic]
+    private static string? t_lastOpenPath;
 
     public KernelMediator(PalisadeKernel kernel)
     {
@@ -138,6 +146,28 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     private static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 
+    /// <summary>
+    /// The path of an open as a string. Programs open the same paths again and again, so the last one decoded on this
+    /// thread is kept with its bytes and reused when the bytes match: a repeated open decodes and allocates nothing.
+    /// </summary>
+    private static string OpenPath(ReadOnlySpan<byte> bytes)
+    {
+        byte[]? last = t_lastOpenBytes;
+        if (last is not null && bytes.SequenceEqual(last) && t_lastOpenPath is { } cached)
+        {
+            return cached;
+        }
+
+        string path = Utf8(bytes);
+        if (bytes.Length <= LastOpenPathLimit)
+        {
+            t_lastOpenBytes = bytes.ToArray();
+            t_lastOpenPath = path;
+        }
+
+        return path;
+    }
+
     private static FileAccessRights AccessOf(int flags)
     {
         if ((flags & 0x200000) != 0) // O_PATH
@@ -176,7 +206,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             RequesterProcessId = requester.ProcessId,
             RequesterThreadId = requester.ThreadId,
             UserId = _userId,
-            Path = Utf8(request.Path),
+            Path = OpenPath(request.Path),
             Access = AccessOf(request.Flags),
             Disposition = DispositionOf(request.Flags),
             OpenFlags = request.Flags,
@@ -189,6 +219,15 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             End(record, s);
             Return(p);
             return ErrnoOf(s);
+        }
+
+        if (record is null && !WantsPost(p.State))
+        {
+            // No filter asked to see the opened file and no event line waits for the outcome: finish the operation
+            // here, and the supervisor skips the post decision and what only it needs (the file's identity).
+            _kernel.Files.PostOperation(ref p.Operation, p.State, p, record);
+            Return(p);
+            return ISyscallMediator.AllowWithoutPost;
         }
 
         p.Record = record;
@@ -216,6 +255,20 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         End(p.Record, s);
         Return(p);
         return ErrnoOf(s);
+    }
+
+    private static bool WantsPost(IoState state)
+    {
+        bool[] wantsPost = state.WantsPost;
+        for (int i = state.Last; i >= 0; i--)
+        {
+            if (wantsPost[i])
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Return(PendingOpen p)
