@@ -67,4 +67,8 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) =>
         this.Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
+
+    public void Drain()
+    {
+    }
 }

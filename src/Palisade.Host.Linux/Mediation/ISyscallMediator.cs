@@ -70,6 +70,13 @@ internal interface ISyscallMediator
 
     /// <summary>A thread calls exit, or a process calls exit_group (<paramref name="wholeProcess"/>).</summary>
     void ProcessExit(in Requester requester, bool wholeProcess, int status);
+
+    /// <summary>
+    /// The launched program has been waited for and the caller is about to move on: report anything still pending
+    /// about processes that have ended (a mediator that learns of ends on its own, such as the end of a process a
+    /// signal killed, which no system call announces).
+    /// </summary>
+    void Drain();
 }
 
 /// <summary>The guest thread that made the call.</summary>

@@ -35,10 +35,13 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     [ThreadStatic]
     private static string? t_lastOpenPath;
 
+    private readonly ProcessExitWatcher _exits;
+
     public KernelMediator(PalisadeKernel kernel)
     {
         _kernel = kernel;
         Subscriptions = SubscriptionsOf(kernel);
+        _exits = new ProcessExitWatcher(ReportExit);
     }
 
     public SyscallFamilies Subscriptions { get; }
@@ -422,6 +425,11 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "exec", image);
         Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
         End(record, s);
+        if (s.IsSuccess)
+        {
+            _exits.Watch(requester.ProcessId);
+        }
+
         return ErrnoOf(s);
     }
 
@@ -589,6 +597,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             if (created)
             {
                 p.ImagePath = ImageOf(target);
+                _exits.Watch(target);
             }
         }
 
@@ -614,6 +623,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         f.UserId = _userId;
         f.TargetProcessId = requester.ProcessId;
         _kernel.SystemCall(SystemService.ForkProcess, ref f);
+        _exits.Watch(requester.ProcessId);
         Kernel.Processes.GuestProcess? p = _kernel.ProcessTable.Find(requester.ProcessId);
         if (p is not null && p.ImagePath.Length == 0)
         {
@@ -632,13 +642,52 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status)
     {
+        if (wholeProcess)
+        {
+            // exit_group: the end is reported now, while the process still exists; the watcher learns it was.
+            if (_exits.Claim(requester.ProcessId))
+            {
+                ReportExit(requester.ProcessId, status & 0xFF, 0);
+            }
+
+            return;
+        }
+
         ref ServiceFrame f = ref t_frame;
         f = default;
         f.ProcessId = requester.ProcessId;
         f.TargetProcessId = requester.ProcessId;
         f.TargetThreadId = requester.ThreadId;
         f.ExitCode = status & 0xFF;
-        _kernel.SystemCall(wholeProcess ? SystemService.ExitProcess : SystemService.ExitThread, ref f);
+        _kernel.SystemCall(SystemService.ExitThread, ref f);
+    }
+
+    /// <summary>
+    /// Reports the end of every process known to have ended and not reported yet; the launched program has been
+    /// waited for, so its own end (and that of any process it reaped) is among them.
+    /// </summary>
+    public void Drain() => _exits.Drain();
+
+    /// <summary>The end of process <paramref name="pid"/>, however it ended, to the kernel's process exit service (once per process).</summary>
+    private void ReportExit(int pid, int exitCode, int signal)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = pid;
+        f.TargetProcessId = pid;
+        f.TargetThreadId = pid;
+        f.ExitCode = exitCode;
+        f.Signal = signal;
+        Status s = _kernel.SystemCall(SystemService.ExitProcess, ref f);
+        Kernel.Events.OperationRecord? record = s.IsSuccess ? _kernel.CurrentRecord : null;
+        if (record is not null)
+        {
+            // The exit service has no callbacks that decide, so the line is written after it, for processes it knew.
+            record.Begin(pid, "exit");
+            record.Argument("code", exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            record.Argument("signal", signal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            End(record, s);
+        }
     }
 
     private Kernel.Events.OperationRecord? Begin(int pid, string operation, string? argument)

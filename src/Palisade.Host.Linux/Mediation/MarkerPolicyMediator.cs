@@ -62,5 +62,10 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     {
     }
 
+    /// <inheritdoc/>
+    public void Drain()
+    {
+    }
+
     private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? EACCES : 0;
 }
