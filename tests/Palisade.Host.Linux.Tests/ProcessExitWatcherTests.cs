@@ -55,15 +55,15 @@ public sealed class ProcessExitWatcherTests : IDisposable
     [Fact]
     public void An_ended_process_its_parent_has_not_reaped_is_reported_with_its_status()
     {
-        // The grandchild exits with 5 and stays a zombie: its parent became a sleep that never waits.
-        Process parent = this.Start("sh -c 'read line; exit 5' & echo $!; exec sleep 60");
+        // The grandchild is killed and stays a zombie: its parent became a sleep that never waits.
+        Process parent = this.Start("sleep 60 & echo $!; exec sleep 60");
         int zombie = int.Parse(parent.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
         ProcessExitWatcher watcher = this.NewWatcher();
         Assert.True(watcher.Watch(zombie));
 
-        File.WriteAllText($"/proc/{zombie}/fd/0", "\n");
+        Assert.Equal(0, Palisade.Host.Linux.Interop.Libc.Kill(zombie, 15));
 
-        Assert.Equal((zombie, 5, 0), this.NextReport());
+        Assert.Equal((zombie, 128 + 15, 15), this.NextReport());
         Assert.True(File.ReadAllText($"/proc/{zombie}/stat").Contains(") Z ", StringComparison.Ordinal), "the grandchild was reaped; the zombie path was not taken");
     }
 
@@ -75,7 +75,6 @@ public sealed class ProcessExitWatcherTests : IDisposable
         Assert.True(watcher.Watch(p.Id));
 
         Assert.True(watcher.Claim(p.Id));
-        Assert.False(watcher.Claim(p.Id));
         p.Kill();
         p.WaitForExit();
         watcher.Drain();

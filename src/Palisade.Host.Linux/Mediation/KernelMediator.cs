@@ -85,7 +85,9 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
         if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0)
         {
-            f |= SyscallFamilies.ProcessLifetime;
+            // Exits only: the kernel decides nothing at fork or clone (a process is decided at exec), so those run
+            // natively, and the exit watcher reports the ends no system call announces.
+            f |= SyscallFamilies.ProcessExits;
         }
 
         return f;

@@ -85,8 +85,9 @@ internal sealed unsafe class ProcessExitWatcher
     }
 
     /// <summary>
-    /// Claims the report of <paramref name="pid"/>'s end for the caller, who saw it coming. True when the caller is to
-    /// report it: it was not reported yet (or is not watched at all); false when it already was.
+    /// Claims the report of <paramref name="pid"/>'s end for the caller, who saw it coming, and stops watching it. True
+    /// when the caller is to report it: it was not reported yet, or is not watched (any more: the kernel's exit service
+    /// itself refuses a second report of a process it already removed); false when the watcher reported it.
     /// </summary>
     public bool Claim(int pid)
     {
@@ -99,6 +100,11 @@ internal sealed unsafe class ProcessExitWatcher
         {
             bool first = !w.Claimed;
             w.Claimed = true;
+
+            // The caller reports the end; the pidfd has nothing more to tell. Closing it here takes it out of the
+            // epoll set, so the watcher's thread is not woken for an end already reported.
+            w.Close();
+            _watches.TryRemove(new KeyValuePair<int, Watched>(pid, w));
             return first;
         }
     }
@@ -114,7 +120,7 @@ internal sealed unsafe class ProcessExitWatcher
         {
             lock (w.Value)
             {
-                if (!w.Value.Claimed && Pidfd.TryGetExitStatus(w.Key, w.Value.Fd, out int status))
+                if (!w.Value.Claimed && w.Value.Fd >= 0 && Pidfd.TryGetExitStatus(w.Key, w.Value.Fd, out int status))
                 {
                     this.ReportClaimed(w.Key, w.Value, status);
                 }
@@ -169,7 +175,7 @@ internal sealed unsafe class ProcessExitWatcher
 
                 lock (w)
                 {
-                    if (!w.Claimed)
+                    if (!w.Claimed && w.Fd >= 0)
                     {
                         if (!Pidfd.TryGetExitStatus(pid, w.Fd, out int status))
                         {
@@ -180,12 +186,13 @@ internal sealed unsafe class ProcessExitWatcher
 
                         this.ReportClaimed(pid, w, status);
                     }
+
+                    // Closed under the watch's lock, once (a claim may have closed it already): nobody reads or
+                    // closes the descriptor number after it may have been reused.
+                    w.Close();
                 }
 
-                // Only this thread closes pidfds, and only claimed ones: a Drain that still holds this watch may read
-                // through a closed (or reused) descriptor, but it cannot report, since the claim is taken.
                 _watches.TryRemove(new KeyValuePair<int, Watched>(pid, w));
-                Libc.CloseOwned(w.Fd);
             }
         }
     }
@@ -199,9 +206,16 @@ internal sealed unsafe class ProcessExitWatcher
         _report(pid, code, signal);
     }
 
+    /// <summary>One watched process: its pidfd (-1 once closed) and whether its end was claimed. Guarded by its lock.</summary>
     private sealed class Watched(int fd)
     {
-        public readonly int Fd = fd;
+        public int Fd = fd;
         public bool Claimed;
+
+        public void Close()
+        {
+            Libc.CloseOwned(this.Fd);
+            this.Fd = -1;
+        }
     }
 }
