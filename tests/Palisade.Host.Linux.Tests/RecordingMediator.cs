@@ -35,6 +35,9 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public int PathOperation(in Requester requester, in PathOperationRequest request) => 0;
 
+    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error) =>
+        this.Events.Enqueue($"completed {request.Kind} {Encoding.UTF8.GetString(request.Path)} error={error}");
+
     public void Close(in Requester requester, int fd) => this.Events.Enqueue($"close {fd}");
 
     public int Exec(in Requester requester, in ExecRequest request)

@@ -47,6 +47,13 @@ internal interface ISyscallMediator
     /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: decided before the supervisor performs it.</summary>
     int PathOperation(in Requester requester, in PathOperationRequest request);
 
+    /// <summary>
+    /// A path operation that <see cref="PathOperation"/> allowed has been performed: <paramref name="error"/> is its
+    /// result, 0 or the errno Linux gave. Called on the thread that decided it, right after the operation and before
+    /// the guest gets the result, with the same request.
+    /// </summary>
+    void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error);
+
     /// <summary>A descriptor is being closed (only when <see cref="SyscallFamilies.FileClose"/> is subscribed).</summary>
     void Close(in Requester requester, int fd);
 

@@ -32,6 +32,10 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     [ThreadStatic]
     private static byte[]? t_lastOpenBytes;
 
+    /// <summary>The path operation between its decision and its completion on this thread (the supervisor performs it in between).</summary>
+    [ThreadStatic]
+    private static PendingPath? t_path;
+
     [ThreadStatic]
     private static string? t_lastOpenPath;
 
@@ -292,11 +296,9 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => FileOperationKind.Delete,
             _ => FileOperationKind.SetInformation,
         };
-        ref ServiceFrame f = ref t_frame;
-        f = default;
-        f.ProcessId = requester.ProcessId;
-        f.ThreadId = requester.ThreadId;
-        f.File = new FileOperation
+        PendingPath p = t_path ??= new PendingPath();
+        p.Active = false;
+        p.Operation = new FileOperation
         {
             Kind = kind,
             RequesterProcessId = requester.ProcessId,
@@ -320,20 +322,54 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
                 _ => 0,
             },
         };
-        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), f.File.Path);
-        IoState state = IoState.Rent();
-        Status s = Status.Success;
-        if (!_kernel.Files.PreOperation(ref f.File, state, decimal.MaxValue, record))
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), p.Operation.Path);
+        if (!_kernel.Files.PreOperation(ref p.Operation, p.State, decimal.MaxValue, record))
         {
-            s = f.File.Status;
+            // Completed by a filter: the filters above it that asked for a post callback get it with that status.
+            Status s = p.Operation.Status;
+            _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, record);
+            End(record, s);
+            p.Operation = default;
+            return ErrnoOf(s);
         }
 
-        // The supervisor performs the operation after this decision; post callbacks of path operations are not
-        // delivered by the Linux host (docs/security.md), so the state is only returned here.
-        IoState.Return(state);
-        End(record, s);
-        return ErrnoOf(s);
+        // The supervisor performs the operation now and reports its result to PathOperationCompleted.
+        p.Record = record;
+        p.Active = true;
+        return 0;
     }
+
+    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error)
+    {
+        PendingPath? p = t_path;
+        if (p is null || !p.Active)
+        {
+            return;
+        }
+
+        p.Active = false;
+        p.Operation.Status = error == 0 ? Status.Success : StatusOf(error);
+        Status s = _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, p.Record);
+        End(p.Record, s);
+        p.Record = null;
+        p.Operation = default;
+    }
+
+    /// <summary>The status a post callback sees for a path operation Linux failed with <paramref name="errno"/>.</summary>
+    private static Status StatusOf(int errno) => errno switch
+    {
+        2 => Status.ObjectNameNotFound, // ENOENT
+        20 => Status.ObjectPathNotFound, // ENOTDIR
+        1 or 13 => Status.AccessDenied, // EPERM, EACCES
+        17 => Status.ObjectNameCollision, // EEXIST
+        39 => Status.KeyHasChildren, // ENOTEMPTY
+        16 => Status.SharingViolation, // EBUSY
+        22 => Status.InvalidParameter, // EINVAL
+        12 => Status.InsufficientResources, // ENOMEM
+        9 => Status.InvalidHandle, // EBADF
+        95 => Status.NotSupported, // EOPNOTSUPP
+        _ => Status.Unsuccessful,
+    };
 
     public void Close(in Requester requester, int fd)
     {
@@ -748,6 +784,15 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
                 return Status.Success;
             }
         }
+    }
+
+    /// <summary>A path operation between its pre callbacks and its post callbacks.</summary>
+    private sealed class PendingPath
+    {
+        public FileOperation Operation;
+        public readonly IoState State = new();
+        public Kernel.Events.OperationRecord? Record;
+        public bool Active;
     }
 
     /// <summary>For notifications only (cleanup): the guest performs the close itself.</summary>
