@@ -6,7 +6,12 @@
 # usage: bench/run/compare-run.sh [-n OPENS] [-r ROUNDS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-compare="$root/../shared/bench/compare.sh"
+# The shared scripts sit beside the clone (../shared); a git worktree is one level deeper (../../shared).
+compare=${PALISADE_COMPARE:-}
+for candidate in "$root/../shared/bench/compare.sh" "$root/../../shared/bench/compare.sh"; do
+  [ -n "$compare" ] || [ ! -f "$candidate" ] || compare=$candidate
+done
+[ -n "$compare" ] || { echo "compare-run.sh: ../shared/bench/compare.sh not found (set PALISADE_COMPARE)" >&2; exit 1; }
 [ -x "$compare" ] || compare="bash $compare"
 export PALISADE_HOME=${PALISADE_HOME:-$(mktemp -d)}
 "$root/palisade" trust add "$root/drivers/dev-signing-key.pem.pub" --name palisade-dev-ONLY >/dev/null

@@ -94,6 +94,35 @@ print(subprocess.call(["false"]))
     }
 
     [Fact]
+    public void Opens_that_no_filter_looks_at_after_the_fact_behave_the_same()
+    {
+        // Self-protection alone decides opens in its pre-create callback and asks for no post callback: the supervisor
+        // then skips the post decision and the file's identity, and must still give the same status flags and the
+        // same blocking FIFO semantics.
+        string[] selfProtectOnly =
+        [
+            "--driver", PalisadeRun.Driver("selfprotect"), "--param", "selfprotect.processes=/nonexistent/product/",
+            "--param", "selfprotect.files=/nonexistent/product",
+        ];
+        string script = "import fcntl, os\n"
+            + "for flags in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_NONBLOCK, os.O_WRONLY | os.O_APPEND):\n"
+            + "    fd = os.open('/etc/hostname' if flags & 3 == 0 else 'out.txt', flags | os.O_CREAT if flags & 3 else flags, 0o644)\n"
+            + "    print(oct(fcntl.fcntl(fd, fcntl.F_GETFL) & ~0o100000))\n"
+            + "    os.close(fd)\n"
+            + "os.mkfifo('pipe')\n"
+            + "if os.fork() == 0:\n"
+            + "    with open('pipe', 'w') as w: w.write('through the fifo')\n"
+            + "    os._exit(0)\n"
+            + "with open('pipe') as r: print(r.read())\n"
+            + "os.wait()\n"
+            + "os.unlink('pipe')\n";
+        RunResult direct = _p.Direct("python3", "-c", script);
+        RunResult mediated = _p.Run(selfProtectOnly, "python3", "-c", script);
+        Assert.True(direct.ExitCode == 0 && mediated.ExitCode == 0, $"exit {direct.ExitCode} directly, {mediated.ExitCode} under palisade; stderr: {direct.Stderr} {mediated.Stderr}");
+        Assert.Equal(direct.Stdout, mediated.Stdout);
+    }
+
+    [Fact]
     public void A_program_killed_by_a_signal_gives_128_plus_the_signal()
     {
         RunResult r = _p.Run(_allowAll, "/bin/sh", "-c", "kill -TERM $$");

@@ -67,6 +67,15 @@ public sealed class FilterBuilderTests
     }
 
     [Fact]
+    public void Exits_alone_notify_exit_and_exit_group_and_let_fork_and_clone_run()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.ProcessExits, X86_64, 231));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.ProcessExits, X86_64, 60));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.ProcessExits, X86_64, 57));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.ProcessExits, X86_64, 56, arg0: 0x01200011));
+    }
+
+    [Fact]
     public void Sendto_without_a_destination_is_not_mediated()
     {
         Assert.Equal(Allow, Evaluate(SyscallFamilies.Network, X86_64, 44, arg4: 0));

@@ -48,6 +48,36 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void With_exits_alone_mediated_a_fork_interrupted_by_a_handled_signal_never_fails()
+    {
+        // A shell's SIGCHLD handler has no SA_RESTART: a fork waiting for the supervisor when a child's SIGCHLD
+        // arrives would fail with EINTR ("Cannot fork"). With only exits mediated, forks do not wait for anyone.
+        string? probe = Guest.Probe("forkint", """
+            #include <errno.h>
+            #include <signal.h>
+            #include <string.h>
+            #include <sys/wait.h>
+            #include <unistd.h>
+            static void onchld(int s) { (void)s; }
+            int main(void) {
+                struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = onchld; sigaction(SIGCHLD, &sa, 0);
+                int failed = 0;
+                for (int i = 0; i < 200; i++) { pid_t p = fork(); if (p == 0) _exit(0); if (p < 0) failed++; }
+                while (waitpid(-1, 0, 0) > 0 || errno == EINTR) {}
+                return failed == 0 ? 0 : 1;
+            }
+            """);
+        Assert.NotNull(probe);
+        var mediator = new RecordingMediator(SyscallFamilies.ProcessExits);
+
+        int status = Guest.Run(mediator, probe, []);
+
+        Assert.Equal(0, status);
+        Assert.Contains(mediator.Events, e => e.StartsWith("exit ", StringComparison.Ordinal) && e.EndsWith("whole=True status=0", StringComparison.Ordinal));
+        Assert.DoesNotContain(mediator.Events, e => e.StartsWith("create ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Exec_decision_sees_the_canonical_image_behind_a_symlink()
     {
         File.CreateSymbolicLink(this.guest.PathOf("alias"), "/bin/true");

@@ -20,11 +20,23 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public Func<string, bool> DenyExecImage { get; init; } = _ => false;
 
-    public int PreOpen(in Requester requester, in OpenRequest request) => 0;
+    /// <summary>What <see cref="PreOpen"/> answers: 0 (allow, post decision follows) unless set.</summary>
+    public int PreOpenResult { get; init; }
 
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => 0;
+    public int PostOpens;
+
+    public int PreOpen(in Requester requester, in OpenRequest request) => this.PreOpenResult;
+
+    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file)
+    {
+        Interlocked.Increment(ref this.PostOpens);
+        return 0;
+    }
 
     public int PathOperation(in Requester requester, in PathOperationRequest request) => 0;
+
+    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error) =>
+        this.Events.Enqueue($"completed {request.Kind} {Encoding.UTF8.GetString(request.Path)} error={error}");
 
     public void Close(in Requester requester, int fd) => this.Events.Enqueue($"close {fd}");
 
@@ -58,4 +70,8 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) =>
         this.Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
+
+    public void Drain()
+    {
+    }
 }

@@ -12,6 +12,7 @@ internal static unsafe class Seccomp
     public const uint SECCOMP_SET_MODE_FILTER = 1;
     public const uint SECCOMP_GET_NOTIF_SIZES = 3;
     public const uint SECCOMP_FILTER_FLAG_NEW_LISTENER = 1u << 3;
+    public const uint SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1u << 5;
 
     public const uint SECCOMP_RET_KILL_PROCESS = 0x80000000;
     public const uint SECCOMP_RET_ERRNO = 0x00050000;
@@ -35,12 +36,23 @@ internal static unsafe class Seccomp
     private const long SYS_seccomp = 317;
 
     /// <summary>Installs <paramref name="filter"/> on the calling thread and returns the listener fd, or -errno.</summary>
+    /// <remarks>
+    /// With WAIT_KILLABLE_RECV (Linux 5.19), once the supervisor has received a notification only a fatal signal
+    /// interrupts the guest's wait: a handled signal (a shell's SIGCHLD) would otherwise fail the call with EINTR,
+    /// even a fork, which Linux always restarts, or an operation the supervisor has already performed. Older kernels
+    /// get the filter without it.
+    /// </remarks>
     public static int InstallWithListener(ReadOnlySpan<SockFilter> filter)
     {
         fixed (SockFilter* instructions = filter)
         {
             var program = new SockFprog { Length = (ushort)filter.Length, Filter = instructions };
-            long fd = Libc.Syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)&program, 0, 0, 0);
+            long fd = Libc.Syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, (long)&program, 0, 0, 0);
+            if (fd < 0 && Libc.LastError == Errno.EINVAL)
+            {
+                fd = Libc.Syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)&program, 0, 0, 0);
+            }
+
             return fd < 0 ? -Libc.LastError : (int)fd;
         }
     }

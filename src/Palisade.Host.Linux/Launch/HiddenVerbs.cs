@@ -68,7 +68,9 @@ internal static class HiddenVerbs
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Forward(context, guest, 1));
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
         using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, context => context.Cancel = true);
-        return guest.WaitForExit();
+        int status = guest.WaitForExit();
+        mediator.Drain();
+        return status;
     }
 
     private static void Forward(PosixSignalContext context, GuestProcess guest, int signal)

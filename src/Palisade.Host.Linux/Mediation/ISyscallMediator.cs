@@ -24,7 +24,17 @@ internal interface ISyscallMediator
     /// <summary>Which system call families this mediator wants to see; fixed for the life of a guest tree.</summary>
     SyscallFamilies Subscriptions { get; }
 
-    /// <summary>Before an open: the path (absolute, not canonical), flags and mode the guest asked for.</summary>
+    /// <summary>
+    /// A <see cref="PreOpen"/> result: allow, and no <see cref="PostOpen"/> is needed for this open (no one would look
+    /// at what was opened). The supervisor then skips what only the post decision needs, such as the file's identity.
+    /// </summary>
+    const int AllowWithoutPost = -1;
+
+    /// <summary>
+    /// Before an open: the path (absolute, not canonical), flags and mode the guest asked for. Returns 0 to allow
+    /// (with a <see cref="PostOpen"/> to follow once the file is open), <see cref="AllowWithoutPost"/> to allow without
+    /// one, or an errno to deny.
+    /// </summary>
     int PreOpen(in Requester requester, in OpenRequest request);
 
     /// <summary>
@@ -36,6 +46,13 @@ internal interface ISyscallMediator
 
     /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: decided before the supervisor performs it.</summary>
     int PathOperation(in Requester requester, in PathOperationRequest request);
+
+    /// <summary>
+    /// A path operation that <see cref="PathOperation"/> allowed has been performed: <paramref name="error"/> is its
+    /// result, 0 or the errno Linux gave. Called on the thread that decided it, right after the operation and before
+    /// the guest gets the result, with the same request.
+    /// </summary>
+    void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error);
 
     /// <summary>A descriptor is being closed (only when <see cref="SyscallFamilies.FileClose"/> is subscribed).</summary>
     void Close(in Requester requester, int fd);
@@ -60,6 +77,13 @@ internal interface ISyscallMediator
 
     /// <summary>A thread calls exit, or a process calls exit_group (<paramref name="wholeProcess"/>).</summary>
     void ProcessExit(in Requester requester, bool wholeProcess, int status);
+
+    /// <summary>
+    /// The launched program has been waited for and the caller is about to move on: report anything still pending
+    /// about processes that have ended (a mediator that learns of ends on its own, such as the end of a process a
+    /// signal killed, which no system call announces).
+    /// </summary>
+    void Drain();
 }
 
 /// <summary>The guest thread that made the call.</summary>

@@ -24,13 +24,28 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     private readonly ConcurrentDictionary<int, PendingOpen> _pending = new();
     private readonly ConcurrentBag<PendingOpen> _pool = [];
 
+    private const int LastOpenPathLimit = 512;
+
     [ThreadStatic]
     private static ServiceFrame t_frame;
+
+    [ThreadStatic]
+    private static byte[]? t_lastOpenBytes;
+
+    /// <summary>The path operation between its decision and its completion on this thread (the supervisor performs it in between).</summary>
+    [ThreadStatic]
+    private static PendingPath? t_path;
+
+    [ThreadStatic]
+    private static string? t_lastOpenPath;
+
+    private readonly ProcessExitWatcher _exits;
 
     public KernelMediator(PalisadeKernel kernel)
     {
         _kernel = kernel;
         Subscriptions = SubscriptionsOf(kernel);
+        _exits = new ProcessExitWatcher(ReportExit);
     }
 
     public SyscallFamilies Subscriptions { get; }
@@ -74,7 +89,9 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
         if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0)
         {
-            f |= SyscallFamilies.ProcessLifetime;
+            // Exits only: the kernel decides nothing at fork or clone (a process is decided at exec), so those run
+            // natively, and the exit watcher reports the ends no system call announces.
+            f |= SyscallFamilies.ProcessExits;
         }
 
         return f;
@@ -138,6 +155,28 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     private static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 
+    /// <summary>
+    /// The path of an open as a string. Programs open the same paths again and again, so the last one decoded on this
+    /// thread is kept with its bytes and reused when the bytes match: a repeated open decodes and allocates nothing.
+    /// </summary>
+    private static string OpenPath(ReadOnlySpan<byte> bytes)
+    {
+        byte[]? last = t_lastOpenBytes;
+        if (last is not null && bytes.SequenceEqual(last) && t_lastOpenPath is { } cached)
+        {
+            return cached;
+        }
+
+        string path = Utf8(bytes);
+        if (bytes.Length <= LastOpenPathLimit)
+        {
+            t_lastOpenBytes = bytes.ToArray();
+            t_lastOpenPath = path;
+        }
+
+        return path;
+    }
+
     private static FileAccessRights AccessOf(int flags)
     {
         if ((flags & 0x200000) != 0) // O_PATH
@@ -176,7 +215,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             RequesterProcessId = requester.ProcessId,
             RequesterThreadId = requester.ThreadId,
             UserId = _userId,
-            Path = Utf8(request.Path),
+            Path = OpenPath(request.Path),
             Access = AccessOf(request.Flags),
             Disposition = DispositionOf(request.Flags),
             OpenFlags = request.Flags,
@@ -189,6 +228,15 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             End(record, s);
             Return(p);
             return ErrnoOf(s);
+        }
+
+        if (record is null && !WantsPost(p.State))
+        {
+            // No filter asked to see the opened file and no event line waits for the outcome: finish the operation
+            // here, and the supervisor skips the post decision and what only it needs (the file's identity).
+            _kernel.Files.PostOperation(ref p.Operation, p.State, p, record);
+            Return(p);
+            return ISyscallMediator.AllowWithoutPost;
         }
 
         p.Record = record;
@@ -218,6 +266,20 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         return ErrnoOf(s);
     }
 
+    private static bool WantsPost(IoState state)
+    {
+        bool[] wantsPost = state.WantsPost;
+        for (int i = state.Last; i >= 0; i--)
+        {
+            if (wantsPost[i])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private void Return(PendingOpen p)
     {
         p.Descriptor = -1;
@@ -234,11 +296,9 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => FileOperationKind.Delete,
             _ => FileOperationKind.SetInformation,
         };
-        ref ServiceFrame f = ref t_frame;
-        f = default;
-        f.ProcessId = requester.ProcessId;
-        f.ThreadId = requester.ThreadId;
-        f.File = new FileOperation
+        PendingPath p = t_path ??= new PendingPath();
+        p.Active = false;
+        p.Operation = new FileOperation
         {
             Kind = kind,
             RequesterProcessId = requester.ProcessId,
@@ -262,20 +322,54 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
                 _ => 0,
             },
         };
-        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), f.File.Path);
-        IoState state = IoState.Rent();
-        Status s = Status.Success;
-        if (!_kernel.Files.PreOperation(ref f.File, state, decimal.MaxValue, record))
+        Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, kind.ToString().ToLowerInvariant(), p.Operation.Path);
+        if (!_kernel.Files.PreOperation(ref p.Operation, p.State, decimal.MaxValue, record))
         {
-            s = f.File.Status;
+            // Completed by a filter: the filters above it that asked for a post callback get it with that status.
+            Status s = p.Operation.Status;
+            _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, record);
+            End(record, s);
+            p.Operation = default;
+            return ErrnoOf(s);
         }
 
-        // The supervisor performs the operation after this decision; post callbacks of path operations are not
-        // delivered by the Linux host (docs/security.md), so the state is only returned here.
-        IoState.Return(state);
-        End(record, s);
-        return ErrnoOf(s);
+        // The supervisor performs the operation now and reports its result to PathOperationCompleted.
+        p.Record = record;
+        p.Active = true;
+        return 0;
     }
+
+    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error)
+    {
+        PendingPath? p = t_path;
+        if (p is null || !p.Active)
+        {
+            return;
+        }
+
+        p.Active = false;
+        p.Operation.Status = error == 0 ? Status.Success : StatusOf(error);
+        Status s = _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, p.Record);
+        End(p.Record, s);
+        p.Record = null;
+        p.Operation = default;
+    }
+
+    /// <summary>The status a post callback sees for a path operation Linux failed with <paramref name="errno"/>.</summary>
+    private static Status StatusOf(int errno) => errno switch
+    {
+        2 => Status.ObjectNameNotFound, // ENOENT
+        20 => Status.ObjectPathNotFound, // ENOTDIR
+        1 or 13 => Status.AccessDenied, // EPERM, EACCES
+        17 => Status.ObjectNameCollision, // EEXIST
+        39 => Status.KeyHasChildren, // ENOTEMPTY
+        16 => Status.SharingViolation, // EBUSY
+        22 => Status.InvalidParameter, // EINVAL
+        12 => Status.InsufficientResources, // ENOMEM
+        9 => Status.InvalidHandle, // EBADF
+        95 => Status.NotSupported, // EOPNOTSUPP
+        _ => Status.Unsuccessful,
+    };
 
     public void Close(in Requester requester, int fd)
     {
@@ -369,6 +463,11 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "exec", image);
         Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
         End(record, s);
+        if (s.IsSuccess)
+        {
+            _exits.Watch(requester.ProcessId);
+        }
+
         return ErrnoOf(s);
     }
 
@@ -536,6 +635,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             if (created)
             {
                 p.ImagePath = ImageOf(target);
+                _exits.Watch(target);
             }
         }
 
@@ -561,6 +661,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         f.UserId = _userId;
         f.TargetProcessId = requester.ProcessId;
         _kernel.SystemCall(SystemService.ForkProcess, ref f);
+        _exits.Watch(requester.ProcessId);
         Kernel.Processes.GuestProcess? p = _kernel.ProcessTable.Find(requester.ProcessId);
         if (p is not null && p.ImagePath.Length == 0)
         {
@@ -579,13 +680,52 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status)
     {
+        if (wholeProcess)
+        {
+            // exit_group: the end is reported now, while the process still exists; the watcher learns it was.
+            if (_exits.Claim(requester.ProcessId))
+            {
+                ReportExit(requester.ProcessId, status & 0xFF, 0);
+            }
+
+            return;
+        }
+
         ref ServiceFrame f = ref t_frame;
         f = default;
         f.ProcessId = requester.ProcessId;
         f.TargetProcessId = requester.ProcessId;
         f.TargetThreadId = requester.ThreadId;
         f.ExitCode = status & 0xFF;
-        _kernel.SystemCall(wholeProcess ? SystemService.ExitProcess : SystemService.ExitThread, ref f);
+        _kernel.SystemCall(SystemService.ExitThread, ref f);
+    }
+
+    /// <summary>
+    /// Reports the end of every process known to have ended and not reported yet; the launched program has been
+    /// waited for, so its own end (and that of any process it reaped) is among them.
+    /// </summary>
+    public void Drain() => _exits.Drain();
+
+    /// <summary>The end of process <paramref name="pid"/>, however it ended, to the kernel's process exit service (once per process).</summary>
+    private void ReportExit(int pid, int exitCode, int signal)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = pid;
+        f.TargetProcessId = pid;
+        f.TargetThreadId = pid;
+        f.ExitCode = exitCode;
+        f.Signal = signal;
+        Status s = _kernel.SystemCall(SystemService.ExitProcess, ref f);
+        Kernel.Events.OperationRecord? record = s.IsSuccess ? _kernel.CurrentRecord : null;
+        if (record is not null)
+        {
+            // The exit service has no callbacks that decide, so the line is written after it, for processes it knew.
+            record.Begin(pid, "exit");
+            record.Argument("code", exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            record.Argument("signal", signal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            End(record, s);
+        }
     }
 
     private Kernel.Events.OperationRecord? Begin(int pid, string operation, string? argument)
@@ -644,6 +784,15 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
                 return Status.Success;
             }
         }
+    }
+
+    /// <summary>A path operation between its pre callbacks and its post callbacks.</summary>
+    private sealed class PendingPath
+    {
+        public FileOperation Operation;
+        public readonly IoState State = new();
+        public Kernel.Events.OperationRecord? Record;
+        public bool Active;
     }
 
     /// <summary>For notifications only (cleanup): the guest performs the close itself.</summary>

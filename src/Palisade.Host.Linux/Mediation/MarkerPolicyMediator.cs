@@ -35,6 +35,11 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
         this.Check(request.Path) != 0 ? EACCES : this.Check(request.NewPath);
 
     /// <inheritdoc/>
+    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error)
+    {
+    }
+
+    /// <inheritdoc/>
     public void Close(in Requester requester, int fd)
     {
     }
@@ -59,6 +64,11 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
 
     /// <inheritdoc/>
     public void ProcessExit(in Requester requester, bool wholeProcess, int status)
+    {
+    }
+
+    /// <inheritdoc/>
+    public void Drain()
     {
     }
 

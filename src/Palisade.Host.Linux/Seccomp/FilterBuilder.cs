@@ -50,6 +50,7 @@ internal static class FilterBuilder
             Sys.ProcessVmReadv, Sys.ProcessVmWritev,
         ],
         SyscallFamilies.ProcessLifetime => [Sys.Fork, Sys.Vfork, Sys.Exit, Sys.ExitGroup],
+        SyscallFamilies.ProcessExits => [Sys.Exit, Sys.ExitGroup],
         _ => [],
     };
 
@@ -86,7 +87,7 @@ internal static class FilterBuilder
             code.Add((Jump(JeqK, Sys.Clone3), Target.Enosys, Target.Next));
         }
 
-        for (int bit = 0; bit < 8; bit++)
+        for (int bit = 0; bit < 9; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)

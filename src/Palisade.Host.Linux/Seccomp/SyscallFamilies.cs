@@ -34,8 +34,15 @@ internal enum SyscallFamilies
     /// <summary>With <see cref="FileOpen"/>: a post decision on the opened file's identity and canonical path (one readlink per open).</summary>
     FileOpenPost = 1 << 7,
 
+    /// <summary>
+    /// exit, exit_group only: the ends of threads and processes, for a mediator that never denies a creation. fork and
+    /// clone then run natively: a notified fork that a handled signal (a shell's SIGCHLD) interrupts before the
+    /// supervisor receives it fails with EINTR, which Linux never does for a fork.
+    /// </summary>
+    ProcessExits = 1 << 8,
+
     /// <summary>Every family.</summary>
-    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime,
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits,
 
     /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
     AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec,

@@ -232,7 +232,7 @@ internal sealed unsafe partial class Supervisor
 
         this.processOfThread[tid] = (int)tgid;
         var requester = new Requester((int)tgid, tid);
-        if (newProcess && (this.families & SyscallFamilies.ProcessLifetime) != 0)
+        if (newProcess && (this.families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
             this.mediator.ProcessStarted(requester, (int)parent);
         }

@@ -108,11 +108,13 @@ internal sealed unsafe partial class Supervisor
                 Resolve = how.Resolve,
             };
             int decision = this.mediator.PreOpen(requester, request);
-            if (decision != 0)
+            if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
                 this.Reply(n.Id, decision);
                 return;
             }
+
+            bool post = decision == 0 && (this.families & SyscallFamilies.FileOpenPost) != 0;
 
             if ((guestFlags & Libc.O_PATH) != 0)
             {
@@ -163,7 +165,7 @@ internal sealed unsafe partial class Supervisor
                 {
                     // A FIFO without a reader: a blocking open waits for one. Do that off the loop.
                     handedOff = true;
-                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, blocking);
+                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, blocking, post);
                     return;
                 }
 
@@ -171,8 +173,12 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            Stat stat;
-            if (Libc.FStat(fd, &stat) < 0)
+            // The identity is for the post decision; the type tells a FIFO read end, the only open that O_NONBLOCK let
+            // through where the guest's blocking open would have waited (a write end without a reader failed ENXIO
+            // above; O_RDWR never waits). An open that needs neither saves the system call.
+            bool fifoPossible = wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_RDONLY;
+            Stat stat = default;
+            if ((post || fifoPossible) && Libc.FStat(fd, &stat) < 0)
             {
                 int error = Libc.LastError;
                 Libc.CloseOwned(fd);
@@ -180,14 +186,14 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            if (wantsBlocking && (stat.Mode & Libc.S_IFMT) == Libc.S_IFIFO && (guestFlags & Libc.O_ACCMODE) == Libc.O_RDONLY)
+            if (fifoPossible && (stat.Mode & Libc.S_IFMT) == Libc.S_IFIFO)
             {
                 // A FIFO read end: a blocking open waits for a writer. Reopen the same FIFO blocking, off the loop.
-                this.ReopenFifoLater(n.Id, requester, request, fd);
+                this.ReopenFifoLater(n.Id, requester, request, fd, post);
                 return;
             }
 
-            this.FinishOpen(n.Id, requester, request, fd, in stat, wantsBlocking, s);
+            this.FinishOpen(n.Id, requester, request, fd, in stat, post, wantsBlocking, s);
         }
         finally
         {
@@ -242,12 +248,15 @@ internal sealed unsafe partial class Supervisor
         }
     }
 
-    /// <summary>Post decision, status flags as the guest asked, injection. Consumes <paramref name="fd"/>.</summary>
-    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool clearNonBlocking, Scratch s)
+    /// <summary>
+    /// Post decision (when <paramref name="post"/>; <paramref name="stat"/> is then the file's), status flags as the
+    /// guest asked, injection. Consumes <paramref name="fd"/>.
+    /// </summary>
+    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool post, bool clearNonBlocking, Scratch s)
     {
         try
         {
-            if ((this.families & SyscallFamilies.FileOpenPost) != 0)
+            if (post)
             {
                 var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino, stat.Mode), fd, s.Proc, s.Resolved);
                 int decision = this.mediator.PostOpen(requester, request, opened);
@@ -282,7 +291,7 @@ internal sealed unsafe partial class Supervisor
         return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Umask:"u8, 8, out long mask) ? (uint)mask : 0022;
     }
 
-    private void OpenBlockingLater(ulong id, Requester requester, in OpenRequest request, int baseFd, ReadOnlySpan<byte> pathWithNul, OpenHow how)
+    private void OpenBlockingLater(ulong id, Requester requester, in OpenRequest request, int baseFd, ReadOnlySpan<byte> pathWithNul, OpenHow how, bool post)
     {
         byte[] path = pathWithNul.ToArray();
         byte[] absolute = request.Path.ToArray();
@@ -311,7 +320,7 @@ internal sealed unsafe partial class Supervisor
                 Stat stat;
                 _ = Libc.FStat(fd, &stat);
                 var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-                this.FinishOpen(id, requester, again, fd, in stat, clearNonBlocking: false, scratch);
+                this.FinishOpen(id, requester, again, fd, in stat, post, clearNonBlocking: false, scratch);
             }
             finally
             {
@@ -326,7 +335,7 @@ internal sealed unsafe partial class Supervisor
     /// (POLLIN or POLLHUP), then hand the guest that very descriptor, blocking again. A blocking reopen would
     /// miss a writer that already left. The wait gives up when the guest stops waiting.
     /// </summary>
-    private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd)
+    private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd, bool post)
     {
         byte[] absolute = request.Path.ToArray();
         var call = request.Call;
@@ -354,7 +363,7 @@ internal sealed unsafe partial class Supervisor
             Stat stat;
             _ = Libc.FStat(nonBlockingFd, &stat);
             var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-            this.FinishOpen(id, requester, again, nonBlockingFd, in stat, clearNonBlocking: true, scratch);
+            this.FinishOpen(id, requester, again, nonBlockingFd, in stat, post, clearNonBlocking: true, scratch);
         });
     }
 }

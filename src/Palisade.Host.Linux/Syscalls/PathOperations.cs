@@ -154,7 +154,16 @@ internal sealed unsafe partial class Supervisor
                 };
             }
 
-            this.Reply(n.Id, result < 0 ? Libc.LastError : 0);
+            int error = result < 0 ? Libc.LastError : 0;
+            try
+            {
+                this.mediator.PathOperationCompleted(requester, request, error);
+            }
+            finally
+            {
+                // Done is done: the guest gets the operation's own result even if the completion report throws.
+                this.Reply(n.Id, error);
+            }
         }
         finally
         {
