@@ -79,6 +79,16 @@ public sealed class PathOperationTests : IDisposable
         {
         }
 
+        public void ThreadStarted(in Mediation.Requester requester)
+        {
+        }
+
+        public bool TryTakeEndedProcess(out int processId)
+        {
+            processId = 0;
+            return false;
+        }
+
         public void ProcessExit(in Mediation.Requester requester, bool wholeProcess, int status)
         {
         }

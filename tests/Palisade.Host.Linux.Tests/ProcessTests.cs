@@ -78,6 +78,39 @@ public sealed class ProcessTests : IDisposable
     }
 
     [Fact]
+    public void New_threads_are_reported_once_at_their_first_mediated_call_when_clone_runs_natively()
+    {
+        // Each worker thread ends with the raw exit system call (a mediated one), so each is seen exactly once.
+        string? probe = Guest.Probe("threads", """
+            #include <pthread.h>
+            #include <stdio.h>
+            #include <sys/syscall.h>
+            #include <unistd.h>
+            static void *work(void *arg) { (void)arg; printf("tid=%ld\n", (long)syscall(SYS_gettid)); fflush(stdout); syscall(SYS_exit, 0); return 0; }
+            int main(void) {
+                pthread_t t[3];
+                for (int i = 0; i < 3; i++) { pthread_create(&t[i], 0, work, 0); pthread_join(t[i], 0); }
+                return 0;
+            }
+            """);
+        Assert.NotNull(probe);
+        var mediator = new RecordingMediator(SyscallFamilies.ProcessExits);
+
+        int status = Guest.Run(mediator, probe, []);
+
+        Assert.Equal(0, status);
+
+        // The main thread makes no mediated call before the workers: the first worker seen starts the process
+        // (the kernel mediator reports that thread with it), each later one is a thread of a known process, and
+        // a process whose only seen thread has exited is not started again.
+        Assert.Single(mediator.Events, e => e.StartsWith("started ", StringComparison.Ordinal));
+        string[] threads = [.. mediator.Events.Where(e => e.StartsWith("thread ", StringComparison.Ordinal))];
+        Assert.True(threads.Length == 2, string.Join(" | ", mediator.Events));
+        Assert.Equal(2, threads.Distinct().Count());
+        Assert.Equal(3, mediator.Events.Count(e => e.StartsWith("exit ", StringComparison.Ordinal) && e.Contains("whole=False", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Exec_decision_sees_the_canonical_image_behind_a_symlink()
     {
         File.CreateSymbolicLink(this.guest.PathOf("alias"), "/bin/true");

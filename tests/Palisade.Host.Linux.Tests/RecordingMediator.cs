@@ -68,6 +68,15 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
     public void ProcessStarted(in Requester requester, int parentProcessId) =>
         this.Events.Enqueue($"started {requester.ProcessId} parent={parentProcessId}");
 
+    public bool TryTakeEndedProcess(out int processId)
+    {
+        processId = 0;
+        return false;
+    }
+
+    public void ThreadStarted(in Requester requester) =>
+        this.Events.Enqueue($"thread {requester.ThreadId} of {requester.ProcessId}");
+
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) =>
         this.Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
 

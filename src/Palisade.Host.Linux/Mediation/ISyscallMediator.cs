@@ -75,6 +75,18 @@ internal interface ISyscallMediator
     /// </summary>
     void ProcessStarted(in Requester requester, int parentProcessId);
 
+    /// <summary>
+    /// The first mediated system call of a new thread of a process the supervisor already knows, when clone is not
+    /// notified (the thread is reported lazily, before anything it asks for is decided).
+    /// </summary>
+    void ThreadStarted(in Requester requester);
+
+    /// <summary>
+    /// Takes one process that ended without an exit call the supervisor saw (killed by a signal), so the supervisor
+    /// forgets its threads before its pid can be reused. Called from the supervisor's thread; false when none.
+    /// </summary>
+    bool TryTakeEndedProcess(out int processId);
+
     /// <summary>A thread calls exit, or a process calls exit_group (<paramref name="wholeProcess"/>).</summary>
     void ProcessExit(in Requester requester, bool wholeProcess, int status);
 

@@ -41,11 +41,18 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     private readonly ProcessExitWatcher _exits;
 
+    // Ends the watcher saw (no exit call reached the supervisor), for the supervisor to forget.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _ended = new();
+
     public KernelMediator(PalisadeKernel kernel)
     {
         _kernel = kernel;
         Subscriptions = SubscriptionsOf(kernel);
-        _exits = new ProcessExitWatcher(ReportExit);
+        _exits = new ProcessExitWatcher((pid, code, signal) =>
+        {
+            ReportExit(pid, code, signal);
+            _ended.Enqueue(pid);
+        });
     }
 
     public SyscallFamilies Subscriptions { get; }
@@ -676,6 +683,18 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             f.TargetThreadId = requester.ThreadId;
             _kernel.SystemCall(SystemService.CreateThread, ref f);
         }
+    }
+
+    public bool TryTakeEndedProcess(out int processId) => _ended.TryDequeue(out processId);
+
+    public void ThreadStarted(in Requester requester)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.TargetProcessId = requester.ProcessId;
+        f.TargetThreadId = requester.ThreadId;
+        _kernel.SystemCall(SystemService.CreateThread, ref f);
     }
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status)

@@ -63,6 +63,19 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     }
 
     /// <inheritdoc/>
+    public void ThreadStarted(in Requester requester)
+    {
+    }
+
+    /// <inheritdoc/>
+    public bool TryTakeEndedProcess(out int processId)
+    {
+        // This mediator watches no process ends.
+        processId = 0;
+        return false;
+    }
+
+    /// <inheritdoc/>
     public void ProcessExit(in Requester requester, bool wholeProcess, int status)
     {
     }

@@ -19,6 +19,7 @@ internal sealed unsafe partial class Supervisor
     private readonly SyscallFamilies families;
     private readonly Action<Exception>? onFault;
     private readonly Dictionary<int, int> processOfThread = [];
+    private readonly HashSet<int> knownProcesses = [];
     private readonly Dictionary<int, PendingExec> pendingExecs = [];
     private long handled;
 
@@ -123,6 +124,13 @@ internal sealed unsafe partial class Supervisor
 
     private void Dispatch(in SeccompNotif n, Scratch s)
     {
+        // Processes that ended without a call the supervisor saw (a signal killed them): forget their threads
+        // before anything else, so a reused pid is a new process and not the dead one's thread.
+        while (this.mediator.TryTakeEndedProcess(out int ended))
+        {
+            this.Forget(ended, ended, wholeProcess: true);
+        }
+
         try
         {
             if (n.Data.Arch != Interop.Seccomp.AUDIT_ARCH_X86_64)
@@ -220,21 +228,19 @@ internal sealed unsafe partial class Supervisor
             _ = ProcFs.TryField(status, "PPid:"u8, 10, out parent);
         }
 
-        bool newProcess = true;
-        foreach (int known in this.processOfThread.Values)
-        {
-            if (known == (int)tgid)
-            {
-                newProcess = false;
-                break;
-            }
-        }
-
+        // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
+        bool newProcess = this.knownProcesses.Add((int)tgid);
         this.processOfThread[tid] = (int)tgid;
         var requester = new Requester((int)tgid, tid);
         if (newProcess && (this.families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
             this.mediator.ProcessStarted(requester, (int)parent);
+        }
+        else if (!newProcess && tid != (int)tgid && (this.families & SyscallFamilies.ProcessExits) != 0
+            && (this.families & SyscallFamilies.ProcessLifetime) == 0)
+        {
+            // clone runs natively under ProcessExits: a new thread is reported at its first mediated call.
+            this.mediator.ThreadStarted(requester);
         }
 
         return requester;
@@ -271,6 +277,7 @@ internal sealed unsafe partial class Supervisor
             }
         }
 
+        this.knownProcesses.Remove(process);
         this.pendingExecs.Remove(process);
     }
 
