@@ -79,6 +79,13 @@ internal sealed class PalisadeKernel : IDisposable
     /// <summary>The guard and bug check this kernel runs under, once <see cref="KernelProtection.Start"/> has put it there.</summary>
     public KernelProtection? Protection { get; private set; }
 
+    /// <summary>
+    /// Records, for crash dumps, a call the host made into the kernel outside <see cref="SystemCall"/> (the open and
+    /// path-operation paths call the filter manager's halves around the supervisor's own operation). Allocation-free.
+    /// </summary>
+    public void RecordCall(SystemService service, int processId, int threadId, long arg0, long arg1, long arg2, Status result) =>
+        _recentCalls?.Record(processId, threadId, (int)service, arg0, arg1, arg2, result.Code);
+
     internal void AttachProtection(KernelProtection protection)
     {
         Protection = protection;

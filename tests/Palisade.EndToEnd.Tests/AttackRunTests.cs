@@ -42,6 +42,22 @@ public sealed class AttackRunTests : IDisposable
     }
 
     [Fact]
+    public void A_driver_hiding_from_the_driver_list_under_run_is_caught_and_the_dump_lists_the_guests_recent_opens()
+    {
+        RunResult run = _p.Run(
+            ["--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("driver-hide")],
+            "sh", "-c", "cat " + Path.Combine(PalisadeRun.Repo, "samples", "hello.txt") + "; sleep 30; echo survived");
+
+        Assert.True(run.ExitCode == 109 && !run.Stdout.Contains("survived", StringComparison.Ordinal), $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        string dump = Assert.Single(Directory.GetFiles(Path.Combine(_p.Home, "crash"), "bugcheck-0x109-*.json"));
+
+        RunResult analysis = _p.Palisade("analyze", dump);
+        Assert.Contains("region type: LoadedModuleList", analysis.Stdout, StringComparison.Ordinal);
+        Assert.Contains("(driver \"driver-hide\")", analysis.Stdout, StringComparison.Ordinal);
+        Assert.Contains("CreateFile (open flags", analysis.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_same_callback_removal_in_the_compat_flavor_lets_the_test_virus_through()
     {
         File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);

@@ -233,9 +233,12 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             Status s = p.Operation.Status;
             _kernel.Files.PostOperation(ref p.Operation, p.State, p, record);
             End(record, s);
+            _kernel.RecordCall(SystemService.CreateFile, requester.ProcessId, requester.ThreadId, 0, request.Flags, (long)FileOperationKind.Create, s);
             Return(p);
             return ErrnoOf(s);
         }
+
+        _kernel.RecordCall(SystemService.CreateFile, requester.ProcessId, requester.ThreadId, 0, request.Flags, (long)FileOperationKind.Create, Status.Success);
 
         if (record is null && !WantsPost(p.State))
         {
@@ -336,6 +339,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
             Status s = p.Operation.Status;
             _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, record);
             End(record, s);
+            _kernel.RecordCall(ServiceOf(kind), requester.ProcessId, requester.ThreadId, 0, 0, (long)kind, s);
             p.Operation = default;
             return ErrnoOf(s);
         }
@@ -358,6 +362,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         p.Operation.Status = error == 0 ? Status.Success : StatusOf(error);
         Status s = _kernel.Files.PostOperation(ref p.Operation, p.State, NoPerform.Instance, p.Record);
         End(p.Record, s);
+        _kernel.RecordCall(ServiceOf(p.Operation.Kind), requester.ProcessId, requester.ThreadId, 0, 0, (long)p.Operation.Kind, s);
         p.Record = null;
         p.Operation = default;
     }
@@ -425,7 +430,15 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         Kernel.Events.OperationRecord? record = Begin(requester.ProcessId, "cleanup", target);
         Status s = _kernel.Files.Dispatch(ref op, NoPerform.Instance, decimal.MaxValue, record);
         End(record, s);
+        _kernel.RecordCall(SystemService.CleanupFile, requester.ProcessId, requester.ThreadId, fd, 0, (long)FileOperationKind.Cleanup, s);
     }
+
+    private static SystemService ServiceOf(FileOperationKind kind) => kind switch
+    {
+        FileOperationKind.Rename => SystemService.RenameFile,
+        FileOperationKind.Delete => SystemService.DeleteFile,
+        _ => SystemService.SetInformationFile,
+    };
 
     private static bool WasOpenForWriting(int pid, int fd)
     {

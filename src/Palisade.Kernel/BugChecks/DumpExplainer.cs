@@ -85,9 +85,18 @@ internal static class DumpExplainer
             SyscallRecord call = dump.RecentSystemCalls[i];
             output.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"  #{call.Sequence} {call.Time:HH:mm:ss.fff} pid {call.Pid} tid {call.Tid} {ServiceName(call.Number)} (target {call.Arg0}, access 0x{call.Arg1:X}, file op {call.Arg2}) = {new Palisade.Api.Status((uint)call.Result)}"));
+                $"  #{call.Sequence} {call.Time:HH:mm:ss.fff} pid {call.Pid} tid {call.Tid} {ServiceName(call.Number)} ({Arguments(call)}) = {new Palisade.Api.Status((uint)call.Result)}"));
         }
     }
+
+    private static string Arguments(SyscallRecord call) => (Dispatch.SystemService)call.Number switch
+    {
+        Dispatch.SystemService.CreateFile => string.Create(CultureInfo.InvariantCulture, $"open flags 0x{call.Arg1:X}"),
+        Dispatch.SystemService.CleanupFile => string.Create(CultureInfo.InvariantCulture, $"descriptor {call.Arg0}"),
+        Dispatch.SystemService.RenameFile or Dispatch.SystemService.DeleteFile or Dispatch.SystemService.SetInformationFile
+            or Dispatch.SystemService.ReadFile or Dispatch.SystemService.WriteFile => "file op " + (Palisade.Api.FileOperationKind)call.Arg2,
+        _ => string.Create(CultureInfo.InvariantCulture, $"target {call.Arg0}, access 0x{call.Arg1:X}"),
+    };
 
     private static string ServiceName(int number) =>
         Enum.IsDefined((Dispatch.SystemService)number) ? ((Dispatch.SystemService)number).ToString() : "service " + number.ToString(CultureInfo.InvariantCulture);
