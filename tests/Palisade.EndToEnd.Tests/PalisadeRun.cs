@@ -97,12 +97,76 @@ public sealed class PalisadeRun : IDisposable
         p.StandardInput.Close();
         if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
         {
+            // What every process and thread of the tree is blocked in, before it is killed: a hang is rare, and this
+            // is the evidence needed to find it.
+            string state = TreeState(p.Id);
             p.Kill(entireProcessTree: true);
-            Assert.Fail($"{file} {string.Join(' ', args)} did not finish within 3 minutes");
+            Assert.Fail($"{file} {string.Join(' ', args)} did not finish within 3 minutes; stdout so far: {stdout}\nstderr so far: {stderr}\n{state}");
         }
 
         p.WaitForExit();
         return new RunResult(p.ExitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>Each process below and including <paramref name="root"/>, each of its threads: name, state, wait channel, system call.</summary>
+    private static string TreeState(int root)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out int pid) && TryRead(Path.Combine(dir, "stat")) is { } stat)
+            {
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                parents[pid] = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        var report = new StringBuilder("process tree at the timeout:\n");
+        var queue = new Queue<int>([root]);
+        while (queue.Count > 0)
+        {
+            int pid = queue.Dequeue();
+            foreach (string task in TryTasks(pid))
+            {
+                report.Append(System.Globalization.CultureInfo.InvariantCulture,
+                    $"  pid {pid} task {Path.GetFileName(task)} {TryRead(Path.Combine(task, "comm"))?.Trim()} " +
+                    $"wchan={TryRead(Path.Combine(task, "wchan"))} syscall={TryRead(Path.Combine(task, "syscall"))?.Trim()}\n");
+            }
+
+            foreach ((int child, int parent) in parents)
+            {
+                if (parent == pid)
+                {
+                    queue.Enqueue(child);
+                }
+            }
+        }
+
+        return report.ToString();
+
+        static string? TryRead(string path)
+        {
+            try
+            {
+                return File.ReadAllText(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+
+        static IEnumerable<string> TryTasks(int pid)
+        {
+            try
+            {
+                return Directory.GetDirectories($"/proc/{pid}/task");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return [];
+            }
+        }
     }
 
     /// <summary>Reads a JSON-lines event file written by <c>--events</c>.</summary>
