@@ -100,11 +100,14 @@ internal sealed class PalisadeKernel : IDisposable
     /// <summary>The calling thread's operation record when the event stream is on, else null.</summary>
     public OperationRecord? CurrentRecord => Events.Enabled ? t_record ??= new OperationRecord() : null;
 
-    /// <summary>Issues a system service. This is the one managed entry into the kernel.</summary>
+    /// <summary>
+    /// Issues a system service through the system service table and records it for crash dumps. Every service
+    /// enters here, except the host's split open and path-operation halves (see <see cref="RecordCall"/>).
+    /// </summary>
     public Status SystemCall(SystemService service, ref ServiceFrame frame)
     {
         Status s = ServiceTable.Call(this, service, ref frame);
-        _recentCalls?.Record(frame.ProcessId, frame.ThreadId, (int)service, frame.TargetProcessId, (long)frame.DesiredAccess, (long)frame.File.Kind, s.Code);
+        RecordCall(service, frame.ProcessId, frame.ThreadId, frame.TargetProcessId, (long)frame.DesiredAccess, (long)frame.File.Kind, s);
         return s;
     }
 
