@@ -35,30 +35,11 @@ public sealed class CallbackInsertionDriver : AttackDriver
             null,
             [null, callback, 0m, null],
             null)!;
-        var entries = (Array)Rootkit.GetField(table, "_entries")!;
+        Array entries = TableEntries.Of(table);
         Array next = Array.CreateInstance(entries.GetType().GetElementType()!, entries.Length + 1);
         next.SetValue(registration, 0);
         Array.Copy(entries, 0, next, 1, entries.Length);
-        Rootkit.SetField(table, "_entries", next);
-        return new Undo(() =>
-        {
-            var now = (Array)Rootkit.GetField(table, "_entries")!;
-            var kept = new List<object>();
-            foreach (object entry in now)
-            {
-                if (!ReferenceEquals(entry, registration))
-                {
-                    kept.Add(entry);
-                }
-            }
-
-            Array restored = Array.CreateInstance(now.GetType().GetElementType()!, kept.Count);
-            for (int i = 0; i < kept.Count; i++)
-            {
-                restored.SetValue(kept[i], i);
-            }
-
-            Rootkit.SetField(table, "_entries", restored);
-        });
+        TableEntries.Replace(table, next);
+        return new Undo(() => TableEntries.Replace(table, TableEntries.Where(TableEntries.Of(table), entry => !ReferenceEquals(entry, registration))));
     }
 }

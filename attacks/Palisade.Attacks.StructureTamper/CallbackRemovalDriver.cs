@@ -26,29 +26,15 @@ public sealed class CallbackRemovalDriver : AttackDriver
         foreach ((string area, string name) in Tables)
         {
             object table = Rootkit.GetProperty(Rootkit.GetProperty(kernel, area)!, name)!;
-            var entries = (Array)Rootkit.GetField(table, "_entries")!;
-            var kept = new List<object>();
-            foreach (object entry in entries)
-            {
-                object? owner = Rootkit.GetPropertyOrNull(entry, "Owner");
-                if (owner is null || (string?)Rootkit.GetProperty(owner, "Name") != victim)
-                {
-                    kept.Add(entry);
-                }
-            }
-
-            if (kept.Count == entries.Length)
+            Array entries = TableEntries.Of(table);
+            Array next = TableEntries.Where(entries, entry =>
+                Rootkit.GetPropertyOrNull(entry, "Owner") is not { } owner || (string?)Rootkit.GetProperty(owner, "Name") != victim);
+            if (next.Length == entries.Length)
             {
                 continue;
             }
 
-            Array next = Array.CreateInstance(entries.GetType().GetElementType()!, kept.Count);
-            for (int i = 0; i < kept.Count; i++)
-            {
-                next.SetValue(kept[i], i);
-            }
-
-            Rootkit.SetField(table, "_entries", next);
+            TableEntries.Replace(table, next);
             removed.Add((table, entries));
         }
 
@@ -61,7 +47,7 @@ public sealed class CallbackRemovalDriver : AttackDriver
         {
             foreach ((object table, Array before) in removed)
             {
-                Rootkit.SetField(table, "_entries", before);
+                TableEntries.Replace(table, before);
             }
         });
     }

@@ -57,7 +57,7 @@ internal sealed class LoadedDriverList
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, DriverRecord> _byName = new(StringComparer.Ordinal);
-    private long[] _ids = [];
+    private readonly Guard.PublishedIdView _index = new("loaded driver index");
     internal DriverRecord? Head;
 
     public event Action? Changed;
@@ -69,7 +69,7 @@ internal sealed class LoadedDriverList
     public Guard.IGuardedListView LinkedView => new Linked(this);
 
     /// <summary>The list as the index by name shows it (an id array republished on every change).</summary>
-    public Guard.IGuardedListView IndexView => new Index(this);
+    public Guard.IGuardedListView IndexView => _index;
 
     private sealed class Linked(LoadedDriverList list) : Guard.IGuardedListView
     {
@@ -92,23 +92,6 @@ internal sealed class LoadedDriverList
         }
     }
 
-    private sealed class Index(LoadedDriverList list) : Guard.IGuardedListView
-    {
-        public string Name => "loaded driver index";
-
-        public int CopyMemberIds(Span<long> destination)
-        {
-            long[] ids = Volatile.Read(ref list._ids);
-            if (ids.Length > destination.Length)
-            {
-                return -ids.Length;
-            }
-
-            ids.CopyTo(destination);
-            return ids.Length;
-        }
-    }
-
     private void PublishIds()
     {
         var ids = new long[_byName.Count];
@@ -118,7 +101,7 @@ internal sealed class LoadedDriverList
             ids[i++] = d.Id;
         }
 
-        Volatile.Write(ref _ids, ids);
+        _index.Publish(ids);
     }
 
     public Status Add(DriverRecord d)

@@ -11,7 +11,7 @@ internal sealed class ProcessTable
     private readonly Lock _lock = new();
     private readonly Dictionary<int, GuestProcess> _byPid = [];
     private readonly Dictionary<int, GuestThread> _threads = [];
-    private long[] _pids = [];
+    private readonly Guard.PublishedIdView _index = new("process index");
     internal GuestProcess? Head;
 
     public ProcessTable(ObjectType processType, ObjectType threadType)
@@ -33,7 +33,7 @@ internal sealed class ProcessTable
     public Guard.IGuardedListView LinkedView => new Linked(this);
 
     /// <summary>The processes as the index by pid shows them (a pid array republished on every change).</summary>
-    public Guard.IGuardedListView IndexView => new Index(this);
+    public Guard.IGuardedListView IndexView => _index;
 
     public int Count
     {
@@ -176,7 +176,7 @@ internal sealed class ProcessTable
             pids[i++] = pid;
         }
 
-        Volatile.Write(ref _pids, pids);
+        _index.Publish(pids);
     }
 
     private sealed class Linked(ProcessTable table) : Guard.IGuardedListView
@@ -197,23 +197,6 @@ internal sealed class ProcessTable
             }
 
             return n <= destination.Length ? n : -n;
-        }
-    }
-
-    private sealed class Index(ProcessTable table) : Guard.IGuardedListView
-    {
-        public string Name => "process index";
-
-        public int CopyMemberIds(Span<long> destination)
-        {
-            long[] pids = Volatile.Read(ref table._pids);
-            if (pids.Length > destination.Length)
-            {
-                return -pids.Length;
-            }
-
-            pids.CopyTo(destination);
-            return pids.Length;
         }
     }
 
