@@ -47,7 +47,7 @@ internal sealed class Guest : IDisposable
             throw new TimeoutException($"{program} did not finish: the supervisor stalled.");
         }
 
-        guest.Loop.Join(TimeSpan.FromSeconds(30));
+        guest.Supervisor.WaitForEnd(TimeSpan.FromSeconds(30));
         handled = guest.Supervisor.Handled;
         return wait.Result;
     }

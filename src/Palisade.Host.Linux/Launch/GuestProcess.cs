@@ -31,12 +31,11 @@ internal sealed unsafe class GuestProcess : IDisposable
     private readonly int pidfd;
     private int exitCode = -1;
 
-    private GuestProcess(int pid, int pidfd, Supervisor supervisor, Thread loop)
+    private GuestProcess(int pid, int pidfd, Supervisor supervisor)
     {
         this.Pid = pid;
         this.pidfd = pidfd;
         this.Supervisor = supervisor;
-        this.Loop = loop;
     }
 
     /// <summary>The program's pid (the launcher's, which becomes the program at exec).</summary>
@@ -44,9 +43,6 @@ internal sealed unsafe class GuestProcess : IDisposable
 
     /// <summary>The supervisor serving this tree.</summary>
     internal Supervisor Supervisor { get; }
-
-    /// <summary>The supervisor's loop thread; it ends when the last process of the tree is gone.</summary>
-    internal Thread Loop { get; }
 
     /// <summary>
     /// Starts <paramref name="program"/> (looked up in PATH like a shell) with <paramref name="arguments"/>
@@ -99,10 +95,10 @@ internal sealed unsafe class GuestProcess : IDisposable
             }
 
             var supervisor = new Supervisor((int)listener, mediator, onFault);
-            var loop = supervisor.Start();
+            supervisor.Start();
             byte go = (byte)'g';
             _ = Libc.Write(ours, &go, 1);
-            return new GuestProcess(pid, (int)pidfd, supervisor, loop);
+            return new GuestProcess(pid, (int)pidfd, supervisor);
         }
         catch
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Seccomp;
@@ -12,6 +13,12 @@ namespace Palisade.Host.Linux.Supervision;
 /// interrupted meanwhile the answer fails with ENOENT, which is the kernel telling us nobody waits.
 /// The family handlers live in Syscalls/*.cs.
 /// </summary>
+/// <remarks>
+/// One thread receives at a time. When it waits in an open the guest asked to block (see <see cref="OpenWatch"/>),
+/// a new thread takes over receiving and the old one ends after that open; the state below is the receiving
+/// thread's alone, and what an old thread still does after its open (the post decision and the injection) is the
+/// same work the blocking-operation threads do concurrently.
+/// </remarks>
 internal sealed unsafe partial class Supervisor
 {
     private readonly int listener;
@@ -21,7 +28,10 @@ internal sealed unsafe partial class Supervisor
     private readonly Dictionary<int, int> processOfThread = [];
     private readonly HashSet<int> knownProcesses = [];
     private readonly Dictionary<int, PendingExec> pendingExecs = [];
+    private readonly ManualResetEventSlim ended = new();
+    private readonly OpenWatch watch;
     private long handled;
+    private long generation;
 
     /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
     [ThreadStatic]
@@ -35,6 +45,7 @@ internal sealed unsafe partial class Supervisor
         this.mediator = mediator;
         this.families = mediator.Subscriptions;
         this.onFault = onFault;
+        this.watch = new OpenWatch(this.TakeOver);
     }
 
     /// <summary>
@@ -50,12 +61,26 @@ internal sealed unsafe partial class Supervisor
     public long Handled => Interlocked.Read(ref this.handled);
 
     /// <summary>Starts the loop on a dedicated background thread; it ends when no guest uses the filter any more.</summary>
-    public Thread Start()
+    public void Start()
     {
-        var thread = new Thread(this.Run) { IsBackground = true, Name = "palisade-supervisor" };
-        thread.Start();
-        return thread;
+        this.watch.Start();
+        this.StartReceiver(generation: 0);
     }
+
+    /// <summary>Waits until the loop has ended (every guest of the filter is gone); false if <paramref name="timeout"/> passed first.</summary>
+    public bool WaitForEnd(TimeSpan timeout) => this.ended.Wait(timeout);
+
+    /// <summary>Receiving threads that waited in an open and were replaced (see <see cref="OpenWatch"/>).</summary>
+    public long TakeOvers => this.watch.TakeOvers;
+
+    private void StartReceiver(long generation)
+    {
+        var thread = new Thread(() => this.Serve(generation)) { IsBackground = true, Name = "palisade-supervisor" };
+        thread.Start();
+    }
+
+    /// <summary>Called by the watch when the receiving thread waits in an open: a new thread receives from now on.</summary>
+    private void TakeOver() => this.StartReceiver(Interlocked.Increment(ref this.generation));
 
     private bool ListenerHungUp()
     {
@@ -63,14 +88,22 @@ internal sealed unsafe partial class Supervisor
         return Libc.Poll(&pfd, 1, 0) < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
     }
 
-    /// <summary>Serves notifications until the last guest of the filter is gone.</summary>
-    public void Run()
+    /// <summary>
+    /// Serves notifications until the last guest of the filter is gone, or until this thread waited in an open and a
+    /// newer <paramref name="generation"/> took over: it then ends after answering the notification it was serving.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Serve(long generation)
     {
         PrepareWorkerThread();
-        _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
+        if (generation == 0)
+        {
+            _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
+        }
+
         var scratch = new Scratch();
         SeccompNotif notification;
-        long warm = -1;
+        long warm = Interlocked.Read(ref this.handled) >= WarmUpNotifications ? GC.GetAllocatedBytesForCurrentThread() : -1;
         try
         {
             while (true)
@@ -99,12 +132,22 @@ internal sealed unsafe partial class Supervisor
                 {
                     warm = GC.GetAllocatedBytesForCurrentThread();
                 }
+
+                if (Interlocked.Read(ref this.generation) != generation)
+                {
+                    return;
+                }
             }
         }
         finally
         {
-            this.SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
-            Libc.CloseOwned(this.listener);
+            if (Interlocked.Read(ref this.generation) == generation)
+            {
+                this.SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
+                this.watch.Dispose();
+                Libc.CloseOwned(this.listener);
+                this.ended.Set();
+            }
         }
     }
 
@@ -122,6 +165,7 @@ internal sealed unsafe partial class Supervisor
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dispatch(in SeccompNotif n, Scratch s)
     {
         // Processes that ended without a call the supervisor saw (a signal killed them): forget their threads
@@ -211,6 +255,7 @@ internal sealed unsafe partial class Supervisor
     /// Maps the notifying thread to its process. The cache is filled from /proc/{tid}/status the first
     /// time a thread is seen; the first sight of a process is reported as <see cref="ISyscallMediator.ProcessStarted"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Requester Identify(int tid, Scratch s)
     {
         if (this.processOfThread.TryGetValue(tid, out int process))
@@ -282,6 +327,7 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Reply(ulong id, int error, long value = 0)
     {
         var response = new SeccompNotifResp { Id = id, Error = -error, Val = error == 0 ? value : 0 };
@@ -289,6 +335,7 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>Lets Linux run the call as the guest made it; only for calls whose arguments are all in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Continue(ulong id)
     {
         var response = new SeccompNotifResp { Id = id, Flags = Interop.Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
@@ -296,6 +343,7 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>True while the guest still waits for <paramref name="id"/>: memory read before this check belonged to it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal bool StillWaiting(ulong id) => Interop.Seccomp.IsValid(this.listener, id);
 
     /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Seccomp;
@@ -7,9 +8,9 @@ namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
 /// open, openat, openat2, creat. The supervisor opens the file itself with the guest's flags (so Linux
-/// validates them exactly as for the guest), with O_NONBLOCK added so that a FIFO never stalls the loop,
-/// then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND: the guest gets the very file that
-/// the pre and post decisions saw.
+/// validates them exactly as for the guest, and a FIFO or a leased file waits exactly as it would for the
+/// guest: see <see cref="OpenWatch"/>), then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND:
+/// the guest gets the very file that the pre and post decisions saw.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -18,8 +19,6 @@ internal sealed unsafe partial class Supervisor
     private const ulong ResolveInRoot = 0x10;
     private const ulong ResolveNoMagicLinks = 0x02;
     private const ulong ValidOpenFlags = 0x7FFFC3;
-    private const int FifoLivenessCheckMilliseconds = 1000;
-    private const int SettableStatusFlags = Libc.O_NONBLOCK | 0x400 /* O_APPEND */ | 0x4000 /* O_DIRECT */ | 0x40000 /* O_NOATIME */;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     private struct OpenHow
@@ -29,6 +28,7 @@ internal sealed unsafe partial class Supervisor
         public ulong Resolve;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void HandleOpen(in SeccompNotif n, Requester requester, Scratch s)
     {
         int tid = (int)n.Pid;
@@ -71,7 +71,11 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        if (!this.StillWaiting(n.Id))
+        // The path was read by pid: an open that can change the file system first checks that the thread that asked still
+        // waits, so the path is not another process's that reused its pid. A read-only open needs no such check: only that
+        // very thread can receive the descriptor (ADDFD fails once it is gone), and a recycled pid would at worst give a
+        // decision and an open that nobody receives. See docs/security.md.
+        if (CanModify((int)how.Flags) && !this.StillWaiting(n.Id))
         {
             return;
         }
@@ -87,7 +91,6 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        bool handedOff = false;
         try
         {
             int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
@@ -154,31 +157,17 @@ internal sealed unsafe partial class Supervisor
                 ours.Resolve |= ResolveNoMagicLinks;
             }
 
-            bool wantsBlocking = (guestFlags & Libc.O_NONBLOCK) == 0;
-            var blocking = ours;
-            blocking.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            ours.Flags = blocking.Flags | (wantsBlocking ? Libc.O_NONBLOCK : 0u);
-            int fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
+            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+            int fd = this.OpenOnReceiver(baseFd, path, ref ours);
             if (fd < 0)
             {
-                if (fd == -Errno.ENXIO && wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_WRONLY)
-                {
-                    // A FIFO without a reader: a blocking open waits for one. Do that off the loop.
-                    handedOff = true;
-                    this.OpenBlockingLater(n.Id, requester, request, baseFd, path, blocking, post);
-                    return;
-                }
-
                 this.Reply(n.Id, -fd);
                 return;
             }
 
-            // The identity is for the post decision; the type tells a FIFO read end, the only open that O_NONBLOCK let
-            // through where the guest's blocking open would have waited (a write end without a reader failed ENXIO
-            // above; O_RDWR never waits). An open that needs neither saves the system call.
-            bool fifoPossible = wantsBlocking && (guestFlags & Libc.O_ACCMODE) == Libc.O_RDONLY;
+            // The identity is for the post decision only: an open that needs none saves the system call.
             Stat stat = default;
-            if ((post || fifoPossible) && Libc.FStat(fd, &stat) < 0)
+            if (post && Libc.FStat(fd, &stat) < 0)
             {
                 int error = Libc.LastError;
                 Libc.CloseOwned(fd);
@@ -186,23 +175,17 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            if (fifoPossible && (stat.Mode & Libc.S_IFMT) == Libc.S_IFIFO)
-            {
-                // A FIFO read end: a blocking open waits for a writer. Reopen the same FIFO blocking, off the loop.
-                this.ReopenFifoLater(n.Id, requester, request, fd, post);
-                return;
-            }
-
-            this.FinishOpen(n.Id, requester, request, fd, in stat, post, wantsBlocking, s);
+            this.FinishOpen(n.Id, requester, request, fd, in stat, post, s);
         }
         finally
         {
-            if (!handedOff)
-            {
-                PathResolution.CloseBase(baseFd);
-            }
+            PathResolution.CloseBase(baseFd);
         }
     }
+
+    /// <summary>True for an open that can change the file system: it creates, truncates, or opens for writing.</summary>
+    private static bool CanModify(int flags) =>
+        (flags & (Libc.O_CREAT | Libc.O_TRUNC | Libc.O_ACCMODE)) != 0 || (flags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
 
     private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
     {
@@ -231,28 +214,33 @@ internal sealed unsafe partial class Supervisor
         return 0;
     }
 
-    /// <summary>Performs the open as the guest's call would, with our flags; the fd or -errno.</summary>
-    private static int OpenAs(OpenCall call, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    /// <summary>
+    /// Performs the open as the guest's call would, with our flags and blocking as the guest asked; the fd or -errno.
+    /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="OpenWatch"/> gives the
+    /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
     {
+        long ticket = this.watch.Begin();
+        long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
         {
-            if (call == OpenCall.OpenAt2)
-            {
-                long fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, OpenHowSizeVer0, 0, 0);
-                return fd < 0 ? -Libc.LastError : (int)fd;
-            }
-
-            int result = Libc.OpenAt(baseFd, p, (int)how.Flags, (uint)how.Mode);
-            return result < 0 ? -Libc.LastError : result;
+            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, OpenHowSizeVer0, 0, 0);
         }
+
+        int result = fd < 0 ? -Libc.LastError : (int)fd;
+        _ = this.watch.End(ticket);
+        return result;
     }
 
     /// <summary>
-    /// Post decision (when <paramref name="post"/>; <paramref name="stat"/> is then the file's), status flags as the
-    /// guest asked, injection. Consumes <paramref name="fd"/>.
+    /// Post decision (when <paramref name="post"/>; <paramref name="stat"/> is then the file's) and injection.
+    /// Consumes <paramref name="fd"/>.
     /// </summary>
-    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool post, bool clearNonBlocking, Scratch s)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool post, Scratch s)
     {
         try
         {
@@ -265,12 +253,6 @@ internal sealed unsafe partial class Supervisor
                     this.Reply(id, decision);
                     return;
                 }
-            }
-
-            if (clearNonBlocking && Libc.Fcntl(fd, Libc.F_SETFL, request.Flags & SettableStatusFlags) < 0)
-            {
-                this.Reply(id, Libc.LastError);
-                return;
             }
 
             int injected = Interop.Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
@@ -289,81 +271,5 @@ internal sealed unsafe partial class Supervisor
     {
         int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
         return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Umask:"u8, 8, out long mask) ? (uint)mask : 0022;
-    }
-
-    private void OpenBlockingLater(ulong id, Requester requester, in OpenRequest request, int baseFd, ReadOnlySpan<byte> pathWithNul, OpenHow how, bool post)
-    {
-        byte[] path = pathWithNul.ToArray();
-        byte[] absolute = request.Path.ToArray();
-        var call = request.Call;
-        int flags = request.Flags;
-        uint mode = request.Mode;
-        ulong resolve = request.Resolve;
-        this.RunBlocking(id, scratch =>
-        {
-            try
-            {
-                var ours = how;
-                int fd;
-                do
-                {
-                    fd = OpenAs(OpenCall.OpenAt2, baseFd, path, ref ours);
-                }
-                while (fd == -Errno.EINTR && this.StillWaiting(id));
-
-                if (fd < 0)
-                {
-                    this.Reply(id, -fd);
-                    return;
-                }
-
-                Stat stat;
-                _ = Libc.FStat(fd, &stat);
-                var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-                this.FinishOpen(id, requester, again, fd, in stat, post, clearNonBlocking: false, scratch);
-            }
-            finally
-            {
-                PathResolution.CloseBase(baseFd);
-            }
-        });
-    }
-
-    /// <summary>
-    /// A FIFO read end opened without O_NONBLOCK waits for a writer. We already hold a non-blocking read end
-    /// (which let any waiting writer through); wait on it until a writer has written or come and gone
-    /// (POLLIN or POLLHUP), then hand the guest that very descriptor, blocking again. A blocking reopen would
-    /// miss a writer that already left. The wait gives up when the guest stops waiting.
-    /// </summary>
-    private void ReopenFifoLater(ulong id, Requester requester, in OpenRequest request, int nonBlockingFd, bool post)
-    {
-        byte[] absolute = request.Path.ToArray();
-        var call = request.Call;
-        int flags = request.Flags;
-        uint mode = request.Mode;
-        ulong resolve = request.Resolve;
-        this.RunBlocking(id, scratch =>
-        {
-            var poll = new PollFd { Fd = nonBlockingFd, Events = Libc.POLLIN };
-            while (true)
-            {
-                int ready = Libc.Poll(&poll, 1, FifoLivenessCheckMilliseconds);
-                if (ready > 0)
-                {
-                    break;
-                }
-
-                if ((ready < 0 && Libc.LastError != Errno.EINTR) || !this.StillWaiting(id))
-                {
-                    Libc.CloseOwned(nonBlockingFd);
-                    return;
-                }
-            }
-
-            Stat stat;
-            _ = Libc.FStat(nonBlockingFd, &stat);
-            var again = new OpenRequest { Call = call, Path = absolute, Flags = flags, Mode = mode, Resolve = resolve };
-            this.FinishOpen(id, requester, again, nonBlockingFd, in stat, post, clearNonBlocking: true, scratch);
-        });
     }
 }
