@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Palisade.Host.Linux.Interop;
@@ -155,6 +156,7 @@ internal static unsafe partial class Libc
     public static int LastError => Marshal.GetLastPInvokeError();
 
     /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CloseOwned(int fd)
     {
         if (fd >= 0)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Palisade.Host.Linux.Interop;
@@ -58,6 +59,7 @@ internal static unsafe class Seccomp
     }
 
     /// <summary>Blocks until a notification arrives; 0, or -errno (ENOENT once no guest uses the filter).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Receive(int listener, SeccompNotif* notification)
     {
         *notification = default;
@@ -65,13 +67,16 @@ internal static unsafe class Seccomp
     }
 
     /// <summary>Answers a notification; 0, or -errno (ENOENT when the guest was interrupted or died).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Send(int listener, SeccompNotifResp* response) =>
         Libc.Ioctl(listener, NOTIF_SEND, response) < 0 ? -Libc.LastError : 0;
 
     /// <summary>True while the notification <paramref name="id"/> is still pending (its guest is alive and waiting).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool IsValid(int listener, ulong id) => Libc.Ioctl(listener, NOTIF_ID_VALID, &id) == 0;
 
     /// <summary>Installs <paramref name="fd"/> in the guest and answers the notification with its number; or -errno.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AddFdAndSend(int listener, ulong id, int fd, bool closeOnExec)
     {
         var request = new SeccompNotifAddFd

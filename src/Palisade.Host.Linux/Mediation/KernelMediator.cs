@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Palisade.Api;
 using Palisade.Host.Linux.Interop;
@@ -105,6 +106,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     }
 
     /// <summary>Maps a kernel status to the errno a guest sees; 0 for success.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ErrnoOf(Status s)
     {
         if (s.IsSuccess)
@@ -166,6 +168,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     /// The path of an open as a string. Programs open the same paths again and again, so the last one decoded on this
     /// thread is kept with its bytes and reused when the bytes match: a repeated open decodes and allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static string OpenPath(ReadOnlySpan<byte> bytes)
     {
         byte[]? last = t_lastOpenBytes;
@@ -213,6 +216,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int PreOpen(in Requester requester, in OpenRequest request)
     {
         PendingOpen p = _pool.TryTake(out PendingOpen? pooled) ? pooled : new PendingOpen();
@@ -259,6 +263,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file)
     {
         if (!_pending.TryRemove(requester.ThreadId, out PendingOpen? p))
@@ -276,6 +281,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         return ErrnoOf(s);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool WantsPost(IoState state)
     {
         bool[] wantsPost = state.WantsPost;
@@ -290,6 +296,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Return(PendingOpen p)
     {
         p.Descriptor = -1;

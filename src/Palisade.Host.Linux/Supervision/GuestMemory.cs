@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -12,6 +13,7 @@ internal static unsafe class GuestMemory
     private const int PageSize = 4096;
 
     /// <summary>Reads up to <paramref name="length"/> bytes; returns the count read (may be short at a fault) or -errno.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Read(int tid, ulong address, Span<byte> destination, int length)
     {
         if (length == 0)
@@ -60,6 +62,7 @@ internal static unsafe class GuestMemory
     /// Most paths end well before their page does: the rest of the first page is read first, and the following
     /// pages only when it holds no NUL, so that a typical path costs Linux one pinned page instead of two.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ReadPath(int tid, ulong address, Span<byte> destination)
     {
         int first = (int)Math.Min((ulong)Scratch.PathMax, PageSize - (address % PageSize));

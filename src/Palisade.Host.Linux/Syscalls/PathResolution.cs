@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Supervision;
 
@@ -13,6 +14,7 @@ internal static class PathResolution
     /// Opens the base directory for <paramref name="path"/>: AT_FDCWD (no handle) for an absolute path,
     /// else an O_PATH handle on the guest's <paramref name="dirfd"/> or cwd. Returns it or -errno.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int OpenBase(int tid, int dirfd, ReadOnlySpan<byte> path, Span<byte> proc) =>
         path.Length > 0 && path[0] == (byte)'/' ? Libc.AT_FDCWD : ProcFs.OpenGuestDirectory(tid, dirfd, proc);
 
@@ -20,6 +22,7 @@ internal static class PathResolution
     /// Writes the absolute form of <paramref name="path"/> (relative to <paramref name="baseFd"/>) into
     /// <paramref name="destination"/>; returns its length or -errno.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Absolute(int baseFd, ReadOnlySpan<byte> path, Span<byte> proc, Span<byte> destination)
     {
         if (baseFd == Libc.AT_FDCWD)
@@ -54,6 +57,7 @@ internal static class PathResolution
     /// path in <paramref name="path"/> (capacity permitting) to the guest's own /proc entry and returns the
     /// new length; <paramref name="rewritten"/> tells whether it did.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RewriteSelfReferences(Span<byte> path, int length, int process, int thread, out bool rewritten)
     {
         rewritten = false;
@@ -112,6 +116,7 @@ internal static class PathResolution
     /// True for exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor:
     /// the only magic link on that path is its last component, and it names a guest's descriptor.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path)
     {
         if (!path.StartsWith("/proc/"u8))
@@ -162,6 +167,7 @@ internal static class PathResolution
         path.StartsWith(prefix) && (path.Length == prefix.Length || path[prefix.Length] == (byte)'/');
 
     /// <summary>Closes a base handle from <see cref="OpenBase"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CloseBase(int baseFd)
     {
         if (baseFd != Libc.AT_FDCWD)
