@@ -23,7 +23,6 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     private readonly PalisadeKernel _kernel;
     private readonly int _userId = (int)GetUid();
     private readonly ConcurrentDictionary<int, PendingOpen> _pending = new();
-    private readonly ConcurrentBag<PendingOpen> _pool = [];
 
     private const int LastOpenPathLimit = 512;
 
@@ -39,6 +38,14 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
 
     [ThreadStatic]
     private static string? t_lastOpenPath;
+
+    /// <summary>
+    /// This thread's spare open record. An open without post decision takes and returns it within one call; one with a
+    /// post decision returns it on the thread that finished it. A per-thread slot costs a few nanoseconds where a shared
+    /// pool cost about 200 per open on the supervisor's hot path.
+    /// </summary>
+    [ThreadStatic]
+    private static PendingOpen? t_spareOpen;
 
     private readonly ProcessExitWatcher _exits;
 
@@ -219,7 +226,8 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int PreOpen(in Requester requester, in OpenRequest request)
     {
-        PendingOpen p = _pool.TryTake(out PendingOpen? pooled) ? pooled : new PendingOpen();
+        PendingOpen p = t_spareOpen ?? new PendingOpen();
+        t_spareOpen = null;
         p.Operation = new FileOperation
         {
             Kind = FileOperationKind.Create,
@@ -302,7 +310,7 @@ internal sealed unsafe class KernelMediator : ISyscallMediator
         p.Descriptor = -1;
         p.Record = null;
         p.Operation = default;
-        _pool.Add(p);
+        t_spareOpen = p;
     }
 
     public int PathOperation(in Requester requester, in PathOperationRequest request)
