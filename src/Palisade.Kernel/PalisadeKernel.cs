@@ -83,6 +83,7 @@ internal sealed class PalisadeKernel : IDisposable
     /// Records, for crash dumps, a call the host made into the kernel outside <see cref="SystemCall"/> (the open and
     /// path-operation paths call the filter manager's halves around the supervisor's own operation). Allocation-free.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void RecordCall(SystemService service, int processId, int threadId, long arg0, long arg1, long arg2, Status result) =>
         _recentCalls?.Record(processId, threadId, (int)service, arg0, arg1, arg2, result.Code);
 
@@ -98,7 +99,11 @@ internal sealed class PalisadeKernel : IDisposable
     public Func<RegistryRequest, Status> PerformRegistry { get; }
 
     /// <summary>The calling thread's operation record when the event stream is on, else null.</summary>
-    public OperationRecord? CurrentRecord => Events.Enabled ? t_record ??= new OperationRecord() : null;
+    public OperationRecord? CurrentRecord
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        get => Events.Enabled ? t_record ??= new OperationRecord() : null;
+    }
 
     /// <summary>
     /// Issues a system service through the system service table and records it for crash dumps. Every service

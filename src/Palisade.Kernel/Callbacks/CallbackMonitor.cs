@@ -38,7 +38,11 @@ internal sealed class CallbackMonitor : IDisposable
     public TimeSpan Deadline { get; }
 
     /// <summary>The calling thread's slot, created on first use.</summary>
-    public Slot Current => t_slot ??= NewSlot();
+    public Slot Current
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        get => t_slot ??= NewSlot();
+    }
 
     private Slot NewSlot()
     {
@@ -97,6 +101,7 @@ internal sealed class CallbackMonitor : IDisposable
         /// <summary>Set by a front end for the request in progress on this thread: answers it with the default verdict.</summary>
         public Action? Abandon;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public void Enter(Registration r)
         {
             Overran = false;
@@ -105,6 +110,7 @@ internal sealed class CallbackMonitor : IDisposable
         }
 
         /// <summary>Clears the slot; returns false when the call overran (its verdict must be discarded).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public bool Exit()
         {
             Volatile.Write(ref Current, null);
