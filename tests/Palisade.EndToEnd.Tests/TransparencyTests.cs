@@ -123,6 +123,24 @@ print(subprocess.call(["false"]))
     }
 
     [Fact]
+    public void The_palisade_command_s_own_settings_do_not_reach_the_guest()
+    {
+        // The ./palisade wrapper adds PALISADE_REPO and the runtime's tiering delay for palisade itself; the guest gets the
+        // caller's environment (here the harness's PALISADE_HOME and LC_ALL) without them.
+        string wrapper = Path.Combine(PalisadeRun.Repo, "palisade");
+
+        RunResult r = _p.Exec(wrapper, ["run", .. _allowAll, "--", "/usr/bin/env"], _p.Work);
+
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}; stderr: {r.Stderr}");
+        string[] variables = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("PALISADE_HOME=" + _p.Home, variables);
+        Assert.Contains("LC_ALL=C", variables);
+        Assert.DoesNotContain(variables, v => v.StartsWith("PALISADE_WRAPPER_ENV=", StringComparison.Ordinal));
+        Assert.DoesNotContain(variables, v => v.StartsWith("PALISADE_REPO=", StringComparison.Ordinal));
+        Assert.DoesNotContain(variables, v => v.StartsWith("DOTNET_TC_CallCountingDelayMs=", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_program_killed_by_a_signal_gives_128_plus_the_signal()
     {
         RunResult r = _p.Run(_allowAll, "/bin/sh", "-c", "kill -TERM $$");

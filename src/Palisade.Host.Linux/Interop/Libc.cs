@@ -107,6 +107,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "umask")]
     public static partial uint Umask(uint mask);
 
+    [LibraryImport(Lib, EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Unsetenv(string name);
+
     [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
     public static partial int Unshare(int flags);
 

@@ -24,6 +24,13 @@ internal static unsafe class Launcher
     private const int ExitCannotExecute = 126;
     private const int ExitNotFound = 127;
 
+    /// <summary>
+    /// Names, separated by spaces, of environment variables that the <c>palisade</c> wrapper script added for palisade
+    /// itself (where to find the sample drivers, the runtime's tiering delay): the launcher removes them, and this one,
+    /// so that the guest gets the caller's environment unchanged.
+    /// </summary>
+    public const string WrapperEnvironment = "PALISADE_WRAPPER_ENV";
+
     /// <summary>Runs the launcher: <c>__launch FAMILIES PROGRAM [ARGS...]</c>. Returns only on failure.</summary>
     public static int Run(string[] args)
     {
@@ -34,6 +41,7 @@ internal static unsafe class Launcher
             return 2;
         }
 
+        RemoveWrapperEnvironment();
         SockFilter[] filter = FilterBuilder.Build((SyscallFamilies)families);
         byte** argv = Spawn.AllocStrings(args[2..]);
         byte* message = (byte*)System.Runtime.InteropServices.Marshal.StringToCoTaskMemUTF8($"palisade: cannot execute {args[2]}: ");
@@ -90,5 +98,21 @@ internal static unsafe class Launcher
 
         Libc.Syscall(SysExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
         return ExitCannotExecute;
+    }
+
+    private static void RemoveWrapperEnvironment()
+    {
+        string? added = Environment.GetEnvironmentVariable(WrapperEnvironment);
+        if (added is null)
+        {
+            return;
+        }
+
+        foreach (string name in added.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            _ = Libc.Unsetenv(name);
+        }
+
+        _ = Libc.Unsetenv(WrapperEnvironment);
     }
 }
