@@ -71,25 +71,15 @@ internal sealed class LoadedDriverList
     /// <summary>The list as the index by name shows it (an id array republished on every change).</summary>
     public Guard.IGuardedListView IndexView => _index;
 
-    private sealed class Linked(LoadedDriverList list) : Guard.IGuardedListView
+    private sealed class Linked(LoadedDriverList list) : Guard.LinkedListView<DriverRecord>
     {
-        public string Name => "loaded driver links";
+        public override string Name => "loaded driver links";
 
-        public int CopyMemberIds(Span<long> destination)
-        {
-            int n = 0;
-            for (DriverRecord? d = Volatile.Read(ref list.Head); d is not null && n <= destination.Length; d = d.Next)
-            {
-                if (n < destination.Length)
-                {
-                    destination[n] = d.Id;
-                }
+        protected override DriverRecord? Head => Volatile.Read(ref list.Head);
 
-                n++;
-            }
+        protected override DriverRecord? Next(DriverRecord member) => member.Next;
 
-            return n <= destination.Length ? n : -n;
-        }
+        protected override long IdOf(DriverRecord member) => member.Id;
     }
 
     private void PublishIds()

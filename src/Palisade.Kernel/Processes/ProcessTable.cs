@@ -179,25 +179,15 @@ internal sealed class ProcessTable
         _index.Publish(pids);
     }
 
-    private sealed class Linked(ProcessTable table) : Guard.IGuardedListView
+    private sealed class Linked(ProcessTable table) : Guard.LinkedListView<GuestProcess>
     {
-        public string Name => "active process links";
+        public override string Name => "active process links";
 
-        public int CopyMemberIds(Span<long> destination)
-        {
-            int n = 0;
-            for (GuestProcess? p = Volatile.Read(ref table.Head); p is not null && n <= destination.Length; p = p.Next)
-            {
-                if (n < destination.Length)
-                {
-                    destination[n] = p.ProcessId;
-                }
+        protected override GuestProcess? Head => Volatile.Read(ref table.Head);
 
-                n++;
-            }
+        protected override GuestProcess? Next(GuestProcess member) => member.Next;
 
-            return n <= destination.Length ? n : -n;
-        }
+        protected override long IdOf(GuestProcess member) => member.ProcessId;
     }
 
     public GuestProcess[] Snapshot()
