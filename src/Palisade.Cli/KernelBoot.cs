@@ -15,7 +15,7 @@ internal static class KernelBoot
     /// whose torn tail is discarded on open, so a copy taken at any moment is consistent. Changes to the copy are not
     /// kept, which stderr says.
     /// </summary>
-    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, bool shareHive = false)
+    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, bool shareHive = false, Kernel.Events.EventStreamOptions? eventOptions = null)
     {
         string resolved = home ?? KernelOptions.DefaultHome();
         Directory.CreateDirectory(resolved);
@@ -44,6 +44,6 @@ internal static class KernelBoot
             Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF and unsigned drivers load. Do not use this flavor to protect anything.");
         }
 
-        return new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents), registry);
+        return new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents, eventOptions: eventOptions), registry);
     }
 }

@@ -15,7 +15,7 @@ internal sealed class KernelOptions
 {
     public static readonly TimeSpan DefaultCallbackDeadline = TimeSpan.FromSeconds(5);
 
-    public KernelOptions(KernelFlavor flavor = KernelFlavor.Protected, string? home = null, TimeSpan? callbackDeadline = null, Stream? events = null, bool ownsEvents = false)
+    public KernelOptions(KernelFlavor flavor = KernelFlavor.Protected, string? home = null, TimeSpan? callbackDeadline = null, Stream? events = null, bool ownsEvents = false, Palisade.Kernel.Events.EventStreamOptions? eventOptions = null)
     {
         if (!Enum.IsDefined(flavor))
         {
@@ -33,6 +33,7 @@ internal sealed class KernelOptions
         CallbackDeadline = deadline;
         Events = events;
         OwnsEvents = ownsEvents;
+        EventOptions = eventOptions ?? Palisade.Kernel.Events.EventStreamOptions.Default;
     }
 
     public KernelFlavor Flavor { get; }
@@ -45,6 +46,9 @@ internal sealed class KernelOptions
     public Stream? Events { get; }
 
     public bool OwnsEvents { get; }
+
+    /// <summary>The event stream's policy when its consumer is slow, and its channel sizes.</summary>
+    public Palisade.Kernel.Events.EventStreamOptions EventOptions { get; }
 
     /// <summary><c>$PALISADE_HOME</c>, else <c>~/.palisade</c>.</summary>
     public static string DefaultHome() => Drivers.PalisadeHome.Resolve(null);

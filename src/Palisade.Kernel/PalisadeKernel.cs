@@ -38,7 +38,7 @@ internal sealed class PalisadeKernel : IDisposable
     public PalisadeKernel(KernelOptions options, IRegistryStore? registry = null)
     {
         Options = options;
-        Events = new EventStream(options.Events, options.OwnsEvents);
+        Events = new EventStream(options.Events, options.OwnsEvents, options.EventOptions);
         Monitor = new CallbackMonitor(options.CallbackDeadline, (r, reason) => Events.WriteDriverFault(r.OwnerName, reason));
         Objects = new ObjectManager(Monitor, Events);
         ProcessTable = new ProcessTable(Objects.ProcessType, Objects.ThreadType);

@@ -182,6 +182,7 @@ internal sealed class DriverHarness : IDisposable
     public List<DriverEvent> Events()
     {
         var list = new List<DriverEvent>();
+        Kernel.Events.Flush();
         byte[] bytes;
         lock (_events)
         {

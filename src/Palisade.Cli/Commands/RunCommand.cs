@@ -4,6 +4,7 @@ using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Events;
 using Palisade.Kernel.Registry;
 
 namespace Palisade.Cli.Commands;
@@ -21,14 +22,15 @@ internal static class RunCommand
     {
         var drivers = new Option<string[]>("--driver") { Description = "A driver package folder, or the name of a sample driver (antivirus, firewall, appcontrol, selfprotect). Repeatable.", AllowMultipleArgumentsPerToken = false };
         var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; overrides the registry's Services\\NAME\\Parameters. Repeatable." };
-        var events = new Option<string?>("--events") { Description = "Write one JSON object per mediated operation to FILE, or to standard error with '-'." };
+        var events = new Option<string?>("--events") { Description = "Write one JSON object per line (docs/events.md) for every mediated operation and driver event to FILE, or to standard error with '-'." };
+        var eventsPolicy = new Option<string>("--events-policy") { Description = "When the events reader is slower than the kernel: drop (default: lines are dropped, counted and reported as gaps) or block (guest operations wait for room; nothing is lost).", DefaultValueFactory = _ => "drop" };
         var flavor = new Option<string>("--flavor") { Description = "protected (default) or compat (no guard, unsigned drivers; announced at start).", DefaultValueFactory = _ => "protected" };
         var home = new Option<string?>("--home") { Description = "The kernel's state folder (default $PALISADE_HOME or ~/.palisade)." };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
-        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, parameters, events, flavor, home, program };
+        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, parameters, events, eventsPolicy, flavor, home, program };
         run.SetAction(parse => Run(
-            parse.GetValue(drivers) ?? [], parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(flavor)!,
-            parse.GetValue(home), parse.GetValue(program)!));
+            parse.GetValue(drivers) ?? [], parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(eventsPolicy)!,
+            parse.GetValue(flavor)!, parse.GetValue(home), parse.GetValue(program)!));
         return run;
     }
 
@@ -63,11 +65,17 @@ internal static class RunCommand
     /// </summary>
     private static void StopGuests() => GuestTree.KillDescendants(Environment.ProcessId);
 
-    private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string flavorText, string? home, string[] program)
+    private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
     {
         if (!Enum.TryParse(flavorText, ignoreCase: true, out KernelFlavor flavor) || !Enum.IsDefined(flavor))
         {
             Console.Error.WriteLine($"palisade: unknown flavor '{flavorText}' (protected or compat)");
+            return SetupFailure;
+        }
+
+        if (!Enum.TryParse(policyText, ignoreCase: true, out EventsPolicy policy) || !Enum.IsDefined(policy))
+        {
+            Console.Error.WriteLine($"palisade: unknown events policy '{policyText}' (drop or block)");
             return SetupFailure;
         }
 
@@ -105,7 +113,7 @@ internal static class RunCommand
             }
         }
 
-        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", shareHive: true);
+        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", shareHive: true, new EventStreamOptions(policy));
         if (kernel is null)
         {
             return SetupFailure;

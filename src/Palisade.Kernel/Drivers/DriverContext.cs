@@ -11,6 +11,7 @@ namespace Palisade.Kernel.Drivers;
 internal sealed class DriverContext : IDriverContext
 {
     private readonly PalisadeKernel _kernel;
+    private readonly Events.EventChannel? _events;
     private volatile bool _valid = true;
 
     public DriverContext(PalisadeKernel kernel, DriverRecord driver, IReadOnlyDictionary<string, string> parameters)
@@ -18,6 +19,7 @@ internal sealed class DriverContext : IDriverContext
         _kernel = kernel;
         Driver = driver;
         Parameters = parameters;
+        _events = kernel.Events.OpenChannel(driver.Name);
         Processes = new ProcessFacade(this);
         Objects = new ObjectFacade(this);
         Registry = new RegistryFacade(this);
@@ -64,8 +66,7 @@ internal sealed class DriverContext : IDriverContext
             return Status.InvalidParameter;
         }
 
-        _kernel.Events.WriteDriverEvent(Driver.Name, kind, message, processId, path);
-        return Status.Success;
+        return _kernel.Events.WriteDriverEvent(_events, Driver.Name, kind, message, processId, path) ? Status.Success : Status.InsufficientResources;
     }
 
     private static Status Add<TDelegate>(DriverContext c, CallbackTable<CallbackRegistration<TDelegate>> table, TDelegate? callback, out CallbackCookie cookie)

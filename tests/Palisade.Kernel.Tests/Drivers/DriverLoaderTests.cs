@@ -13,7 +13,11 @@ public sealed class DriverLoaderTests : IDisposable
     private readonly KernelEventLog events = new();
     private readonly TestKernel kernel;
 
-    public DriverLoaderTests() => kernel = new TestKernel(events: events.Sink);
+    public DriverLoaderTests()
+    {
+        kernel = new TestKernel(events: events.Sink);
+        events.Flush = kernel.Kernel.Events.Flush;
+    }
 
     public void Dispose()
     {
