@@ -25,9 +25,9 @@ internal sealed class TestKernel : IDisposable
     private readonly string _home = Directory.CreateTempSubdirectory("palisade-test-").FullName;
     private int _drivers;
 
-    public TestKernel(TimeSpan? deadline = null, Stream? events = null)
+    public TestKernel(TimeSpan? deadline = null, Stream? events = null, Palisade.Kernel.Events.EventStreamOptions? eventOptions = null)
     {
-        Kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home, deadline, events));
+        Kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home, deadline, events, eventOptions: eventOptions));
     }
 
     public PalisadeKernel Kernel { get; }
@@ -44,6 +44,25 @@ internal sealed class TestKernel : IDisposable
         Status s = Kernel.StartDriver(record, driver, new Dictionary<string, string>());
         Assert.Equal(Status.Success, s);
         return driver.Context!;
+    }
+
+    /// <summary>
+    /// Opens a real file as the host's mediator does with the event stream on: the operation's record gathers the
+    /// verdicts, and the operation line is written when the open is decided (where the block policy waits).
+    /// </summary>
+    public Status OpenAndRecord(string path, int pid = 100)
+    {
+        Palisade.Kernel.Events.OperationRecord? record = Kernel.CurrentRecord;
+        record?.Begin(pid, "open");
+        record?.Argument("path", path);
+        Status s = Open(path, FileAccessRights.Read, pid);
+        if (record is not null)
+        {
+            record.Result = s;
+            Kernel.Events.WriteOperation(record);
+        }
+
+        return s;
     }
 
     /// <summary>Opens a real file through the filter manager, as a guest open would; returns the status.</summary>
@@ -64,6 +83,9 @@ internal sealed class TestKernel : IDisposable
     public void Dispose()
     {
         Kernel.Dispose();
-        Directory.Delete(_home, recursive: true);
+        if (Directory.Exists(_home))
+        {
+            Directory.Delete(_home, recursive: true);
+        }
     }
 }
