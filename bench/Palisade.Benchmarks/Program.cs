@@ -11,6 +11,11 @@ internal static class Program
             return GuardCost.Run(args);
         }
 
+        if (args.Length > 0 && args[0] == "events-throughput")
+        {
+            return EventThroughput.Run(args);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -28,6 +28,14 @@ internal sealed class EventStream : IDisposable
 
     private const int BatchBytes = 64 * 1024;
 
+    /// <summary>While lines keep coming, the writer looks every millisecond instead of being woken for each line: a
+    /// wake-up per line (a futex and, on another CPU, an inter-processor interrupt) would cost the guest more than
+    /// the line itself.</summary>
+    private const int PollMilliseconds = 1;
+
+    /// <summary>Polls without a line after which the writer parks until a producer wakes it (100 ms).</summary>
+    private const int QuietPollsBeforeParking = 100;
+
     private static readonly JsonEncodedText s_time = JsonEncodedText.Encode("time");
     private static readonly JsonEncodedText s_type = JsonEncodedText.Encode("type");
     private static readonly JsonEncodedText s_pid = JsonEncodedText.Encode("pid");
@@ -84,6 +92,7 @@ internal sealed class EventStream : IDisposable
     private readonly Utf8JsonWriter _outJson;
     private long _seq;
     private long _batchLines;
+    private int _quietPolls;
 
     public EventStream(Stream? sink, bool ownsStream, EventStreamOptions? options = null)
     {
@@ -382,8 +391,9 @@ internal sealed class EventStream : IDisposable
             return;
         }
 
+        // _wake is not disposed: a late producer (a fault reported after the stream ended) may still set it, and a
+        // ManualResetEventSlim whose wait handle was never asked for holds no kernel resource.
         _outJson.Dispose();
-        _wake.Dispose();
         if (_ownsSink)
         {
             try
@@ -402,20 +412,25 @@ internal sealed class EventStream : IDisposable
     private bool Queue(EventChannel channel, ReadOnlySpan<byte> line)
     {
         bool queued = channel.TryWrite(line, ref _tickets);
-        if (Volatile.Read(ref _writerIdle) == 1 || !queued)
+        if (!queued)
         {
+            // The gap is reported once the writer looks; a lost line is rare enough to wake it for.
             Wake();
+        }
+        else if (Volatile.Read(ref _writerIdle) == 1 && Interlocked.Exchange(ref _writerIdle, 0) == 1)
+        {
+            // The writer has parked (no line for a while): this line wakes it. Otherwise it is polling.
+            _wake.Set();
         }
 
         return queued;
     }
 
+    /// <summary>Wakes the writer whether it parked or is polling (flushes, waiting operations, losses, shutdown).</summary>
     private void Wake()
     {
-        if (Interlocked.Exchange(ref _writerIdle, 0) == 1)
-        {
-            _wake.Set();
-        }
+        Volatile.Write(ref _writerIdle, 0);
+        _wake.Set();
     }
 
     private bool HasRoom(int lineLength)
@@ -497,7 +512,11 @@ internal sealed class EventStream : IDisposable
                 return;
             }
 
-            if (!moved)
+            if (moved)
+            {
+                _quietPolls = 0;
+            }
+            else
             {
                 Idle();
             }
@@ -559,6 +578,13 @@ internal sealed class EventStream : IDisposable
 
     private void Idle()
     {
+        if (++_quietPolls < QuietPollsBeforeParking)
+        {
+            _wake.Wait(PollMilliseconds);
+            _wake.Reset();
+            return;
+        }
+
         Interlocked.Exchange(ref _writerIdle, 1);
         if (_stopping || AnyQueued())
         {
