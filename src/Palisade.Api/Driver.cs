@@ -44,11 +44,62 @@ public interface IDriverContext
     Version ApiVersion { get; }
 
     /// <summary>
-    /// The driver's parameters: the string values of the registry key
-    /// <c>\Registry\Machine\System\CurrentControlSet\Services\NAME\Parameters</c>, overridden by
-    /// <c>--param NAME.KEY=VALUE</c> options of <c>palisade run</c>. Never null; empty when none are set.
+    /// The driver's parameters as they are now: the string values (<see cref="RegistryValueType.String"/> and
+    /// <see cref="RegistryValueType.ExpandString"/>) of the registry key
+    /// <c>\Registry\Machine\System\CurrentControlSet\Services\NAME\Parameters</c>, NAME being the driver's name,
+    /// with the <c>--param NAME.KEY=VALUE</c> options of <c>palisade run</c> put over them. Never null; empty when none
+    /// are set.
     /// </summary>
+    /// <remarks>
+    /// <para><b>Overrides win.</b> A name given with <c>--param</c> has that value for the whole run, whatever the
+    /// registry says or later says about it; every other name follows the registry.</para>
+    /// <para><b>Current values.</b> The kernel follows the registry while the driver runs (changes made with
+    /// <c>palisade reg</c>, decided by the registry callbacks): after a change, this property returns the new values
+    /// before the driver's <see cref="ParametersChangedCallback"/> callbacks are called. Each read returns an immutable
+    /// snapshot, replaced as a whole: read it once per decision to see one consistent set.</para>
+    /// </remarks>
     IReadOnlyDictionary<string, string> Parameters { get; }
+
+    /// <summary>
+    /// Registers a callback that the kernel calls after the driver's parameters (<see cref="Parameters"/>) changed,
+    /// in the manner of a registry change notification on the driver's own Parameters key: a driver picks up a new
+    /// option without being restarted.
+    /// </summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a null callback;
+    /// <see cref="Status.TooManyRegistrations"/> when the kernel already holds 64 such registrations;
+    /// <see cref="Status.InvalidDeviceState"/> once the driver is unloading.</returns>
+    /// <remarks>
+    /// <para><b>When.</b> After a change of the registry that changes the driver's effective parameters: a value of
+    /// its Parameters key set, changed or deleted, the key or a parent deleted or renamed, or the key created by
+    /// renaming. A change that leaves the effective values as they were (the same value written again, a value that a
+    /// <c>--param</c> override hides, a value of another type than a string) is not reported. The change is already
+    /// in the registry; the registry's post callbacks of the operation that made it may still be running.</para>
+    /// <para><b>Threading.</b> On a kernel worker thread, never the thread that made the change and never inside the
+    /// driver's other callbacks. One notification at a time per driver: the driver's callbacks are never called
+    /// concurrently with one another; other drivers' notifications may run at the same time. Never before
+    /// <see cref="IDriver.Load"/> has returned success (a change made while Load ran is reported right after it), and
+    /// never once <see cref="IDriver.Unload"/> has begun.</para>
+    /// <para><b>Ordering.</b> The driver's registrations are called in the order they were made. Notifications
+    /// follow the order of the changes; changes close together may be reported as one, whose
+    /// <see cref="ParametersChange.Previous"/> is what the driver was last shown (by the previous notification, or
+    /// at load) and whose <see cref="ParametersChange.Parameters"/> are the latest.</para>
+    /// <para><b>Containment.</b> As for every callback: one that throws is reported as a <c>driver-fault</c> event
+    /// and counts as <see cref="Status.CallbackFaulted"/>; one that overruns its 5-second deadline is reported and its
+    /// registration disabled. The kernel writes one <c>parameters</c> line to the event stream per notification,
+    /// with the names that changed and the first error status the driver's callbacks returned (or Success).</para>
+    /// <para>To refuse a value before it is written, register a registry callback
+    /// (<see cref="IRegistryCallbacks"/>) that blocks the pre-set-value operation on the Parameters key.</para>
+    /// </remarks>
+    Status RegisterParametersChanged(ParametersChangedCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Removes a registration made with <see cref="RegisterParametersChanged"/>. After it returns, the kernel
+    /// starts no new call of the callback; a call already running finishes.</summary>
+    /// <param name="cookie">The cookie returned at registration.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live
+    /// registration of this driver.</returns>
+    Status UnregisterParametersChanged(CallbackCookie cookie);
 
     /// <summary>Process, thread and image-load notifications.</summary>
     IProcessCallbacks Processes { get; }
@@ -70,13 +121,22 @@ public interface IDriverContext
 
     /// <summary>
     /// Writes an event of the driver's own to the kernel's event stream (<c>palisade run --events</c>), for example a
-    /// detection. The kernel adds the time and the driver's name.
+    /// detection. The kernel adds the time, the driver's name and the line's sequence numbers (docs/events.md).
     /// </summary>
     /// <param name="kind">A short machine-readable kind, for example <c>detection</c>; 1 to 64 characters.</param>
-    /// <param name="message">A human-readable message; at most 4096 characters.</param>
+    /// <param name="message">A human-readable message; at most 4096 characters. Text that is not well-formed UTF-16
+    /// (a lone surrogate) is written with U+FFFD in its place.</param>
     /// <param name="processId">The process the event is about, or 0.</param>
     /// <param name="path">The file the event is about, or null.</param>
-    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidParameter"/> when an argument is out of range.</returns>
+    /// <returns><see cref="Status.Success"/> when the event is queued for the stream (or no stream is attached);
+    /// <see cref="Status.InsufficientResources"/> when the driver's event channel is full and the event was dropped
+    /// (the stream reports the loss in a <c>gap</c> line: do not retry in a loop); <see cref="Status.InvalidParameter"/>
+    /// when an argument is out of range; <see cref="Status.InvalidDeviceState"/> once the driver is unloaded.</returns>
+    /// <remarks>
+    /// Never waits for the stream's reader, under either <c>--events-policy</c>: the event is copied into the
+    /// driver's own bounded channel (1 MiB) and written by the kernel's writer thread. Callable from any thread,
+    /// including from inside callbacks; events of one driver appear in the order they were reported.
+    /// </remarks>
     Status ReportEvent(string kind, string message, int processId, string? path);
 }
 
@@ -173,3 +233,41 @@ public readonly struct FileIdentity : IEquatable<FileIdentity>
     /// <returns>True when different.</returns>
     public static bool operator !=(FileIdentity left, FileIdentity right) => !left.Equals(right);
 }
+
+/// <summary>What a <see cref="ParametersChangedCallback"/> is told: the driver's parameters now, before, and which
+/// names changed.</summary>
+[ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "reconfiguration without restart")]
+public readonly struct ParametersChange
+{
+    /// <summary>Describes a change. Drivers receive changes from the kernel; they have no reason to make one.</summary>
+    /// <param name="parameters">The parameters now.</param>
+    /// <param name="previous">The parameters the driver was last shown.</param>
+    /// <param name="changedNames">The names added, changed or removed, sorted.</param>
+    public ParametersChange(IReadOnlyDictionary<string, string> parameters, IReadOnlyDictionary<string, string> previous, IReadOnlyList<string> changedNames)
+    {
+        Parameters = parameters;
+        Previous = previous;
+        ChangedNames = changedNames;
+    }
+
+    /// <summary>The parameters now: the same snapshot <see cref="IDriverContext.Parameters"/> returns when the
+    /// callback is called (overrides included).</summary>
+    public IReadOnlyDictionary<string, string> Parameters { get; }
+
+    /// <summary>The parameters the driver was last shown: by the previous notification, or at load.</summary>
+    public IReadOnlyDictionary<string, string> Previous { get; }
+
+    /// <summary>The names whose value was added, changed or removed between <see cref="Previous"/> and
+    /// <see cref="Parameters"/>, in ordinal order; never empty.</summary>
+    public IReadOnlyList<string> ChangedNames { get; }
+}
+
+/// <summary>Called after the driver's parameters changed (see
+/// <see cref="IDriverContext.RegisterParametersChanged"/> for when, on which thread and in which order).</summary>
+/// <param name="change">The parameters now and before, and the names that changed.</param>
+/// <returns><see cref="Status.Success"/> when the driver applied the new values; an error status when it could not
+/// (for example a value it cannot parse). The status is reported in the event stream's <c>parameters</c> line and
+/// changes nothing else: the registry keeps the new values, <see cref="IDriverContext.Parameters"/> returns them, and
+/// the driver keeps whatever configuration it chose to keep.</returns>
+[ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "reconfiguration without restart")]
+public delegate Status ParametersChangedCallback(in ParametersChange change);

@@ -1,5 +1,6 @@
 using Palisade.Api;
 using Palisade.Kernel;
+using Palisade.Kernel.Control;
 using Palisade.Kernel.Registry;
 
 namespace Palisade.Cli;
@@ -7,43 +8,100 @@ namespace Palisade.Cli;
 /// <summary>Boots a kernel for a verb: its home folder, the persistent registry hive, the flavor and the event sink.</summary>
 internal static class KernelBoot
 {
-    public static string HivePath(string home) => Path.Combine(home, "registry.hive");
-
     /// <summary>
-    /// Boots; on failure writes the reason to stderr and returns null. With <paramref name="shareHive"/>, a hive that
-    /// another kernel holds (a second <c>palisade run</c>) is opened as a private copy: the hive is an append-only log
-    /// whose torn tail is discarded on open, so a copy taken at any moment is consistent. Changes to the copy are not
-    /// kept, which stderr says.
+    /// Boots a kernel for <c>palisade run</c>; on failure writes the reason to stderr and returns null. The kernel
+    /// takes the home's registry hive and serves its control socket, or, when another run holds the hive, follows
+    /// that run's registry (src/Palisade.Kernel/Registry/README.md, "Several kernels on one home").
     /// </summary>
-    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, bool shareHive = false, Kernel.Events.EventStreamOptions? eventOptions = null)
+    public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, Kernel.Events.EventStreamOptions? eventOptions = null)
     {
         string resolved = home ?? KernelOptions.DefaultHome();
         Directory.CreateDirectory(resolved);
-        Status s = ConfigurationManager.Open(HivePath(resolved), null, out ConfigurationManager? registry);
-        if (s == Status.SharingViolation && shareHive)
-        {
-            string copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
-            File.Copy(HivePath(resolved), copy, overwrite: true);
-            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-            {
-                File.Delete(copy);
-                File.Delete(copy + ".lock");
-            };
-            s = ConfigurationManager.Open(copy, null, out registry);
-            Console.Error.WriteLine("palisade: the registry hive is in use by another kernel; this run works on a private copy whose changes are not kept");
-        }
-
+        Status s = SharedRegistry.Join(resolved, SharedRegistry.DefaultPatience, out SharedRegistry? registry);
         if (s.IsError || registry is null)
         {
-            Console.Error.WriteLine($"palisade: cannot open the registry hive {HivePath(resolved)}: {s.Message} ({s.Name})");
+            Console.Error.WriteLine(s == Status.SharingViolation
+                ? $"palisade: the registry hive {SharedRegistry.HivePath(resolved)} is held by a process that does not answer on {ControlSocket.PathOf(resolved)}"
+                : $"palisade: cannot open the registry hive {SharedRegistry.HivePath(resolved)}: {s.Message} ({s.Name})");
             return null;
         }
 
+        AnnounceFlavor(flavor);
+        var kernel = new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents, eventOptions: eventOptions), registry);
+        if (registry.ServeError is { } why)
+        {
+            Console.Error.WriteLine($"palisade: no control channel ({why}); `palisade reg` cannot reach this run");
+        }
+
+        return kernel;
+    }
+
+    /// <summary>
+    /// The registry for <c>palisade reg</c>: the kernel that holds the hive, through its control socket, when one
+    /// runs; otherwise the hive file itself, in a kernel booted for the command. A hive held by a process that is
+    /// not listening (a kernel starting, another <c>palisade reg</c>) is waited for, up to
+    /// <see cref="SharedRegistry.DefaultPatience"/>. On failure writes the reason to stderr and returns null.
+    /// </summary>
+    public static RegistrySession? OpenRegistry(string? home)
+    {
+        string resolved = home ?? KernelOptions.DefaultHome();
+        Directory.CreateDirectory(resolved);
+        DateTime deadline = DateTime.UtcNow + SharedRegistry.DefaultPatience;
+        while (true)
+        {
+            if (ControlClient.TryConnect(ControlSocket.PathOf(resolved), out ControlClient? client))
+            {
+                return new RegistrySession(client!, null);
+            }
+
+            Status s = ConfigurationManager.Open(SharedRegistry.HivePath(resolved), null, out ConfigurationManager? registry);
+            if (s.IsSuccess)
+            {
+                return new RegistrySession(null, new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, resolved), registry));
+            }
+
+            if (s != Status.SharingViolation || DateTime.UtcNow >= deadline)
+            {
+                Console.Error.WriteLine(s == Status.SharingViolation
+                    ? $"palisade: the registry hive {SharedRegistry.HivePath(resolved)} is held by a process that does not answer on {ControlSocket.PathOf(resolved)}"
+                    : $"palisade: cannot open the registry hive {SharedRegistry.HivePath(resolved)}: {s.Message} ({s.Name})");
+                return null;
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    private static void AnnounceFlavor(KernelFlavor flavor)
+    {
         if (flavor == KernelFlavor.Compat)
         {
             Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF and unsigned drivers load. Do not use this flavor to protect anything.");
         }
+    }
+}
 
-        return new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents, eventOptions: eventOptions), registry);
+/// <summary>Where <c>palisade reg</c> sends its operations: a running kernel, or a kernel booted on the hive file.</summary>
+internal sealed class RegistrySession : IDisposable
+{
+    private readonly ControlClient? _remote;
+    private readonly PalisadeKernel? _local;
+
+    public RegistrySession(ControlClient? remote, PalisadeKernel? local)
+    {
+        _remote = remote;
+        _local = local;
+        Client = remote is not null ? new RegistryClient(r => remote.Perform(r, out _)) : new RegistryClient(local!, processId: 0);
+    }
+
+    /// <summary>True when a running kernel performs the operations (its registry callbacks decide them).</summary>
+    public bool Remote => _remote is not null;
+
+    public RegistryClient Client { get; }
+
+    public void Dispose()
+    {
+        _remote?.Dispose();
+        _local?.Dispose();
     }
 }

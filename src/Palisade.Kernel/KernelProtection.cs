@@ -90,6 +90,7 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Processes.ImageLoad, GuardRegionType.NotificationCallout);
         Guarded(k.Objects.Callbacks, GuardRegionType.NotificationCallout);
         Guarded(k.RegistryCallbacks.Callbacks, GuardRegionType.NotificationCallout);
+        Guarded(k.ParameterCallbacks.Callbacks, GuardRegionType.NotificationCallout);
         // The filter manager's frame and the network filter engine's tables: executive callback objects.
         Guarded(k.Files.Filters, GuardRegionType.CallbackObject);
         Guarded(k.Network.Sublayers, GuardRegionType.CallbackObject);

@@ -46,10 +46,17 @@ internal sealed class PalisadeKernel : IDisposable
         Files = new FilterManager(Monitor, Events);
         Network = new FilterEngine(Monitor, Events);
         RegistryCallbacks = new RegistryNotifications(Monitor, Events);
+        ParameterCallbacks = new ParameterNotifications(this);
         SecurityCenter = new SecurityCenterService();
         ServiceTable = new SystemServiceTable();
         _registry = registry;
         PerformRegistry = PerformOnStore;
+        if (registry is SharedRegistry shared)
+        {
+            // Changes of other kernels' (and the copy replaced after the hive's holder changed) reach the drivers too.
+            shared.Replicated += ParameterCallbacks.RegistryChanged;
+            shared.Serve(AdministratorRegistryCall, OwnedSockets);
+        }
     }
 
     public KernelOptions Options { get; }
@@ -71,6 +78,12 @@ internal sealed class PalisadeKernel : IDisposable
     public FilterEngine Network { get; }
 
     public RegistryNotifications RegistryCallbacks { get; }
+
+    /// <summary>Drivers' parameters while they run, and the callbacks told of their changes.</summary>
+    public ParameterNotifications ParameterCallbacks { get; }
+
+    /// <summary>The Unix sockets this kernel listens on (its control socket), which guests must never reach.</summary>
+    public Control.KernelSockets OwnedSockets { get; } = new();
 
     public SecurityCenterService SecurityCenter { get; }
 
@@ -116,17 +129,39 @@ internal sealed class PalisadeKernel : IDisposable
         return s;
     }
 
-    private Status PerformOnStore(RegistryRequest request) =>
-        _registry is null ? Status.NotSupported : _registry.Perform(request);
+    private Status PerformOnStore(RegistryRequest request)
+    {
+        if (_registry is null)
+        {
+            return Status.NotSupported;
+        }
+
+        Status s = _registry.Perform(request);
+        if (s.IsSuccess && request.MadeChange)
+        {
+            ParameterCallbacks.RegistryChanged(request);
+        }
+
+        return s;
+    }
+
+    /// <summary>A registry operation of the administrator (<c>palisade reg</c> through the control socket): a
+    /// registry system service of process 0, which the registry callbacks decide.</summary>
+    private Status AdministratorRegistryCall(RegistryRequest request) => new RegistryClient(this, processId: 0).Perform(request);
 
     /// <summary>
     /// Makes a loaded driver live: lists it, gives it its context and calls its entry. On failure (an error status or
     /// an exception) everything it registered is removed and it is unlisted.
     /// </summary>
-    public Status StartDriver(DriverRecord driver, IDriver entry, IReadOnlyDictionary<string, string> parameters)
+    /// <param name="driver">The driver's record.</param>
+    /// <param name="entry">Its entry object.</param>
+    /// <param name="overrides">Parameters that win over the registry's for the whole run (<c>--param</c>); the
+    /// driver's parameters are the string values of its Parameters key with these put over them.</param>
+    public Status StartDriver(DriverRecord driver, IDriver entry, IReadOnlyDictionary<string, string> overrides)
     {
         ArgumentNullException.ThrowIfNull(driver);
         ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(overrides);
         Status s = Drivers.Add(driver);
         if (s.IsError)
         {
@@ -134,7 +169,7 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         driver.Entry = entry;
-        driver.Context = new DriverContext(this, driver, parameters);
+        driver.Context = new DriverContext(this, driver, ParameterCallbacks.Read(driver.Name, overrides), overrides);
         Status loaded;
         Exception? fault = null;
         if (driver.Package is not null)
@@ -172,6 +207,8 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version);
+        driver.Context.MarkStarted();
+        ParameterCallbacks.Schedule(driver.Context);
         return Status.Success;
     }
 
@@ -179,7 +216,7 @@ internal sealed class PalisadeKernel : IDisposable
     /// Loads a driver package (the loader verifies its signature against the trust store before any of its code
     /// loads, in the protected flavor) and starts it. On refusal, <paramref name="message"/> says why.
     /// </summary>
-    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> parameters, out DriverRecord? record, out string message)
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverRecord? record, out string message)
     {
         record = null;
         var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
@@ -198,7 +235,7 @@ internal sealed class PalisadeKernel : IDisposable
             Package = loaded,
             Assemblies = [.. loaded.Assemblies],
         };
-        Status s = StartDriver(record, loaded.Entry, parameters);
+        Status s = StartDriver(record, loaded.Entry, overrides);
         message = s.IsSuccess ? "loaded" : "the driver's Load returned " + s;
         if (s.IsError)
         {
@@ -252,7 +289,8 @@ internal sealed class PalisadeKernel : IDisposable
         int n = Processes.Create.RemoveOwnedBy(driver) + Processes.Exit.RemoveOwnedBy(driver)
             + Processes.ThreadCreate.RemoveOwnedBy(driver) + Processes.ThreadExit.RemoveOwnedBy(driver)
             + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
-            + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + Files.Filters.RemoveOwnedBy(driver)
+            + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + ParameterCallbacks.Callbacks.RemoveOwnedBy(driver)
+            + Files.Filters.RemoveOwnedBy(driver)
             + SecurityCenter.Products.RemoveOwnedBy(driver);
         int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;
         Network.RemoveOwnedBy(driver);
@@ -263,7 +301,8 @@ internal sealed class PalisadeKernel : IDisposable
     /// <summary>Every registration currently held, of every kind (the guard and the dump list them).</summary>
     public int RegistrationCount =>
         Processes.Create.Count + Processes.Exit.Count + Processes.ThreadCreate.Count + Processes.ThreadExit.Count
-        + Processes.ImageLoad.Count + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count + Files.Filters.Count
+        + Processes.ImageLoad.Count + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count
+        + ParameterCallbacks.Callbacks.Count + Files.Filters.Count
         + Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + SecurityCenter.Products.Count;
 
     public void Dispose()

@@ -6,7 +6,11 @@ using Palisade.Kernel.Registry;
 
 namespace Palisade.Cli.Commands;
 
-/// <summary><c>palisade reg query|set|delete</c>: the configuration registry, through the kernel's registry services.</summary>
+/// <summary>
+/// <c>palisade reg query|set|delete</c>: the configuration registry, through the kernel's registry services: those of
+/// the running kernel that holds the hive when there is one (its control socket), else of a kernel booted on the
+/// hive file for the command.
+/// </summary>
 internal static class RegCommand
 {
     public static Command Create()
@@ -100,10 +104,13 @@ internal static class RegCommand
         return reg;
     }
 
+    /// <summary>Runs <paramref name="body"/> against the running kernel that holds the hive (through its control
+    /// socket, so that its registry callbacks decide and its drivers see the change), or against the hive file when
+    /// no kernel runs.</summary>
     private static int WithClient(string? home, Func<RegistryClient, int> body)
     {
-        using PalisadeKernel? kernel = KernelBoot.Boot(home, KernelFlavor.Protected);
-        return kernel is null ? 1 : body(new RegistryClient(kernel, processId: 0));
+        using RegistrySession? session = KernelBoot.OpenRegistry(home);
+        return session is null ? 1 : body(session.Client);
     }
 
     private static int Fail(Status s, string path, string? name)

@@ -10,7 +10,7 @@ using Palisade.Kernel.Registry;
 namespace Palisade.Cli.Commands;
 
 /// <summary>
-/// <c>palisade run [--driver NAME|PATH]... [--param NAME.KEY=VALUE]... [--events FILE|-] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
+/// <c>palisade run [--driver NAME|PATH]... [--param NAME.KEY=VALUE]... [--events FILE|-] [--events-policy drop|block] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
 /// boots the kernel, loads and verifies the drivers, and runs PROGRAM and its whole process tree under it.
 /// </summary>
 internal static class RunCommand
@@ -18,10 +18,12 @@ internal static class RunCommand
     /// <summary>The exit status when palisade itself cannot start the program (bad options, a refused driver).</summary>
     public const int SetupFailure = 125;
 
+    private static readonly Dictionary<string, string> NoOverrides = new(StringComparer.Ordinal);
+
     public static Command Create()
     {
         var drivers = new Option<string[]>("--driver") { Description = "A driver package folder, or the name of a sample driver (antivirus, firewall, appcontrol, selfprotect). Repeatable.", AllowMultipleArgumentsPerToken = false };
-        var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; overrides the registry's Services\\NAME\\Parameters. Repeatable." };
+        var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; wins over the registry's Services\\NAME\\Parameters for the whole run (other values follow the registry, also while the run goes on). Repeatable." };
         var events = new Option<string?>("--events") { Description = "Write one JSON object per line (docs/events.md) for every mediated operation and driver event to FILE, or to standard error with '-'." };
         var eventsPolicy = new Option<string>("--events-policy") { Description = "When the events reader is slower than the kernel: drop (default: lines are dropped, counted and reported as gaps) or block (guest operations wait for room; nothing is lost).", DefaultValueFactory = _ => "drop" };
         var flavor = new Option<string>("--flavor") { Description = "protected (default) or compat (no guard, unsigned drivers; announced at start).", DefaultValueFactory = _ => "protected" };
@@ -113,7 +115,7 @@ internal static class RunCommand
             }
         }
 
-        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", shareHive: true, new EventStreamOptions(policy));
+        using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", new EventStreamOptions(policy));
         if (kernel is null)
         {
             return SetupFailure;
@@ -121,7 +123,6 @@ internal static class RunCommand
 
         // The guard starts before any driver loads, so that every registration goes through its sanctioned path.
         using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: StopGuests);
-        var registry = new RegistryClient(kernel, processId: 0);
         foreach (string d in driverArgs)
         {
             string? dir = ResolveDriver(d);
@@ -131,20 +132,9 @@ internal static class RunCommand
                 return SetupFailure;
             }
 
+            // The kernel reads the driver's Parameters key itself, and keeps following it; --param values win over it.
             string name = Path.GetFileName(dir.TrimEnd('/'));
-            Dictionary<string, string> parameters = registry.ReadParameters(name);
-            foreach (KeyValuePair<string, Dictionary<string, string>> o in overrides)
-            {
-                if (string.Equals(o.Key, name, StringComparison.Ordinal))
-                {
-                    foreach (KeyValuePair<string, string> kv in o.Value)
-                    {
-                        parameters[kv.Key] = kv.Value;
-                    }
-                }
-            }
-
-            Status s = kernel.LoadDriverPackage(dir, parameters, out DriverRecord? record, out string message);
+            Status s = kernel.LoadDriverPackage(dir, overrides.GetValueOrDefault(name) ?? NoOverrides, out DriverRecord? record, out string message);
             if (s.IsError)
             {
                 Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");

@@ -13,12 +13,23 @@ internal sealed class DriverContext : IDriverContext
     private readonly PalisadeKernel _kernel;
     private readonly Events.EventChannel? _events;
     private volatile bool _valid = true;
+    private volatile bool _started;
+    private volatile IReadOnlyDictionary<string, string> _parameters;
+    private int _checkRequested;
+    private int _checkRunning;
 
-    public DriverContext(PalisadeKernel kernel, DriverRecord driver, IReadOnlyDictionary<string, string> parameters)
+    /// <summary>Makes the context of a driver.</summary>
+    /// <param name="kernel">The kernel.</param>
+    /// <param name="driver">The driver.</param>
+    /// <param name="parameters">Its effective parameters at load (the registry's, with the overrides over them).</param>
+    /// <param name="overrides">The <c>--param</c> overrides, which keep winning over the registry; null when
+    /// <paramref name="parameters"/> are all overrides.</param>
+    public DriverContext(PalisadeKernel kernel, DriverRecord driver, IReadOnlyDictionary<string, string> parameters, IReadOnlyDictionary<string, string>? overrides = null)
     {
         _kernel = kernel;
         Driver = driver;
-        Parameters = parameters;
+        _parameters = parameters;
+        Overrides = overrides ?? parameters;
         _events = kernel.Events.OpenChannel(driver.Name);
         Processes = new ProcessFacade(this);
         Objects = new ObjectFacade(this);
@@ -34,7 +45,10 @@ internal sealed class DriverContext : IDriverContext
 
     public Version ApiVersion => PalisadeKernel.ApiVersion;
 
-    public IReadOnlyDictionary<string, string> Parameters { get; }
+    public IReadOnlyDictionary<string, string> Parameters => _parameters;
+
+    /// <summary>The <c>--param</c> overrides the driver was loaded with.</summary>
+    public IReadOnlyDictionary<string, string> Overrides { get; }
 
     public IProcessCallbacks Processes { get; }
 
@@ -53,6 +67,39 @@ internal sealed class DriverContext : IDriverContext
     internal bool Valid => _valid;
 
     internal void Invalidate() => _valid = false;
+
+    /// <summary>True once the driver's Load returned success: parameter notifications may be delivered.</summary>
+    internal bool Started => _started;
+
+    internal void MarkStarted() => _started = true;
+
+    /// <summary>Publishes new effective parameters (before the driver's callbacks are told).</summary>
+    internal void ReplaceParameters(IReadOnlyDictionary<string, string> parameters) => _parameters = parameters;
+
+    /// <summary>Asks for a parameter check; true when the caller must schedule one (none is running).</summary>
+    internal bool RequestParameterCheck()
+    {
+        Volatile.Write(ref _checkRequested, 1);
+        return Interlocked.CompareExchange(ref _checkRunning, 1, 0) == 0;
+    }
+
+    /// <summary>The running check takes the request it serves.</summary>
+    internal void TakeParameterRequest() => Interlocked.Exchange(ref _checkRequested, 0);
+
+    /// <summary>The running check ends; true when a request came meanwhile and the same check must run again.</summary>
+    internal bool ParameterCheckDone()
+    {
+        Interlocked.Exchange(ref _checkRunning, 0);
+        return Volatile.Read(ref _checkRequested) == 1 && Interlocked.CompareExchange(ref _checkRunning, 1, 0) == 0;
+    }
+
+    public Status RegisterParametersChanged(ParametersChangedCallback callback, out CallbackCookie cookie)
+    {
+        cookie = default;
+        return _valid ? _kernel.ParameterCallbacks.Register(Driver, callback, out cookie) : Status.InvalidDeviceState;
+    }
+
+    public Status UnregisterParametersChanged(CallbackCookie cookie) => _kernel.ParameterCallbacks.Callbacks.Remove(cookie, Driver);
 
     public Status ReportEvent(string kind, string message, int processId, string? path)
     {

@@ -77,6 +77,31 @@ internal static unsafe partial class Libc
         return 0;
     }
 
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEUid();
+
+    /// <summary>The effective user id of this process.</summary>
+    public static uint EffectiveUserId() => GetEUid();
+
+    /// <summary>The owner, mode bits (type and permissions) and identity of a path, not following a final symbolic
+    /// link; errno on failure.</summary>
+    public static int OwnerAndMode(string path, out uint uid, out uint mode, out FileIdentity identity)
+    {
+        Stat st;
+        if (LStatRaw(path, &st) != 0)
+        {
+            uid = 0;
+            mode = 0;
+            identity = default;
+            return Marshal.GetLastPInvokeError();
+        }
+
+        uid = st.Uid;
+        mode = st.Mode;
+        identity = new FileIdentity(st.Dev, st.Ino);
+        return 0;
+    }
+
     /// <summary>The identity of a path (following links); errno on failure.</summary>
     public static int FileIdentityOf(string path, out FileIdentity identity, out bool isDirectory)
     {

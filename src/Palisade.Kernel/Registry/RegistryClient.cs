@@ -9,12 +9,26 @@ namespace Palisade.Kernel.Registry;
 /// kernel reading a driver's parameters), so that they pass through the registry callbacks like any other.
 /// String values are stored as Windows does, UTF-16LE with a terminating NUL.
 /// </summary>
-internal sealed class RegistryClient(PalisadeKernel kernel, int processId)
+internal sealed class RegistryClient
 {
+    private readonly Func<RegistryRequest, Status> _call;
+
+    /// <summary>Issues operations as registry system services of <paramref name="processId"/> in <paramref name="kernel"/>.</summary>
+    public RegistryClient(PalisadeKernel kernel, int processId) => _call = r => SystemCall(kernel, processId, r);
+
+    /// <summary>Issues operations through <paramref name="call"/> (for example to the kernel that holds the hive,
+    /// through its control socket).</summary>
+    public RegistryClient(Func<RegistryRequest, Status> call) => _call = call;
+
     /// <summary>Where a driver's parameters live.</summary>
     public static string ParametersKey(string driver) => @"\Registry\Machine\System\CurrentControlSet\Services\" + driver + @"\Parameters";
 
-    private Status Call(RegistryRequest r)
+    /// <summary>Performs an operation already described by a request; its results are written to it.</summary>
+    public Status Perform(RegistryRequest request) => _call(request);
+
+    private Status Call(RegistryRequest r) => _call(r);
+
+    private static Status SystemCall(PalisadeKernel kernel, int processId, RegistryRequest r)
     {
         var f = new ServiceFrame { ProcessId = processId, Registry = r };
         SystemService service = r.Operation switch

@@ -36,6 +36,14 @@ internal sealed class RegistryRequest
     /// <summary>EnumerateKey / EnumerateValue: the names.</summary>
     public IReadOnlyList<string> Names = [];
 
+    /// <summary>True for the operations that change the registry when they succeed.</summary>
+    public bool IsWrite => Operation is RegistryOperation.CreateKey or RegistryOperation.DeleteKey or RegistryOperation.SetValue
+        or RegistryOperation.DeleteValue or RegistryOperation.RenameKey;
+
+    /// <summary>After a successful operation: true when it changed the registry (a create that found the key
+    /// changed nothing).</summary>
+    public bool MadeChange => IsWrite && (Operation != RegistryOperation.CreateKey || Created);
+
     public void Reset(RegistryOperation op, string keyPath)
     {
         Operation = op;

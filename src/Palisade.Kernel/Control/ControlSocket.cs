@@ -1,0 +1,237 @@
+// The kernel's control channel: the Unix socket $PALISADE_HOME/run/control.sock that the kernel holding the registry
+// hive listens on. `palisade reg` sends registry operations here while a kernel runs (each is performed as a registry
+// system service of the administrator, so the registry callbacks decide it), and other kernels on the same home
+// subscribe here to follow the hive. Only the kernel's own user (or root) may connect (SO_PEERCRED); guests run as
+// that user too, so the host must refuse their connect to it (KernelSockets, docs/security.md).
+using System.Net.Sockets;
+using Palisade.Api;
+using Palisade.Kernel.Interop;
+using Palisade.Kernel.Registry;
+
+namespace Palisade.Kernel.Control;
+
+internal sealed class ControlSocket : IDisposable
+{
+    public const string FileName = "control.sock";
+
+    private const int SolSocket = 1;
+    private const int SoPeerCred = 17;
+
+    private readonly Socket _listener;
+    private readonly string _path;
+    private readonly Func<RegistryRequest, Status> _perform;
+    private readonly SharedRegistry _registry;
+    private readonly KernelSockets _owned;
+    private readonly Lock _lock = new();
+    private readonly List<Socket> _connections = [];
+    private readonly Thread _accept;
+    private readonly FileIdentity _identity;
+    private volatile bool _disposed;
+
+    private ControlSocket(Socket listener, string path, FileIdentity identity, Func<RegistryRequest, Status> perform, SharedRegistry registry, KernelSockets owned)
+    {
+        _listener = listener;
+        _path = path;
+        _identity = identity;
+        _perform = perform;
+        _registry = registry;
+        _owned = owned;
+        _accept = new Thread(Accept) { IsBackground = true, Name = "palisade-control" };
+    }
+
+    /// <summary>The path of the control socket of the kernels of <paramref name="home"/>.</summary>
+    public static string PathOf(string home) => System.IO.Path.Combine(RunDirectory.PathOf(home), FileName);
+
+    /// <summary>
+    /// Listens on the control socket of <paramref name="home"/>. The caller holds the hive's lock, so it is the only
+    /// rightful listener: a socket file left by a kernel that died is replaced.
+    /// </summary>
+    /// <param name="home">The kernel's home.</param>
+    /// <param name="perform">Performs a registry operation as a system service of the administrator.</param>
+    /// <param name="registry">The hive the kernel holds, for subscriptions.</param>
+    /// <param name="owned">Where the socket is recorded for the host.</param>
+    /// <param name="socket">The listening channel, or null.</param>
+    /// <returns>Null on success; otherwise why the kernel does not listen.</returns>
+    public static string? Start(string home, Func<RegistryRequest, Status> perform, SharedRegistry registry, KernelSockets owned, out ControlSocket? socket)
+    {
+        socket = null;
+        string? unfit = RunDirectory.Prepare(home);
+        if (unfit is not null || !OperatingSystem.IsLinux())
+        {
+            return unfit ?? "the kernel's sockets need Linux";
+        }
+
+        string path = PathOf(home);
+        Socket listener;
+        try
+        {
+            File.Delete(path);
+            listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+        }
+        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return "cannot bind " + path + ": " + e.Message;
+        }
+
+        FileIdentity identity;
+        try
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (!owned.Add(path, out identity))
+            {
+                throw new IOException("its socket file cannot be examined");
+            }
+
+            listener.Listen(16);
+        }
+        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+        {
+            listener.Dispose();
+            owned.Remove(path);
+            return "cannot listen on " + path + ": " + e.Message;
+        }
+
+        socket = new ControlSocket(listener, path, identity, perform, registry, owned);
+        socket._accept.Start();
+        return null;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _owned.Remove(_path);
+        try
+        {
+            // Only this kernel's own socket file (the hive's lock, still held, keeps any other kernel from binding).
+            if (Libc.FileIdentityOf(_path, out FileIdentity now, out _) == 0 && now == _identity)
+            {
+                File.Delete(_path);
+            }
+        }
+        catch (IOException)
+        {
+            // Left for the next kernel, which replaces it.
+        }
+
+        _listener.Dispose();
+        lock (_lock)
+        {
+            foreach (Socket c in _connections)
+            {
+                c.Dispose();
+            }
+        }
+
+        _accept.Join();
+    }
+
+    private void Accept()
+    {
+        uint self = Libc.EffectiveUserId();
+        while (!_disposed)
+        {
+            Socket connection;
+            try
+            {
+                connection = _listener.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            if (!PeerAllowed(connection, self))
+            {
+                connection.Dispose();
+                continue;
+            }
+
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    connection.Dispose();
+                    return;
+                }
+
+                _connections.Add(connection);
+            }
+
+            new Thread(() => Serve(connection)) { IsBackground = true, Name = "palisade-control-connection" }.Start();
+        }
+    }
+
+    /// <summary>Only the kernel's own user, or root, may use the channel.</summary>
+    private static bool PeerAllowed(Socket connection, uint self)
+    {
+        Span<byte> credentials = stackalloc byte[12];
+        try
+        {
+            if (connection.GetRawSocketOption(SolSocket, SoPeerCred, credentials) != 12)
+            {
+                return false;
+            }
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+
+        uint uid = BitConverter.ToUInt32(credentials[4..]);
+        return uid == self || uid == 0;
+    }
+
+    private void Serve(Socket connection)
+    {
+        try
+        {
+            using var stream = new NetworkStream(connection, ownsSocket: true);
+            while (!_disposed && ControlProtocol.TryReadFrame(stream, out byte[] payload))
+            {
+                var reader = new ControlReader(payload);
+                if (!reader.TryReadByte(out byte kind))
+                {
+                    return;
+                }
+
+                if (kind == (byte)ControlMessage.RegistryRequest)
+                {
+                    if (!ControlProtocol.TryReadRequest(ref reader, out RegistryRequest? request) || !reader.AtEnd)
+                    {
+                        return;
+                    }
+
+                    SharedRegistry.ResetLastChange();
+                    Status status = _perform(request!);
+                    ControlProtocol.WriteFrame(stream, ControlProtocol.Response(request!, status, SharedRegistry.LastChange));
+                }
+                else if (kind == (byte)ControlMessage.Subscribe && reader.AtEnd)
+                {
+                    _registry.Feed(stream);
+                    return;
+                }
+                else
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // The client went away, or the kernel is shutting down.
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _connections.Remove(connection);
+            }
+        }
+    }
+}
