@@ -10,6 +10,10 @@
 //                  filters below it only, so it reaches "antivirus", whose post-create scans the opened file and
 //                  records its identity; the process-create callback then checks that identity against the image
 //                  that will really run.
+//
+// Its parameters can change while it runs (palisade reg set ...\Services\antivirus\Parameters): the driver parses
+// the new set and, when it is valid, swaps in a new configuration at once (options, scanner, and a new clean-verdict
+// marker, which retires every verdict cached under the old signatures); a bad set is reported and the old one kept.
 using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 
@@ -24,8 +28,6 @@ public sealed class AntivirusDriver : IDriver
     internal const string IoAltitude = "325001";
     internal const string ProductName = "Palisade Sample Antivirus";
 
-    /// <summary>The file context that marks a file scanned clean; one shared instance, so caching allocates nothing.</summary>
-    private static readonly object s_clean = new();
 
     // The process-create check in progress on this thread (set only around the driver's own OpenFile).
     [ThreadStatic]
@@ -41,12 +43,12 @@ public sealed class AntivirusDriver : IDriver
     private static string? t_probeDetection;
 
     private IDriverContext? _context;
-    private AntivirusOptions? _options;
-    private Scanner? _scanner;
+    private volatile Configuration? _config;
     private CallbackCookie _scanFilter;
     private CallbackCookie _ioFilter;
     private CallbackCookie _processCreate;
     private CallbackCookie _product;
+    private CallbackCookie _parametersChanged;
     private long _scans;
 
     /// <summary>How many scans ran (cached verdicts are not scans): lets tests prove the cache works.</summary>
@@ -63,8 +65,7 @@ public sealed class AntivirusDriver : IDriver
             return Status.InvalidParameter;
         }
 
-        _options = options;
-        _scanner = new Scanner(options.Signatures);
+        _config = new Configuration(options);
 
         Status s = context.Files.RegisterFilter(new FilterRegistration
         {
@@ -100,8 +101,31 @@ public sealed class AntivirusDriver : IDriver
             return s;
         }
 
-        context.ReportEvent("started", FormattableString.Invariant(
-            $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Length} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; maxScanSize={options.MaxScanSize}; quarantine={options.Quarantine ?? "off"}"), 0, null);
+        s = context.RegisterParametersChanged(OnParametersChanged, out _parametersChanged);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        context.ReportEvent("started", Describe(options), 0, null);
+        return Status.Success;
+    }
+
+    private static string Describe(AntivirusOptions options) => FormattableString.Invariant(
+        $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Length} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; maxScanSize={options.MaxScanSize}; quarantine={options.Quarantine ?? "off"}");
+
+    /// <summary>The parameters changed while the driver runs: the new set takes effect for the next open, or is
+    /// refused as a whole (the running configuration stays).</summary>
+    private Status OnParametersChanged(in ParametersChange change)
+    {
+        if (!AntivirusOptions.TryParse(change.Parameters, out AntivirusOptions? options, out string? error))
+        {
+            _context!.ReportEvent("config-error", error + "; the running configuration is kept", 0, null);
+            return Status.InvalidParameter;
+        }
+
+        _config = new Configuration(options);
+        _context!.ReportEvent("reconfigured", Describe(options) + " (changed: " + string.Join(", ", change.ChangedNames) + ")", 0, null);
         return Status.Success;
     }
 
@@ -113,6 +137,7 @@ public sealed class AntivirusDriver : IDriver
             return;
         }
 
+        _context.UnregisterParametersChanged(_parametersChanged);
         _context.SecurityCenter.UnregisterProduct(_product);
         _context.Processes.Unregister(_processCreate);
         _context.Files.UnregisterFilter(_ioFilter);
@@ -152,7 +177,7 @@ public sealed class AntivirusDriver : IDriver
     private bool WantsScan(in FileOperation op) =>
         ReferenceEquals(t_probeOwner, this)
         || (op.Access & FileAccessRights.Execute) != 0
-        || (_options!.ScanOnRead && (op.Access & FileAccessRights.Read) != 0);
+        || (_config!.Options.ScanOnRead && (op.Access & FileAccessRights.Read) != 0);
 
     private void PostCreate(ref FileOperation op)
     {
@@ -179,13 +204,14 @@ public sealed class AntivirusDriver : IDriver
             return;
         }
 
-        if (!writes && files.GetFileContext(_scanFilter, op.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, s_clean))
+        Configuration config = _config!;
+        if (!writes && files.GetFileContext(_scanFilter, op.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
         {
             return;
         }
 
         var source = new OpenedFileSource(files, _scanFilter, op.File);
-        Status s = _scanner!.Scan(ref source, _options!.MaxScanSize, out string? detection);
+        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsError)
         {
@@ -198,7 +224,7 @@ public sealed class AntivirusDriver : IDriver
         {
             if (!writes)
             {
-                files.SetFileContext(_scanFilter, op.File, s_clean);
+                files.SetFileContext(_scanFilter, op.File, config.Clean);
             }
 
             return;
@@ -211,11 +237,12 @@ public sealed class AntivirusDriver : IDriver
             t_probeDetection = detection;
         }
 
-        Detected(detection, op.Path, pid, "open denied");
+        Detected(config, detection, op.Path, pid, "open denied");
     }
 
     private PreOperationStatus PreCleanup(ref FileOperation op)
     {
+        Configuration config = _config!;
         if (!op.File.IsNone)
         {
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
@@ -244,7 +271,7 @@ public sealed class AntivirusDriver : IDriver
         using (handle)
         {
             var source = new HandleSource(handle);
-            Status s = _scanner!.Scan(ref source, _options!.MaxScanSize, out detection);
+            Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out detection);
             Interlocked.Increment(ref _scans);
             if (s.IsError)
             {
@@ -254,7 +281,7 @@ public sealed class AntivirusDriver : IDriver
 
         if (detection is not null)
         {
-            Detected(detection, op.Path, op.RequesterProcessId, "found after a write");
+            Detected(config, detection, op.Path, op.RequesterProcessId, "found after a write");
         }
 
         return PreOperationStatus.SuccessNoCallback;
@@ -263,7 +290,7 @@ public sealed class AntivirusDriver : IDriver
     private Status OnProcessCreate(in ProcessCreateInfo info)
     {
         IFilterManager files = _context!.Files;
-        if (!info.File.IsNone && files.GetFileContext(_scanFilter, info.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, s_clean))
+        if (!info.File.IsNone && files.GetFileContext(_scanFilter, info.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, _config!.Clean))
         {
             return Status.Success;
         }
@@ -304,10 +331,10 @@ public sealed class AntivirusDriver : IDriver
         }
     }
 
-    private void Detected(string detection, string path, int processId, string action)
+    private void Detected(Configuration config, string detection, string path, int processId, string action)
     {
         string message = detection + " in " + path + ": " + action;
-        string? folder = _options!.Quarantine;
+        string? folder = config.Options.Quarantine;
         if (folder is not null)
         {
             Status moved = Quarantine.Move(folder, path, out string? destination);
@@ -322,5 +349,19 @@ public sealed class AntivirusDriver : IDriver
         }
 
         _context!.ReportEvent("detection", message, processId, path);
+    }
+
+    /// <summary>
+    /// What the driver runs with, replaced as a whole when its parameters change. <see cref="Clean"/> is the file
+    /// context that marks a file scanned clean under these signatures: one shared instance, so caching allocates
+    /// nothing, and a new one per configuration, so that verdicts cached under older signatures no longer count.
+    /// </summary>
+    private sealed class Configuration(AntivirusOptions options)
+    {
+        public AntivirusOptions Options { get; } = options;
+
+        public Scanner Scanner { get; } = new(options.Signatures);
+
+        public object Clean { get; } = new();
     }
 }

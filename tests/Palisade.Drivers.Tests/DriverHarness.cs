@@ -207,6 +207,24 @@ internal sealed class DriverHarness : IDisposable
 
     public List<DriverEvent> Events(string kind) => Events().FindAll(e => e.Kind == kind);
 
+    /// <summary>Waits until the driver has reported an event of <paramref name="kind"/> (parameter changes are
+    /// delivered on a kernel worker thread); fails after a minute.</summary>
+    public DriverEvent WaitForEvent(string kind)
+    {
+        DriverEvent? found = null;
+        Assert.True(SpinWait.SpinUntil(() => (found = Events(kind).FirstOrDefault()) is not null, TimeSpan.FromMinutes(1)), "no " + kind + " event");
+        return found!;
+    }
+
+    /// <summary>Sets a string value of a driver's Parameters key, as <c>palisade reg set</c> does: a registry system
+    /// service of the administrator, decided by the registry callbacks.</summary>
+    public Status SetParameter(string driver, string name, string value)
+    {
+        var registry = new RegistryClient(Kernel, processId: 0);
+        Status s = registry.CreateKey(RegistryClient.ParametersKey(driver), out _);
+        return s.IsError ? s : registry.SetValue(RegistryClient.ParametersKey(driver), name, RegistryValueType.String, RegistryClient.EncodeString(value));
+    }
+
     public void Dispose()
     {
         Kernel.Dispose();
