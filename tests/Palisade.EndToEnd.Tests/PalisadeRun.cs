@@ -6,6 +6,91 @@ namespace Palisade.EndToEnd.Tests;
 /// <summary>The outcome of a program run: exit status and everything it wrote.</summary>
 public sealed record RunResult(int ExitCode, string Stdout, string Stderr);
 
+/// <summary>A <c>palisade run</c> started in the background: its output lines as they come, and its end.</summary>
+public sealed class BackgroundRun : IDisposable
+{
+    private readonly Process _process;
+    private readonly System.Collections.Concurrent.BlockingCollection<string> _lines = [];
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    internal BackgroundRun(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stdout)
+                {
+                    _stdout.Append(e.Data).Append('\n');
+                }
+
+                _lines.Add(e.Data);
+            }
+        };
+        _process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (_stderr)
+                {
+                    _stderr.Append(e.Data).Append('\n');
+                }
+            }
+        };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        _process.StandardInput.Close();
+    }
+
+    /// <summary>Waits for the program's next line on standard output (up to three minutes) and returns it.</summary>
+    public string NextLine()
+    {
+        Assert.True(_lines.TryTake(out string? line, TimeSpan.FromMinutes(3)), "the program wrote no further line; stderr: " + Stderr);
+        return line!;
+    }
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    /// <summary>Waits for the run to end (up to three minutes) and returns its outcome.</summary>
+    public RunResult Wait()
+    {
+        if (!_process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            _process.Kill(entireProcessTree: true);
+            Assert.Fail("palisade run did not end within 3 minutes; stderr: " + Stderr);
+        }
+
+        _process.WaitForExit();
+        lock (_stdout)
+        {
+            return new RunResult(_process.ExitCode, _stdout.ToString(), Stderr);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+        _lines.Dispose();
+    }
+}
+
 /// <summary>
 /// Runs the real <c>palisade</c> command (the CLI built beside these tests) and real programs, with a temporary
 /// PALISADE_HOME whose trust store holds the repository's development key, so the sample driver packages that
@@ -59,6 +144,28 @@ public sealed class PalisadeRun : IDisposable
     /// <summary>Runs <c>palisade run [options] -- PROGRAM ARGS</c>.</summary>
     public RunResult Run(IEnumerable<string> options, params string[] program) =>
         Palisade(["run", .. options, "--", .. program]);
+
+    /// <summary>Starts <c>palisade run [options] -- PROGRAM ARGS</c> without waiting for it.</summary>
+    public BackgroundRun Start(IEnumerable<string> options, params string[] program)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = Work,
+            UseShellExecute = false,
+        };
+        foreach (string a in (string[])[Cli, "run", .. options, "--", .. program])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["PALISADE_HOME"] = Home;
+        psi.Environment["LC_ALL"] = "C";
+        psi.Environment["HOME"] = Work;
+        return new BackgroundRun(Process.Start(psi)!);
+    }
 
     /// <summary>Runs a program directly, for comparison.</summary>
     public RunResult Direct(params string[] program) => Exec(program[0], program[1..], Work);
