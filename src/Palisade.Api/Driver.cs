@@ -79,8 +79,8 @@ public interface IDriverContext
     /// <para><b>Threading.</b> On a kernel worker thread, never the thread that made the change and never inside the
     /// driver's other callbacks. One notification at a time per driver: the driver's callbacks are never called
     /// concurrently with one another; other drivers' notifications may run at the same time. Never before
-    /// <see cref="IDriver.Load"/> has returned success (a change made while Load ran is reported right after it), and
-    /// never once <see cref="IDriver.Unload"/> has begun.</para>
+    /// <see cref="IDriver.Load"/> has returned success (a change made while Load ran is reported right after it); none
+    /// starts once <see cref="IDriver.Unload"/> has begun (one already running may still be finishing).</para>
     /// <para><b>Ordering.</b> The driver's registrations are called in the order they were made. Notifications
     /// follow the order of the changes; changes close together may be reported as one, whose
     /// <see cref="ParametersChange.Previous"/> is what the driver was last shown (by the previous notification, or

@@ -254,6 +254,9 @@ internal sealed class PalisadeKernel : IDisposable
             return Status.InvalidHandle;
         }
 
+        // No parameter notification starts once Unload begins.
+        driver.Context?.MarkStopping();
+
         int left = 0;
         if (driver.Package is not null)
         {

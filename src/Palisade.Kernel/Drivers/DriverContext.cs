@@ -68,10 +68,13 @@ internal sealed class DriverContext : IDriverContext
 
     internal void Invalidate() => _valid = false;
 
-    /// <summary>True once the driver's Load returned success: parameter notifications may be delivered.</summary>
+    /// <summary>True from the moment the driver's Load returned success until its Unload begins: parameter
+    /// notifications may start only then.</summary>
     internal bool Started => _started;
 
     internal void MarkStarted() => _started = true;
+
+    internal void MarkStopping() => _started = false;
 
     /// <summary>Publishes new effective parameters (before the driver's callbacks are told).</summary>
     internal void ReplaceParameters(IReadOnlyDictionary<string, string> parameters) => _parameters = parameters;

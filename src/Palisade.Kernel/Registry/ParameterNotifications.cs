@@ -135,7 +135,7 @@ internal sealed class ParameterNotifications
                 continue;
             }
 
-            if (!context.Valid || Array.IndexOf(Callbacks.Snapshot, r) < 0)
+            if (!context.Started || !context.Valid || Array.IndexOf(Callbacks.Snapshot, r) < 0)
             {
                 // Unloading, or unregistered since the snapshot was taken: no new call starts.
                 continue;
