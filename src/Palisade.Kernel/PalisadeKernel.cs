@@ -146,8 +146,29 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     /// <summary>A registry operation of the administrator (<c>palisade reg</c> through the control socket): a
-    /// registry system service of process 0, which the registry callbacks decide.</summary>
-    private Status AdministratorRegistryCall(RegistryRequest request) => new RegistryClient(this, processId: 0).Perform(request);
+    /// registry system service of process 0, which the registry callbacks decide. With the event stream on, it is
+    /// an operation line (<c>registry</c>) with the callbacks' verdicts.</summary>
+    private Status AdministratorRegistryCall(RegistryRequest request)
+    {
+        OperationRecord? record = CurrentRecord;
+        if (record is not null)
+        {
+            record.Begin(0, "registry");
+            record.Argument("request", request.Operation.ToString());
+            record.Argument("key", request.KeyPath);
+            record.Argument("value", request.ValueName);
+            record.Argument("newName", request.NewName);
+        }
+
+        Status s = new RegistryClient(this, processId: 0).Perform(request);
+        if (record is not null)
+        {
+            record.Result = s;
+            Events.WriteOperation(record);
+        }
+
+        return s;
+    }
 
     /// <summary>
     /// Makes a loaded driver live: lists it, gives it its context and calls its entry. On failure (an error status or

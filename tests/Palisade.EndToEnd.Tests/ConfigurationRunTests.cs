@@ -103,9 +103,11 @@ public sealed class ConfigurationRunTests : IDisposable
     public void Palisade_reg_during_a_run_is_decided_by_that_runs_registry_callbacks()
     {
         string gate = Gate("gate");
+        string events = Path.Combine(_p.Work, "events.jsonl");
         using BackgroundRun run = _p.Start(
             ["--driver", PalisadeRun.Driver("selfprotect"), "--param", "selfprotect.files=/nonexistent/product",
-             "--param", "selfprotect.processes=/nonexistent/product/", "--param", @"selfprotect.keys=\Registry\Machine\Software\Product"],
+             "--param", "selfprotect.processes=/nonexistent/product/", "--param", @"selfprotect.keys=\Registry\Machine\Software\Product",
+             "--events", events],
             "/bin/sh", "-c", "echo started; read line < " + gate);
         Assert.Equal("started", run.NextLine());
 
@@ -117,6 +119,14 @@ public sealed class ConfigurationRunTests : IDisposable
         Assert.Equal(1, during.ExitCode);
         Assert.Contains("(AccessDenied)", during.Stderr, StringComparison.Ordinal);
         Assert.True(after.ExitCode == 0, "with no kernel running the hive file is changed directly: " + after.Stderr);
+        // `palisade reg set` creates the key first; the driver refuses that already, so it is the one operation sent.
+        JsonElement refused = Assert.Single(PalisadeRun.Events(events), e => e.GetProperty("type").GetString() == "operation"
+            && e.GetProperty("operation").GetString() == "registry");
+        Assert.Equal("CreateKey", refused.GetProperty("arguments").GetProperty("request").GetString());
+        Assert.Equal(0, refused.GetProperty("pid").GetInt32());
+        Assert.Equal("AccessDenied", refused.GetProperty("result").GetString());
+        Assert.Contains(refused.GetProperty("verdicts").EnumerateArray(), v => v.GetProperty("driver").GetString() == "selfprotect"
+            && v.GetProperty("verdict").GetString() == "block AccessDenied");
     }
 
     [Fact]
