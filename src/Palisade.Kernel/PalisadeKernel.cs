@@ -190,7 +190,9 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         driver.Entry = entry;
-        driver.Context = new DriverContext(this, driver, ParameterCallbacks.Read(driver.Name, overrides), overrides);
+        // The context is listed before its parameters are read, so that a change committed meanwhile is noted for it.
+        driver.Context = new DriverContext(this, driver, overrides, overrides);
+        driver.Context.ReplaceParameters(ParameterCallbacks.Read(driver.Name, overrides));
         Status loaded;
         Exception? fault = null;
         if (driver.Package is not null)
@@ -228,8 +230,7 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version);
-        driver.Context.MarkStarted();
-        ParameterCallbacks.Schedule(driver.Context);
+        ParameterCallbacks.Started(driver.Context);
         return Status.Success;
     }
 

@@ -25,6 +25,10 @@ public sealed class SelfProtectionTests : IDisposable
             ("processes", _productFiles + "/bin/"), ("files", _productFiles), ("keys", ProductKey.ToUpperInvariant() + @"\")));
         Assert.Equal(Status.Success, _h.Exec(Agent, Path.Combine(_productFiles, "bin", "agent")));
         Assert.Equal(Status.Success, _h.Exec(Attacker, "/usr/bin/bash"));
+
+        // The kernel read the driver's Parameters key when it started it; what follows is the tests' own traffic.
+        Assert.Equal([(RegistryOperation.EnumerateValue, RegistryClient.ParametersKey("selfprotect"))], _registry.Performed);
+        _registry.Performed.Clear();
     }
 
     public void Dispose() => _h.Dispose();

@@ -17,6 +17,7 @@ internal sealed class DriverContext : IDriverContext
     private volatile IReadOnlyDictionary<string, string> _parameters;
     private int _checkRequested;
     private int _checkRunning;
+    private int _changedBeforeStart;
 
     /// <summary>Makes the context of a driver.</summary>
     /// <param name="kernel">The kernel.</param>
@@ -75,6 +76,12 @@ internal sealed class DriverContext : IDriverContext
     internal void MarkStarted() => _started = true;
 
     internal void MarkStopping() => _started = false;
+
+    /// <summary>Records that the registry changed under the driver's key before it was started (during its Load).</summary>
+    internal void NoteChangeBeforeStart() => Volatile.Write(ref _changedBeforeStart, 1);
+
+    /// <summary>True once after <see cref="NoteChangeBeforeStart"/>: the parameters must be checked now.</summary>
+    internal bool TakeChangeBeforeStart() => Interlocked.Exchange(ref _changedBeforeStart, 0) == 1;
 
     /// <summary>Publishes new effective parameters (before the driver's callbacks are told).</summary>
     internal void ReplaceParameters(IReadOnlyDictionary<string, string> parameters) => _parameters = parameters;

@@ -65,12 +65,34 @@ internal sealed class ParameterNotifications
         {
             if (d.Context is { } context && (change is null || Touches(change, RegistryClient.ParametersKey(d.Name))))
             {
+                if (!context.Started)
+                {
+                    // Loading: Started reports it once Load has returned. Looked at again after the note, so that a
+                    // driver started in between is not missed.
+                    context.NoteChangeBeforeStart();
+                    if (!context.Started)
+                    {
+                        continue;
+                    }
+                }
+
                 Schedule(context);
             }
         }
     }
 
-    /// <summary>Schedules a check of one driver (after its Load, in case the registry changed while it ran).</summary>
+    /// <summary>Called once a driver's Load has returned success: marks it started and, if its parameters may have
+    /// changed while Load ran, checks them.</summary>
+    public void Started(DriverContext context)
+    {
+        context.MarkStarted();
+        if (context.TakeChangeBeforeStart())
+        {
+            Schedule(context);
+        }
+    }
+
+    /// <summary>Schedules a check of one driver's parameters.</summary>
     public void Schedule(DriverContext context)
     {
         if (context.RequestParameterCheck())
