@@ -76,16 +76,13 @@ internal sealed class PalisadeKernel : IDisposable
 
     public SystemServiceTable ServiceTable { get; }
 
+    /// <summary>The one surface a host reaches the kernel through.</summary>
+    public Hosting.KernelHost Host => _host ??= new Hosting.KernelHost(this);
+
+    private Hosting.KernelHost? _host;
+
     /// <summary>The guard and bug check this kernel runs under, once <see cref="KernelProtection.Start"/> has put it there.</summary>
     public KernelProtection? Protection { get; private set; }
-
-    /// <summary>
-    /// Records, for crash dumps, a call the host made into the kernel outside <see cref="SystemCall"/> (the open and
-    /// path-operation paths call the filter manager's halves around the supervisor's own operation). Allocation-free.
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public void RecordCall(SystemService service, int processId, int threadId, long arg0, long arg1, long arg2, Status result) =>
-        _recentCalls?.Record(processId, threadId, (int)service, arg0, arg1, arg2, result.Code);
 
     internal void AttachProtection(KernelProtection protection)
     {
@@ -107,13 +104,57 @@ internal sealed class PalisadeKernel : IDisposable
 
     /// <summary>
     /// Issues a system service through the system service table and records it for crash dumps. Every service
-    /// enters here, except the host's split open and path-operation halves (see <see cref="RecordCall"/>).
+    /// enters here: the host's through <see cref="Hosting.KernelHost"/>, the kernel's own and the tests' directly.
     /// </summary>
     public Status SystemCall(SystemService service, ref ServiceFrame frame)
     {
         Status s = ServiceTable.Call(this, service, ref frame);
-        RecordCall(service, frame.ProcessId, frame.ThreadId, frame.TargetProcessId, (long)frame.DesiredAccess, (long)frame.File.Kind, s);
+        if (_recentCalls is not null)
+        {
+            RecordCall(service, ref frame, s);
+        }
+
         return s;
+    }
+
+    /// <summary>
+    /// Records a call in the crash dump's ring as the guest's operation: the two halves of a host-performed file
+    /// operation are one entry, under the operation's own service (CreateFile for an open, recorded at its first
+    /// half; RenameFile, DeleteFile or SetInformationFile for a path operation, recorded when it is decided for good).
+    /// Allocation-free.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private void RecordCall(SystemService service, ref ServiceFrame f, Status result)
+    {
+        if (f.FileRequest is { } r)
+        {
+            FileOperationKind kind = r.Operation.Kind;
+            if (kind == FileOperationKind.Create)
+            {
+                if (service == SystemService.BeginFileOperation)
+                {
+                    _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)SystemService.CreateFile, 0, r.Operation.OpenFlags, (long)kind, result.Code);
+                }
+
+                return;
+            }
+
+            if (service == SystemService.CompleteFileOperation || !r.NeedsCompletion)
+            {
+                SystemService logical = kind switch
+                {
+                    FileOperationKind.Rename => SystemService.RenameFile,
+                    FileOperationKind.Delete => SystemService.DeleteFile,
+                    _ => SystemService.SetInformationFile,
+                };
+                _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)logical, 0, 0, (long)kind, result.Code);
+            }
+
+            return;
+        }
+
+        long arg0 = service == SystemService.CleanupFile ? f.Descriptor : f.TargetProcessId;
+        _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)service, arg0, (long)f.DesiredAccess, (long)f.File.Kind, result.Code);
     }
 
     private Status PerformOnStore(RegistryRequest request) =>

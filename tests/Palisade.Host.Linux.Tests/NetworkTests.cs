@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 
 namespace Palisade.Host.Linux.Tests;

@@ -48,38 +48,38 @@ public sealed class PathOperationTests : IDisposable
     public void Dispose() => this.guest.Dispose();
 
     /// <summary>Denies every path operation and counts completions (there must be none).</summary>
-    private sealed class DenyingPathMediator : Mediation.ISyscallMediator
+    private sealed class DenyingPathMediator : Palisade.Host.Linux.Mediation.ISyscallMediator
     {
         public int Completions;
 
         public SyscallFamilies Subscriptions => SyscallFamilies.PathOperations;
 
-        public int PreOpen(in Mediation.Requester requester, in Mediation.OpenRequest request) => 0;
+        public int PreOpen(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.OpenCall request) => 0;
 
-        public int PostOpen(in Mediation.Requester requester, in Mediation.OpenRequest request, in Mediation.OpenedFile file) => 0;
+        public int PostOpen(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.OpenCall request, in Palisade.Host.Linux.Mediation.OpenedFile file) => 0;
 
-        public int PathOperation(in Mediation.Requester requester, in Mediation.PathOperationRequest request) => 13;
+        public int PathOperation(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request) => 13;
 
-        public void PathOperationCompleted(in Mediation.Requester requester, in Mediation.PathOperationRequest request, int error) =>
+        public void PathOperationCompleted(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request, int error) =>
             Interlocked.Increment(ref this.Completions);
 
-        public void Close(in Mediation.Requester requester, int fd)
+        public void Close(in Palisade.Kernel.Hosting.Requester requester, int fd)
         {
         }
 
-        public int Exec(in Mediation.Requester requester, in Mediation.ExecRequest request) => 0;
+        public int Exec(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ExecCall request) => 0;
 
-        public int Network(in Mediation.Requester requester, in Mediation.NetworkRequest request) => 0;
+        public int Network(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.NetworkCall request) => 0;
 
-        public int ProcessAccess(in Mediation.Requester requester, in Mediation.ProcessAccessRequest request) => 0;
+        public int ProcessAccess(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ProcessAccessCall request) => 0;
 
-        public int ProcessCreate(in Mediation.Requester requester, in Mediation.ProcessCreateRequest request) => 0;
+        public int ProcessCreate(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ProcessCreateCall request) => 0;
 
-        public void ProcessStarted(in Mediation.Requester requester, int parentProcessId)
+        public void ProcessStarted(in Palisade.Kernel.Hosting.Requester requester, int parentProcessId)
         {
         }
 
-        public void ThreadStarted(in Mediation.Requester requester)
+        public void ThreadStarted(in Palisade.Kernel.Hosting.Requester requester)
         {
         }
 
@@ -89,7 +89,7 @@ public sealed class PathOperationTests : IDisposable
             return false;
         }
 
-        public void ProcessExit(in Mediation.Requester requester, bool wholeProcess, int status)
+        public void ProcessExit(in Palisade.Kernel.Hosting.Requester requester, bool wholeProcess, int status)
         {
         }
 

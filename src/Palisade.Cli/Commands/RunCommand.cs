@@ -144,7 +144,7 @@ internal static class RunCommand
             }
         }
 
-        var mediator = new KernelMediator(kernel);
+        var mediator = new KernelMediator(kernel.Host);
         try
         {
             return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..]);

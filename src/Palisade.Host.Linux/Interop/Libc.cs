@@ -25,6 +25,7 @@ internal static unsafe partial class Libc
     public const int O_EXCL = 0x80;
     public const int O_NOCTTY = 0x100;
     public const int O_TRUNC = 0x200;
+    public const int O_APPEND = 0x400;
     public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
@@ -38,6 +39,7 @@ internal static unsafe partial class Libc
 
     public const uint S_IFMT = 0xF000;
     public const uint S_IFIFO = 0x1000;
+    public const uint S_IFDIR = 0x4000;
 
     public const short POLLIN = 1;
     public const short POLLHUP = 0x10;
@@ -54,7 +56,13 @@ internal static unsafe partial class Libc
     public const int CLD_DUMPED = 3;
 
     public const int AF_UNIX = 1;
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_TYPE_MASK = 0xF;
+    public const int IPPROTO_TCP = 6;
+    public const int IPPROTO_UDP = 17;
     public const int SOCK_CLOEXEC = 0x80000;
 
     public const int CLONE_FS = 0x200;
@@ -113,6 +121,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
     public static partial int Unshare(int flags);
 
+    [LibraryImport(Lib, EntryPoint = "getuid")]
+    public static partial uint GetUid();
+
     [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
@@ -156,6 +167,28 @@ internal static unsafe partial class Libc
     public static partial int Fchdir(int fd);
 
     /// <summary>errno of the last failed import on this thread.</summary>
+    /// <summary>The identity of a path, following links (stat); 0 or the errno.</summary>
+    public static int FileIdentityOf(string path, out Palisade.Api.FileIdentity identity, out bool isDirectory)
+    {
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
+        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
+        bytes[System.Text.Encoding.UTF8.GetBytes(path, bytes)] = 0;
+        Stat st;
+        fixed (byte* p = bytes)
+        {
+            if (FStatAt(AT_FDCWD, p, &st, 0) != 0)
+            {
+                identity = default;
+                isDirectory = false;
+                return LastError;
+            }
+        }
+
+        identity = new Palisade.Api.FileIdentity(st.Dev, st.Ino);
+        isDirectory = (st.Mode & S_IFMT) == S_IFDIR;
+        return 0;
+    }
+
     public static int LastError => Marshal.GetLastPInvokeError();
 
     /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>

@@ -1,4 +1,5 @@
 using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Mediation;
 
@@ -25,17 +26,17 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     public SyscallFamilies Subscriptions { get; }
 
     /// <inheritdoc/>
-    public int PreOpen(in Requester requester, in OpenRequest request) => this.Check(request.Path);
+    public int PreOpen(in Requester requester, in OpenCall request) => this.Check(request.Path);
 
     /// <inheritdoc/>
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => this.marker.Length == 0 ? 0 : this.Check(file.ReadPath());
+    public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => this.marker.Length == 0 ? 0 : this.Check(file.ReadPath());
 
     /// <inheritdoc/>
-    public int PathOperation(in Requester requester, in PathOperationRequest request) =>
+    public int PathOperation(in Requester requester, in PathOperationCall request) =>
         this.Check(request.Path) != 0 ? EACCES : this.Check(request.NewPath);
 
     /// <inheritdoc/>
-    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error)
+    public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error)
     {
     }
 
@@ -45,17 +46,17 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     }
 
     /// <inheritdoc/>
-    public int Exec(in Requester requester, in ExecRequest request) =>
+    public int Exec(in Requester requester, in ExecCall request) =>
         this.Check(request.Path) != 0 ? EACCES : this.Check(request.ImagePath);
 
     /// <inheritdoc/>
-    public int Network(in Requester requester, in NetworkRequest request) => 0;
+    public int Network(in Requester requester, in NetworkCall request) => 0;
 
     /// <inheritdoc/>
-    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request) => 0;
+    public int ProcessAccess(in Requester requester, in ProcessAccessCall request) => 0;
 
     /// <inheritdoc/>
-    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request) => 0;
+    public int ProcessCreate(in Requester requester, in ProcessCreateCall request) => 0;
 
     /// <inheritdoc/>
     public void ProcessStarted(in Requester requester, int parentProcessId)

@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -32,6 +34,9 @@ internal sealed unsafe partial class Supervisor
     private readonly OpenWatch watch;
     private long handled;
     private long generation;
+
+    /// <summary>The user guests run as: the supervisor's own (a guest cannot gain privileges: no_new_privs).</summary>
+    private static readonly int GuestUserId = (int)Libc.GetUid();
 
     /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
     [ThreadStatic]
@@ -260,7 +265,7 @@ internal sealed unsafe partial class Supervisor
     {
         if (this.processOfThread.TryGetValue(tid, out int process))
         {
-            return new Requester(process, tid);
+            return new Requester(process, tid) { UserId = GuestUserId };
         }
 
         int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);
@@ -276,7 +281,7 @@ internal sealed unsafe partial class Supervisor
         // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
         bool newProcess = this.knownProcesses.Add((int)tgid);
         this.processOfThread[tid] = (int)tgid;
-        var requester = new Requester((int)tgid, tid);
+        var requester = new Requester((int)tgid, tid) { UserId = GuestUserId };
         if (newProcess && (this.families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
             this.mediator.ProcessStarted(requester, (int)parent);

@@ -1,7 +1,9 @@
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 using Palisade.Host.Linux.Syscalls;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -96,8 +98,8 @@ internal sealed unsafe partial class Supervisor
             }
 
             int resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
-            var identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode);
-            var request = new ExecRequest
+            var identity = new FileIdentity(stat.Dev, stat.Ino);
+            var request = new ExecCall
             {
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
@@ -213,7 +215,7 @@ internal sealed unsafe partial class Supervisor
             Stat stat;
             fixed (byte* interpreter = head[start..])
             {
-                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
             }
         }
         finally
@@ -283,7 +285,7 @@ internal sealed unsafe partial class Supervisor
         Stat stat;
         fixed (byte* p = s.Proc2)
         {
-            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
         }
     }
 }

@@ -1,8 +1,10 @@
 using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 using Palisade.Host.Linux.Syscalls;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -35,21 +37,21 @@ internal sealed unsafe partial class Supervisor
         int nr = n.Data.Nr;
         ulong arg0 = n.Data.Args[0], arg1 = n.Data.Args[1], arg2 = n.Data.Args[2], arg3 = n.Data.Args[3];
 
-        var call = nr switch { Sys.Open => OpenCall.Open, Sys.Openat => OpenCall.OpenAt, Sys.Openat2 => OpenCall.OpenAt2, _ => OpenCall.Creat };
-        int dirfd = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? (int)arg0 : Libc.AT_FDCWD;
-        ulong pathAddress = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? arg1 : arg0;
+        var call = nr switch { Sys.Open => OpenVariant.Open, Sys.Openat => OpenVariant.OpenAt, Sys.Openat2 => OpenVariant.OpenAt2, _ => OpenVariant.Creat };
+        int dirfd = call is OpenVariant.OpenAt or OpenVariant.OpenAt2 ? (int)arg0 : Libc.AT_FDCWD;
+        ulong pathAddress = call is OpenVariant.OpenAt or OpenVariant.OpenAt2 ? arg1 : arg0;
         var how = default(OpenHow);
         switch (call)
         {
-            case OpenCall.Open:
+            case OpenVariant.Open:
                 how.Flags = (uint)arg1;
                 how.Mode = (uint)arg2;
                 break;
-            case OpenCall.OpenAt:
+            case OpenVariant.OpenAt:
                 how.Flags = (uint)arg2;
                 how.Mode = (uint)arg3;
                 break;
-            case OpenCall.Creat:
+            case OpenVariant.Creat:
                 how.Flags = Libc.O_CREAT | Libc.O_WRONLY | Libc.O_TRUNC;
                 how.Mode = (uint)arg1;
                 break;
@@ -102,7 +104,7 @@ internal sealed unsafe partial class Supervisor
 
             absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             int guestFlags = (int)how.Flags;
-            var request = new OpenRequest
+            var request = new OpenCall
             {
                 Call = call,
                 Path = s.Absolute.AsSpan(0, absoluteLength),
@@ -138,7 +140,7 @@ internal sealed unsafe partial class Supervisor
 
             bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
             var ours = how;
-            if (call != OpenCall.OpenAt2)
+            if (call != OpenVariant.OpenAt2)
             {
                 // open/openat ignore unknown flags and a mode without O_CREAT; openat2 (used for all) would not.
                 ours.Flags &= ValidOpenFlags;
@@ -240,13 +242,13 @@ internal sealed unsafe partial class Supervisor
     /// Consumes <paramref name="fd"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool post, Scratch s)
+    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in Stat stat, bool post, Scratch s)
     {
         try
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino, stat.Mode), fd, s.Proc, s.Resolved);
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved);
                 int decision = this.mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -87,7 +88,7 @@ internal sealed unsafe partial class Supervisor
             int localLength = nr == Sys.Bind ? 0 : LocalAddress(socket, s.LocalAddress);
             var local = nr == Sys.Bind ? address : s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
             var remote = nr == Sys.Bind ? default : address;
-            var request = new NetworkRequest
+            var request = new NetworkCall
             {
                 Operation = nr switch
                 {
@@ -196,7 +197,7 @@ internal sealed unsafe partial class Supervisor
                 }
 
                 var address = s.Address.AsSpan(0, length);
-                var request = new NetworkRequest
+                var request = new NetworkCall
                 {
                     Operation = NetworkOperation.Send,
                     Family = SocketOption(socket, SoDomain),

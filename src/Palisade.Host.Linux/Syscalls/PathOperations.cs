@@ -1,5 +1,6 @@
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 using Palisade.Host.Linux.Syscalls;
 
@@ -121,7 +122,7 @@ internal sealed unsafe partial class Supervisor
                 path2 = s.Absolute2.AsSpan(0, absolute2 + 1);
             }
 
-            var request = new PathOperationRequest
+            var request = new PathOperationCall
             {
                 Kind = kind,
                 Path = s.Absolute.AsSpan(0, absolute),

@@ -1,5 +1,6 @@
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -15,36 +16,36 @@ internal sealed unsafe partial class Supervisor
     {
         ulong a0 = n.Data.Args[0], a1 = n.Data.Args[1], a2 = n.Data.Args[2];
         int nr = n.Data.Nr;
-        ProcessAccessRequest request;
+        ProcessAccessCall request;
         switch (nr)
         {
             case Sys.Kill:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tkill:
-                request = new ProcessAccessRequest(nr, this.ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, this.ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tgkill:
-                request = new ProcessAccessRequest(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
+                request = new ProcessAccessCall(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
                 break;
             case Sys.PidfdSendSignal:
-                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.PidfdOpen:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.OpenHandle);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.OpenHandle);
                 break;
             case Sys.PidfdGetfd:
-                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, 0, ProcessRights.DuplicateHandle);
+                request = new ProcessAccessCall(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, 0, ProcessRights.DuplicateHandle);
                 break;
             case Sys.Ptrace:
                 // PTRACE_TRACEME (0) makes the parent the tracer: the target is the caller itself.
-                request = new ProcessAccessRequest(nr, a0 == 0 ? requester.ProcessId : (int)a1, 0, 0, ProcessRights.Debug);
+                request = new ProcessAccessCall(nr, a0 == 0 ? requester.ProcessId : (int)a1, 0, 0, ProcessRights.Debug);
                 break;
             case Sys.ProcessVmReadv:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.ReadMemory);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.ReadMemory);
                 break;
             case Sys.ProcessVmWritev:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.WriteMemory);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.WriteMemory);
                 break;
             default:
                 // Only subscribed numbers reach the supervisor; anything else is a filter bug. Refuse it.

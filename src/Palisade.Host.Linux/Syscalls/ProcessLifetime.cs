@@ -1,5 +1,6 @@
 using Palisade.Host.Linux.Interop;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Seccomp;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -36,7 +37,7 @@ internal sealed unsafe partial class Supervisor
                 var kind = (flags & CloneThread) != 0 ? ProcessCreateKind.Thread
                     : (flags & CloneVfork) != 0 ? ProcessCreateKind.VforkProcess
                     : ProcessCreateKind.Process;
-                int decision = this.mediator.ProcessCreate(requester, new ProcessCreateRequest(kind, flags));
+                int decision = this.mediator.ProcessCreate(requester, new ProcessCreateCall(kind, flags));
                 if (decision != 0)
                 {
                     this.Reply(n.Id, decision);

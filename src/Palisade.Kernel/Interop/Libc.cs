@@ -25,6 +25,29 @@ internal static unsafe partial class Libc
         private readonly long _reserved0, _reserved1, _reserved2;
     }
 
+    /// <summary>EBADF: the descriptor is not open (for reading).</summary>
+    public const int EBADF = 9;
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    private static partial nint PReadRaw(int fd, byte* buffer, nuint count, long offset);
+
+    /// <summary>Reads from <paramref name="fd"/> at <paramref name="offset"/> without moving its position; errno on failure.</summary>
+    public static int PRead(int fd, Span<byte> buffer, long offset, out int bytesRead)
+    {
+        fixed (byte* b = buffer)
+        {
+            nint n = PReadRaw(fd, b, (nuint)buffer.Length, offset);
+            if (n < 0)
+            {
+                bytesRead = 0;
+                return Marshal.GetLastPInvokeError();
+            }
+
+            bytesRead = (int)n;
+            return 0;
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
     private static partial int FStatRaw(int fd, Stat* buf);
 

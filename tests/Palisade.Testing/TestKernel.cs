@@ -1,9 +1,11 @@
 using Palisade.Api;
+using Palisade.Kernel;
 using Palisade.Kernel.Dispatch;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Hosting;
 using Palisade.Kernel.Io;
 
-namespace Palisade.Kernel.Tests;
+namespace Palisade.Testing;
 
 /// <summary>A driver whose Load is a lambda: the tests' way of registering real callbacks through the real API.</summary>
 internal sealed class LambdaDriver(Func<IDriverContext, Status> load, Action? unload = null) : IDriver
@@ -31,6 +33,9 @@ internal sealed class TestKernel : IDisposable
     }
 
     public PalisadeKernel Kernel { get; }
+
+    /// <summary>The hosting surface of the kernel, as a host sees it.</summary>
+    public KernelHost Host => Kernel.Host;
 
     public string Home => _home;
 
