@@ -24,7 +24,7 @@ public sealed class AttackRunTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
 
-        RunResult run = _p.Run(
+        ProcessResult run = _p.Run(
             ["--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("callback-remove"), "--param", "callback-remove.victim=antivirus"],
             "sh", "-c", "echo started; sleep 30; cat eicar.com; echo survived");
 
@@ -34,7 +34,7 @@ public sealed class AttackRunTests : IDisposable
         Assert.Contains("Every guest has been stopped.", run.Stderr, StringComparison.Ordinal);
         string dump = Assert.Single(Directory.GetFiles(Path.Combine(_p.Home, "crash"), "bugcheck-0x109-*.json"));
 
-        RunResult analysis = _p.Palisade("analyze", dump);
+        ProcessResult analysis = _p.Palisade("analyze", dump);
         Assert.Equal(0, analysis.ExitCode);
         Assert.Contains("region type: NotificationCallout", analysis.Stdout, StringComparison.Ordinal);
         Assert.Contains("removed: registered by antivirus", analysis.Stdout, StringComparison.Ordinal);
@@ -44,14 +44,14 @@ public sealed class AttackRunTests : IDisposable
     [Fact]
     public void A_driver_hiding_from_the_driver_list_under_run_is_caught_and_the_dump_lists_the_guests_recent_opens()
     {
-        RunResult run = _p.Run(
+        ProcessResult run = _p.Run(
             ["--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("driver-hide")],
             "sh", "-c", "cat " + Path.Combine(PalisadeRun.Repo, "samples", "hello.txt") + "; sleep 30; echo survived");
 
         Assert.True(run.ExitCode == 109 && !run.Stdout.Contains("survived", StringComparison.Ordinal), $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
         string dump = Assert.Single(Directory.GetFiles(Path.Combine(_p.Home, "crash"), "bugcheck-0x109-*.json"));
 
-        RunResult analysis = _p.Palisade("analyze", dump);
+        ProcessResult analysis = _p.Palisade("analyze", dump);
         Assert.Contains("region type: LoadedModuleList", analysis.Stdout, StringComparison.Ordinal);
         Assert.Contains("(driver \"driver-hide\")", analysis.Stdout, StringComparison.Ordinal);
         Assert.Contains("CreateFile (open flags", analysis.Stdout, StringComparison.Ordinal);
@@ -61,10 +61,10 @@ public sealed class AttackRunTests : IDisposable
     public void The_same_callback_removal_in_the_compat_flavor_lets_the_test_virus_through()
     {
         File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
-        RunResult guarded = _p.Run(["--flavor", "compat", "--driver", PalisadeRun.Driver("antivirus")], "cat", "eicar.com");
+        ProcessResult guarded = _p.Run(["--flavor", "compat", "--driver", PalisadeRun.Driver("antivirus")], "cat", "eicar.com");
         Assert.Equal(1, guarded.ExitCode);
 
-        RunResult blinded = _p.Run(
+        ProcessResult blinded = _p.Run(
             ["--flavor", "compat", "--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("callback-remove"), "--param", "callback-remove.victim=antivirus"],
             "cat", "eicar.com");
 

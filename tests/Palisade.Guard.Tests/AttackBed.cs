@@ -25,7 +25,7 @@ internal sealed class AttackBed : IDisposable
         Home = Directory.CreateTempSubdirectory("palisade-attack-").FullName;
         TrustStore.ForHome(Home).Add(File.ReadAllText(Path.Combine(Repository.Root, "drivers", "dev-signing-key.pem.pub")), "palisade-dev-ONLY", "tests");
         Kernel = new PalisadeKernel(new KernelOptions(flavor, Home));
-        Protection = KernelProtection.Start(Kernel, () => Interlocked.Exchange(ref _guestsStopped, 1), Sink, TestKernel.FastSchedule);
+        Protection = KernelProtection.Start(Kernel, () => Interlocked.Exchange(ref _guestsStopped, 1), Sink, TestGuard.FastSchedule);
         Files = Directory.CreateTempSubdirectory("palisade-attack-files-").FullName;
     }
 

@@ -33,7 +33,7 @@ public sealed class AttackTests
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, (GuardRegionType)type, region, package);
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
     }
 
     [Theory]
@@ -49,7 +49,7 @@ public sealed class AttackTests
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, (GuardRegionType)type, "", "callback-remove");
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
         Assert.Contains(report.Dump.Changes, c => c.Description?.StartsWith("removed: registered by " + victim, StringComparison.Ordinal) == true);
     }
 
@@ -65,7 +65,7 @@ public sealed class AttackTests
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, GuardRegionType.ProcessList, "active process list", "process-unlink");
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
         Assert.Contains(report.Dump.Changes, c => c.Description?.Contains("hidden from active process links", StringComparison.Ordinal) == true);
     }
 

@@ -91,7 +91,8 @@ public sealed class KernelWiringTests : IDisposable
         }
 
         long before = _protection.Guard!.Contexts.Sum(c => c.Sweeps);
-        SpinWait.SpinUntil(() => _protection.Guard.Contexts.Sum(c => c.Sweeps) > before + 10, TimeSpan.FromSeconds(30));
+        Assert.True(SpinWait.SpinUntil(() => _protection.Guard.Contexts.Sum(c => c.Sweeps) > before + 10, TimeSpan.FromSeconds(30)),
+            "the guard did not sweep ten times after the driver churn");
         Assert.Equal(0, _sink.Count);
     }
 }

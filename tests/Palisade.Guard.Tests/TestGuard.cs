@@ -38,7 +38,7 @@ internal sealed class RecordingSink : IBugCheckSink
 /// screen. Disposal shuts the guard down with its authority (or waits for it after a bug check) and removes the
 /// dumps, so no thread or file outlives a test.
 /// </summary>
-internal sealed class TestKernel : IDisposable
+internal sealed class TestGuard : IDisposable
 {
     internal static readonly GuardOptions FastSchedule = new()
     {
@@ -49,7 +49,7 @@ internal sealed class TestKernel : IDisposable
 
     private readonly GuardAuthority _authority;
 
-    internal TestKernel(Func<IReadOnlyList<LoadedDriverRecord>>? drivers = null, GuardOptions? options = null)
+    internal TestGuard(Func<IReadOnlyList<LoadedDriverRecord>>? drivers = null, GuardOptions? options = null)
     {
         DumpDirectory = Path.Combine(Path.GetTempPath(), "palisade-guard-tests-" + Guid.NewGuid().ToString("N"));
         BugCheck = new KernelBugCheck(new BugCheckOptions
