@@ -1,10 +1,10 @@
 // A temporary folder with everything a driver package test needs: a Palisade home with its trust store, a vendor
 // signing key, and package folders assembled from the fixture drivers that the test project builds
-// (TestDrivers/<project>/, see Palisade.Kernel.Tests.csproj).
+// (TestDrivers/<project>/, see tests/TestDrivers.targets).
 using System.Security.Cryptography;
 using Palisade.Kernel.Drivers;
 
-namespace Palisade.Kernel.Tests.Drivers;
+namespace Palisade.Testing;
 
 internal sealed class PackageWorkspace : IDisposable
 {
