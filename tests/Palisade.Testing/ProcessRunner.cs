@@ -83,10 +83,8 @@ internal static class ProcessRunner
         using var p = Process.Start(psi)!;
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.Append(e.Data).Append('\n'); } } };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.Append(e.Data).Append('\n'); } } };
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
+        Task readingOut = Collect(p.StandardOutput, stdout);
+        Task readingErr = Collect(p.StandardError, stderr);
         if (stdin is not null)
         {
             p.StandardInput.Write(stdin);
@@ -100,11 +98,34 @@ internal static class ProcessRunner
             // is the evidence needed to find it.
             string state = TreeState(p.Id);
             p.Kill(entireProcessTree: true);
-            Assert.Fail($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {within}; stdout so far: {stdout}\nstderr so far: {stderr}\n{state}");
+            Assert.Fail($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {within}; stdout so far: {Snapshot(stdout)}\nstderr so far: {Snapshot(stderr)}\n{state}");
         }
 
         p.WaitForExit();
+        Task.WaitAll(readingOut, readingErr);
         return new ProcessResult(p.ExitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>Copies everything <paramref name="reader"/> yields, exactly as written, into <paramref name="into"/>.</summary>
+    private static Task Collect(StreamReader reader, StringBuilder into) => Task.Run(async () =>
+    {
+        char[] buffer = new char[4096];
+        int n;
+        while ((n = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        {
+            lock (into)
+            {
+                into.Append(buffer, 0, n);
+            }
+        }
+    });
+
+    private static string Snapshot(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
     }
 
     /// <summary>Each process below and including <paramref name="root"/>, each of its threads: name, state, wait channel, system call.</summary>
