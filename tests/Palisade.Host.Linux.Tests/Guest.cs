@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 

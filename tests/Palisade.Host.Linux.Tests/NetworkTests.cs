@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 

@@ -61,7 +61,7 @@ public sealed class ProcessExitWatcherTests : IDisposable
         ProcessExitWatcher watcher = this.NewWatcher();
         Assert.True(watcher.Watch(zombie));
 
-        Assert.Equal(0, Palisade.Host.Linux.Interop.Libc.Kill(zombie, 15));
+        Assert.Equal(0, Palisade.Interop.Libc.Kill(zombie, 15));
 
         Assert.Equal((zombie, 128 + 15, 15), this.NextReport());
         Assert.True(File.ReadAllText($"/proc/{zombie}/stat").Contains(") Z ", StringComparison.Ordinal), "the grandchild was reaped; the zombie path was not taken");

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Supervision;
 
 namespace Palisade.Host.Linux.Launch;

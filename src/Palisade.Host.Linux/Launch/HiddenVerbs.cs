@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Launch;
 

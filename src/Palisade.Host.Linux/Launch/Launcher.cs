@@ -1,6 +1,6 @@
 using System.Globalization;
-using Palisade.Host.Linux.Interop;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Interop;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Launch;
 
@@ -67,7 +67,7 @@ internal static unsafe class Launcher
         new Span<byte>(empty, Spawn.SigSetSize).Clear();
         _ = Spawn.PthreadSigMask(Spawn.SIG_SETMASK, empty, null);
 
-        int listener = Interop.Seccomp.InstallWithListener(filter);
+        int listener = Seccomp.InstallWithListener(filter);
         if (listener < 0)
         {
             Console.Error.WriteLine($"palisade: seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: errno {-listener}");

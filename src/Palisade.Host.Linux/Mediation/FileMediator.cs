@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Supervision;
 using Palisade.Kernel.Hosting;
 

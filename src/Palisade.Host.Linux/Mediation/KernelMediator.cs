@@ -1,4 +1,4 @@
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Mediation;

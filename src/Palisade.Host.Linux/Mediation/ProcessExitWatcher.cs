@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Mediation;
 

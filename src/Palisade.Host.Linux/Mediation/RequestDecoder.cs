@@ -2,7 +2,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Mediation;
@@ -210,49 +210,49 @@ internal static class RequestDecoder
     }
 
     /// <summary>The seccomp families that serve the kernel's interests.</summary>
-    public static Seccomp.SyscallFamilies FamiliesOf(HostInterests interests)
+    public static Filtering.SyscallFamilies FamiliesOf(HostInterests interests)
     {
-        Seccomp.SyscallFamilies f = Seccomp.SyscallFamilies.None;
+        Filtering.SyscallFamilies f = Filtering.SyscallFamilies.None;
         if ((interests & HostInterests.FileOpen) != 0)
         {
-            f |= Seccomp.SyscallFamilies.FileOpen;
+            f |= Filtering.SyscallFamilies.FileOpen;
         }
 
         if ((interests & HostInterests.FileOpenCompletion) != 0)
         {
-            f |= Seccomp.SyscallFamilies.FileOpenPost;
+            f |= Filtering.SyscallFamilies.FileOpenPost;
         }
 
         if ((interests & HostInterests.PathOperations) != 0)
         {
-            f |= Seccomp.SyscallFamilies.PathOperations;
+            f |= Filtering.SyscallFamilies.PathOperations;
         }
 
         if ((interests & HostInterests.FileCleanup) != 0)
         {
-            f |= Seccomp.SyscallFamilies.FileClose;
+            f |= Filtering.SyscallFamilies.FileClose;
         }
 
         if ((interests & HostInterests.ProcessCreation) != 0)
         {
-            f |= Seccomp.SyscallFamilies.Exec;
+            f |= Filtering.SyscallFamilies.Exec;
         }
 
         if ((interests & HostInterests.Network) != 0)
         {
-            f |= Seccomp.SyscallFamilies.Network;
+            f |= Filtering.SyscallFamilies.Network;
         }
 
         if ((interests & HostInterests.ProcessAccess) != 0)
         {
-            f |= Seccomp.SyscallFamilies.ProcessAccess;
+            f |= Filtering.SyscallFamilies.ProcessAccess;
         }
 
         if ((interests & HostInterests.ProcessExits) != 0)
         {
             // Exits only: the kernel decides nothing at fork or clone (a process is decided at exec), so those run
             // natively, and the exit watcher reports the ends no system call announces.
-            f |= Seccomp.SyscallFamilies.ProcessExits;
+            f |= Filtering.SyscallFamilies.ProcessExits;
         }
 
         return f;

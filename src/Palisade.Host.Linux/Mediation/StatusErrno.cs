@@ -3,7 +3,7 @@
 // documentation and checks it against this table.
 using System.Runtime.CompilerServices;
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Mediation;
 

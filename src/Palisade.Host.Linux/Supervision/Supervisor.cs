@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
 using FileIdentity = Palisade.Api.FileIdentity;
 
@@ -103,7 +103,7 @@ internal sealed unsafe partial class Supervisor
         PrepareWorkerThread();
         if (generation == 0)
         {
-            _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
+            _ = Seccomp.SetSyncWakeUp(this.listener);
         }
 
         var scratch = new Scratch();
@@ -113,7 +113,7 @@ internal sealed unsafe partial class Supervisor
         {
             while (true)
             {
-                int received = Interop.Seccomp.Receive(this.listener, &notification);
+                int received = Seccomp.Receive(this.listener, &notification);
                 if (received == -Errno.EINTR)
                 {
                     continue;
@@ -182,7 +182,7 @@ internal sealed unsafe partial class Supervisor
 
         try
         {
-            if (n.Data.Arch != Interop.Seccomp.AUDIT_ARCH_X86_64)
+            if (n.Data.Arch != Seccomp.AUDIT_ARCH_X86_64)
             {
                 // The filter refuses other ABIs before notifying; this is a second line.
                 this.Reply(n.Id, Errno.ENOSYS);
@@ -336,20 +336,20 @@ internal sealed unsafe partial class Supervisor
     internal void Reply(ulong id, int error, long value = 0)
     {
         var response = new SeccompNotifResp { Id = id, Error = -error, Val = error == 0 ? value : 0 };
-        _ = Interop.Seccomp.Send(this.listener, &response);
+        _ = Seccomp.Send(this.listener, &response);
     }
 
     /// <summary>Lets Linux run the call as the guest made it; only for calls whose arguments are all in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Continue(ulong id)
     {
-        var response = new SeccompNotifResp { Id = id, Flags = Interop.Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
-        _ = Interop.Seccomp.Send(this.listener, &response);
+        var response = new SeccompNotifResp { Id = id, Flags = Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+        _ = Seccomp.Send(this.listener, &response);
     }
 
     /// <summary>True while the guest still waits for <paramref name="id"/>: memory read before this check belonged to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal bool StillWaiting(ulong id) => Interop.Seccomp.IsValid(this.listener, id);
+    internal bool StillWaiting(ulong id) => Seccomp.IsValid(this.listener, id);
 
     /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>
     /// <remarks>If <paramref name="work"/> throws, notification <paramref name="id"/> is answered EPERM (a second answer is refused by Linux, so this is safe).</remarks>

@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
 using FileIdentity = Palisade.Api.FileIdentity;
 
@@ -257,7 +257,7 @@ internal sealed unsafe partial class Supervisor
                 }
             }
 
-            int injected = Interop.Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
+            int injected = Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
             if (injected < 0 && injected != -Errno.ENOENT)
             {
                 this.Reply(id, -injected);

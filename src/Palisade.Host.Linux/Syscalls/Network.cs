@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Supervision;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 

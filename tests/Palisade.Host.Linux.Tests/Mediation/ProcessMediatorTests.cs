@@ -1,5 +1,5 @@
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using Palisade.Api;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Tests.Mediation;

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
-using Palisade.Host.Linux.Seccomp;
 
-namespace Palisade.Host.Linux.Interop;
+namespace Palisade.Interop;
 
 /// <summary>
 /// pidfds of guest processes and the epoll set that waits on them: a pidfd turns readable when its process has

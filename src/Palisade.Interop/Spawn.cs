@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Palisade.Host.Linux.Interop;
+namespace Palisade.Interop;
 
 /// <summary>
 /// posix_spawn and the signal calls the launcher needs. posix_spawn (vfork-style in glibc) is the safe way

@@ -1,4 +1,4 @@
-namespace Palisade.Host.Linux.Seccomp;
+namespace Palisade.Interop;
 
 /// <summary>x86-64 system call numbers of every call the host mediates or refuses.</summary>
 internal static class Sys

@@ -4,7 +4,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Palisade.Kernel.Registry.Interop;
+namespace Palisade.Interop;
 
 internal static partial class FileLock
 {

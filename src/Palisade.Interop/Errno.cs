@@ -1,4 +1,4 @@
-namespace Palisade.Host.Linux.Interop;
+namespace Palisade.Interop;
 
 /// <summary>The Linux x86-64 errno values the host produces or inspects.</summary>
 internal static class Errno

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Palisade.Host.Linux.Interop;
+namespace Palisade.Interop;
 
 /// <summary>
 /// The libc entry points the host calls. Every import is blittable (no marshalling, no allocation per

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Palisade.Host.Linux.Interop;
+namespace Palisade.Interop;
 
 /// <summary>
 /// seccomp(2) and the user-notification ioctls of seccomp_unotify(2): layouts, constants and checked

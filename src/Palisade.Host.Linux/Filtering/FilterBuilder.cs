@@ -1,6 +1,6 @@
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
-namespace Palisade.Host.Linux.Seccomp;
+namespace Palisade.Host.Linux.Filtering;
 
 /// <summary>
 /// Generates the seccomp BPF program from the subscribed <see cref="SyscallFamilies"/>. The program
@@ -70,9 +70,9 @@ internal static class FilterBuilder
         bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
 
         code.Add((Load(OffsetArch), Target.Next, Target.Next));
-        code.Add((Jump(JeqK, Interop.Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
+        code.Add((Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
         code.Add((Load(OffsetNr), Target.Next, Target.Next));
-        code.Add((Jump(JsetK, Interop.Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next));
+        code.Add((Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next));
 
         if (files)
         {
@@ -128,10 +128,10 @@ internal static class FilterBuilder
             program[i] = instruction;
         }
 
-        program[allow] = Return(Interop.Seccomp.SECCOMP_RET_ALLOW);
-        program[allow + 1] = Return(Interop.Seccomp.SECCOMP_RET_USER_NOTIF);
-        program[allow + 2] = Return(Interop.Seccomp.SECCOMP_RET_ERRNO | Errno.EPERM);
-        program[allow + 3] = Return(Interop.Seccomp.SECCOMP_RET_ERRNO | Errno.ENOSYS);
+        program[allow] = Return(Seccomp.SECCOMP_RET_ALLOW);
+        program[allow + 1] = Return(Seccomp.SECCOMP_RET_USER_NOTIF);
+        program[allow + 2] = Return(Seccomp.SECCOMP_RET_ERRNO | Errno.EPERM);
+        program[allow + 3] = Return(Seccomp.SECCOMP_RET_ERRNO | Errno.ENOSYS);
         return program;
     }
 

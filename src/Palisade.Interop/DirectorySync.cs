@@ -2,7 +2,7 @@
 // entry itself must reach the disk for the rename to survive a power loss.
 using System.Runtime.InteropServices;
 
-namespace Palisade.Kernel.Registry.Interop;
+namespace Palisade.Interop;
 
 internal static partial class DirectorySync
 {

@@ -1,4 +1,4 @@
-namespace Palisade.Host.Linux.Seccomp;
+namespace Palisade.Host.Linux.Filtering;
 
 /// <summary>
 /// The groups of system calls a mediator can subscribe to. Only subscribed families leave the Linux
