@@ -40,6 +40,7 @@ internal static unsafe partial class Libc
     public const uint S_IFMT = 0xF000;
     public const uint S_IFIFO = 0x1000;
     public const uint S_IFDIR = 0x4000;
+    public const uint S_IFREG = 0x8000;
 
     public const short POLLIN = 1;
     public const short POLLHUP = 0x10;
@@ -66,6 +67,42 @@ internal static unsafe partial class Libc
     public const int SOCK_CLOEXEC = 0x80000;
 
     public const int CLONE_FS = 0x200;
+    public const ulong CLONE_VFORK = 0x4000;
+    public const ulong CLONE_THREAD = 0x10000;
+    public const uint CLONE_NEWNS = 0x20000;
+    public const uint CLONE_NEWCGROUP = 0x2000000;
+    public const uint CLONE_NEWUTS = 0x4000000;
+    public const uint CLONE_NEWIPC = 0x8000000;
+    public const uint CLONE_NEWUSER = 0x10000000;
+    public const uint CLONE_NEWPID = 0x20000000;
+    public const uint CLONE_NEWNET = 0x40000000;
+
+    public const int SIGCHLD = 17;
+
+    public const int SOL_SOCKET = 1;
+    public const int SO_TYPE = 3;
+    public const int SO_PROTOCOL = 38;
+    public const int SO_DOMAIN = 39;
+
+    /// <summary>sizeof(struct sockaddr_storage).</summary>
+    public const int SOCKADDR_STORAGE_SIZE = 128;
+
+    /// <summary>sizeof(struct msghdr) on x86-64.</summary>
+    public const int MSGHDR_SIZE = 56;
+
+    /// <summary>sizeof(struct mmsghdr) on x86-64.</summary>
+    public const int MMSGHDR_SIZE = 64;
+
+    public const int UIO_MAXIOV = 1024;
+
+    /// <summary>sizeof(struct open_how), version 0 (flags, mode, resolve).</summary>
+    public const int OPEN_HOW_SIZE_VER0 = 24;
+    public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
+    public const ulong RESOLVE_BENEATH = 0x08;
+    public const ulong RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>The open flags Linux accepts (VALID_OPEN_FLAGS); openat2 refuses any other bit with EINVAL.</summary>
+    public const ulong VALID_OPEN_FLAGS = 0x7FFFC3;
 
     [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
     public static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
@@ -170,23 +207,77 @@ internal static unsafe partial class Libc
     /// <summary>The identity of a path, following links (stat); 0 or the errno.</summary>
     public static int FileIdentityOf(string path, out Palisade.Api.FileIdentity identity, out bool isDirectory)
     {
-        int max = System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
-        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
-        bytes[System.Text.Encoding.UTF8.GetBytes(path, bytes)] = 0;
+        int errno = StatPath(path, 0, out Stat st);
+        identity = errno == 0 ? new Palisade.Api.FileIdentity(st.Dev, st.Ino) : default;
+        isDirectory = errno == 0 && (st.Mode & S_IFMT) == S_IFDIR;
+        return errno;
+    }
+
+    /// <summary>The identity of an open file (fstat); 0 or the errno.</summary>
+    public static int FileIdentityOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, out Palisade.Api.FileIdentity identity, out bool isDirectory)
+    {
         Stat st;
-        fixed (byte* p = bytes)
+        bool added = false;
+        try
         {
-            if (FStatAt(AT_FDCWD, p, &st, 0) != 0)
+            handle.DangerousAddRef(ref added);
+            if (FStat((int)handle.DangerousGetHandle(), &st) != 0)
             {
                 identity = default;
                 isDirectory = false;
                 return LastError;
             }
         }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
 
         identity = new Palisade.Api.FileIdentity(st.Dev, st.Ino);
         isDirectory = (st.Mode & S_IFMT) == S_IFDIR;
         return 0;
+    }
+
+    /// <summary>Whether a path is a regular file, not following a final symbolic link (lstat); 0 or the errno.</summary>
+    /// <remarks>.NET reports FIFOs, sockets and devices as ordinary files; reading a FIFO blocks forever.</remarks>
+    public static int IsRegularFile(string path, out bool isRegular)
+    {
+        int errno = StatPath(path, AT_SYMLINK_NOFOLLOW, out Stat st);
+        isRegular = errno == 0 && (st.Mode & S_IFMT) == S_IFREG;
+        return errno;
+    }
+
+    /// <summary>Reads from <paramref name="fd"/> at <paramref name="offset"/> without moving its position; 0 or the errno.</summary>
+    public static int PRead(int fd, Span<byte> buffer, long offset, out int bytesRead)
+    {
+        fixed (byte* b = buffer)
+        {
+            nint n = PRead(fd, b, (nuint)buffer.Length, offset);
+            if (n < 0)
+            {
+                bytesRead = 0;
+                return LastError;
+            }
+
+            bytesRead = (int)n;
+            return 0;
+        }
+    }
+
+    /// <summary>fstatat(AT_FDCWD, path) with <paramref name="flags"/> (AT_*); 0 or the errno.</summary>
+    private static int StatPath(string path, int flags, out Stat st)
+    {
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
+        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
+        bytes[System.Text.Encoding.UTF8.GetBytes(path, bytes)] = 0;
+        fixed (byte* p = bytes)
+        fixed (Stat* s = &st)
+        {
+            return FStatAt(AT_FDCWD, p, s, flags) == 0 ? 0 : LastError;
+        }
     }
 
     public static int LastError => Marshal.GetLastPInvokeError();

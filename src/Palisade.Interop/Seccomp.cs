@@ -24,6 +24,11 @@ internal static unsafe class Seccomp
     public const uint SECCOMP_ADDFD_FLAG_SEND = 2;
     public const ulong SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1;
 
+    /// <summary>Offsets in struct seccomp_data: nr, arch, then the six 64-bit arguments from byte 16.</summary>
+    public const uint DATA_OFFSET_NR = 0;
+    public const uint DATA_OFFSET_ARCH = 4;
+    public const uint DATA_OFFSET_ARGS = 16;
+
     public const uint AUDIT_ARCH_X86_64 = 0xc000003e;
     public const uint AUDIT_ARCH_I386 = 0x40000003;
     public const uint X32_SYSCALL_BIT = 0x40000000;

@@ -128,11 +128,7 @@ internal sealed class AttackBed : IDisposable
         return path;
     }
 
-    private static FileIdentity IdentityOf(string path)
-    {
-        Assert.Equal(0, Palisade.Kernel.Interop.Libc.FileIdentityOf(path, out FileIdentity id, out _));
-        return id;
-    }
+    private static FileIdentity IdentityOf(string path) => TestFiles.IdentityOf(path);
 
     public void Dispose()
     {

@@ -24,13 +24,9 @@ internal static class FilterBuilder
     private const ushort JsetK = 0x45;    // BPF_JMP | BPF_JSET | BPF_K
     private const ushort RetK = 0x06;     // BPF_RET | BPF_K
 
-    private const uint OffsetNr = 0;
-    private const uint OffsetArch = 4;
-    private const uint OffsetArg0Low = 16;
-    private const uint OffsetArg4Low = 16 + (4 * 8);
-    private const uint OffsetArg4High = OffsetArg4Low + 4;
 
-    private const uint CloneNamespaceFlags = 0x7E020000; // CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+    private const uint CloneNamespaceFlags = Libc.CLONE_NEWNS | Libc.CLONE_NEWCGROUP | Libc.CLONE_NEWUTS | Libc.CLONE_NEWIPC
+        | Libc.CLONE_NEWUSER | Libc.CLONE_NEWPID | Libc.CLONE_NEWNET;
 
     /// <summary>The system calls each family sends to the supervisor.</summary>
     public static ReadOnlySpan<int> NotifiedBy(SyscallFamilies family) => family switch
@@ -69,9 +65,9 @@ internal static class FilterBuilder
         bool files = (families & SyscallFamilies.AnyFile) != 0;
         bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
 
-        code.Add((Load(OffsetArch), Target.Next, Target.Next));
+        code.Add((Load(Seccomp.DATA_OFFSET_ARCH), Target.Next, Target.Next));
         code.Add((Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
-        code.Add((Load(OffsetNr), Target.Next, Target.Next));
+        code.Add((Load(Seccomp.DATA_OFFSET_NR), Target.Next, Target.Next));
         code.Add((Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next));
 
         if (files)
@@ -105,16 +101,16 @@ internal static class FilterBuilder
         if ((families & SyscallFamilies.Network) != 0)
         {
             code.Add((Jump(JeqK, Sys.Sendto), Target.Next, Target.SkipSendtoCheck));
-            code.Add((Load(OffsetArg4Low), Target.Next, Target.Next));
+            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8))), Target.Next, Target.Next));
             code.Add((Jump(JeqK, 0), Target.Next, Target.Notify));
-            code.Add((Load(OffsetArg4High), Target.Next, Target.Next));
+            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8) + 4)), Target.Next, Target.Next));
             code.Add((Jump(JeqK, 0), Target.Allow, Target.Notify));
         }
 
         if (files || lifetime)
         {
             code.Add((Jump(JeqK, Sys.Clone), Target.Next, Target.Allow));
-            code.Add((Load(OffsetArg0Low), Target.Next, Target.Next));
+            code.Add((Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next));
             code.Add((Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
         }
 

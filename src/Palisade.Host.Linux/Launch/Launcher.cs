@@ -20,7 +20,6 @@ internal static unsafe class Launcher
     /// <summary>The descriptor on which the launcher talks to its supervisor.</summary>
     public const int ControlFd = 3;
 
-    private const long SysExitGroup = 231;
     private const int ExitCannotExecute = 126;
     private const int ExitNotFound = 127;
 
@@ -52,7 +51,7 @@ internal static unsafe class Launcher
         _ = Libc.Read(-1, &go, 0);
         _ = Libc.Close(-1);
         _ = Libc.ExecVp(&go, argv);
-        _ = Libc.Syscall(39 /* getpid */, 0, 0, 0, 0, 0, 0);
+        _ = Libc.Syscall(Sys.Getpid, 0, 0, 0, 0, 0, 0);
         _ = Libc.LastError;
 
         // Guests see the default signal state a shell gives them, not the runtime's (it ignores SIGPIPE).
@@ -76,7 +75,7 @@ internal static unsafe class Launcher
 
         if (Libc.Write(ControlFd, &listener, sizeof(int)) != sizeof(int) || Libc.Read(ControlFd, &go, 1) != 1)
         {
-            Libc.Syscall(SysExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
+            Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }
 
         _ = Libc.Close(listener);
@@ -96,7 +95,7 @@ internal static unsafe class Launcher
             _ = Libc.Write(2, r, (nuint)reason.Length);
         }
 
-        Libc.Syscall(SysExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
+        Libc.Syscall(Sys.ExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
         return ExitCannotExecute;
     }
 

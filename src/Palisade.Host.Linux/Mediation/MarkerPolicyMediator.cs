@@ -1,17 +1,17 @@
 using Palisade.Host.Linux.Filtering;
+using Palisade.Interop;
 using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Mediation;
 
 /// <summary>
 /// A minimal policy: every file open, path operation and exec whose path (as named, or as resolved)
-/// contains a marker is denied with EACCES; everything else is allowed. It serves the hidden
+/// contains a marker is denied with Errno.EACCES; everything else is allowed. It serves the hidden
 /// <c>__supervise</c> verb (benchmarks, manual checks) until the kernel's mediator is wired to <c>run</c>.
 /// With an empty marker it allows everything without reading the opened file's path.
 /// </summary>
 internal sealed class MarkerPolicyMediator : ISyscallMediator
 {
-    private const int EACCES = 13;
     private readonly byte[] marker;
 
     /// <summary>Creates the policy for <paramref name="families"/>, denying paths that contain <paramref name="marker"/>.</summary>
@@ -33,7 +33,7 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
 
     /// <inheritdoc/>
     public int PathOperation(in Requester requester, in PathOperationCall request) =>
-        this.Check(request.Path) != 0 ? EACCES : this.Check(request.NewPath);
+        this.Check(request.Path) != 0 ? Errno.EACCES : this.Check(request.NewPath);
 
     /// <inheritdoc/>
     public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error)
@@ -47,7 +47,7 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
 
     /// <inheritdoc/>
     public int Exec(in Requester requester, in ExecCall request) =>
-        this.Check(request.Path) != 0 ? EACCES : this.Check(request.ImagePath);
+        this.Check(request.Path) != 0 ? Errno.EACCES : this.Check(request.ImagePath);
 
     /// <inheritdoc/>
     public int Network(in Requester requester, in NetworkCall request) => 0;
@@ -86,5 +86,5 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     {
     }
 
-    private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? EACCES : 0;
+    private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? Errno.EACCES : 0;
 }

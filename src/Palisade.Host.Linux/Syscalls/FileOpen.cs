@@ -16,11 +16,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const int OpenHowSizeVer0 = 24;
-    private const ulong ResolveBeneath = 0x08;
-    private const ulong ResolveInRoot = 0x10;
-    private const ulong ResolveNoMagicLinks = 0x02;
-    private const ulong ValidOpenFlags = 0x7FFFC3;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     private struct OpenHow
@@ -85,7 +80,7 @@ internal sealed unsafe partial class Supervisor
         var path = s.Path.AsSpan(0, pathLength + 1);
 
         // RESOLVE_BENEATH and RESOLVE_IN_ROOT anchor even an absolute path at dirfd: keep the guest's dirfd as base.
-        bool anchored = (how.Resolve & (ResolveBeneath | ResolveInRoot)) != 0;
+        bool anchored = (how.Resolve & (Libc.RESOLVE_BENEATH | Libc.RESOLVE_IN_ROOT)) != 0;
         int baseFd = anchored ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
@@ -143,7 +138,7 @@ internal sealed unsafe partial class Supervisor
             if (call != OpenVariant.OpenAt2)
             {
                 // open/openat ignore unknown flags and a mode without O_CREAT; openat2 (used for all) would not.
-                ours.Flags &= ValidOpenFlags;
+                ours.Flags &= Libc.VALID_OPEN_FLAGS;
                 ours.Mode = creates ? ours.Mode & 0xfff : 0;
             }
 
@@ -156,7 +151,7 @@ internal sealed unsafe partial class Supervisor
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
             if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
             {
-                ours.Resolve |= ResolveNoMagicLinks;
+                ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
@@ -191,7 +186,7 @@ internal sealed unsafe partial class Supervisor
 
     private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
     {
-        if (size < OpenHowSizeVer0)
+        if (size < Libc.OPEN_HOW_SIZE_VER0)
         {
             return Errno.EINVAL;
         }
@@ -207,7 +202,7 @@ internal sealed unsafe partial class Supervisor
             return Errno.EFAULT;
         }
 
-        if (s.Small.AsSpan(OpenHowSizeVer0, (int)size - OpenHowSizeVer0).ContainsAnyExcept((byte)0))
+        if (s.Small.AsSpan(Libc.OPEN_HOW_SIZE_VER0, (int)size - Libc.OPEN_HOW_SIZE_VER0).ContainsAnyExcept((byte)0))
         {
             return Errno.E2BIG;
         }
@@ -229,7 +224,7 @@ internal sealed unsafe partial class Supervisor
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
         {
-            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, OpenHowSizeVer0, 0, 0);
+            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
         }
 
         int result = fd < 0 ? -Libc.LastError : (int)fd;

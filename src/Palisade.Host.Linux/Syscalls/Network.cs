@@ -13,16 +13,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const int SolSocket = 1;
-    private const int SoType = 3;
-    private const int SoProtocol = 38;
-    private const int SoDomain = 39;
-    private const int AfInet = 2;
-    private const int AfInet6 = 10;
-    private const int SockaddrStorageSize = 128;
-    private const int MsghdrSize = 56;
-    private const int MmsghdrSize = 64;
-    private const int UioMaxIov = 1024;
 
     private void HandleNetwork(in SeccompNotif n, Requester requester, Scratch s)
     {
@@ -77,7 +67,7 @@ internal sealed unsafe partial class Supervisor
         bool handedOff = false;
         try
         {
-            int domain = SocketOption(socket, SoDomain), type = SocketOption(socket, SoType), protocol = SocketOption(socket, SoProtocol);
+            int domain = SocketOption(socket, Libc.SO_DOMAIN), type = SocketOption(socket, Libc.SO_TYPE), protocol = SocketOption(socket, Libc.SO_PROTOCOL);
             if (domain < 0)
             {
                 this.Reply(n.Id, -domain);
@@ -168,13 +158,13 @@ internal sealed unsafe partial class Supervisor
     {
         int tid = (int)n.Pid;
         ulong vector = n.Data.Args[1];
-        int count = (int)Math.Min(n.Data.Args[2], UioMaxIov);
+        int count = (int)Math.Min(n.Data.Args[2], Libc.UIO_MAXIOV);
         int socket = -1;
         try
         {
             for (int i = 0; i < count; i++)
             {
-                int length = ReadMessageAddress(tid, vector + (ulong)(i * MmsghdrSize), s.Address, s);
+                int length = ReadMessageAddress(tid, vector + (ulong)(i * Libc.MMSGHDR_SIZE), s.Address, s);
                 if (length < 0)
                 {
                     // Linux sends the messages before a bad one and reports how many; let it do exactly that.
@@ -200,9 +190,9 @@ internal sealed unsafe partial class Supervisor
                 var request = new NetworkCall
                 {
                     Operation = NetworkOperation.Send,
-                    Family = SocketOption(socket, SoDomain),
-                    SocketType = SocketOption(socket, SoType) & 0xf,
-                    Protocol = SocketOption(socket, SoProtocol),
+                    Family = SocketOption(socket, Libc.SO_DOMAIN),
+                    SocketType = SocketOption(socket, Libc.SO_TYPE) & Libc.SOCK_TYPE_MASK,
+                    Protocol = SocketOption(socket, Libc.SO_PROTOCOL),
                     RemoteAddress = address,
                     RemotePort = Port(address),
                 };
@@ -284,7 +274,7 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Reads a sockaddr of <paramref name="length"/> bytes; its length, or -EINVAL/-EFAULT as Linux would.</summary>
     private static int ReadSockaddr(int tid, ulong address, ulong length, Span<byte> destination)
     {
-        if (length > SockaddrStorageSize)
+        if (length > Libc.SOCKADDR_STORAGE_SIZE)
         {
             return -Errno.EINVAL;
         }
@@ -301,8 +291,8 @@ internal sealed unsafe partial class Supervisor
     /// <summary>The destination of a struct msghdr at <paramref name="message"/>: its length, 0 when none, or -errno.</summary>
     private static int ReadMessageAddress(int tid, ulong message, Span<byte> destination, Scratch s)
     {
-        int got = GuestMemory.Read(tid, message, s.Small, MsghdrSize);
-        if (got < MsghdrSize)
+        int got = GuestMemory.Read(tid, message, s.Small, Libc.MSGHDR_SIZE);
+        if (got < Libc.MSGHDR_SIZE)
         {
             return -Errno.EFAULT;
         }
@@ -331,7 +321,7 @@ internal sealed unsafe partial class Supervisor
     {
         int value;
         uint length = sizeof(int);
-        return Libc.GetSockOpt(socket, SolSocket, option, &value, &length) < 0 ? -Libc.LastError : value;
+        return Libc.GetSockOpt(socket, Libc.SOL_SOCKET, option, &value, &length) < 0 ? -Libc.LastError : value;
     }
 
     private static int LocalAddress(int socket, Span<byte> destination)
@@ -351,6 +341,6 @@ internal sealed unsafe partial class Supervisor
         }
 
         int family = BinaryPrimitives.ReadUInt16LittleEndian(address);
-        return family is AfInet or AfInet6 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
+        return family is Libc.AF_INET or Libc.AF_INET6 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
     }
 }

@@ -12,9 +12,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const ulong CloneThread = 0x10000;
-    private const ulong CloneVfork = 0x4000;
-    private const ulong Sigchld = 17;
 
     private void HandleLifetime(in SeccompNotif n, Requester requester)
     {
@@ -30,12 +27,12 @@ internal sealed unsafe partial class Supervisor
             default:
                 ulong flags = n.Data.Nr switch
                 {
-                    Sys.Fork => Sigchld,
-                    Sys.Vfork => CloneVfork | 0x100 /* CLONE_VM */ | Sigchld,
+                    Sys.Fork => (ulong)Libc.SIGCHLD,
+                    Sys.Vfork => Libc.CLONE_VFORK | 0x100 /* CLONE_VM */ | (ulong)Libc.SIGCHLD,
                     _ => n.Data.Args[0],
                 };
-                var kind = (flags & CloneThread) != 0 ? ProcessCreateKind.Thread
-                    : (flags & CloneVfork) != 0 ? ProcessCreateKind.VforkProcess
+                var kind = (flags & Libc.CLONE_THREAD) != 0 ? ProcessCreateKind.Thread
+                    : (flags & Libc.CLONE_VFORK) != 0 ? ProcessCreateKind.VforkProcess
                     : ProcessCreateKind.Process;
                 int decision = this.mediator.ProcessCreate(requester, new ProcessCreateCall(kind, flags));
                 if (decision != 0)

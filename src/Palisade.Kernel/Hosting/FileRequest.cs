@@ -10,7 +10,7 @@ namespace Palisade.Kernel.Hosting;
 /// halves, the event line, and the host's descriptor of an opened file, through which a post callback reads it.
 /// Reused: <see cref="KernelHost"/> keeps one spare per thread.
 /// </summary>
-internal sealed unsafe class FileRequest : IFileSystemPerformer
+internal sealed class FileRequest : IFileSystemPerformer
 {
     public FileOperation Operation;
     public readonly IoState State = new();
@@ -59,7 +59,7 @@ internal sealed unsafe class FileRequest : IFileSystemPerformer
             return Status.InvalidDeviceState;
         }
 
-        int errno = Interop.Libc.PRead(Descriptor, buffer, offset, out bytesRead);
-        return errno == 0 ? Status.Success : errno == Interop.Libc.EBADF ? Status.AccessDenied : Status.Unsuccessful;
+        int errno = Palisade.Interop.Libc.PRead(Descriptor, buffer, offset, out bytesRead);
+        return errno == 0 ? Status.Success : errno == Palisade.Interop.Errno.EBADF ? Status.AccessDenied : Status.Unsuccessful;
     }
 }

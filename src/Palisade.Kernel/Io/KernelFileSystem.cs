@@ -1,6 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Kernel.Io;
 
