@@ -38,7 +38,7 @@ internal sealed class Guest : IDisposable
     /// <summary>Runs a program; <paramref name="handled"/> is how many notifications its supervisor answered.</summary>
     public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, out long handled)
     {
-        using var guest = GuestProcess.Start(Launcher, mediator, program, arguments);
+        using var guest = SupervisedGuest.Start(Launcher, mediator, program, arguments);
         handled = 0;
         var wait = Task.Run(guest.WaitForExit);
         if (!wait.Wait(TimeSpan.FromSeconds(60)))

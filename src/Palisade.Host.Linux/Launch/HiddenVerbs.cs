@@ -63,7 +63,7 @@ internal static class HiddenVerbs
     /// </summary>
     public static int RunSupervised(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments)
     {
-        using var guest = GuestProcess.Start(launcher, mediator, program, arguments, fault => Console.Error.WriteLine($"palisade: mediator fault: {fault}"));
+        using var guest = SupervisedGuest.Start(launcher, mediator, program, arguments, fault => Console.Error.WriteLine($"palisade: mediator fault: {fault}"));
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Forward(context, guest, 15));
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Forward(context, guest, 1));
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
@@ -73,7 +73,7 @@ internal static class HiddenVerbs
         return status;
     }
 
-    private static void Forward(PosixSignalContext context, GuestProcess guest, int signal)
+    private static void Forward(PosixSignalContext context, SupervisedGuest guest, int signal)
     {
         context.Cancel = true;
         guest.Signal(signal);

@@ -6,7 +6,7 @@ namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
 /// The launcher: Palisade's own executable re-run in the hidden <c>__launch</c> mode by
-/// <see cref="GuestProcess"/>. It installs the seccomp filter on its main thread with a new listener,
+/// <see cref="SupervisedGuest"/>. It installs the seccomp filter on its main thread with a new listener,
 /// hands the listener's number to the supervisor over descriptor 3, waits for "go", closes every trace of
 /// the listener and execs the program, so that the program's very first exec is mediated and the guest
 /// never holds the listener. Between installing the filter and exec it only calls functions it has

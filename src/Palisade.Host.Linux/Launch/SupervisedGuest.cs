@@ -26,12 +26,12 @@ internal sealed record LaunchCommand(string Executable, IReadOnlyList<string> Pr
 /// pidfd_getfd, starts the <see cref="Supervisor"/> and lets the launcher exec the program.
 /// Standard input, output and error are inherited, so the program sees the caller's terminal.
 /// </summary>
-internal sealed unsafe class GuestProcess : IDisposable
+internal sealed unsafe class SupervisedGuest : IDisposable
 {
     private readonly int pidfd;
     private int exitCode = -1;
 
-    private GuestProcess(int pid, int pidfd, Supervisor supervisor)
+    private SupervisedGuest(int pid, int pidfd, Supervisor supervisor)
     {
         this.Pid = pid;
         this.pidfd = pidfd;
@@ -49,7 +49,7 @@ internal sealed unsafe class GuestProcess : IDisposable
     /// under <paramref name="mediator"/>. Throws <see cref="InvalidOperationException"/> when the
     /// launcher cannot install the filter.
     /// </summary>
-    public static GuestProcess Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null)
+    public static SupervisedGuest Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null)
     {
         ArgumentNullException.ThrowIfNull(launcher);
         ArgumentNullException.ThrowIfNull(mediator);
@@ -98,7 +98,7 @@ internal sealed unsafe class GuestProcess : IDisposable
             supervisor.Start();
             byte go = (byte)'g';
             _ = Libc.Write(ours, &go, 1);
-            return new GuestProcess(pid, (int)pidfd, supervisor);
+            return new SupervisedGuest(pid, (int)pidfd, supervisor);
         }
         catch
         {
