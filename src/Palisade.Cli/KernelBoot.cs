@@ -19,7 +19,7 @@ internal static class KernelBoot
     {
         string resolved = home ?? KernelOptions.DefaultHome();
         Directory.CreateDirectory(resolved);
-        Status s = ConfigurationManager.Open(HivePath(resolved), null, out ConfigurationManager? registry);
+        Status s = RegistryManager.Open(HivePath(resolved), null, out RegistryManager? registry);
         if (s == Status.SharingViolation && shareHive)
         {
             string copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
@@ -29,7 +29,7 @@ internal static class KernelBoot
                 File.Delete(copy);
                 File.Delete(copy + ".lock");
             };
-            s = ConfigurationManager.Open(copy, null, out registry);
+            s = RegistryManager.Open(copy, null, out registry);
             Console.Error.WriteLine("palisade: the registry hive is in use by another kernel; this run works on a private copy whose changes are not kept");
         }
 

@@ -40,7 +40,7 @@ internal sealed class KernelProtection : IDisposable
             Flavor = kernel.Flavor,
             KernelVersion = PalisadeKernel.Version,
             DumpDirectory = Path.Combine(kernel.Options.Home, "crash"),
-            Drivers = () => [.. kernel.Drivers.Snapshot().Select(d => new LoadedDriverRecord(
+            Drivers = () => [.. kernel.Drivers.Snapshot().Select(d => new DumpDriverEntry(
                 d.Name, d.Version, d.Assemblies.Count > 0 ? d.Assemblies[0].GetName().Name ?? "" : "", d.AssemblyPath, d.AssemblySha256))],
             Sink = sink,
         });

@@ -164,7 +164,7 @@ internal sealed class PalisadeKernel : IDisposable
     /// Makes a loaded driver live: lists it, gives it its context and calls its entry. On failure (an error status or
     /// an exception) everything it registered is removed and it is unlisted.
     /// </summary>
-    public Status StartDriver(DriverRecord driver, IDriver entry, IReadOnlyDictionary<string, string> parameters)
+    public Status StartDriver(DriverObject driver, IDriver entry, IReadOnlyDictionary<string, string> parameters)
     {
         ArgumentNullException.ThrowIfNull(driver);
         ArgumentNullException.ThrowIfNull(entry);
@@ -220,11 +220,11 @@ internal sealed class PalisadeKernel : IDisposable
     /// Loads a driver package (the loader verifies its signature against the trust store before any of its code
     /// loads, in the protected flavor) and starts it. On refusal, <paramref name="message"/> says why.
     /// </summary>
-    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> parameters, out DriverRecord? record, out string message)
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> parameters, out DriverObject? record, out string message)
     {
         record = null;
         var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
-        DriverLoadResult result = loader.Load(packageDirectory, out LoadedDriver? loaded);
+        DriverLoadResult result = loader.Load(packageDirectory, out LoadedPackage? loaded);
         if (!result.IsLoaded || loaded is null)
         {
             message = result.Message;
@@ -234,7 +234,7 @@ internal sealed class PalisadeKernel : IDisposable
         DriverManifest m = loaded.Manifest;
         string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
         string sha256 = loaded.MainAssemblySha256;
-        record = new DriverRecord(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
+        record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
         {
             Package = loaded,
             Assemblies = [.. loaded.Assemblies],
@@ -250,7 +250,7 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     /// <summary>Calls the driver's Unload (contained), removes whatever it left registered, and unlists it.</summary>
-    public Status StopDriver(DriverRecord driver)
+    public Status StopDriver(DriverObject driver)
     {
         ArgumentNullException.ThrowIfNull(driver);
         if (Drivers.Find(driver.Name) != driver)
@@ -288,7 +288,7 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     /// <summary>Removes every registration a driver owns, in every area; returns how many.</summary>
-    public int RemoveEverythingOf(DriverRecord driver)
+    public int RemoveEverythingOf(DriverObject driver)
     {
         int n = Processes.Create.RemoveOwnedBy(driver) + Processes.Exit.RemoveOwnedBy(driver)
             + Processes.ThreadCreate.RemoveOwnedBy(driver) + Processes.ThreadExit.RemoveOwnedBy(driver)
@@ -315,7 +315,7 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         _disposed = true;
-        foreach (DriverRecord d in Drivers.Snapshot())
+        foreach (DriverObject d in Drivers.Snapshot())
         {
             StopDriver(d);
         }

@@ -45,7 +45,7 @@ internal sealed class DriverHarness : IDisposable
             p[k] = v;
         }
 
-        return Kernel.StartDriver(new DriverRecord(name, "tests", "1.0", "", ""), driver, p);
+        return Kernel.StartDriver(new DriverObject(name, "tests", "1.0", "", ""), driver, p);
     }
 
     public string WriteFile(string name, ReadOnlySpan<byte> content)

@@ -17,7 +17,7 @@ namespace Palisade.Guard.Tests;
 /// </summary>
 internal sealed class AttackBed : IDisposable
 {
-    private readonly List<DriverRecord> _loaded = [];
+    private readonly List<DriverObject> _loaded = [];
     private int _guestsStopped;
 
     internal AttackBed(KernelFlavor flavor)
@@ -42,7 +42,7 @@ internal sealed class AttackBed : IDisposable
     internal bool GuestsStopped => Volatile.Read(ref _guestsStopped) != 0;
 
     /// <summary>Loads a signed package from attacks/out or drivers/out; returns the loader's status.</summary>
-    internal Status Load(string package, out DriverRecord? record, params string[] parameters)
+    internal Status Load(string package, out DriverObject? record, params string[] parameters)
     {
         string directory = Path.Combine(Repository.Root, package.StartsWith("drivers/", StringComparison.Ordinal) ? "" : "attacks/out", package);
         var values = new Dictionary<string, string>();
@@ -62,9 +62,9 @@ internal sealed class AttackBed : IDisposable
         return s;
     }
 
-    internal DriverRecord Load(string package, params string[] parameters)
+    internal DriverObject Load(string package, params string[] parameters)
     {
-        Assert.Equal(Status.Success, Load(package, out DriverRecord? record, parameters));
+        Assert.Equal(Status.Success, Load(package, out DriverObject? record, parameters));
         return record!;
     }
 
@@ -81,7 +81,7 @@ internal sealed class AttackBed : IDisposable
     }
 
     /// <summary>A static property of a loaded driver's own type (what its hook counted).</summary>
-    internal static long Counter(DriverRecord record, string type, string property) =>
+    internal static long Counter(DriverObject record, string type, string property) =>
         (long)record.Assemblies[0].GetType(type, throwOnError: true)!.GetProperty(property)!.GetValue(null)!;
 
     /// <summary>Opens a real file through the system service table, as a guest's open does.</summary>
@@ -132,7 +132,7 @@ internal sealed class AttackBed : IDisposable
 
     public void Dispose()
     {
-        foreach (DriverRecord record in Enumerable.Reverse(_loaded))
+        foreach (DriverObject record in Enumerable.Reverse(_loaded))
         {
             Kernel.StopDriver(record);
         }

@@ -92,7 +92,7 @@ public sealed class AttackTests
             }
         }
 
-        DriverRecord antivirus = bed.Load("drivers/out/antivirus");
+        DriverObject antivirus = bed.Load("drivers/out/antivirus");
         Assert.Equal(Status.Success, bed.Kernel.StopDriver(antivirus));
 
         long before = bed.Protection.Guard!.Contexts.Sum(c => c.Sweeps);

@@ -7,7 +7,7 @@ namespace Palisade.Guard.Tests;
 /// <summary>What a bug check does: stop guests, write the dump, print the stop screen, hand over to the sink; and how a dump is analysed.</summary>
 public sealed unsafe class BugCheckTests
 {
-    private static readonly LoadedDriverRecord AntivirusDriver = new("Contoso Antivirus", "1.2.0", "Contoso.Antivirus", "/opt/drivers/Contoso.Antivirus.dll", new string('a', 64));
+    private static readonly DumpDriverEntry AntivirusDriver = new("Contoso Antivirus", "1.2.0", "Contoso.Antivirus", "/opt/drivers/Contoso.Antivirus.dll", new string('a', 64));
 
     [Fact]
     public void Bug_check_stops_every_guest_before_the_sink_runs()

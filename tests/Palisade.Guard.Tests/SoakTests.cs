@@ -69,7 +69,7 @@ public sealed class SoakTests
             long iterations = 0, acc = 0;
             while (DateTime.UtcNow < stop && sink.Count == 0)
             {
-                var record = new DriverRecord("churn" + (iterations % 4), "soak", "1.0", "", "");
+                var record = new DriverObject("churn" + (iterations % 4), "soak", "1.0", "", "");
                 Assert.Equal(Status.Success, kernel.StartDriver(record, new ChurnDriver(), new Dictionary<string, string>()));
                 for (int i = 0; i < 50; i++)
                 {

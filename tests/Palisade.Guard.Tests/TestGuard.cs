@@ -49,7 +49,7 @@ internal sealed class TestGuard : IDisposable
 
     private readonly GuardAuthority _authority;
 
-    internal TestGuard(Func<IReadOnlyList<LoadedDriverRecord>>? drivers = null, GuardOptions? options = null)
+    internal TestGuard(Func<IReadOnlyList<DumpDriverEntry>>? drivers = null, GuardOptions? options = null)
     {
         DumpDirectory = Path.Combine(Path.GetTempPath(), "palisade-guard-tests-" + Guid.NewGuid().ToString("N"));
         BugCheck = new KernelBugCheck(new BugCheckOptions

@@ -42,10 +42,10 @@ internal sealed class TestKernel : IDisposable
     /// <summary>Starts an in-process driver; returns its context (throws when the load fails, which is a test bug).</summary>
     public IDriverContext Start(Func<IDriverContext, Status> load, string? name = null) => Start(load, out _, name);
 
-    public IDriverContext Start(Func<IDriverContext, Status> load, out DriverRecord record, string? name = null)
+    public IDriverContext Start(Func<IDriverContext, Status> load, out DriverObject record, string? name = null)
     {
         var driver = new LambdaDriver(load);
-        record = new DriverRecord(name ?? "test" + Interlocked.Increment(ref _drivers), "tests", "1.0", "", "");
+        record = new DriverObject(name ?? "test" + Interlocked.Increment(ref _drivers), "tests", "1.0", "", "");
         Status s = Kernel.StartDriver(record, driver, new Dictionary<string, string>());
         Assert.Equal(Status.Success, s);
         return driver.Context!;

@@ -136,7 +136,7 @@ internal static class RunCommand
                 }
             }
 
-            Status s = kernel.LoadDriverPackage(dir, parameters, out DriverRecord? record, out string message);
+            Status s = kernel.LoadDriverPackage(dir, parameters, out DriverObject? record, out string message);
             if (s.IsError)
             {
                 Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");

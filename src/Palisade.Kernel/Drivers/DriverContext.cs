@@ -13,7 +13,7 @@ internal sealed class DriverContext : IDriverContext
     private readonly PalisadeKernel _kernel;
     private volatile bool _valid = true;
 
-    public DriverContext(PalisadeKernel kernel, DriverRecord driver, IReadOnlyDictionary<string, string> parameters)
+    public DriverContext(PalisadeKernel kernel, DriverObject driver, IReadOnlyDictionary<string, string> parameters)
     {
         _kernel = kernel;
         Driver = driver;
@@ -26,7 +26,7 @@ internal sealed class DriverContext : IDriverContext
         SecurityCenter = new SecurityCenterFacade(this);
     }
 
-    public DriverRecord Driver { get; }
+    public DriverObject Driver { get; }
 
     public string DriverName => Driver.Name;
 
@@ -112,7 +112,7 @@ internal sealed class DriverContext : IDriverContext
         public Status Unregister(CallbackCookie cookie)
         {
             var p = c._kernel.Processes;
-            DriverRecord d = c.Driver;
+            DriverObject d = c.Driver;
             Status s = p.Create.Remove(cookie, d);
             if (s.IsSuccess)
             {

@@ -42,7 +42,7 @@ internal sealed class DriverLoader
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="driver">The loaded driver, or null when refused.</param>
     /// <returns>The outcome: <see cref="DriverLoadResult.IsLoaded"/>, or the refusal with its status and message.</returns>
-    public DriverLoadResult Load(string packageDirectory, out LoadedDriver? driver)
+    public DriverLoadResult Load(string packageDirectory, out LoadedPackage? driver)
     {
         ArgumentNullException.ThrowIfNull(packageDirectory);
         driver = null;
@@ -89,7 +89,7 @@ internal sealed class DriverLoader
         }
 
         byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
-        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
+        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
         string how = signature.IsValid
             ? signature.Message
             : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";

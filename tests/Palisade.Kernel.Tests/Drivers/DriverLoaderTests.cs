@@ -36,14 +36,14 @@ public sealed class DriverLoaderTests : IDisposable
         return workspace.CreateSignedPackage();
     }
 
-    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverRecord? record) =>
+    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverObject? record) =>
         kernel.Kernel.LoadDriverPackage(package, parameters, out record, out _);
 
     private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, workspace.Trust);
 
     private DriverLoadResult LoadAndRelease(DriverLoader loader, string package)
     {
-        DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
+        DriverLoadResult result = loader.Load(package, out LoadedPackage? driver);
         Assert.Equal(result.IsLoaded, driver is not null);
         driver?.Unload(static () => { });
         return result;
@@ -76,7 +76,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Signed_and_trusted_driver_loads_in_a_collectible_context_of_its_own()
     {
-        DriverLoadResult result = ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        DriverLoadResult result = ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(Status.Success, result.Status);
@@ -92,7 +92,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Driver_sees_the_kernels_own_api_assembly()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.Contains(driver!.MainAssembly.GetReferencedAssemblies(), name => name.Name == "Palisade.Api");
         Assert.Same(typeof(IDriver).Assembly, driver.Entry.GetType().GetInterface(nameof(IDriver))!.Assembly);
@@ -216,7 +216,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
     {
-        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverRecord? record));
+        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverObject? record));
 
         Assert.Contains(events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
         kernel.Kernel.StopDriver(record!);
@@ -335,7 +335,7 @@ public sealed class DriverLoaderTests : IDisposable
     {
         var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
 
-        DriverLoadResult result = loader.Load(workspace.CreatePackage(), out LoadedDriver? driver);
+        DriverLoadResult result = loader.Load(workspace.CreatePackage(), out LoadedPackage? driver);
 
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(SignatureOutcome.Unsigned, driver!.Signature.Outcome);
@@ -359,7 +359,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Loaded_driver_lists_every_assembly_of_its_package()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.Equal(
             ["Palisade.TestDrivers.Helper", PackageWorkspace.SampleProject],
@@ -375,7 +375,7 @@ public sealed class DriverLoaderTests : IDisposable
         string package = TrustedSignedPackage();
         string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(package, PackageWorkspace.SampleProject + ".dll"))));
 
-        ProtectedLoader().Load(package, out LoadedDriver? driver);
+        ProtectedLoader().Load(package, out LoadedPackage? driver);
 
         Assert.Equal(expected, driver!.MainAssemblySha256);
         driver.Unload(static () => { });
@@ -384,7 +384,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_starts_a_trusted_package_and_the_driver_uses_its_shipped_dependency()
     {
-        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverObject? record);
 
         Assert.Equal(Status.Success, status);
         Assert.Same(record, kernel.Kernel.Drivers.Find("sample-driver"));
@@ -395,7 +395,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_refuses_a_package_its_trust_store_does_not_trust()
     {
-        Status status = kernel.Kernel.LoadDriverPackage(workspace.CreateSignedPackage(), NoParameters, out DriverRecord? record, out string message);
+        Status status = kernel.Kernel.LoadDriverPackage(workspace.CreateSignedPackage(), NoParameters, out DriverObject? record, out string message);
 
         Assert.Equal(Status.UntrustedSigner, status);
         Assert.Null(record);
@@ -406,7 +406,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Stopping_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
     {
-        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverObject? record);
 
         Status status = kernel.Kernel.StopDriver(record!);
 
@@ -423,8 +423,8 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Load_returning_an_error_leaves_nothing_registered_and_releases_the_driver_without_calling_its_unload()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new DriverContext(kernel.Kernel, new DriverRecord("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
+        var context = new DriverContext(kernel.Kernel, new DriverObject("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
         int removals = 0;
 
         Status status = driver!.Start(context, () => removals++, out Exception? fault);
@@ -439,7 +439,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_reports_a_driver_whose_load_fails_and_keeps_nothing_of_it()
     {
-        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverRecord? record);
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverObject? record);
 
         Assert.Equal(Status.AccessDenied, status);
         Assert.Null(record);
@@ -460,7 +460,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Unload_that_throws_is_contained_and_the_driver_is_still_removed_and_released()
     {
-        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverRecord? record);
+        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverObject? record);
 
         kernel.Kernel.StopDriver(record!);
 
@@ -472,7 +472,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
         int removals = 0;
 
         DriverUnloadResult result = driver!.Unload(() => removals++);
@@ -487,7 +487,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Unloaded_driver_cannot_be_unloaded_again()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
         driver!.Unload(static () => { });
 
         Assert.Throws<InvalidOperationException>(() => driver.Unload(static () => { }));
@@ -496,7 +496,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Unloaded_driver_load_context_is_collected_while_its_loaded_driver_object_is_still_held()
     {
-        (LoadedDriver package, WeakReference loadContext) = StartAndStopInKernel(kernel.Kernel, KernelTrustedPackage());
+        (LoadedPackage package, WeakReference loadContext) = StartAndStopInKernel(kernel.Kernel, KernelTrustedPackage());
 
         for (int attempt = 0; attempt < 20 && loadContext.IsAlive; attempt++)
         {
@@ -509,13 +509,13 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.Empty(package.Assemblies);
     }
 
-    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedDriver is returned
+    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedPackage is returned
     // on purpose: a kernel may keep it after unload, and it must not pin the driver's code. The sample driver leaves a
     // process-exit callback registered, so collection also proves that the kernel removed it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (LoadedDriver Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel kernel, string package)
+    private static (LoadedPackage Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel kernel, string package)
     {
-        Status status = kernel.LoadDriverPackage(package, NoParameters, out DriverRecord? record, out string message);
+        Status status = kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
         Assert.True(status.IsSuccess, message);
         var loadContext = new WeakReference(AssemblyLoadContext.GetLoadContext(record!.Package!.MainAssembly));
         Assert.Equal(Status.Success, kernel.StopDriver(record));

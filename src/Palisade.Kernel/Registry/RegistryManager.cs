@@ -1,4 +1,4 @@
-// The configuration manager: the registry as the rest of the kernel sees it. It resolves and validates paths,
+// The registry manager (the configuration manager of Windows): the registry as the rest of the kernel sees it. It resolves and validates paths,
 // enforces the limits and the Windows rules (delete only a key without subkeys, predefined keys are permanent),
 // serializes writers, and lets readers run together. Every operation returns a Status; nothing throws for a bad
 // argument. Reads come from the in-memory tree; each change is one append to the hive's log.
@@ -16,13 +16,13 @@ internal enum KeyDisposition
 /// <summary>A value as enumeration returns it. <see cref="Data"/> is the registry's own copy, read-only.</summary>
 internal readonly record struct RegistryValueInfo(string Name, RegistryValueType Type, ReadOnlyMemory<byte> Data);
 
-internal sealed class ConfigurationManager : IRegistryStore
+internal sealed class RegistryManager : IRegistryStore
 {
     private readonly Hive _hive;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private bool _disposed;
 
-    private ConfigurationManager(Hive hive, HiveRecovery recovery)
+    private RegistryManager(Hive hive, HiveRecovery recovery)
     {
         _hive = hive;
         Recovery = recovery;
@@ -45,7 +45,7 @@ internal sealed class ConfigurationManager : IRegistryStore
     /// <see cref="Status.RegistryCorrupt"/> when the hive is damaged beyond a torn last record;
     /// <see cref="Status.ObjectPathNotFound"/>, <see cref="Status.AccessDenied"/> or <see cref="Status.RegistryIoFailed"/>
     /// for file-system failures.</returns>
-    public static Status Open(string hivePath, HiveOptions? options, out ConfigurationManager? manager)
+    public static Status Open(string hivePath, HiveOptions? options, out RegistryManager? manager)
     {
         manager = null;
         if (string.IsNullOrEmpty(hivePath))
@@ -56,14 +56,14 @@ internal sealed class ConfigurationManager : IRegistryStore
         Status status = Hive.Open(hivePath, options ?? HiveOptions.Default, out Hive? hive, out HiveRecovery recovery);
         if (status.IsSuccess)
         {
-            manager = new ConfigurationManager(hive!, recovery);
+            manager = new RegistryManager(hive!, recovery);
         }
 
         return status;
     }
 
     /// <summary>A registry held in memory only; its content is lost when the manager is disposed.</summary>
-    public static ConfigurationManager CreateVolatile() => new(Hive.CreateVolatile(), default);
+    public static RegistryManager CreateVolatile() => new(Hive.CreateVolatile(), default);
 
     /// <summary>
     /// Creates the key at <paramref name="path"/>, with any missing parent keys (all in one record: all or none), or

@@ -4,10 +4,10 @@ using Palisade.Kernel.Registry;
 
 namespace Palisade.Kernel.Tests.Registry;
 
-public sealed class ConfigurationManagerTests : IDisposable
+public sealed class RegistryManagerTests : IDisposable
 {
     private const string Software = @"\Registry\Machine\Software";
-    private readonly ConfigurationManager _registry = ConfigurationManager.CreateVolatile();
+    private readonly RegistryManager _registry = RegistryManager.CreateVolatile();
 
     public void Dispose() => _registry.Dispose();
 

@@ -6,9 +6,9 @@ namespace Palisade.Kernel.Drivers;
 /// The kernel's record of one loaded driver (its driver object): identity from the manifest, the hash of its
 /// assembly, its entry object and its context. Linked into the loaded driver list.
 /// </summary>
-internal sealed class DriverRecord
+internal sealed class DriverObject
 {
-    public DriverRecord(string name, string vendor, string version, string assemblyPath, string assemblySha256)
+    public DriverObject(string name, string vendor, string version, string assemblyPath, string assemblySha256)
     {
         Name = name;
         Vendor = vendor;
@@ -33,7 +33,7 @@ internal sealed class DriverRecord
     public IDriver? Entry { get; set; }
 
     /// <summary>The verified package the driver came from; null for a driver started in-process (tests, benchmarks).</summary>
-    public LoadedDriver? Package { get; set; }
+    public LoadedPackage? Package { get; set; }
 
     public DriverContext? Context { get; set; }
 
@@ -43,8 +43,8 @@ internal sealed class DriverRecord
     internal long Id { get; } = Interlocked.Increment(ref s_nextId);
 
     /// <summary>Links of the loaded driver list (the kernel's PsLoadedModuleList counterpart).</summary>
-    internal DriverRecord? Next;
-    internal DriverRecord? Previous;
+    internal DriverObject? Next;
+    internal DriverObject? Previous;
 
     public override string ToString() => Name;
 }
@@ -56,9 +56,9 @@ internal sealed class DriverRecord
 internal sealed class LoadedDriverList
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, DriverRecord> _byName = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DriverObject> _byName = new(StringComparer.Ordinal);
     private readonly Guard.PublishedIdView _index = new("loaded driver index");
-    internal DriverRecord? Head;
+    internal DriverObject? Head;
 
     public event Action? Changed;
 
@@ -71,22 +71,22 @@ internal sealed class LoadedDriverList
     /// <summary>The list as the index by name shows it (an id array republished on every change).</summary>
     public Guard.IGuardedListView IndexView => _index;
 
-    private sealed class Linked(LoadedDriverList list) : Guard.LinkedListView<DriverRecord>
+    private sealed class Linked(LoadedDriverList list) : Guard.LinkedListView<DriverObject>
     {
         public override string Name => "loaded driver links";
 
-        protected override DriverRecord? Head => Volatile.Read(ref list.Head);
+        protected override DriverObject? Head => Volatile.Read(ref list.Head);
 
-        protected override DriverRecord? Next(DriverRecord member) => member.Next;
+        protected override DriverObject? Next(DriverObject member) => member.Next;
 
-        protected override long IdOf(DriverRecord member) => member.Id;
+        protected override long IdOf(DriverObject member) => member.Id;
     }
 
     private void PublishIds()
     {
         var ids = new long[_byName.Count];
         int i = 0;
-        foreach (DriverRecord d in _byName.Values)
+        foreach (DriverObject d in _byName.Values)
         {
             ids[i++] = d.Id;
         }
@@ -94,7 +94,7 @@ internal sealed class LoadedDriverList
         _index.Publish(ids);
     }
 
-    public Status Add(DriverRecord d)
+    public Status Add(DriverObject d)
     {
         lock (_lock)
         {
@@ -119,7 +119,7 @@ internal sealed class LoadedDriverList
         return Status.Success;
     }
 
-    public void Remove(DriverRecord d)
+    public void Remove(DriverObject d)
     {
         lock (_lock)
         {
@@ -150,7 +150,7 @@ internal sealed class LoadedDriverList
         Changed?.Invoke();
     }
 
-    public DriverRecord? Find(string name)
+    public DriverObject? Find(string name)
     {
         lock (_lock)
         {
@@ -159,7 +159,7 @@ internal sealed class LoadedDriverList
     }
 
     /// <summary>The drivers as the index sees them.</summary>
-    public DriverRecord[] Snapshot()
+    public DriverObject[] Snapshot()
     {
         lock (_lock)
         {
@@ -185,7 +185,7 @@ internal sealed class LoadedDriverList
         get
         {
             int n = 0;
-            for (DriverRecord? d = Volatile.Read(ref Head); d is not null && n < 1_000_000; d = d.Next)
+            for (DriverObject? d = Volatile.Read(ref Head); d is not null && n < 1_000_000; d = d.Next)
             {
                 n++;
             }

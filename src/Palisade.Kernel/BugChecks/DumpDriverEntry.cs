@@ -9,4 +9,4 @@ namespace Palisade.Kernel.BugChecks;
 /// <param name="AssemblyName">The simple name of the driver's assembly.</param>
 /// <param name="Path">Where the assembly was loaded from.</param>
 /// <param name="Sha256">SHA-256 of the assembly file, lowercase hex.</param>
-internal sealed record LoadedDriverRecord(string Name, string Version, string AssemblyName, string Path, string Sha256);
+internal sealed record DumpDriverEntry(string Name, string Version, string AssemblyName, string Path, string Sha256);

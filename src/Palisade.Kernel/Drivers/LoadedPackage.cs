@@ -16,7 +16,7 @@ namespace Palisade.Kernel.Drivers;
 internal sealed record DriverUnloadResult(Status Status, Exception? Fault, WeakReference LoadContext);
 
 /// <summary>A loaded driver: its manifest, signature, entry object, assemblies and load context.</summary>
-internal sealed class LoadedDriver
+internal sealed class LoadedPackage
 {
     private const int Loaded = 0;
     private const int Started = 1;
@@ -28,7 +28,7 @@ internal sealed class LoadedDriver
     private IDriver? entry;
     private int state;
 
-    internal LoadedDriver(
+    internal LoadedPackage(
         DriverManifest manifest,
         string packageDirectory,
         SignatureVerification signature,
@@ -160,7 +160,7 @@ internal sealed class LoadedDriver
     }
 
     // Every strong reference this object holds into the driver's code is dropped, so that a kernel that keeps the
-    // LoadedDriver (say, in a list of unloaded drivers) does not keep the driver's code alive.
+    // LoadedPackage (say, in a list of unloaded drivers) does not keep the driver's code alive.
     private WeakReference Release()
     {
         DriverLoadContext context = loadContext!;
