@@ -291,10 +291,10 @@ internal sealed class FilterEngine
             c.Address is not null
             && (c.Address.AddressFamily == AddressFamily.InterNetworkV6) == v6
             && c.PrefixLength >= 0 && c.PrefixLength <= (v6 ? 128 : 32),
-        ConditionField.RemotePort or ConditionField.LocalPort => c.Low is >= 0 and <= 65535 && c.High >= c.Low && c.High <= 65535,
-        ConditionField.Protocol => Enum.IsDefined((NetworkProtocol)c.Low),
+        ConditionField.RemotePort or ConditionField.LocalPort => c.LowPort is >= 0 and <= 65535 && c.HighPort >= c.LowPort && c.HighPort <= 65535,
+        ConditionField.Protocol => Enum.IsDefined(c.MatchedProtocol),
         ConditionField.ApplicationPath => c.Path is { Length: > 0 } && c.Path[0] == '/',
-        ConditionField.UserId => c.Low >= 0,
+        ConditionField.UserId => c.MatchedUserId >= 0,
         _ => false,
     };
 
@@ -401,11 +401,11 @@ internal sealed class FilterEngine
             {
                 ConditionField.RemoteAddress => InPrefix(ctx.RemoteAddress, c.Address!, c.PrefixLength),
                 ConditionField.LocalAddress => InPrefix(ctx.LocalAddress, c.Address!, c.PrefixLength),
-                ConditionField.RemotePort => ctx.RemotePort >= c.Low && ctx.RemotePort <= c.High,
-                ConditionField.LocalPort => ctx.LocalPort >= c.Low && ctx.LocalPort <= c.High,
-                ConditionField.Protocol => (int)ctx.Protocol == c.Low,
+                ConditionField.RemotePort => ctx.RemotePort >= c.LowPort && ctx.RemotePort <= c.HighPort,
+                ConditionField.LocalPort => ctx.LocalPort >= c.LowPort && ctx.LocalPort <= c.HighPort,
+                ConditionField.Protocol => ctx.Protocol == c.MatchedProtocol,
                 ConditionField.ApplicationPath => string.Equals(ctx.ApplicationPath, c.Path, StringComparison.Ordinal),
-                ConditionField.UserId => ctx.UserId == c.Low,
+                ConditionField.UserId => ctx.UserId == c.MatchedUserId,
                 _ => false,
             };
             if (!ok)
