@@ -5,11 +5,11 @@ namespace Palisade.Cli.Tests;
 
 public sealed class DriverCommandTests : IDisposable
 {
-    private readonly PackageWorkspace workspace = new();
+    private readonly PackageWorkspace _workspace = new();
 
-    public void Dispose() => workspace.Dispose();
+    public void Dispose() => _workspace.Dispose();
 
-    private string KeyPath => Path.Combine(workspace.Root, "vendor.key");
+    private string KeyPath => Path.Combine(_workspace.Root, "vendor.key");
 
     private void Keygen() => Assert.Equal(0, ProcessRunner.Palisade("driver", "keygen", "--out", KeyPath).ExitCode);
 
@@ -45,11 +45,11 @@ public sealed class DriverCommandTests : IDisposable
     public void Signed_package_verifies_against_a_key_trusted_with_the_command_and_prints_the_signer()
     {
         Keygen();
-        string package = workspace.CreatePackage();
-        Assert.Equal(0, ProcessRunner.Palisade("trust", "add", KeyPath + ".pub", "--name", "vendor", "--home", workspace.Home).ExitCode);
+        string package = _workspace.CreatePackage();
+        Assert.Equal(0, ProcessRunner.Palisade("trust", "add", KeyPath + ".pub", "--name", "vendor", "--home", _workspace.Home).ExitCode);
         Assert.Equal(0, ProcessRunner.Palisade("driver", "sign", package, "--key", KeyPath).ExitCode);
 
-        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", workspace.Home);
+        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", _workspace.Home);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"signer:  vendor \([0-9a-f]{16}\)", result.Stdout);
@@ -60,12 +60,12 @@ public sealed class DriverCommandTests : IDisposable
     public void Verify_of_a_tampered_package_reports_it_on_stderr_with_exit_code_2()
     {
         Keygen();
-        string package = workspace.CreatePackage();
-        ProcessRunner.Palisade("trust", "add", KeyPath + ".pub", "--home", workspace.Home);
+        string package = _workspace.CreatePackage();
+        ProcessRunner.Palisade("trust", "add", KeyPath + ".pub", "--home", _workspace.Home);
         ProcessRunner.Palisade("driver", "sign", package, "--key", KeyPath);
         PackageWorkspace.FlipOneByte(Path.Combine(package, PackageWorkspace.SampleProject + ".dll"));
 
-        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", workspace.Home);
+        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", _workspace.Home);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("result:  Tampered", result.Stderr, StringComparison.Ordinal);
@@ -76,10 +76,10 @@ public sealed class DriverCommandTests : IDisposable
     public void Verify_of_a_package_signed_by_an_untrusted_key_says_so()
     {
         Keygen();
-        string package = workspace.CreatePackage();
+        string package = _workspace.CreatePackage();
         ProcessRunner.Palisade("driver", "sign", package, "--key", KeyPath);
 
-        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", workspace.Home);
+        ProcessResult result = ProcessRunner.Palisade("driver", "verify", package, "--home", _workspace.Home);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("(not trusted)", result.Stderr, StringComparison.Ordinal);
@@ -89,7 +89,7 @@ public sealed class DriverCommandTests : IDisposable
     [Fact]
     public void Sign_with_a_missing_key_file_fails_on_stderr()
     {
-        ProcessResult result = ProcessRunner.Palisade("driver", "sign", workspace.CreatePackage(), "--key", KeyPath);
+        ProcessResult result = ProcessRunner.Palisade("driver", "sign", _workspace.CreatePackage(), "--key", KeyPath);
 
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith("palisade: ", result.Stderr, StringComparison.Ordinal);
@@ -100,7 +100,7 @@ public sealed class DriverCommandTests : IDisposable
     public void Sign_of_a_package_with_an_invalid_manifest_fails_naming_the_property()
     {
         Keygen();
-        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(entryType: "Bad..Type"));
+        string package = _workspace.CreatePackage(manifest: PackageWorkspace.Manifest(entryType: "Bad..Type"));
 
         ProcessResult result = ProcessRunner.Palisade("driver", "sign", package, "--key", KeyPath);
 

@@ -15,7 +15,7 @@ public sealed class BypassTests : IDisposable
         #include <unistd.h>
         """;
 
-    private readonly Guest guest = new();
+    private readonly Guest _guest = new();
 
     [ProgramFact("gcc")]
     public void I386_int_0x80_never_reaches_a_system_call()
@@ -36,11 +36,11 @@ public sealed class BypassTests : IDisposable
         native.WaitForExit();
         if (native.ExitCode != 0)
         {
-            Assert.Equal(128 + 11, this.guest.Shell(Guest.DenyMarker(), $"'{probe}'"));
+            Assert.Equal(128 + 11, _guest.Shell(Guest.DenyMarker(), $"'{probe}'"));
             return;
         }
 
-        Assert.Equal("-38", this.RunProbe(probe));
+        Assert.Equal("-38", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -54,7 +54,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("38", this.RunProbe(probe));
+        Assert.Equal("38", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -69,7 +69,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("1", this.RunProbe(probe));
+        Assert.Equal("1", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -85,7 +85,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("1", this.RunProbe(probe));
+        Assert.Equal("1", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -104,7 +104,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("38-threads-work", this.RunProbe(probe));
+        Assert.Equal("38-threads-work", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -119,7 +119,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("1", this.RunProbe(probe));
+        Assert.Equal("1", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -133,7 +133,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("14", this.RunProbe(probe));
+        Assert.Equal("14", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -149,7 +149,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("36", this.RunProbe(probe));
+        Assert.Equal("36", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -164,13 +164,13 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("22", this.RunProbe(probe));
+        Assert.Equal("22", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
     public void Openat2_in_root_resolves_absolute_paths_inside_the_guest_dirfd()
     {
-        File.WriteAllText(this.guest.PathOf("inside.txt"), "x");
+        File.WriteAllText(_guest.PathOf("inside.txt"), "x");
         string probe = Compile("inroot", Prelude + "\n" + """
             int main(void) {
                 int dir = open(".", O_PATH | O_DIRECTORY);
@@ -183,14 +183,14 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("2-inside-opened", this.RunProbe(probe));
+        Assert.Equal("2-inside-opened", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
     public void A_thread_rewriting_the_path_buffer_cannot_read_a_denied_file()
     {
-        File.WriteAllText(this.guest.PathOf("SECRET.txt"), "classified");
-        File.WriteAllText(this.guest.PathOf("public.txt"), "harmless!!");
+        File.WriteAllText(_guest.PathOf("SECRET.txt"), "classified");
+        File.WriteAllText(_guest.PathOf("public.txt"), "harmless!!");
         string probe = Compile("pathrace", Prelude + "\n" + """
             static char path[64] = "public.txt";
             static volatile int stop;
@@ -221,14 +221,14 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("held", this.RunProbe(probe));
+        Assert.Equal("held", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
     public void A_symlink_swapped_during_opens_cannot_read_a_denied_file()
     {
-        File.WriteAllText(this.guest.PathOf("SECRET.txt"), "classified");
-        File.WriteAllText(this.guest.PathOf("public.txt"), "harmless!!");
+        File.WriteAllText(_guest.PathOf("SECRET.txt"), "classified");
+        File.WriteAllText(_guest.PathOf("public.txt"), "harmless!!");
         string probe = Compile("linkrace", Prelude + "\n" + """
             static volatile int stop;
             static void *swap(void *arg) {
@@ -258,7 +258,7 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("held", this.RunProbe(probe));
+        Assert.Equal("held", RunProbe(probe));
     }
 
     [ProgramFact("gcc")]
@@ -270,10 +270,10 @@ public sealed class BypassTests : IDisposable
                 return fd < 0 ? 3 : 0;
             }
             """);
-        File.Copy(writer, this.guest.PathOf("SECRET-prog"));
-        File.Copy("/bin/true", this.guest.PathOf("ok-prog"));
-        File.SetUnixFileMode(this.guest.PathOf("SECRET-prog"), (UnixFileMode)0x1ed);
-        File.SetUnixFileMode(this.guest.PathOf("ok-prog"), (UnixFileMode)0x1ed);
+        File.Copy(writer, _guest.PathOf("SECRET-prog"));
+        File.Copy("/bin/true", _guest.PathOf("ok-prog"));
+        File.SetUnixFileMode(_guest.PathOf("SECRET-prog"), (UnixFileMode)0x1ed);
+        File.SetUnixFileMode(_guest.PathOf("ok-prog"), (UnixFileMode)0x1ed);
         string racer = Compile("execrace", Prelude + "\n" + """
             #include <signal.h>
             #include <sys/wait.h>
@@ -308,10 +308,10 @@ public sealed class BypassTests : IDisposable
             }
             """);
 
-        Assert.Equal("held", this.RunProbe(racer));
+        Assert.Equal("held", RunProbe(racer));
     }
 
-    public void Dispose() => this.guest.Dispose();
+    public void Dispose() => _guest.Dispose();
 
     /// <summary>Compiles a probe (the tests that call it need gcc: <see cref="ProgramFactAttribute"/> skips them without it).</summary>
     private static string Compile(string name, string source) =>
@@ -319,8 +319,8 @@ public sealed class BypassTests : IDisposable
 
     private string RunProbe(string probe)
     {
-        int status = this.guest.Shell(Guest.DenyMarker(), $"'{probe}' > probe.out");
+        int status = _guest.Shell(Guest.DenyMarker(), $"'{probe}' > probe.out");
         Assert.Equal(0, status);
-        return File.ReadAllText(this.guest.PathOf("probe.out")).Trim();
+        return File.ReadAllText(_guest.PathOf("probe.out")).Trim();
     }
 }

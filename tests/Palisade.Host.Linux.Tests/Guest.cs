@@ -11,7 +11,7 @@ internal sealed class Guest : IDisposable
     private static readonly SemaphoreSlim CompileLock = new(1, 1);
     private static readonly string ProbeDirectory = System.IO.Directory.CreateTempSubdirectory("palisade-probes-").FullName;
 
-    public Guest() => this.Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
+    public Guest() => Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
 
     public string Directory { get; }
 
@@ -26,11 +26,11 @@ internal sealed class Guest : IDisposable
         }
     }
 
-    public string PathOf(string name) => Path.Combine(this.Directory, name);
+    public string PathOf(string name) => Path.Combine(Directory, name);
 
     /// <summary>Runs /bin/sh -c <paramref name="script"/> in <see cref="Directory"/> under <paramref name="mediator"/>; returns the exit status.</summary>
     public int Shell(ISyscallMediator mediator, string script) =>
-        Run(mediator, "/bin/sh", ["-c", $"cd '{this.Directory}' && {script}"]);
+        Run(mediator, "/bin/sh", ["-c", $"cd '{Directory}' && {script}"]);
 
     public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments) =>
         Run(mediator, program, arguments, out _);
@@ -92,7 +92,7 @@ internal sealed class Guest : IDisposable
     {
         try
         {
-            System.IO.Directory.Delete(this.Directory, recursive: true);
+            System.IO.Directory.Delete(Directory, recursive: true);
         }
         catch (IOException)
         {

@@ -5,19 +5,19 @@ namespace Palisade.Host.Linux.Tests;
 /// <summary>After performing an allowed path operation the supervisor reports its result, before the guest sees it.</summary>
 public sealed class PathOperationTests : IDisposable
 {
-    private readonly Guest guest = new();
+    private readonly Guest _guest = new();
 
     [Fact]
     public void A_performed_rename_is_reported_completed_with_success()
     {
-        File.WriteAllText(this.guest.PathOf("before.txt"), "x");
+        File.WriteAllText(_guest.PathOf("before.txt"), "x");
         var mediator = new RecordingMediator(SyscallFamilies.PathOperations);
 
-        int status = this.guest.Shell(mediator, "mv before.txt after.txt");
+        int status = _guest.Shell(mediator, "mv before.txt after.txt");
 
         Assert.Equal(0, status);
-        Assert.True(File.Exists(this.guest.PathOf("after.txt")));
-        Assert.Contains($"completed Rename {this.guest.PathOf("before.txt")} error=0", mediator.Events);
+        Assert.True(File.Exists(_guest.PathOf("after.txt")));
+        Assert.Contains($"completed Rename {_guest.PathOf("before.txt")} error=0", mediator.Events);
     }
 
     [Fact]
@@ -25,27 +25,27 @@ public sealed class PathOperationTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.PathOperations);
 
-        int status = this.guest.Shell(mediator, "rm -f missing.txt; rmdir missing-dir 2> /dev/null; exit 0");
+        int status = _guest.Shell(mediator, "rm -f missing.txt; rmdir missing-dir 2> /dev/null; exit 0");
 
         Assert.Equal(0, status);
-        Assert.Contains($"completed Unlink {this.guest.PathOf("missing.txt")} error=2", mediator.Events);
-        Assert.Contains($"completed RemoveDirectory {this.guest.PathOf("missing-dir")} error=2", mediator.Events);
+        Assert.Contains($"completed Unlink {_guest.PathOf("missing.txt")} error=2", mediator.Events);
+        Assert.Contains($"completed RemoveDirectory {_guest.PathOf("missing-dir")} error=2", mediator.Events);
     }
 
     [Fact]
     public void A_denied_operation_is_not_reported_completed()
     {
-        File.WriteAllText(this.guest.PathOf("SECRET.txt"), "keep\n");
+        File.WriteAllText(_guest.PathOf("SECRET.txt"), "keep\n");
         var mediator = new DenyingPathMediator();
 
-        int status = this.guest.Shell(mediator, "rm -f SECRET.txt");
+        int status = _guest.Shell(mediator, "rm -f SECRET.txt");
 
         Assert.NotEqual(0, status);
-        Assert.True(File.Exists(this.guest.PathOf("SECRET.txt")));
+        Assert.True(File.Exists(_guest.PathOf("SECRET.txt")));
         Assert.Equal(0, mediator.Completions);
     }
 
-    public void Dispose() => this.guest.Dispose();
+    public void Dispose() => _guest.Dispose();
 
     /// <summary>Denies every path operation and counts completions (there must be none).</summary>
     private sealed class DenyingPathMediator : Palisade.Host.Linux.Mediation.ISyscallMediator
@@ -61,7 +61,7 @@ public sealed class PathOperationTests : IDisposable
         public int PathOperation(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request) => 13;
 
         public void PathOperationCompleted(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request, int error) =>
-            Interlocked.Increment(ref this.Completions);
+            Interlocked.Increment(ref Completions);
 
         public void Close(in Palisade.Kernel.Hosting.Requester requester, int fd)
         {

@@ -13,7 +13,7 @@ internal sealed class PackageWorkspace : IDisposable
     public const string SampleEntryType = "Palisade.TestDrivers.Sample.SampleDriver";
     public const string KernelReferencingEntryType = "Palisade.TestDrivers.KernelReferencing.KernelReferencingDriver";
 
-    private int packages;
+    private int _packages;
 
     public PackageWorkspace()
     {
@@ -60,7 +60,7 @@ internal sealed class PackageWorkspace : IDisposable
     /// <summary>Makes a package folder from a fixture project's output and a manifest.</summary>
     public string CreatePackage(string project = SampleProject, string? manifest = null)
     {
-        string package = Path.Combine(Root, "packages", (++packages).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        string package = Path.Combine(Root, "packages", (++_packages).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Directory.CreateDirectory(package);
         foreach (string file in Directory.EnumerateFiles(FixtureDirectory(project)))
         {

@@ -28,14 +28,14 @@ internal sealed record LaunchCommand(string Executable, IReadOnlyList<string> Pr
 /// </summary>
 internal sealed unsafe class SupervisedGuest : IDisposable
 {
-    private readonly int pidfd;
-    private int exitCode = -1;
+    private readonly int _pidfd;
+    private int _exitCode = -1;
 
     private SupervisedGuest(int pid, int pidfd, Supervisor supervisor)
     {
-        this.Pid = pid;
-        this.pidfd = pidfd;
-        this.Supervisor = supervisor;
+        Pid = pid;
+        _pidfd = pidfd;
+        Supervisor = supervisor;
     }
 
     /// <summary>The program's pid (the launcher's, which becomes the program at exec).</summary>
@@ -124,13 +124,13 @@ internal sealed unsafe class SupervisedGuest : IDisposable
     /// </summary>
     public int WaitForExit()
     {
-        if (this.exitCode >= 0)
+        if (_exitCode >= 0)
         {
-            return this.exitCode;
+            return _exitCode;
         }
 
         SigInfo info;
-        while (Libc.WaitId(Libc.P_PIDFD, this.pidfd, &info, Libc.WEXITED) < 0)
+        while (Libc.WaitId(Libc.P_PIDFD, _pidfd, &info, Libc.WEXITED) < 0)
         {
             int error = Libc.LastError;
             if (error != Errno.EINTR)
@@ -139,15 +139,15 @@ internal sealed unsafe class SupervisedGuest : IDisposable
             }
         }
 
-        this.exitCode = info.Code == Libc.CLD_EXITED ? info.Status : 128 + info.Status;
-        return this.exitCode;
+        _exitCode = info.Code == Libc.CLD_EXITED ? info.Status : 128 + info.Status;
+        return _exitCode;
     }
 
     /// <summary>Sends <paramref name="signal"/> to the program.</summary>
-    public void Signal(int signal) => _ = Libc.Syscall(Sys.PidfdSendSignal, this.pidfd, signal, 0, 0, 0, 0);
+    public void Signal(int signal) => _ = Libc.Syscall(Sys.PidfdSendSignal, _pidfd, signal, 0, 0, 0, 0);
 
     /// <summary>Releases the pidfd (the program keeps running if it has not exited).</summary>
-    public void Dispose() => Libc.CloseOwned(this.pidfd);
+    public void Dispose() => Libc.CloseOwned(_pidfd);
 
     private static int SpawnLauncher(List<string> argv, int control)
     {

@@ -138,26 +138,26 @@ internal readonly ref struct OpenCall
 /// <summary>What an open really opened.</summary>
 internal readonly ref struct OpenedFile
 {
-    private readonly int fd;
-    private readonly uint mode;
-    private readonly Span<byte> proc;
-    private readonly Span<byte> buffer;
+    private readonly int _fd;
+    private readonly uint _mode;
+    private readonly Span<byte> _proc;
+    private readonly Span<byte> _buffer;
 
     /// <summary>Describes the supervisor's descriptor <paramref name="fd"/> (its identity and st_mode), using the two buffers to read its path on demand.</summary>
     internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer)
     {
-        this.Identity = identity;
-        this.mode = mode;
-        this.fd = fd;
-        this.proc = proc;
-        this.buffer = buffer;
+        Identity = identity;
+        _mode = mode;
+        _fd = fd;
+        _proc = proc;
+        _buffer = buffer;
     }
 
     /// <summary>Device and inode of the opened file.</summary>
     public FileIdentity Identity { get; }
 
     /// <summary>True when the opened object is a directory.</summary>
-    public bool IsDirectory => (this.mode & Interop.Libc.S_IFMT) == Interop.Libc.S_IFDIR;
+    public bool IsDirectory => (_mode & Interop.Libc.S_IFMT) == Interop.Libc.S_IFDIR;
 
     /// <summary>
     /// Its canonical path as the kernel reports it (readlink of /proc/self/fd/N: symlinks resolved; may end
@@ -166,12 +166,12 @@ internal readonly ref struct OpenedFile
     /// </summary>
     public ReadOnlySpan<byte> ReadPath()
     {
-        int length = Supervision.ProcFs.ReadSelfFdLink(this.fd, this.proc, this.buffer);
-        return length > 0 ? this.buffer[..length] : default;
+        int length = Supervision.ProcFs.ReadSelfFdLink(_fd, _proc, _buffer);
+        return length > 0 ? _buffer[..length] : default;
     }
 
     /// <summary>The supervisor's descriptor of the opened file, valid during the call (a post decision may read the file through it).</summary>
-    public int Descriptor => this.fd;
+    public int Descriptor => _fd;
 }
 
 /// <summary>The path operations the supervisor performs.</summary>

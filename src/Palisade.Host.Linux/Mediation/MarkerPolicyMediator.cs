@@ -12,28 +12,28 @@ namespace Palisade.Host.Linux.Mediation;
 /// </summary>
 internal sealed class MarkerPolicyMediator : ISyscallMediator
 {
-    private readonly byte[] marker;
+    private readonly byte[] _marker;
 
     /// <summary>Creates the policy for <paramref name="families"/>, denying paths that contain <paramref name="marker"/>.</summary>
     public MarkerPolicyMediator(SyscallFamilies families, string marker)
     {
         ArgumentNullException.ThrowIfNull(marker);
-        this.Subscriptions = families;
-        this.marker = System.Text.Encoding.UTF8.GetBytes(marker);
+        Subscriptions = families;
+        _marker = System.Text.Encoding.UTF8.GetBytes(marker);
     }
 
     /// <inheritdoc/>
     public SyscallFamilies Subscriptions { get; }
 
     /// <inheritdoc/>
-    public int PreOpen(in Requester requester, in OpenCall request) => this.Check(request.Path);
+    public int PreOpen(in Requester requester, in OpenCall request) => Check(request.Path);
 
     /// <inheritdoc/>
-    public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => this.marker.Length == 0 ? 0 : this.Check(file.ReadPath());
+    public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => _marker.Length == 0 ? 0 : Check(file.ReadPath());
 
     /// <inheritdoc/>
     public int PathOperation(in Requester requester, in PathOperationCall request) =>
-        this.Check(request.Path) != 0 ? Errno.EACCES : this.Check(request.NewPath);
+        Check(request.Path) != 0 ? Errno.EACCES : Check(request.NewPath);
 
     /// <inheritdoc/>
     public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error)
@@ -47,7 +47,7 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
 
     /// <inheritdoc/>
     public int Exec(in Requester requester, in ExecCall request) =>
-        this.Check(request.Path) != 0 ? Errno.EACCES : this.Check(request.ImagePath);
+        Check(request.Path) != 0 ? Errno.EACCES : Check(request.ImagePath);
 
     /// <inheritdoc/>
     public int Network(in Requester requester, in NetworkCall request) => 0;
@@ -86,5 +86,5 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     {
     }
 
-    private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? Errno.EACCES : 0;
+    private int Check(ReadOnlySpan<byte> path) => _marker.Length > 0 && path.IndexOf(_marker) >= 0 ? Errno.EACCES : 0;
 }

@@ -54,7 +54,7 @@ internal sealed unsafe partial class Supervisor
                 int howError = ReadOpenHow(tid, arg2, arg3, s, ref how);
                 if (howError != 0)
                 {
-                    this.Reply(n.Id, howError);
+                    Reply(n.Id, howError);
                     return;
                 }
 
@@ -64,7 +64,7 @@ internal sealed unsafe partial class Supervisor
         int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
         if (pathLength < 0)
         {
-            this.Reply(n.Id, -pathLength);
+            Reply(n.Id, -pathLength);
             return;
         }
 
@@ -72,7 +72,7 @@ internal sealed unsafe partial class Supervisor
         // waits, so the path is not another process's that reused its pid. A read-only open needs no such check: only that
         // very thread can receive the descriptor (ADDFD fails once it is gone), and a recycled pid would at worst give a
         // decision and an open that nobody receives. See docs/security.md.
-        if (CanModify((int)how.Flags) && !this.StillWaiting(n.Id))
+        if (CanModify((int)how.Flags) && !StillWaiting(n.Id))
         {
             return;
         }
@@ -84,7 +84,7 @@ internal sealed unsafe partial class Supervisor
         int baseFd = anchored ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
-            this.Reply(n.Id, -baseFd);
+            Reply(n.Id, -baseFd);
             return;
         }
 
@@ -93,7 +93,7 @@ internal sealed unsafe partial class Supervisor
             int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
             if (absoluteLength < 0)
             {
-                this.Reply(n.Id, -absoluteLength);
+                Reply(n.Id, -absoluteLength);
                 return;
             }
 
@@ -107,20 +107,20 @@ internal sealed unsafe partial class Supervisor
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
             };
-            int decision = this.mediator.PreOpen(requester, request);
+            int decision = _mediator.PreOpen(requester, request);
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
-            bool post = decision == 0 && (this.families & SyscallFamilies.FileOpenPost) != 0;
+            bool post = decision == 0 && (_families & SyscallFamilies.FileOpenPost) != 0;
 
             if ((guestFlags & Libc.O_PATH) != 0)
             {
                 // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
                 // An O_PATH descriptor gives no access to data; see docs/security.md.
-                this.Continue(n.Id);
+                Continue(n.Id);
                 return;
             }
 
@@ -144,7 +144,7 @@ internal sealed unsafe partial class Supervisor
 
             if (creates)
             {
-                ours.Mode &= ~(ulong)this.GuestUmask(tid, s);
+                ours.Mode &= ~(ulong)GuestUmask(tid, s);
             }
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
@@ -155,10 +155,10 @@ internal sealed unsafe partial class Supervisor
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = this.OpenOnReceiver(baseFd, path, ref ours);
+            int fd = OpenOnReceiver(baseFd, path, ref ours);
             if (fd < 0)
             {
-                this.Reply(n.Id, -fd);
+                Reply(n.Id, -fd);
                 return;
             }
 
@@ -168,11 +168,11 @@ internal sealed unsafe partial class Supervisor
             {
                 int error = Libc.LastError;
                 Libc.CloseOwned(fd);
-                this.Reply(n.Id, error);
+                Reply(n.Id, error);
                 return;
             }
 
-            this.FinishOpen(n.Id, requester, request, fd, in stat, post, s);
+            FinishOpen(n.Id, requester, request, fd, in stat, post, s);
         }
         finally
         {
@@ -219,7 +219,7 @@ internal sealed unsafe partial class Supervisor
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
     {
-        long ticket = this.watch.Begin();
+        long ticket = _watch.Begin();
         long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
@@ -228,7 +228,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         int result = fd < 0 ? -Libc.LastError : (int)fd;
-        _ = this.watch.End(ticket);
+        _ = _watch.End(ticket);
         return result;
     }
 
@@ -244,18 +244,18 @@ internal sealed unsafe partial class Supervisor
             if (post)
             {
                 var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved);
-                int decision = this.mediator.PostOpen(requester, request, opened);
+                int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
-                    this.Reply(id, decision);
+                    Reply(id, decision);
                     return;
                 }
             }
 
-            int injected = Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
+            int injected = Seccomp.AddFdAndSend(_listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
             if (injected < 0 && injected != -Errno.ENOENT)
             {
-                this.Reply(id, -injected);
+                Reply(id, -injected);
             }
         }
         finally

@@ -34,7 +34,7 @@ internal sealed unsafe partial class Supervisor
                 remoteLength = ReadMessageAddress(tid, a1, s.Address, s);
                 break;
             case Sys.Sendmmsg:
-                this.HandleSendmmsg(in n, requester, s);
+                HandleSendmmsg(in n, requester, s);
                 return;
             default:
                 break;
@@ -42,17 +42,17 @@ internal sealed unsafe partial class Supervisor
 
         if (remoteLength < 0)
         {
-            this.Reply(n.Id, -remoteLength);
+            Reply(n.Id, -remoteLength);
             return;
         }
 
         if (nr == Sys.Sendmsg && remoteLength == 0)
         {
-            this.Continue(n.Id);
+            Continue(n.Id);
             return;
         }
 
-        if (!this.StillWaiting(n.Id))
+        if (!StillWaiting(n.Id))
         {
             return;
         }
@@ -60,7 +60,7 @@ internal sealed unsafe partial class Supervisor
         int socket = TakeGuestFd(requester.ProcessId, (int)a0);
         if (socket < 0)
         {
-            this.Reply(n.Id, -socket);
+            Reply(n.Id, -socket);
             return;
         }
 
@@ -70,7 +70,7 @@ internal sealed unsafe partial class Supervisor
             int domain = SocketOption(socket, Libc.SO_DOMAIN), type = SocketOption(socket, Libc.SO_TYPE), protocol = SocketOption(socket, Libc.SO_PROTOCOL);
             if (domain < 0)
             {
-                this.Reply(n.Id, -domain);
+                Reply(n.Id, -domain);
                 return;
             }
 
@@ -96,10 +96,10 @@ internal sealed unsafe partial class Supervisor
                 LocalPort = Port(local),
                 RemotePort = Port(remote),
             };
-            int decision = this.mediator.Network(requester, request);
+            int decision = _mediator.Network(requester, request);
             if (decision != 0)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
@@ -112,21 +112,21 @@ internal sealed unsafe partial class Supervisor
                         // A blocking stream connect waits for the peer: do it off the loop.
                         int cwd = domain == Libc.AF_UNIX ? ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc) : -1;
                         handedOff = true;
-                        this.ConnectLater(n.Id, socket, address.ToArray(), cwd);
+                        ConnectLater(n.Id, socket, address.ToArray(), cwd);
                         return;
                     }
 
-                    this.Reply(n.Id, this.UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
+                    Reply(n.Id, UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
                     return;
                 case Sys.Bind:
-                    uint? umask = domain == Libc.AF_UNIX ? this.GuestUmask(tid, s) : null;
-                    this.Reply(n.Id, this.UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
+                    uint? umask = domain == Libc.AF_UNIX ? GuestUmask(tid, s) : null;
+                    Reply(n.Id, UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
                     return;
                 case Sys.Listen:
-                    this.Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
+                    Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
                     return;
                 default:
-                    this.Continue(n.Id);
+                    Continue(n.Id);
                     return;
             }
         }
@@ -141,11 +141,11 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>Connects on a worker thread (kept out of <see cref="HandleNetwork"/> so that its closure is not allocated on every call).</summary>
     private void ConnectLater(ulong id, int socket, byte[] address, int cwd) =>
-        this.RunBlocking(id, _ =>
+        RunBlocking(id, _ =>
         {
             try
             {
-                this.Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
+                Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
             }
             finally
             {
@@ -181,7 +181,7 @@ internal sealed unsafe partial class Supervisor
                     socket = TakeGuestFd(requester.ProcessId, (int)n.Data.Args[0]);
                     if (socket < 0)
                     {
-                        this.Reply(n.Id, -socket);
+                        Reply(n.Id, -socket);
                         return;
                     }
                 }
@@ -196,15 +196,15 @@ internal sealed unsafe partial class Supervisor
                     RemoteAddress = address,
                     RemotePort = Port(address),
                 };
-                int decision = this.mediator.Network(requester, request);
+                int decision = _mediator.Network(requester, request);
                 if (decision != 0)
                 {
-                    this.Reply(n.Id, decision);
+                    Reply(n.Id, decision);
                     return;
                 }
             }
 
-            this.Continue(n.Id);
+            Continue(n.Id);
         }
         finally
         {

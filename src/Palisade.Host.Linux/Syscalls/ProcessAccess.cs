@@ -23,7 +23,7 @@ internal sealed unsafe partial class Supervisor
                 request = new ProcessAccessCall(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tkill:
-                request = new ProcessAccessCall(nr, this.ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tgkill:
                 request = new ProcessAccessCall(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
@@ -49,18 +49,18 @@ internal sealed unsafe partial class Supervisor
                 break;
             default:
                 // Only subscribed numbers reach the supervisor; anything else is a filter bug. Refuse it.
-                this.Reply(n.Id, Errno.ENOSYS);
+                Reply(n.Id, Errno.ENOSYS);
                 return;
         }
 
-        int decision = this.mediator.ProcessAccess(requester, request);
+        int decision = _mediator.ProcessAccess(requester, request);
         if (decision != 0)
         {
-            this.Reply(n.Id, decision);
+            Reply(n.Id, decision);
             return;
         }
 
-        this.Continue(n.Id);
+        Continue(n.Id);
     }
 
     private static ProcessRights SignalRights(int signal) => signal switch
@@ -71,7 +71,7 @@ internal sealed unsafe partial class Supervisor
 
     private int ProcessOf(int tid, Scratch s)
     {
-        if (this.processOfThread.TryGetValue(tid, out int process))
+        if (_processOfThread.TryGetValue(tid, out int process))
         {
             return process;
         }

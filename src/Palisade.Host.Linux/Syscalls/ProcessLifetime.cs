@@ -20,9 +20,9 @@ internal sealed unsafe partial class Supervisor
             case Sys.Exit:
             case Sys.ExitGroup:
                 bool whole = n.Data.Nr == Sys.ExitGroup;
-                this.mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
-                this.Forget(requester.ProcessId, requester.ThreadId, whole);
-                this.Continue(n.Id);
+                _mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
+                Forget(requester.ProcessId, requester.ThreadId, whole);
+                Continue(n.Id);
                 return;
             default:
                 ulong flags = n.Data.Nr switch
@@ -34,14 +34,14 @@ internal sealed unsafe partial class Supervisor
                 var kind = (flags & Libc.CLONE_THREAD) != 0 ? ProcessCreateKind.Thread
                     : (flags & Libc.CLONE_VFORK) != 0 ? ProcessCreateKind.VforkProcess
                     : ProcessCreateKind.Process;
-                int decision = this.mediator.ProcessCreate(requester, new ProcessCreateCall(kind, flags));
+                int decision = _mediator.ProcessCreate(requester, new ProcessCreateCall(kind, flags));
                 if (decision != 0)
                 {
-                    this.Reply(n.Id, decision);
+                    Reply(n.Id, decision);
                     return;
                 }
 
-                this.Continue(n.Id);
+                Continue(n.Id);
                 return;
         }
     }

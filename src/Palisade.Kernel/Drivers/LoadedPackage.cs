@@ -22,11 +22,11 @@ internal sealed class LoadedPackage
     private const int Started = 1;
     private const int Released = 2;
 
-    private DriverLoadContext? loadContext;
-    private Assembly? mainAssembly;
-    private IReadOnlyList<Assembly> assemblies;
-    private IDriver? entry;
-    private int state;
+    private DriverLoadContext? _loadContext;
+    private Assembly? _mainAssembly;
+    private IReadOnlyList<Assembly> _assemblies;
+    private IDriver? _entry;
+    private int _state;
 
     internal LoadedPackage(
         DriverManifest manifest,
@@ -42,10 +42,10 @@ internal sealed class LoadedPackage
         MainAssemblySha256 = Convert.ToHexStringLower(mainAssemblySha256);
         PackageDirectory = packageDirectory;
         Signature = signature;
-        this.loadContext = loadContext;
-        this.mainAssembly = mainAssembly;
-        this.assemblies = assemblies;
-        this.entry = entry;
+        _loadContext = loadContext;
+        _mainAssembly = mainAssembly;
+        _assemblies = assemblies;
+        _entry = entry;
     }
 
     /// <summary>The driver's manifest; <see cref="DriverManifest.Name"/> names the driver.</summary>
@@ -63,21 +63,21 @@ internal sealed class LoadedPackage
 
     /// <summary>The driver's main assembly.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
-    public Assembly MainAssembly => mainAssembly ?? throw Unloaded();
+    public Assembly MainAssembly => _mainAssembly ?? throw Unloaded();
 
     /// <summary>
     /// Every assembly of the package, all loaded up front (loading runs none of their code) so that any code of the
     /// driver can be attributed to it, for example in a crash dump. Empty once unloaded; a copy kept elsewhere keeps
     /// the driver's code in memory.
     /// </summary>
-    public IReadOnlyList<Assembly> Assemblies => assemblies;
+    public IReadOnlyList<Assembly> Assemblies => _assemblies;
 
-    /// <summary>The instance of the manifest's entry type.</summary>
+    /// <summary>The instance of the manifest's _entry type.</summary>
     /// <exception cref="ObjectDisposedException">The driver is unloaded.</exception>
-    public IDriver Entry => entry ?? throw Unloaded();
+    public IDriver Entry => _entry ?? throw Unloaded();
 
     /// <summary>True once the driver's code has been released (by <see cref="Unload"/> or a failed <see cref="Start"/>).</summary>
-    public bool IsUnloaded => Volatile.Read(ref state) == Released;
+    public bool IsUnloaded => Volatile.Read(ref _state) == Released;
 
     /// <summary>
     /// Calls IDriver.Load with the driver's context. When it fails (an error status, or an exception, reported as
@@ -93,7 +93,7 @@ internal sealed class LoadedPackage
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(removeRegistrations);
-        if (Interlocked.CompareExchange(ref state, Started, Loaded) != Loaded)
+        if (Interlocked.CompareExchange(ref _state, Started, Loaded) != Loaded)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} was already started or unloaded.");
         }
@@ -102,7 +102,7 @@ internal sealed class LoadedPackage
         fault = null;
         try
         {
-            status = entry!.Load(context);
+            status = _entry!.Load(context);
         }
 #pragma warning disable CA1031 // A driver's exception is contained, whatever it is: it must never take the kernel down.
         catch (Exception e)
@@ -114,7 +114,7 @@ internal sealed class LoadedPackage
 
         if (status.IsError)
         {
-            Volatile.Write(ref state, Released);
+            Volatile.Write(ref _state, Released);
             removeRegistrations();
             Release();
         }
@@ -132,7 +132,7 @@ internal sealed class LoadedPackage
     public DriverUnloadResult Unload(Action removeRegistrations)
     {
         ArgumentNullException.ThrowIfNull(removeRegistrations);
-        int previous = Interlocked.Exchange(ref state, Released);
+        int previous = Interlocked.Exchange(ref _state, Released);
         if (previous == Released)
         {
             throw new InvalidOperationException($"driver {Manifest.Name} is already unloaded.");
@@ -144,7 +144,7 @@ internal sealed class LoadedPackage
         {
             try
             {
-                entry!.Unload();
+                _entry!.Unload();
             }
 #pragma warning disable CA1031 // Contained for the same reason as in Start.
             catch (Exception e)
@@ -163,11 +163,11 @@ internal sealed class LoadedPackage
     // LoadedPackage (say, in a list of unloaded drivers) does not keep the driver's code alive.
     private WeakReference Release()
     {
-        DriverLoadContext context = loadContext!;
-        entry = null;
-        mainAssembly = null;
-        assemblies = [];
-        loadContext = null;
+        DriverLoadContext context = _loadContext!;
+        _entry = null;
+        _mainAssembly = null;
+        _assemblies = [];
+        _loadContext = null;
         context.Unload();
         return new WeakReference(context);
     }

@@ -14,12 +14,12 @@ namespace Palisade.TestDrivers.Sample;
 /// </summary>
 public sealed class SampleDriver : IDriver
 {
-    private IDriverContext? context;
+    private IDriverContext? _context;
 
     public Status Load(IDriverContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        this.context = context;
+        _context = context;
         context.Parameters.TryGetValue("behaviour", out string? behaviour);
         if (behaviour == "load-throws")
         {
@@ -54,17 +54,17 @@ public sealed class SampleDriver : IDriver
         }
     }
 
-    private void OnProcessExit(in ProcessExitInfo info) => context?.ReportEvent("process-exit", "seen", info.ProcessId, null);
+    private void OnProcessExit(in ProcessExitInfo info) => _context?.ReportEvent("process-exit", "seen", info.ProcessId, null);
 
     public void Unload()
     {
-        if (context is null)
+        if (_context is null)
         {
             return;
         }
 
-        context.ReportEvent("unloaded", "goodbye from " + context.DriverName, 0, null);
-        if (context.Parameters.TryGetValue("behaviour", out string? behaviour) && behaviour == "unload-throws")
+        _context.ReportEvent("unloaded", "goodbye from " + _context.DriverName, 0, null);
+        if (_context.Parameters.TryGetValue("behaviour", out string? behaviour) && behaviour == "unload-throws")
         {
             throw new InvalidOperationException("the sample driver was told to throw from Unload");
         }
