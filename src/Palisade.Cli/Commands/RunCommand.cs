@@ -147,7 +147,7 @@ internal static class RunCommand
         var mediator = new KernelMediator(kernel.Host);
         try
         {
-            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..]);
+            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {

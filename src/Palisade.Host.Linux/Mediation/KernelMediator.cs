@@ -13,6 +13,7 @@ namespace Palisade.Host.Linux.Mediation;
 /// </summary>
 internal sealed class KernelMediator : ISyscallMediator
 {
+    private readonly KernelHost _host;
     private readonly FileMediator _files;
     private readonly ProcessMediator _processes;
     private readonly NetworkMediator _network;
@@ -20,6 +21,7 @@ internal sealed class KernelMediator : ISyscallMediator
     public KernelMediator(KernelHost host)
     {
         ArgumentNullException.ThrowIfNull(host);
+        _host = host;
         Subscriptions = RequestDecoder.FamiliesOf(host.Interests);
         _files = new FileMediator(host);
         _processes = new ProcessMediator(host);
@@ -56,4 +58,15 @@ internal sealed class KernelMediator : ISyscallMediator
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) => _processes.Exit(in requester, wholeProcess, status);
 
     public void Drain() => _processes.Drain();
+
+    /// <summary>
+    /// A decision that threw (the supervisor answered the guest EPERM): written to standard error and to the kernel's
+    /// event stream, beside the drivers' faults.
+    /// </summary>
+    public void ReportFault(Exception fault)
+    {
+        ArgumentNullException.ThrowIfNull(fault);
+        Launch.HiddenVerbs.WriteFault(fault);
+        _host.ReportFault(fault.GetType().Name + ": " + fault.Message);
+    }
 }
