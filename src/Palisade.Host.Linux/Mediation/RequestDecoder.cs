@@ -2,6 +2,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Palisade.Api;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Interop;
 using Palisade.Kernel.Hosting;
 
@@ -209,50 +210,33 @@ internal static class RequestDecoder
         return rights;
     }
 
+    /// <summary>
+    /// The seccomp families that serve each of the kernel's interests. Process exits need exit and exit_group only: the
+    /// kernel decides nothing at fork or clone (a process is decided at exec), so those run natively, and the exit
+    /// watcher reports the ends no system call announces.
+    /// </summary>
+    private static readonly (HostInterests Interest, SyscallFamilies Families)[] FamiliesOfInterest =
+    [
+        (HostInterests.FileOpen, SyscallFamilies.FileOpen),
+        (HostInterests.FileOpenCompletion, SyscallFamilies.FileOpenPost),
+        (HostInterests.PathOperations, SyscallFamilies.PathOperations),
+        (HostInterests.FileCleanup, SyscallFamilies.FileClose),
+        (HostInterests.ProcessCreation, SyscallFamilies.Exec),
+        (HostInterests.Network, SyscallFamilies.Network),
+        (HostInterests.ProcessAccess, SyscallFamilies.ProcessAccess),
+        (HostInterests.ProcessExits, SyscallFamilies.ProcessExits),
+    ];
+
     /// <summary>The seccomp families that serve the kernel's interests.</summary>
-    public static Filtering.SyscallFamilies FamiliesOf(HostInterests interests)
+    public static SyscallFamilies FamiliesOf(HostInterests interests)
     {
-        Filtering.SyscallFamilies f = Filtering.SyscallFamilies.None;
-        if ((interests & HostInterests.FileOpen) != 0)
+        SyscallFamilies f = SyscallFamilies.None;
+        foreach ((HostInterests interest, SyscallFamilies families) in FamiliesOfInterest)
         {
-            f |= Filtering.SyscallFamilies.FileOpen;
-        }
-
-        if ((interests & HostInterests.FileOpenCompletion) != 0)
-        {
-            f |= Filtering.SyscallFamilies.FileOpenPost;
-        }
-
-        if ((interests & HostInterests.PathOperations) != 0)
-        {
-            f |= Filtering.SyscallFamilies.PathOperations;
-        }
-
-        if ((interests & HostInterests.FileCleanup) != 0)
-        {
-            f |= Filtering.SyscallFamilies.FileClose;
-        }
-
-        if ((interests & HostInterests.ProcessCreation) != 0)
-        {
-            f |= Filtering.SyscallFamilies.Exec;
-        }
-
-        if ((interests & HostInterests.Network) != 0)
-        {
-            f |= Filtering.SyscallFamilies.Network;
-        }
-
-        if ((interests & HostInterests.ProcessAccess) != 0)
-        {
-            f |= Filtering.SyscallFamilies.ProcessAccess;
-        }
-
-        if ((interests & HostInterests.ProcessExits) != 0)
-        {
-            // Exits only: the kernel decides nothing at fork or clone (a process is decided at exec), so those run
-            // natively, and the exit watcher reports the ends no system call announces.
-            f |= Filtering.SyscallFamilies.ProcessExits;
+            if ((interests & interest) != 0)
+            {
+                f |= families;
+            }
         }
 
         return f;

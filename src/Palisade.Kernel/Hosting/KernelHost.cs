@@ -137,13 +137,8 @@ public sealed class KernelHost
     {
         FileRequest r = t_spareOpen ?? new FileRequest();
         t_spareOpen = null;
-        r.Operation = new FileOperation
+        r.Operation = OperationOf(in requester, FileOperationKind.Create, request.Path) with
         {
-            Kind = FileOperationKind.Create,
-            RequesterProcessId = requester.ProcessId,
-            RequesterThreadId = requester.ThreadId,
-            UserId = requester.UserId,
-            Path = request.Path,
             Access = request.Access,
             Disposition = request.Disposition,
             OpenFlags = request.OpenFlags,
@@ -220,13 +215,8 @@ public sealed class KernelHost
     {
         FileRequest r = t_path ??= new FileRequest();
         r.Reset();
-        r.Operation = new FileOperation
+        r.Operation = OperationOf(in requester, request.Kind, request.Path) with
         {
-            Kind = request.Kind,
-            RequesterProcessId = requester.ProcessId,
-            RequesterThreadId = requester.ThreadId,
-            UserId = requester.UserId,
-            Path = request.Path,
             NewPath = request.NewPath,
             IsDirectory = request.IsDirectory,
             InformationClass = request.InformationClass,
@@ -276,16 +266,7 @@ public sealed class KernelHost
     {
         ref ServiceFrame f = ref Frame(in requester);
         f.Descriptor = descriptor;
-        f.File = new FileOperation
-        {
-            Kind = FileOperationKind.Cleanup,
-            RequesterProcessId = requester.ProcessId,
-            RequesterThreadId = requester.ThreadId,
-            UserId = requester.UserId,
-            Path = path,
-            File = file,
-            Offset = -1,
-        };
+        f.File = OperationOf(in requester, FileOperationKind.Cleanup, path) with { File = file, Offset = -1 };
         f.FilePerformer = NotificationOnly.Instance;
         OperationRecord? record = Begin(requester.ProcessId, "cleanup", path);
         Status s = _kernel.SystemCall(SystemService.CleanupFile, ref f);
@@ -490,6 +471,17 @@ public sealed class KernelHost
         NetworkOperation.Listen => "listen",
         NetworkOperation.Accept => "accept",
         _ => "send",
+    };
+
+    /// <summary>A file operation of <paramref name="kind"/> on <paramref name="path"/>, on behalf of <paramref name="requester"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static FileOperation OperationOf(in Requester requester, FileOperationKind kind, string path) => new()
+    {
+        Kind = kind,
+        RequesterProcessId = requester.ProcessId,
+        RequesterThreadId = requester.ThreadId,
+        UserId = requester.UserId,
+        Path = path,
     };
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
