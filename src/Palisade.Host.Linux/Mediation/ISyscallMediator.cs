@@ -5,10 +5,18 @@ using FileIdentity = Palisade.Api.FileIdentity;
 namespace Palisade.Host.Linux.Mediation;
 
 /// <summary>
-/// The boundary between the Linux host and the kernel: the supervisor calls one method per decision
-/// point, with every argument already read from the guest's memory (once), validated and resolved. The
-/// supervisor then performs the operation itself (or lets Linux continue a call whose arguments are all
-/// in registers), so what a decision saw is what happens.
+/// The boundary between the supervisor and a policy: the supervisor calls one method per decision point, with
+/// every argument that lives in the guest's memory already read (once) and validated, and every path made
+/// absolute against the guest's dirfd or cwd. The supervisor then performs the operation itself (or lets Linux
+/// continue a call whose arguments are all in registers), so what a decision saw is what happens.
+/// <see cref="KernelMediator"/> is the policy of <c>palisade run</c>: it turns each call into a request to the kernel
+/// through <see cref="KernelHost"/>.
+/// <para>
+/// What is not an argument of the call is not resolved in advance: facts about processes (a parent, the image a
+/// process runs, which thread group a thread belongs to) and what a closed descriptor named are read from /proc
+/// through <see cref="Supervision.ProcFs"/> by the mediator that needs them, and only when a decision needs them, so
+/// that a call no registration cares about costs nothing more.
+/// </para>
 /// <para>
 /// Threading: calls come from the supervisor's loop thread, and from short-lived worker threads for
 /// operations that block (a FIFO open, a blocking connect). Implementations must be thread-safe and should
