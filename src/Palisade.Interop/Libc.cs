@@ -158,6 +158,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
     public static partial int Unshare(int flags);
 
+    /// <summary>sysconf name: clock ticks per second (the unit of /proc/PID/stat times).</summary>
+    public const int SC_CLK_TCK = 2;
+
+    [LibraryImport(Lib, EntryPoint = "sysconf")]
+    public static partial long Sysconf(int name);
+
     [LibraryImport(Lib, EntryPoint = "getuid")]
     public static partial uint GetUid();
 

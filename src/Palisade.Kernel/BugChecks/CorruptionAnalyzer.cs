@@ -1,6 +1,5 @@
 using System.Reflection;
 using Palisade.Kernel.Guard;
-using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.BugChecks;
 

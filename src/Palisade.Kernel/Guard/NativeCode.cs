@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Palisade.Kernel.Guard.Interop;
+namespace Palisade.Kernel.Guard;
 
 /// <summary>
 /// The guard's only raw-memory code: reading bytes and pointers at native addresses, walking the runtime's
