@@ -47,7 +47,7 @@ internal sealed class Guest : IDisposable
             throw new TimeoutException($"{program} did not finish: the supervisor stalled.");
         }
 
-        guest.Supervisor.WaitForEnd(TimeSpan.FromSeconds(30));
+        Assert.True(guest.Supervisor.WaitForEnd(TimeSpan.FromSeconds(30)), $"the supervisor of {program} did not end after it exited");
         handled = guest.Supervisor.Handled;
         return wait.Result;
     }
