@@ -146,8 +146,23 @@ internal sealed class AssemblyVerifier
         MemberInfo constructor = _resolver.ResolveMember(attribute.Constructor, GenericScope.None);
         if (constructor.DeclaringType is { } type)
         {
-            Report(_judge.JudgeType(type), DescribeParent(attribute.Parent), " (attribute)");
+            Report(_judge.JudgeType(type) ?? NamedLikeBaseLibrary(type), DescribeParent(attribute.Parent), " (attribute)");
         }
+    }
+
+    // The runtime recognizes some attributes by their name alone, whatever assembly defines them
+    // (IgnoresAccessChecksToAttribute, UnsafeAccessorAttribute...): a type of the package in a System or Microsoft
+    // namespace is judged by its name, as if it were the base library's. The attributes the compiler embeds
+    // (NullableAttribute, EmbeddedAttribute...) are on the allowlist.
+    private Judgement? NamedLikeBaseLibrary(Type type)
+    {
+        if (_judge.Universe.OriginOf(type.Assembly) != AssemblyOrigin.Package
+            || type.Namespace is not { } ns || !(ns == "System" || ns.StartsWith("System.", StringComparison.Ordinal) || ns.StartsWith("Microsoft.", StringComparison.Ordinal)))
+        {
+            return null;
+        }
+
+        return BaseLibraryPolicy.JudgeType(ReferenceJudge.DefinitionName(type)) is { } rule ? new Judgement(rule, ReferenceJudge.NameOf(type)) : null;
     }
 
     private string DescribeParent(EntityHandle parent)
@@ -211,6 +226,11 @@ internal sealed class AssemblyVerifier
         Type type = _resolver.TypeOf(handle);
         string where = Where(type);
         GenericScope scope = GenericScope.Of(type);
+        if (NamedLikeBaseLibrary(type) is { } impostor)
+        {
+            Report(impostor, where, " (a type of the package named like a base-library type)");
+        }
+
         if ((definition.Attributes & TypeAttributes.LayoutMask) == TypeAttributes.ExplicitLayout && HasInstanceFields(definition))
         {
             // A fieldless explicit struct (the compiler's __StaticArrayInitTypeSize=N) is only a size.

@@ -156,7 +156,10 @@ internal static class BaseLibraryPolicy
         "System.Diagnostics.StackTraceHiddenAttribute", "System.Diagnostics.UnreachableException", "System.Diagnostics.Stopwatch",
         "System.ComponentModel.EditorBrowsableAttribute", "System.ComponentModel.EditorBrowsableState",
         "System.ComponentModel.DescriptionAttribute", "System.ComponentModel.DefaultValueAttribute",
-        "System.CodeDom.Compiler.GeneratedCodeAttribute",
+        "System.CodeDom.Compiler.GeneratedCodeAttribute", "System.Runtime.CompilerServices.NativeIntegerAttribute",
+
+        // The marker the C# compiler puts on the attributes it embeds in an assembly (NullableAttribute...).
+        "Microsoft.CodeAnalysis.EmbeddedAttribute",
     };
 
     // Types refused with a rule of their own, even inside an allowed namespace.
@@ -250,6 +253,7 @@ internal static class BaseLibraryPolicy
         ("System.IO", VerifierRules.FileSystem),
         ("System.Net", VerifierRules.Network),
         ("System.Threading", VerifierRules.Threads),
+        ("System.Timers", VerifierRules.Threads),
         ("System.Text.Json.Serialization", VerifierRules.Reflection),
         ("System.ComponentModel", VerifierRules.Reflection),
         ("System.Security.Permissions", VerifierRules.Pointers),
