@@ -4,7 +4,8 @@ using Palisade.Api;
 
 namespace Palisade.Kernel.Interop;
 
-/// <summary>The few libc calls the kernel itself needs (file identity). Each call is checked; errno is returned.</summary>
+/// <summary>The few libc calls the kernel itself needs (file identity, and the path operations of a driver's own I/O).
+/// Each call is checked; errno is returned.</summary>
 internal static unsafe partial class Libc
 {
     [StructLayout(LayoutKind.Sequential)]
@@ -92,4 +93,55 @@ internal static unsafe partial class Libc
         isDirectory = (st.Mode & 0xF000) == 0x4000;
         return 0;
     }
+
+    private const int AtFdCwd = -100;
+    private const uint RenameNoReplace = 1;
+
+    [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RenameAt2Raw(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int UnlinkRaw(string path);
+
+    [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChmodRaw(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChownRaw(string path, uint owner, uint group);
+
+    [LibraryImport("libc", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int TruncateRaw(string path, long length);
+
+    /// <summary>Renames without ever replacing an existing <paramref name="newPath"/> (RENAME_NOREPLACE); errno on failure.</summary>
+    public static int RenameNoReplaceAt(string path, string newPath) =>
+        RenameAt2Raw(AtFdCwd, path, AtFdCwd, newPath, RenameNoReplace) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>Removes a name that is not a directory; errno on failure (EISDIR for a directory).</summary>
+    public static int Unlink(string path) => UnlinkRaw(path) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>Changes the permission bits; errno on failure.</summary>
+    public static int Chmod(string path, uint mode) => ChmodRaw(path, mode) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>Changes owner and group (uint.MaxValue leaves one unchanged); errno on failure.</summary>
+    public static int Chown(string path, uint owner, uint group) => ChownRaw(path, owner, group) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>Sets the size; errno on failure.</summary>
+    public static int Truncate(string path, long length) => TruncateRaw(path, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>The status a failed path operation's errno stands for, in the API's vocabulary.</summary>
+    public static Status StatusOf(int errno) => errno switch
+    {
+        0 => Status.Success,
+        2 => Status.ObjectNameNotFound, // ENOENT
+        20 => Status.ObjectPathNotFound, // ENOTDIR
+        1 or 13 or 21 => Status.AccessDenied, // EPERM, EACCES, EISDIR
+        17 => Status.ObjectNameCollision, // EEXIST
+        39 => Status.KeyHasChildren, // ENOTEMPTY
+        16 => Status.SharingViolation, // EBUSY
+        18 or 22 => Status.InvalidParameter, // EXDEV, EINVAL
+        12 => Status.InsufficientResources, // ENOMEM
+        9 => Status.InvalidHandle, // EBADF
+        95 => Status.NotSupported, // EOPNOTSUPP
+        _ => Status.Unsuccessful,
+    };
 }
