@@ -82,7 +82,7 @@ internal static class BaseLibraryPolicy
         "System.IO.StreamWriter", "System.IO.TextReader", "System.IO.TextWriter", "System.IO.StringReader",
         "System.IO.StringWriter", "System.IO.BinaryReader", "System.IO.BinaryWriter", "System.IO.IOException",
         "System.IO.EndOfStreamException", "System.IO.InvalidDataException", "System.IO.FileNotFoundException",
-        "System.IO.DirectoryNotFoundException", "System.IO.PathTooLongException", "System.IO.SeekOrigin",
+        "System.IO.DirectoryNotFoundException", "System.IO.PathTooLongException", "System.IO.FileLoadException", "System.IO.SeekOrigin",
         "System.IO.FileAccess", "System.IO.FileMode", "System.IO.FileShare", "System.IO.Path", "System.IO.UnixFileMode",
 
         // System.Net: addresses are values; no socket, DNS or HTTP.
@@ -281,7 +281,7 @@ internal static class BaseLibraryPolicy
     // Allowed types of which only the listed members may be used; the rule refuses the rest.
     private static readonly Dictionary<string, (HashSet<string> Members, VerifierRule Rule)> OnlyMembers = new(StringComparer.Ordinal)
     {
-        ["System.Type"] = (Set("GetTypeFromHandle", "op_Equality", "op_Inequality", "get_Name", "get_FullName", "get_Namespace",
+        ["System.Type"] = (Set("GetTypeFromHandle", "EmptyTypes", "op_Equality", "op_Inequality", "get_Name", "get_FullName", "get_Namespace",
             "ToString", "Equals", "GetHashCode", "IsAssignableFrom", "IsAssignableTo", "IsInstanceOfType", "get_IsValueType",
             "get_IsEnum", "get_IsArray", "get_IsGenericType", "get_IsClass", "get_IsInterface", "get_IsPrimitive", "get_IsAbstract",
             "get_IsSealed", "GetType", "GetGenericArguments", "GetElementType", "get_IsByRefLike"), VerifierRules.Reflection),

@@ -1130,7 +1130,15 @@ internal sealed class MethodVerifier
             Storage storage = IndirectStorage(op);
             if (!Address(address, "a read"))
             {
-                Push(storage == Storage.Reference ? new StackValue(ValueKind.Object, Universe.Core("System.Object")) : new StackValue(ValueKind.NativeInt, null));
+                // What the instruction would have loaded, so that the rest of the method is still checked.
+                Push(storage switch
+                {
+                    Storage.Reference => new StackValue(ValueKind.Object, Universe.Core("System.Object")),
+                    Storage.Int64 => new StackValue(ValueKind.Int64, null),
+                    Storage.NativeInt => new StackValue(ValueKind.NativeInt, null),
+                    Storage.Float32 or Storage.Float64 => new StackValue(ValueKind.Float, null),
+                    _ => StackValue.Int32(),
+                });
                 return true;
             }
 
