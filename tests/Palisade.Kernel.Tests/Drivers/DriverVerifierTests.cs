@@ -61,6 +61,7 @@ public sealed class DriverVerifierTests : IDisposable
     [InlineData("PV021", "a ref field", "RefField.Target")]
     [InlineData("PV024", "TypedReference", "TypedReferences.Of")]
     [InlineData("PV025", "locals not zero-initialized", "UninitializedLocals.Stale")]
+    [InlineData("PV017", "a finalizer", "Finalized.Finalize")]
     public void Each_rule_refuses_its_violation_naming_the_member_and_the_method(string rule, string member, string location) =>
         AssertFinding(Unverifiable.Value, rule, member, location);
 
@@ -180,6 +181,24 @@ public sealed class DriverVerifierTests : IDisposable
         }));
 
         AssertFinding(report, "PV021", "returns a reference into this method's own frame", "Code.Dangle");
+    }
+
+    [Fact]
+    public void A_struct_method_returning_a_reference_to_this_is_refused()
+    {
+        VerificationReport report = Crafted(module =>
+        {
+            TypeBuilder value = module.DefineType("Crafted.Value", TypeAttributes.Public | TypeAttributes.Sealed | TypeAttributes.SequentialLayout, typeof(ValueType));
+            FieldBuilder field = value.DefineField("Field", typeof(int), FieldAttributes.Public);
+            MethodBuilder self = value.DefineMethod("Self", MethodAttributes.Public, typeof(int).MakeByRefType(), Type.EmptyTypes);
+            ILGenerator il = self.GetILGenerator();
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldflda, field);
+            il.Emit(OpCodes.Ret);
+            value.CreateType();
+        });
+
+        AssertFinding(report, "PV021", "returns a reference into this method's own frame", "Value.Self");
     }
 
     [Fact]
@@ -328,13 +347,17 @@ public sealed class DriverVerifierTests : IDisposable
     }
 
     // An assembly "Crafted" with one type "Code" whose methods the test defines, saved as a package folder.
-    private VerificationReport Crafted(Action<TypeBuilder> define)
+    private VerificationReport Crafted(Action<TypeBuilder> define) => Crafted(module =>
     {
-        var assembly = new PersistedAssemblyBuilder(new AssemblyName("Crafted"), typeof(object).Assembly);
-        ModuleBuilder module = assembly.DefineDynamicModule("Crafted");
         TypeBuilder type = module.DefineType("Crafted.Code", TypeAttributes.Public | TypeAttributes.Abstract | TypeAttributes.Sealed);
         define(type);
         type.CreateType();
+    });
+
+    private VerificationReport Crafted(Action<ModuleBuilder> define)
+    {
+        var assembly = new PersistedAssemblyBuilder(new AssemblyName("Crafted"), typeof(object).Assembly);
+        define(assembly.DefineDynamicModule("Crafted"));
         string folder = Directory.CreateDirectory(Path.Combine(_scratch, Guid.NewGuid().ToString("N"))).FullName;
         assembly.Save(Path.Combine(folder, "Crafted.dll"));
         return VerifyFolder(folder);

@@ -193,3 +193,12 @@ namespace Palisade.TestDrivers.Unverifiable
         }
     }
 }
+
+namespace Palisade.TestDrivers.Unverifiable
+{
+    /// <summary>Driver code the runtime runs on its finalizer thread.</summary>
+    public sealed class Finalized
+    {
+        ~Finalized() => GC.KeepAlive(this);
+    }
+}

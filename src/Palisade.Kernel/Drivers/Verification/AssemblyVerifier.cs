@@ -357,6 +357,11 @@ internal sealed class AssemblyVerifier
         }
 
         _seen.AddSignatureOf(definition);
+        if (IsFinalizer(method))
+        {
+            Report(VerifierRules.Threads, "a finalizer, which the runtime runs on its finalizer thread", where);
+        }
+
         MethodSignature<SignatureFlags> signature = definition.DecodeSignature(_flags, null);
         if (signature.Header.CallingConvention == SignatureCallingConvention.VarArgs)
         {
@@ -454,6 +459,12 @@ internal sealed class AssemblyVerifier
             });
         }
     }
+
+    // An override of Object.Finalize: driver code on the runtime's finalizer thread, outside every callback's
+    // containment, where an exception ends the process.
+    private static bool IsFinalizer(MethodBase method) =>
+        method is MethodInfo { Name: "Finalize", IsStatic: false, IsVirtual: true } info && info.GetParameters().Length == 0
+        && info.ReturnType.FullName == "System.Void" && method.DeclaringType is { IsValueType: false };
 
     private void CheckForwarders()
     {

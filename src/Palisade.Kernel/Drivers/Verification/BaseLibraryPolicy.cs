@@ -265,7 +265,8 @@ internal static class BaseLibraryPolicy
     {
         ["System.Threading.Tasks.Task"] = Members(VerifierRules.Threads, "Run", "get_Factory", "Start", "Delay", "Yield", "ContinueWith", "WaitAsync"),
         ["System.Threading.Tasks.Task`1"] = Members(VerifierRules.Threads, "get_Factory", "ContinueWith", "WaitAsync"),
-        ["System.Threading.CancellationTokenSource"] = Members(VerifierRules.Threads, "CancelAfter"),
+        ["System.Threading.CancellationTokenSource"] = Members(VerifierRules.Threads, "CancelAfter", "CancelAsync"),
+        ["System.Threading.SemaphoreSlim"] = Members(VerifierRules.Threads, "WaitAsync"),
         ["System.Globalization.CultureInfo"] = Members(VerifierRules.SharedState, "set_CurrentCulture", "set_CurrentUICulture",
             "set_DefaultThreadCurrentCulture", "set_DefaultThreadCurrentUICulture"),
         ["System.Text.Encoding"] = Members(VerifierRules.SharedState, "RegisterProvider"),
@@ -379,6 +380,13 @@ internal static class BaseLibraryPolicy
         }
 
         if (declaringType == "System.Threading.CancellationTokenSource" && method.IsConstructor && parameters.Length > 0)
+        {
+            return VerifierRules.Threads;
+        }
+
+        // RunContinuationsAsynchronously sends the awaiting driver code to the thread pool.
+        if (declaringType is "System.Threading.Tasks.TaskCompletionSource" or "System.Threading.Tasks.TaskCompletionSource`1"
+            && method.IsConstructor && parameters.Any(p => p.ParameterType.FullName == "System.Threading.Tasks.TaskCreationOptions"))
         {
             return VerifierRules.Threads;
         }

@@ -150,16 +150,25 @@ internal sealed class MethodVerifier
         return true;
     }
 
+    // What an argument holds on entry. A scoped reference (a struct's 'this' without [UnscopedRef], a 'scoped' or
+    // 'out' parameter) may point into the caller's frame in ways the caller did not allow to escape: for this method
+    // it is as if it pointed into its own frame, so it may not be returned or stored where the caller sees it.
     private ValueFlags ArgumentFlags(int argument)
     {
         int parameterIndex = _method.IsStatic ? argument : argument - 1;
         if (parameterIndex < 0)
         {
-            return ValueFlags.None;
+            return _method.DeclaringType is { IsValueType: true } && !TypeFacts.HasUnscopedThis(_method) ? ValueFlags.MayReferToFrame : ValueFlags.None;
         }
 
         ParameterInfo parameter = _method.GetParameters()[parameterIndex];
-        return TypeFacts.IsReadOnlyParameter(parameter) ? ValueFlags.ReadOnly : ValueFlags.None;
+        ValueFlags flags = TypeFacts.IsReadOnlyParameter(parameter) ? ValueFlags.ReadOnly : ValueFlags.None;
+        if (TypeFacts.IsScoped(parameter) && (parameter.ParameterType.IsByRef || TypeFacts.CarriesReferences(parameter.ParameterType)))
+        {
+            flags |= ValueFlags.MayReferToFrame;
+        }
+
+        return flags;
     }
 
     private void ReportSignature(SignatureFlags flags, string what)
