@@ -330,6 +330,16 @@ public sealed class DriverVerifierTests : IDisposable
     }
 
     [Fact]
+    public void A_package_assembly_named_like_a_base_library_assembly_in_another_case_is_refused()
+    {
+        // A driver's load context matches assembly names without regard to case, so this one would stand in for
+        // System.Linq for every assembly of the package.
+        VerificationReport report = Crafted(module => module.DefineType("System.Linq.Enumerable", TypeAttributes.Public).CreateType(), "system.linq");
+
+        AssertFinding(report, "PV027", "the assembly name system.linq, which is a base-library assembly's", "the assembly");
+    }
+
+    [Fact]
     public void Every_finding_of_a_package_is_reported_not_only_the_first()
     {
         VerificationReport report = Unverifiable.Value;
@@ -354,12 +364,12 @@ public sealed class DriverVerifierTests : IDisposable
         type.CreateType();
     });
 
-    private VerificationReport Crafted(Action<ModuleBuilder> define)
+    private VerificationReport Crafted(Action<ModuleBuilder> define, string name = "Crafted")
     {
-        var assembly = new PersistedAssemblyBuilder(new AssemblyName("Crafted"), typeof(object).Assembly);
-        define(assembly.DefineDynamicModule("Crafted"));
+        var assembly = new PersistedAssemblyBuilder(new AssemblyName(name), typeof(object).Assembly);
+        define(assembly.DefineDynamicModule(name));
         string folder = Directory.CreateDirectory(Path.Combine(_scratch, Guid.NewGuid().ToString("N"))).FullName;
-        assembly.Save(Path.Combine(folder, "Crafted.dll"));
+        assembly.Save(Path.Combine(folder, name + ".dll"));
         return VerifyFolder(folder);
     }
 }

@@ -47,9 +47,21 @@ internal sealed class VerifierUniverse : IDisposable
         _context = new MetadataLoadContext(new Resolver(this));
     }
 
-    /// <summary>True when <paramref name="name"/> is an assembly of the runtime's base library.</summary>
-    public static bool IsBaseLibraryName(string name) =>
-        name.Length > 0 && name.IndexOfAny(['/', '\\']) < 0 && File.Exists(Path.Combine(RuntimeDirectory, name + ".dll"));
+    // The base library's assemblies by simple name. Case-insensitive, as a driver's load context matches names: a
+    // package assembly named "system.runtime" would stand in for System.Runtime.
+    private static readonly Lazy<Dictionary<string, string>> BaseLibrary = new(() =>
+    {
+        var paths = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (string path in Directory.EnumerateFiles(RuntimeDirectory, "*.dll"))
+        {
+            paths.TryAdd(Path.GetFileNameWithoutExtension(path), path);
+        }
+
+        return paths;
+    });
+
+    /// <summary>True when <paramref name="name"/> names an assembly of the runtime's base library, in any case.</summary>
+    public static bool IsBaseLibraryName(string name) => BaseLibrary.Value.ContainsKey(name);
 
     /// <summary>Loads an assembly of the universe (the package's, the API, the base library) by name.</summary>
     /// <exception cref="FileNotFoundException">No such assembly is available to drivers.</exception>
@@ -108,7 +120,7 @@ internal sealed class VerifierUniverse : IDisposable
                 return context.LoadFromAssemblyPath(ApiPath);
             }
 
-            return IsBaseLibraryName(name) ? context.LoadFromAssemblyPath(Path.Combine(RuntimeDirectory, name + ".dll")) : null;
+            return BaseLibrary.Value.TryGetValue(name, out string? path) ? context.LoadFromAssemblyPath(path) : null;
         }
     }
 }
