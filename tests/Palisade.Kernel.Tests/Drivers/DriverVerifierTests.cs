@@ -115,6 +115,31 @@ public sealed class DriverVerifierTests : IDisposable
     }
 
     [Fact]
+    public void A_method_body_with_an_undefined_opcode_is_a_finding_not_a_failure_of_the_verifier()
+    {
+        VerificationReport report = Crafted(type => Method(type, "Garbled", typeof(int), [], il =>
+        {
+            il.Emit(OpCodes.Ldc_I4, 0x00A6A6A6);
+            il.Emit(OpCodes.Ret);
+        }));
+        string image = Path.Combine(_scratch, "garbled.dll");
+        File.Copy(Directory.EnumerateFiles(_scratch, "Crafted.dll", SearchOption.AllDirectories).First(), image);
+
+        // The body is a tiny header, then ldc.i4 (0x20) and its operand A6 A6 A6 00: turn the opcode into 0xA6, which
+        // no instruction has.
+        byte[] bytes = File.ReadAllBytes(image);
+        int at = bytes.AsSpan().IndexOf((byte[])[0x20, 0xA6, 0xA6, 0xA6, 0x00]);
+        Assert.True(at > 0);
+        bytes[at] = 0xA6;
+        string folder = Directory.CreateDirectory(Path.Combine(_scratch, "garbled")).FullName;
+        File.WriteAllBytes(Path.Combine(folder, "Crafted.dll"), bytes);
+        File.Delete(image);
+
+        Assert.True(report.IsClean, string.Join('\n', report.Findings));
+        AssertFinding(VerifyFolder(folder), "PV020", "unknown IL opcode 0xA6", "Code.Garbled");
+    }
+
+    [Fact]
     public void A_native_integer_used_as_an_address_is_refused()
     {
         VerificationReport report = Crafted(type => Method(type, "Peek", typeof(long), [], il =>

@@ -89,10 +89,11 @@ internal sealed class AssemblyVerifier
         {
             Report(VerifierRules.Unresolved, e.Message, where);
         }
-        catch (Exception e) when (e is BadImageFormatException or TypeLoadException or FileNotFoundException or FileLoadException
-            or NotSupportedException or ArgumentException or InvalidOperationException)
+#pragma warning disable CA1031 // The verifier reads untrusted bytes and fails closed: whatever it cannot check is a finding.
+        catch (Exception e)
+#pragma warning restore CA1031
         {
-            Report(VerifierRules.Unresolved, $"metadata that does not resolve ({e.GetType().Name}: {e.Message})", where);
+            Report(VerifierRules.Unresolved, $"metadata or IL the verifier cannot check ({e.GetType().Name}: {e.Message})", where);
         }
     }
 

@@ -103,9 +103,11 @@ internal static class DriverVerifier
                 var resolver = new ModuleResolver(universe, assembly, image);
                 new AssemblyVerifier(resolver, judge, file.Path, bytes.Keys, findings).Verify();
             }
-            catch (Exception e) when (e is BadImageFormatException or FileNotFoundException or FileLoadException or TypeLoadException)
+#pragma warning disable CA1031 // Untrusted bytes: the verifier fails closed, and never takes the kernel down.
+            catch (Exception e)
+#pragma warning restore CA1031
             {
-                findings.Add(new VerifierFinding(VerifierRules.Unresolved, $"an assembly the verifier cannot read ({e.Message})", "the assembly", file.Path));
+                findings.Add(new VerifierFinding(VerifierRules.Unresolved, $"an assembly the verifier cannot read ({e.GetType().Name}: {e.Message})", "the assembly", file.Path));
             }
         }
     }

@@ -1685,7 +1685,7 @@ internal sealed class MethodVerifier
 
             if (hasThis)
             {
-                CheckThis(arguments[0], method, op == ILOpCode.Callvirt, constrained);
+                CheckThis(arguments[0], method, constrained);
                 bool scopedThis = method.DeclaringType!.IsValueType && !TypeFacts.HasUnscopedThis(method);
                 contributes |= Contribution(arguments[0], arguments[0].Kind == ValueKind.ByRef ? arguments[0].Type!.MakeByRefType() : method.DeclaringType!, scopedThis);
             }
@@ -1789,7 +1789,7 @@ internal sealed class MethodVerifier
             }
         }
 
-        private void CheckThis(StackValue self, MethodBase method, bool isVirtual, Type? constrained)
+        private void CheckThis(StackValue self, MethodBase method, Type? constrained)
         {
             Type declaring = method.DeclaringType!;
             if (constrained is not null)
@@ -1829,8 +1829,6 @@ internal sealed class MethodVerifier
             {
                 Fail(VerifierRules.ReadOnlyWrite, $"the init accessor {ReferenceJudge.NameOf(method)} on an object this method did not create");
             }
-
-            _ = isVirtual;
         }
 
         private bool NewDelegate(Type delegateType)
@@ -1877,7 +1875,7 @@ internal sealed class MethodVerifier
                     skip = 1;
                 }
             }
-            else if (target.Kind != ValueKind.Object || !TypeFacts.CanStore(target, method.DeclaringType!.IsValueType ? method.DeclaringType : method.DeclaringType))
+            else if (target.Kind != ValueKind.Object || !TypeFacts.CanStore(target, method.DeclaringType!))
             {
                 return $"the target {target} is not a {ReferenceJudge.NameOf(method.DeclaringType!)}";
             }

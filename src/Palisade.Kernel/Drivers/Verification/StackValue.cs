@@ -76,7 +76,7 @@ internal readonly record struct StackValue(ValueKind Kind, Type? Type, ValueFlag
     /// <summary>For a reference into the frame: the slot (locals from 0, arguments after them), or -1.</summary>
     public int Slot { get; init; } = -1;
 
-    /// <summary>For a method pointer: the method; for an RVA static reference: unused.</summary>
+    /// <summary>For a method pointer: the method.</summary>
     public MethodBase? Method { get; init; }
 
     /// <summary>For <see cref="ValueFlags.RvaStatic"/>: the field.</summary>

@@ -107,18 +107,4 @@ internal static class VerifierRules
         SharedState, ExplicitLayout, TypeSafety, StackEscape, ReadOnlyWrite, MethodPointer, UncheckedIl, UninitializedLocals,
         NativeImage, ForeignAssembly, Unresolved,
     ];
-
-    /// <summary>The rule with the given id, or null.</summary>
-    public static VerifierRule? Find(string id)
-    {
-        foreach (VerifierRule rule in All)
-        {
-            if (string.Equals(rule.Id, id, StringComparison.OrdinalIgnoreCase))
-            {
-                return rule;
-            }
-        }
-
-        return null;
-    }
 }
