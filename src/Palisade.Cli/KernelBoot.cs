@@ -41,7 +41,7 @@ internal static class KernelBoot
 
         if (flavor == KernelFlavor.Compat)
         {
-            Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF and unsigned drivers load. Do not use this flavor to protect anything.");
+            Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF, drivers' code is not verified and unsigned drivers load. Do not use this flavor to protect anything.");
         }
 
         return new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents), registry);

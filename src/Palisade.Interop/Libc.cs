@@ -13,6 +13,7 @@ internal static unsafe partial class Libc
     private const string Lib = "libc";
 
     public const int AT_FDCWD = -100;
+    public const uint RENAME_NOREPLACE = 1;
     public const int AT_EMPTY_PATH = 0x1000;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const int AT_REMOVEDIR = 0x200;
@@ -285,6 +286,37 @@ internal static unsafe partial class Libc
             return FStatAt(AT_FDCWD, p, s, flags) == 0 ? 0 : LastError;
         }
     }
+
+    [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RenameAt2Path(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int UnlinkPath(string path);
+
+    [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChmodPath(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChownPath(string path, uint owner, uint group);
+
+    [LibraryImport("libc", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int TruncatePath(string path, long length);
+
+    /// <summary>Renames without ever replacing an existing <paramref name="newPath"/> (RENAME_NOREPLACE); 0 or the errno.</summary>
+    public static int RenameNoReplace(string path, string newPath) =>
+        RenameAt2Path(AT_FDCWD, path, AT_FDCWD, newPath, RENAME_NOREPLACE) == 0 ? 0 : LastError;
+
+    /// <summary>Removes a name that is not a directory; 0 or the errno (EISDIR for a directory).</summary>
+    public static int Unlink(string path) => UnlinkPath(path) == 0 ? 0 : LastError;
+
+    /// <summary>Changes the permission bits; 0 or the errno.</summary>
+    public static int Chmod(string path, uint mode) => ChmodPath(path, mode) == 0 ? 0 : LastError;
+
+    /// <summary>Changes owner and group (uint.MaxValue leaves one unchanged); 0 or the errno.</summary>
+    public static int Chown(string path, uint owner, uint group) => ChownPath(path, owner, group) == 0 ? 0 : LastError;
+
+    /// <summary>Sets the size; 0 or the errno.</summary>
+    public static int Truncate(string path, long length) => TruncatePath(path, length) == 0 ? 0 : LastError;
 
     public static int LastError => Marshal.GetLastPInvokeError();
 

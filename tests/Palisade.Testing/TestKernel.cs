@@ -27,9 +27,9 @@ internal sealed class TestKernel : IDisposable
     private readonly string _home = Directory.CreateTempSubdirectory("palisade-test-").FullName;
     private int _drivers;
 
-    public TestKernel(TimeSpan? deadline = null, Stream? events = null)
+    public TestKernel(TimeSpan? deadline = null, Stream? events = null, KernelFlavor flavor = KernelFlavor.Protected)
     {
-        Kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home, deadline, events));
+        Kernel = new PalisadeKernel(new KernelOptions(flavor, _home, deadline, events));
     }
 
     public PalisadeKernel Kernel { get; }

@@ -1,3 +1,4 @@
+using Palisade.Kernel.Hosting;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
@@ -51,7 +52,7 @@ public sealed partial class StatusErrnoTests
     {
         var documented = DocumentedStatuses().Select(row => (string)row[0]).ToHashSet();
 
-        Assert.All(StatusErrno.Table, entry => Assert.Contains(entry.Status.Name, documented));
+        Assert.All(StatusErrno.Table.ToArray(), entry => Assert.Contains(entry.Status.Name, documented));
     }
 
     [Fact]

@@ -214,11 +214,74 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
+    public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver_in_the_compat_flavor()
     {
-        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverObject? record));
+        // The protected flavor's verifier refuses Assembly.Load before the driver runs; the compat flavor does not
+        // verify, and its load context still refuses the kernel assembly.
+        using var compatEvents = new KernelEventLog();
+        using var compat = new TestKernel(events: compatEvents.Sink, flavor: KernelFlavor.Compat);
+        string package = _workspace.CreatePackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
 
-        Assert.Contains(_events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
+        Status status = compat.Kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
+
+        Assert.True(status.IsSuccess, message);
+        Assert.Contains(compatEvents.Lines(), e => e.StartsWith("kernel-by-name: refused: driver kernel-by-name may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
+        compat.Kernel.StopDriver(record!);
+    }
+
+    private const string UnverifiableProject = "Palisade.TestDrivers.Unverifiable";
+
+    [Fact]
+    public void Protected_flavor_refuses_a_package_the_verifier_refuses_naming_member_method_and_rule()
+    {
+        string package = TrustedSignedPackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.VerifierRefused, Status.DriverBlocked, "the driver verifier refused kernel-by-name: Palisade.TestDrivers.Unverifiable.dll: refused: ");
+        Assert.Matches(@"refused: .+ in .+ \(rule PV0\d\d [^)]+\)", result.Message);
+    }
+
+    [Fact]
+    public void Protected_flavor_refuses_an_unverifiable_package_before_any_of_its_code_loads()
+    {
+        string package = TrustedSignedPackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        ProtectedLoader().Load(package, out LoadedPackage? driver);
+
+        Assert.Null(driver);
+        Assert.DoesNotContain(AssemblyLoadContext.All, c => c.Name == "driver:kernel-by-name");
+    }
+
+    [Fact]
+    public void Compat_flavor_loads_an_unverifiable_package_and_says_its_code_was_not_verified()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
+        string package = _workspace.CreatePackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        DriverLoadResult result = loader.Load(package, out LoadedPackage? driver);
+
+        Assert.True(result.IsLoaded, result.Message);
+        Assert.Contains("code not verified", result.Message, StringComparison.Ordinal);
+        driver!.Unload(static () => { });
+    }
+
+    [Fact]
+    public void Protected_flavor_loads_and_starts_ordinary_csharp_that_the_verifier_accepts()
+    {
+        string package = TrustedSignedPackage("Palisade.TestDrivers.Verifiable",
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Verifiable.OrdinaryDriver", "Palisade.TestDrivers.Verifiable.dll", name: "ordinary"));
+        TrustStore.ForHome(_kernel.Home).Add(SigningKeys.ExportPublicPem(_workspace.VendorKey), "test-vendor", "the test vendor key");
+
+        Status status = _kernel.Kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
+
+        Assert.Equal(Status.Success, status);
+        Assert.Equal("loaded", message);
+        Assert.StartsWith("started: 2 rules", _events.Lines()[0], StringComparison.Ordinal);
         _kernel.Kernel.StopDriver(record!);
     }
 

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Palisade.Api;
 using Palisade.TestDrivers.Helper;
 
@@ -9,8 +8,7 @@ namespace Palisade.TestDrivers.Sample;
 /// registers a process-exit callback that it never unregisters, as careless drivers do: the kernel must remove it
 /// at unload, or the callback would keep the driver's code alive. Its
 /// "behaviour" parameter makes Load or Unload fail the ways a real driver can: "load-fails" returns AccessDenied,
-/// "load-throws" and "unload-throws" throw. "load-kernel-by-name" tries what a driver that pokes the kernel would do
-/// at run time, Assembly.Load("Palisade.Kernel"), and reports whether it got the assembly.
+/// "load-throws" and "unload-throws" throw. It passes the driver verifier, so the protected flavor loads it.
 /// </summary>
 public sealed class SampleDriver : IDriver
 {
@@ -26,11 +24,6 @@ public sealed class SampleDriver : IDriver
             throw new InvalidOperationException("the sample driver was told to throw from Load");
         }
 
-        if (behaviour == "load-kernel-by-name")
-        {
-            context.ReportEvent("kernel-by-name", TryLoadKernel(), 0, null);
-        }
-
         Status registered = context.Processes.RegisterProcessExit(OnProcessExit, out _);
         if (registered.IsError)
         {
@@ -39,19 +32,6 @@ public sealed class SampleDriver : IDriver
 
         context.ReportEvent("loaded", Greeting.For(context.DriverName), 0, null);
         return behaviour == "load-fails" ? Status.AccessDenied : Status.Success;
-    }
-
-    private static string TryLoadKernel()
-    {
-        try
-        {
-            return "loaded " + Assembly.Load(new AssemblyName("Palisade.Kernel")).FullName;
-        }
-        catch (FileLoadException e)
-        {
-            // The runtime wraps the exception the load context threw; the kernel's reason is the inner message.
-            return "refused: " + (e.InnerException ?? e).Message;
-        }
     }
 
     private void OnProcessExit(in ProcessExitInfo info) => _context?.ReportEvent("process-exit", "seen", info.ProcessId, null);

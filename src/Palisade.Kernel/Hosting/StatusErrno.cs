@@ -5,13 +5,16 @@ using System.Runtime.CompilerServices;
 using Palisade.Api;
 using Palisade.Interop;
 
-namespace Palisade.Host.Linux.Mediation;
+namespace Palisade.Kernel.Hosting;
 
-/// <summary>Maps a kernel status to the errno a guest sees, and an errno of the host's own operation back to a status.</summary>
-internal static class StatusErrno
+/// <summary>
+/// Maps a kernel status to the errno a guest sees, and the errno of an operation performed for a guest or a driver back
+/// to a status. Used by the host (answers to guests) and by the kernel (its own file system work).
+/// </summary>
+public static class StatusErrno
 {
     /// <summary>The errno of each status that documents one; every other error status maps to <see cref="Errno.EPERM"/>.</summary>
-    internal static readonly (Status Status, int Errno)[] Table =
+    private static readonly (Status Status, int Errno)[] s_table =
     [
         (Status.Unsuccessful, Errno.EPERM),
         (Status.InvalidHandle, Errno.EBADF),
@@ -37,6 +40,9 @@ internal static class StatusErrno
         (Status.InvalidDeviceState, Errno.EINVAL),
     ];
 
+    /// <summary>The errno of each status that documents one, in the order of <see cref="Status"/>'s codes.</summary>
+    public static ReadOnlySpan<(Status Status, int Errno)> Table => s_table;
+
     /// <summary>The errno a guest sees for <paramref name="status"/>: 0 for success, EPERM for an error status the API gives no errno.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ErrnoOf(Status status)
@@ -52,7 +58,7 @@ internal static class StatusErrno
             return Errno.EACCES;
         }
 
-        foreach ((Status s, int errno) in Table)
+        foreach ((Status s, int errno) in s_table)
         {
             if (s == status)
             {
@@ -66,18 +72,18 @@ internal static class StatusErrno
     /// <summary>
     /// The status a post callback sees for an operation the host performed and Linux failed with <paramref name="errno"/>
     /// (0 is success). The reverse of <see cref="Table"/> where it is unambiguous; ENOTDIR is a missing path component,
-    /// EPERM a denial, and an errno without a status of its own is <see cref="Status.Unsuccessful"/>.
+    /// EPERM and EISDIR a denial, EXDEV an invalid pair of names, and an errno without a status of its own is <see cref="Status.Unsuccessful"/>.
     /// </summary>
     public static Status StatusOf(int errno) => errno switch
     {
         0 => Status.Success,
         Errno.ENOENT => Status.ObjectNameNotFound,
         Errno.ENOTDIR => Status.ObjectPathNotFound,
-        Errno.EPERM or Errno.EACCES => Status.AccessDenied,
+        Errno.EPERM or Errno.EACCES or Errno.EISDIR => Status.AccessDenied,
         Errno.EEXIST => Status.ObjectNameCollision,
         Errno.ENOTEMPTY => Status.KeyHasChildren,
         Errno.EBUSY => Status.SharingViolation,
-        Errno.EINVAL => Status.InvalidParameter,
+        Errno.EINVAL or Errno.EXDEV => Status.InvalidParameter,
         Errno.ENOMEM => Status.InsufficientResources,
         Errno.EBADF => Status.InvalidHandle,
         Errno.EOPNOTSUPP => Status.NotSupported,
