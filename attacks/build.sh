@@ -2,8 +2,9 @@
 # Builds the attack drivers in Release and lays out one signed package per attack under attacks/out/NAME/: the
 # manifest (attacks/PROJECT/NAME.manifest.json), the project's assembly, and signature.json made with the
 # DEVELOPMENT key drivers/dev-signing-key.pem. Several attacks may share one assembly (one entry type each).
-# The guard tests load these packages in the protected flavor (signed, as the issue demands) and in the compat
-# flavor. Run from anywhere; ./test.sh runs it after building the CLI.
+# They are signed --unverified: the driver verifier refuses every one of them, so the protected flavor refuses them
+# at load (the tests check it, rule by rule) and only the compat flavor loads them. The guard tests start them
+# in-process, as code that got past the verifier would run. Run from anywhere; ./test.sh runs it after building the CLI.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -31,6 +32,6 @@ for manifest in "$here"/Palisade.Attacks.*/*.manifest.json; do
   mkdir -p "$package"
   cp "$bin/$project.dll" "$package/"
   cp "$manifest" "$package/manifest.json"
-  dotnet "$cli" driver sign "$package" --key "$key" >/dev/null
+  dotnet "$cli" driver sign "$package" --key "$key" --unverified >/dev/null
 done
 echo "attack packages in $out (signed with the development key)"

@@ -78,7 +78,7 @@ public class DispatchBenchmarks
     {
         _home = Directory.CreateTempSubdirectory("palisade-bench-").FullName;
         _kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home));
-        _kernel.StartDriver(new DriverRecord("bench", "bench", "1.0", "", ""), new Driver(Callbacks), new Dictionary<string, string>());
+        _kernel.StartDriver(new DriverObject("bench", "bench", "1.0", "", ""), new Driver(Callbacks), new Dictionary<string, string>());
         _file = new ServiceFrame
         {
             ProcessId = 42,

@@ -43,7 +43,7 @@ public class EventBenchmarks
             eventOptions: new EventStreamOptions(EventsPolicy.Drop, kernelChannelBytes: 64 << 20, driverChannelBytes: 64 << 20)));
         _off = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home));
         var quiet = new Quiet();
-        _on.StartDriver(new DriverRecord("antivirus", "bench", "1.0", "", ""), quiet, new Dictionary<string, string>());
+        _on.StartDriver(new DriverObject("antivirus", "bench", "1.0", "", ""), quiet, new Dictionary<string, string>());
         _driver = quiet.Context!;
         _record = new OperationRecord();
         _record.Begin(4242, "open");

@@ -131,10 +131,7 @@ internal static unsafe class GuardCost
         return ticks;
     }
 
-    private static long ClockTicksPerSecond => Sysconf(2);
-
-    [DllImport("libc", EntryPoint = "sysconf")]
-    private static extern long Sysconf(int name);
+    private static long ClockTicksPerSecond => Palisade.Interop.Libc.Sysconf(Palisade.Interop.Libc.SC_CLK_TCK);
 
     private sealed class TimingSink : IBugCheckSink
     {

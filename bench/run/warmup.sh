@@ -15,15 +15,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: warmup.sh [-n OPENS] [-r ROUNDS] [--one-cpu]" >&2; exit 2 ;;
   esac
 done
-shared=""
-for candidate in "$root/../shared/bench" "$root/../../shared/bench"; do
-  [ -n "$shared" ] || [ ! -f "$candidate/ref-supervisor.c" ] || shared=$candidate
-done
-[ -n "$shared" ] || { echo "warmup.sh: ../shared/bench not found" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cc -O2 -Wall -o "$out/openloop-chunks" "$root/bench/run/openloop-chunks.c"
-cc -O2 -Wall -o "$out/ref-supervisor" "$shared/ref-supervisor.c"
+cc -O2 -Wall -o "$out/ref-supervisor" "$root/bench/reference/ref-supervisor.c"
 echo palisade > "$out/target.txt"
 export PALISADE_HOME=${PALISADE_HOME:-$(mktemp -d)}
 "$root/palisade" trust add "$root/drivers/dev-signing-key.pem.pub" --name palisade-dev-ONLY >/dev/null

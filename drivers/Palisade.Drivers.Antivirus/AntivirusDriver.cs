@@ -14,7 +14,6 @@
 // Its parameters can change while it runs (palisade reg set ...\Services\antivirus\Parameters): the driver parses
 // the new set and, when it is valid, swaps in a new configuration at once (options, scanner, and a new clean-verdict
 // marker, which retires every verdict cached under the old signatures); a bad set is reported and the old one kept.
-using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 
 namespace Palisade.Drivers.Antivirus;
@@ -59,7 +58,7 @@ public sealed class AntivirusDriver : IDriver
     {
         ArgumentNullException.ThrowIfNull(context);
         _context = context;
-        if (!AntivirusOptions.TryParse(context.Parameters, out AntivirusOptions? options, out string? error))
+        if (!AntivirusOptions.TryParse(context.Parameters, context.Files, out AntivirusOptions? options, out string? error))
         {
             context.ReportEvent("config-error", error, 0, null);
             return Status.InvalidParameter;
@@ -118,7 +117,7 @@ public sealed class AntivirusDriver : IDriver
     /// refused as a whole (the running configuration stays).</summary>
     private Status OnParametersChanged(in ParametersChange change)
     {
-        if (!AntivirusOptions.TryParse(change.Parameters, out AntivirusOptions? options, out string? error))
+        if (!AntivirusOptions.TryParse(change.Parameters, _context!.Files, out AntivirusOptions? options, out string? error))
         {
             _context!.ReportEvent("config-error", error + "; the running configuration is kept", 0, null);
             return Status.InvalidParameter;
@@ -254,23 +253,18 @@ public sealed class AntivirusDriver : IDriver
         }
 
         // Scan what was just written. A cleanup cannot be refused (the descriptor is already closed), so this scan
-        // reports and quarantines; the next open still scans the exact file, since the verdict was dropped above.
-        // The read uses System.IO rather than OpenFile so that no file operation is issued from inside a file
-        // callback (see docs/scenarios.md).
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(op.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        // reports and quarantines; the next open still scans the exact file, since the verdict was dropped above. The
+        // file is opened with the scan filter's own I/O, which filters below it see and the scan filter does not.
+        IFilterManager files = _context!.Files;
+        if (files.OpenFile(_scanFilter, op.Path, FileAccess.Read, out Stream? stream).IsError || stream is null)
         {
             return PreOperationStatus.SuccessNoCallback;
         }
 
         string? detection;
-        using (handle)
+        using (stream)
         {
-            var source = new HandleSource(handle);
+            var source = new StreamSource(stream);
             Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out detection);
             Interlocked.Increment(ref _scans);
             if (s.IsError)
@@ -337,7 +331,7 @@ public sealed class AntivirusDriver : IDriver
         string? folder = config.Options.Quarantine;
         if (folder is not null)
         {
-            Status moved = Quarantine.Move(folder, path, out string? destination);
+            Status moved = Quarantine.Move(_context!.Files, _scanFilter, folder, path, out string? destination);
             message += moved.IsSuccess
                 ? "; quarantined as " + destination
                 : "; quarantine failed: " + moved.Name;

@@ -1,6 +1,7 @@
 // The antivirus's parameters (IDriverContext.Parameters), validated once at load. Each key is documented in
 // README.md and docs/scenarios.md; an unknown value is refused with a message rather than replaced by a default.
 using System.Diagnostics.CodeAnalysis;
+using Palisade.Api;
 
 namespace Palisade.Drivers.Antivirus;
 
@@ -28,10 +29,11 @@ internal sealed class AntivirusOptions
     /// <summary>The most bytes of one file a scan reads; beyond it only patterns in the first part are found.</summary>
     public long MaxScanSize { get; }
 
-    /// <summary>The absolute folder infected files are moved to, or null to leave them in place.</summary>
+    /// <summary>The absolute folder infected files are moved to (it must exist), or null to leave them in place.</summary>
     public string? Quarantine { get; }
 
-    public static bool TryParse(IReadOnlyDictionary<string, string> parameters, [NotNullWhen(true)] out AntivirusOptions? options, [NotNullWhen(false)] out string? error)
+    /// <summary>Validates the parameters; a signature file is read through <paramref name="files"/>.</summary>
+    public static bool TryParse(IReadOnlyDictionary<string, string> parameters, IFilterManager files, [NotNullWhen(true)] out AntivirusOptions? options, [NotNullWhen(false)] out string? error)
     {
         options = null;
         bool scanOnRead = true;
@@ -44,18 +46,13 @@ internal sealed class AntivirusOptions
         SignatureSet signatures = SignatureSet.BuiltIn;
         if (parameters.TryGetValue(SignaturesKey, out string? file))
         {
-            string content;
-            try
+            if (!ConfigurationFile.TryRead(files, file, out string? content, out string? why))
             {
-                content = File.ReadAllText(file);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                error = SignaturesKey + ": cannot read \"" + file + "\": " + e.Message;
+                error = SignaturesKey + ": " + why;
                 return false;
             }
 
-            if (!SignatureSet.TryParse(content, out SignatureSet? parsed, out string? why))
+            if (!SignatureSet.TryParse(content, out SignatureSet? parsed, out why))
             {
                 error = SignaturesKey + " \"" + file + "\" " + why;
                 return false;
@@ -73,16 +70,8 @@ internal sealed class AntivirusOptions
                 return false;
             }
 
-            try
-            {
-                Directory.CreateDirectory(folder);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                error = QuarantineKey + ": cannot create \"" + folder + "\": " + e.Message;
-                return false;
-            }
-
+            // The folder is the operator's to create (mode 0700): a driver inside the kernel has no directory-creating
+            // I/O. A missing folder shows as "quarantine failed: ObjectPathNotFound" in the detection event.
             quarantine = folder;
         }
 

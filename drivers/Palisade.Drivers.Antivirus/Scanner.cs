@@ -1,10 +1,11 @@
 // The scan engine: one pass over a file in chunks, feeding a SHA-256 of the whole content and looking for every
 // byte pattern, with an overlap between chunks so that a pattern split across two reads is still found. The same
-// engine scans through the filter manager's ReadFile (the exact file a guest opened) and through a plain handle,
-// behind IScanSource, a struct interface so that neither path allocates per scan.
+// engine scans through the filter manager's ReadFile (the exact file a guest opened) and through a stream the driver
+// opened with its own I/O, behind IScanSource, a struct interface so that neither path allocates per scan. Buffers
+// come from the driver's own pool: the process-wide ArrayPool<T>.Shared is shared with the kernel, and a driver
+// inside the kernel may not use it (the verifier refuses it).
 using System.Buffers;
 using System.Security.Cryptography;
-using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 
 namespace Palisade.Drivers.Antivirus;
@@ -21,17 +22,18 @@ internal readonly struct OpenedFileSource(IFilterManager files, CallbackCookie f
     public Status Read(long offset, Span<byte> buffer, out int bytesRead) => files.ReadFile(filter, file, offset, buffer, out bytesRead);
 }
 
-/// <summary>A file the driver opened itself with System.IO.</summary>
-internal readonly struct HandleSource(SafeFileHandle handle) : IScanSource
+/// <summary>A file the driver opened with its own I/O (IFilterManager.OpenFile).</summary>
+internal readonly struct StreamSource(Stream stream) : IScanSource
 {
     public Status Read(long offset, Span<byte> buffer, out int bytesRead)
     {
         try
         {
-            bytesRead = RandomAccess.Read(handle, buffer, offset);
+            stream.Position = offset;
+            bytesRead = stream.Read(buffer);
             return Status.Success;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or NotSupportedException)
         {
             bytesRead = 0;
             return Status.Unsuccessful;
@@ -49,6 +51,11 @@ internal sealed class Scanner(SignatureSet signatures)
 {
     private const int ChunkSize = 64 * 1024;
     private const int EicarWindow = 128;
+    private const int HeadSize = EicarWindow + 1;
+    private const int DigestSize = 32;
+
+    // The driver's own buffers; renting allocates nothing once each thread's sizes are in the pool.
+    private static readonly ArrayPool<byte> s_buffers = ArrayPool<byte>.Create(maxArrayLength: 1024 * 1024, maxArraysPerBucket: 64);
 
     [ThreadStatic]
     private static IncrementalHash? t_sha256;
@@ -67,9 +74,11 @@ internal sealed class Scanner(SignatureSet signatures)
     {
         detection = null;
         int overlap = Math.Max(Signatures.LongestPattern - 1, 0);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkSize + overlap);
+        int working = ChunkSize + overlap;
+        byte[] buffer = s_buffers.Rent(working + HeadSize + DigestSize);
         IncrementalHash sha = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> head = stackalloc byte[EicarWindow + 1];
+        Span<byte> head = buffer.AsSpan(working, HeadSize);
+        Span<byte> digest = buffer.AsSpan(working + HeadSize, DigestSize);
         int headLength = 0;
         long offset = 0;
         int carried = 0;
@@ -127,7 +136,6 @@ internal sealed class Scanner(SignatureSet signatures)
                 return Status.Success;
             }
 
-            Span<byte> digest = stackalloc byte[32];
             sha.GetHashAndReset(digest);
             hashed = true;
             detection = Signatures.FindDigest(Sha256Digest.FromBytes(digest));
@@ -138,10 +146,10 @@ internal sealed class Scanner(SignatureSet signatures)
             if (!hashed)
             {
                 // A scan that stopped early leaves data in the hash; start the next one on this thread clean.
-                sha.GetHashAndReset(head[..32]);
+                sha.GetHashAndReset(digest);
             }
 
-            ArrayPool<byte>.Shared.Return(buffer);
+            s_buffers.Return(buffer);
         }
     }
 }

@@ -23,6 +23,11 @@ public sealed class AppControlDriver : IDriver
     internal const string IoFilterName = "appcontrol-io";
     internal const string IoFilterAltitude = "370001";
     internal const string ProductName = "Palisade Sample Application Control";
+    private const int ChunkSize = 64 * 1024;
+    private const int DigestSize = 32;
+
+    // The driver's own buffers: the process-wide ArrayPool<T>.Shared belongs to the kernel too.
+    private static readonly ArrayPool<byte> s_buffers = ArrayPool<byte>.Create(maxArrayLength: 1024 * 1024, maxArraysPerBucket: 64);
 
     [ThreadStatic]
     private static AppControlDriver? t_probeOwner;
@@ -55,7 +60,7 @@ public sealed class AppControlDriver : IDriver
     {
         ArgumentNullException.ThrowIfNull(context);
         _context = context;
-        if (!TryConfigure(context.Parameters, out string? error))
+        if (!TryConfigure(context.Parameters, context.Files, out string? error))
         {
             context.ReportEvent("config-error", error, 0, null);
             return Status.InvalidParameter;
@@ -114,7 +119,7 @@ public sealed class AppControlDriver : IDriver
         _context.Files.UnregisterFilter(_filter);
     }
 
-    private bool TryConfigure(IReadOnlyDictionary<string, string> parameters, [NotNullWhen(false)] out string? error)
+    private bool TryConfigure(IReadOnlyDictionary<string, string> parameters, IFilterManager files, [NotNullWhen(false)] out string? error)
     {
         string mode = parameters.GetValueOrDefault(ModeKey, "audit");
         if (mode is not ("audit" or "enforce"))
@@ -130,18 +135,13 @@ public sealed class AppControlDriver : IDriver
             return false;
         }
 
-        string text;
-        try
+        if (!ConfigurationFile.TryRead(files, file, out string? text, out string? why))
         {
-            text = File.ReadAllText(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            error = AllowListKey + ": cannot read \"" + file + "\": " + e.Message;
+            error = AllowListKey + ": " + why;
             return false;
         }
 
-        if (!AllowList.TryParse(text, out _allowList, out string? why))
+        if (!AllowList.TryParse(text, out _allowList, out why))
         {
             error = AllowListKey + " \"" + file + "\" " + why;
             return false;
@@ -205,14 +205,14 @@ public sealed class AppControlDriver : IDriver
     {
         digest = default;
         IncrementalHash sha = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        Span<byte> result = stackalloc byte[32];
+        byte[] buffer = s_buffers.Rent(ChunkSize + DigestSize);
+        Span<byte> result = buffer.AsSpan(ChunkSize, DigestSize);
         try
         {
             long offset = 0;
             while (true)
             {
-                Status s = files.ReadFile(_filter, file, offset, buffer, out int read);
+                Status s = files.ReadFile(_filter, file, offset, buffer.AsSpan(0, ChunkSize), out int read);
                 if (s.IsError)
                 {
                     return s;
@@ -235,7 +235,7 @@ public sealed class AppControlDriver : IDriver
             // Also resets the hash after a failed read, so that the next image on this thread starts clean.
             sha.GetHashAndReset(result);
             digest = ImageDigest.FromBytes(result);
-            ArrayPool<byte>.Shared.Return(buffer);
+            s_buffers.Return(buffer);
         }
     }
 

@@ -29,14 +29,9 @@ public sealed class FirewallDriver : IDriver
         FirewallPolicy policy = FirewallPolicy.AllowAll;
         if (context.Parameters.TryGetValue(RulesKey, out string? file))
         {
-            string text;
-            try
+            if (!ConfigurationFile.TryRead(context.Files, file, out string? text, out string? why))
             {
-                text = File.ReadAllText(file);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                context.ReportEvent("config-error", RulesKey + ": cannot read \"" + file + "\": " + e.Message, 0, null);
+                context.ReportEvent("config-error", RulesKey + ": " + why, 0, null);
                 return Status.InvalidParameter;
             }
 

@@ -25,8 +25,13 @@ namespace Palisade.Api;
 /// (unlink, rmdir), <see cref="FileOperationKind.SetInformation"/> (truncate, chmod, chown), and, when registered,
 /// <see cref="FileOperationKind.Read"/> and <see cref="FileOperationKind.Write"/> (opt-in: they make every read or
 /// write of the files a guest opens through the filter manager go to the supervisor, which is slow).</para>
-/// <para><b>Own I/O.</b> A filter reads a file's content through <see cref="OpenFile"/>; that I/O starts below the
-/// filter, so neither the filter itself nor any filter above it sees it.</para>
+/// <para><b>Own I/O.</b> A filter opens, renames, deletes and changes files through
+/// <see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?, out FileIdentity)"/>, <see cref="RenameFile"/>,
+/// <see cref="DeleteFile"/> and <see cref="SetFileInformation"/>, naming itself with its cookie: that I/O starts below
+/// the filter, so neither the filter itself nor any filter above it sees it (FltCreateFile, FltSetInformationFile). A
+/// driver's I/O on no filter's behalf (reading its configuration at load) passes <c>default(CallbackCookie)</c>: it
+/// starts above every minifilter, as a program's would. Drivers that run inside the kernel process do all their file
+/// I/O this way; the driver verifier refuses System.IO's file-system types.</para>
 /// <para><b>Limits.</b> At most 64 minifilters; altitudes are unique among minifilters; names are unique, 1–64
 /// characters.</para>
 /// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline counts as
@@ -38,7 +43,7 @@ public interface IFilterManager
 {
     /// <summary>Registers a minifilter and starts filtering at once (FltRegisterFilter followed by FltStartFiltering).</summary>
     /// <param name="registration">The filter's name, altitude and callbacks.</param>
-    /// <param name="cookie">On success, names the filter for <see cref="UnregisterFilter"/>, the context calls and <see cref="OpenFile"/>.</param>
+    /// <param name="cookie">On success, names the filter for <see cref="UnregisterFilter"/>, the context calls and the own-I/O methods.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when the registration is null, the name
     /// is empty or longer than 64 characters, an operation appears twice, or an entry has neither callback;
     /// <see cref="Status.InvalidAltitude"/>; <see cref="Status.AltitudeCollision"/>; <see cref="Status.ObjectNameCollision"/>
@@ -96,14 +101,82 @@ public interface IFilterManager
     /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
     /// neither this filter nor any filter above it sees it, nor the reads through the returned stream.
     /// </summary>
-    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf,
+    /// which every minifilter sees.</param>
     /// <param name="path">An absolute path.</param>
     /// <param name="access"><see cref="FileAccess.Read"/>, <see cref="FileAccess.Write"/> or both.</param>
     /// <param name="stream">On success, an open stream the caller disposes; otherwise null.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a relative or empty path;
     /// <see cref="Status.ObjectNameNotFound"/>; <see cref="Status.AccessDenied"/>; the status of a filter below that
-    /// denied it; <see cref="Status.InvalidHandle"/>.</returns>
+    /// denied it; <see cref="Status.InvalidHandle"/> for a cookie that names no filter of this driver;
+    /// <see cref="Status.InvalidDeviceState"/> after the driver unloaded.</returns>
     Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream);
+
+    /// <summary>
+    /// Opens a file for the filter's own I/O, as <see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>
+    /// does, and reports the identity of the file it opened, so that the caller can check that what it reads is the
+    /// file it decided on (for example the image of a process create).
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">An absolute path.</param>
+    /// <param name="access"><see cref="FileAccess.Read"/>, <see cref="FileAccess.Write"/> or both.</param>
+    /// <param name="stream">On success, an open stream the caller disposes; otherwise null.</param>
+    /// <param name="file">On success, the identity of the opened file; otherwise <see cref="FileIdentity.IsNone"/>.</param>
+    /// <returns>The statuses of <see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>.</returns>
+    Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream, out FileIdentity file);
+
+    /// <summary>
+    /// Renames a file or directory as the filter's own I/O (FltSetInformationFile with FileRenameInformation): a
+    /// <see cref="FileOperationKind.Rename"/> operation sent only to the filters below this one, then performed by the
+    /// kernel. An existing <paramref name="newPath"/> is never replaced. Used, for example, to move a detected file
+    /// into quarantine.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">The absolute path of the file to rename.</param>
+    /// <param name="newPath">Its new absolute path, on the same file system.</param>
+    /// <returns><see cref="Status.Success"/> once renamed; <see cref="Status.InvalidParameter"/> for an empty or
+    /// relative path, or a rename across file systems; <see cref="Status.ObjectNameNotFound"/> when
+    /// <paramref name="path"/> does not exist; <see cref="Status.ObjectPathNotFound"/> when a folder of either path
+    /// does not; <see cref="Status.ObjectNameCollision"/> when <paramref name="newPath"/> exists;
+    /// <see cref="Status.AccessDenied"/>; the status of a filter below that denied or completed it;
+    /// <see cref="Status.InvalidHandle"/> for a cookie that names no filter of this driver;
+    /// <see cref="Status.InvalidDeviceState"/> after the driver unloaded; <see cref="Status.Unsuccessful"/> for any
+    /// other failure of the file system.</returns>
+    Status RenameFile(CallbackCookie cookie, string path, string newPath);
+
+    /// <summary>
+    /// Deletes a file (not a directory) as the filter's own I/O (FltSetInformationFile with
+    /// FileDispositionInformation): a <see cref="FileOperationKind.Delete"/> operation sent only to the filters below
+    /// this one, then performed by the kernel.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">The absolute path of the file.</param>
+    /// <returns><see cref="Status.Success"/> once deleted; <see cref="Status.InvalidParameter"/> for an empty or
+    /// relative path; <see cref="Status.ObjectNameNotFound"/>; <see cref="Status.ObjectPathNotFound"/>;
+    /// <see cref="Status.AccessDenied"/> (a directory included); the status of a filter below that denied or completed
+    /// it; <see cref="Status.InvalidHandle"/>; <see cref="Status.InvalidDeviceState"/> after the driver unloaded;
+    /// <see cref="Status.Unsuccessful"/> for any other failure of the file system.</returns>
+    Status DeleteFile(CallbackCookie cookie, string path);
+
+    /// <summary>
+    /// Changes a file's size, permission bits or owner as the filter's own I/O (FltSetInformationFile): a
+    /// <see cref="FileOperationKind.SetInformation"/> operation sent only to the filters below this one, then
+    /// performed by the kernel. A final symbolic link is followed, as truncate, chmod and chown do.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">The absolute path of the file.</param>
+    /// <param name="informationClass"><see cref="FileInformationClass.Size"/>, <see cref="FileInformationClass.Mode"/>
+    /// or <see cref="FileInformationClass.Owner"/>.</param>
+    /// <param name="value">The new size (at least 0); the new permission bits (0 to 07777); or the owner and group
+    /// as in <see cref="FileOperation.InformationValue"/> (uid in the low 32 bits, gid in the high 32 bits, each
+    /// 0xFFFFFFFF for unchanged).</param>
+    /// <returns><see cref="Status.Success"/> once changed; <see cref="Status.InvalidParameter"/> for an empty or
+    /// relative path, <see cref="FileInformationClass.None"/> or an out-of-range value;
+    /// <see cref="Status.ObjectNameNotFound"/>; <see cref="Status.ObjectPathNotFound"/>;
+    /// <see cref="Status.AccessDenied"/>; the status of a filter below that denied or completed it;
+    /// <see cref="Status.InvalidHandle"/>; <see cref="Status.InvalidDeviceState"/> after the driver unloaded;
+    /// <see cref="Status.Unsuccessful"/> for any other failure of the file system.</returns>
+    Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value);
 }
 
 /// <summary>The file operations a minifilter can register for.</summary>

@@ -183,11 +183,17 @@ public sealed class NetworkCondition
     /// <summary>For address conditions, the prefix length (0–32 for IPv4, 0–128 for IPv6).</summary>
     public int PrefixLength { get; private init; }
 
-    /// <summary>For port conditions, the lowest port; for protocol and user conditions, the value.</summary>
-    public int Low { get; private init; }
+    /// <summary>For port conditions (<see cref="ConditionField.RemotePort"/>, <see cref="ConditionField.LocalPort"/>), the lowest port matched.</summary>
+    public int LowPort { get; private init; }
 
-    /// <summary>For port conditions, the highest port (inclusive).</summary>
-    public int High { get; private init; }
+    /// <summary>For port conditions, the highest port matched (inclusive).</summary>
+    public int HighPort { get; private init; }
+
+    /// <summary>For <see cref="ConditionField.Protocol"/> conditions, the protocol matched.</summary>
+    public NetworkProtocol MatchedProtocol { get; private init; }
+
+    /// <summary>For <see cref="ConditionField.UserId"/> conditions, the real user id matched.</summary>
+    public int MatchedUserId { get; private init; }
 
     /// <summary>For application conditions, the path.</summary>
     public string? Path { get; private init; }
@@ -210,18 +216,18 @@ public sealed class NetworkCondition
     /// <param name="low">The lowest port, 0–65535.</param>
     /// <param name="high">The highest port, at least <paramref name="low"/>.</param>
     /// <returns>The condition.</returns>
-    public static NetworkCondition RemotePort(int low, int high) => new(ConditionField.RemotePort) { Low = low, High = high };
+    public static NetworkCondition RemotePort(int low, int high) => new(ConditionField.RemotePort) { LowPort = low, HighPort = high };
 
     /// <summary>Matches a local port in [<paramref name="low"/>, <paramref name="high"/>].</summary>
     /// <param name="low">The lowest port, 0–65535.</param>
     /// <param name="high">The highest port, at least <paramref name="low"/>.</param>
     /// <returns>The condition.</returns>
-    public static NetworkCondition LocalPort(int low, int high) => new(ConditionField.LocalPort) { Low = low, High = high };
+    public static NetworkCondition LocalPort(int low, int high) => new(ConditionField.LocalPort) { LowPort = low, HighPort = high };
 
     /// <summary>Matches a protocol.</summary>
     /// <param name="protocol">The protocol.</param>
     /// <returns>The condition.</returns>
-    public static NetworkCondition Protocol(NetworkProtocol protocol) => new(ConditionField.Protocol) { Low = (int)protocol };
+    public static NetworkCondition Protocol(NetworkProtocol protocol) => new(ConditionField.Protocol) { MatchedProtocol = protocol };
 
     /// <summary>Matches the program of the process by its absolute path.</summary>
     /// <param name="path">The absolute path. Must not be null or relative.</param>
@@ -231,7 +237,7 @@ public sealed class NetworkCondition
     /// <summary>Matches the real user id of the process.</summary>
     /// <param name="userId">The user id.</param>
     /// <returns>The condition.</returns>
-    public static NetworkCondition UserId(int userId) => new(ConditionField.UserId) { Low = userId };
+    public static NetworkCondition UserId(int userId) => new(ConditionField.UserId) { MatchedUserId = userId };
 }
 
 /// <summary>A filter definition (FWPM_FILTER).</summary>

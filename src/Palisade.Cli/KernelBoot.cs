@@ -54,7 +54,7 @@ internal static class KernelBoot
                 return new RegistrySession(client!, null);
             }
 
-            Status s = ConfigurationManager.Open(SharedRegistry.HivePath(resolved), null, out ConfigurationManager? registry);
+            Status s = RegistryManager.Open(SharedRegistry.HivePath(resolved), null, out RegistryManager? registry);
             if (s.IsSuccess)
             {
                 return new RegistrySession(null, new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, resolved), registry));
@@ -76,7 +76,7 @@ internal static class KernelBoot
     {
         if (flavor == KernelFlavor.Compat)
         {
-            Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF and unsigned drivers load. Do not use this flavor to protect anything.");
+            Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF, drivers' code is not verified and unsigned drivers load. Do not use this flavor to protect anything.");
         }
     }
 }

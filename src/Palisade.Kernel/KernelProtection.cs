@@ -40,7 +40,7 @@ internal sealed class KernelProtection : IDisposable
             Flavor = kernel.Flavor,
             KernelVersion = PalisadeKernel.Version,
             DumpDirectory = Path.Combine(kernel.Options.Home, "crash"),
-            Drivers = () => [.. kernel.Drivers.Snapshot().Select(d => new LoadedDriverRecord(
+            Drivers = () => [.. kernel.Drivers.Snapshot().Select(d => new DumpDriverEntry(
                 d.Name, d.Version, d.Assemblies.Count > 0 ? d.Assemblies[0].GetName().Name ?? "" : "", d.AssemblyPath, d.AssemblySha256))],
             Sink = sink,
         });
@@ -70,18 +70,10 @@ internal sealed class KernelProtection : IDisposable
             guard.Protect(new NativeMemoryRegion("object type " + t.Name + " procedures", GuardRegionType.ObjectType, t.ProceduresAddress, t.ProceduresLength, holdsPointers: true));
         }
 
-        foreach (string name in SystemServices.ProtectedMethods)
+        foreach (MethodInfo m in SystemServices.ProtectedMethods())
         {
-            MethodInfo m = typeof(SystemServices).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
             guard.Protect(m);
         }
-
-        guard.Protect(typeof(SystemServiceTable).GetMethod(nameof(SystemServiceTable.Call))!);
-
-        // The host's open path enters the kernel here rather than through the table: the supervisor performs the
-        // open itself between the pre- and the post-operation half.
-        guard.Protect(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PreOperation))!);
-        guard.Protect(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PostOperation))!);
 
         Guarded(k.Processes.Create, GuardRegionType.NotificationCallout);
         Guarded(k.Processes.Exit, GuardRegionType.NotificationCallout);

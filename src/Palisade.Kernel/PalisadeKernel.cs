@@ -89,16 +89,13 @@ internal sealed class PalisadeKernel : IDisposable
 
     public SystemServiceTable ServiceTable { get; }
 
+    /// <summary>The one surface a host reaches the kernel through.</summary>
+    public Hosting.KernelHost Host => _host ??= new Hosting.KernelHost(this);
+
+    private Hosting.KernelHost? _host;
+
     /// <summary>The guard and bug check this kernel runs under, once <see cref="KernelProtection.Start"/> has put it there.</summary>
     public KernelProtection? Protection { get; private set; }
-
-    /// <summary>
-    /// Records, for crash dumps, a call the host made into the kernel outside <see cref="SystemCall"/> (the open and
-    /// path-operation paths call the filter manager's halves around the supervisor's own operation). Allocation-free.
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public void RecordCall(SystemService service, int processId, int threadId, long arg0, long arg1, long arg2, Status result) =>
-        _recentCalls?.Record(processId, threadId, (int)service, arg0, arg1, arg2, result.Code);
 
     internal void AttachProtection(KernelProtection protection)
     {
@@ -120,14 +117,59 @@ internal sealed class PalisadeKernel : IDisposable
 
     /// <summary>
     /// Issues a system service through the system service table and records it for crash dumps. Every service
-    /// enters here, except the host's split open and path-operation halves (see <see cref="RecordCall"/>).
+    /// enters here: the host's through <see cref="Hosting.KernelHost"/>, the kernel's own and the tests' directly.
     /// </summary>
     public Status SystemCall(SystemService service, ref ServiceFrame frame)
     {
         Status s = ServiceTable.Call(this, service, ref frame);
-        RecordCall(service, frame.ProcessId, frame.ThreadId, frame.TargetProcessId, (long)frame.DesiredAccess, (long)frame.File.Kind, s);
+        if (_recentCalls is not null)
+        {
+            RecordCall(service, ref frame, s);
+        }
+
         return s;
     }
+
+    /// <summary>
+    /// Records a call in the crash dump's ring as the guest's operation: the two halves of a host-performed file
+    /// operation are one entry, under the operation's own service (CreateFile for an open, recorded at its first
+    /// half; RenameFile, DeleteFile or SetInformationFile for a path operation, recorded when it is decided for good).
+    /// Allocation-free.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private void RecordCall(SystemService service, ref ServiceFrame f, Status result)
+    {
+        if (f.FileRequest is { } r)
+        {
+            FileOperationKind kind = r.Operation.Kind;
+            if (kind == FileOperationKind.Create)
+            {
+                if (service == SystemService.BeginFileOperation)
+                {
+                    _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)SystemService.CreateFile, 0, r.Operation.OpenFlags, (long)kind, result.Code);
+                }
+
+                return;
+            }
+
+            if (service == SystemService.CompleteFileOperation || !r.NeedsCompletion)
+            {
+                SystemService logical = kind switch
+                {
+                    FileOperationKind.Rename => SystemService.RenameFile,
+                    FileOperationKind.Delete => SystemService.DeleteFile,
+                    _ => SystemService.SetInformationFile,
+                };
+                _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)logical, 0, 0, (long)kind, result.Code);
+            }
+
+            return;
+        }
+
+        long arg0 = service == SystemService.CleanupFile ? f.Descriptor : f.TargetProcessId;
+        _recentCalls!.Record(f.ProcessId, f.ThreadId, (int)service, arg0, (long)f.DesiredAccess, (long)f.File.Kind, result.Code);
+    }
+
 
     private Status PerformOnStore(RegistryRequest request)
     {
@@ -178,7 +220,7 @@ internal sealed class PalisadeKernel : IDisposable
     /// <param name="entry">Its entry object.</param>
     /// <param name="overrides">Parameters that win over the registry's for the whole run (<c>--param</c>); the
     /// driver's parameters are the string values of its Parameters key with these put over them.</param>
-    public Status StartDriver(DriverRecord driver, IDriver entry, IReadOnlyDictionary<string, string> overrides)
+    public Status StartDriver(DriverObject driver, IDriver entry, IReadOnlyDictionary<string, string> overrides)
     {
         ArgumentNullException.ThrowIfNull(driver);
         ArgumentNullException.ThrowIfNull(entry);
@@ -238,11 +280,11 @@ internal sealed class PalisadeKernel : IDisposable
     /// Loads a driver package (the loader verifies its signature against the trust store before any of its code
     /// loads, in the protected flavor) and starts it. On refusal, <paramref name="message"/> says why.
     /// </summary>
-    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverRecord? record, out string message)
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message)
     {
         record = null;
         var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
-        DriverLoadResult result = loader.Load(packageDirectory, out LoadedDriver? loaded);
+        DriverLoadResult result = loader.Load(packageDirectory, out LoadedPackage? loaded);
         if (!result.IsLoaded || loaded is null)
         {
             message = result.Message;
@@ -252,7 +294,7 @@ internal sealed class PalisadeKernel : IDisposable
         DriverManifest m = loaded.Manifest;
         string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
         string sha256 = loaded.MainAssemblySha256;
-        record = new DriverRecord(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
+        record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
         {
             Package = loaded,
             Assemblies = [.. loaded.Assemblies],
@@ -268,7 +310,7 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     /// <summary>Calls the driver's Unload (contained), removes whatever it left registered, and unlists it.</summary>
-    public Status StopDriver(DriverRecord driver)
+    public Status StopDriver(DriverObject driver)
     {
         ArgumentNullException.ThrowIfNull(driver);
         if (Drivers.Find(driver.Name) != driver)
@@ -309,7 +351,7 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     /// <summary>Removes every registration a driver owns, in every area; returns how many.</summary>
-    public int RemoveEverythingOf(DriverRecord driver)
+    public int RemoveEverythingOf(DriverObject driver)
     {
         int n = Processes.Create.RemoveOwnedBy(driver) + Processes.Exit.RemoveOwnedBy(driver)
             + Processes.ThreadCreate.RemoveOwnedBy(driver) + Processes.ThreadExit.RemoveOwnedBy(driver)
@@ -338,7 +380,7 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         _disposed = true;
-        foreach (DriverRecord d in Drivers.Snapshot())
+        foreach (DriverObject d in Drivers.Snapshot())
         {
             StopDriver(d);
         }

@@ -10,7 +10,7 @@ namespace Palisade.Drivers.Tests;
 public sealed class AntivirusReconfigurationTests : IDisposable
 {
     private const string Marker = "PALISADE-RECONFIGURATION-MARKER";
-    private readonly DriverHarness _h = new(ConfigurationManager.CreateVolatile());
+    private readonly DriverHarness _h = new(RegistryManager.CreateVolatile());
     private readonly AntivirusDriver _av = new();
 
     public void Dispose() => _h.Dispose();
@@ -48,7 +48,7 @@ public sealed class AntivirusReconfigurationTests : IDisposable
     {
         Assert.Equal(Status.Success, _h.Start(_av, "antivirus", ("scanOnRead", "true")));
         string eicar = _h.WriteFile("eicar.com", "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
-        string quarantine = Path.Combine(_h.Home, "quarantine");
+        string quarantine = Directory.CreateDirectory(Path.Combine(_h.Home, "quarantine")).FullName;
 
         // One change the override hides and one it does not: only the second is news to the driver.
         Assert.Equal(Status.Success, _h.SetParameter("antivirus", "scanOnRead", "false"));

@@ -144,7 +144,7 @@ public sealed class AntivirusTests : IDisposable
     [Fact]
     public void An_infected_file_is_moved_to_the_quarantine_folder()
     {
-        string quarantine = Path.Combine(_h.Home, "quarantine");
+        string quarantine = Directory.CreateDirectory(Path.Combine(_h.Home, "quarantine")).FullName;
         Start(("quarantine", quarantine));
         string eicar = _h.WriteFile("eicar.com", Eicar);
 

@@ -5,7 +5,6 @@ using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 using Palisade.Kernel.Dispatch;
 using Palisade.Kernel.Drivers;
-using Palisade.Kernel.Interop;
 using Palisade.Kernel.Io;
 using Palisade.Kernel.Registry;
 
@@ -46,7 +45,7 @@ internal sealed class DriverHarness : IDisposable
             p[k] = v;
         }
 
-        return Kernel.StartDriver(new DriverRecord(name, "tests", "1.0", "", ""), driver, p);
+        return Kernel.StartDriver(new DriverObject(name, "tests", "1.0", "", ""), driver, p);
     }
 
     public string WriteFile(string name, ReadOnlySpan<byte> content)
@@ -58,11 +57,7 @@ internal sealed class DriverHarness : IDisposable
 
     public string WriteFile(string name, string content) => WriteFile(name, System.Text.Encoding.ASCII.GetBytes(content));
 
-    public static FileIdentity IdentityOf(string path)
-    {
-        Assert.Equal(0, Libc.FileIdentityOf(path, out FileIdentity id, out _));
-        return id;
-    }
+    public static FileIdentity IdentityOf(string path) => TestFiles.IdentityOf(path);
 
     /// <summary>Opens a real file through the filter manager, as a guest's open would.</summary>
     public Status Open(string path, FileAccessRights access = FileAccessRights.Read, CreateDisposition disposition = CreateDisposition.Open, int pid = 100)

@@ -141,7 +141,7 @@ public sealed class FirewallTests : IDisposable
     public void The_driver_registers_a_firewall_product_and_unloads_cleanly()
     {
         var driver = new FirewallDriver();
-        var record = new Palisade.Kernel.Drivers.DriverRecord("firewall", "tests", "1.0", "", "");
+        var record = new Palisade.Kernel.Drivers.DriverObject("firewall", "tests", "1.0", "", "");
         Assert.Equal(Status.Success, _h.Kernel.StartDriver(record, driver, new Dictionary<string, string>()));
         Assert.Equal(SecurityProductKind.Firewall, Assert.Single(_h.Kernel.SecurityCenter.List()).Kind);
         Assert.NotEqual(0, _h.Kernel.Network.Filters.Count);

@@ -49,12 +49,12 @@ public sealed class PackageTests : IDisposable
         var trust = new TrustStore(Path.Combine(_h.Home, "trust"));
         trust.Add(File.ReadAllText(keyFile + SigningKeys.PublicKeySuffix), "palisade-dev", keyFile + SigningKeys.PublicKeySuffix);
 
-        DriverLoadResult result = new DriverLoader(Palisade.Kernel.KernelFlavor.Protected, trust).Load(package, out LoadedDriver? loaded);
+        DriverLoadResult result = new DriverLoader(Palisade.Kernel.KernelFlavor.Protected, trust).Load(package, out LoadedPackage? loaded);
 
         Assert.True(result.IsLoaded, result.ToString());
         Assert.Equal(name, loaded!.Manifest.Name);
         Assert.NotSame(typeof(Antivirus.AntivirusDriver).Assembly, loaded.MainAssembly);
-        Assert.Equal(Status.Success, _h.Kernel.StartDriver(new DriverRecord(name, "Palisade sample drivers", "1.0.0", "", ""), loaded.Entry, ParametersFor(name)));
+        Assert.Equal(Status.Success, _h.Kernel.StartDriver(new DriverObject(name, "Palisade sample drivers", "1.0.0", "", ""), loaded.Entry, ParametersFor(name)));
         Assert.Single(_h.Kernel.SecurityCenter.List());
     }
 

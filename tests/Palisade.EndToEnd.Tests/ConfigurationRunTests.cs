@@ -72,7 +72,7 @@ public sealed class ConfigurationRunTests : IDisposable
     private static bool Reconfigured(JsonElement e) =>
         e.GetProperty("type").GetString() == "driver" && e.GetProperty("kind").GetString() == "reconfigured";
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo")]
     public void Palisade_reg_set_during_a_run_reaches_the_antivirus_and_the_next_open_is_denied()
     {
         (string payload, string signatures) = MarkerFiles();
@@ -82,11 +82,11 @@ public sealed class ConfigurationRunTests : IDisposable
             "/bin/sh", "-c", "cat " + payload + "; read line < " + gate + "; cat " + payload + "; echo \"status $?\"");
         Assert.Contains(Marker, run.NextLine(), StringComparison.Ordinal);
 
-        RunResult set = _p.Palisade("reg", "set", AntivirusKey, "-v", "signatures", "-d", signatures);
+        ProcessResult set = _p.Palisade("reg", "set", AntivirusKey, "-v", "signatures", "-d", signatures);
         Assert.True(set.ExitCode == 0, "palisade reg set failed while the run held the hive: " + set.Stderr);
         WaitForLine(events, Reconfigured);
         Open(gate);
-        RunResult r = run.Wait();
+        ProcessResult r = run.Wait();
 
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("status 1", r.Stdout, StringComparison.Ordinal);
@@ -99,7 +99,7 @@ public sealed class ConfigurationRunTests : IDisposable
             && e.GetProperty("message").GetString()!.Contains("Test.Live.Marker", StringComparison.Ordinal));
     }
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo")]
     public void Palisade_reg_during_a_run_is_decided_by_that_runs_registry_callbacks()
     {
         string gate = Gate("gate");
@@ -111,10 +111,10 @@ public sealed class ConfigurationRunTests : IDisposable
             "/bin/sh", "-c", "echo started; read line < " + gate);
         Assert.Equal("started", run.NextLine());
 
-        RunResult during = _p.Palisade("reg", "set", @"\Registry\Machine\Software\Product", "-v", "Setting", "-d", "tampered");
+        ProcessResult during = _p.Palisade("reg", "set", @"\Registry\Machine\Software\Product", "-v", "Setting", "-d", "tampered");
         Open(gate);
         Assert.Equal(0, run.Wait().ExitCode);
-        RunResult after = _p.Palisade("reg", "set", @"\Registry\Machine\Software\Product", "-v", "Setting", "-d", "changed");
+        ProcessResult after = _p.Palisade("reg", "set", @"\Registry\Machine\Software\Product", "-v", "Setting", "-d", "changed");
 
         Assert.Equal(1, during.ExitCode);
         Assert.Contains("(AccessDenied)", during.Stderr, StringComparison.Ordinal);
@@ -129,7 +129,7 @@ public sealed class ConfigurationRunTests : IDisposable
             && v.GetProperty("verdict").GetString() == "block AccessDenied");
     }
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo")]
     public void Two_runs_on_one_home_both_pick_up_a_change_and_the_second_needs_no_private_copy()
     {
         (string payload, string signatures) = MarkerFiles();
@@ -143,14 +143,14 @@ public sealed class ConfigurationRunTests : IDisposable
         using BackgroundRun b = _p.Start(["--driver", PalisadeRun.Driver("antivirus"), "--events", eventsB], "/bin/sh", "-c", guest(gateB));
         Assert.Contains(Marker, b.NextLine(), StringComparison.Ordinal);
 
-        RunResult set = _p.Palisade("reg", "set", AntivirusKey, "-v", "signatures", "-d", signatures);
+        ProcessResult set = _p.Palisade("reg", "set", AntivirusKey, "-v", "signatures", "-d", signatures);
         Assert.True(set.ExitCode == 0, set.Stderr);
         WaitForLine(eventsA, Reconfigured);
         WaitForLine(eventsB, Reconfigured);
         Open(gateA);
         Open(gateB);
 
-        foreach (RunResult r in new[] { a.Wait(), b.Wait() })
+        foreach (ProcessResult r in new[] { a.Wait(), b.Wait() })
         {
             Assert.Contains("status 1", r.Stdout, StringComparison.Ordinal);
             Assert.Contains("Permission denied", r.Stderr, StringComparison.Ordinal);

@@ -45,7 +45,7 @@ public sealed class EventStreamRunTests : IDisposable
     private IReadOnlyList<JsonElement> Finish(BackgroundRun run)
     {
         Signal("CONT");
-        RunResult r = run.Wait();
+        ProcessResult r = run.Wait();
         Assert.True(r.ExitCode == 0, "exit " + r.ExitCode + ": " + r.Stderr);
         Assert.True(_reader!.WaitForExit(TimeSpan.FromMinutes(1)), "the reader did not see the end of the stream");
         return PalisadeRun.Events(Path.Combine(_p.Work, "events.jsonl"));
@@ -84,7 +84,7 @@ public sealed class EventStreamRunTests : IDisposable
         }
     }
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo", "kill", "/usr/bin/python3")]
     public void A_reader_stopped_during_3000_file_creates_holds_nothing_and_every_create_is_recorded()
     {
         (string fifo, _) = StoppedReader();
@@ -99,7 +99,7 @@ public sealed class EventStreamRunTests : IDisposable
         Assert.DoesNotContain(lines, e => Type(e) is "gap" or "driver-fault");
     }
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo", "kill", "/usr/bin/python3")]
     public void Under_drop_a_reader_stopped_for_20000_creates_gets_a_gap_line_for_every_line_lost()
     {
         (string fifo, _) = StoppedReader();
@@ -115,7 +115,7 @@ public sealed class EventStreamRunTests : IDisposable
         Assert.True(lines.Count(IsCreate) + lost >= 20000);
     }
 
-    [Fact]
+    [GuestFact("/bin/sh", "mkfifo", "kill", "/usr/bin/python3")]
     public void Under_block_a_reader_stopped_until_half_way_through_20000_creates_loses_nothing()
     {
         (string fifo, _) = StoppedReader();

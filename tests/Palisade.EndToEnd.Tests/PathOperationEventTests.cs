@@ -19,7 +19,7 @@ public sealed class PathOperationEventTests : IDisposable
         string events = Path.Combine(_p.Work, "events.json");
         File.WriteAllText(Path.Combine(_p.Work, "before.txt"), "x");
 
-        RunResult r = _p.Run(
+        ProcessResult r = _p.Run(
             ["--driver", PalisadeRun.Driver("selfprotect"), "--param", "selfprotect.processes=/nonexistent/product/",
              "--param", "selfprotect.files=/nonexistent/product", "--events", events],
             "/bin/sh", "-c", "mv before.txt after.txt && rm -f missing.txt && rm after.txt");

@@ -22,7 +22,7 @@ public sealed class ProcessExitTests : IDisposable
             + "sh -c 'echo exited=$$; exit 4'; "
             + "echo self=$$; exit 3";
 
-        RunResult r = _p.Run(
+        ProcessResult r = _p.Run(
             ["--driver", PalisadeRun.Driver("selfprotect"), "--param", "selfprotect.processes=/nonexistent/product/",
              "--param", "selfprotect.files=/nonexistent/product", "--events", events],
             "/bin/sh", "-c", script);

@@ -14,7 +14,7 @@ public sealed class ScenarioRunTests : IDisposable
         string eicar = Path.Combine(_p.Work, "eicar.com");
         File.WriteAllText(eicar, Eicar);
         string events = Path.Combine(_p.Work, "events.jsonl");
-        RunResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", events], "cat", eicar);
+        ProcessResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", events], "cat", eicar);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("Permission denied", r.Stderr, StringComparison.Ordinal);
         var all = PalisadeRun.Events(events);
@@ -34,7 +34,7 @@ public sealed class ScenarioRunTests : IDisposable
         File.WriteAllText(script, "#!/bin/sh\n# " + Marker + "\necho ran\n");
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string events = Path.Combine(_p.Work, "events.jsonl");
-        RunResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.signatures=" + signatures, "--events", events],
+        ProcessResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.signatures=" + signatures, "--events", events],
             "/bin/sh", "-c", script + "; echo \"status $?\"");
         Assert.DoesNotContain("ran\n", r.Stdout.Replace("status", "", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.Contains("status 126", r.Stdout, StringComparison.Ordinal);
@@ -56,7 +56,7 @@ try:
 except OSError as e:
     print("refused", errno.errorcode.get(e.errno))
 """;
-        RunResult r = _p.Run(["--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules], "python3", "-c", script);
+        ProcessResult r = _p.Run(["--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules], "python3", "-c", script);
         Assert.Equal("refused EACCES\n", r.Stdout);
     }
 
@@ -74,7 +74,7 @@ except OSError as e:
         byte[] bytes = File.ReadAllBytes(dll);
         bytes[bytes.Length / 2] ^= 0x01;
         File.WriteAllBytes(dll, bytes);
-        RunResult r = _p.Run(["--driver", copy], "/bin/echo", "should not run");
+        ProcessResult r = _p.Run(["--driver", copy], "/bin/echo", "should not run");
         Assert.Equal(125, r.ExitCode);
         Assert.DoesNotContain("should not run", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("refused", r.Stderr, StringComparison.Ordinal);

@@ -8,35 +8,6 @@ using System.Text;
 
 namespace Palisade.EndToEnd.Tests;
 
-/// <summary>A fact that needs what <c>palisade run</c> needs (Linux, seccomp user notification) and the listed programs.</summary>
-public sealed class ScenarioFactAttribute : FactAttribute
-{
-    public ScenarioFactAttribute(params string[] programs)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            Skip = "palisade run needs Linux";
-            return;
-        }
-
-        const string actions = "/proc/sys/kernel/seccomp/actions_avail";
-        if (!File.Exists(actions) || !File.ReadAllText(actions).Contains("user_notif", StringComparison.Ordinal))
-        {
-            Skip = "this kernel has no seccomp user notification (" + actions + ")";
-            return;
-        }
-
-        foreach (string program in programs)
-        {
-            if (!File.Exists(program))
-            {
-                Skip = program + " is not installed";
-                return;
-            }
-        }
-    }
-}
-
 /// <summary>Builds the sample packages once if they are missing (drivers/build.sh, as ./palisade and ./test.sh do).</summary>
 public sealed class SamplePackages
 {
@@ -91,26 +62,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (int Exit, string Output, string Error) Palisade(params string[] arguments)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(_packages.Cli);
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(start)!;
-        Task<string> output = p.StandardOutput.ReadToEndAsync();
-        Task<string> error = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("palisade " + string.Join(' ', arguments) + " did not finish");
-        }
-
-        return (p.ExitCode, output.Result, error.Result);
-    }
+    private ProcessResult Palisade(params string[] arguments) => ProcessRunner.Run("dotnet", [_packages.Cli, .. arguments]);
 
     private string[] Run(string driver, string[] parameters, params string[] program)
     {
@@ -128,7 +80,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
 
     private string Events => File.ReadAllText(Path.Combine(_dir, "events.json"));
 
-    [ScenarioFact("/usr/bin/cat")]
+    [GuestFact("/usr/bin/cat")]
     public void Cat_of_an_EICAR_file_fails_with_permission_denied_while_a_clean_file_is_read()
     {
         string eicar = Path.Combine(_dir, "eicar.com");
@@ -144,7 +96,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.Contains("\"kind\":\"detection\"", Events, StringComparison.Ordinal);
     }
 
-    [ScenarioFact("/usr/bin/curl")]
+    [GuestFact("/usr/bin/curl")]
     public void Curl_to_a_loopback_listener_is_refused_by_a_firewall_rule_for_curl()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -160,7 +112,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.False(listener.Pending(), "no connection reached the listener");
     }
 
-    [ScenarioFact("/usr/bin/curl")]
+    [GuestFact("/usr/bin/curl")]
     public void Curl_to_a_loopback_listener_succeeds_when_the_rules_block_another_port()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -184,7 +136,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         served.Wait();
     }
 
-    [ScenarioFact("/bin/sh", "/usr/bin/sleep", "/usr/bin/readlink")]
+    [GuestFact("/bin/sh", "/usr/bin/sleep", "/usr/bin/readlink")]
     public void Kill_9_of_a_protected_process_fails_with_EPERM_and_the_process_lives_on()
     {
         string agent = Path.Combine(_dir, "product", "bin", "agent");
@@ -202,7 +154,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.Contains("\"kind\":\"tamper-attempt\"", Events, StringComparison.Ordinal);
     }
 
-    private (int Exit, string Output, string Error) RunToolUnderApplicationControl(bool listTheTool)
+    private ProcessResult RunToolUnderApplicationControl(bool listTheTool)
     {
         string tool = Path.Combine(_dir, "tool");
         File.Copy("/usr/bin/true", tool);
@@ -212,7 +164,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         return Palisade(Run("appcontrol", ["allowlist=" + list, "mode=enforce"], "/bin/sh", "-c", tool + "; echo tool=$?"));
     }
 
-    [ScenarioFact("/bin/sh", "/usr/bin/true")]
+    [GuestFact("/bin/sh", "/usr/bin/true")]
     public void Enforced_application_control_denies_an_unlisted_program_with_permission_denied()
     {
         (int exit, string output, string error) = RunToolUnderApplicationControl(listTheTool: false);
@@ -223,7 +175,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.Contains("\"kind\":\"blocked\"", Events, StringComparison.Ordinal);
     }
 
-    [ScenarioFact("/bin/sh", "/usr/bin/true")]
+    [GuestFact("/bin/sh", "/usr/bin/true")]
     public void Enforced_application_control_runs_a_program_listed_by_its_sha256()
     {
         (int exit, string output, string error) = RunToolUnderApplicationControl(listTheTool: true);

@@ -28,8 +28,8 @@ public sealed class TransparencyTests : IDisposable
 
     private void Same(params string[] program)
     {
-        RunResult direct = _p.Direct(program);
-        RunResult mediated = _p.Run(_allowAll, program);
+        ProcessResult direct = _p.Direct(program);
+        ProcessResult mediated = _p.Run(_allowAll, program);
         Assert.True(direct.ExitCode == mediated.ExitCode, $"exit {direct.ExitCode} directly, {mediated.ExitCode} under palisade; stderr: {mediated.Stderr}");
         Assert.Equal(direct.Stdout, mediated.Stdout);
     }
@@ -88,7 +88,7 @@ print(subprocess.call(["false"]))
     [Fact]
     public void Standard_input_passes_through()
     {
-        RunResult r = _p.Exec("dotnet", [Path.Combine(AppContext.BaseDirectory, "palisade.dll"), "run", .. _allowAll, "--", "/bin/sh", "-c", "tr a-z A-Z"], _p.Work, stdin: "piped input\n");
+        ProcessResult r = _p.Exec("dotnet", [Path.Combine(AppContext.BaseDirectory, "palisade.dll"), "run", .. _allowAll, "--", "/bin/sh", "-c", "tr a-z A-Z"], _p.Work, stdin: "piped input\n");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal("PIPED INPUT\n", r.Stdout);
     }
@@ -116,8 +116,8 @@ print(subprocess.call(["false"]))
             + "with open('pipe') as r: print(r.read())\n"
             + "os.wait()\n"
             + "os.unlink('pipe')\n";
-        RunResult direct = _p.Direct("python3", "-c", script);
-        RunResult mediated = _p.Run(selfProtectOnly, "python3", "-c", script);
+        ProcessResult direct = _p.Direct("python3", "-c", script);
+        ProcessResult mediated = _p.Run(selfProtectOnly, "python3", "-c", script);
         Assert.True(direct.ExitCode == 0 && mediated.ExitCode == 0, $"exit {direct.ExitCode} directly, {mediated.ExitCode} under palisade; stderr: {direct.Stderr} {mediated.Stderr}");
         Assert.Equal(direct.Stdout, mediated.Stdout);
     }
@@ -129,7 +129,7 @@ print(subprocess.call(["false"]))
         // caller's environment (here the harness's PALISADE_HOME and LC_ALL) without them.
         string wrapper = Path.Combine(PalisadeRun.Repo, "palisade");
 
-        RunResult r = _p.Exec(wrapper, ["run", .. _allowAll, "--", "/usr/bin/env"], _p.Work);
+        ProcessResult r = _p.Exec(wrapper, ["run", .. _allowAll, "--", "/usr/bin/env"], _p.Work);
 
         Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}; stderr: {r.Stderr}");
         string[] variables = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -143,7 +143,7 @@ print(subprocess.call(["false"]))
     [Fact]
     public void A_program_killed_by_a_signal_gives_128_plus_the_signal()
     {
-        RunResult r = _p.Run(_allowAll, "/bin/sh", "-c", "kill -TERM $$");
+        ProcessResult r = _p.Run(_allowAll, "/bin/sh", "-c", "kill -TERM $$");
         Assert.Equal(128 + 15, r.ExitCode);
     }
 }

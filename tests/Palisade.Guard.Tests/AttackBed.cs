@@ -11,13 +11,16 @@ namespace Palisade.Guard.Tests;
 
 /// <summary>
 /// A real kernel booted in a temporary home that trusts the development key, put under the guard exactly as
-/// <c>palisade run</c> does (<see cref="KernelProtection"/>) but with a fast schedule and a recording sink. Attacks
-/// are loaded from their signed packages in attacks/out through the kernel's loader. Disposal stops every driver it
-/// loaded (an attack's unload puts the kernel's code and tables back) before the guard and the kernel go.
+/// <c>palisade run</c> does (<see cref="KernelProtection"/>) but with a fast schedule and a recording sink. Sample
+/// drivers, and attacks in the compat flavor, are loaded from their signed packages through the kernel's loader. The
+/// protected flavor's loader refuses every attack (the driver verifier), so to prove the guard against code that is
+/// inside the kernel process anyway (a verifier escape), <see cref="Inject"/> starts an attack's entry through the
+/// kernel's internal StartDriver path, as the loader would have after a successful load. Disposal stops every driver
+/// it started (an attack's unload puts the kernel's code and tables back) before the guard and the kernel go.
 /// </summary>
 internal sealed class AttackBed : IDisposable
 {
-    private readonly List<DriverRecord> _loaded = [];
+    private readonly List<DriverObject> _loaded = [];
     private int _guestsStopped;
 
     internal AttackBed(KernelFlavor flavor)
@@ -25,7 +28,7 @@ internal sealed class AttackBed : IDisposable
         Home = Directory.CreateTempSubdirectory("palisade-attack-").FullName;
         TrustStore.ForHome(Home).Add(File.ReadAllText(Path.Combine(Repository.Root, "drivers", "dev-signing-key.pem.pub")), "palisade-dev-ONLY", "tests");
         Kernel = new PalisadeKernel(new KernelOptions(flavor, Home));
-        Protection = KernelProtection.Start(Kernel, () => Interlocked.Exchange(ref _guestsStopped, 1), Sink, TestKernel.FastSchedule);
+        Protection = KernelProtection.Start(Kernel, () => Interlocked.Exchange(ref _guestsStopped, 1), Sink, TestGuard.FastSchedule);
         Files = Directory.CreateTempSubdirectory("palisade-attack-files-").FullName;
     }
 
@@ -42,17 +45,10 @@ internal sealed class AttackBed : IDisposable
     internal bool GuestsStopped => Volatile.Read(ref _guestsStopped) != 0;
 
     /// <summary>Loads a signed package from attacks/out or drivers/out; returns the loader's status.</summary>
-    internal Status Load(string package, out DriverRecord? record, params string[] parameters)
+    internal Status Load(string package, out DriverObject? record, params string[] parameters)
     {
         string directory = Path.Combine(Repository.Root, package.StartsWith("drivers/", StringComparison.Ordinal) ? "" : "attacks/out", package);
-        var values = new Dictionary<string, string>();
-        foreach (string p in parameters)
-        {
-            string[] kv = p.Split('=', 2);
-            values[kv[0]] = kv[1];
-        }
-
-        Status s = Kernel.LoadDriverPackage(directory, values, out record, out string message);
+        Status s = Kernel.LoadDriverPackage(directory, Parameters(parameters), out record, out string message);
         Assert.True(s.IsSuccess || s == Status.NotFound, $"{package}: {s} {message}");
         if (record is not null && s.IsSuccess)
         {
@@ -62,10 +58,56 @@ internal sealed class AttackBed : IDisposable
         return s;
     }
 
-    internal DriverRecord Load(string package, params string[] parameters)
+    internal DriverObject Load(string package, params string[] parameters)
     {
-        Assert.Equal(Status.Success, Load(package, out DriverRecord? record, parameters));
+        Assert.Equal(Status.Success, Load(package, out DriverObject? record, parameters));
         return record!;
+    }
+
+    /// <summary>
+    /// Starts an attack from attacks/out in-process, past the loader and its verifier: its assembly is loaded from
+    /// the package into a load context of its own, its manifest's entry type instantiated, and the kernel's
+    /// StartDriver lists it (with its assembly, so a crash dump can name it) and calls its Load.
+    /// </summary>
+    internal Status Inject(string package, out DriverObject record, params string[] parameters)
+    {
+        string directory = Path.Combine(Repository.Root, "attacks", "out", package);
+        Assert.True(DriverPackage.TryRead(directory, out DriverPackage? read, out string? error), error);
+        Assert.True(DriverManifest.TryParse(read.Find(DriverManifest.FileName)!.Content, out DriverManifest? manifest, out error), error);
+        PackageFile main = read.Find(manifest.Assembly)!;
+        var context = new DriverLoadContext(manifest.Name, read, new Dictionary<string, PackageFile> { [Path.GetFileNameWithoutExtension(manifest.Assembly)] = main });
+        Assembly assembly = context.LoadPackageAssembly(main);
+        var entry = (IDriver)Activator.CreateInstance(assembly.GetType(manifest.EntryType, throwOnError: true)!)!;
+        record = new DriverObject(manifest.Name, manifest.Vendor, manifest.Version.ToString(), Path.Combine(directory, manifest.Assembly), Convert.ToHexStringLower(main.Sha256))
+        {
+            Assemblies = [assembly],
+        };
+        Status s = Kernel.StartDriver(record, entry, Parameters(parameters));
+        Assert.True(s.IsSuccess || s == Status.NotFound, $"{package}: {s}");
+        if (s.IsSuccess)
+        {
+            _loaded.Add(record);
+        }
+
+        return s;
+    }
+
+    internal DriverObject Inject(string package, params string[] parameters)
+    {
+        Assert.Equal(Status.Success, Inject(package, out DriverObject record, parameters));
+        return record;
+    }
+
+    private static Dictionary<string, string> Parameters(string[] parameters)
+    {
+        var values = new Dictionary<string, string>();
+        foreach (string p in parameters)
+        {
+            string[] kv = p.Split('=', 2);
+            values[kv[0]] = kv[1];
+        }
+
+        return values;
     }
 
     /// <summary>Sweeps begun by each checking context so far.</summary>
@@ -81,7 +123,7 @@ internal sealed class AttackBed : IDisposable
     }
 
     /// <summary>A static property of a loaded driver's own type (what its hook counted).</summary>
-    internal static long Counter(DriverRecord record, string type, string property) =>
+    internal static long Counter(DriverObject record, string type, string property) =>
         (long)record.Assemblies[0].GetType(type, throwOnError: true)!.GetProperty(property)!.GetValue(null)!;
 
     /// <summary>Opens a real file through the system service table, as a guest's open does.</summary>
@@ -128,15 +170,11 @@ internal sealed class AttackBed : IDisposable
         return path;
     }
 
-    private static FileIdentity IdentityOf(string path)
-    {
-        Assert.Equal(0, Palisade.Kernel.Interop.Libc.FileIdentityOf(path, out FileIdentity id, out _));
-        return id;
-    }
+    private static FileIdentity IdentityOf(string path) => TestFiles.IdentityOf(path);
 
     public void Dispose()
     {
-        foreach (DriverRecord record in Enumerable.Reverse(_loaded))
+        foreach (DriverObject record in Enumerable.Reverse(_loaded))
         {
             Kernel.StopDriver(record);
         }

@@ -7,9 +7,11 @@ using Palisade.Kernel.Guard;
 namespace Palisade.Guard.Tests;
 
 /// <summary>
-/// Every attack in attacks/, loaded as a signed driver package into a protected kernel under the guard as
-/// <c>palisade run</c> wires it: the bug check comes by the first sweep any context begins after the attack, with
-/// the right region type; every guest is stopped; the dump is written; and its analysis names the attacking driver.
+/// Every attack in attacks/, started inside a protected kernel under the guard as <c>palisade run</c> wires it. The
+/// loader's verifier refuses every one of them (AttackRefusalTests), so each is started through the kernel's
+/// internal StartDriver path, as code that escaped the verifier would run: the guard is the second wall, and these
+/// tests prove it. The bug check comes by the first sweep any context begins after the attack, with the right region
+/// type; every guest is stopped; the dump is written; and its analysis names the attacking driver.
 /// </summary>
 public sealed class AttackTests
 {
@@ -28,12 +30,12 @@ public sealed class AttackTests
     {
         using var bed = new AttackBed(KernelFlavor.Protected);
 
-        bed.Load(package, parameter is null ? [] : [parameter]);
+        bed.Inject(package, parameter is null ? [] : [parameter]);
         Dictionary<string, long> sweeps = bed.SweepsNow();
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, (GuardRegionType)type, region, package);
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
     }
 
     [Theory]
@@ -44,12 +46,12 @@ public sealed class AttackTests
         using var bed = new AttackBed(KernelFlavor.Protected);
         bed.Load("drivers/out/" + victim);
 
-        bed.Load("callback-remove", "victim=" + victim);
+        bed.Inject("callback-remove", "victim=" + victim);
         Dictionary<string, long> sweeps = bed.SweepsNow();
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, (GuardRegionType)type, "", "callback-remove");
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
         Assert.Contains(report.Dump.Changes, c => c.Description?.StartsWith("removed: registered by " + victim, StringComparison.Ordinal) == true);
     }
 
@@ -60,13 +62,28 @@ public sealed class AttackTests
         bed.Kernel.ProcessTable.Add(4242, 1, 1000, out _);
         bed.Kernel.ProcessTable.Add(4243, 1, 1000, out _);
 
-        bed.Load("process-unlink", "pid=4242");
+        bed.Inject("process-unlink", "pid=4242");
         Dictionary<string, long> sweeps = bed.SweepsNow();
 
         BugCheckReport report = bed.Sink.Wait();
         AssertCaught(bed, report, GuardRegionType.ProcessList, "active process list", "process-unlink");
-        TestKernel.AssertDetectedWithinBound(sweeps, report);
+        TestGuard.AssertDetectedWithinBound(sweeps, report);
         Assert.Contains(report.Dump.Changes, c => c.Description?.Contains("hidden from active process links", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public void A_driver_hiding_from_the_driver_list_is_caught_and_the_analysis_lists_the_recent_opens()
+    {
+        using var bed = new AttackBed(KernelFlavor.Protected);
+        Assert.Equal(Status.Success, bed.Open(bed.WriteFile("hello.txt", "hello")));
+
+        bed.Inject("driver-hide");
+
+        BugCheckReport report = bed.Sink.Wait();
+        AssertCaught(bed, report, GuardRegionType.LoadedModuleList, "loaded driver list", "driver-hide");
+        var analysis = new StringWriter();
+        DumpExplainer.Explain(CrashDump.FromJson(File.ReadAllText(report.DumpPath!)), analysis);
+        Assert.Contains("CreateFile (open flags", analysis.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -74,7 +91,7 @@ public sealed class AttackTests
     {
         using var bed = new AttackBed(KernelFlavor.Protected);
 
-        bed.Load("guard-stop");
+        bed.Inject("guard-stop");
 
         AssertCaught(bed, bed.Sink.Wait(), GuardRegionType.GuardState, "", "guard-stop");
     }
@@ -92,7 +109,7 @@ public sealed class AttackTests
             }
         }
 
-        DriverRecord antivirus = bed.Load("drivers/out/antivirus");
+        DriverObject antivirus = bed.Load("drivers/out/antivirus");
         Assert.Equal(Status.Success, bed.Kernel.StopDriver(antivirus));
 
         long before = bed.Protection.Guard!.Contexts.Sum(c => c.Sweeps);

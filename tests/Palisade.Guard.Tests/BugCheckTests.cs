@@ -7,13 +7,13 @@ namespace Palisade.Guard.Tests;
 /// <summary>What a bug check does: stop guests, write the dump, print the stop screen, hand over to the sink; and how a dump is analysed.</summary>
 public sealed unsafe class BugCheckTests
 {
-    private static readonly LoadedDriverRecord AntivirusDriver = new("Contoso Antivirus", "1.2.0", "Contoso.Antivirus", "/opt/drivers/Contoso.Antivirus.dll", new string('a', 64));
+    private static readonly DumpDriverEntry AntivirusDriver = new("Contoso Antivirus", "1.2.0", "Contoso.Antivirus", "/opt/drivers/Contoso.Antivirus.dll", new string('a', 64));
 
     [Fact]
     public void Bug_check_stops_every_guest_before_the_sink_runs()
     {
         using var tampered = new TamperedTable();
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         var stoppedGuests = new List<string>();
         kernel.BugCheck.AddStopAction(() => stoppedGuests.Add("guest 1"));
         kernel.BugCheck.AddStopAction(() => throw new InvalidOperationException("guest 2 already gone"));
@@ -29,7 +29,7 @@ public sealed unsafe class BugCheckTests
     public void Dump_is_written_to_the_dump_directory_in_the_documented_format()
     {
         using var tampered = new TamperedTable();
-        using var kernel = new TestKernel(drivers: () => [AntivirusDriver]);
+        using var kernel = new TestGuard(drivers: () => [AntivirusDriver]);
         kernel.BugCheck.Syscalls.Record(4242, 4243, 257, 1, 2, 3, 5);
 
         tampered.ProtectAndTamper(kernel);
@@ -49,7 +49,7 @@ public sealed unsafe class BugCheckTests
     public void Stop_screen_shows_the_code_parameters_region_and_dump()
     {
         using var tampered = new TamperedTable();
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
 
         tampered.ProtectAndTamper(kernel);
 
@@ -80,11 +80,11 @@ public sealed unsafe class BugCheckTests
     public void Analyze_explains_a_dump_and_names_the_culprit_driver()
     {
         using var tampered = new TamperedTable();
-        using var kernel = new TestKernel(drivers: () => [AntivirusDriver with { AssemblyName = typeof(BugCheckTests).Assembly.GetName().Name! }]);
+        using var kernel = new TestGuard(drivers: () => [AntivirusDriver with { AssemblyName = typeof(BugCheckTests).Assembly.GetName().Name! }]);
         tampered.ProtectAndTamper(kernel);
         BugCheckReport report = kernel.Sink.Wait();
 
-        (int status, string output, _) = PalisadeCli.Run("analyze", report.DumpPath!);
+        (int status, string output, _) = ProcessRunner.Palisade("analyze", report.DumpPath!);
 
         Assert.Equal(0, status);
         Assert.Contains("Probable culprit: Palisade.Guard.Tests (driver \"Contoso Antivirus\")", output, StringComparison.Ordinal);
@@ -98,7 +98,7 @@ public sealed unsafe class BugCheckTests
         try
         {
             File.WriteAllText(path, "{\"hello\": 1}");
-            (int status, _, string error) = PalisadeCli.Run("analyze", path);
+            (int status, _, string error) = ProcessRunner.Palisade("analyze", path);
 
             Assert.Equal(2, status);
             Assert.Contains("Not a Palisade crash dump", error, StringComparison.Ordinal);
@@ -125,7 +125,7 @@ public sealed unsafe class BugCheckTests
 
         internal nint Address => (nint)_table;
 
-        internal void ProtectAndTamper(TestKernel kernel)
+        internal void ProtectAndTamper(TestGuard kernel)
         {
             kernel.Guard.Protect(new NativeMemoryRegion("system service table", GuardRegionType.SystemServiceTable, (nint)_table, 8 * 8, holdsPointers: true));
             _table[2] = typeof(BugCheckTests).GetMethod(nameof(Decoder_follows_each_detour_form_to_its_target))!.MethodHandle.GetFunctionPointer();

@@ -25,7 +25,7 @@ public sealed class CompatTests
         string file = bed.WriteFile("hello.txt", "hello");
         Assert.Equal(Status.Success, bed.Open(file));
 
-        DriverRecord attack = bed.Load(package, parameter is null ? [] : [parameter]);
+        DriverObject attack = bed.Load(package, parameter is null ? [] : [parameter]);
         long refused = AttackBed.Counter(attack, hook, "Refused");
 
         Assert.Equal(Status.AccessDenied, bed.Open(file));
@@ -51,7 +51,7 @@ public sealed class CompatTests
         using var bed = new AttackBed(KernelFlavor.Compat);
         Assert.Equal(Status.Success, bed.Exec(300, "/usr/bin/id"));
 
-        DriverRecord attack = bed.Load("callback-insert", "deny=/id");
+        DriverObject attack = bed.Load("callback-insert", "deny=/id");
 
         Assert.Equal(Status.AccessDenied, bed.Exec(301, "/usr/bin/id"));
         Assert.Equal(Status.Success, bed.Exec(302, "/usr/bin/env"));
@@ -88,10 +88,10 @@ public sealed class CompatTests
     {
         using var bed = new AttackBed(KernelFlavor.Compat);
 
-        DriverRecord hidden = bed.Load("driver-hide");
+        DriverObject hidden = bed.Load("driver-hide");
 
-        var linked = new List<DriverRecord>();
-        for (DriverRecord? d = bed.Kernel.Drivers.Head; d is not null; d = d.Next)
+        var linked = new List<DriverObject>();
+        for (DriverObject? d = bed.Kernel.Drivers.Head; d is not null; d = d.Next)
         {
             linked.Add(d);
         }
@@ -107,7 +107,7 @@ public sealed class CompatTests
         bed.Kernel.ProcessTable.Add(100, 1, 1000, out _);
         bed.Kernel.ProcessTable.Add(200, 1, 1000, out _);
 
-        DriverRecord attack = bed.Load("object-type-hook");
+        DriverObject attack = bed.Load("object-type-hook");
         long kernelOpens = Palisade.Kernel.Objects.ObjectManager.OpenCount;
 
         Assert.Equal(Status.Success, bed.OpenProcess(100, 200));
@@ -119,7 +119,7 @@ public sealed class CompatTests
     public void Hooked_jit_sees_methods_compiled_after_it_in_the_compat_flavor()
     {
         using var bed = new AttackBed(KernelFlavor.Compat);
-        DriverRecord attack = bed.Load("jit-hook");
+        DriverObject attack = bed.Load("jit-hook");
         long before = AttackBed.Counter(attack, "Palisade.Attacks.JitHook.JitHookAttack", "Compilations");
 
         var method = new DynamicMethod("freshly_compiled", typeof(int), Type.EmptyTypes);
@@ -139,6 +139,6 @@ public sealed class CompatTests
     {
         using var bed = new AttackBed(KernelFlavor.Compat);
 
-        Assert.Equal(Status.NotFound, bed.Load(package, out DriverRecord? _));
+        Assert.Equal(Status.NotFound, bed.Load(package, out DriverObject? _));
     }
 }

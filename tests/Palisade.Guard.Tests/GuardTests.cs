@@ -11,7 +11,7 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Running_guard_raises_nothing_while_nothing_changes()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
 
         kernel.WaitRounds(5);
 
@@ -21,7 +21,7 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Sanctioned_change_through_the_kernels_authority_is_rebaselined()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         var table = new CallbackTable();
         int region = kernel.Guard.Protect(table);
 
@@ -37,7 +37,7 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Callback_added_outside_the_api_raises_0x109_with_the_callout_type_and_names_its_owner()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         var table = new CallbackTable();
         kernel.Guard.Protect(table);
 
@@ -53,7 +53,7 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Service_table_slot_rewrite_raises_0x109_type_0xA_and_names_the_owner_of_the_new_pointer()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         nint* table = (nint*)NativeMemory.AllocZeroed(32 * 8);
         try
         {
@@ -67,7 +67,7 @@ public sealed unsafe class GuardTests
             Assert.Equal((ulong)table, report.Parameter1);
             Assert.Contains(report.Dump.Changes, c => c.Key == "slot 3");
             Assert.Equal(typeof(GuardTests).Assembly.GetName().Name, report.Dump.Culprit?.Assembly);
-            TestKernel.AssertDetectedWithinBound(sweeps, report);
+            TestGuard.AssertDetectedWithinBound(sweeps, report);
         }
         finally
         {
@@ -79,7 +79,7 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Process_hidden_from_one_view_raises_0x109_with_the_process_list_type()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         var table = new MutableListView("process table", [100, 101]);
         var pidfds = new MutableListView("pidfd set", [100, 101]);
         kernel.Guard.Protect(new CrossViewRegion("active process list", GuardRegionType.ProcessList, 1, table, pidfds));
@@ -96,7 +96,7 @@ public sealed unsafe class GuardTests
     public void Context_stuck_in_a_sweep_is_reported_by_the_watchdog()
     {
         using var stuck = new BlockingStructure();
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         kernel.Guard.Protect(stuck);
 
         stuck.Block();
@@ -110,8 +110,8 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Change_from_a_foreign_authority_is_refused()
     {
-        using var kernel = new TestKernel();
-        using var other = new TestKernel();
+        using var kernel = new TestGuard();
+        using var other = new TestGuard();
         int region = kernel.Guard.Protect(new CallbackTable());
 
         Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.BeginChange(other.Authority, region));
@@ -120,8 +120,8 @@ public sealed unsafe class GuardTests
     [Fact]
     public void Shutdown_from_a_foreign_authority_is_refused()
     {
-        using var kernel = new TestKernel();
-        using var other = new TestKernel();
+        using var kernel = new TestGuard();
+        using var other = new TestGuard();
 
         Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.Shutdown(other.Authority));
     }
@@ -149,7 +149,7 @@ public sealed unsafe class GuardTests
     {
         var bugCheck = new KernelBugCheck(new BugCheckOptions { DumpDirectory = Path.GetTempPath(), Sink = new RecordingSink() });
 
-        KernelGuard? guard = KernelGuard.StartForFlavor(KernelFlavor.Compat, TestKernel.FastSchedule, bugCheck, out GuardAuthority? authority);
+        KernelGuard? guard = KernelGuard.StartForFlavor(KernelFlavor.Compat, TestGuard.FastSchedule, bugCheck, out GuardAuthority? authority);
 
         Assert.Null(guard);
         Assert.Null(authority);

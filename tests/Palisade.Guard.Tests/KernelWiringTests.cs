@@ -41,7 +41,7 @@ public sealed class KernelWiringTests : IDisposable
     [Fact]
     public void A_driver_unlinked_from_the_loaded_driver_list_is_caught_as_a_loaded_module_list_modification()
     {
-        var hidden = new DriverRecord("hidden", "rootkit", "1.0", "", "");
+        var hidden = new DriverObject("hidden", "rootkit", "1.0", "", "");
         Assert.Equal(Status.Success, _kernel.StartDriver(hidden, new QuietDriver(), new Dictionary<string, string>()));
         Assert.Equal(0, _sink.Count);
 
@@ -85,13 +85,14 @@ public sealed class KernelWiringTests : IDisposable
     {
         for (int i = 0; i < 20; i++)
         {
-            var d = new DriverRecord("legit" + i, "vendor", "1.0", "", "");
+            var d = new DriverObject("legit" + i, "vendor", "1.0", "", "");
             Assert.Equal(Status.Success, _kernel.StartDriver(d, new QuietDriver(), new Dictionary<string, string>()));
             Assert.Equal(Status.Success, _kernel.StopDriver(d));
         }
 
         long before = _protection.Guard!.Contexts.Sum(c => c.Sweeps);
-        SpinWait.SpinUntil(() => _protection.Guard.Contexts.Sum(c => c.Sweeps) > before + 10, TimeSpan.FromSeconds(30));
+        Assert.True(SpinWait.SpinUntil(() => _protection.Guard.Contexts.Sum(c => c.Sweeps) > before + 10, TimeSpan.FromSeconds(30)),
+            "the guard did not sweep ten times after the driver churn");
         Assert.Equal(0, _sink.Count);
     }
 }

@@ -2,7 +2,6 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using Palisade.Kernel.BugChecks;
 using Palisade.Kernel.Guard;
-using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Guard.Tests;
 

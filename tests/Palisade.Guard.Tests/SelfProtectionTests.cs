@@ -10,7 +10,7 @@ public sealed class SelfProtectionTests
     [Fact]
     public void Each_context_masks_the_same_baseline_with_its_own_key()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
 
         var snapshots = Array.ConvertAll(kernel.Guard.Contexts, c => kernel.Guard.BaselineSnapshot(c, 1));
         ulong[] masked = Array.ConvertAll(snapshots, s => s.Masked);
@@ -24,7 +24,7 @@ public sealed class SelfProtectionTests
     [Fact]
     public void Masked_baselines_are_rekeyed_while_the_baseline_stays()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         GuardContext context = kernel.Guard.Contexts[0];
         (ulong masked, ulong baseline) = kernel.Guard.BaselineSnapshot(context, 1);
 
@@ -39,7 +39,7 @@ public sealed class SelfProtectionTests
     [Fact]
     public void Private_bound_rewritten_by_reflection_is_caught_as_guard_state_tampering()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         FieldInfo bound = typeof(KernelGuard).GetField("_maxIntervalTicks", BindingFlags.Instance | BindingFlags.NonPublic)!;
 
         bound.SetValue(kernel.Guard, TimeSpan.FromHours(1).Ticks);
@@ -51,7 +51,7 @@ public sealed class SelfProtectionTests
     [Fact]
     public void Region_object_swapped_in_the_table_is_caught_as_guard_state_tampering()
     {
-        using var kernel = new TestKernel();
+        using var kernel = new TestGuard();
         GuardedRegion?[] regions = kernel.Guard.Regions;
         int record = Array.FindIndex(regions, r => r?.Name.EndsWith("SyscallRing.Record", StringComparison.Ordinal) == true);
 

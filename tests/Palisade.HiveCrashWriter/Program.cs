@@ -22,7 +22,7 @@ var options = new HiveOptions
     Durability = args.Length == 2 && args[1] == "power-loss" ? HiveDurability.PowerLoss : HiveDurability.ProcessCrash,
 };
 
-Status status = ConfigurationManager.Open(args[0], options, out ConfigurationManager? registry);
+Status status = RegistryManager.Open(args[0], options, out RegistryManager? registry);
 if (status.IsError)
 {
     await Console.Error.WriteLineAsync("cannot open hive: " + status).ConfigureAwait(false);

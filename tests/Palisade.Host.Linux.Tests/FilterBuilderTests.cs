@@ -1,5 +1,5 @@
-using Palisade.Host.Linux.Interop;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Interop;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 
@@ -11,7 +11,7 @@ internal sealed class Guest : IDisposable
     private static readonly SemaphoreSlim CompileLock = new(1, 1);
     private static readonly string ProbeDirectory = System.IO.Directory.CreateTempSubdirectory("palisade-probes-").FullName;
 
-    public Guest() => this.Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
+    public Guest() => Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
 
     public string Directory { get; }
 
@@ -26,11 +26,11 @@ internal sealed class Guest : IDisposable
         }
     }
 
-    public string PathOf(string name) => Path.Combine(this.Directory, name);
+    public string PathOf(string name) => Path.Combine(Directory, name);
 
     /// <summary>Runs /bin/sh -c <paramref name="script"/> in <see cref="Directory"/> under <paramref name="mediator"/>; returns the exit status.</summary>
     public int Shell(ISyscallMediator mediator, string script) =>
-        Run(mediator, "/bin/sh", ["-c", $"cd '{this.Directory}' && {script}"]);
+        Run(mediator, "/bin/sh", ["-c", $"cd '{Directory}' && {script}"]);
 
     public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments) =>
         Run(mediator, program, arguments, out _);
@@ -38,7 +38,7 @@ internal sealed class Guest : IDisposable
     /// <summary>Runs a program; <paramref name="handled"/> is how many notifications its supervisor answered.</summary>
     public static int Run(ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, out long handled)
     {
-        using var guest = GuestProcess.Start(Launcher, mediator, program, arguments);
+        using var guest = SupervisedGuest.Start(Launcher, mediator, program, arguments);
         handled = 0;
         var wait = Task.Run(guest.WaitForExit);
         if (!wait.Wait(TimeSpan.FromSeconds(60)))
@@ -47,7 +47,7 @@ internal sealed class Guest : IDisposable
             throw new TimeoutException($"{program} did not finish: the supervisor stalled.");
         }
 
-        guest.Supervisor.WaitForEnd(TimeSpan.FromSeconds(30));
+        Assert.True(guest.Supervisor.WaitForEnd(TimeSpan.FromSeconds(30)), $"the supervisor of {program} did not end after it exited");
         handled = guest.Supervisor.Handled;
         return wait.Result;
     }
@@ -92,7 +92,7 @@ internal sealed class Guest : IDisposable
     {
         try
         {
-            System.IO.Directory.Delete(this.Directory, recursive: true);
+            System.IO.Directory.Delete(Directory, recursive: true);
         }
         catch (IOException)
         {

@@ -1,13 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 
 public sealed class NetworkTests : IDisposable
 {
-    private readonly Guest guest = new();
+    private readonly Guest _guest = new();
 
     [Fact]
     public void Denied_connect_fails_with_EACCES()
@@ -17,10 +18,10 @@ public sealed class NetworkTests : IDisposable
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var mediator = new RecordingMediator(SyscallFamilies.Network) { DenyNetwork = (op, _, remote) => op == NetworkOperation.Connect && remote == port };
 
-        int status = this.guest.Shell(mediator, Python($"s = socket.socket()\ntry:\n    s.connect(('127.0.0.1', {port})); print('connected')\nexcept OSError as e:\n    print(e.errno)"));
+        int status = _guest.Shell(mediator, Python($"s = socket.socket()\ntry:\n    s.connect(('127.0.0.1', {port})); print('connected')\nexcept OSError as e:\n    print(e.errno)"));
 
         Assert.Equal(0, status);
-        Assert.Equal("13", this.Output());
+        Assert.Equal("13", Output());
     }
 
     [Fact]
@@ -37,7 +38,7 @@ public sealed class NetworkTests : IDisposable
         });
         var mediator = new RecordingMediator(SyscallFamilies.Network);
 
-        int status = this.guest.Shell(mediator, Python($"s = socket.socket()\ns.connect(('127.0.0.1', {port}))\ns.sendall(b'over the mediated socket')\ns.close()\nprint('sent')"));
+        int status = _guest.Shell(mediator, Python($"s = socket.socket()\ns.connect(('127.0.0.1', {port}))\ns.sendall(b'over the mediated socket')\ns.close()\nprint('sent')"));
 
         Assert.Equal(0, status);
         Assert.Equal("over the mediated socket", await accepted);
@@ -49,10 +50,10 @@ public sealed class NetworkTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.Network) { DenyNetwork = (op, local, _) => op == NetworkOperation.Bind && local == 47123 };
 
-        int status = this.guest.Shell(mediator, Python("s = socket.socket()\ntry:\n    s.bind(('127.0.0.1', 47123)); print('bound')\nexcept OSError as e:\n    print(e.errno)"));
+        int status = _guest.Shell(mediator, Python("s = socket.socket()\ntry:\n    s.bind(('127.0.0.1', 47123)); print('bound')\nexcept OSError as e:\n    print(e.errno)"));
 
         Assert.Equal(0, status);
-        Assert.Equal("13", this.Output());
+        Assert.Equal("13", Output());
     }
 
     [Fact]
@@ -60,16 +61,16 @@ public sealed class NetworkTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.Network);
 
-        int status = this.guest.Shell(mediator, Python("s = socket.socket(socket.AF_UNIX)\ns.bind('here.sock')\ns.listen(1)\nprint('ok')"));
+        int status = _guest.Shell(mediator, Python("s = socket.socket(socket.AF_UNIX)\ns.bind('here.sock')\ns.listen(1)\nprint('ok')"));
 
         Assert.Equal(0, status);
-        Assert.True(File.Exists(this.guest.PathOf("here.sock")));
+        Assert.True(File.Exists(_guest.PathOf("here.sock")));
     }
 
-    public void Dispose() => this.guest.Dispose();
+    public void Dispose() => _guest.Dispose();
 
     private static string Python(string body) =>
         $"python3 -c \"$(printf '%s\\n' 'import socket' '{body.Replace("'", "'\"'\"'", StringComparison.Ordinal).Replace("\n", "' '", StringComparison.Ordinal)}')\" > out.txt";
 
-    private string Output() => File.ReadAllText(this.guest.PathOf("out.txt")).Trim();
+    private string Output() => File.ReadAllText(_guest.PathOf("out.txt")).Trim();
 }

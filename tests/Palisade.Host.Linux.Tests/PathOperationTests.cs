@@ -1,23 +1,23 @@
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 
 /// <summary>After performing an allowed path operation the supervisor reports its result, before the guest sees it.</summary>
 public sealed class PathOperationTests : IDisposable
 {
-    private readonly Guest guest = new();
+    private readonly Guest _guest = new();
 
     [Fact]
     public void A_performed_rename_is_reported_completed_with_success()
     {
-        File.WriteAllText(this.guest.PathOf("before.txt"), "x");
+        File.WriteAllText(_guest.PathOf("before.txt"), "x");
         var mediator = new RecordingMediator(SyscallFamilies.PathOperations);
 
-        int status = this.guest.Shell(mediator, "mv before.txt after.txt");
+        int status = _guest.Shell(mediator, "mv before.txt after.txt");
 
         Assert.Equal(0, status);
-        Assert.True(File.Exists(this.guest.PathOf("after.txt")));
-        Assert.Contains($"completed Rename {this.guest.PathOf("before.txt")} error=0", mediator.Events);
+        Assert.True(File.Exists(_guest.PathOf("after.txt")));
+        Assert.Contains($"completed Rename {_guest.PathOf("before.txt")} error=0", mediator.Events);
     }
 
     [Fact]
@@ -25,61 +25,61 @@ public sealed class PathOperationTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.PathOperations);
 
-        int status = this.guest.Shell(mediator, "rm -f missing.txt; rmdir missing-dir 2> /dev/null; exit 0");
+        int status = _guest.Shell(mediator, "rm -f missing.txt; rmdir missing-dir 2> /dev/null; exit 0");
 
         Assert.Equal(0, status);
-        Assert.Contains($"completed Unlink {this.guest.PathOf("missing.txt")} error=2", mediator.Events);
-        Assert.Contains($"completed RemoveDirectory {this.guest.PathOf("missing-dir")} error=2", mediator.Events);
+        Assert.Contains($"completed Unlink {_guest.PathOf("missing.txt")} error=2", mediator.Events);
+        Assert.Contains($"completed RemoveDirectory {_guest.PathOf("missing-dir")} error=2", mediator.Events);
     }
 
     [Fact]
     public void A_denied_operation_is_not_reported_completed()
     {
-        File.WriteAllText(this.guest.PathOf("SECRET.txt"), "keep\n");
+        File.WriteAllText(_guest.PathOf("SECRET.txt"), "keep\n");
         var mediator = new DenyingPathMediator();
 
-        int status = this.guest.Shell(mediator, "rm -f SECRET.txt");
+        int status = _guest.Shell(mediator, "rm -f SECRET.txt");
 
         Assert.NotEqual(0, status);
-        Assert.True(File.Exists(this.guest.PathOf("SECRET.txt")));
+        Assert.True(File.Exists(_guest.PathOf("SECRET.txt")));
         Assert.Equal(0, mediator.Completions);
     }
 
-    public void Dispose() => this.guest.Dispose();
+    public void Dispose() => _guest.Dispose();
 
     /// <summary>Denies every path operation and counts completions (there must be none).</summary>
-    private sealed class DenyingPathMediator : Mediation.ISyscallMediator
+    private sealed class DenyingPathMediator : Palisade.Host.Linux.Mediation.ISyscallMediator
     {
         public int Completions;
 
         public SyscallFamilies Subscriptions => SyscallFamilies.PathOperations;
 
-        public int PreOpen(in Mediation.Requester requester, in Mediation.OpenRequest request) => 0;
+        public int PreOpen(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.OpenCall request) => 0;
 
-        public int PostOpen(in Mediation.Requester requester, in Mediation.OpenRequest request, in Mediation.OpenedFile file) => 0;
+        public int PostOpen(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.OpenCall request, in Palisade.Host.Linux.Mediation.OpenedFile file) => 0;
 
-        public int PathOperation(in Mediation.Requester requester, in Mediation.PathOperationRequest request) => 13;
+        public int PathOperation(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request) => 13;
 
-        public void PathOperationCompleted(in Mediation.Requester requester, in Mediation.PathOperationRequest request, int error) =>
-            Interlocked.Increment(ref this.Completions);
+        public void PathOperationCompleted(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request, int error) =>
+            Interlocked.Increment(ref Completions);
 
-        public void Close(in Mediation.Requester requester, int fd)
+        public void Close(in Palisade.Kernel.Hosting.Requester requester, int fd)
         {
         }
 
-        public int Exec(in Mediation.Requester requester, in Mediation.ExecRequest request) => 0;
+        public int Exec(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ExecCall request) => 0;
 
-        public int Network(in Mediation.Requester requester, in Mediation.NetworkRequest request) => 0;
+        public int Network(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.NetworkCall request) => 0;
 
-        public int ProcessAccess(in Mediation.Requester requester, in Mediation.ProcessAccessRequest request) => 0;
+        public int ProcessAccess(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ProcessAccessCall request) => 0;
 
-        public int ProcessCreate(in Mediation.Requester requester, in Mediation.ProcessCreateRequest request) => 0;
+        public int ProcessCreate(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.ProcessCreateCall request) => 0;
 
-        public void ProcessStarted(in Mediation.Requester requester, int parentProcessId)
+        public void ProcessStarted(in Palisade.Kernel.Hosting.Requester requester, int parentProcessId)
         {
         }
 
-        public void ThreadStarted(in Mediation.Requester requester)
+        public void ThreadStarted(in Palisade.Kernel.Hosting.Requester requester)
         {
         }
 
@@ -89,7 +89,7 @@ public sealed class PathOperationTests : IDisposable
             return false;
         }
 
-        public void ProcessExit(in Mediation.Requester requester, bool wholeProcess, int status)
+        public void ProcessExit(in Palisade.Kernel.Hosting.Requester requester, bool wholeProcess, int status)
         {
         }
 

@@ -7,10 +7,10 @@ namespace Palisade.Host.Linux.Tests;
 /// <summary>The watcher learns of a process's end however it ended, with its status, and reports it once.</summary>
 public sealed class ProcessExitWatcherTests : IDisposable
 {
-    private readonly BlockingCollection<(int Pid, int Code, int Signal)> reports = [];
-    private readonly List<Process> started = [];
+    private readonly BlockingCollection<(int Pid, int Code, int Signal)> _reports = [];
+    private readonly List<Process> _started = [];
 
-    private ProcessExitWatcher NewWatcher() => new((pid, code, signal) => this.reports.Add((pid, code, signal)));
+    private ProcessExitWatcher NewWatcher() => new((pid, code, signal) => _reports.Add((pid, code, signal)));
 
     private Process Start(string script)
     {
@@ -18,60 +18,60 @@ public sealed class ProcessExitWatcherTests : IDisposable
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(script);
         Process p = Process.Start(psi)!;
-        this.started.Add(p);
+        _started.Add(p);
         return p;
     }
 
     private (int Pid, int Code, int Signal) NextReport()
     {
-        Assert.True(this.reports.TryTake(out var report, TimeSpan.FromSeconds(30)), "no end was reported");
+        Assert.True(_reports.TryTake(out var report, TimeSpan.FromSeconds(30)), "no end was reported");
         return report;
     }
 
     [Fact]
     public void A_process_killed_by_a_signal_is_reported_with_the_signal()
     {
-        ProcessExitWatcher watcher = this.NewWatcher();
-        Process p = this.Start("exec sleep 60");
+        ProcessExitWatcher watcher = NewWatcher();
+        Process p = Start("exec sleep 60");
         Assert.True(watcher.Watch(p.Id));
 
         p.Kill();
 
-        Assert.Equal((p.Id, 128 + 9, 9), this.NextReport());
+        Assert.Equal((p.Id, 128 + 9, 9), NextReport());
     }
 
     [Fact]
     public void A_process_that_exits_is_reported_with_its_exit_code()
     {
-        ProcessExitWatcher watcher = this.NewWatcher();
-        Process p = this.Start("read line; exit 7");
+        ProcessExitWatcher watcher = NewWatcher();
+        Process p = Start("read line; exit 7");
         Assert.True(watcher.Watch(p.Id));
 
         p.StandardInput.Close();
 
-        Assert.Equal((p.Id, 7, 0), this.NextReport());
+        Assert.Equal((p.Id, 7, 0), NextReport());
     }
 
     [Fact]
     public void An_ended_process_its_parent_has_not_reaped_is_reported_with_its_status()
     {
         // The grandchild is killed and stays a zombie: its parent became a sleep that never waits.
-        Process parent = this.Start("sleep 60 & echo $!; exec sleep 60");
+        Process parent = Start("sleep 60 & echo $!; exec sleep 60");
         int zombie = int.Parse(parent.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
-        ProcessExitWatcher watcher = this.NewWatcher();
+        ProcessExitWatcher watcher = NewWatcher();
         Assert.True(watcher.Watch(zombie));
 
-        Assert.Equal(0, Palisade.Host.Linux.Interop.Libc.Kill(zombie, 15));
+        Assert.Equal(0, Palisade.Interop.Libc.Kill(zombie, 15));
 
-        Assert.Equal((zombie, 128 + 15, 15), this.NextReport());
+        Assert.Equal((zombie, 128 + 15, 15), NextReport());
         Assert.True(File.ReadAllText($"/proc/{zombie}/stat").Contains(") Z ", StringComparison.Ordinal), "the grandchild was reaped; the zombie path was not taken");
     }
 
     [Fact]
     public void An_end_claimed_before_it_happened_is_not_reported_again()
     {
-        ProcessExitWatcher watcher = this.NewWatcher();
-        Process p = this.Start("exec sleep 60");
+        ProcessExitWatcher watcher = NewWatcher();
+        Process p = Start("exec sleep 60");
         Assert.True(watcher.Watch(p.Id));
 
         Assert.True(watcher.Claim(p.Id));
@@ -80,7 +80,7 @@ public sealed class ProcessExitWatcherTests : IDisposable
         watcher.Drain();
 
         Assert.Equal(0, watcher.Pending);
-        Assert.Empty(this.reports);
+        Assert.Empty(_reports);
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class ProcessExitWatcherTests : IDisposable
     {
         var counts = new ConcurrentDictionary<int, int>();
         var watcher = new ProcessExitWatcher((pid, _, _) => counts.AddOrUpdate(pid, 1, (_, n) => n + 1));
-        Process p = this.Start("exec sleep 60");
+        Process p = Start("exec sleep 60");
         Assert.True(watcher.Watch(p.Id));
 
         p.Kill();
@@ -102,8 +102,8 @@ public sealed class ProcessExitWatcherTests : IDisposable
     [Fact]
     public void A_process_that_is_gone_cannot_be_watched()
     {
-        ProcessExitWatcher watcher = this.NewWatcher();
-        Process p = this.Start("exit 0");
+        ProcessExitWatcher watcher = NewWatcher();
+        Process p = Start("exit 0");
         p.WaitForExit();
 
         Assert.False(watcher.Watch(p.Id));
@@ -111,7 +111,7 @@ public sealed class ProcessExitWatcherTests : IDisposable
 
     public void Dispose()
     {
-        foreach (Process p in this.started)
+        foreach (Process p in _started)
         {
             try
             {
@@ -124,6 +124,6 @@ public sealed class ProcessExitWatcherTests : IDisposable
             p.Dispose();
         }
 
-        this.reports.Dispose();
+        _reports.Dispose();
     }
 }

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 
 public sealed class ProcessTests : IDisposable
 {
-    private readonly Guest guest = new();
+    private readonly Guest _guest = new();
 
     [Fact]
     public void Denied_kill_leaves_the_target_alive()
@@ -17,7 +17,7 @@ public sealed class ProcessTests : IDisposable
             DenyProcessAccess = request => request.TargetProcessId == target.Id && request.Rights.HasFlag(ProcessRights.Terminate),
         };
 
-        int status = this.guest.Shell(mediator, $"kill -9 {target.Id}");
+        int status = _guest.Shell(mediator, $"kill -9 {target.Id}");
 
         Assert.NotEqual(0, status);
         Assert.False(target.HasExited);
@@ -29,10 +29,10 @@ public sealed class ProcessTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.ProcessLifetime) { DenyCreate = request => request.Kind != ProcessCreateKind.Thread };
 
-        int status = this.guest.Shell(mediator, "/bin/true; echo unreachable > out.txt");
+        int status = _guest.Shell(mediator, "/bin/true; echo unreachable > out.txt");
 
         Assert.NotEqual(0, status);
-        Assert.False(File.Exists(this.guest.PathOf("out.txt")));
+        Assert.False(File.Exists(_guest.PathOf("out.txt")));
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class ProcessTests : IDisposable
     {
         var mediator = new RecordingMediator(SyscallFamilies.ProcessLifetime);
 
-        int status = this.guest.Shell(mediator, "/bin/sh -c 'exit 3'; exit 0");
+        int status = _guest.Shell(mediator, "/bin/sh -c 'exit 3'; exit 0");
 
         Assert.Equal(0, status);
         Assert.Contains(mediator.Events, e => e.StartsWith("create ", StringComparison.Ordinal) && !e.StartsWith("create Thread", StringComparison.Ordinal));
@@ -113,10 +113,10 @@ public sealed class ProcessTests : IDisposable
     [Fact]
     public void Exec_decision_sees_the_canonical_image_behind_a_symlink()
     {
-        File.CreateSymbolicLink(this.guest.PathOf("alias"), "/bin/true");
+        File.CreateSymbolicLink(_guest.PathOf("alias"), "/bin/true");
         var mediator = new RecordingMediator(SyscallFamilies.Exec) { DenyExecImage = image => image.EndsWith("/true", StringComparison.Ordinal) };
 
-        int status = this.guest.Shell(mediator, "./alias");
+        int status = _guest.Shell(mediator, "./alias");
 
         Assert.Equal(126, status);
     }
@@ -145,11 +145,11 @@ public sealed class ProcessTests : IDisposable
         Assert.NotNull(probe);
         var mediator = new RecordingMediator(SyscallFamilies.Exec | SyscallFamilies.FileOpen) { DenyExecImage = image => image.StartsWith("/memfd:", StringComparison.Ordinal) };
 
-        int status = this.guest.Shell(mediator, $"'{probe}' 2> err.txt");
+        int status = _guest.Shell(mediator, $"'{probe}' 2> err.txt");
 
         Assert.Equal(9, status);
-        Assert.Contains("Permission denied", File.ReadAllText(this.guest.PathOf("err.txt")));
+        Assert.Contains("Permission denied", File.ReadAllText(_guest.PathOf("err.txt")));
     }
 
-    public void Dispose() => this.guest.Dispose();
+    public void Dispose() => _guest.Dispose();
 }

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Tests;
 
@@ -14,9 +15,9 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public Func<NetworkOperation, int, int, bool> DenyNetwork { get; init; } = (_, _, _) => false;
 
-    public Func<ProcessAccessRequest, bool> DenyProcessAccess { get; init; } = _ => false;
+    public Func<ProcessAccessCall, bool> DenyProcessAccess { get; init; } = _ => false;
 
-    public Func<ProcessCreateRequest, bool> DenyCreate { get; init; } = _ => false;
+    public Func<ProcessCreateCall, bool> DenyCreate { get; init; } = _ => false;
 
     public Func<string, bool> DenyExecImage { get; init; } = _ => false;
 
@@ -25,48 +26,48 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public int PostOpens;
 
-    public int PreOpen(in Requester requester, in OpenRequest request) => this.PreOpenResult;
+    public int PreOpen(in Requester requester, in OpenCall request) => PreOpenResult;
 
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file)
+    public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file)
     {
-        Interlocked.Increment(ref this.PostOpens);
+        Interlocked.Increment(ref PostOpens);
         return 0;
     }
 
-    public int PathOperation(in Requester requester, in PathOperationRequest request) => 0;
+    public int PathOperation(in Requester requester, in PathOperationCall request) => 0;
 
-    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error) =>
-        this.Events.Enqueue($"completed {request.Kind} {Encoding.UTF8.GetString(request.Path)} error={error}");
+    public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error) =>
+        Events.Enqueue($"completed {request.Kind} {Encoding.UTF8.GetString(request.Path)} error={error}");
 
-    public void Close(in Requester requester, int fd) => this.Events.Enqueue($"close {fd}");
+    public void Close(in Requester requester, int fd) => Events.Enqueue($"close {fd}");
 
-    public int Exec(in Requester requester, in ExecRequest request)
+    public int Exec(in Requester requester, in ExecCall request)
     {
         string image = Encoding.UTF8.GetString(request.ImagePath);
-        this.Events.Enqueue($"exec {Encoding.UTF8.GetString(request.Path)} -> {image}");
-        return this.DenyExecImage(image) ? 13 : 0;
+        Events.Enqueue($"exec {Encoding.UTF8.GetString(request.Path)} -> {image}");
+        return DenyExecImage(image) ? 13 : 0;
     }
 
-    public int Network(in Requester requester, in NetworkRequest request)
+    public int Network(in Requester requester, in NetworkCall request)
     {
-        this.Events.Enqueue($"{request.Operation} family={request.Family} local={request.LocalPort} remote={request.RemotePort}");
-        return this.DenyNetwork(request.Operation, request.LocalPort, request.RemotePort) ? 13 : 0;
+        Events.Enqueue($"{request.Operation} family={request.Family} local={request.LocalPort} remote={request.RemotePort}");
+        return DenyNetwork(request.Operation, request.LocalPort, request.RemotePort) ? 13 : 0;
     }
 
-    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request)
+    public int ProcessAccess(in Requester requester, in ProcessAccessCall request)
     {
-        this.Events.Enqueue($"access {request.SystemCall} target={request.TargetProcessId} rights={request.Rights}");
-        return this.DenyProcessAccess(request) ? 1 : 0;
+        Events.Enqueue($"access {request.SystemCall} target={request.TargetProcessId} rights={request.Rights}");
+        return DenyProcessAccess(request) ? 1 : 0;
     }
 
-    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request)
+    public int ProcessCreate(in Requester requester, in ProcessCreateCall request)
     {
-        this.Events.Enqueue($"create {request.Kind} by {requester.ProcessId}");
-        return this.DenyCreate(request) ? 11 : 0;
+        Events.Enqueue($"create {request.Kind} by {requester.ProcessId}");
+        return DenyCreate(request) ? 11 : 0;
     }
 
     public void ProcessStarted(in Requester requester, int parentProcessId) =>
-        this.Events.Enqueue($"started {requester.ProcessId} parent={parentProcessId}");
+        Events.Enqueue($"started {requester.ProcessId} parent={parentProcessId}");
 
     public bool TryTakeEndedProcess(out int processId)
     {
@@ -75,10 +76,10 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
     }
 
     public void ThreadStarted(in Requester requester) =>
-        this.Events.Enqueue($"thread {requester.ThreadId} of {requester.ProcessId}");
+        Events.Enqueue($"thread {requester.ThreadId} of {requester.ProcessId}");
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) =>
-        this.Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
+        Events.Enqueue($"exit {requester.ProcessId} whole={wholeProcess} status={status}");
 
     public void Drain()
     {

@@ -128,7 +128,7 @@ public sealed class ProcessCallbackTests : IDisposable
             c.Processes.RegisterProcessCreate((in ProcessCreateInfo _) => Status.AccessDenied, out _);
             return Status.InsufficientResources;
         });
-        var record = new Palisade.Kernel.Drivers.DriverRecord("failing", "tests", "1.0", "", "");
+        var record = new Palisade.Kernel.Drivers.DriverObject("failing", "tests", "1.0", "", "");
         Assert.Equal(Status.InsufficientResources, _k.Kernel.StartDriver(record, driver, new Dictionary<string, string>()));
         Assert.Equal(0, _k.Kernel.Processes.Create.Count);
         Assert.Null(_k.Kernel.Drivers.Find("failing"));
@@ -137,7 +137,7 @@ public sealed class ProcessCallbackTests : IDisposable
     [Fact]
     public void A_driver_whose_Load_throws_is_contained()
     {
-        var record = new Palisade.Kernel.Drivers.DriverRecord("throwing", "tests", "1.0", "", "");
+        var record = new Palisade.Kernel.Drivers.DriverObject("throwing", "tests", "1.0", "", "");
         Assert.Equal(Status.CallbackFaulted, _k.Kernel.StartDriver(record, new LambdaDriver(_ => throw new InvalidOperationException("load bug")), new Dictionary<string, string>()));
         Assert.Null(_k.Kernel.Drivers.Find("throwing"));
     }

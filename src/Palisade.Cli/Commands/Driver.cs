@@ -1,9 +1,11 @@
 // palisade driver keygen | sign | verify: the vendor's side of driver packages. Exit codes: 0 success, 1 the request
-// could not be carried out (bad key file, unreadable package, …), 2 verify ran and the package is not valid.
+// could not be carried out (bad key file, unreadable package, a package the verifier refuses for sign, …), 2 verify
+// ran and the package is not valid (a signature that does not hold, or any verifier finding).
 using System.CommandLine;
 using System.Security.Cryptography;
 using System.Text;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Drivers.Verification;
 
 namespace Palisade.Cli.Commands;
 
@@ -84,40 +86,85 @@ internal static class DriverCommand
     {
         var package = new Argument<string>("PACKAGE") { Description = "The driver package folder (manifest.json, assemblies)." };
         var keyFile = new Option<string>("--key") { Description = "The private key file written by keygen.", Required = true };
-        var command = new Command("sign", "Sign a driver package: writes signature.json over the manifest and every file.") { package, keyFile };
+        var unverified = new Option<bool>("--unverified")
+        {
+            Description = "Sign even though the driver verifier refuses the package: such a package loads only in the compat flavor.",
+        };
+        var command = new Command("sign", "Sign a driver package: writes signature.json over the manifest and every file. Runs the driver verifier first and refuses a package it would refuse at load.")
+        {
+            package, keyFile, unverified,
+        };
         command.SetAction(parseResult => Run(parseResult, writer =>
         {
             string keyPath = parseResult.GetRequiredValue(keyFile);
             using ECDsa key = SigningKeys.ImportPrivatePem(File.ReadAllText(keyPath, Encoding.UTF8), keyPath);
             string packagePath = parseResult.GetRequiredValue(package);
+            VerificationReport report = DriverVerifier.Verify(ReadPackage(packagePath));
+            if (!report.IsClean && !parseResult.GetValue(unverified))
+            {
+                TextWriter error = parseResult.InvocationConfiguration.Error;
+                error.WriteLine($"palisade: not signed: the driver verifier refuses {Path.GetFullPath(packagePath)}, so the protected flavor would not load it:");
+                WriteFindings(error, report);
+                error.WriteLine("palisade: fix the code, or sign with --unverified for a driver meant for the compat flavor only.");
+                return Failed;
+            }
+
             string keyId = PackageSignature.Sign(packagePath, key);
             writer.WriteLine($"signed {Path.GetFullPath(packagePath)} with key {keyId}");
+            if (!report.IsClean)
+            {
+                writer.WriteLine($"unverified: {report.Findings.Count} verifier findings; the protected flavor refuses this package");
+            }
+
             return 0;
         }));
         return command;
     }
 
+    private static DriverPackage ReadPackage(string path) =>
+        DriverPackage.TryRead(path, out DriverPackage? snapshot, out string? error) ? snapshot : throw new DriverPackageException(error);
+
+    private static void WriteFindings(TextWriter writer, VerificationReport report)
+    {
+        foreach (VerifierFinding finding in report.Findings)
+        {
+            writer.WriteLine($"  {finding.Assembly}: {finding}");
+        }
+    }
+
     private static Command CreateVerify(Option<string?> home)
     {
-        var package = new Argument<string>("PACKAGE") { Description = "The driver package folder." };
-        var command = new Command("verify", "Verify a driver package's signature against the trust store; prints the signer and the result.") { package };
+        var package = new Argument<string>("PACKAGE") { Description = "The driver package folder, signed or not yet signed." };
+        var command = new Command("verify",
+            "Verify a driver package: its signature against the trust store (when it is signed) and its code with the driver verifier; prints the signer, the result and every verifier finding.")
+        {
+            package,
+        };
         command.SetAction(parseResult => Run(parseResult, writer =>
         {
             TrustStore trust = TrustStore.ForHome(PalisadeHome.Resolve(parseResult.GetValue(home)));
-            if (!DriverPackage.TryRead(parseResult.GetRequiredValue(package), out DriverPackage? snapshot, out string? error))
-            {
-                throw new DriverPackageException(error);
-            }
-
+            DriverPackage snapshot = ReadPackage(parseResult.GetRequiredValue(package));
             SignatureVerification verification = PackageSignature.Verify(snapshot, trust);
+            VerificationReport report = DriverVerifier.Verify(snapshot);
+
+            // An unsigned package is what a vendor verifies before signing it: only a signature that is there and
+            // does not hold makes the package invalid.
+            bool unsigned = verification.Outcome == SignatureOutcome.Unsigned;
+            bool valid = (verification.IsValid || unsigned) && report.IsClean;
             string signer = verification.Signer is { } key ? $"{key.Name} ({key.KeyId})"
                 : verification.KeyId is { } id ? $"{id} (not trusted)"
                 : "none";
-            TextWriter target = verification.IsValid ? writer : parseResult.InvocationConfiguration.Error;
+            TextWriter target = valid ? writer : parseResult.InvocationConfiguration.Error;
             target.WriteLine($"package: {snapshot.Directory}");
             target.WriteLine($"signer:  {signer}");
-            target.WriteLine($"result:  {(verification.IsValid ? "valid" : verification.Outcome.ToString())}: {verification.Message}");
-            return verification.IsValid ? 0 : NotValid;
+            target.WriteLine(unsigned
+                ? "result:  unsigned: not signed yet (palisade driver sign adds the signature)"
+                : $"result:  {(verification.IsValid ? "valid" : verification.Outcome.ToString())}: {verification.Message}");
+            target.WriteLine(report.IsClean
+                ? $"code:    verified: {report.Assemblies.Count} assemblies, no finding"
+                : $"code:    refused: {report.Findings.Count} verifier findings in {report.Assemblies.Count} assemblies; the protected flavor does not load this package");
+            WriteFindings(target, report);
+            return valid ? 0 : NotValid;
         }));
         return command;
     }

@@ -134,7 +134,7 @@ internal static class RunCommand
 
             // The kernel reads the driver's Parameters key itself, and keeps following it; --param values win over it.
             string name = Path.GetFileName(dir.TrimEnd('/'));
-            Status s = kernel.LoadDriverPackage(dir, overrides.GetValueOrDefault(name) ?? NoOverrides, out DriverRecord? record, out string message);
+            Status s = kernel.LoadDriverPackage(dir, overrides.GetValueOrDefault(name) ?? NoOverrides, out DriverObject? record, out string message);
             if (s.IsError)
             {
                 Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");
@@ -142,10 +142,10 @@ internal static class RunCommand
             }
         }
 
-        var mediator = new KernelMediator(kernel);
+        var mediator = new KernelMediator(kernel.Host);
         try
         {
-            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..]);
+            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {

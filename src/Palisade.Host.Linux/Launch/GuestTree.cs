@@ -1,5 +1,5 @@
 using System.Globalization;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Launch;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Launch;
 
@@ -59,11 +59,12 @@ internal static class HiddenVerbs
     /// <summary>
     /// Runs a program to completion under <paramref name="mediator"/>, passing SIGTERM and SIGHUP on to it
     /// (SIGINT and SIGQUIT from a terminal already reach it: it shares our process group), and returns its
-    /// exit status (128 + signal when killed).
+    /// exit status (128 + signal when killed). A decision that throws is answered EPERM and reported to
+    /// <paramref name="onFault"/> (by default, written to standard error).
     /// </summary>
-    public static int RunSupervised(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments)
+    public static int RunSupervised(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null)
     {
-        using var guest = GuestProcess.Start(launcher, mediator, program, arguments, fault => Console.Error.WriteLine($"palisade: mediator fault: {fault}"));
+        using var guest = SupervisedGuest.Start(launcher, mediator, program, arguments, onFault ?? WriteFault);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Forward(context, guest, 15));
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Forward(context, guest, 1));
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
@@ -73,7 +74,10 @@ internal static class HiddenVerbs
         return status;
     }
 
-    private static void Forward(PosixSignalContext context, GuestProcess guest, int signal)
+    /// <summary>Writes a mediator fault to standard error.</summary>
+    public static void WriteFault(Exception fault) => Console.Error.WriteLine($"palisade: mediator fault: {fault}");
+
+    private static void Forward(PosixSignalContext context, SupervisedGuest guest, int signal)
     {
         context.Cancel = true;
         guest.Signal(signal);

@@ -1,12 +1,12 @@
 using System.Globalization;
-using Palisade.Host.Linux.Interop;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Interop;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
 /// The launcher: Palisade's own executable re-run in the hidden <c>__launch</c> mode by
-/// <see cref="GuestProcess"/>. It installs the seccomp filter on its main thread with a new listener,
+/// <see cref="SupervisedGuest"/>. It installs the seccomp filter on its main thread with a new listener,
 /// hands the listener's number to the supervisor over descriptor 3, waits for "go", closes every trace of
 /// the listener and execs the program, so that the program's very first exec is mediated and the guest
 /// never holds the listener. Between installing the filter and exec it only calls functions it has
@@ -20,7 +20,6 @@ internal static unsafe class Launcher
     /// <summary>The descriptor on which the launcher talks to its supervisor.</summary>
     public const int ControlFd = 3;
 
-    private const long SysExitGroup = 231;
     private const int ExitCannotExecute = 126;
     private const int ExitNotFound = 127;
 
@@ -52,7 +51,7 @@ internal static unsafe class Launcher
         _ = Libc.Read(-1, &go, 0);
         _ = Libc.Close(-1);
         _ = Libc.ExecVp(&go, argv);
-        _ = Libc.Syscall(39 /* getpid */, 0, 0, 0, 0, 0, 0);
+        _ = Libc.Syscall(Sys.Getpid, 0, 0, 0, 0, 0, 0);
         _ = Libc.LastError;
 
         // Guests see the default signal state a shell gives them, not the runtime's (it ignores SIGPIPE).
@@ -67,7 +66,7 @@ internal static unsafe class Launcher
         new Span<byte>(empty, Spawn.SigSetSize).Clear();
         _ = Spawn.PthreadSigMask(Spawn.SIG_SETMASK, empty, null);
 
-        int listener = Interop.Seccomp.InstallWithListener(filter);
+        int listener = Seccomp.InstallWithListener(filter);
         if (listener < 0)
         {
             Console.Error.WriteLine($"palisade: seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed: errno {-listener}");
@@ -76,7 +75,7 @@ internal static unsafe class Launcher
 
         if (Libc.Write(ControlFd, &listener, sizeof(int)) != sizeof(int) || Libc.Read(ControlFd, &go, 1) != 1)
         {
-            Libc.Syscall(SysExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
+            Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }
 
         _ = Libc.Close(listener);
@@ -96,7 +95,7 @@ internal static unsafe class Launcher
             _ = Libc.Write(2, r, (nuint)reason.Length);
         }
 
-        Libc.Syscall(SysExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
+        Libc.Syscall(Sys.ExitGroup, error == Errno.ENOENT ? ExitNotFound : ExitCannotExecute, 0, 0, 0, 0, 0);
         return ExitCannotExecute;
     }
 

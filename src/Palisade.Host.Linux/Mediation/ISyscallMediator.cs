@@ -1,12 +1,22 @@
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
+using Palisade.Kernel.Hosting;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Mediation;
 
 /// <summary>
-/// The boundary between the Linux host and the kernel: the supervisor calls one method per decision
-/// point, with every argument already read from the guest's memory (once), validated and resolved. The
-/// supervisor then performs the operation itself (or lets Linux continue a call whose arguments are all
-/// in registers), so what a decision saw is what happens.
+/// The boundary between the supervisor and a policy: the supervisor calls one method per decision point, with
+/// every argument that lives in the guest's memory already read (once) and validated, and every path made
+/// absolute against the guest's dirfd or cwd. The supervisor then performs the operation itself (or lets Linux
+/// continue a call whose arguments are all in registers), so what a decision saw is what happens.
+/// <see cref="KernelMediator"/> is the policy of <c>palisade run</c>: it turns each call into a request to the kernel
+/// through <see cref="KernelHost"/>.
+/// <para>
+/// What is not an argument of the call is not resolved in advance: facts about processes (a parent, the image a
+/// process runs, which thread group a thread belongs to) and what a closed descriptor named are read from /proc
+/// through <see cref="Supervision.ProcFs"/> by the mediator that needs them, and only when a decision needs them, so
+/// that a call no registration cares about costs nothing more.
+/// </para>
 /// <para>
 /// Threading: calls come from the supervisor's loop thread, and from short-lived worker threads for
 /// operations that block (a FIFO open, a blocking connect). Implementations must be thread-safe and should
@@ -35,39 +45,39 @@ internal interface ISyscallMediator
     /// (with a <see cref="PostOpen"/> to follow once the file is open), <see cref="AllowWithoutPost"/> to allow without
     /// one, or an errno to deny.
     /// </summary>
-    int PreOpen(in Requester requester, in OpenRequest request);
+    int PreOpen(in Requester requester, in OpenCall request);
 
     /// <summary>
     /// After the supervisor opened the file and before the guest gets it: the identity and the canonical
     /// path of what was really opened (symlinks resolved). Denying here closes the file; a file created or
     /// truncated by the open stays so.
     /// </summary>
-    int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file);
+    int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file);
 
     /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: decided before the supervisor performs it.</summary>
-    int PathOperation(in Requester requester, in PathOperationRequest request);
+    int PathOperation(in Requester requester, in PathOperationCall request);
 
     /// <summary>
     /// A path operation that <see cref="PathOperation"/> allowed has been performed: <paramref name="error"/> is its
     /// result, 0 or the errno Linux gave. Called on the thread that decided it, right after the operation and before
     /// the guest gets the result, with the same request.
     /// </summary>
-    void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error);
+    void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error);
 
     /// <summary>A descriptor is being closed (only when <see cref="SyscallFamilies.FileClose"/> is subscribed).</summary>
     void Close(in Requester requester, int fd);
 
     /// <summary>An execve/execveat of the image whose identity is given (see docs/security.md for the guarantee).</summary>
-    int Exec(in Requester requester, in ExecRequest request);
+    int Exec(in Requester requester, in ExecCall request);
 
     /// <summary>connect, bind, listen, accept and sends with an explicit destination.</summary>
-    int Network(in Requester requester, in NetworkRequest request);
+    int Network(in Requester requester, in NetworkCall request);
 
     /// <summary>A signal, pidfd, ptrace or cross-process memory access aimed at another process or thread.</summary>
-    int ProcessAccess(in Requester requester, in ProcessAccessRequest request);
+    int ProcessAccess(in Requester requester, in ProcessAccessCall request);
 
     /// <summary>fork, vfork or clone (process or thread); denying fails the call with the errno.</summary>
-    int ProcessCreate(in Requester requester, in ProcessCreateRequest request);
+    int ProcessCreate(in Requester requester, in ProcessCreateCall request);
 
     /// <summary>
     /// The first mediated system call of a process the supervisor has not seen before (a child of a
@@ -98,16 +108,8 @@ internal interface ISyscallMediator
     void Drain();
 }
 
-/// <summary>The guest thread that made the call.</summary>
-/// <param name="ProcessId">Its thread-group id (the pid as ps shows it).</param>
-/// <param name="ThreadId">The thread that made the call.</param>
-internal readonly record struct Requester(int ProcessId, int ThreadId);
-
-/// <summary>Which file: device and inode numbers, and the st_mode (type and permission bits).</summary>
-internal readonly record struct FileIdentity(ulong Device, ulong Inode, uint Mode);
-
-/// <summary>Which open-family system call carried an <see cref="OpenRequest"/>.</summary>
-internal enum OpenCall
+/// <summary>Which open-family system call carried an <see cref="OpenCall"/>.</summary>
+internal enum OpenVariant
 {
     /// <summary>open(2).</summary>
     Open,
@@ -115,7 +117,7 @@ internal enum OpenCall
     /// <summary>openat(2).</summary>
     OpenAt,
 
-    /// <summary>openat2(2), with <see cref="OpenRequest.Resolve"/> flags.</summary>
+    /// <summary>openat2(2), with <see cref="OpenCall.Resolve"/> flags.</summary>
     OpenAt2,
 
     /// <summary>creat(2): flags are O_CREAT|O_WRONLY|O_TRUNC.</summary>
@@ -123,10 +125,10 @@ internal enum OpenCall
 }
 
 /// <summary>An open, decoded.</summary>
-internal readonly ref struct OpenRequest
+internal readonly ref struct OpenCall
 {
     /// <summary>The call that carried it.</summary>
-    public OpenCall Call { get; init; }
+    public OpenVariant Call { get; init; }
 
     /// <summary>The path, made absolute against the guest's dirfd or cwd, not canonicalized.</summary>
     public ReadOnlySpan<byte> Path { get; init; }
@@ -144,21 +146,26 @@ internal readonly ref struct OpenRequest
 /// <summary>What an open really opened.</summary>
 internal readonly ref struct OpenedFile
 {
-    private readonly int fd;
-    private readonly Span<byte> proc;
-    private readonly Span<byte> buffer;
+    private readonly int _fd;
+    private readonly uint _mode;
+    private readonly Span<byte> _proc;
+    private readonly Span<byte> _buffer;
 
-    /// <summary>Describes the supervisor's descriptor <paramref name="fd"/>, using the two buffers to read its path on demand.</summary>
-    internal OpenedFile(FileIdentity identity, int fd, Span<byte> proc, Span<byte> buffer)
+    /// <summary>Describes the supervisor's descriptor <paramref name="fd"/> (its identity and st_mode), using the two buffers to read its path on demand.</summary>
+    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer)
     {
-        this.Identity = identity;
-        this.fd = fd;
-        this.proc = proc;
-        this.buffer = buffer;
+        Identity = identity;
+        _mode = mode;
+        _fd = fd;
+        _proc = proc;
+        _buffer = buffer;
     }
 
-    /// <summary>Device, inode and mode of the opened file.</summary>
+    /// <summary>Device and inode of the opened file.</summary>
     public FileIdentity Identity { get; }
+
+    /// <summary>True when the opened object is a directory.</summary>
+    public bool IsDirectory => (_mode & Interop.Libc.S_IFMT) == Interop.Libc.S_IFDIR;
 
     /// <summary>
     /// Its canonical path as the kernel reports it (readlink of /proc/self/fd/N: symlinks resolved; may end
@@ -167,18 +174,18 @@ internal readonly ref struct OpenedFile
     /// </summary>
     public ReadOnlySpan<byte> ReadPath()
     {
-        int length = Supervision.ProcFs.ReadSelfFdLink(this.fd, this.proc, this.buffer);
-        return length > 0 ? this.buffer[..length] : default;
+        int length = Supervision.ProcFs.ReadSelfFdLink(_fd, _proc, _buffer);
+        return length > 0 ? _buffer[..length] : default;
     }
 
     /// <summary>The supervisor's descriptor of the opened file, valid during the call (a post decision may read the file through it).</summary>
-    public int Descriptor => this.fd;
+    public int Descriptor => _fd;
 }
 
 /// <summary>The path operations the supervisor performs.</summary>
 internal enum PathOperationKind
 {
-    /// <summary>rename, renameat, renameat2 (<see cref="PathOperationRequest.Flags"/> holds RENAME_*).</summary>
+    /// <summary>rename, renameat, renameat2 (<see cref="PathOperationCall.Flags"/> holds RENAME_*).</summary>
     Rename,
 
     /// <summary>unlink, unlinkat without AT_REMOVEDIR.</summary>
@@ -187,18 +194,18 @@ internal enum PathOperationKind
     /// <summary>rmdir, unlinkat with AT_REMOVEDIR.</summary>
     RemoveDirectory,
 
-    /// <summary>truncate (<see cref="PathOperationRequest.Length"/>).</summary>
+    /// <summary>truncate (<see cref="PathOperationCall.Length"/>).</summary>
     Truncate,
 
-    /// <summary>chmod, fchmodat, fchmodat2 (<see cref="PathOperationRequest.Mode"/>).</summary>
+    /// <summary>chmod, fchmodat, fchmodat2 (<see cref="PathOperationCall.Mode"/>).</summary>
     ChangeMode,
 
-    /// <summary>chown, lchown, fchownat (<see cref="PathOperationRequest.Owner"/>, <see cref="PathOperationRequest.Group"/>; uint.MaxValue = unchanged).</summary>
+    /// <summary>chown, lchown, fchownat (<see cref="PathOperationCall.Owner"/>, <see cref="PathOperationCall.Group"/>; uint.MaxValue = unchanged).</summary>
     ChangeOwner,
 }
 
 /// <summary>A path operation, decoded.</summary>
-internal readonly ref struct PathOperationRequest
+internal readonly ref struct PathOperationCall
 {
     /// <summary>Which operation.</summary>
     public PathOperationKind Kind { get; init; }
@@ -226,7 +233,7 @@ internal readonly ref struct PathOperationRequest
 }
 
 /// <summary>An exec, decoded.</summary>
-internal readonly ref struct ExecRequest
+internal readonly ref struct ExecCall
 {
     /// <summary>The path as the guest named it, made absolute (for execveat AT_EMPTY_PATH: the descriptor's path).</summary>
     public ReadOnlySpan<byte> Path { get; init; }
@@ -241,27 +248,8 @@ internal readonly ref struct ExecRequest
     public ReadOnlySpan<byte> CommandLine { get; init; }
 }
 
-/// <summary>Network operations.</summary>
-internal enum NetworkOperation
-{
-    /// <summary>connect: <see cref="NetworkRequest.RemoteAddress"/> is the peer.</summary>
-    Connect,
-
-    /// <summary>bind: <see cref="NetworkRequest.LocalAddress"/> is the address asked for.</summary>
-    Bind,
-
-    /// <summary>listen on the socket bound to <see cref="NetworkRequest.LocalAddress"/>.</summary>
-    Listen,
-
-    /// <summary>accept/accept4 on the listening socket at <see cref="NetworkRequest.LocalAddress"/> (the peer is not known yet).</summary>
-    Accept,
-
-    /// <summary>sendto/sendmsg/sendmmsg with an explicit destination <see cref="NetworkRequest.RemoteAddress"/>.</summary>
-    Send,
-}
-
 /// <summary>A network operation, decoded. Addresses are raw sockaddr bytes (family first); ports are decoded for AF_INET/AF_INET6.</summary>
-internal readonly ref struct NetworkRequest
+internal readonly ref struct NetworkCall
 {
     /// <summary>Which operation.</summary>
     public NetworkOperation Operation { get; init; }
@@ -323,7 +311,7 @@ internal enum ProcessRights
 /// <param name="TargetThreadId">The target thread for tkill/tgkill, else 0.</param>
 /// <param name="Signal">The signal number for signal calls, else 0.</param>
 /// <param name="Rights">What the call needs on the target.</param>
-internal readonly record struct ProcessAccessRequest(int SystemCall, int TargetProcessId, int TargetThreadId, int Signal, ProcessRights Rights);
+internal readonly record struct ProcessAccessCall(int SystemCall, int TargetProcessId, int TargetThreadId, int Signal, ProcessRights Rights);
 
 /// <summary>How a process or thread is created.</summary>
 internal enum ProcessCreateKind
@@ -341,4 +329,4 @@ internal enum ProcessCreateKind
 /// <summary>A creation, decoded.</summary>
 /// <param name="Kind">Process, vfork process, or thread.</param>
 /// <param name="CloneFlags">The clone flags (SIGCHLD for fork).</param>
-internal readonly record struct ProcessCreateRequest(ProcessCreateKind Kind, ulong CloneFlags);
+internal readonly record struct ProcessCreateCall(ProcessCreateKind Kind, ulong CloneFlags);

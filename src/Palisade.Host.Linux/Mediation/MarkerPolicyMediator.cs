@@ -1,41 +1,42 @@
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
+using Palisade.Interop;
+using Palisade.Kernel.Hosting;
 
 namespace Palisade.Host.Linux.Mediation;
 
 /// <summary>
 /// A minimal policy: every file open, path operation and exec whose path (as named, or as resolved)
-/// contains a marker is denied with EACCES; everything else is allowed. It serves the hidden
+/// contains a marker is denied with Errno.EACCES; everything else is allowed. It serves the hidden
 /// <c>__supervise</c> verb (benchmarks, manual checks) until the kernel's mediator is wired to <c>run</c>.
 /// With an empty marker it allows everything without reading the opened file's path.
 /// </summary>
 internal sealed class MarkerPolicyMediator : ISyscallMediator
 {
-    private const int EACCES = 13;
-    private readonly byte[] marker;
+    private readonly byte[] _marker;
 
     /// <summary>Creates the policy for <paramref name="families"/>, denying paths that contain <paramref name="marker"/>.</summary>
     public MarkerPolicyMediator(SyscallFamilies families, string marker)
     {
         ArgumentNullException.ThrowIfNull(marker);
-        this.Subscriptions = families;
-        this.marker = System.Text.Encoding.UTF8.GetBytes(marker);
+        Subscriptions = families;
+        _marker = System.Text.Encoding.UTF8.GetBytes(marker);
     }
 
     /// <inheritdoc/>
     public SyscallFamilies Subscriptions { get; }
 
     /// <inheritdoc/>
-    public int PreOpen(in Requester requester, in OpenRequest request) => this.Check(request.Path);
+    public int PreOpen(in Requester requester, in OpenCall request) => Check(request.Path);
 
     /// <inheritdoc/>
-    public int PostOpen(in Requester requester, in OpenRequest request, in OpenedFile file) => this.marker.Length == 0 ? 0 : this.Check(file.ReadPath());
+    public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => _marker.Length == 0 ? 0 : Check(file.ReadPath());
 
     /// <inheritdoc/>
-    public int PathOperation(in Requester requester, in PathOperationRequest request) =>
-        this.Check(request.Path) != 0 ? EACCES : this.Check(request.NewPath);
+    public int PathOperation(in Requester requester, in PathOperationCall request) =>
+        Check(request.Path) != 0 ? Errno.EACCES : Check(request.NewPath);
 
     /// <inheritdoc/>
-    public void PathOperationCompleted(in Requester requester, in PathOperationRequest request, int error)
+    public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error)
     {
     }
 
@@ -45,17 +46,17 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     }
 
     /// <inheritdoc/>
-    public int Exec(in Requester requester, in ExecRequest request) =>
-        this.Check(request.Path) != 0 ? EACCES : this.Check(request.ImagePath);
+    public int Exec(in Requester requester, in ExecCall request) =>
+        Check(request.Path) != 0 ? Errno.EACCES : Check(request.ImagePath);
 
     /// <inheritdoc/>
-    public int Network(in Requester requester, in NetworkRequest request) => 0;
+    public int Network(in Requester requester, in NetworkCall request) => 0;
 
     /// <inheritdoc/>
-    public int ProcessAccess(in Requester requester, in ProcessAccessRequest request) => 0;
+    public int ProcessAccess(in Requester requester, in ProcessAccessCall request) => 0;
 
     /// <inheritdoc/>
-    public int ProcessCreate(in Requester requester, in ProcessCreateRequest request) => 0;
+    public int ProcessCreate(in Requester requester, in ProcessCreateCall request) => 0;
 
     /// <inheritdoc/>
     public void ProcessStarted(in Requester requester, int parentProcessId)
@@ -85,5 +86,5 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     {
     }
 
-    private int Check(ReadOnlySpan<byte> path) => this.marker.Length > 0 && path.IndexOf(this.marker) >= 0 ? EACCES : 0;
+    private int Check(ReadOnlySpan<byte> path) => _marker.Length > 0 && path.IndexOf(_marker) >= 0 ? Errno.EACCES : 0;
 }

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Mediation;
 
@@ -122,7 +122,7 @@ internal sealed unsafe class ProcessExitWatcher
             {
                 if (!w.Value.Claimed && w.Value.Fd >= 0 && Pidfd.TryGetExitStatus(w.Key, w.Value.Fd, out int status))
                 {
-                    this.ReportClaimed(w.Key, w.Value, status);
+                    ReportClaimed(w.Key, w.Value, status);
                 }
             }
         }
@@ -143,7 +143,7 @@ internal sealed unsafe class ProcessExitWatcher
                 throw new InvalidOperationException($"epoll_create1 failed: errno {Libc.LastError}");
             }
 
-            new Thread(() => this.Run(epoll)) { IsBackground = true, Name = "palisade-exit-watcher" }.Start();
+            new Thread(() => Run(epoll)) { IsBackground = true, Name = "palisade-exit-watcher" }.Start();
             _epoll = epoll;
             return epoll;
         }
@@ -184,7 +184,7 @@ internal sealed unsafe class ProcessExitWatcher
                             status = 0;
                         }
 
-                        this.ReportClaimed(pid, w, status);
+                        ReportClaimed(pid, w, status);
                     }
 
                     // Closed under the watch's lock, once (a claim may have closed it already): nobody reads or
@@ -214,8 +214,8 @@ internal sealed unsafe class ProcessExitWatcher
 
         public void Close()
         {
-            Libc.CloseOwned(this.Fd);
-            this.Fd = -1;
+            Libc.CloseOwned(Fd);
+            Fd = -1;
         }
     }
 }

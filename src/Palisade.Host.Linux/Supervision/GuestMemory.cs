@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Supervision;
 

@@ -23,42 +23,42 @@ internal sealed class OpenWatch : IDisposable
     private const long NoOpen = 0;
     private const long TakenOver = -1;
 
-    private readonly Action takeOver;
-    private readonly object gate = new();
-    private long inProgress;
-    private long takeOvers;
-    private long lastTicket;
-    private int parked;
-    private volatile bool disposed;
+    private readonly Action _takeOver;
+    private readonly object _gate = new();
+    private long _inProgress;
+    private long _takeOvers;
+    private long _lastTicket;
+    private int _parked;
+    private volatile bool _disposed;
 
     /// <summary>Creates a watch that will call <paramref name="takeOver"/> (on the watch thread) for each open that waits.</summary>
     public OpenWatch(Action takeOver)
     {
         ArgumentNullException.ThrowIfNull(takeOver);
-        this.takeOver = takeOver;
+        _takeOver = takeOver;
     }
 
     /// <summary>Opens handed over so far: each is one receiving thread that waited in its open.</summary>
-    public long TakeOvers => Interlocked.Read(ref this.takeOvers);
+    public long TakeOvers => Interlocked.Read(ref _takeOvers);
 
     /// <summary>True while the watch has stopped polling for want of opens.</summary>
-    public bool Parked => Volatile.Read(ref this.parked) == 1;
+    public bool Parked => Volatile.Read(ref _parked) == 1;
 
     /// <summary>Starts the watch thread.</summary>
-    public void Start() => new Thread(this.Watch) { IsBackground = true, Name = "palisade-open-watch" }.Start();
+    public void Start() => new Thread(Watch) { IsBackground = true, Name = "palisade-open-watch" }.Start();
 
     /// <summary>Marks the start of an open on the receiving thread; returns its ticket for <see cref="End"/>.</summary>
     public long Begin()
     {
-        long ticket = Interlocked.Increment(ref this.lastTicket);
-        Interlocked.Exchange(ref this.inProgress, ticket);
+        long ticket = Interlocked.Increment(ref _lastTicket);
+        Interlocked.Exchange(ref _inProgress, ticket);
 
         // The exchange above is a full fence, and so is the watch's when it parks: one of the two sees the other.
-        if (Volatile.Read(ref this.parked) == 1 && Interlocked.CompareExchange(ref this.parked, 0, 1) == 1)
+        if (Volatile.Read(ref _parked) == 1 && Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
         {
-            lock (this.gate)
+            lock (_gate)
             {
-                Monitor.Pulse(this.gate);
+                Monitor.Pulse(_gate);
             }
         }
 
@@ -69,35 +69,35 @@ internal sealed class OpenWatch : IDisposable
     /// Marks the end of the open with <paramref name="ticket"/>. False when the watch handed the listener to another
     /// thread meanwhile: the caller finishes its notification and receives no more.
     /// </summary>
-    public bool End(long ticket) => Interlocked.CompareExchange(ref this.inProgress, NoOpen, ticket) == ticket;
+    public bool End(long ticket) => Interlocked.CompareExchange(ref _inProgress, NoOpen, ticket) == ticket;
 
     /// <summary>Stops the watch thread.</summary>
     public void Dispose()
     {
-        this.disposed = true;
-        Volatile.Write(ref this.parked, 0);
-        lock (this.gate)
+        _disposed = true;
+        Volatile.Write(ref _parked, 0);
+        lock (_gate)
         {
-            Monitor.PulseAll(this.gate);
+            Monitor.PulseAll(_gate);
         }
     }
 
     private void Watch()
     {
         long seenOpen = NoOpen;
-        long seenTicket = Volatile.Read(ref this.lastTicket);
+        long seenTicket = Volatile.Read(ref _lastTicket);
         int idlePolls = 0;
-        while (!this.disposed)
+        while (!_disposed)
         {
             Thread.Sleep(PollMilliseconds);
-            long open = Volatile.Read(ref this.inProgress);
+            long open = Volatile.Read(ref _inProgress);
             if (open > 0 && open == seenOpen)
             {
                 // The same open was in progress a whole poll ago: it waits. Take it over unless it just ended.
-                if (Interlocked.CompareExchange(ref this.inProgress, TakenOver, open) == open)
+                if (Interlocked.CompareExchange(ref _inProgress, TakenOver, open) == open)
                 {
-                    Interlocked.Increment(ref this.takeOvers);
-                    this.takeOver();
+                    Interlocked.Increment(ref _takeOvers);
+                    _takeOver();
                 }
 
                 seenOpen = NoOpen;
@@ -105,34 +105,34 @@ internal sealed class OpenWatch : IDisposable
             }
 
             seenOpen = open;
-            long ticket = Volatile.Read(ref this.lastTicket);
+            long ticket = Volatile.Read(ref _lastTicket);
             idlePolls = open <= 0 && ticket == seenTicket ? idlePolls + 1 : 0;
             seenTicket = ticket;
             if (idlePolls >= IdlePollsBeforeParking)
             {
-                this.Park(ticket);
+                Park(ticket);
                 idlePolls = 0;
                 seenOpen = NoOpen;
-                seenTicket = Volatile.Read(ref this.lastTicket);
+                seenTicket = Volatile.Read(ref _lastTicket);
             }
         }
     }
 
     private void Park(long ticket)
     {
-        Interlocked.Exchange(ref this.parked, 1);
-        if (Volatile.Read(ref this.lastTicket) != ticket || this.disposed)
+        Interlocked.Exchange(ref _parked, 1);
+        if (Volatile.Read(ref _lastTicket) != ticket || _disposed)
         {
             // An open began while we were deciding: it may not have seen us park.
-            Volatile.Write(ref this.parked, 0);
+            Volatile.Write(ref _parked, 0);
             return;
         }
 
-        lock (this.gate)
+        lock (_gate)
         {
-            while (Volatile.Read(ref this.parked) == 1)
+            while (Volatile.Read(ref _parked) == 1)
             {
-                Monitor.Wait(this.gate);
+                Monitor.Wait(_gate);
             }
         }
     }

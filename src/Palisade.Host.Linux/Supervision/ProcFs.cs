@@ -1,5 +1,5 @@
 using System.Buffers.Text;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -122,4 +122,88 @@ internal static unsafe class ProcFs
 
         return i > 0;
     }
+
+    /// <summary>The parent of process <paramref name="pid"/> (PPid: of /proc/PID/status), or 0 when it is gone.</summary>
+    public static int ParentOf(int pid) => StatusField(pid, "PPid:");
+
+    /// <summary>The process (thread group) of thread <paramref name="tid"/>, or 0 when it is gone.</summary>
+    public static int ThreadGroupOf(int tid) => StatusField(tid, "Tgid:");
+
+    /// <summary>A numeric field of /proc/PID/status, or 0 when the process is gone.</summary>
+    private static int StatusField(int pid, string field)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/" + pid + "/status"))
+            {
+                if (line.StartsWith(field, StringComparison.Ordinal))
+                {
+                    return int.Parse(line.AsSpan(field.Length).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
+    /// <summary>The canonical path of the image process <paramref name="pid"/> runs (/proc/PID/exe), empty when unreadable.</summary>
+    public static string ImageOf(int pid)
+    {
+        try
+        {
+            return new FileInfo("/proc/" + pid + "/exe").LinkTarget ?? "";
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>True when descriptor <paramref name="fd"/> of <paramref name="pid"/> was opened for writing (the flags: of its fdinfo).</summary>
+    public static bool WasOpenForWriting(int pid, int fd)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/" + pid + "/fdinfo/" + fd))
+            {
+                if (line.StartsWith("flags:", StringComparison.Ordinal))
+                {
+                    int flags = Convert.ToInt32(line[6..].Trim(), 8);
+                    return (flags & Libc.O_ACCMODE) != Libc.O_RDONLY;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return false;
+    }
+
+    /// <summary>What descriptor <paramref name="fd"/> of <paramref name="pid"/> names (the link of /proc/PID/fd/FD), or null.</summary>
+    public static string? DescriptorTarget(int pid, int fd)
+    {
+        try
+        {
+            return new FileInfo(DescriptorPath(pid, fd)).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>"/proc/PID/fd/FD" as a string.</summary>
+    public static string DescriptorPath(int pid, int fd) => "/proc/" + pid + "/fd/" + fd;
 }

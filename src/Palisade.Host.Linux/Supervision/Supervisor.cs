@@ -1,7 +1,9 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Host.Linux.Filtering;
+using Palisade.Kernel.Hosting;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -21,17 +23,20 @@ namespace Palisade.Host.Linux.Supervision;
 /// </remarks>
 internal sealed unsafe partial class Supervisor
 {
-    private readonly int listener;
-    private readonly ISyscallMediator mediator;
-    private readonly SyscallFamilies families;
-    private readonly Action<Exception>? onFault;
-    private readonly Dictionary<int, int> processOfThread = [];
-    private readonly HashSet<int> knownProcesses = [];
-    private readonly Dictionary<int, PendingExec> pendingExecs = [];
-    private readonly ManualResetEventSlim ended = new();
-    private readonly OpenWatch watch;
-    private long handled;
-    private long generation;
+    private readonly int _listener;
+    private readonly ISyscallMediator _mediator;
+    private readonly SyscallFamilies _families;
+    private readonly Action<Exception>? _onFault;
+    private readonly Dictionary<int, int> _processOfThread = [];
+    private readonly HashSet<int> _knownProcesses = [];
+    private readonly Dictionary<int, PendingExec> _pendingExecs = [];
+    private readonly ManualResetEventSlim _ended = new();
+    private readonly OpenWatch _watch;
+    private long _handled;
+    private long _generation;
+
+    /// <summary>The user guests run as: the supervisor's own (a guest cannot gain privileges: no_new_privs).</summary>
+    private static readonly int GuestUserId = (int)Libc.GetUid();
 
     /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
     [ThreadStatic]
@@ -41,11 +46,11 @@ internal sealed unsafe partial class Supervisor
     public Supervisor(int listener, ISyscallMediator mediator, Action<Exception>? onFault)
     {
         ArgumentNullException.ThrowIfNull(mediator);
-        this.listener = listener;
-        this.mediator = mediator;
-        this.families = mediator.Subscriptions;
-        this.onFault = onFault;
-        this.watch = new OpenWatch(this.TakeOver);
+        _listener = listener;
+        _mediator = mediator;
+        _families = mediator.Subscriptions;
+        _onFault = onFault;
+        _watch = new OpenWatch(TakeOver);
     }
 
     /// <summary>
@@ -58,33 +63,33 @@ internal sealed unsafe partial class Supervisor
     public const int WarmUpNotifications = 64;
 
     /// <summary>Notifications answered so far.</summary>
-    public long Handled => Interlocked.Read(ref this.handled);
+    public long Handled => Interlocked.Read(ref _handled);
 
     /// <summary>Starts the loop on a dedicated background thread; it ends when no guest uses the filter any more.</summary>
     public void Start()
     {
-        this.watch.Start();
-        this.StartReceiver(generation: 0);
+        _watch.Start();
+        StartReceiver(generation: 0);
     }
 
     /// <summary>Waits until the loop has ended (every guest of the filter is gone); false if <paramref name="timeout"/> passed first.</summary>
-    public bool WaitForEnd(TimeSpan timeout) => this.ended.Wait(timeout);
+    public bool WaitForEnd(TimeSpan timeout) => _ended.Wait(timeout);
 
     /// <summary>Receiving threads that waited in an open and were replaced (see <see cref="OpenWatch"/>).</summary>
-    public long TakeOvers => this.watch.TakeOvers;
+    public long TakeOvers => _watch.TakeOvers;
 
     private void StartReceiver(long generation)
     {
-        var thread = new Thread(() => this.Serve(generation)) { IsBackground = true, Name = "palisade-supervisor" };
+        var thread = new Thread(() => Serve(generation)) { IsBackground = true, Name = "palisade-supervisor" };
         thread.Start();
     }
 
     /// <summary>Called by the watch when the receiving thread waits in an open: a new thread receives from now on.</summary>
-    private void TakeOver() => this.StartReceiver(Interlocked.Increment(ref this.generation));
+    private void TakeOver() => StartReceiver(Interlocked.Increment(ref _generation));
 
     private bool ListenerHungUp()
     {
-        var pfd = new PollFd { Fd = this.listener, Events = 0 };
+        var pfd = new PollFd { Fd = _listener, Events = 0 };
         return Libc.Poll(&pfd, 1, 0) < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
     }
 
@@ -98,17 +103,17 @@ internal sealed unsafe partial class Supervisor
         PrepareWorkerThread();
         if (generation == 0)
         {
-            _ = Interop.Seccomp.SetSyncWakeUp(this.listener);
+            _ = Seccomp.SetSyncWakeUp(_listener);
         }
 
         var scratch = new Scratch();
         SeccompNotif notification;
-        long warm = Interlocked.Read(ref this.handled) >= WarmUpNotifications ? GC.GetAllocatedBytesForCurrentThread() : -1;
+        long warm = Interlocked.Read(ref _handled) >= WarmUpNotifications ? GC.GetAllocatedBytesForCurrentThread() : -1;
         try
         {
             while (true)
             {
-                int received = Interop.Seccomp.Receive(this.listener, &notification);
+                int received = Seccomp.Receive(_listener, &notification);
                 if (received == -Errno.EINTR)
                 {
                     continue;
@@ -117,7 +122,7 @@ internal sealed unsafe partial class Supervisor
                 // ENOENT means one notification was withdrawn (its thread was killed or its call interrupted while
                 // it was being handed over), not that the guests are gone: serve on unless the listener has hung
                 // up, which is how Linux says no task uses the filter any more.
-                if (received == -Errno.ENOENT && !this.ListenerHungUp())
+                if (received == -Errno.ENOENT && !ListenerHungUp())
                 {
                     continue;
                 }
@@ -127,13 +132,13 @@ internal sealed unsafe partial class Supervisor
                     break;
                 }
 
-                this.Dispatch(in notification, scratch);
-                if (Interlocked.Increment(ref this.handled) == WarmUpNotifications)
+                Dispatch(in notification, scratch);
+                if (Interlocked.Increment(ref _handled) == WarmUpNotifications)
                 {
                     warm = GC.GetAllocatedBytesForCurrentThread();
                 }
 
-                if (Interlocked.Read(ref this.generation) != generation)
+                if (Interlocked.Read(ref _generation) != generation)
                 {
                     return;
                 }
@@ -141,12 +146,12 @@ internal sealed unsafe partial class Supervisor
         }
         finally
         {
-            if (Interlocked.Read(ref this.generation) == generation)
+            if (Interlocked.Read(ref _generation) == generation)
             {
-                this.SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
-                this.watch.Dispose();
-                Libc.CloseOwned(this.listener);
-                this.ended.Set();
+                SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
+                _watch.Dispose();
+                Libc.CloseOwned(_listener);
+                _ended.Set();
             }
         }
     }
@@ -170,22 +175,22 @@ internal sealed unsafe partial class Supervisor
     {
         // Processes that ended without a call the supervisor saw (a signal killed them): forget their threads
         // before anything else, so a reused pid is a new process and not the dead one's thread.
-        while (this.mediator.TryTakeEndedProcess(out int ended))
+        while (_mediator.TryTakeEndedProcess(out int ended))
         {
-            this.Forget(ended, ended, wholeProcess: true);
+            Forget(ended, ended, wholeProcess: true);
         }
 
         try
         {
-            if (n.Data.Arch != Interop.Seccomp.AUDIT_ARCH_X86_64)
+            if (n.Data.Arch != Seccomp.AUDIT_ARCH_X86_64)
             {
                 // The filter refuses other ABIs before notifying; this is a second line.
-                this.Reply(n.Id, Errno.ENOSYS);
+                Reply(n.Id, Errno.ENOSYS);
                 return;
             }
 
-            var requester = this.Identify((int)n.Pid, s);
-            if (this.pendingExecs.Count > 0 && !this.VerifyPendingExec(in n, requester, s))
+            var requester = Identify((int)n.Pid, s);
+            if (_pendingExecs.Count > 0 && !VerifyPendingExec(in n, requester, s))
             {
                 return;
             }
@@ -196,7 +201,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Openat:
                 case Sys.Openat2:
                 case Sys.Creat:
-                    this.HandleOpen(in n, requester, s);
+                    HandleOpen(in n, requester, s);
                     break;
                 case Sys.Rename:
                 case Sys.Renameat:
@@ -211,15 +216,15 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Chown:
                 case Sys.Lchown:
                 case Sys.Fchownat:
-                    this.HandlePathOperation(in n, requester, s);
+                    HandlePathOperation(in n, requester, s);
                     break;
                 case Sys.Close:
-                    this.mediator.Close(requester, (int)n.Data.Args[0]);
-                    this.Continue(n.Id);
+                    _mediator.Close(requester, (int)n.Data.Args[0]);
+                    Continue(n.Id);
                     break;
                 case Sys.Execve:
                 case Sys.Execveat:
-                    this.HandleExec(in n, requester, s);
+                    HandleExec(in n, requester, s);
                     break;
                 case Sys.Connect:
                 case Sys.Bind:
@@ -229,25 +234,25 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Sendto:
                 case Sys.Sendmsg:
                 case Sys.Sendmmsg:
-                    this.HandleNetwork(in n, requester, s);
+                    HandleNetwork(in n, requester, s);
                     break;
                 case Sys.Fork:
                 case Sys.Vfork:
                 case Sys.Clone:
                 case Sys.Exit:
                 case Sys.ExitGroup:
-                    this.HandleLifetime(in n, requester);
+                    HandleLifetime(in n, requester);
                     break;
                 default:
-                    this.HandleProcessAccess(in n, requester, s);
+                    HandleProcessAccess(in n, requester, s);
                     break;
             }
         }
         catch (Exception exception) when (exception is not OutOfMemoryException)
         {
             // A mediator that throws is contained: the guest's call fails, the supervisor goes on.
-            this.Reply(n.Id, Errno.EPERM);
-            this.onFault?.Invoke(exception);
+            Reply(n.Id, Errno.EPERM);
+            _onFault?.Invoke(exception);
         }
     }
 
@@ -258,9 +263,9 @@ internal sealed unsafe partial class Supervisor
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private Requester Identify(int tid, Scratch s)
     {
-        if (this.processOfThread.TryGetValue(tid, out int process))
+        if (_processOfThread.TryGetValue(tid, out int process))
         {
-            return new Requester(process, tid);
+            return new Requester(process, tid) { UserId = GuestUserId };
         }
 
         int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);
@@ -274,18 +279,18 @@ internal sealed unsafe partial class Supervisor
         }
 
         // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
-        bool newProcess = this.knownProcesses.Add((int)tgid);
-        this.processOfThread[tid] = (int)tgid;
-        var requester = new Requester((int)tgid, tid);
-        if (newProcess && (this.families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
+        bool newProcess = _knownProcesses.Add((int)tgid);
+        _processOfThread[tid] = (int)tgid;
+        var requester = new Requester((int)tgid, tid) { UserId = GuestUserId };
+        if (newProcess && (_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
-            this.mediator.ProcessStarted(requester, (int)parent);
+            _mediator.ProcessStarted(requester, (int)parent);
         }
-        else if (!newProcess && tid != (int)tgid && (this.families & SyscallFamilies.ProcessExits) != 0
-            && (this.families & SyscallFamilies.ProcessLifetime) == 0)
+        else if (!newProcess && tid != (int)tgid && (_families & SyscallFamilies.ProcessExits) != 0
+            && (_families & SyscallFamilies.ProcessLifetime) == 0)
         {
             // clone runs natively under ProcessExits: a new thread is reported at its first mediated call.
-            this.mediator.ThreadStarted(requester);
+            _mediator.ThreadStarted(requester);
         }
 
         return requester;
@@ -295,7 +300,7 @@ internal sealed unsafe partial class Supervisor
     {
         if (!wholeProcess)
         {
-            this.processOfThread.Remove(tid);
+            _processOfThread.Remove(tid);
             return;
         }
 
@@ -303,7 +308,7 @@ internal sealed unsafe partial class Supervisor
         while (true)
         {
             int count = 0;
-            foreach (var (thread, owner) in this.processOfThread)
+            foreach (var (thread, owner) in _processOfThread)
             {
                 if (owner == process && count < stale.Length)
                 {
@@ -313,7 +318,7 @@ internal sealed unsafe partial class Supervisor
 
             for (int i = 0; i < count; i++)
             {
-                this.processOfThread.Remove(stale[i]);
+                _processOfThread.Remove(stale[i]);
             }
 
             if (count < stale.Length)
@@ -322,8 +327,8 @@ internal sealed unsafe partial class Supervisor
             }
         }
 
-        this.knownProcesses.Remove(process);
-        this.pendingExecs.Remove(process);
+        _knownProcesses.Remove(process);
+        _pendingExecs.Remove(process);
     }
 
     /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>
@@ -331,20 +336,20 @@ internal sealed unsafe partial class Supervisor
     internal void Reply(ulong id, int error, long value = 0)
     {
         var response = new SeccompNotifResp { Id = id, Error = -error, Val = error == 0 ? value : 0 };
-        _ = Interop.Seccomp.Send(this.listener, &response);
+        _ = Seccomp.Send(_listener, &response);
     }
 
     /// <summary>Lets Linux run the call as the guest made it; only for calls whose arguments are all in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Continue(ulong id)
     {
-        var response = new SeccompNotifResp { Id = id, Flags = Interop.Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
-        _ = Interop.Seccomp.Send(this.listener, &response);
+        var response = new SeccompNotifResp { Id = id, Flags = Seccomp.SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+        _ = Seccomp.Send(_listener, &response);
     }
 
     /// <summary>True while the guest still waits for <paramref name="id"/>: memory read before this check belonged to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal bool StillWaiting(ulong id) => Interop.Seccomp.IsValid(this.listener, id);
+    internal bool StillWaiting(ulong id) => Seccomp.IsValid(_listener, id);
 
     /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>
     /// <remarks>If <paramref name="work"/> throws, notification <paramref name="id"/> is answered EPERM (a second answer is refused by Linux, so this is safe).</remarks>
@@ -359,8 +364,8 @@ internal sealed unsafe partial class Supervisor
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)
             {
-                this.Reply(id, Errno.EPERM);
-                this.onFault?.Invoke(exception);
+                Reply(id, Errno.EPERM);
+                _onFault?.Invoke(exception);
             }
         })
         {

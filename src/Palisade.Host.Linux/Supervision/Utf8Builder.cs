@@ -8,7 +8,7 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal ref struct Utf8Builder(Span<byte> buffer)
 {
-    private readonly Span<byte> buffer = buffer;
+    private readonly Span<byte> _buffer = buffer;
 
     /// <summary>Bytes written so far.</summary>
     public int Length { get; private set; }
@@ -16,17 +16,17 @@ internal ref struct Utf8Builder(Span<byte> buffer)
     /// <summary>Appends bytes.</summary>
     public Utf8Builder Append(ReadOnlySpan<byte> text)
     {
-        text.CopyTo(this.buffer[this.Length..]);
-        this.Length += text.Length;
+        text.CopyTo(_buffer[Length..]);
+        Length += text.Length;
         return this;
     }
 
     /// <summary>Appends a decimal number.</summary>
     public Utf8Builder Append(int value)
     {
-        bool ok = Utf8Formatter.TryFormat(value, this.buffer[this.Length..], out int written);
+        bool ok = Utf8Formatter.TryFormat(value, _buffer[Length..], out int written);
         System.Diagnostics.Debug.Assert(ok);
-        this.Length += written;
+        Length += written;
         return this;
     }
 }

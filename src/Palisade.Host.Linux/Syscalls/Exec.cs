@@ -1,7 +1,9 @@
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -26,11 +28,11 @@ internal sealed unsafe partial class Supervisor
         int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
         if (pathLength < 0)
         {
-            this.Reply(n.Id, -pathLength);
+            Reply(n.Id, -pathLength);
             return;
         }
 
-        if (!this.StillWaiting(n.Id))
+        if (!StillWaiting(n.Id))
         {
             return;
         }
@@ -40,7 +42,7 @@ internal sealed unsafe partial class Supervisor
         int baseFd = emptyPath ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
-            this.Reply(n.Id, -baseFd);
+            Reply(n.Id, -baseFd);
             return;
         }
 
@@ -50,7 +52,7 @@ internal sealed unsafe partial class Supervisor
             int absoluteLength = PathResolution.Absolute(baseFd, emptyPath ? default : path[..^1], s.Proc, s.Absolute);
             if (absoluteLength < 0)
             {
-                this.Reply(n.Id, -absoluteLength);
+                Reply(n.Id, -absoluteLength);
                 return;
             }
 
@@ -83,7 +85,7 @@ internal sealed unsafe partial class Supervisor
 
                 if (image < 0)
                 {
-                    this.Reply(n.Id, pathLength == 0 ? Errno.ENOENT : Libc.LastError);
+                    Reply(n.Id, pathLength == 0 ? Errno.ENOENT : Libc.LastError);
                     return;
                 }
             }
@@ -91,29 +93,29 @@ internal sealed unsafe partial class Supervisor
             Stat stat;
             if (Libc.FStat(image, &stat) < 0)
             {
-                this.Reply(n.Id, Libc.LastError);
+                Reply(n.Id, Libc.LastError);
                 return;
             }
 
             int resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
-            var identity = new FileIdentity(stat.Dev, stat.Ino, stat.Mode);
-            var request = new ExecRequest
+            var identity = new FileIdentity(stat.Dev, stat.Ino);
+            var request = new ExecCall
             {
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
                 CommandLine = ReadArguments(tid, at ? n.Data.Args[2] : n.Data.Args[1], s),
             };
-            int decision = this.mediator.Exec(requester, request);
+            int decision = _mediator.Exec(requester, request);
             if (decision != 0)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            this.pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s));
-            this.Continue(n.Id);
+            _pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s));
+            Continue(n.Id);
         }
         finally
         {
@@ -128,7 +130,7 @@ internal sealed unsafe partial class Supervisor
     /// </summary>
     private bool VerifyPendingExec(in SeccompNotif n, Requester requester, Scratch s)
     {
-        if (!this.pendingExecs.TryGetValue(requester.ProcessId, out var pending))
+        if (!_pendingExecs.TryGetValue(requester.ProcessId, out var pending))
         {
             return true;
         }
@@ -136,7 +138,7 @@ internal sealed unsafe partial class Supervisor
         var current = ExeIdentity(requester.ProcessId, s);
         if (SameFile(current, pending.Approved) || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
-            this.pendingExecs.Remove(requester.ProcessId);
+            _pendingExecs.Remove(requester.ProcessId);
             return true;
         }
 
@@ -146,15 +148,15 @@ internal sealed unsafe partial class Supervisor
             // another thread's call proves nothing (the exec may not have happened yet), so keep watching.
             if (requester.ThreadId == pending.Thread)
             {
-                this.pendingExecs.Remove(requester.ProcessId);
+                _pendingExecs.Remove(requester.ProcessId);
             }
 
             return true;
         }
 
-        this.pendingExecs.Remove(requester.ProcessId);
+        _pendingExecs.Remove(requester.ProcessId);
         _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
-        this.Reply(n.Id, Errno.EPERM);
+        Reply(n.Id, Errno.EPERM);
         return false;
     }
 
@@ -213,7 +215,7 @@ internal sealed unsafe partial class Supervisor
             Stat stat;
             fixed (byte* interpreter = head[start..])
             {
-                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
             }
         }
         finally
@@ -283,7 +285,7 @@ internal sealed unsafe partial class Supervisor
         Stat stat;
         fixed (byte* p = s.Proc2)
         {
-            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino, stat.Mode) : default;
+            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
         }
     }
 }

@@ -1,8 +1,10 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
+using FileIdentity = Palisade.Api.FileIdentity;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -14,11 +16,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const int OpenHowSizeVer0 = 24;
-    private const ulong ResolveBeneath = 0x08;
-    private const ulong ResolveInRoot = 0x10;
-    private const ulong ResolveNoMagicLinks = 0x02;
-    private const ulong ValidOpenFlags = 0x7FFFC3;
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
     private struct OpenHow
@@ -35,21 +32,21 @@ internal sealed unsafe partial class Supervisor
         int nr = n.Data.Nr;
         ulong arg0 = n.Data.Args[0], arg1 = n.Data.Args[1], arg2 = n.Data.Args[2], arg3 = n.Data.Args[3];
 
-        var call = nr switch { Sys.Open => OpenCall.Open, Sys.Openat => OpenCall.OpenAt, Sys.Openat2 => OpenCall.OpenAt2, _ => OpenCall.Creat };
-        int dirfd = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? (int)arg0 : Libc.AT_FDCWD;
-        ulong pathAddress = call is OpenCall.OpenAt or OpenCall.OpenAt2 ? arg1 : arg0;
+        var call = nr switch { Sys.Open => OpenVariant.Open, Sys.Openat => OpenVariant.OpenAt, Sys.Openat2 => OpenVariant.OpenAt2, _ => OpenVariant.Creat };
+        int dirfd = call is OpenVariant.OpenAt or OpenVariant.OpenAt2 ? (int)arg0 : Libc.AT_FDCWD;
+        ulong pathAddress = call is OpenVariant.OpenAt or OpenVariant.OpenAt2 ? arg1 : arg0;
         var how = default(OpenHow);
         switch (call)
         {
-            case OpenCall.Open:
+            case OpenVariant.Open:
                 how.Flags = (uint)arg1;
                 how.Mode = (uint)arg2;
                 break;
-            case OpenCall.OpenAt:
+            case OpenVariant.OpenAt:
                 how.Flags = (uint)arg2;
                 how.Mode = (uint)arg3;
                 break;
-            case OpenCall.Creat:
+            case OpenVariant.Creat:
                 how.Flags = Libc.O_CREAT | Libc.O_WRONLY | Libc.O_TRUNC;
                 how.Mode = (uint)arg1;
                 break;
@@ -57,7 +54,7 @@ internal sealed unsafe partial class Supervisor
                 int howError = ReadOpenHow(tid, arg2, arg3, s, ref how);
                 if (howError != 0)
                 {
-                    this.Reply(n.Id, howError);
+                    Reply(n.Id, howError);
                     return;
                 }
 
@@ -67,7 +64,7 @@ internal sealed unsafe partial class Supervisor
         int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
         if (pathLength < 0)
         {
-            this.Reply(n.Id, -pathLength);
+            Reply(n.Id, -pathLength);
             return;
         }
 
@@ -75,7 +72,7 @@ internal sealed unsafe partial class Supervisor
         // waits, so the path is not another process's that reused its pid. A read-only open needs no such check: only that
         // very thread can receive the descriptor (ADDFD fails once it is gone), and a recycled pid would at worst give a
         // decision and an open that nobody receives. See docs/security.md.
-        if (CanModify((int)how.Flags) && !this.StillWaiting(n.Id))
+        if (CanModify((int)how.Flags) && !StillWaiting(n.Id))
         {
             return;
         }
@@ -83,11 +80,11 @@ internal sealed unsafe partial class Supervisor
         var path = s.Path.AsSpan(0, pathLength + 1);
 
         // RESOLVE_BENEATH and RESOLVE_IN_ROOT anchor even an absolute path at dirfd: keep the guest's dirfd as base.
-        bool anchored = (how.Resolve & (ResolveBeneath | ResolveInRoot)) != 0;
+        bool anchored = (how.Resolve & (Libc.RESOLVE_BENEATH | Libc.RESOLVE_IN_ROOT)) != 0;
         int baseFd = anchored ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
-            this.Reply(n.Id, -baseFd);
+            Reply(n.Id, -baseFd);
             return;
         }
 
@@ -96,13 +93,13 @@ internal sealed unsafe partial class Supervisor
             int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
             if (absoluteLength < 0)
             {
-                this.Reply(n.Id, -absoluteLength);
+                Reply(n.Id, -absoluteLength);
                 return;
             }
 
             absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             int guestFlags = (int)how.Flags;
-            var request = new OpenRequest
+            var request = new OpenCall
             {
                 Call = call,
                 Path = s.Absolute.AsSpan(0, absoluteLength),
@@ -110,20 +107,20 @@ internal sealed unsafe partial class Supervisor
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
             };
-            int decision = this.mediator.PreOpen(requester, request);
+            int decision = _mediator.PreOpen(requester, request);
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
-            bool post = decision == 0 && (this.families & SyscallFamilies.FileOpenPost) != 0;
+            bool post = decision == 0 && (_families & SyscallFamilies.FileOpenPost) != 0;
 
             if ((guestFlags & Libc.O_PATH) != 0)
             {
                 // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
                 // An O_PATH descriptor gives no access to data; see docs/security.md.
-                this.Continue(n.Id);
+                Continue(n.Id);
                 return;
             }
 
@@ -138,30 +135,30 @@ internal sealed unsafe partial class Supervisor
 
             bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
             var ours = how;
-            if (call != OpenCall.OpenAt2)
+            if (call != OpenVariant.OpenAt2)
             {
                 // open/openat ignore unknown flags and a mode without O_CREAT; openat2 (used for all) would not.
-                ours.Flags &= ValidOpenFlags;
+                ours.Flags &= Libc.VALID_OPEN_FLAGS;
                 ours.Mode = creates ? ours.Mode & 0xfff : 0;
             }
 
             if (creates)
             {
-                ours.Mode &= ~(ulong)this.GuestUmask(tid, s);
+                ours.Mode &= ~(ulong)GuestUmask(tid, s);
             }
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
             if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
             {
-                ours.Resolve |= ResolveNoMagicLinks;
+                ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = this.OpenOnReceiver(baseFd, path, ref ours);
+            int fd = OpenOnReceiver(baseFd, path, ref ours);
             if (fd < 0)
             {
-                this.Reply(n.Id, -fd);
+                Reply(n.Id, -fd);
                 return;
             }
 
@@ -171,11 +168,11 @@ internal sealed unsafe partial class Supervisor
             {
                 int error = Libc.LastError;
                 Libc.CloseOwned(fd);
-                this.Reply(n.Id, error);
+                Reply(n.Id, error);
                 return;
             }
 
-            this.FinishOpen(n.Id, requester, request, fd, in stat, post, s);
+            FinishOpen(n.Id, requester, request, fd, in stat, post, s);
         }
         finally
         {
@@ -189,7 +186,7 @@ internal sealed unsafe partial class Supervisor
 
     private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
     {
-        if (size < OpenHowSizeVer0)
+        if (size < Libc.OPEN_HOW_SIZE_VER0)
         {
             return Errno.EINVAL;
         }
@@ -205,7 +202,7 @@ internal sealed unsafe partial class Supervisor
             return Errno.EFAULT;
         }
 
-        if (s.Small.AsSpan(OpenHowSizeVer0, (int)size - OpenHowSizeVer0).ContainsAnyExcept((byte)0))
+        if (s.Small.AsSpan(Libc.OPEN_HOW_SIZE_VER0, (int)size - Libc.OPEN_HOW_SIZE_VER0).ContainsAnyExcept((byte)0))
         {
             return Errno.E2BIG;
         }
@@ -222,16 +219,16 @@ internal sealed unsafe partial class Supervisor
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
     {
-        long ticket = this.watch.Begin();
+        long ticket = _watch.Begin();
         long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
         {
-            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, OpenHowSizeVer0, 0, 0);
+            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
         }
 
         int result = fd < 0 ? -Libc.LastError : (int)fd;
-        _ = this.watch.End(ticket);
+        _ = _watch.End(ticket);
         return result;
     }
 
@@ -240,25 +237,25 @@ internal sealed unsafe partial class Supervisor
     /// Consumes <paramref name="fd"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FinishOpen(ulong id, Requester requester, in OpenRequest request, int fd, in Stat stat, bool post, Scratch s)
+    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in Stat stat, bool post, Scratch s)
     {
         try
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino, stat.Mode), fd, s.Proc, s.Resolved);
-                int decision = this.mediator.PostOpen(requester, request, opened);
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved);
+                int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
-                    this.Reply(id, decision);
+                    Reply(id, decision);
                     return;
                 }
             }
 
-            int injected = Interop.Seccomp.AddFdAndSend(this.listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
+            int injected = Seccomp.AddFdAndSend(_listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
             if (injected < 0 && injected != -Errno.ENOENT)
             {
-                this.Reply(id, -injected);
+                Reply(id, -injected);
             }
         }
         finally

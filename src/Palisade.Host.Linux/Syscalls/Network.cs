@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -12,16 +13,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const int SolSocket = 1;
-    private const int SoType = 3;
-    private const int SoProtocol = 38;
-    private const int SoDomain = 39;
-    private const int AfInet = 2;
-    private const int AfInet6 = 10;
-    private const int SockaddrStorageSize = 128;
-    private const int MsghdrSize = 56;
-    private const int MmsghdrSize = 64;
-    private const int UioMaxIov = 1024;
 
     private void HandleNetwork(in SeccompNotif n, Requester requester, Scratch s)
     {
@@ -43,7 +34,7 @@ internal sealed unsafe partial class Supervisor
                 remoteLength = ReadMessageAddress(tid, a1, s.Address, s);
                 break;
             case Sys.Sendmmsg:
-                this.HandleSendmmsg(in n, requester, s);
+                HandleSendmmsg(in n, requester, s);
                 return;
             default:
                 break;
@@ -51,17 +42,17 @@ internal sealed unsafe partial class Supervisor
 
         if (remoteLength < 0)
         {
-            this.Reply(n.Id, -remoteLength);
+            Reply(n.Id, -remoteLength);
             return;
         }
 
         if (nr == Sys.Sendmsg && remoteLength == 0)
         {
-            this.Continue(n.Id);
+            Continue(n.Id);
             return;
         }
 
-        if (!this.StillWaiting(n.Id))
+        if (!StillWaiting(n.Id))
         {
             return;
         }
@@ -69,17 +60,17 @@ internal sealed unsafe partial class Supervisor
         int socket = TakeGuestFd(requester.ProcessId, (int)a0);
         if (socket < 0)
         {
-            this.Reply(n.Id, -socket);
+            Reply(n.Id, -socket);
             return;
         }
 
         bool handedOff = false;
         try
         {
-            int domain = SocketOption(socket, SoDomain), type = SocketOption(socket, SoType), protocol = SocketOption(socket, SoProtocol);
+            int domain = SocketOption(socket, Libc.SO_DOMAIN), type = SocketOption(socket, Libc.SO_TYPE), protocol = SocketOption(socket, Libc.SO_PROTOCOL);
             if (domain < 0)
             {
-                this.Reply(n.Id, -domain);
+                Reply(n.Id, -domain);
                 return;
             }
 
@@ -87,7 +78,7 @@ internal sealed unsafe partial class Supervisor
             int localLength = nr == Sys.Bind ? 0 : LocalAddress(socket, s.LocalAddress);
             var local = nr == Sys.Bind ? address : s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
             var remote = nr == Sys.Bind ? default : address;
-            var request = new NetworkRequest
+            var request = new NetworkCall
             {
                 Operation = nr switch
                 {
@@ -105,10 +96,10 @@ internal sealed unsafe partial class Supervisor
                 LocalPort = Port(local),
                 RemotePort = Port(remote),
             };
-            int decision = this.mediator.Network(requester, request);
+            int decision = _mediator.Network(requester, request);
             if (decision != 0)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
@@ -121,21 +112,21 @@ internal sealed unsafe partial class Supervisor
                         // A blocking stream connect waits for the peer: do it off the loop.
                         int cwd = domain == Libc.AF_UNIX ? ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc) : -1;
                         handedOff = true;
-                        this.ConnectLater(n.Id, socket, address.ToArray(), cwd);
+                        ConnectLater(n.Id, socket, address.ToArray(), cwd);
                         return;
                     }
 
-                    this.Reply(n.Id, this.UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
+                    Reply(n.Id, UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
                     return;
                 case Sys.Bind:
-                    uint? umask = domain == Libc.AF_UNIX ? this.GuestUmask(tid, s) : null;
-                    this.Reply(n.Id, this.UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
+                    uint? umask = domain == Libc.AF_UNIX ? GuestUmask(tid, s) : null;
+                    Reply(n.Id, UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
                     return;
                 case Sys.Listen:
-                    this.Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
+                    Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
                     return;
                 default:
-                    this.Continue(n.Id);
+                    Continue(n.Id);
                     return;
             }
         }
@@ -150,11 +141,11 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>Connects on a worker thread (kept out of <see cref="HandleNetwork"/> so that its closure is not allocated on every call).</summary>
     private void ConnectLater(ulong id, int socket, byte[] address, int cwd) =>
-        this.RunBlocking(id, _ =>
+        RunBlocking(id, _ =>
         {
             try
             {
-                this.Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
+                Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
             }
             finally
             {
@@ -167,13 +158,13 @@ internal sealed unsafe partial class Supervisor
     {
         int tid = (int)n.Pid;
         ulong vector = n.Data.Args[1];
-        int count = (int)Math.Min(n.Data.Args[2], UioMaxIov);
+        int count = (int)Math.Min(n.Data.Args[2], Libc.UIO_MAXIOV);
         int socket = -1;
         try
         {
             for (int i = 0; i < count; i++)
             {
-                int length = ReadMessageAddress(tid, vector + (ulong)(i * MmsghdrSize), s.Address, s);
+                int length = ReadMessageAddress(tid, vector + (ulong)(i * Libc.MMSGHDR_SIZE), s.Address, s);
                 if (length < 0)
                 {
                     // Linux sends the messages before a bad one and reports how many; let it do exactly that.
@@ -190,30 +181,30 @@ internal sealed unsafe partial class Supervisor
                     socket = TakeGuestFd(requester.ProcessId, (int)n.Data.Args[0]);
                     if (socket < 0)
                     {
-                        this.Reply(n.Id, -socket);
+                        Reply(n.Id, -socket);
                         return;
                     }
                 }
 
                 var address = s.Address.AsSpan(0, length);
-                var request = new NetworkRequest
+                var request = new NetworkCall
                 {
                     Operation = NetworkOperation.Send,
-                    Family = SocketOption(socket, SoDomain),
-                    SocketType = SocketOption(socket, SoType) & 0xf,
-                    Protocol = SocketOption(socket, SoProtocol),
+                    Family = SocketOption(socket, Libc.SO_DOMAIN),
+                    SocketType = SocketOption(socket, Libc.SO_TYPE) & Libc.SOCK_TYPE_MASK,
+                    Protocol = SocketOption(socket, Libc.SO_PROTOCOL),
                     RemoteAddress = address,
                     RemotePort = Port(address),
                 };
-                int decision = this.mediator.Network(requester, request);
+                int decision = _mediator.Network(requester, request);
                 if (decision != 0)
                 {
-                    this.Reply(n.Id, decision);
+                    Reply(n.Id, decision);
                     return;
                 }
             }
 
-            this.Continue(n.Id);
+            Continue(n.Id);
         }
         finally
         {
@@ -283,7 +274,7 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Reads a sockaddr of <paramref name="length"/> bytes; its length, or -EINVAL/-EFAULT as Linux would.</summary>
     private static int ReadSockaddr(int tid, ulong address, ulong length, Span<byte> destination)
     {
-        if (length > SockaddrStorageSize)
+        if (length > Libc.SOCKADDR_STORAGE_SIZE)
         {
             return -Errno.EINVAL;
         }
@@ -300,8 +291,8 @@ internal sealed unsafe partial class Supervisor
     /// <summary>The destination of a struct msghdr at <paramref name="message"/>: its length, 0 when none, or -errno.</summary>
     private static int ReadMessageAddress(int tid, ulong message, Span<byte> destination, Scratch s)
     {
-        int got = GuestMemory.Read(tid, message, s.Small, MsghdrSize);
-        if (got < MsghdrSize)
+        int got = GuestMemory.Read(tid, message, s.Small, Libc.MSGHDR_SIZE);
+        if (got < Libc.MSGHDR_SIZE)
         {
             return -Errno.EFAULT;
         }
@@ -330,7 +321,7 @@ internal sealed unsafe partial class Supervisor
     {
         int value;
         uint length = sizeof(int);
-        return Libc.GetSockOpt(socket, SolSocket, option, &value, &length) < 0 ? -Libc.LastError : value;
+        return Libc.GetSockOpt(socket, Libc.SOL_SOCKET, option, &value, &length) < 0 ? -Libc.LastError : value;
     }
 
     private static int LocalAddress(int socket, Span<byte> destination)
@@ -350,6 +341,6 @@ internal sealed unsafe partial class Supervisor
         }
 
         int family = BinaryPrimitives.ReadUInt16LittleEndian(address);
-        return family is AfInet or AfInet6 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
+        return family is Libc.AF_INET or Libc.AF_INET6 ? BinaryPrimitives.ReadUInt16BigEndian(address[2..]) : 0;
     }
 }

@@ -1,6 +1,7 @@
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -69,11 +70,11 @@ internal sealed unsafe partial class Supervisor
         int path2Length = kind == PathOperationKind.Rename ? GuestMemory.ReadPath(tid, path2Address, s.Path2) : 0;
         if (pathLength < 0 || path2Length < 0)
         {
-            this.Reply(n.Id, -(pathLength < 0 ? pathLength : path2Length));
+            Reply(n.Id, -(pathLength < 0 ? pathLength : path2Length));
             return;
         }
 
-        if (!this.StillWaiting(n.Id))
+        if (!StillWaiting(n.Id))
         {
             return;
         }
@@ -86,7 +87,7 @@ internal sealed unsafe partial class Supervisor
         {
             if ((baseFd < 0 && baseFd != Libc.AT_FDCWD) || (base2 < 0 && base2 != Libc.AT_FDCWD))
             {
-                this.Reply(n.Id, -(baseFd < 0 && baseFd != Libc.AT_FDCWD ? baseFd : base2));
+                Reply(n.Id, -(baseFd < 0 && baseFd != Libc.AT_FDCWD ? baseFd : base2));
                 return;
             }
 
@@ -94,7 +95,7 @@ internal sealed unsafe partial class Supervisor
             int absolute2 = kind == PathOperationKind.Rename ? PathResolution.Absolute(base2, path2[..^1], s.Proc, s.Absolute2) : 0;
             if (absolute < 0 || absolute2 < 0)
             {
-                this.Reply(n.Id, -(absolute < 0 ? absolute : absolute2));
+                Reply(n.Id, -(absolute < 0 ? absolute : absolute2));
                 return;
             }
 
@@ -121,7 +122,7 @@ internal sealed unsafe partial class Supervisor
                 path2 = s.Absolute2.AsSpan(0, absolute2 + 1);
             }
 
-            var request = new PathOperationRequest
+            var request = new PathOperationCall
             {
                 Kind = kind,
                 Path = s.Absolute.AsSpan(0, absolute),
@@ -132,10 +133,10 @@ internal sealed unsafe partial class Supervisor
                 Group = group,
                 Length = length,
             };
-            int decision = this.mediator.PathOperation(requester, request);
+            int decision = _mediator.PathOperation(requester, request);
             if (decision != 0)
             {
-                this.Reply(n.Id, decision);
+                Reply(n.Id, decision);
                 return;
             }
 
@@ -150,19 +151,19 @@ internal sealed unsafe partial class Supervisor
                     PathOperationKind.ChangeMode when nr == Sys.Fchmodat2 => Libc.Syscall(Sys.Fchmodat2, baseFd, (long)p, mode, flags, 0, 0),
                     PathOperationKind.ChangeMode => Libc.Syscall(Sys.Fchmodat, baseFd, (long)p, mode, 0, 0, 0),
                     PathOperationKind.ChangeOwner => Libc.Syscall(Sys.Fchownat, baseFd, (long)p, owner, group, flags, 0),
-                    _ => this.TruncateAt(baseFd, path, length, s),
+                    _ => TruncateAt(baseFd, path, length, s),
                 };
             }
 
             int error = result < 0 ? Libc.LastError : 0;
             try
             {
-                this.mediator.PathOperationCompleted(requester, request, error);
+                _mediator.PathOperationCompleted(requester, request, error);
             }
             finally
             {
                 // Done is done: the guest gets the operation's own result even if the completion report throws.
-                this.Reply(n.Id, error);
+                Reply(n.Id, error);
             }
         }
         finally

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Supervision;
 
 namespace Palisade.Host.Linux.Syscalls;

@@ -1,6 +1,7 @@
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -15,51 +16,51 @@ internal sealed unsafe partial class Supervisor
     {
         ulong a0 = n.Data.Args[0], a1 = n.Data.Args[1], a2 = n.Data.Args[2];
         int nr = n.Data.Nr;
-        ProcessAccessRequest request;
+        ProcessAccessCall request;
         switch (nr)
         {
             case Sys.Kill:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, (int)a0, 0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tkill:
-                request = new ProcessAccessRequest(nr, this.ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, ProcessOf((int)a0, s), (int)a0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.Tgkill:
-                request = new ProcessAccessRequest(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
+                request = new ProcessAccessCall(nr, (int)a0, (int)a1, (int)a2, SignalRights((int)a2));
                 break;
             case Sys.PidfdSendSignal:
-                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, (int)a1, SignalRights((int)a1));
+                request = new ProcessAccessCall(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, (int)a1, SignalRights((int)a1));
                 break;
             case Sys.PidfdOpen:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.OpenHandle);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.OpenHandle);
                 break;
             case Sys.PidfdGetfd:
-                request = new ProcessAccessRequest(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, 0, ProcessRights.DuplicateHandle);
+                request = new ProcessAccessCall(nr, PidOfPidfd((int)n.Pid, (int)a0, s), 0, 0, ProcessRights.DuplicateHandle);
                 break;
             case Sys.Ptrace:
                 // PTRACE_TRACEME (0) makes the parent the tracer: the target is the caller itself.
-                request = new ProcessAccessRequest(nr, a0 == 0 ? requester.ProcessId : (int)a1, 0, 0, ProcessRights.Debug);
+                request = new ProcessAccessCall(nr, a0 == 0 ? requester.ProcessId : (int)a1, 0, 0, ProcessRights.Debug);
                 break;
             case Sys.ProcessVmReadv:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.ReadMemory);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.ReadMemory);
                 break;
             case Sys.ProcessVmWritev:
-                request = new ProcessAccessRequest(nr, (int)a0, 0, 0, ProcessRights.WriteMemory);
+                request = new ProcessAccessCall(nr, (int)a0, 0, 0, ProcessRights.WriteMemory);
                 break;
             default:
                 // Only subscribed numbers reach the supervisor; anything else is a filter bug. Refuse it.
-                this.Reply(n.Id, Errno.ENOSYS);
+                Reply(n.Id, Errno.ENOSYS);
                 return;
         }
 
-        int decision = this.mediator.ProcessAccess(requester, request);
+        int decision = _mediator.ProcessAccess(requester, request);
         if (decision != 0)
         {
-            this.Reply(n.Id, decision);
+            Reply(n.Id, decision);
             return;
         }
 
-        this.Continue(n.Id);
+        Continue(n.Id);
     }
 
     private static ProcessRights SignalRights(int signal) => signal switch
@@ -70,7 +71,7 @@ internal sealed unsafe partial class Supervisor
 
     private int ProcessOf(int tid, Scratch s)
     {
-        if (this.processOfThread.TryGetValue(tid, out int process))
+        if (_processOfThread.TryGetValue(tid, out int process))
         {
             return process;
         }

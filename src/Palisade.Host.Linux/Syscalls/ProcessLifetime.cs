@@ -1,6 +1,7 @@
-using Palisade.Host.Linux.Interop;
+using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
-using Palisade.Host.Linux.Seccomp;
+using Palisade.Kernel.Hosting;
+using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -11,9 +12,6 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private const ulong CloneThread = 0x10000;
-    private const ulong CloneVfork = 0x4000;
-    private const ulong Sigchld = 17;
 
     private void HandleLifetime(in SeccompNotif n, Requester requester)
     {
@@ -22,28 +20,28 @@ internal sealed unsafe partial class Supervisor
             case Sys.Exit:
             case Sys.ExitGroup:
                 bool whole = n.Data.Nr == Sys.ExitGroup;
-                this.mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
-                this.Forget(requester.ProcessId, requester.ThreadId, whole);
-                this.Continue(n.Id);
+                _mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
+                Forget(requester.ProcessId, requester.ThreadId, whole);
+                Continue(n.Id);
                 return;
             default:
                 ulong flags = n.Data.Nr switch
                 {
-                    Sys.Fork => Sigchld,
-                    Sys.Vfork => CloneVfork | 0x100 /* CLONE_VM */ | Sigchld,
+                    Sys.Fork => (ulong)Libc.SIGCHLD,
+                    Sys.Vfork => Libc.CLONE_VFORK | 0x100 /* CLONE_VM */ | (ulong)Libc.SIGCHLD,
                     _ => n.Data.Args[0],
                 };
-                var kind = (flags & CloneThread) != 0 ? ProcessCreateKind.Thread
-                    : (flags & CloneVfork) != 0 ? ProcessCreateKind.VforkProcess
+                var kind = (flags & Libc.CLONE_THREAD) != 0 ? ProcessCreateKind.Thread
+                    : (flags & Libc.CLONE_VFORK) != 0 ? ProcessCreateKind.VforkProcess
                     : ProcessCreateKind.Process;
-                int decision = this.mediator.ProcessCreate(requester, new ProcessCreateRequest(kind, flags));
+                int decision = _mediator.ProcessCreate(requester, new ProcessCreateCall(kind, flags));
                 if (decision != 0)
                 {
-                    this.Reply(n.Id, decision);
+                    Reply(n.Id, decision);
                     return;
                 }
 
-                this.Continue(n.Id);
+                Continue(n.Id);
                 return;
         }
     }

@@ -18,7 +18,7 @@ internal sealed class BugCheckOptions
     public KernelFlavor Flavor { get; init; } = KernelFlavor.Protected;
 
     /// <summary>Returns the loaded drivers at the time of the bug check.</summary>
-    public Func<IReadOnlyList<LoadedDriverRecord>>? Drivers { get; init; }
+    public Func<IReadOnlyList<DumpDriverEntry>>? Drivers { get; init; }
 
     /// <summary>The ring the kernel records system calls into.</summary>
     public SyscallRing? Syscalls { get; init; }

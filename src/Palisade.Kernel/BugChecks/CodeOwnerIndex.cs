@@ -1,6 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
-using Palisade.Kernel.Guard.Interop;
+using Palisade.Kernel.Guard;
 
 namespace Palisade.Kernel.BugChecks;
 

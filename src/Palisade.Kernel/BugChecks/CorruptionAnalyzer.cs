@@ -1,6 +1,5 @@
 using System.Reflection;
 using Palisade.Kernel.Guard;
-using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.BugChecks;
 
@@ -16,7 +15,7 @@ internal static class CorruptionAnalyzer
     internal static (List<ChangeSection> Changes, CulpritSection? Culprit) Analyze(
         IReadOnlyList<RegionEvidence> expected,
         IReadOnlyList<RegionEvidence> found,
-        IReadOnlyList<LoadedDriverRecord> drivers)
+        IReadOnlyList<DumpDriverEntry> drivers)
     {
         var baseline = new Dictionary<string, RegionEvidence>(StringComparer.Ordinal);
         foreach (RegionEvidence item in expected)
@@ -100,7 +99,7 @@ internal static class CorruptionAnalyzer
         MethodBase? ownerMethod,
         string? instruction,
         ulong? target,
-        IReadOnlyList<LoadedDriverRecord> drivers)
+        IReadOnlyList<DumpDriverEntry> drivers)
     {
         string? assembly = ownerMethod?.DeclaringType?.Assembly.GetName().Name;
         string? member = ownerMethod is null ? null : $"{ownerMethod.DeclaringType?.FullName}.{ownerMethod.Name}";
@@ -124,8 +123,8 @@ internal static class CorruptionAnalyzer
                 : $"the entry \"{now.Key}\" was changed outside the API to {member}",
         };
 
-        LoadedDriverRecord? driver = null;
-        foreach (LoadedDriverRecord candidate in drivers)
+        DumpDriverEntry? driver = null;
+        foreach (DumpDriverEntry candidate in drivers)
         {
             if (string.Equals(candidate.AssemblyName, assembly, StringComparison.OrdinalIgnoreCase))
             {

@@ -15,7 +15,7 @@ internal sealed record CrashDump(
     long DetectorSweep,
     IReadOnlyList<ChangeSection> Changes,
     CulpritSection? Culprit,
-    IReadOnlyList<LoadedDriverRecord> Drivers,
+    IReadOnlyList<DumpDriverEntry> Drivers,
     IReadOnlyList<SyscallRecord> RecentSystemCalls,
     KernelSection Kernel,
     DateTimeOffset Time,

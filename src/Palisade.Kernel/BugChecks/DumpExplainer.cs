@@ -73,7 +73,7 @@ internal static class DumpExplainer
 
         output.WriteLine();
         output.WriteLine($"Loaded drivers ({dump.Drivers.Count.ToString(CultureInfo.InvariantCulture)}):");
-        foreach (LoadedDriverRecord driver in dump.Drivers)
+        foreach (DumpDriverEntry driver in dump.Drivers)
         {
             output.WriteLine($"  {driver.Name} {driver.Version}  {driver.AssemblyName}  sha256 {driver.Sha256}  {driver.Path}");
         }

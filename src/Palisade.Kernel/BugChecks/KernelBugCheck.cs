@@ -18,7 +18,7 @@ internal sealed class KernelBugCheck
     private readonly string _dumpDirectory;
     private readonly string _kernelVersion;
     private readonly string _flavor;
-    private readonly Func<IReadOnlyList<LoadedDriverRecord>> _drivers;
+    private readonly Func<IReadOnlyList<DumpDriverEntry>> _drivers;
     private readonly TextWriter _stopScreen;
     private readonly ManualResetEventSlim _stopped = new(false);
     private int _raised;
@@ -115,7 +115,7 @@ internal sealed class KernelBugCheck
 
     private CrashDump BuildDump(BugCheckRequest request)
     {
-        IReadOnlyList<LoadedDriverRecord> drivers = [];
+        IReadOnlyList<DumpDriverEntry> drivers = [];
         List<ChangeSection> changes = [];
         CulpritSection? culprit = null;
         try
@@ -154,19 +154,19 @@ internal sealed class KernelBugCheck
             Environment.ProcessId);
     }
 
-    private static CulpritSection? GuardTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers) =>
+    private static CulpritSection? GuardTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
             ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]),
             drivers,
             "the guard's own state was changed, which leaves no foreign code to follow");
 
-    private static CulpritSection? KernelTamperSuspect(IReadOnlyList<LoadedDriverRecord> drivers) =>
+    private static CulpritSection? KernelTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
             ReflectionSuspects.FindForKernel(),
             drivers,
             "the region changed without foreign code or a foreign entry to follow (an entry removed or a list unlinked)");
 
-    private static CulpritSection? Suspect((string Assembly, IReadOnlyList<string> Names)? found, IReadOnlyList<LoadedDriverRecord> drivers, string what)
+    private static CulpritSection? Suspect((string Assembly, IReadOnlyList<string> Names)? found, IReadOnlyList<DumpDriverEntry> drivers, string what)
     {
         if (found is not { } suspect)
         {
@@ -174,7 +174,7 @@ internal sealed class KernelBugCheck
         }
 
         string? driver = null;
-        foreach (LoadedDriverRecord candidate in drivers)
+        foreach (DumpDriverEntry candidate in drivers)
         {
             if (string.Equals(candidate.AssemblyName, suspect.Assembly, StringComparison.OrdinalIgnoreCase))
             {

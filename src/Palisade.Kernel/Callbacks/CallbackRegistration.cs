@@ -5,7 +5,7 @@ namespace Palisade.Kernel.Callbacks;
 /// <summary>A registration that holds a single callback delegate (process, thread, image-load, registry callbacks).</summary>
 internal sealed class CallbackRegistration<TDelegate> : Registration where TDelegate : Delegate
 {
-    public CallbackRegistration(DriverRecord? owner, TDelegate callback, decimal altitude = 0, string? altitudeText = null)
+    public CallbackRegistration(DriverObject? owner, TDelegate callback, decimal altitude = 0, string? altitudeText = null)
         : base(owner, altitude, altitudeText) => Callback = callback;
 
     public TDelegate Callback { get; }

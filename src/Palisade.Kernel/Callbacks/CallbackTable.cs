@@ -93,7 +93,7 @@ internal sealed class CallbackTable<T> where T : Registration
         return Status.Success;
     }
 
-    public Status Remove(CallbackCookie cookie, DriverRecord? owner)
+    public Status Remove(CallbackCookie cookie, DriverObject? owner)
     {
         lock (_lock)
         {
@@ -114,7 +114,7 @@ internal sealed class CallbackTable<T> where T : Registration
         return Status.Success;
     }
 
-    public T? Find(CallbackCookie cookie, DriverRecord? owner)
+    public T? Find(CallbackCookie cookie, DriverObject? owner)
     {
         foreach (T e in Snapshot)
         {
@@ -128,7 +128,7 @@ internal sealed class CallbackTable<T> where T : Registration
     }
 
     /// <summary>Removes every entry the driver owns; returns how many.</summary>
-    public int RemoveOwnedBy(DriverRecord owner)
+    public int RemoveOwnedBy(DriverObject owner)
     {
         int removed;
         lock (_lock)

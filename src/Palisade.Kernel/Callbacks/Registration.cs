@@ -13,7 +13,7 @@ internal abstract class Registration
     private static long s_nextCookie = 0x1000;
     private volatile bool _disabled;
 
-    protected Registration(DriverRecord? owner, decimal altitude, string? altitudeText)
+    protected Registration(DriverObject? owner, decimal altitude, string? altitudeText)
     {
         Owner = owner;
         Altitude = altitude;
@@ -22,7 +22,7 @@ internal abstract class Registration
     }
 
     /// <summary>The driver that made the registration; null for the kernel's own.</summary>
-    public DriverRecord? Owner { get; }
+    public DriverObject? Owner { get; }
 
     public string OwnerName => Owner?.Name ?? "kernel";
 

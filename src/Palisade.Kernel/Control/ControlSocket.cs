@@ -5,7 +5,7 @@
 // that user too, so the host must refuse their connect to it (KernelSockets, docs/security.md).
 using System.Net.Sockets;
 using Palisade.Api;
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
 using Palisade.Kernel.Registry;
 
 namespace Palisade.Kernel.Control;
@@ -133,7 +133,7 @@ internal sealed class ControlSocket : IDisposable
 
     private void Accept()
     {
-        uint self = Libc.EffectiveUserId();
+        uint self = Libc.GetEUid();
         while (!_disposed)
         {
             Socket connection;

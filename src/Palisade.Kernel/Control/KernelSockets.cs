@@ -1,5 +1,5 @@
 using Palisade.Api;
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Kernel.Control;
 

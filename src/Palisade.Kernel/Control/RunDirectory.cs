@@ -1,4 +1,4 @@
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
 
 namespace Palisade.Kernel.Control;
 
@@ -43,9 +43,9 @@ internal static class RunDirectory
             return dir + " is not a directory (a symbolic link or another file is in its place)";
         }
 
-        if (uid != Libc.EffectiveUserId())
+        if (uid != Libc.GetEUid())
         {
-            return dir + " belongs to user " + uid + ", not to the kernel's user " + Libc.EffectiveUserId();
+            return dir + " belongs to user " + uid + ", not to the kernel's user " + Libc.GetEUid();
         }
 
         if ((mode & 0x3F) != 0)

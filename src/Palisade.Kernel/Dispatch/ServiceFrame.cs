@@ -24,8 +24,23 @@ internal struct ServiceFrame
     /// <summary>File services: what performs the operation once the filters let it pass.</summary>
     public IFileSystemPerformer? FilePerformer;
 
+    /// <summary>
+    /// BeginFileOperation / CompleteFileOperation: the operation the host performs itself between the two halves, with
+    /// what the filter manager remembers of it; on return from BeginFileOperation, whether a completion must follow.
+    /// </summary>
+    public Hosting.FileRequest? FileRequest;
+
+    /// <summary>CleanupFile: the guest's descriptor being closed (for crash dumps).</summary>
+    public int Descriptor;
+
     /// <summary>CreateProcess: the image about to run.</summary>
     public ProcessCreateInfo Create;
+
+    /// <summary>AttachProcess: the parent of <see cref="TargetProcessId"/> (0 when unknown).</summary>
+    public int ParentProcessId;
+
+    /// <summary>ForkProcess / AttachProcess: the image of the process when the kernel cannot take it from the parent.</summary>
+    public string? ImagePath;
 
     /// <summary>ForkProcess / CreateThread / ExitProcess / ExitThread / OpenProcess / OpenThread: the other party.</summary>
     public int TargetProcessId;

@@ -31,4 +31,16 @@ internal enum SystemService
     EnumerateKey,
     EnumerateValueKey,
     RenameKey,
+
+    /// <summary>
+    /// The first half of a file operation that the host performs itself (an open, a rename, a deletion, a change of
+    /// information): the pre callbacks. A completion must follow unless a filter completed the operation.
+    /// </summary>
+    BeginFileOperation,
+
+    /// <summary>The second half: with the outcome of the host's operation, the post callbacks.</summary>
+    CompleteFileOperation,
+
+    /// <summary>Enters a process the kernel did not see start (it ran before, or started natively) in the process table.</summary>
+    AttachProcess,
 }

@@ -26,15 +26,39 @@ internal static unsafe class SystemServices
         SystemService.OpenThread => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&OpenThread,
         SystemService.DuplicateHandle => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&DuplicateHandle,
         SystemService.NetworkClassify => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&NetworkClassify,
+        SystemService.BeginFileOperation => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&BeginFileOperation,
+        SystemService.CompleteFileOperation => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&CompleteFileOperation,
+        SystemService.AttachProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&AttachProcess,
         _ => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&RegistryService,
     };
 
-    /// <summary>The methods whose native code the guard protects.</summary>
-    public static readonly string[] ProtectedMethods =
+    /// <summary>
+    /// The code whose native form the guard protects on the system service path: every service the table points to,
+    /// the table's own entry (<see cref="SystemServiceTable.Call"/>), and the filter manager's two halves, which every
+    /// file service runs through. Derived from the services, not from any caller: whatever enters the kernel enters
+    /// through the table.
+    /// </summary>
+    public static IReadOnlyList<System.Reflection.MethodInfo> ProtectedMethods()
+    {
+        const System.Reflection.BindingFlags Static = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static;
+        var methods = new List<System.Reflection.MethodInfo>();
+        foreach (string name in ServiceMethods)
+        {
+            methods.Add(typeof(SystemServices).GetMethod(name, Static)!);
+        }
+
+        methods.Add(typeof(SystemServiceTable).GetMethod(nameof(SystemServiceTable.Call))!);
+        methods.Add(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PreOperation))!);
+        methods.Add(typeof(Io.FilterManager).GetMethod(nameof(Io.FilterManager.PostOperation))!);
+        return methods;
+    }
+
+    /// <summary>The methods the table's slots point to (several services may share one).</summary>
+    internal static readonly string[] ServiceMethods =
     [
-        nameof(FileService), nameof(CreateProcess), nameof(ForkProcess), nameof(ExitProcess), nameof(CreateThread),
-        nameof(ExitThread), nameof(OpenProcess), nameof(OpenThread), nameof(DuplicateHandle), nameof(NetworkClassify),
-        nameof(RegistryService),
+        nameof(FileService), nameof(BeginFileOperation), nameof(CompleteFileOperation), nameof(CreateProcess),
+        nameof(ForkProcess), nameof(AttachProcess), nameof(ExitProcess), nameof(CreateThread), nameof(ExitThread),
+        nameof(OpenProcess), nameof(OpenThread), nameof(DuplicateHandle), nameof(NetworkClassify), nameof(RegistryService),
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -46,6 +70,59 @@ internal static unsafe class SystemServices
         }
 
         return k.Files.Dispatch(ref f.File, f.FilePerformer, decimal.MaxValue, k.CurrentRecord);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status BeginFileOperation(PalisadeKernel k, ref ServiceFrame f)
+    {
+        Hosting.FileRequest? r = f.FileRequest;
+        if (r is null || string.IsNullOrEmpty(r.Operation.Path))
+        {
+            return Status.InvalidParameter;
+        }
+
+        if (k.Files.PreOperation(ref r.Operation, r.State, decimal.MaxValue, r.Record))
+        {
+            r.NeedsCompletion = true;
+            return Status.Success;
+        }
+
+        // Completed by a filter: the filters above it that asked for a post callback get it with that status.
+        Status s = r.Operation.Status;
+        k.Files.PostOperation(ref r.Operation, r.State, r, r.Record);
+        r.NeedsCompletion = false;
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status CompleteFileOperation(PalisadeKernel k, ref ServiceFrame f)
+    {
+        Hosting.FileRequest? r = f.FileRequest;
+        if (r is null || !r.NeedsCompletion)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        r.NeedsCompletion = false;
+        return k.Files.PostOperation(ref r.Operation, r.State, r, r.Record);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status AttachProcess(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (f.TargetProcessId <= 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        GuestProcess p = k.ProcessTable.Add(f.TargetProcessId, f.ParentProcessId, f.UserId, out bool created);
+        if (!created)
+        {
+            return Status.ObjectNameCollision;
+        }
+
+        p.ImagePath = f.ImagePath ?? "";
+        return Status.Success;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -81,6 +158,11 @@ internal static unsafe class SystemServices
             child.ImagePath = parent.ImagePath;
             child.CommandLine = parent.CommandLine;
             child.Image = parent.Image;
+        }
+
+        if (child.ImagePath.Length == 0 && f.ImagePath is not null)
+        {
+            child.ImagePath = f.ImagePath;
         }
 
         if (created)

@@ -25,7 +25,7 @@ internal sealed class DriverContext : IDriverContext
     /// <param name="parameters">Its effective parameters at load (the registry's, with the overrides over them).</param>
     /// <param name="overrides">The <c>--param</c> overrides, which keep winning over the registry; null when
     /// <paramref name="parameters"/> are all overrides.</param>
-    public DriverContext(PalisadeKernel kernel, DriverRecord driver, IReadOnlyDictionary<string, string> parameters, IReadOnlyDictionary<string, string>? overrides = null)
+    public DriverContext(PalisadeKernel kernel, DriverObject driver, IReadOnlyDictionary<string, string> parameters, IReadOnlyDictionary<string, string>? overrides = null)
     {
         _kernel = kernel;
         Driver = driver;
@@ -40,7 +40,7 @@ internal sealed class DriverContext : IDriverContext
         SecurityCenter = new SecurityCenterFacade(this);
     }
 
-    public DriverRecord Driver { get; }
+    public DriverObject Driver { get; }
 
     public string DriverName => Driver.Name;
 
@@ -170,7 +170,7 @@ internal sealed class DriverContext : IDriverContext
         public Status Unregister(CallbackCookie cookie)
         {
             var p = c._kernel.Processes;
-            DriverRecord d = c.Driver;
+            DriverObject d = c.Driver;
             Status s = p.Create.Remove(cookie, d);
             if (s.IsSuccess)
             {
@@ -299,16 +299,20 @@ internal sealed class DriverContext : IDriverContext
             return f is null ? Status.InvalidHandle : Io.FilterManager.ReadOpened(f, file, offset, buffer, out bytesRead);
         }
 
-        public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream)
+        public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) =>
+            OpenFile(cookie, path, access, out stream, out _);
+
+        public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream, out FileIdentity file)
         {
             stream = null;
-            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
-            if (f is null)
+            file = default;
+            Status s = Below(cookie, out decimal below);
+            if (s.IsError)
             {
-                return Status.InvalidHandle;
+                return s;
             }
 
-            if (string.IsNullOrEmpty(path) || path[0] != '/' || (access & FileAccess.ReadWrite) == 0 || (access & ~FileAccess.ReadWrite) != 0)
+            if (!IsAbsolute(path) || (access & FileAccess.ReadWrite) == 0 || (access & ~FileAccess.ReadWrite) != 0)
             {
                 return Status.InvalidParameter;
             }
@@ -321,7 +325,7 @@ internal sealed class DriverContext : IDriverContext
                 Access = ((access & FileAccess.Read) != 0 ? FileAccessRights.Read : 0) | ((access & FileAccess.Write) != 0 ? FileAccessRights.Write : 0),
                 Disposition = CreateDisposition.Open,
             };
-            Status s = c._kernel.Files.Dispatch(ref op, fs, f.Altitude, record: null);
+            s = c._kernel.Files.Dispatch(ref op, fs, below, record: null);
             if (s.IsError || fs.Opened is null)
             {
                 fs.Opened?.Dispose();
@@ -329,8 +333,84 @@ internal sealed class DriverContext : IDriverContext
             }
 
             stream = new FileStream(fs.Opened, access, bufferSize: 0);
+            file = op.File;
             return Status.Success;
         }
+
+        public Status RenameFile(CallbackCookie cookie, string path, string newPath)
+        {
+            if (!IsAbsolute(path) || !IsAbsolute(newPath))
+            {
+                return Below(cookie, out _) is { IsError: true } refused ? refused : Status.InvalidParameter;
+            }
+
+            return Perform(cookie, new FileOperation { Kind = FileOperationKind.Rename, Path = path, NewPath = newPath });
+        }
+
+        public Status DeleteFile(CallbackCookie cookie, string path)
+        {
+            if (!IsAbsolute(path))
+            {
+                return Below(cookie, out _) is { IsError: true } refused ? refused : Status.InvalidParameter;
+            }
+
+            return Perform(cookie, new FileOperation { Kind = FileOperationKind.Delete, Path = path });
+        }
+
+        public Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value)
+        {
+            bool valid = IsAbsolute(path) && informationClass switch
+            {
+                FileInformationClass.Size => value >= 0,
+                FileInformationClass.Mode => value is >= 0 and <= 0xFFF,
+                FileInformationClass.Owner => true,
+                _ => false,
+            };
+            if (!valid)
+            {
+                return Below(cookie, out _) is { IsError: true } refused ? refused : Status.InvalidParameter;
+            }
+
+            return Perform(cookie, new FileOperation
+            {
+                Kind = FileOperationKind.SetInformation,
+                Path = path,
+                InformationClass = informationClass,
+                InformationValue = value,
+            });
+        }
+
+        // The filters an own I/O goes to: below the calling filter, or, for I/O on no filter's behalf, all of them.
+        private Status Below(CallbackCookie cookie, out decimal below)
+        {
+            below = decimal.MaxValue;
+            if (!c._valid)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            if (cookie == default)
+            {
+                return Status.Success;
+            }
+
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            if (f is null)
+            {
+                return Status.InvalidHandle;
+            }
+
+            below = f.Altitude;
+            return Status.Success;
+        }
+
+        private Status Perform(CallbackCookie cookie, FileOperation op)
+        {
+            Status s = Below(cookie, out decimal below);
+            return s.IsError ? s : c._kernel.Files.Dispatch(ref op, new Io.KernelFileSystem(), below, record: null);
+        }
+
+        private static bool IsAbsolute(string? path) => !string.IsNullOrEmpty(path) && path[0] == '/';
     }
 
     private sealed class NetworkFacade(DriverContext c) : INetworkFilterEngine

@@ -9,9 +9,9 @@ namespace Palisade.Kernel.Drivers;
 /// <summary>A collectible load context that resolves a driver's assemblies from its verified package bytes.</summary>
 internal sealed class DriverLoadContext : AssemblyLoadContext
 {
-    private readonly string driverName;
-    private readonly Dictionary<string, PackageFile> assemblies;
-    private readonly DriverPackage package;
+    private readonly string _driverName;
+    private readonly Dictionary<string, PackageFile> _assemblies;
+    private readonly DriverPackage _package;
 
     /// <param name="driverName">The driver's name, which also names the context.</param>
     /// <param name="package">The verified package the assemblies come from (for their symbols).</param>
@@ -19,17 +19,17 @@ internal sealed class DriverLoadContext : AssemblyLoadContext
     public DriverLoadContext(string driverName, DriverPackage package, Dictionary<string, PackageFile> assemblies)
         : base("driver:" + driverName, isCollectible: true)
     {
-        this.driverName = driverName;
-        this.package = package;
-        this.assemblies = assemblies;
+        _driverName = driverName;
+        _package = package;
+        _assemblies = assemblies;
     }
 
-    /// <summary>Loads one of the package's assemblies from its verified bytes, with its .pdb when the package has one.</summary>
+    /// <summary>Loads one of the _package's _assemblies from its verified bytes, with its .pdb when the _package has one.</summary>
     public Assembly LoadPackageAssembly(PackageFile file)
     {
         ArgumentNullException.ThrowIfNull(file);
         using var image = new MemoryStream(file.Content, writable: false);
-        PackageFile? symbols = package.Find(Path.ChangeExtension(file.Path, ".pdb"));
+        PackageFile? symbols = _package.Find(Path.ChangeExtension(file.Path, ".pdb"));
         if (symbols is null)
         {
             return LoadFromStream(image);
@@ -41,8 +41,8 @@ internal sealed class DriverLoadContext : AssemblyLoadContext
 
     /// <summary>
     /// Palisade.Api always resolves to the kernel's own copy, so that the driver's IDriver is the kernel's IDriver.
-    /// Kernel assemblies are refused even when asked for at run time (Assembly.Load by name). The package's own
-    /// assemblies come from its verified bytes; anything else (the .NET libraries) falls back to the default context.
+    /// Kernel _assemblies are refused even when asked for at run time (Assembly.Load by name). The _package's own
+    /// _assemblies come from its verified bytes; anything else (the .NET libraries) falls back to the default context.
     /// </summary>
     protected override Assembly? Load(AssemblyName assemblyName)
     {
@@ -54,9 +54,9 @@ internal sealed class DriverLoadContext : AssemblyLoadContext
 
         if (DriverAssemblyCheck.IsKernelAssembly(name))
         {
-            throw new FileLoadException($"driver {driverName} may not load the kernel assembly {name}; drivers use only {DriverAssemblyCheck.ApiAssemblyName}.");
+            throw new FileLoadException($"driver {_driverName} may not load the kernel assembly {name}; drivers use only {DriverAssemblyCheck.ApiAssemblyName}.");
         }
 
-        return name is not null && assemblies.TryGetValue(name, out PackageFile? file) ? LoadPackageAssembly(file) : null;
+        return name is not null && _assemblies.TryGetValue(name, out PackageFile? file) ? LoadPackageAssembly(file) : null;
     }
 }

@@ -43,6 +43,10 @@ internal enum DriverLoadRefusal
 
     /// <summary>The entry type's constructor threw (<see cref="Status.CallbackFaulted"/>).</summary>
     EntryTypeFaulted,
+
+    /// <summary>The driver verifier found code that escapes type safety or the API (<see cref="Status.DriverBlocked"/>);
+    /// the message names the member, the method it occurs in and the rule. Protected flavor only.</summary>
+    VerifierRefused,
 }
 
 /// <summary>The outcome of <see cref="DriverLoader.Load"/>: a status for the API's vocabulary, a reason for tests and

@@ -1,10 +1,12 @@
 // The driver loader: from a package folder to an instantiated IDriver, or a refusal with a reason. The order of the
 // checks is the point: the package is read once into memory; its signature is verified against the trust store
 // before anything in it is interpreted; the manifest, the API version and the assemblies' metadata are checked
-// without loading code; only then is the main assembly loaded, into a collectible context of its own, and the
-// entry type instantiated.
+// without loading code; in the protected flavor the driver verifier then reads every assembly's IL (still without
+// loading it); only then is the main assembly loaded, into a collectible context of its own, and the entry type
+// instantiated.
 using System.Reflection;
 using Palisade.Api;
+using Palisade.Kernel.Drivers.Verification;
 
 namespace Palisade.Kernel.Drivers;
 
@@ -42,7 +44,7 @@ internal sealed class DriverLoader
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="driver">The loaded driver, or null when refused.</param>
     /// <returns>The outcome: <see cref="DriverLoadResult.IsLoaded"/>, or the refusal with its status and message.</returns>
-    public DriverLoadResult Load(string packageDirectory, out LoadedDriver? driver)
+    public DriverLoadResult Load(string packageDirectory, out LoadedPackage? driver)
     {
         ArgumentNullException.ThrowIfNull(packageDirectory);
         driver = null;
@@ -80,6 +82,19 @@ internal sealed class DriverLoader
             return refusal;
         }
 
+        // Every driver runs inside the kernel process, so in the protected flavor every package passes the verifier
+        // before any of its code loads. There is no switch that skips it; only the compat flavor, which also accepts
+        // unsigned drivers and runs without the guard, does not verify.
+        if (Flavor == KernelFlavor.Protected)
+        {
+            VerificationReport report = DriverVerifier.Verify(package);
+            if (!report.IsClean)
+            {
+                return DriverLoadResult.Refused(DriverLoadRefusal.VerifierRefused,
+                    $"the driver verifier refused {manifest.Name}: {report.Summary()}");
+            }
+        }
+
         var context = new DriverLoadContext(manifest.Name, package, assemblies);
         refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
         if (refusal is not null)
@@ -89,10 +104,12 @@ internal sealed class DriverLoader
         }
 
         byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
-        driver = new LoadedDriver(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
-        string how = signature.IsValid
-            ? signature.Message
-            : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message})";
+        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
+        string how = Flavor == KernelFlavor.Protected
+            ? signature.Message + "; code verified"
+            : signature.IsValid
+                ? signature.Message + "; compat flavor, code not verified"
+                : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message}), code not verified";
         return new DriverLoadResult(Status.Success, DriverLoadRefusal.None,
             $"loaded driver {manifest.Name} {manifest.Version} by {manifest.Vendor}; {how}");
     }

@@ -171,7 +171,7 @@ internal sealed class DriverPackage
     // A FIFO would block the reader forever and a device could be endless; .NET shows both as ordinary files.
     private static bool IsRegularFile(string path)
     {
-        int errno = Interop.Libc.IsRegularFile(path, out bool isRegular);
+        int errno = Palisade.Interop.Libc.IsRegularFile(path, out bool isRegular);
         if (errno != 0)
         {
             throw new IOException($"{path} could not be examined (errno {errno}).");

@@ -16,11 +16,11 @@ internal abstract class LinkedListView<T> : IGuardedListView
     public int CopyMemberIds(Span<long> destination)
     {
         int n = 0;
-        for (T? member = this.Head; member is not null && n <= destination.Length; member = this.Next(member))
+        for (T? member = Head; member is not null && n <= destination.Length; member = Next(member))
         {
             if (n < destination.Length)
             {
-                destination[n] = this.IdOf(member);
+                destination[n] = IdOf(member);
             }
 
             n++;

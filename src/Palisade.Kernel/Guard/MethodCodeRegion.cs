@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Reflection;
-using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.Guard;
 

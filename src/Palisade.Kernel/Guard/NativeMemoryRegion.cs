@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Palisade.Kernel.Guard.Interop;
 
 namespace Palisade.Kernel.Guard;
 

@@ -48,7 +48,7 @@ internal sealed class FilterManager
         return false;
     }
 
-    public Status Register(DriverRecord? owner, FilterRegistration? r, out CallbackCookie cookie)
+    public Status Register(DriverObject? owner, FilterRegistration? r, out CallbackCookie cookie)
     {
         cookie = default;
         if (r is null || string.IsNullOrEmpty(r.Name) || r.Name.Length > 64 || r.Operations is null || r.Operations.Count == 0)

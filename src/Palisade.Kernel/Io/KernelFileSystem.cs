@@ -1,13 +1,14 @@
 using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
+using Palisade.Kernel.Hosting;
 
 namespace Palisade.Kernel.Io;
 
 /// <summary>
-/// The kernel's own file system access: the performer behind a minifilter's <c>OpenFile</c> (its own I/O) and behind
-/// in-process callers such as tests. It opens real host files; the handle it produced is handed back through
-/// <see cref="Opened"/>.
+/// The kernel's own file system access: the performer behind a driver's own I/O (<c>OpenFile</c>, <c>RenameFile</c>,
+/// <c>DeleteFile</c>, <c>SetFileInformation</c>) and behind in-process callers such as tests. It acts on real host
+/// files; the handle a create produced is handed back through <see cref="Opened"/>.
 /// </summary>
 internal sealed class KernelFileSystem : IFileSystemPerformer
 {
@@ -17,9 +18,24 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
 
     public Status Perform(ref FileOperation operation)
     {
-        if (operation.Kind != FileOperationKind.Create)
+        switch (operation.Kind)
         {
-            return Status.NotSupported;
+            case FileOperationKind.Create:
+                break;
+            case FileOperationKind.Rename:
+                return StatusErrno.StatusOf(Libc.RenameNoReplace(operation.Path, operation.NewPath!));
+            case FileOperationKind.Delete:
+                return StatusErrno.StatusOf(Libc.Unlink(operation.Path));
+            case FileOperationKind.SetInformation:
+                long value = operation.InformationValue;
+                return StatusErrno.StatusOf(operation.InformationClass switch
+                {
+                    FileInformationClass.Size => Libc.Truncate(operation.Path, value),
+                    FileInformationClass.Mode => Libc.Chmod(operation.Path, (uint)value),
+                    _ => Libc.Chown(operation.Path, (uint)(value & 0xFFFF_FFFF), (uint)((ulong)value >> 32)),
+                });
+            default:
+                return Status.NotSupported;
         }
 
         FileMode mode = operation.Disposition switch

@@ -10,7 +10,7 @@ internal sealed class Minifilter : Registration
 {
     public const int OperationCount = (int)FileOperationKind.Write + 1;
 
-    public Minifilter(DriverRecord? owner, decimal altitude, FilterRegistration r)
+    public Minifilter(DriverObject? owner, decimal altitude, FilterRegistration r)
         : base(owner, altitude, r.Altitude)
     {
         Name = r.Name;

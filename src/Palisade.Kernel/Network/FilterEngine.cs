@@ -8,7 +8,7 @@ using Palisade.Kernel.Events;
 namespace Palisade.Kernel.Network;
 
 /// <summary>A sublayer: a weighted group of filters that reaches one decision.</summary>
-internal sealed class Sublayer(DriverRecord? owner, string name, ushort weight) : Registration(owner, 0, null)
+internal sealed class Sublayer(DriverObject? owner, string name, ushort weight) : Registration(owner, 0, null)
 {
     public string Name { get; } = name;
 
@@ -18,7 +18,7 @@ internal sealed class Sublayer(DriverRecord? owner, string name, ushort weight) 
 }
 
 /// <summary>A callout: a classify function that callout filters call.</summary>
-internal sealed class Callout(DriverRecord? owner, string name, CalloutClassifyCallback classify) : Registration(owner, 0, null)
+internal sealed class Callout(DriverObject? owner, string name, CalloutClassifyCallback classify) : Registration(owner, 0, null)
 {
     public string Name { get; } = name;
 
@@ -28,7 +28,7 @@ internal sealed class Callout(DriverRecord? owner, string name, CalloutClassifyC
 }
 
 /// <summary>A filter as the engine keeps it: its definition with the address conditions pre-parsed.</summary>
-internal sealed class FilterEntry(DriverRecord? owner, NetworkFilter def, Sublayer sublayer, Callout? callout, long order) : Registration(owner, 0, null)
+internal sealed class FilterEntry(DriverObject? owner, NetworkFilter def, Sublayer sublayer, Callout? callout, long order) : Registration(owner, 0, null)
 {
     public NetworkFilter Definition { get; } = def;
 
@@ -85,7 +85,7 @@ internal sealed class FilterEngine
 
     public bool AnyFilters => Volatile.Read(ref _ordered).Length > 0;
 
-    public Status AddSublayer(DriverRecord? owner, string? name, ushort weight, out CallbackCookie cookie)
+    public Status AddSublayer(DriverObject? owner, string? name, ushort weight, out CallbackCookie cookie)
     {
         cookie = default;
         if (string.IsNullOrEmpty(name) || name.Length > 128)
@@ -111,7 +111,7 @@ internal sealed class FilterEngine
         return st;
     }
 
-    public Status DeleteSublayer(DriverRecord? owner, CallbackCookie cookie)
+    public Status DeleteSublayer(DriverObject? owner, CallbackCookie cookie)
     {
         Sublayer? sub = Sublayers.Find(cookie, owner);
         if (sub is null)
@@ -130,7 +130,7 @@ internal sealed class FilterEngine
         return Sublayers.Remove(cookie, owner);
     }
 
-    public Status RegisterCallout(DriverRecord? owner, string? name, CalloutClassifyCallback? classify, out CallbackCookie cookie)
+    public Status RegisterCallout(DriverObject? owner, string? name, CalloutClassifyCallback? classify, out CallbackCookie cookie)
     {
         cookie = default;
         if (string.IsNullOrEmpty(name) || name.Length > 128 || classify is null)
@@ -156,7 +156,7 @@ internal sealed class FilterEngine
         return st;
     }
 
-    public Status UnregisterCallout(DriverRecord? owner, CallbackCookie cookie)
+    public Status UnregisterCallout(DriverObject? owner, CallbackCookie cookie)
     {
         Callout? c = Callouts.Find(cookie, owner);
         if (c is null)
@@ -175,7 +175,7 @@ internal sealed class FilterEngine
         return Callouts.Remove(cookie, owner);
     }
 
-    public Status AddFilter(DriverRecord? owner, NetworkFilter? def, out CallbackCookie cookie)
+    public Status AddFilter(DriverObject? owner, NetworkFilter? def, out CallbackCookie cookie)
     {
         cookie = default;
         if (def is null || string.IsNullOrEmpty(def.Name) || def.Name.Length > 128 || !Enum.IsDefined(def.Layer)
@@ -239,7 +239,7 @@ internal sealed class FilterEngine
         return st;
     }
 
-    public Status DeleteFilter(DriverRecord? owner, CallbackCookie cookie)
+    public Status DeleteFilter(DriverObject? owner, CallbackCookie cookie)
     {
         Status st = Filters.Remove(cookie, owner);
         if (st.IsSuccess)
@@ -251,7 +251,7 @@ internal sealed class FilterEngine
     }
 
     /// <summary>Drops everything a driver added (filters first, then callouts and sublayers).</summary>
-    public void RemoveOwnedBy(DriverRecord owner)
+    public void RemoveOwnedBy(DriverObject owner)
     {
         Filters.RemoveOwnedBy(owner);
         Callouts.RemoveOwnedBy(owner);
@@ -291,10 +291,10 @@ internal sealed class FilterEngine
             c.Address is not null
             && (c.Address.AddressFamily == AddressFamily.InterNetworkV6) == v6
             && c.PrefixLength >= 0 && c.PrefixLength <= (v6 ? 128 : 32),
-        ConditionField.RemotePort or ConditionField.LocalPort => c.Low is >= 0 and <= 65535 && c.High >= c.Low && c.High <= 65535,
-        ConditionField.Protocol => Enum.IsDefined((NetworkProtocol)c.Low),
+        ConditionField.RemotePort or ConditionField.LocalPort => c.LowPort is >= 0 and <= 65535 && c.HighPort >= c.LowPort && c.HighPort <= 65535,
+        ConditionField.Protocol => Enum.IsDefined(c.MatchedProtocol),
         ConditionField.ApplicationPath => c.Path is { Length: > 0 } && c.Path[0] == '/',
-        ConditionField.UserId => c.Low >= 0,
+        ConditionField.UserId => c.MatchedUserId >= 0,
         _ => false,
     };
 
@@ -401,11 +401,11 @@ internal sealed class FilterEngine
             {
                 ConditionField.RemoteAddress => InPrefix(ctx.RemoteAddress, c.Address!, c.PrefixLength),
                 ConditionField.LocalAddress => InPrefix(ctx.LocalAddress, c.Address!, c.PrefixLength),
-                ConditionField.RemotePort => ctx.RemotePort >= c.Low && ctx.RemotePort <= c.High,
-                ConditionField.LocalPort => ctx.LocalPort >= c.Low && ctx.LocalPort <= c.High,
-                ConditionField.Protocol => (int)ctx.Protocol == c.Low,
+                ConditionField.RemotePort => ctx.RemotePort >= c.LowPort && ctx.RemotePort <= c.HighPort,
+                ConditionField.LocalPort => ctx.LocalPort >= c.LowPort && ctx.LocalPort <= c.HighPort,
+                ConditionField.Protocol => ctx.Protocol == c.MatchedProtocol,
                 ConditionField.ApplicationPath => string.Equals(ctx.ApplicationPath, c.Path, StringComparison.Ordinal),
-                ConditionField.UserId => ctx.UserId == c.Low,
+                ConditionField.UserId => ctx.UserId == c.MatchedUserId,
                 _ => false,
             };
             if (!ok)

@@ -9,7 +9,7 @@ namespace Palisade.Kernel.Objects;
 /// <summary>An object-callback registration (ObRegisterCallbacks).</summary>
 internal sealed class ObjectCallbackEntry : Registration
 {
-    public ObjectCallbackEntry(DriverRecord? owner, decimal altitude, ObjectCallbackRegistration r)
+    public ObjectCallbackEntry(DriverObject? owner, decimal altitude, ObjectCallbackRegistration r)
         : base(owner, altitude, r.Altitude)
     {
         Types = r.ObjectTypes;

@@ -2,7 +2,7 @@
 //
 // Every change is encoded as one record, appended to the log with one write, and only then applied to the tree by
 // the same code that replays the log at open. What the tree holds is therefore exactly what the log says, and a
-// write that fails on disk changes nothing. The caller (ConfigurationManager) validates an operation before asking
+// write that fails on disk changes nothing. The caller (RegistryManager) validates an operation before asking
 // for it and serializes all calls; a Hive is not thread-safe.
 using System.Diagnostics;
 using Palisade.Api;
@@ -281,7 +281,7 @@ internal sealed class Hive : IDisposable
         }
 
         Status applied = Apply(record[HiveFormat.FrameSize..]);
-        Debug.Assert(applied.IsSuccess, "the configuration manager validates every operation before it is logged");
+        Debug.Assert(applied.IsSuccess, "the registry manager validates every operation before it is logged");
         if (applied.IsError)
         {
             return applied;

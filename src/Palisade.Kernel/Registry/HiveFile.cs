@@ -6,7 +6,7 @@
 // refuses a second opener first (an IOException carrying EWOULDBLOCK); the explicit flock holds even when that is
 // switched off.
 using Palisade.Api;
-using Palisade.Kernel.Registry.Interop;
+using Palisade.Interop;
 using Microsoft.Win32.SafeHandles;
 
 namespace Palisade.Kernel.Registry;

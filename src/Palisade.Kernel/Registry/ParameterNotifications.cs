@@ -25,7 +25,7 @@ internal sealed class ParameterNotifications
 
     public CallbackTable<CallbackRegistration<ParametersChangedCallback>> Callbacks { get; } = new("parameters-changed callbacks", Limit, byAltitude: false);
 
-    public Status Register(DriverRecord owner, ParametersChangedCallback? callback, out CallbackCookie cookie)
+    public Status Register(DriverObject owner, ParametersChangedCallback? callback, out CallbackCookie cookie)
     {
         cookie = default;
         if (callback is null)
@@ -61,7 +61,7 @@ internal sealed class ParameterNotifications
     /// </summary>
     public void RegistryChanged(RegistryRequest? change)
     {
-        foreach (DriverRecord d in _kernel.Drivers.Snapshot())
+        foreach (DriverObject d in _kernel.Drivers.Snapshot())
         {
             if (d.Context is { } context && (change is null || Touches(change, RegistryClient.ParametersKey(d.Name))))
             {

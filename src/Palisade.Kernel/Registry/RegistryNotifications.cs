@@ -26,7 +26,7 @@ internal sealed class RegistryNotifications
 
     public CallbackTable<CallbackRegistration<RegistryCallback>> Callbacks { get; } = new("registry callbacks", Limit, byAltitude: true);
 
-    public Status Register(DriverRecord? owner, RegistryCallback? callback, string? altitude, out CallbackCookie cookie)
+    public Status Register(DriverObject? owner, RegistryCallback? callback, string? altitude, out CallbackCookie cookie)
     {
         cookie = default;
         if (callback is null)

@@ -35,7 +35,7 @@ internal sealed class SharedRegistry : IRegistryStore
     private readonly Lock _writes = new();
     private readonly object _progress = new();
     private readonly List<BlockingCollection<byte[]>> _followers = [];
-    private volatile ConfigurationManager _store;
+    private volatile RegistryManager _store;
     private volatile bool _holder;
     private ulong _changes;
     private ControlClient? _feed;
@@ -45,7 +45,7 @@ internal sealed class SharedRegistry : IRegistryStore
     private KernelSockets? _owned;
     private volatile bool _disposed;
 
-    private SharedRegistry(string home, ConfigurationManager store, bool holder, ControlClient? feed, ulong changes)
+    private SharedRegistry(string home, RegistryManager store, bool holder, ControlClient? feed, ulong changes)
     {
         _home = home;
         _store = store;
@@ -82,14 +82,14 @@ internal sealed class SharedRegistry : IRegistryStore
     /// <param name="patience">How long to keep trying while the hive is taken and nobody answers on the control socket.</param>
     /// <param name="registry">The registry on success.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.SharingViolation"/> when the hive stayed taken by a
-    /// process that does not answer; or the statuses of <see cref="ConfigurationManager.Open"/>.</returns>
+    /// process that does not answer; or the statuses of <see cref="RegistryManager.Open"/>.</returns>
     public static Status Join(string home, TimeSpan patience, out SharedRegistry? registry)
     {
         registry = null;
         DateTime deadline = DateTime.UtcNow + patience;
         while (true)
         {
-            Status s = TryJoin(home, out ConfigurationManager? store, out bool holder, out ControlClient? feed, out ulong changes);
+            Status s = TryJoin(home, out RegistryManager? store, out bool holder, out ControlClient? feed, out ulong changes);
             if (s.IsSuccess)
             {
                 registry = new SharedRegistry(home, store!, holder, feed, changes);
@@ -272,12 +272,12 @@ internal sealed class SharedRegistry : IRegistryStore
     }
 
     /// <summary>One attempt: the hive's lock, else a subscription to its holder.</summary>
-    private static Status TryJoin(string home, out ConfigurationManager? store, out bool holder, out ControlClient? feed, out ulong changes)
+    private static Status TryJoin(string home, out RegistryManager? store, out bool holder, out ControlClient? feed, out ulong changes)
     {
         holder = false;
         feed = null;
         changes = 0;
-        Status s = ConfigurationManager.Open(HivePath(home), null, out store);
+        Status s = RegistryManager.Open(HivePath(home), null, out store);
         if (s.IsSuccess)
         {
             holder = true;
@@ -308,9 +308,9 @@ internal sealed class SharedRegistry : IRegistryStore
     }
 
     /// <summary>Builds a copy from the changes numbered 0 up to the end of the snapshot.</summary>
-    private static bool ReadSnapshot(Stream stream, out ConfigurationManager? store, out ulong last)
+    private static bool ReadSnapshot(Stream stream, out RegistryManager? store, out ulong last)
     {
-        store = ConfigurationManager.CreateVolatile();
+        store = RegistryManager.CreateVolatile();
         last = 0;
         while (ControlProtocol.TryReadFrame(stream, out byte[] payload))
         {
@@ -340,7 +340,7 @@ internal sealed class SharedRegistry : IRegistryStore
     }
 
     /// <summary>Every key below the predefined ones and every value, as changes that rebuild the tree in order.</summary>
-    private static List<byte[]> Snapshot(ConfigurationManager store)
+    private static List<byte[]> Snapshot(RegistryManager store)
     {
         var frames = new List<byte[]>();
         var subkeys = new List<string>();
@@ -469,7 +469,7 @@ internal sealed class SharedRegistry : IRegistryStore
     {
         while (!_disposed)
         {
-            Status s = TryJoin(_home, out ConfigurationManager? store, out bool holder, out ControlClient? feed, out ulong changes);
+            Status s = TryJoin(_home, out RegistryManager? store, out bool holder, out ControlClient? feed, out ulong changes);
             if (s.IsSuccess)
             {
                 lock (_writes)

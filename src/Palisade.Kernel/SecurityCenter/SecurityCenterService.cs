@@ -5,7 +5,7 @@ using Palisade.Kernel.Drivers;
 namespace Palisade.Kernel.SecurityCenter;
 
 /// <summary>A registered product.</summary>
-internal sealed class ProductEntry(DriverRecord? owner, SecurityProductKind kind, string name) : Registration(owner, 0, null)
+internal sealed class ProductEntry(DriverObject? owner, SecurityProductKind kind, string name) : Registration(owner, 0, null)
 {
     public SecurityProductKind Kind { get; } = kind;
 
@@ -23,7 +23,7 @@ internal sealed class SecurityCenterService
 
     public event Action<ProductEntry>? StateChanged;
 
-    public Status Register(DriverRecord? owner, SecurityProductKind kind, string? name, out CallbackCookie cookie)
+    public Status Register(DriverObject? owner, SecurityProductKind kind, string? name, out CallbackCookie cookie)
     {
         cookie = default;
         if (string.IsNullOrEmpty(name) || name.Length > 128 || !Enum.IsDefined(kind))
@@ -50,7 +50,7 @@ internal sealed class SecurityCenterService
         return s;
     }
 
-    public Status ReportState(DriverRecord? owner, CallbackCookie cookie, ProductState state)
+    public Status ReportState(DriverObject? owner, CallbackCookie cookie, ProductState state)
     {
         if (!Enum.IsDefined(state))
         {

@@ -6,7 +6,7 @@ using System.Net.Sockets;
 using Palisade.Api;
 using Palisade.Kernel.Control;
 using Palisade.Kernel.Drivers;
-using Palisade.Kernel.Interop;
+using Palisade.Interop;
 using Palisade.Kernel.Registry;
 
 namespace Palisade.Kernel.Tests.Control;
@@ -48,7 +48,7 @@ public sealed class ControlChannelTests : IDisposable
         new RegistryClient(k, processId: 0).QueryValue(Key, name, out _, out ReadOnlyMemory<byte> data).IsSuccess ? BitConverter.ToUInt32(data.Span) : null;
 
     private static void Start(PalisadeKernel k, Func<IDriverContext, Status> load) =>
-        Assert.Equal(Status.Success, k.StartDriver(new DriverRecord("guard" + k.GetHashCode(), "tests", "1.0", "", ""), new LambdaDriver(load), new Dictionary<string, string>()));
+        Assert.Equal(Status.Success, k.StartDriver(new DriverObject("guard" + k.GetHashCode(), "tests", "1.0", "", ""), new LambdaDriver(load), new Dictionary<string, string>()));
 
     [Fact]
     public void The_first_kernel_holds_the_hive_and_serves_a_socket_only_its_user_can_reach()
@@ -62,8 +62,8 @@ public sealed class ControlChannelTests : IDisposable
         Assert.Equal(0, Libc.OwnerAndMode(socket, out uint owner, out uint mode, out FileIdentity identity));
         Assert.Equal(Convert.ToUInt32("40700", 8), dirMode);
         Assert.Equal(Convert.ToUInt32("140600", 8), mode);
-        Assert.Equal(Libc.EffectiveUserId(), owner);
-        Assert.Equal(Libc.EffectiveUserId(), dirOwner);
+        Assert.Equal(Libc.GetEUid(), owner);
+        Assert.Equal(Libc.GetEUid(), dirOwner);
         KernelSocket listed = Assert.Single(kernel.OwnedSockets.Snapshot);
         Assert.Equal(socket, listed.Path);
         Assert.Equal(identity, listed.Identity);
@@ -241,7 +241,7 @@ public sealed class AsAnotherUserFactAttribute : FactAttribute
 {
     public AsAnotherUserFactAttribute()
     {
-        if (Libc.EffectiveUserId() != 0)
+        if (Libc.GetEUid() != 0)
         {
             Skip = "needs root, to run a client as another user (nobody)";
         }

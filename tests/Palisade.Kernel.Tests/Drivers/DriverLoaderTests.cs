@@ -9,45 +9,45 @@ public sealed class DriverLoaderTests : IDisposable
 {
     private static readonly Dictionary<string, string> NoParameters = [];
 
-    private readonly PackageWorkspace workspace = new();
-    private readonly KernelEventLog events = new();
-    private readonly TestKernel kernel;
+    private readonly PackageWorkspace _workspace = new();
+    private readonly KernelEventLog _events = new();
+    private readonly TestKernel _kernel;
 
     public DriverLoaderTests()
     {
-        kernel = new TestKernel(events: events.Sink);
-        events.Flush = kernel.Kernel.Events.Flush;
+        _kernel = new TestKernel(events: _events.Sink);
+        _events.Flush = _kernel.Kernel.Events.Flush;
     }
 
     public void Dispose()
     {
-        kernel.Dispose();
-        events.Dispose();
-        workspace.Dispose();
+        _kernel.Dispose();
+        _events.Dispose();
+        _workspace.Dispose();
     }
 
     private static Dictionary<string, string> Behaviour(string behaviour) => new() { ["behaviour"] = behaviour };
 
-    /// <summary>A signed package whose key the kernel's own trust store (in the test kernel's home) trusts.</summary>
+    /// <summary>A signed package whose key the _kernel's own trust store (in the test _kernel's home) trusts.</summary>
     private string KernelTrustedPackage()
     {
-        TrustStore kernelTrust = TrustStore.ForHome(kernel.Home);
-        if (kernelTrust.Find(workspace.VendorKeyId) is null)
+        TrustStore kernelTrust = TrustStore.ForHome(_kernel.Home);
+        if (kernelTrust.Find(_workspace.VendorKeyId) is null)
         {
-            kernelTrust.Add(SigningKeys.ExportPublicPem(workspace.VendorKey), "test-vendor", "the test vendor key");
+            kernelTrust.Add(SigningKeys.ExportPublicPem(_workspace.VendorKey), "test-vendor", "the test vendor key");
         }
 
-        return workspace.CreateSignedPackage();
+        return _workspace.CreateSignedPackage();
     }
 
-    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverRecord? record) =>
-        kernel.Kernel.LoadDriverPackage(package, parameters, out record, out _);
+    private Status StartInKernel(string package, Dictionary<string, string> parameters, out DriverObject? record) =>
+        _kernel.Kernel.LoadDriverPackage(package, parameters, out record, out _);
 
-    private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, workspace.Trust);
+    private DriverLoader ProtectedLoader() => new(KernelFlavor.Protected, _workspace.Trust);
 
     private DriverLoadResult LoadAndRelease(DriverLoader loader, string package)
     {
-        DriverLoadResult result = loader.Load(package, out LoadedDriver? driver);
+        DriverLoadResult result = loader.Load(package, out LoadedPackage? driver);
         Assert.Equal(result.IsLoaded, driver is not null);
         driver?.Unload(static () => { });
         return result;
@@ -55,12 +55,12 @@ public sealed class DriverLoaderTests : IDisposable
 
     private string TrustedSignedPackage(string project = PackageWorkspace.SampleProject, string? manifest = null)
     {
-        if (workspace.Trust.Find(workspace.VendorKeyId) is null)
+        if (_workspace.Trust.Find(_workspace.VendorKeyId) is null)
         {
-            workspace.TrustVendor();
+            _workspace.TrustVendor();
         }
 
-        return workspace.CreateSignedPackage(project, manifest);
+        return _workspace.CreateSignedPackage(project, manifest);
     }
 
     private void AssertRefused(DriverLoadResult result, DriverLoadRefusal refusal, Status status, string messagePart)
@@ -80,7 +80,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Signed_and_trusted_driver_loads_in_a_collectible_context_of_its_own()
     {
-        DriverLoadResult result = ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        DriverLoadResult result = ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(Status.Success, result.Status);
@@ -96,7 +96,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Driver_sees_the_kernels_own_api_assembly()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.Contains(driver!.MainAssembly.GetReferencedAssemblies(), name => name.Name == "Palisade.Api");
         Assert.Same(typeof(IDriver).Assembly, driver.Entry.GetType().GetInterface(nameof(IDriver))!.Assembly);
@@ -106,9 +106,9 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Unsigned_package_is_refused()
     {
-        workspace.TrustVendor();
+        _workspace.TrustVendor();
 
-        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), workspace.CreatePackage());
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), _workspace.CreatePackage());
 
         AssertRefused(result, DriverLoadRefusal.Unsigned, Status.InvalidSignature, "is not signed");
     }
@@ -161,11 +161,11 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Package_signed_by_an_untrusted_key_is_refused()
     {
-        string package = workspace.CreateSignedPackage();
+        string package = _workspace.CreateSignedPackage();
 
         DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
 
-        AssertRefused(result, DriverLoadRefusal.UntrustedSigner, Status.UntrustedSigner, workspace.VendorKeyId);
+        AssertRefused(result, DriverLoadRefusal.UntrustedSigner, Status.UntrustedSigner, _workspace.VendorKeyId);
     }
 
     [Fact]
@@ -193,11 +193,11 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Driver_whose_dependency_references_the_kernel_assembly_is_refused()
     {
-        string package = workspace.CreatePackage();
+        string package = _workspace.CreatePackage();
         string poker = PackageWorkspace.KernelReferencingProject + ".dll";
         File.Copy(Path.Combine(PackageWorkspace.FixtureDirectory(PackageWorkspace.KernelReferencingProject), poker), Path.Combine(package, poker));
-        workspace.TrustVendor();
-        PackageSignature.Sign(package, workspace.VendorKey);
+        _workspace.TrustVendor();
+        PackageSignature.Sign(package, _workspace.VendorKey);
 
         DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
 
@@ -207,10 +207,10 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Package_that_ships_a_kernel_assembly_is_refused()
     {
-        string package = workspace.CreatePackage();
+        string package = _workspace.CreatePackage();
         File.Copy(typeof(DriverLoader).Assembly.Location, Path.Combine(package, "Palisade.Kernel.dll"));
-        workspace.TrustVendor();
-        PackageSignature.Sign(package, workspace.VendorKey);
+        _workspace.TrustVendor();
+        PackageSignature.Sign(package, _workspace.VendorKey);
 
         DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
 
@@ -218,19 +218,83 @@ public sealed class DriverLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver()
+    public void Kernel_assembly_asked_for_by_name_at_run_time_is_refused_to_the_driver_in_the_compat_flavor()
     {
-        Assert.Equal(Status.Success, StartInKernel(KernelTrustedPackage(), Behaviour("load-kernel-by-name"), out DriverRecord? record));
+        // The protected flavor's verifier refuses Assembly.Load before the driver runs; the compat flavor does not
+        // verify, and its load context still refuses the kernel assembly.
+        using var compatEvents = new KernelEventLog();
+        using var compat = new TestKernel(events: compatEvents.Sink, flavor: KernelFlavor.Compat);
+        compatEvents.Flush = compat.Kernel.Events.Flush;
+        string package = _workspace.CreatePackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
 
-        Assert.Contains(events.Lines(), e => e.StartsWith("kernel-by-name: refused: driver sample-driver may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
-        kernel.Kernel.StopDriver(record!);
+        Status status = compat.Kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
+
+        Assert.True(status.IsSuccess, message);
+        Assert.Contains(compatEvents.Lines(), e => e.StartsWith("kernel-by-name: refused: driver kernel-by-name may not load the kernel assembly Palisade.Kernel", StringComparison.Ordinal));
+        compat.Kernel.StopDriver(record!);
+    }
+
+    private const string UnverifiableProject = "Palisade.TestDrivers.Unverifiable";
+
+    [Fact]
+    public void Protected_flavor_refuses_a_package_the_verifier_refuses_naming_member_method_and_rule()
+    {
+        string package = TrustedSignedPackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
+
+        AssertRefused(result, DriverLoadRefusal.VerifierRefused, Status.DriverBlocked, "the driver verifier refused kernel-by-name: Palisade.TestDrivers.Unverifiable.dll: refused: ");
+        Assert.Matches(@"refused: .+ in .+ \(rule PV0\d\d [^)]+\)", result.Message);
+    }
+
+    [Fact]
+    public void Protected_flavor_refuses_an_unverifiable_package_before_any_of_its_code_loads()
+    {
+        string package = TrustedSignedPackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        ProtectedLoader().Load(package, out LoadedPackage? driver);
+
+        Assert.Null(driver);
+        Assert.DoesNotContain(AssemblyLoadContext.All, c => c.Name == "driver:kernel-by-name");
+    }
+
+    [Fact]
+    public void Compat_flavor_loads_an_unverifiable_package_and_says_its_code_was_not_verified()
+    {
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
+        string package = _workspace.CreatePackage(UnverifiableProject,
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Unverifiable.KernelByNameDriver", UnverifiableProject + ".dll", name: "kernel-by-name"));
+
+        DriverLoadResult result = loader.Load(package, out LoadedPackage? driver);
+
+        Assert.True(result.IsLoaded, result.Message);
+        Assert.Contains("code not verified", result.Message, StringComparison.Ordinal);
+        driver!.Unload(static () => { });
+    }
+
+    [Fact]
+    public void Protected_flavor_loads_and_starts_ordinary_csharp_that_the_verifier_accepts()
+    {
+        string package = TrustedSignedPackage("Palisade.TestDrivers.Verifiable",
+            PackageWorkspace.Manifest("Palisade.TestDrivers.Verifiable.OrdinaryDriver", "Palisade.TestDrivers.Verifiable.dll", name: "ordinary"));
+        TrustStore.ForHome(_kernel.Home).Add(SigningKeys.ExportPublicPem(_workspace.VendorKey), "test-vendor", "the test vendor key");
+
+        Status status = _kernel.Kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
+
+        Assert.Equal(Status.Success, status);
+        Assert.Equal("loaded", message);
+        Assert.StartsWith("started: 2 rules", _events.Lines()[0], StringComparison.Ordinal);
+        _kernel.Kernel.StopDriver(record!);
     }
 
     [Fact]
     public void Package_with_an_invalid_manifest_is_refused_naming_the_property()
     {
-        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
-        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(minimumApiVersion: "latest"));
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
+        string package = _workspace.CreatePackage(manifest: PackageWorkspace.Manifest(minimumApiVersion: "latest"));
 
         DriverLoadResult result = LoadAndRelease(loader, package);
 
@@ -240,8 +304,8 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Package_without_a_manifest_is_refused()
     {
-        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
-        string package = workspace.CreatePackage();
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
+        string package = _workspace.CreatePackage();
         File.Delete(Path.Combine(package, DriverManifest.FileName));
 
         DriverLoadResult result = LoadAndRelease(loader, package);
@@ -252,10 +316,10 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Main_assembly_that_is_not_a_dotnet_assembly_is_refused()
     {
-        string package = workspace.CreatePackage(manifest: PackageWorkspace.Manifest(assembly: "Native.dll"));
+        string package = _workspace.CreatePackage(manifest: PackageWorkspace.Manifest(assembly: "Native.dll"));
         File.WriteAllText(Path.Combine(package, "Native.dll"), "not a portable executable");
-        workspace.TrustVendor();
-        PackageSignature.Sign(package, workspace.VendorKey);
+        _workspace.TrustVendor();
+        PackageSignature.Sign(package, _workspace.VendorKey);
 
         DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
 
@@ -265,11 +329,11 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Two_files_defining_the_same_assembly_are_refused()
     {
-        string package = workspace.CreatePackage();
+        string package = _workspace.CreatePackage();
         Directory.CreateDirectory(Path.Combine(package, "lib"));
         File.Copy(Path.Combine(package, "Palisade.TestDrivers.Helper.dll"), Path.Combine(package, "lib", "Other.dll"));
-        workspace.TrustVendor();
-        PackageSignature.Sign(package, workspace.VendorKey);
+        _workspace.TrustVendor();
+        PackageSignature.Sign(package, _workspace.VendorKey);
 
         DriverLoadResult result = LoadAndRelease(ProtectedLoader(), package);
 
@@ -329,7 +393,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Missing_package_folder_is_refused()
     {
-        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), Path.Combine(workspace.Root, "no-such-package"));
+        DriverLoadResult result = LoadAndRelease(ProtectedLoader(), Path.Combine(_workspace.Root, "no-such-package"));
 
         AssertRefused(result, DriverLoadRefusal.PackageUnreadable, Status.ObjectPathNotFound, "does not exist");
     }
@@ -337,9 +401,9 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Compat_flavor_loads_an_unsigned_driver_and_records_that_it_is_unsigned()
     {
-        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
 
-        DriverLoadResult result = loader.Load(workspace.CreatePackage(), out LoadedDriver? driver);
+        DriverLoadResult result = loader.Load(_workspace.CreatePackage(), out LoadedPackage? driver);
 
         Assert.True(result.IsLoaded, result.Message);
         Assert.Equal(SignatureOutcome.Unsigned, driver!.Signature.Outcome);
@@ -350,8 +414,8 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Compat_flavor_still_refuses_a_driver_referencing_the_kernel()
     {
-        var loader = new DriverLoader(KernelFlavor.Compat, workspace.Trust);
-        string package = workspace.CreatePackage(
+        var loader = new DriverLoader(KernelFlavor.Compat, _workspace.Trust);
+        string package = _workspace.CreatePackage(
             PackageWorkspace.KernelReferencingProject,
             PackageWorkspace.Manifest(PackageWorkspace.KernelReferencingEntryType, PackageWorkspace.KernelReferencingProject + ".dll"));
 
@@ -363,7 +427,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Loaded_driver_lists_every_assembly_of_its_package()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
 
         Assert.Equal(
             ["Palisade.TestDrivers.Helper", PackageWorkspace.SampleProject],
@@ -379,7 +443,7 @@ public sealed class DriverLoaderTests : IDisposable
         string package = TrustedSignedPackage();
         string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(package, PackageWorkspace.SampleProject + ".dll"))));
 
-        ProtectedLoader().Load(package, out LoadedDriver? driver);
+        ProtectedLoader().Load(package, out LoadedPackage? driver);
 
         Assert.Equal(expected, driver!.MainAssemblySha256);
         driver.Unload(static () => { });
@@ -388,38 +452,38 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Kernel_starts_a_trusted_package_and_the_driver_uses_its_shipped_dependency()
     {
-        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+        Status status = StartInKernel(KernelTrustedPackage(), NoParameters, out DriverObject? record);
 
         Assert.Equal(Status.Success, status);
-        Assert.Same(record, kernel.Kernel.Drivers.Find("sample-driver"));
-        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], events.Lines());
-        kernel.Kernel.StopDriver(record!);
+        Assert.Same(record, _kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], _events.Lines());
+        _kernel.Kernel.StopDriver(record!);
     }
 
     [Fact]
     public void Kernel_refuses_a_package_its_trust_store_does_not_trust()
     {
-        Status status = kernel.Kernel.LoadDriverPackage(workspace.CreateSignedPackage(), NoParameters, out DriverRecord? record, out string message);
+        Status status = _kernel.Kernel.LoadDriverPackage(_workspace.CreateSignedPackage(), NoParameters, out DriverObject? record, out string message);
 
         Assert.Equal(Status.UntrustedSigner, status);
         Assert.Null(record);
         Assert.Contains("not in the trust store", message, StringComparison.Ordinal);
-        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Null(_kernel.Kernel.Drivers.Find("sample-driver"));
     }
 
     [Fact]
     public void Stopping_calls_the_drivers_unload_then_the_kernel_removes_what_it_left_registered()
     {
-        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverRecord? record);
+        StartInKernel(KernelTrustedPackage(), NoParameters, out DriverObject? record);
 
-        Status status = kernel.Kernel.StopDriver(record!);
+        Status status = _kernel.Kernel.StopDriver(record!);
 
         Assert.Equal(Status.Success, status);
         Assert.Equal(
             ["unloaded: goodbye from sample-driver", "kernel driver-unloaded: sample-driver (1 registrations removed by the kernel)"],
-            events.Lines().Skip(2));
-        Assert.Equal(0, kernel.Kernel.RegistrationCount);
-        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+            _events.Lines().Skip(2));
+        Assert.Equal(0, _kernel.Kernel.RegistrationCount);
+        Assert.Null(_kernel.Kernel.Drivers.Find("sample-driver"));
         Assert.True(record!.Package!.IsUnloaded);
         Assert.Throws<ObjectDisposedException>(() => record.Package.Entry);
     }
@@ -427,8 +491,8 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Load_returning_an_error_leaves_nothing_registered_and_releases_the_driver_without_calling_its_unload()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
-        var context = new DriverContext(kernel.Kernel, new DriverRecord("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
+        var context = new DriverContext(_kernel.Kernel, new DriverObject("sample-driver", "tests", "1.0", "", ""), Behaviour("load-fails"));
         int removals = 0;
 
         Status status = driver!.Start(context, () => removals++, out Exception? fault);
@@ -437,18 +501,18 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.Null(fault);
         Assert.Equal(1, removals);
         Assert.True(driver.IsUnloaded);
-        Assert.Equal(["loaded: hello from sample-driver"], events.Lines());
+        Assert.Equal(["loaded: hello from sample-driver"], _events.Lines());
     }
 
     [Fact]
     public void Kernel_reports_a_driver_whose_load_fails_and_keeps_nothing_of_it()
     {
-        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverRecord? record);
+        Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-fails"), out DriverObject? record);
 
         Assert.Equal(Status.AccessDenied, status);
         Assert.Null(record);
-        Assert.Equal(0, kernel.Kernel.RegistrationCount);
-        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Equal(0, _kernel.Kernel.RegistrationCount);
+        Assert.Null(_kernel.Kernel.Drivers.Find("sample-driver"));
     }
 
     [Fact]
@@ -457,26 +521,26 @@ public sealed class DriverLoaderTests : IDisposable
         Status status = StartInKernel(KernelTrustedPackage(), Behaviour("load-throws"), out _);
 
         Assert.Equal(Status.CallbackFaulted, status);
-        Assert.Equal(["fault: Load threw InvalidOperationException: the sample driver was told to throw from Load"], events.Lines());
-        Assert.Null(kernel.Kernel.Drivers.Find("sample-driver"));
+        Assert.Equal(["fault: Load threw InvalidOperationException: the sample driver was told to throw from Load"], _events.Lines());
+        Assert.Null(_kernel.Kernel.Drivers.Find("sample-driver"));
     }
 
     [Fact]
     public void Unload_that_throws_is_contained_and_the_driver_is_still_removed_and_released()
     {
-        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverRecord? record);
+        StartInKernel(KernelTrustedPackage(), Behaviour("unload-throws"), out DriverObject? record);
 
-        kernel.Kernel.StopDriver(record!);
+        _kernel.Kernel.StopDriver(record!);
 
-        Assert.Contains("fault: Unload threw InvalidOperationException: the sample driver was told to throw from Unload", events.Lines());
-        Assert.Equal(0, kernel.Kernel.RegistrationCount);
+        Assert.Contains("fault: Unload threw InvalidOperationException: the sample driver was told to throw from Unload", _events.Lines());
+        Assert.Equal(0, _kernel.Kernel.RegistrationCount);
         Assert.True(record!.Package!.IsUnloaded);
     }
 
     [Fact]
     public void Driver_loaded_but_never_started_is_released_without_calling_its_unload()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
         int removals = 0;
 
         DriverUnloadResult result = driver!.Unload(() => removals++);
@@ -484,14 +548,14 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.Equal(Status.Success, result.Status);
         Assert.Null(result.Fault);
         Assert.Equal(1, removals);
-        Assert.Empty(events.Lines());
+        Assert.Empty(_events.Lines());
         Assert.True(driver.IsUnloaded);
     }
 
     [Fact]
     public void Unloaded_driver_cannot_be_unloaded_again()
     {
-        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedDriver? driver);
+        ProtectedLoader().Load(TrustedSignedPackage(), out LoadedPackage? driver);
         driver!.Unload(static () => { });
 
         Assert.Throws<InvalidOperationException>(() => driver.Unload(static () => { }));
@@ -500,7 +564,7 @@ public sealed class DriverLoaderTests : IDisposable
     [Fact]
     public void Unloaded_driver_load_context_is_collected_while_its_loaded_driver_object_is_still_held()
     {
-        (LoadedDriver package, WeakReference loadContext) = StartAndStopInKernel(kernel.Kernel, KernelTrustedPackage());
+        (LoadedPackage package, WeakReference loadContext) = StartAndStopInKernel(_kernel.Kernel, KernelTrustedPackage());
 
         for (int attempt = 0; attempt < 20 && loadContext.IsAlive; attempt++)
         {
@@ -513,16 +577,16 @@ public sealed class DriverLoaderTests : IDisposable
         Assert.Empty(package.Assemblies);
     }
 
-    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedDriver is returned
-    // on purpose: a kernel may keep it after unload, and it must not pin the driver's code. The sample driver leaves a
-    // process-exit callback registered, so collection also proves that the kernel removed it.
+    // Kept out of line so that no local of the test method refers to the driver's code. The LoadedPackage is returned
+    // on purpose: a _kernel may keep it after unload, and it must not pin the driver's code. The sample driver leaves a
+    // process-exit callback registered, so collection also proves that the _kernel removed it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (LoadedDriver Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel kernel, string package)
+    private static (LoadedPackage Package, WeakReference LoadContext) StartAndStopInKernel(PalisadeKernel _kernel, string package)
     {
-        Status status = kernel.LoadDriverPackage(package, NoParameters, out DriverRecord? record, out string message);
+        Status status = _kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
         Assert.True(status.IsSuccess, message);
         var loadContext = new WeakReference(AssemblyLoadContext.GetLoadContext(record!.Package!.MainAssembly));
-        Assert.Equal(Status.Success, kernel.StopDriver(record));
+        Assert.Equal(Status.Success, _kernel.StopDriver(record));
         return (record.Package, loadContext);
     }
 }

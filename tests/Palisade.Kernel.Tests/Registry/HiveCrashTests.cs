@@ -64,7 +64,7 @@ public sealed class HiveCrashTests : IDisposable
 
     private void AssertEveryAcknowledgedWriteSurvived(int acknowledged, string context)
     {
-        Status status = ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? registry);
+        Status status = RegistryManager.Open(_temp.Path, null, out RegistryManager? registry);
         Assert.True(status.IsSuccess, $"{context}: reopening the hive returned {status}");
         using (registry)
         {

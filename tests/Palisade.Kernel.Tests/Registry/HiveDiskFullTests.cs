@@ -15,7 +15,7 @@ public sealed class HiveDiskFullTests
     {
         using var disk = new SmallTmpfs(256);
         string hive = Path.Combine(disk.Directory, "machine.hive");
-        Assert.Equal(Status.Success, ConfigurationManager.Open(hive, null, out ConfigurationManager? registry));
+        Assert.Equal(Status.Success, RegistryManager.Open(hive, null, out RegistryManager? registry));
         using (registry)
         {
             int failed = FillUntilAWriteFails(registry!);
@@ -31,7 +31,7 @@ public sealed class HiveDiskFullTests
     {
         using var disk = new SmallTmpfs(256);
         string hive = Path.Combine(disk.Directory, "machine.hive");
-        Assert.Equal(Status.Success, ConfigurationManager.Open(hive, null, out ConfigurationManager? registry));
+        Assert.Equal(Status.Success, RegistryManager.Open(hive, null, out RegistryManager? registry));
         using (registry)
         {
             FillUntilAWriteFails(registry!);
@@ -39,7 +39,7 @@ public sealed class HiveDiskFullTests
             Assert.Equal(Status.Success, registry!.SetValue(Key, "Small", RegistryValueType.DWord, RegistryData.FromDWord(1)));
         }
 
-        Assert.Equal(Status.Success, ConfigurationManager.Open(hive, null, out ConfigurationManager? reopened));
+        Assert.Equal(Status.Success, RegistryManager.Open(hive, null, out RegistryManager? reopened));
         using (reopened)
         {
             Assert.Equal(Status.Success, reopened!.QueryValue(Key, "Small", out _, out _));
@@ -48,7 +48,7 @@ public sealed class HiveDiskFullTests
     }
 
     /// <summary>Writes 64 KiB values V0, V1, ... until one fails; returns its number.</summary>
-    private static int FillUntilAWriteFails(ConfigurationManager registry)
+    private static int FillUntilAWriteFails(RegistryManager registry)
     {
         Assert.Equal(Status.Success, registry.CreateKey(Key, out _));
         byte[] blob = new byte[BlobSize];

@@ -16,7 +16,7 @@ public sealed class HiveLockTests : IDisposable
         using var writer = new CrashWriterProcess(_temp.Path, powerLoss: false);
         writer.WaitForAcknowledgements(1);
 
-        Assert.Equal(Status.SharingViolation, ConfigurationManager.Open(_temp.Path, null, out _));
+        Assert.Equal(Status.SharingViolation, RegistryManager.Open(_temp.Path, null, out _));
     }
 
     [Fact]
@@ -25,7 +25,7 @@ public sealed class HiveLockTests : IDisposable
         using var writer = new CrashWriterProcess(_temp.Path, powerLoss: false, ("DOTNET_SYSTEM_IO_DISABLEFILELOCKING", "1"));
         writer.WaitForAcknowledgements(1);
 
-        Assert.Equal(Status.SharingViolation, ConfigurationManager.Open(_temp.Path, null, out _));
+        Assert.Equal(Status.SharingViolation, RegistryManager.Open(_temp.Path, null, out _));
     }
 
     [Fact]
@@ -35,7 +35,7 @@ public sealed class HiveLockTests : IDisposable
         writer.WaitForAcknowledgements(1);
         writer.Kill();
 
-        Assert.Equal(Status.Success, ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? registry));
+        Assert.Equal(Status.Success, RegistryManager.Open(_temp.Path, null, out RegistryManager? registry));
         registry!.Dispose();
     }
 }

@@ -15,7 +15,7 @@ public sealed class HivePersistenceTests : IDisposable
     [Fact]
     public void A_reopened_hive_has_every_key_and_value_as_last_written()
     {
-        using (ConfigurationManager registry = Open())
+        using (RegistryManager registry = Open())
         {
             registry.CreateKey(Software + @"\Vendor\Old", out _);
             registry.CreateKey(Software + @"\Gone", out _);
@@ -27,7 +27,7 @@ public sealed class HivePersistenceTests : IDisposable
             registry.DeleteKey(Software + @"\Gone");
         }
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
         var names = new List<string>();
 
         Assert.Equal(Status.Success, reopened.QueryValue(Software + @"\Vendor", "Name", out _, out ReadOnlyMemory<byte> name));
@@ -42,17 +42,17 @@ public sealed class HivePersistenceTests : IDisposable
     [Fact]
     public void Keys_created_after_a_reopen_do_not_reuse_the_ids_of_earlier_keys()
     {
-        using (ConfigurationManager registry = Open())
+        using (RegistryManager registry = Open())
         {
             registry.CreateKey(Software + @"\First", out _);
         }
 
-        using (ConfigurationManager registry = Open())
+        using (RegistryManager registry = Open())
         {
             registry.CreateKey(Software + @"\Second", out _);
         }
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
         Assert.Equal(Status.Success, reopened.OpenKey(Software + @"\First"));
         Assert.Equal(Status.Success, reopened.OpenKey(Software + @"\Second"));
     }
@@ -60,9 +60,9 @@ public sealed class HivePersistenceTests : IDisposable
     [Fact]
     public void A_second_open_of_a_hive_in_use_is_refused_with_SharingViolation()
     {
-        using ConfigurationManager registry = Open();
+        using RegistryManager registry = Open();
 
-        Assert.Equal(Status.SharingViolation, ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? second));
+        Assert.Equal(Status.SharingViolation, RegistryManager.Open(_temp.Path, null, out RegistryManager? second));
         Assert.Null(second);
     }
 
@@ -71,7 +71,7 @@ public sealed class HivePersistenceTests : IDisposable
     {
         Open().Dispose();
 
-        Assert.Equal(Status.Success, ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? again));
+        Assert.Equal(Status.Success, RegistryManager.Open(_temp.Path, null, out RegistryManager? again));
         again!.Dispose();
     }
 
@@ -80,7 +80,7 @@ public sealed class HivePersistenceTests : IDisposable
     {
         string path = Path.Combine(_temp.Directory, "missing", "machine.hive");
 
-        Assert.Equal(Status.ObjectPathNotFound, ConfigurationManager.Open(path, null, out _));
+        Assert.Equal(Status.ObjectPathNotFound, RegistryManager.Open(path, null, out _));
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class HivePersistenceTests : IDisposable
     {
         var options = new HiveOptions { CompactionThreshold = 10 };
 
-        Assert.Equal(Status.InvalidParameter, ConfigurationManager.Open(_temp.Path, options, out _));
+        Assert.Equal(Status.InvalidParameter, RegistryManager.Open(_temp.Path, options, out _));
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public sealed class HivePersistenceTests : IDisposable
             file.SetLength(length - 3);
         }
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "N1", out _, out _));
         Assert.Equal(Status.ObjectNameNotFound, reopened.QueryValue(Software, "N2", out _, out _));
@@ -132,7 +132,7 @@ public sealed class HivePersistenceTests : IDisposable
         new Random(17).NextBytes(garbage);
         AppendToHive(garbage);
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(777, reopened.Recovery.DiscardedBytes);
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "N1", out _, out ReadOnlyMemory<byte> data));
@@ -146,7 +146,7 @@ public sealed class HivePersistenceTests : IDisposable
         WriteNumbers(2);
         AppendToHive(new byte[4096]);
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(4096, reopened.Recovery.DiscardedBytes);
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "N1", out _, out _));
@@ -157,12 +157,12 @@ public sealed class HivePersistenceTests : IDisposable
     {
         WriteNumbers(2);
         AppendToHive([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        using (ConfigurationManager registry = Open())
+        using (RegistryManager registry = Open())
         {
             registry.SetValue(Software, "After", RegistryValueType.DWord, RegistryData.FromDWord(9));
         }
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "After", out _, out _));
         Assert.Equal(0, reopened.Recovery.DiscardedBytes);
@@ -177,7 +177,7 @@ public sealed class HivePersistenceTests : IDisposable
             file.WriteByte((byte)'X');
         }
 
-        Assert.Equal(Status.RegistryCorrupt, ConfigurationManager.Open(_temp.Path, null, out _));
+        Assert.Equal(Status.RegistryCorrupt, RegistryManager.Open(_temp.Path, null, out _));
     }
 
     [Fact]
@@ -191,14 +191,14 @@ public sealed class HivePersistenceTests : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(record.AsSpan(HiveFormat.FrameSize + 1), 999_999);
         AppendToHive(HiveFormat.Seal(record, 9).ToArray());
 
-        Assert.Equal(Status.RegistryCorrupt, ConfigurationManager.Open(_temp.Path, null, out _));
+        Assert.Equal(Status.RegistryCorrupt, RegistryManager.Open(_temp.Path, null, out _));
         Assert.Equal(Status.RegistryCorrupt, Hive.VerifyFile(_temp.Path).Status);
     }
 
     [Fact]
     public void Compaction_keeps_the_content_and_shrinks_the_log()
     {
-        using ConfigurationManager registry = Open();
+        using RegistryManager registry = Open();
         registry.CreateKey(Software, out _);
         for (uint i = 0; i < 1000; i++)
         {
@@ -218,14 +218,14 @@ public sealed class HivePersistenceTests : IDisposable
     [Fact]
     public void Writes_after_a_compaction_go_to_the_compacted_hive()
     {
-        using (ConfigurationManager registry = Open())
+        using (RegistryManager registry = Open())
         {
             registry.CreateKey(Software + @"\Before", out _);
             registry.Compact();
             registry.CreateKey(Software + @"\After", out _);
         }
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(Status.Success, reopened.OpenKey(Software + @"\Before"));
         Assert.Equal(Status.Success, reopened.OpenKey(Software + @"\After"));
@@ -235,7 +235,7 @@ public sealed class HivePersistenceTests : IDisposable
     public void The_log_is_compacted_on_its_own_once_past_the_threshold()
     {
         var options = new HiveOptions { CompactionThreshold = 16 * 1024 };
-        using ConfigurationManager registry = Open(options);
+        using RegistryManager registry = Open(options);
         registry.CreateKey(Software, out _);
         byte[] data = new byte[1000];
         for (int i = 0; i < 500; i++)
@@ -254,7 +254,7 @@ public sealed class HivePersistenceTests : IDisposable
         WriteNumbers(2);
         File.WriteAllBytes(_temp.Path + ".compact", [1, 2, 3]);
 
-        using ConfigurationManager reopened = Open();
+        using RegistryManager reopened = Open();
 
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "N1", out _, out _));
         Assert.False(File.Exists(_temp.Path + ".compact"));
@@ -264,13 +264,13 @@ public sealed class HivePersistenceTests : IDisposable
     public void Writes_acknowledged_with_power_loss_durability_read_back_after_reopening()
     {
         var options = new HiveOptions { Durability = HiveDurability.PowerLoss };
-        using (ConfigurationManager registry = Open(options))
+        using (RegistryManager registry = Open(options))
         {
             registry.CreateKey(Software, out _);
             registry.SetValue(Software, "Durable", RegistryValueType.QWord, RegistryData.FromQWord(42));
         }
 
-        using ConfigurationManager reopened = Open(options);
+        using RegistryManager reopened = Open(options);
 
         Assert.Equal(Status.Success, reopened.QueryValue(Software, "Durable", out _, out ReadOnlyMemory<byte> data));
         Assert.Equal(RegistryData.FromQWord(42), data.ToArray());
@@ -279,7 +279,7 @@ public sealed class HivePersistenceTests : IDisposable
     [Fact]
     public void Verify_reports_a_hive_file_changed_behind_the_registrys_back()
     {
-        using ConfigurationManager registry = Open();
+        using RegistryManager registry = Open();
         registry.SetValue(@"\Registry\Machine", "Mine", RegistryValueType.DWord, RegistryData.FromDWord(1));
 
         // A well-formed record the registry did not write: the file no longer replays to the tree in memory.
@@ -303,9 +303,9 @@ public sealed class HivePersistenceTests : IDisposable
         Assert.Equal(HiveFormat.HeaderSize, verification.FileLength);
     }
 
-    private ConfigurationManager Open(HiveOptions? options = null)
+    private RegistryManager Open(HiveOptions? options = null)
     {
-        Status status = ConfigurationManager.Open(_temp.Path, options, out ConfigurationManager? registry);
+        Status status = RegistryManager.Open(_temp.Path, options, out RegistryManager? registry);
         Assert.Equal(Status.Success, status);
         return registry!;
     }
@@ -313,7 +313,7 @@ public sealed class HivePersistenceTests : IDisposable
     /// <summary>Creates the Software key and sets N0..N(count-1), one record each, then closes the hive.</summary>
     private void WriteNumbers(int count)
     {
-        using ConfigurationManager registry = Open();
+        using RegistryManager registry = Open();
         registry.CreateKey(Software, out _);
         for (uint i = 0; i < count; i++)
         {

@@ -17,7 +17,7 @@ public sealed class ParameterNotificationTests : IDisposable
 
     public ParameterNotificationTests()
     {
-        _kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home), ConfigurationManager.CreateVolatile());
+        _kernel = new PalisadeKernel(new KernelOptions(KernelFlavor.Protected, _home), RegistryManager.CreateVolatile());
         _registry = new RegistryClient(_kernel, processId: 0);
         Assert.Equal(Status.Success, _registry.CreateKey(Key, out _));
     }
@@ -34,7 +34,7 @@ public sealed class ParameterNotificationTests : IDisposable
     private IDriverContext Start(Func<IDriverContext, Status> load, string name = "watcher", Dictionary<string, string>? overrides = null)
     {
         var driver = new LambdaDriver(load);
-        Assert.Equal(Status.Success, _kernel.StartDriver(new DriverRecord(name, "tests", "1.0", "", ""), driver, overrides ?? []));
+        Assert.Equal(Status.Success, _kernel.StartDriver(new DriverObject(name, "tests", "1.0", "", ""), driver, overrides ?? []));
         return driver.Context!;
     }
 
@@ -206,7 +206,7 @@ public sealed class ParameterNotificationTests : IDisposable
     [Fact]
     public void Registering_after_unload_is_refused_and_a_null_callback_is_invalid()
     {
-        DriverRecord record = new("late", "tests", "1.0", "", "");
+        DriverObject record = new("late", "tests", "1.0", "", "");
         var driver = new LambdaDriver(_ => Status.Success);
         Assert.Equal(Status.Success, _kernel.StartDriver(record, driver, new Dictionary<string, string>()));
         IDriverContext context = driver.Context!;

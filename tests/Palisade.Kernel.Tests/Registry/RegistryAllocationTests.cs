@@ -10,11 +10,11 @@ public sealed class RegistryAllocationTests : IDisposable
     private const string Key = @"\Registry\Machine\Software\Vendor";
     private const int Calls = 100;
     private readonly TempHive _temp = new();
-    private readonly ConfigurationManager _registry;
+    private readonly RegistryManager _registry;
 
     public RegistryAllocationTests()
     {
-        Assert.Equal(Status.Success, ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? registry));
+        Assert.Equal(Status.Success, RegistryManager.Open(_temp.Path, null, out RegistryManager? registry));
         _registry = registry!;
         _registry.CreateKey(Key, out _);
         _registry.SetValue(Key, "Value", RegistryValueType.DWord, RegistryData.FromDWord(1));

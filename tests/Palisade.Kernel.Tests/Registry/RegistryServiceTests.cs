@@ -27,7 +27,7 @@ public sealed class RegistryServiceTests : IDisposable
             Assert.Equal(Status.Success, Call(kernel, SystemService.SetValueKey, set));
         }
 
-        using ConfigurationManager reopened = OpenHive();
+        using RegistryManager reopened = OpenHive();
         Assert.Equal(Status.Success, reopened.QueryValue(Key, "Mode", out _, out ReadOnlyMemory<byte> data));
         Assert.Equal(RegistryData.FromDWord(3), data.ToArray());
     }
@@ -50,7 +50,7 @@ public sealed class RegistryServiceTests : IDisposable
             Assert.Equal(Status.AccessDenied, Call(kernel, SystemService.SetValueKey, set));
         }
 
-        using ConfigurationManager reopened = OpenHive();
+        using RegistryManager reopened = OpenHive();
         Assert.Equal(Status.ObjectNameNotFound, reopened.QueryValue(Key, "Mode", out _, out _));
     }
 
@@ -107,7 +107,7 @@ public sealed class RegistryServiceTests : IDisposable
     [Fact]
     public void A_rename_without_a_new_name_is_refused_with_ObjectNameInvalid()
     {
-        using ConfigurationManager registry = ConfigurationManager.CreateVolatile();
+        using RegistryManager registry = RegistryManager.CreateVolatile();
         registry.CreateKey(Key, out _);
 
         Assert.Equal(Status.ObjectNameInvalid, registry.Perform(Request(RegistryOperation.RenameKey)));
@@ -128,15 +128,15 @@ public sealed class RegistryServiceTests : IDisposable
 
     private static void StartDriver(PalisadeKernel kernel, Func<IDriverContext, Status> load)
     {
-        var record = new DriverRecord("hive-test", "tests", "1.0", "", "");
+        var record = new DriverObject("hive-test", "tests", "1.0", "", "");
         Assert.Equal(Status.Success, kernel.StartDriver(record, new LambdaDriver(load), new Dictionary<string, string>()));
     }
 
     private PalisadeKernel Boot() => new(new KernelOptions(KernelFlavor.Protected, _temp.Directory), OpenHive());
 
-    private ConfigurationManager OpenHive()
+    private RegistryManager OpenHive()
     {
-        Assert.Equal(Status.Success, ConfigurationManager.Open(_temp.Path, null, out ConfigurationManager? registry));
+        Assert.Equal(Status.Success, RegistryManager.Open(_temp.Path, null, out RegistryManager? registry));
         return registry!;
     }
 }

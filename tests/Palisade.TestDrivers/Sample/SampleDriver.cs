@@ -1,4 +1,3 @@
-using System.Reflection;
 using Palisade.Api;
 using Palisade.TestDrivers.Helper;
 
@@ -9,26 +8,20 @@ namespace Palisade.TestDrivers.Sample;
 /// registers a process-exit callback that it never unregisters, as careless drivers do: the kernel must remove it
 /// at unload, or the callback would keep the driver's code alive. Its
 /// "behaviour" parameter makes Load or Unload fail the ways a real driver can: "load-fails" returns AccessDenied,
-/// "load-throws" and "unload-throws" throw. "load-kernel-by-name" tries what a driver that pokes the kernel would do
-/// at run time, Assembly.Load("Palisade.Kernel"), and reports whether it got the assembly.
+/// "load-throws" and "unload-throws" throw. It passes the driver verifier, so the protected flavor loads it.
 /// </summary>
 public sealed class SampleDriver : IDriver
 {
-    private IDriverContext? context;
+    private IDriverContext? _context;
 
     public Status Load(IDriverContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        this.context = context;
+        _context = context;
         context.Parameters.TryGetValue("behaviour", out string? behaviour);
         if (behaviour == "load-throws")
         {
             throw new InvalidOperationException("the sample driver was told to throw from Load");
-        }
-
-        if (behaviour == "load-kernel-by-name")
-        {
-            context.ReportEvent("kernel-by-name", TryLoadKernel(), 0, null);
         }
 
         Status registered = context.Processes.RegisterProcessExit(OnProcessExit, out _);
@@ -41,30 +34,17 @@ public sealed class SampleDriver : IDriver
         return behaviour == "load-fails" ? Status.AccessDenied : Status.Success;
     }
 
-    private static string TryLoadKernel()
-    {
-        try
-        {
-            return "loaded " + Assembly.Load(new AssemblyName("Palisade.Kernel")).FullName;
-        }
-        catch (FileLoadException e)
-        {
-            // The runtime wraps the exception the load context threw; the kernel's reason is the inner message.
-            return "refused: " + (e.InnerException ?? e).Message;
-        }
-    }
-
-    private void OnProcessExit(in ProcessExitInfo info) => context?.ReportEvent("process-exit", "seen", info.ProcessId, null);
+    private void OnProcessExit(in ProcessExitInfo info) => _context?.ReportEvent("process-exit", "seen", info.ProcessId, null);
 
     public void Unload()
     {
-        if (context is null)
+        if (_context is null)
         {
             return;
         }
 
-        context.ReportEvent("unloaded", "goodbye from " + context.DriverName, 0, null);
-        if (context.Parameters.TryGetValue("behaviour", out string? behaviour) && behaviour == "unload-throws")
+        _context.ReportEvent("unloaded", "goodbye from " + _context.DriverName, 0, null);
+        if (_context.Parameters.TryGetValue("behaviour", out string? behaviour) && behaviour == "unload-throws")
         {
             throw new InvalidOperationException("the sample driver was told to throw from Unload");
         }

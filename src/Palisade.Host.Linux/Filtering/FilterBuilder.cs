@@ -1,0 +1,169 @@
+using Palisade.Interop;
+
+namespace Palisade.Host.Linux.Filtering;
+
+/// <summary>
+/// Generates the seccomp BPF program from the subscribed <see cref="SyscallFamilies"/>. The program
+/// depends only on the architecture and the system call number (except for the two argument checks
+/// below), so the Linux kernel's per-syscall cache lets unmediated calls skip the filter entirely.
+/// <list type="bullet">
+/// <item>Any other ABI (i386 <c>int 0x80</c>, x32 numbers) fails with ENOSYS whatever is subscribed:
+/// the numbers differ there, so a 64-bit filter cannot reason about them.</item>
+/// <item>When files are mediated, the calls that reach files without a path the supervisor sees
+/// (io_uring, open_by_handle_at/name_to_handle_at) and those that change what a path means for the guest
+/// (chroot, pivot_root, mount family, setns, unshare, clone with CLONE_NEW* flags) fail with EPERM;
+/// clone3 fails with ENOSYS because its flags live in memory a filter cannot read: libc then falls back
+/// to clone, whose flags are checked here.</item>
+/// <item>sendto without a destination address (args[4] == NULL) is not mediated: it cannot reach a new peer.</item>
+/// </list>
+/// </summary>
+internal static class FilterBuilder
+{
+    private const ushort LdAbsW = 0x20;   // BPF_LD | BPF_W | BPF_ABS
+    private const ushort JeqK = 0x15;     // BPF_JMP | BPF_JEQ | BPF_K
+    private const ushort JsetK = 0x45;    // BPF_JMP | BPF_JSET | BPF_K
+    private const ushort RetK = 0x06;     // BPF_RET | BPF_K
+
+
+    private const uint CloneNamespaceFlags = Libc.CLONE_NEWNS | Libc.CLONE_NEWCGROUP | Libc.CLONE_NEWUTS | Libc.CLONE_NEWIPC
+        | Libc.CLONE_NEWUSER | Libc.CLONE_NEWPID | Libc.CLONE_NEWNET;
+
+    /// <summary>The system calls each family sends to the supervisor.</summary>
+    public static ReadOnlySpan<int> NotifiedBy(SyscallFamilies family) => family switch
+    {
+        SyscallFamilies.FileOpen => [Sys.Open, Sys.Openat, Sys.Openat2, Sys.Creat],
+        SyscallFamilies.PathOperations =>
+        [
+            Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate,
+            Sys.Chmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchownat,
+        ],
+        SyscallFamilies.FileClose => [Sys.Close],
+        SyscallFamilies.Exec => [Sys.Execve, Sys.Execveat],
+        SyscallFamilies.Network => [Sys.Connect, Sys.Bind, Sys.Listen, Sys.Accept, Sys.Accept4, Sys.Sendmsg, Sys.Sendmmsg],
+        SyscallFamilies.ProcessAccess =>
+        [
+            Sys.Kill, Sys.Tkill, Sys.Tgkill, Sys.PidfdSendSignal, Sys.PidfdOpen, Sys.PidfdGetfd, Sys.Ptrace,
+            Sys.ProcessVmReadv, Sys.ProcessVmWritev,
+        ],
+        SyscallFamilies.ProcessLifetime => [Sys.Fork, Sys.Vfork, Sys.Exit, Sys.ExitGroup],
+        SyscallFamilies.ProcessExits => [Sys.Exit, Sys.ExitGroup],
+        _ => [],
+    };
+
+    /// <summary>System calls refused with EPERM whenever a file family is subscribed.</summary>
+    public static ReadOnlySpan<int> RefusedWhenFilesMediated =>
+    [
+        Sys.IoUringSetup, Sys.IoUringEnter, Sys.IoUringRegister, Sys.OpenByHandleAt, Sys.NameToHandleAt,
+        Sys.Chroot, Sys.PivotRoot, Sys.Mount, Sys.Umount2, Sys.OpenTree, Sys.MoveMount, Sys.Fsopen, Sys.Fsconfig,
+        Sys.Fsmount, Sys.Fspick, Sys.MountSetattr, Sys.Setns, Sys.Unshare,
+    ];
+
+    /// <summary>Builds the filter program for <paramref name="families"/>.</summary>
+    public static SockFilter[] Build(SyscallFamilies families)
+    {
+        var code = new List<(SockFilter Instruction, Target True, Target False)>();
+        bool files = (families & SyscallFamilies.AnyFile) != 0;
+        bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
+
+        code.Add((Load(Seccomp.DATA_OFFSET_ARCH), Target.Next, Target.Next));
+        code.Add((Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
+        code.Add((Load(Seccomp.DATA_OFFSET_NR), Target.Next, Target.Next));
+        code.Add((Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next));
+
+        if (files)
+        {
+            foreach (int nr in RefusedWhenFilesMediated)
+            {
+                code.Add((Jump(JeqK, (uint)nr), Target.Eperm, Target.Next));
+            }
+        }
+
+        if (files || lifetime)
+        {
+            code.Add((Jump(JeqK, Sys.Clone3), Target.Enosys, Target.Next));
+        }
+
+        for (int bit = 0; bit < 9; bit++)
+        {
+            var family = (SyscallFamilies)(1 << bit);
+            if ((families & family) == 0)
+            {
+                continue;
+            }
+
+            foreach (int nr in NotifiedBy(family))
+            {
+                code.Add((Jump(JeqK, (uint)nr), Target.Notify, Target.Next));
+            }
+        }
+
+        // Argument checks come last: they reload the accumulator and end in a return.
+        if ((families & SyscallFamilies.Network) != 0)
+        {
+            code.Add((Jump(JeqK, Sys.Sendto), Target.Next, Target.SkipSendtoCheck));
+            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8))), Target.Next, Target.Next));
+            code.Add((Jump(JeqK, 0), Target.Next, Target.Notify));
+            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8) + 4)), Target.Next, Target.Next));
+            code.Add((Jump(JeqK, 0), Target.Allow, Target.Notify));
+        }
+
+        if (files || lifetime)
+        {
+            code.Add((Jump(JeqK, Sys.Clone), Target.Next, Target.Allow));
+            code.Add((Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next));
+            code.Add((Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
+        }
+
+        int allow = code.Count;
+        var program = new SockFilter[allow + 4];
+        for (int i = 0; i < allow; i++)
+        {
+            var (instruction, onTrue, onFalse) = code[i];
+            instruction.JumpTrue = Offset(i, onTrue, allow);
+            instruction.JumpFalse = Offset(i, onFalse, allow);
+            program[i] = instruction;
+        }
+
+        program[allow] = Return(Seccomp.SECCOMP_RET_ALLOW);
+        program[allow + 1] = Return(Seccomp.SECCOMP_RET_USER_NOTIF);
+        program[allow + 2] = Return(Seccomp.SECCOMP_RET_ERRNO | Errno.EPERM);
+        program[allow + 3] = Return(Seccomp.SECCOMP_RET_ERRNO | Errno.ENOSYS);
+        return program;
+    }
+
+    private static byte Offset(int index, Target target, int allow)
+    {
+        int destination = target switch
+        {
+            Target.Next => index + 1,
+            Target.SkipSendtoCheck => index + 5,
+            Target.Allow => allow,
+            Target.Notify => allow + 1,
+            Target.Eperm => allow + 2,
+            _ => allow + 3,
+        };
+        int offset = destination - index - 1;
+        if (offset is < 0 or > byte.MaxValue)
+        {
+            throw new InvalidOperationException($"seccomp filter jump out of range ({offset}); the filter has grown past 255 instructions.");
+        }
+
+        return (byte)offset;
+    }
+
+    private static SockFilter Load(uint offset) => new() { Code = LdAbsW, K = offset };
+
+    private static SockFilter Jump(ushort code, uint k) => new() { Code = code, K = k };
+
+    private static SockFilter Return(uint value) => new() { Code = RetK, K = value };
+
+    private enum Target
+    {
+        Next,
+        SkipSendtoCheck,
+        Allow,
+        Notify,
+        Eperm,
+        Enosys,
+    }
+}

@@ -1,0 +1,49 @@
+namespace Palisade.Host.Linux.Filtering;
+
+/// <summary>
+/// The groups of system calls a mediator can subscribe to. Only subscribed families leave the Linux
+/// kernel; every other system call runs natively at full speed.
+/// </summary>
+[Flags]
+internal enum SyscallFamilies
+{
+    /// <summary>Nothing is mediated (only the always-on refusals apply).</summary>
+    None = 0,
+
+    /// <summary>open, openat, openat2, creat: pre decision, open performed by the supervisor, post decision.</summary>
+    FileOpen = 1 << 0,
+
+    /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: performed by the supervisor after the decision.</summary>
+    PathOperations = 1 << 1,
+
+    /// <summary>close: reported after the fact (costly: every close leaves the kernel).</summary>
+    FileClose = 1 << 2,
+
+    /// <summary>execve, execveat: decided on the image's path and identity.</summary>
+    Exec = 1 << 3,
+
+    /// <summary>connect, bind, listen, accept/accept4, sendto/sendmsg/sendmmsg with an address.</summary>
+    Network = 1 << 4,
+
+    /// <summary>kill, tkill, tgkill, pidfd_send_signal, pidfd_open, pidfd_getfd, ptrace, process_vm_readv/writev.</summary>
+    ProcessAccess = 1 << 5,
+
+    /// <summary>fork, vfork, clone (creation, may be denied), exit, exit_group.</summary>
+    ProcessLifetime = 1 << 6,
+
+    /// <summary>With <see cref="FileOpen"/>: a post decision on the opened file's identity and canonical path (one readlink per open).</summary>
+    FileOpenPost = 1 << 7,
+
+    /// <summary>
+    /// exit, exit_group only: the ends of threads and processes, for a mediator that never denies a creation. fork and
+    /// clone then run natively: a notified fork that a handled signal (a shell's SIGCHLD) interrupts before the
+    /// supervisor receives it fails with EINTR, which Linux never does for a fork.
+    /// </summary>
+    ProcessExits = 1 << 8,
+
+    /// <summary>Every family.</summary>
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits,
+
+    /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
+    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec,
+}

@@ -1,0 +1,401 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Palisade.Interop;
+
+/// <summary>
+/// The libc entry points the host calls. Every import is blittable (no marshalling, no allocation per
+/// call) and records errno; callers read it with <see cref="Marshal.GetLastPInvokeError"/> right after
+/// a negative return. System calls without a glibc wrapper go through <see cref="Syscall"/>.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int AT_FDCWD = -100;
+    public const uint RENAME_NOREPLACE = 1;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_REMOVEDIR = 0x200;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_ACCMODE = 3;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_NOCTTY = 0x100;
+    public const int O_TRUNC = 0x200;
+    public const int O_APPEND = 0x400;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_PATH = 0x200000;
+    public const int O_TMPFILE = 0x410000;
+
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+    public const int F_DUPFD_CLOEXEC = 1030;
+
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFIFO = 0x1000;
+    public const uint S_IFDIR = 0x4000;
+    public const uint S_IFREG = 0x8000;
+
+    public const short POLLIN = 1;
+    public const short POLLHUP = 0x10;
+
+    public const int SIGKILL = 9;
+
+    public const int PR_SET_NO_NEW_PRIVS = 38;
+    public const int PR_SET_PDEATHSIG = 1;
+
+    public const int P_PIDFD = 3;
+    public const int WEXITED = 4;
+    public const int CLD_EXITED = 1;
+    public const int CLD_KILLED = 2;
+    public const int CLD_DUMPED = 3;
+
+    public const int AF_UNIX = 1;
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_TYPE_MASK = 0xF;
+    public const int IPPROTO_TCP = 6;
+    public const int IPPROTO_UDP = 17;
+    public const int SOCK_CLOEXEC = 0x80000;
+
+    public const int CLONE_FS = 0x200;
+    public const ulong CLONE_VFORK = 0x4000;
+    public const ulong CLONE_THREAD = 0x10000;
+    public const uint CLONE_NEWNS = 0x20000;
+    public const uint CLONE_NEWCGROUP = 0x2000000;
+    public const uint CLONE_NEWUTS = 0x4000000;
+    public const uint CLONE_NEWIPC = 0x8000000;
+    public const uint CLONE_NEWUSER = 0x10000000;
+    public const uint CLONE_NEWPID = 0x20000000;
+    public const uint CLONE_NEWNET = 0x40000000;
+
+    public const int SIGCHLD = 17;
+
+    public const int SOL_SOCKET = 1;
+    public const int SO_TYPE = 3;
+    public const int SO_PROTOCOL = 38;
+    public const int SO_DOMAIN = 39;
+
+    /// <summary>sizeof(struct sockaddr_storage).</summary>
+    public const int SOCKADDR_STORAGE_SIZE = 128;
+
+    /// <summary>sizeof(struct msghdr) on x86-64.</summary>
+    public const int MSGHDR_SIZE = 56;
+
+    /// <summary>sizeof(struct mmsghdr) on x86-64.</summary>
+    public const int MMSGHDR_SIZE = 64;
+
+    public const int UIO_MAXIOV = 1024;
+
+    /// <summary>sizeof(struct open_how), version 0 (flags, mode, resolve).</summary>
+    public const int OPEN_HOW_SIZE_VER0 = 24;
+    public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
+    public const ulong RESOLVE_BENEATH = 0x08;
+    public const ulong RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>The open flags Linux accepts (VALID_OPEN_FLAGS); openat2 refuses any other bit with EINVAL.</summary>
+    public const ulong VALID_OPEN_FLAGS = 0x7FFFC3;
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, ulong request, void* argument);
+
+    [LibraryImport(Lib, EntryPoint = "openat", SetLastError = true)]
+    public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint PRead(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "readlinkat", SetLastError = true)]
+    public static partial nint ReadLinkAt(int dirfd, byte* path, byte* buffer, nuint size);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, long argument);
+
+    [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
+    public static partial int FStat(int fd, Stat* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "fstatat", SetLastError = true)]
+    public static partial int FStatAt(int dirfd, byte* path, Stat* buffer, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "process_vm_readv", SetLastError = true)]
+    public static partial nint ProcessVmReadv(int pid, IoVec* local, ulong localCount, IoVec* remote, ulong remoteCount, ulong flags);
+
+    [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, ulong a2, ulong a3, ulong a4, ulong a5);
+
+    [LibraryImport(Lib, EntryPoint = "socketpair", SetLastError = true)]
+    public static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Lib, EntryPoint = "execvp", SetLastError = true)]
+    public static partial int ExecVp(byte* file, byte** argv);
+
+    [LibraryImport(Lib, EntryPoint = "umask")]
+    public static partial uint Umask(uint mask);
+
+    [LibraryImport(Lib, EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Unsetenv(string name);
+
+    [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
+    public static partial int Unshare(int flags);
+
+    /// <summary>sysconf name: clock ticks per second (the unit of /proc/PID/stat times).</summary>
+    public const int SC_CLK_TCK = 2;
+
+    [LibraryImport(Lib, EntryPoint = "sysconf")]
+    public static partial long Sysconf(int name);
+
+    [LibraryImport(Lib, EntryPoint = "getuid")]
+    public static partial uint GetUid();
+
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint GetEUid();
+
+    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idType, int id, SigInfo* info, int options);
+
+    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true)]
+    public static partial int RenameAt2(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "unlinkat", SetLastError = true)]
+    public static partial int UnlinkAt(int dirfd, byte* path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fchmodat", SetLastError = true)]
+    public static partial int FChmodAt(int dirfd, byte* path, uint mode, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "fchownat", SetLastError = true)]
+    public static partial int FChownAt(int dirfd, byte* path, uint owner, uint group, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "truncate", SetLastError = true)]
+    public static partial int Truncate(byte* path, long length);
+
+    [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, byte* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "listen", SetLastError = true)]
+    public static partial int Listen(int fd, int backlog);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
+    public static partial int GetSockName(int fd, byte* address, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, ulong count, int timeoutMilliseconds);
+
+    [LibraryImport(Lib, EntryPoint = "fchdir", SetLastError = true)]
+    public static partial int Fchdir(int fd);
+
+    /// <summary>errno of the last failed import on this thread.</summary>
+    /// <summary>The identity of a path, following links (stat); 0 or the errno.</summary>
+    public static int FileIdentityOf(string path, out Palisade.Api.FileIdentity identity, out bool isDirectory)
+    {
+        int errno = StatPath(path, 0, out Stat st);
+        identity = errno == 0 ? new Palisade.Api.FileIdentity(st.Dev, st.Ino) : default;
+        isDirectory = errno == 0 && (st.Mode & S_IFMT) == S_IFDIR;
+        return errno;
+    }
+
+    /// <summary>The identity of an open file (fstat); 0 or the errno.</summary>
+    public static int FileIdentityOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, out Palisade.Api.FileIdentity identity, out bool isDirectory)
+    {
+        Stat st;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            if (FStat((int)handle.DangerousGetHandle(), &st) != 0)
+            {
+                identity = default;
+                isDirectory = false;
+                return LastError;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        identity = new Palisade.Api.FileIdentity(st.Dev, st.Ino);
+        isDirectory = (st.Mode & S_IFMT) == S_IFDIR;
+        return 0;
+    }
+
+    /// <summary>The owner, mode bits (type and permissions) and identity of a path, not following a final symbolic
+    /// link (lstat); 0 or the errno.</summary>
+    public static int OwnerAndMode(string path, out uint uid, out uint mode, out Palisade.Api.FileIdentity identity)
+    {
+        int errno = StatPath(path, AT_SYMLINK_NOFOLLOW, out Stat st);
+        uid = errno == 0 ? st.Uid : 0;
+        mode = errno == 0 ? st.Mode : 0;
+        identity = errno == 0 ? new Palisade.Api.FileIdentity(st.Dev, st.Ino) : default;
+        return errno;
+    }
+
+    /// <summary>Whether a path is a regular file, not following a final symbolic link (lstat); 0 or the errno.</summary>
+    /// <remarks>.NET reports FIFOs, sockets and devices as ordinary files; reading a FIFO blocks forever.</remarks>
+    public static int IsRegularFile(string path, out bool isRegular)
+    {
+        int errno = StatPath(path, AT_SYMLINK_NOFOLLOW, out Stat st);
+        isRegular = errno == 0 && (st.Mode & S_IFMT) == S_IFREG;
+        return errno;
+    }
+
+    /// <summary>Reads from <paramref name="fd"/> at <paramref name="offset"/> without moving its position; 0 or the errno.</summary>
+    public static int PRead(int fd, Span<byte> buffer, long offset, out int bytesRead)
+    {
+        fixed (byte* b = buffer)
+        {
+            nint n = PRead(fd, b, (nuint)buffer.Length, offset);
+            if (n < 0)
+            {
+                bytesRead = 0;
+                return LastError;
+            }
+
+            bytesRead = (int)n;
+            return 0;
+        }
+    }
+
+    /// <summary>fstatat(AT_FDCWD, path) with <paramref name="flags"/> (AT_*); 0 or the errno.</summary>
+    private static int StatPath(string path, int flags, out Stat st)
+    {
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
+        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
+        bytes[System.Text.Encoding.UTF8.GetBytes(path, bytes)] = 0;
+        fixed (byte* p = bytes)
+        fixed (Stat* s = &st)
+        {
+            return FStatAt(AT_FDCWD, p, s, flags) == 0 ? 0 : LastError;
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RenameAt2Path(int oldDirectory, string oldPath, int newDirectory, string newPath, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int UnlinkPath(string path);
+
+    [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChmodPath(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChownPath(string path, uint owner, uint group);
+
+    [LibraryImport("libc", EntryPoint = "truncate", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int TruncatePath(string path, long length);
+
+    /// <summary>Renames without ever replacing an existing <paramref name="newPath"/> (RENAME_NOREPLACE); 0 or the errno.</summary>
+    public static int RenameNoReplace(string path, string newPath) =>
+        RenameAt2Path(AT_FDCWD, path, AT_FDCWD, newPath, RENAME_NOREPLACE) == 0 ? 0 : LastError;
+
+    /// <summary>Removes a name that is not a directory; 0 or the errno (EISDIR for a directory).</summary>
+    public static int Unlink(string path) => UnlinkPath(path) == 0 ? 0 : LastError;
+
+    /// <summary>Changes the permission bits; 0 or the errno.</summary>
+    public static int Chmod(string path, uint mode) => ChmodPath(path, mode) == 0 ? 0 : LastError;
+
+    /// <summary>Changes owner and group (uint.MaxValue leaves one unchanged); 0 or the errno.</summary>
+    public static int Chown(string path, uint owner, uint group) => ChownPath(path, owner, group) == 0 ? 0 : LastError;
+
+    /// <summary>Sets the size; 0 or the errno.</summary>
+    public static int Truncate(string path, long length) => TruncatePath(path, length) == 0 ? 0 : LastError;
+
+    public static int LastError => Marshal.GetLastPInvokeError();
+
+    /// <summary>Closes a descriptor the host owns; a failure here means a bookkeeping bug, not a guest error.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void CloseOwned(int fd)
+    {
+        if (fd >= 0)
+        {
+            _ = Close(fd);
+        }
+    }
+}
+
+/// <summary>struct pollfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollFd
+{
+    public int Fd;
+    public short Events;
+    public short Revents;
+}
+
+/// <summary>struct iovec.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct IoVec
+{
+    public void* Base;
+    public nuint Length;
+}
+
+/// <summary>struct stat on x86-64 (144 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Stat
+{
+    public ulong Dev;
+    public ulong Ino;
+    public ulong NLink;
+    public uint Mode;
+    public uint Uid;
+    public uint Gid;
+    public int Pad0;
+    public ulong RDev;
+    public long Size;
+    public long BlkSize;
+    public long Blocks;
+    public long ATime;
+    public long ATimeNs;
+    public long MTime;
+    public long MTimeNs;
+    public long CTime;
+    public long CTimeNs;
+    public long Reserved0;
+    public long Reserved1;
+    public long Reserved2;
+}
+
+/// <summary>The leading fields of siginfo_t as waitid(2) fills them; padded to its 128 bytes.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 128)]
+internal struct SigInfo
+{
+    [FieldOffset(0)] public int Signo;
+    [FieldOffset(4)] public int Errno;
+    [FieldOffset(8)] public int Code;
+    [FieldOffset(16)] public int Pid;
+    [FieldOffset(20)] public int Uid;
+    [FieldOffset(24)] public int Status;
+}

@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+
+namespace Palisade.Interop;
+
+/// <summary>
+/// posix_spawn and the signal calls the launcher needs. posix_spawn (vfork-style in glibc) is the safe way
+/// for a multi-threaded .NET process to start a child with exactly chosen descriptors; fork() is not.
+/// </summary>
+internal static unsafe partial class Spawn
+{
+    private const string Lib = "libc";
+
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+    public const int SIG_SETMASK = 2;
+    public const int SIGPIPE = 13;
+
+    /// <summary>Opaque storage large enough for glibc's posix_spawn_file_actions_t (80 bytes) and posix_spawnattr_t (336 bytes).</summary>
+    public const int OpaqueSize = 512;
+
+    /// <summary>sigset_t is 128 bytes in glibc.</summary>
+    public const int SigSetSize = 128;
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn")]
+    public static partial int PosixSpawn(int* pid, byte* path, void* fileActions, void* attributes, byte** argv, byte** envp);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_init")]
+    public static partial int FileActionsInit(void* fileActions);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_adddup2")]
+    public static partial int FileActionsAddDup2(void* fileActions, int fd, int newFd);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_destroy")]
+    public static partial int FileActionsDestroy(void* fileActions);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_init")]
+    public static partial int AttrInit(void* attributes);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setflags")]
+    public static partial int AttrSetFlags(void* attributes, short flags);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setsigmask")]
+    public static partial int AttrSetSigMask(void* attributes, void* set);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setsigdefault")]
+    public static partial int AttrSetSigDefault(void* attributes, void* set);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_destroy")]
+    public static partial int AttrDestroy(void* attributes);
+
+    [LibraryImport(Lib, EntryPoint = "sigfillset")]
+    public static partial int SigFillSet(void* set);
+
+    [LibraryImport(Lib, EntryPoint = "sigdelset")]
+    public static partial int SigDelSet(void* set, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "pthread_sigmask")]
+    public static partial int PthreadSigMask(int how, void* set, void* old);
+
+    [LibraryImport(Lib, EntryPoint = "signal", SetLastError = true)]
+    public static partial nint Signal(int signal, nint handler);
+
+    /// <summary>The process environment (libc's environ), passed through to guests untouched.</summary>
+    public static byte** Environ
+    {
+        get
+        {
+            nint library = NativeLibrary.Load("libc.so.6");
+            return *(byte***)NativeLibrary.GetExport(library, "environ");
+        }
+    }
+
+    /// <summary>A NULL-terminated array of NUL-terminated UTF-8 strings in native memory; free with <see cref="FreeStrings"/>.</summary>
+    public static byte** AllocStrings(IReadOnlyList<string> values)
+    {
+        var array = (byte**)NativeMemory.AllocZeroed((nuint)(values.Count + 1), (nuint)sizeof(byte*));
+        for (int i = 0; i < values.Count; i++)
+        {
+            array[i] = (byte*)Marshal.StringToCoTaskMemUTF8(values[i]);
+        }
+
+        return array;
+    }
+
+    /// <summary>Frees what <see cref="AllocStrings"/> allocated.</summary>
+    public static void FreeStrings(byte** array)
+    {
+        for (int i = 0; array[i] != null; i++)
+        {
+            Marshal.FreeCoTaskMem((nint)array[i]);
+        }
+
+        NativeMemory.Free(array);
+    }
+}

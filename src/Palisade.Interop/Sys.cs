@@ -1,0 +1,77 @@
+namespace Palisade.Interop;
+
+/// <summary>x86-64 system call numbers of every call the host mediates or refuses.</summary>
+internal static class Sys
+{
+    public const int Close = 3;
+    public const int Open = 2;
+    public const int Kill = 62;
+    public const int Truncate = 76;
+    public const int Rename = 82;
+    public const int Mkdir = 83;
+    public const int Rmdir = 84;
+    public const int Creat = 85;
+    public const int Link = 86;
+    public const int Unlink = 87;
+    public const int Symlink = 88;
+    public const int Chmod = 90;
+    public const int Chown = 92;
+    public const int Lchown = 94;
+    public const int Ptrace = 101;
+    public const int Mknod = 133;
+    public const int PivotRoot = 155;
+    public const int Chroot = 161;
+    public const int Mount = 165;
+    public const int Umount2 = 166;
+    public const int Tkill = 200;
+    public const int Tgkill = 234;
+    public const int Openat = 257;
+    public const int Mkdirat = 258;
+    public const int Mknodat = 259;
+    public const int Fchownat = 260;
+    public const int Unlinkat = 263;
+    public const int Renameat = 264;
+    public const int Linkat = 265;
+    public const int Symlinkat = 266;
+    public const int Fchmodat = 268;
+    public const int Unshare = 272;
+    public const int NameToHandleAt = 303;
+    public const int OpenByHandleAt = 304;
+    public const int Setns = 308;
+    public const int ProcessVmReadv = 310;
+    public const int ProcessVmWritev = 311;
+    public const int Renameat2 = 316;
+    public const int Execveat = 322;
+    public const int PidfdSendSignal = 424;
+    public const int IoUringSetup = 425;
+    public const int IoUringEnter = 426;
+    public const int IoUringRegister = 427;
+    public const int OpenTree = 428;
+    public const int MoveMount = 429;
+    public const int Fsopen = 430;
+    public const int Fsconfig = 431;
+    public const int Fsmount = 432;
+    public const int Fspick = 433;
+    public const int PidfdOpen = 434;
+    public const int Clone3 = 435;
+    public const int Openat2 = 437;
+    public const int PidfdGetfd = 438;
+    public const int MountSetattr = 442;
+    public const int Fchmodat2 = 452;
+
+    public const int Connect = 42;
+    public const int Accept = 43;
+    public const int Sendto = 44;
+    public const int Sendmsg = 46;
+    public const int Bind = 49;
+    public const int Listen = 50;
+    public const int Clone = 56;
+    public const int Fork = 57;
+    public const int Vfork = 58;
+    public const int Execve = 59;
+    public const int Getpid = 39;
+    public const int Exit = 60;
+    public const int ExitGroup = 231;
+    public const int Accept4 = 288;
+    public const int Sendmmsg = 307;
+}

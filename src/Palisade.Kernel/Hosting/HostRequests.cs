@@ -1,0 +1,169 @@
+// The vocabulary of the hosting surface: who asks, and what. These types speak the kernel's terms (requester, open,
+// path operation, image, network operation, process access), not the host's: a host decodes its own system calls
+// into them.
+using System.Net;
+using Palisade.Api;
+
+namespace Palisade.Kernel.Hosting;
+
+/// <summary>The guest thread on whose behalf the host makes a request.</summary>
+/// <param name="ProcessId">The guest process (its thread-group id, the pid as ps shows it).</param>
+/// <param name="ThreadId">The guest thread that made the call.</param>
+public readonly record struct Requester(int ProcessId, int ThreadId)
+{
+    /// <summary>The user the guest runs as (its real user id); the drivers' callbacks see it.</summary>
+    public int UserId { get; init; }
+}
+
+/// <summary>What a host must mediate so that the drivers' registrations see every operation they asked for.</summary>
+/// <remarks>The set follows the registrations at the moment it is read (<see cref="KernelHost.Interests"/>).</remarks>
+[Flags]
+public enum HostInterests
+{
+    /// <summary>No driver watches anything the host decides.</summary>
+    None = 0,
+
+    /// <summary>Opens: a minifilter watches create (or read or write) operations.</summary>
+    FileOpen = 1 << 0,
+
+    /// <summary>
+    /// Opens with their completion: the opened file's identity must reach the kernel (<see cref="KernelHost.CompleteOpen"/>).
+    /// Always together with <see cref="FileOpen"/>.
+    /// </summary>
+    FileOpenCompletion = 1 << 1,
+
+    /// <summary>Renames, deletions and changes of size, mode or owner: a minifilter watches one of them.</summary>
+    PathOperations = 1 << 2,
+
+    /// <summary>The last close of a file written to: a minifilter watches cleanup.</summary>
+    FileCleanup = 1 << 3,
+
+    /// <summary>Process creation (an image starts running): process-create or image-load callbacks are registered.</summary>
+    ProcessCreation = 1 << 4,
+
+    /// <summary>Connect, bind, listen, accept and sends with an address: a network filter is registered.</summary>
+    Network = 1 << 5,
+
+    /// <summary>Access to another process (signals, debugging, memory, handles): an object callback is registered.</summary>
+    ProcessAccess = 1 << 6,
+
+    /// <summary>Ends of processes and threads: exit, thread-create or thread-exit callbacks are registered.</summary>
+    ProcessExits = 1 << 7,
+}
+
+/// <summary>An open, as the host decoded it (<see cref="KernelHost.BeginOpen"/>).</summary>
+public readonly struct OpenRequest
+{
+    /// <summary>The path, absolute, as the guest named it (not canonicalized: the file is not open yet).</summary>
+    public string Path { get; init; }
+
+    /// <summary>The access the open asks for.</summary>
+    public FileAccessRights Access { get; init; }
+
+    /// <summary>What the open does when the file exists or does not.</summary>
+    public CreateDisposition Disposition { get; init; }
+
+    /// <summary>The open flags as the guest gave them (Linux O_* values), for minifilters that look at them.</summary>
+    public int OpenFlags { get; init; }
+}
+
+/// <summary>The completion of an open: what the host really opened (<see cref="KernelHost.CompleteOpen"/>).</summary>
+public readonly struct OpenCompletion
+{
+    /// <summary>The identity (device and inode) of the file the host opened.</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>True when the opened object is a directory.</summary>
+    public bool IsDirectory { get; init; }
+
+    /// <summary>
+    /// The host's own descriptor of the opened file, open until <see cref="KernelHost.CompleteOpen"/> returns: a
+    /// post callback that reads the file's content reads through it.
+    /// </summary>
+    public int Descriptor { get; init; }
+}
+
+/// <summary>A rename, deletion or change of information on a path (<see cref="KernelHost.BeginPathOperation"/>).</summary>
+public readonly struct PathOperationRequest
+{
+    /// <summary><see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/> or <see cref="FileOperationKind.SetInformation"/>.</summary>
+    public FileOperationKind Kind { get; init; }
+
+    /// <summary>The path operated on, absolute, not canonicalized.</summary>
+    public string Path { get; init; }
+
+    /// <summary>For a rename, the new path; null otherwise.</summary>
+    public string? NewPath { get; init; }
+
+    /// <summary>True when the operation removes a directory.</summary>
+    public bool IsDirectory { get; init; }
+
+    /// <summary>For <see cref="FileOperationKind.SetInformation"/>: what changes.</summary>
+    public FileInformationClass InformationClass { get; init; }
+
+    /// <summary>For <see cref="FileOperationKind.SetInformation"/>: the new size, mode, or owner (group in the high 32 bits, user in the low 32).</summary>
+    public long InformationValue { get; init; }
+}
+
+/// <summary>An image about to run in a process (<see cref="KernelHost.CreateProcess"/>).</summary>
+public readonly struct ProcessImageRequest
+{
+    /// <summary>The parent of the process (0 when unknown).</summary>
+    public int ParentProcessId { get; init; }
+
+    /// <summary>The canonical path of the image.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The command line (arguments joined with spaces).</summary>
+    public string CommandLine { get; init; }
+
+    /// <summary>The identity of the image file.</summary>
+    public FileIdentity Image { get; init; }
+}
+
+/// <summary>The network operations a host reports.</summary>
+public enum NetworkOperation
+{
+    /// <summary>connect: <see cref="NetworkRequest.RemoteAddress"/> is the peer.</summary>
+    Connect,
+
+    /// <summary>bind: <see cref="NetworkRequest.LocalAddress"/> is the address asked for.</summary>
+    Bind,
+
+    /// <summary>listen on the socket bound to <see cref="NetworkRequest.LocalAddress"/>.</summary>
+    Listen,
+
+    /// <summary>accept on the listening socket at <see cref="NetworkRequest.LocalAddress"/> (the peer is not known yet).</summary>
+    Accept,
+
+    /// <summary>A send with an explicit destination <see cref="NetworkRequest.RemoteAddress"/> (classified at the connect layer).</summary>
+    Send,
+}
+
+/// <summary>A network operation (<see cref="KernelHost.ClassifyNetwork"/>).</summary>
+public readonly struct NetworkRequest
+{
+    /// <summary>The operation.</summary>
+    public NetworkOperation Operation { get; init; }
+
+    /// <summary>True for IPv6, false for IPv4 (other families are not network traffic the filter engine sees).</summary>
+    public bool IsIPv6 { get; init; }
+
+    /// <summary>The transport protocol.</summary>
+    public NetworkProtocol Protocol { get; init; }
+
+    /// <summary>The local address, when known.</summary>
+    public IPAddress? LocalAddress { get; init; }
+
+    /// <summary>The local port (host order), 0 when none.</summary>
+    public int LocalPort { get; init; }
+
+    /// <summary>The remote address, when known.</summary>
+    public IPAddress? RemoteAddress { get; init; }
+
+    /// <summary>The remote port (host order), 0 when none.</summary>
+    public int RemotePort { get; init; }
+
+    /// <summary>The canonical path of the requester's image.</summary>
+    public string ApplicationPath { get; init; }
+}

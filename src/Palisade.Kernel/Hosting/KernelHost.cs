@@ -1,0 +1,557 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Palisade.Api;
+using Palisade.Kernel.Dispatch;
+using Palisade.Kernel.Events;
+
+namespace Palisade.Kernel.Hosting;
+
+/// <summary>
+/// The one surface through which a host (the program that runs guests and decodes what they ask for, such as the
+/// Linux host) reaches the kernel. Every request enters the kernel through its system service table, so that the
+/// loaded drivers' callbacks decide and the guard watches the path; the kernel writes the event line of each request
+/// and records it for crash dumps.
+/// </summary>
+/// <remarks>
+/// <para>
+/// This is not the driver API (that is <c>Palisade.Api</c>), and it is not versioned for third parties: it is the
+/// contract between the kernel and the hosts that ship with it.
+/// </para>
+/// <para>
+/// Threading: every member may be called from any thread, concurrently. A request and its completion
+/// (<see cref="BeginOpen"/> and <see cref="CompleteOpen"/>, <see cref="BeginPathOperation"/> and
+/// <see cref="CompletePathOperation"/>) are paired by the requester's thread id; a path operation's completion must
+/// come on the thread that began it. Callbacks of drivers run on the calling thread, under their deadline.
+/// </para>
+/// <para>
+/// Results are <see cref="Status"/> codes; a host maps a failure to its own error (the Linux host to the errno each
+/// code documents). Members do not throw for any argument a guest can cause.
+/// </para>
+/// </remarks>
+public sealed class KernelHost
+{
+    private readonly PalisadeKernel _kernel;
+
+    // Opens between their two halves, by requester thread: the completion may run on another host thread.
+    private readonly ConcurrentDictionary<int, FileRequest> _opens = new();
+
+    [ThreadStatic]
+    private static ServiceFrame t_frame;
+
+    /// <summary>
+    /// This thread's spare open. An open without completion takes and returns it within one call; one with a
+    /// completion returns it on the thread that completes it. A per-thread slot costs a few nanoseconds where a shared
+    /// pool cost about 200 per open.
+    /// </summary>
+    [ThreadStatic]
+    private static FileRequest? t_spareOpen;
+
+    /// <summary>The path operation between its two halves on this thread (the host performs it in between).</summary>
+    [ThreadStatic]
+    private static FileRequest? t_path;
+
+    internal KernelHost(PalisadeKernel kernel) => _kernel = kernel;
+
+    /// <summary>
+    /// What the host must mediate for the registrations held now. Reading it walks the callback tables; a host reads
+    /// it when it starts a guest tree.
+    /// </summary>
+    public HostInterests Interests
+    {
+        get
+        {
+            PalisadeKernel k = _kernel;
+            HostInterests i = HostInterests.None;
+            if (k.Files.IsSubscribed(FileOperationKind.Create) || k.Files.IsSubscribed(FileOperationKind.Read) || k.Files.IsSubscribed(FileOperationKind.Write))
+            {
+                i |= HostInterests.FileOpen | HostInterests.FileOpenCompletion;
+            }
+
+            if (k.Files.IsSubscribed(FileOperationKind.Rename) || k.Files.IsSubscribed(FileOperationKind.Delete) || k.Files.IsSubscribed(FileOperationKind.SetInformation))
+            {
+                i |= HostInterests.PathOperations;
+            }
+
+            if (k.Files.IsSubscribed(FileOperationKind.Cleanup))
+            {
+                i |= HostInterests.FileCleanup;
+            }
+
+            if (k.Processes.Create.Count > 0 || k.Processes.ImageLoad.Count > 0)
+            {
+                i |= HostInterests.ProcessCreation;
+            }
+
+            if (k.Network.AnyFilters)
+            {
+                i |= HostInterests.Network;
+            }
+
+            if (k.Objects.Callbacks.Count > 0)
+            {
+                i |= HostInterests.ProcessAccess | HostInterests.ProcessCreation;
+            }
+
+            if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0)
+            {
+                i |= HostInterests.ProcessExits;
+            }
+
+            return i;
+        }
+    }
+
+    /// <summary>True when some network filter is registered at the layer of an operation (others need no request).</summary>
+    /// <param name="operation">The operation the host is about to decide.</param>
+    /// <param name="ipv6">True for IPv6, false for IPv4.</param>
+    /// <returns>True when <see cref="ClassifyNetwork"/> has something to decide about it.</returns>
+    public bool IsWatched(NetworkOperation operation, bool ipv6) => _kernel.Network.IsSubscribed(LayerOf(operation, ipv6));
+
+    /// <summary>The filter engine's layer of an operation: a send with a destination is classified as a connect.</summary>
+    internal static NetworkLayer LayerOf(NetworkOperation operation, bool ipv6) => (operation, ipv6) switch
+    {
+        (NetworkOperation.Connect or NetworkOperation.Send, false) => NetworkLayer.ConnectV4,
+        (NetworkOperation.Connect or NetworkOperation.Send, true) => NetworkLayer.ConnectV6,
+        (NetworkOperation.Bind, false) => NetworkLayer.BindV4,
+        (NetworkOperation.Bind, true) => NetworkLayer.BindV6,
+        (NetworkOperation.Listen, false) => NetworkLayer.ListenV4,
+        (NetworkOperation.Listen, true) => NetworkLayer.ListenV6,
+        (_, false) => NetworkLayer.AcceptV4,
+        _ => NetworkLayer.AcceptV6,
+    };
+
+    /// <summary>
+    /// The first half of an open (service BeginFileOperation): the minifilters' pre-create callbacks decide before
+    /// the host opens anything.
+    /// </summary>
+    /// <param name="requester">The guest thread that opens.</param>
+    /// <param name="request">The open as the guest asked for it.</param>
+    /// <param name="completionNeeded">
+    /// On success: true when the host must call <see cref="CompleteOpen"/> once the file is open (a filter wants to see
+    /// the opened file, or an event line waits for the outcome); false when the open is settled here.
+    /// </param>
+    /// <returns><see cref="Status.Success"/> to let the open go on; otherwise the verdict that denies it.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public Status BeginOpen(in Requester requester, in OpenRequest request, out bool completionNeeded)
+    {
+        FileRequest r = t_spareOpen ?? new FileRequest();
+        t_spareOpen = null;
+        r.Operation = OperationOf(in requester, FileOperationKind.Create, request.Path) with
+        {
+            Access = request.Access,
+            Disposition = request.Disposition,
+            OpenFlags = request.OpenFlags,
+        };
+        r.Record = Begin(requester.ProcessId, "open", request.Path);
+        Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
+        if (s.IsError)
+        {
+            End(r.Record, s);
+            ReturnSpare(r);
+            completionNeeded = false;
+            return s;
+        }
+
+        if (r.Record is null && !r.WantsPost())
+        {
+            // No filter asked to see the opened file and no event line waits for the outcome: finish the operation
+            // here, and the host skips the completion and what only it needs (the file's identity).
+            FileCall(SystemService.CompleteFileOperation, in requester, r);
+            ReturnSpare(r);
+            completionNeeded = false;
+            return Status.Success;
+        }
+
+        if (_opens.TryRemove(requester.ThreadId, out FileRequest? stale))
+        {
+            ReturnSpare(stale);
+        }
+
+        _opens[requester.ThreadId] = r;
+        completionNeeded = true;
+        return Status.Success;
+    }
+
+    /// <summary>
+    /// The second half of an open (service CompleteFileOperation): the host has opened the file, and the minifilters'
+    /// post-create callbacks see what was opened. May be called on another thread than <see cref="BeginOpen"/>.
+    /// </summary>
+    /// <param name="requester">The guest thread that opens (the same as for <see cref="BeginOpen"/>).</param>
+    /// <param name="file">What the host opened; its descriptor stays open until this returns.</param>
+    /// <returns>
+    /// <see cref="Status.Success"/> to give the guest the file; otherwise the verdict that cancels the open (the host
+    /// closes the file). <see cref="Status.Success"/> as well when no open of that thread is pending.
+    /// </returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public Status CompleteOpen(in Requester requester, in OpenCompletion file)
+    {
+        if (!_opens.TryRemove(requester.ThreadId, out FileRequest? r))
+        {
+            return Status.Success;
+        }
+
+        r.Operation = r.Operation with { IsDirectory = file.IsDirectory };
+        r.Operation.File = file.File;
+        r.Operation.Status = Status.Success;
+        r.Descriptor = file.Descriptor;
+        Status s = FileCall(SystemService.CompleteFileOperation, in requester, r);
+        End(r.Record, s);
+        ReturnSpare(r);
+        return s;
+    }
+
+    /// <summary>
+    /// The first half of a path operation (service BeginFileOperation): the minifilters' pre callbacks decide before
+    /// the host performs it.
+    /// </summary>
+    /// <param name="requester">The guest thread.</param>
+    /// <param name="request">The operation.</param>
+    /// <returns>
+    /// <see cref="Status.Success"/>: the host performs the operation and then calls <see cref="CompletePathOperation"/>
+    /// on this thread. Otherwise the verdict that fails it (nothing to complete).
+    /// </returns>
+    public Status BeginPathOperation(in Requester requester, in PathOperationRequest request)
+    {
+        FileRequest r = t_path ??= new FileRequest();
+        r.Reset();
+        r.Operation = OperationOf(in requester, request.Kind, request.Path) with
+        {
+            NewPath = request.NewPath,
+            IsDirectory = request.IsDirectory,
+            InformationClass = request.InformationClass,
+            InformationValue = request.InformationValue,
+        };
+        r.Record = Begin(requester.ProcessId, request.Kind.ToString().ToLowerInvariant(), request.Path);
+        Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
+        if (s.IsError)
+        {
+            End(r.Record, s);
+            r.Reset();
+        }
+
+        return s;
+    }
+
+    /// <summary>
+    /// The second half of a path operation (service CompleteFileOperation): the minifilters' post callbacks see its
+    /// outcome. Must be called on the thread that began it, right after the host performed it.
+    /// </summary>
+    /// <param name="requester">The guest thread (the same as for <see cref="BeginPathOperation"/>).</param>
+    /// <param name="result">The outcome of the operation as the host performed it.</param>
+    /// <returns>The final status (post callbacks cannot change the outcome of a path operation);
+    /// <see cref="Status.InvalidDeviceState"/> when no path operation is pending on this thread.</returns>
+    public Status CompletePathOperation(in Requester requester, Status result)
+    {
+        FileRequest? r = t_path;
+        if (r is null || !r.NeedsCompletion)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        r.Operation.Status = result;
+        Status s = FileCall(SystemService.CompleteFileOperation, in requester, r);
+        End(r.Record, s);
+        r.Reset();
+        return s;
+    }
+
+    /// <summary>The last close of a file that was written to (service CleanupFile): minifilters are notified.</summary>
+    /// <param name="requester">The guest thread that closes.</param>
+    /// <param name="path">The canonical path of the file.</param>
+    /// <param name="file">Its identity.</param>
+    /// <param name="descriptor">The guest's descriptor being closed (for crash dumps).</param>
+    /// <returns>The status of the notification; the close itself is the guest's and happens anyway.</returns>
+    public Status CleanupFile(in Requester requester, string path, FileIdentity file, int descriptor)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.Descriptor = descriptor;
+        f.File = OperationOf(in requester, FileOperationKind.Cleanup, path) with { File = file, Offset = -1 };
+        f.FilePerformer = NotificationOnly.Instance;
+        OperationRecord? record = Begin(requester.ProcessId, "cleanup", path);
+        Status s = _kernel.SystemCall(SystemService.CleanupFile, ref f);
+        End(record, s);
+        return s;
+    }
+
+    /// <summary>
+    /// An image is about to run in the requester's process (service CreateProcess): process-create callbacks may deny
+    /// it; then image-load callbacks are notified and the kernel's process takes the image.
+    /// </summary>
+    /// <param name="requester">The guest thread that executes the image.</param>
+    /// <param name="request">The image.</param>
+    /// <returns><see cref="Status.Success"/> to let it run; otherwise the verdict that denies it.</returns>
+    public Status CreateProcess(in Requester requester, in ProcessImageRequest request)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.Create = new ProcessCreateInfo
+        {
+            ProcessId = requester.ProcessId,
+            ParentProcessId = request.ParentProcessId,
+            CreatorProcessId = requester.ProcessId,
+            CreatorThreadId = requester.ThreadId,
+            ImagePath = request.ImagePath,
+            CommandLine = request.CommandLine,
+            UserId = requester.UserId,
+            File = request.Image,
+        };
+        OperationRecord? record = Begin(requester.ProcessId, "exec", request.ImagePath);
+        Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
+        End(record, s);
+        return s;
+    }
+
+    /// <summary>True when the kernel's process table holds <paramref name="processId"/>.</summary>
+    /// <param name="processId">A guest process id.</param>
+    /// <returns>True for a process the kernel knows and has not seen end.</returns>
+    public bool IsKnownProcess(int processId) => _kernel.ProcessTable.Find(processId) is not null;
+
+    /// <summary>
+    /// Enters a process the kernel did not see start (service AttachProcess), such as the target of a process access
+    /// that started before the guest tree, so that object callbacks can decide about it. No callback is notified.
+    /// </summary>
+    /// <param name="processId">The process.</param>
+    /// <param name="parentProcessId">Its parent, 0 when unknown.</param>
+    /// <param name="userId">The user it runs as.</param>
+    /// <param name="imagePath">The canonical path of its image, empty when unknown.</param>
+    /// <returns><see cref="Status.Success"/> when it was entered; <see cref="Status.ObjectNameCollision"/> when the kernel already knew it.</returns>
+    public Status AttachProcess(int processId, int parentProcessId, int userId, string imagePath)
+    {
+        var requester = new Requester(0, 0) { UserId = userId };
+        ref ServiceFrame f = ref Frame(in requester);
+        f.TargetProcessId = processId;
+        f.ParentProcessId = parentProcessId;
+        f.ImagePath = imagePath;
+        return _kernel.SystemCall(SystemService.AttachProcess, ref f);
+    }
+
+    /// <summary>
+    /// A guest process asks for access to another process (service OpenProcess): object callbacks may strip rights.
+    /// </summary>
+    /// <param name="requester">The guest thread that asks.</param>
+    /// <param name="targetProcessId">The process it aims at (the kernel must know it: see <see cref="AttachProcess"/>).</param>
+    /// <param name="access">The rights the operation needs.</param>
+    /// <returns><see cref="Status.Success"/> when every right was granted; <see cref="Status.AccessDenied"/> when a callback
+    /// stripped one; <see cref="Status.InvalidParameter"/> for a process the kernel does not know.</returns>
+    public Status OpenProcess(in Requester requester, int targetProcessId, ProcessAccessRights access)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.UserId = 0;
+        f.TargetProcessId = targetProcessId;
+        f.DesiredAccess = access;
+        OperationRecord? record = Begin(requester.ProcessId, "process-access",
+            _kernel.Events.Enabled ? targetProcessId.ToString(CultureInfo.InvariantCulture) + " " + access : null);
+        Status s = _kernel.SystemCall(SystemService.OpenProcess, ref f);
+        End(record, s);
+        return s;
+    }
+
+    /// <summary>
+    /// A process the host has not reported yet makes its first request (service ForkProcess, then CreateThread when the
+    /// requester is not the process's first thread): thread-create callbacks are notified.
+    /// </summary>
+    /// <param name="requester">The new process's thread.</param>
+    /// <param name="parentProcessId">Its parent.</param>
+    /// <param name="imagePath">Its image when the kernel cannot take it from a parent it knows, else null.</param>
+    /// <returns>The status of the fork service.</returns>
+    public Status ProcessStarted(in Requester requester, int parentProcessId, string? imagePath)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.ProcessId = parentProcessId;
+        f.ThreadId = 0;
+        f.TargetProcessId = requester.ProcessId;
+        f.ImagePath = imagePath;
+        Status s = _kernel.SystemCall(SystemService.ForkProcess, ref f);
+        if (requester.ThreadId != requester.ProcessId)
+        {
+            ThreadStarted(in requester);
+        }
+
+        return s;
+    }
+
+    /// <summary>A new thread of a known process makes its first request (service CreateThread).</summary>
+    /// <param name="requester">The new thread.</param>
+    /// <returns>The status of the service.</returns>
+    public Status ThreadStarted(in Requester requester)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.UserId = 0;
+        f.ThreadId = 0;
+        f.TargetProcessId = requester.ProcessId;
+        f.TargetThreadId = requester.ThreadId;
+        return _kernel.SystemCall(SystemService.CreateThread, ref f);
+    }
+
+    /// <summary>A thread ends while its process goes on (service ExitThread): thread-exit callbacks are notified.</summary>
+    /// <param name="requester">The thread that ends.</param>
+    /// <param name="exitCode">Its exit code.</param>
+    /// <returns><see cref="Status.InvalidHandle"/> for a thread the kernel did not know.</returns>
+    public Status ThreadExited(in Requester requester, int exitCode)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.UserId = 0;
+        f.ThreadId = 0;
+        f.TargetProcessId = requester.ProcessId;
+        f.TargetThreadId = requester.ThreadId;
+        f.ExitCode = exitCode;
+        return _kernel.SystemCall(SystemService.ExitThread, ref f);
+    }
+
+    /// <summary>
+    /// A process ended, however it ended (service ExitProcess): it leaves the process table, and thread-exit and
+    /// process-exit callbacks are notified. Report each end once.
+    /// </summary>
+    /// <param name="processId">The process.</param>
+    /// <param name="exitCode">Its exit code (0 when a signal ended it).</param>
+    /// <param name="signal">The signal that ended it, or 0.</param>
+    /// <returns><see cref="Status.InvalidHandle"/> for a process the kernel did not know.</returns>
+    public Status ProcessExited(int processId, int exitCode, int signal)
+    {
+        var requester = new Requester(processId, 0);
+        ref ServiceFrame f = ref Frame(in requester);
+        f.TargetProcessId = processId;
+        f.TargetThreadId = processId;
+        f.ExitCode = exitCode;
+        f.Signal = signal;
+        Status s = _kernel.SystemCall(SystemService.ExitProcess, ref f);
+        OperationRecord? record = s.IsSuccess ? _kernel.CurrentRecord : null;
+        if (record is not null)
+        {
+            // The exit service has no callbacks that decide, so the line is written after it, for processes it knew.
+            record.Begin(processId, "exit");
+            record.Argument("code", exitCode.ToString(CultureInfo.InvariantCulture));
+            record.Argument("signal", signal.ToString(CultureInfo.InvariantCulture));
+            End(record, s);
+        }
+
+        return s;
+    }
+
+    /// <summary>A network operation (service NetworkClassify): the network filter engine classifies it.</summary>
+    /// <param name="requester">The guest thread.</param>
+    /// <param name="request">The operation.</param>
+    /// <returns><see cref="Status.Success"/> to permit it; <see cref="Status.NetworkAccessDenied"/> when a filter blocks it.</returns>
+    public Status ClassifyNetwork(in Requester requester, in NetworkRequest request)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.UserId = 0;
+        f.Network = new NetworkClassifyContext
+        {
+            Layer = LayerOf(request.Operation, request.IsIPv6),
+            Protocol = request.Protocol,
+            LocalAddress = request.LocalAddress,
+            LocalPort = request.LocalPort,
+            RemoteAddress = request.RemoteAddress,
+            RemotePort = request.RemotePort,
+            ProcessId = requester.ProcessId,
+            ApplicationPath = request.ApplicationPath,
+            UserId = requester.UserId,
+        };
+        string? target = _kernel.Events.Enabled
+            ? request.RemoteAddress is { } remote ? remote + ":" + request.RemotePort : request.LocalAddress + ":" + request.LocalPort
+            : null;
+        OperationRecord? record = Begin(requester.ProcessId, OperationName(request.Operation), target);
+        Status s = _kernel.SystemCall(SystemService.NetworkClassify, ref f);
+        End(record, s);
+        return s;
+    }
+
+    /// <summary>
+    /// The event sink for the host's own faults (a decision that threw, a request it could not decode): the kernel
+    /// writes them to its event stream beside the drivers' faults.
+    /// </summary>
+    /// <param name="message">What went wrong, in one line.</param>
+    public void ReportFault(string message) => _kernel.Events.WriteKernel("host-fault", message ?? "");
+
+    private static string OperationName(NetworkOperation operation) => operation switch
+    {
+        NetworkOperation.Connect => "connect",
+        NetworkOperation.Bind => "bind",
+        NetworkOperation.Listen => "listen",
+        NetworkOperation.Accept => "accept",
+        _ => "send",
+    };
+
+    /// <summary>A file operation of <paramref name="kind"/> on <paramref name="path"/>, on behalf of <paramref name="requester"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static FileOperation OperationOf(in Requester requester, FileOperationKind kind, string path) => new()
+    {
+        Kind = kind,
+        RequesterProcessId = requester.ProcessId,
+        RequesterThreadId = requester.ThreadId,
+        UserId = requester.UserId,
+        Path = path,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private Status FileCall(SystemService half, in Requester requester, FileRequest r)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.UserId = requester.UserId;
+        f.FileRequest = r;
+        Status s = _kernel.SystemCall(half, ref f);
+        f.FileRequest = null;
+        return s;
+    }
+
+    private static ref ServiceFrame Frame(in Requester requester)
+    {
+        ref ServiceFrame f = ref t_frame;
+        f = default;
+        f.ProcessId = requester.ProcessId;
+        f.ThreadId = requester.ThreadId;
+        f.UserId = requester.UserId;
+        return ref f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ReturnSpare(FileRequest r)
+    {
+        r.Reset();
+        t_spareOpen = r;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private OperationRecord? Begin(int processId, string operation, string? argument)
+    {
+        OperationRecord? record = _kernel.CurrentRecord;
+        if (record is not null)
+        {
+            record.Begin(processId, operation);
+            record.Argument("path", argument);
+        }
+
+        return record;
+    }
+
+    private void End(OperationRecord? record, Status result)
+    {
+        if (record is not null)
+        {
+            record.Result = result;
+            _kernel.Events.WriteOperation(record);
+        }
+    }
+
+    /// <summary>For notifications only (cleanup): the guest performs the close itself.</summary>
+    private sealed class NotificationOnly : Io.IFileSystemPerformer
+    {
+        public static readonly NotificationOnly Instance = new();
+
+        public Status Perform(ref FileOperation operation) => Status.Success;
+
+        public void CancelCreate(ref FileOperation operation)
+        {
+        }
+
+        public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            return Status.InvalidDeviceState;
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using Palisade.Api;
+using Palisade.Interop;
+using Palisade.Host.Linux.Mediation;
+using Palisade.Kernel.Hosting;
+
+namespace Palisade.Host.Linux.Tests.Mediation;
+
+/// <summary>
+/// The process family of the kernel mediator, against a real kernel, with real processes as requesters and targets:
+/// this test process and init (pid 1), which outlive every test, so that the mediator's exit watcher never reaps a
+/// child of the test host.
+/// </summary>
+public sealed class ProcessMediatorTests : IDisposable
+{
+    private const int Init = 1;
+    private readonly TestKernel _k = new();
+    private readonly Requester _self = new(Environment.ProcessId, Environment.ProcessId);
+
+    public void Dispose() => _k.Dispose();
+
+    [Fact]
+    public void Exec_denied_by_a_process_create_callback_fails_with_EACCES()
+    {
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+            info.ImagePath == "/usr/bin/evil" ? Status.AccessDenied : Status.Success, out _));
+        int errno = new ProcessMediator(_k.Host).Exec(_self, new ExecCall { Path = "/tmp/evil"u8, ImagePath = "/usr/bin/evil"u8 });
+
+        Assert.Equal(Errno.EACCES, errno);
+    }
+
+    [Fact]
+    public void Exec_reports_the_command_line_and_the_parent_read_from_proc()
+    {
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.Success;
+        }, out _));
+        int errno = new ProcessMediator(_k.Host).Exec(_self, new ExecCall { Path = "/bin/sleep"u8, ImagePath = "/usr/bin/sleep"u8, CommandLine = "sleep 60"u8 });
+
+        Assert.Equal((0, "/usr/bin/sleep", "sleep 60", ParentOfSelf()), (errno, seen.ImagePath, seen.CommandLine, seen.ParentProcessId));
+    }
+
+    [Fact]
+    public void Process_access_an_object_callback_strips_fails_with_EPERM_and_attaches_the_target()
+    {
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo i) => i.DesiredAccess &= ~ProcessAccessRights.Terminate,
+        }, out _));
+        int errno = new ProcessMediator(_k.Host).Access(_self, new ProcessAccessCall(62, Init, 0, 9, ProcessRights.Terminate));
+
+        Assert.Equal((Errno.EPERM, true), (errno, _k.Host.IsKnownProcess(Init)));
+    }
+
+    [Fact]
+    public void Process_access_to_oneself_is_not_asked()
+    {
+        bool asked = false;
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo _) => asked = true,
+        }, out _));
+        int errno = new ProcessMediator(_k.Host).Access(_self, new ProcessAccessCall(62, _self.ProcessId, 0, 9, ProcessRights.Terminate));
+
+        Assert.Equal((0, false), (errno, asked));
+    }
+
+    [Fact]
+    public void Exit_group_of_a_started_process_reports_its_exit_code_once()
+    {
+        var exits = new List<(int Pid, int Code)>();
+        _k.Start(c => c.Processes.RegisterProcessExit((in ProcessExitInfo info) => exits.Add((info.ProcessId, info.ExitCode)), out _));
+        var mediator = new ProcessMediator(_k.Host);
+        var init = new Requester(Init, Init);
+
+        mediator.ProcessStarted(init, 0);
+        mediator.Exit(init, wholeProcess: true, status: 0x103);
+        mediator.Exit(init, wholeProcess: true, status: 0x103);
+
+        Assert.Equal([(Init, 3)], exits);
+    }
+
+    [Fact]
+    public void A_started_process_is_known_to_the_kernel_and_its_first_thread_is_reported()
+    {
+        var threads = new List<(int Pid, int Tid)>();
+        _k.Start(c => c.Processes.RegisterThreadCreate((in ThreadInfo info) => threads.Add((info.ProcessId, info.ThreadId)), out _));
+
+        new ProcessMediator(_k.Host).ProcessStarted(new Requester(Init, Init), parentProcessId: 0);
+
+        Assert.True(_k.Host.IsKnownProcess(Init));
+        Assert.Equal([(Init, Init)], threads);
+    }
+
+    private static int ParentOfSelf()
+    {
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("PPid:", StringComparison.Ordinal));
+        return int.Parse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

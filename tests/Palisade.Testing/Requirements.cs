@@ -1,0 +1,64 @@
+// Tests that need something of the machine (a kernel feature, a program, root) say so with an attribute; when it is
+// missing, xunit reports the test as skipped with the reason, instead of failing it or passing it without testing.
+namespace Palisade.Testing;
+
+/// <summary>What the machine offers, for the attributes below.</summary>
+internal static class Requirements
+{
+    /// <summary>Why a guest cannot run here (Linux and seccomp user notification are needed), or null when it can.</summary>
+    public static string? GuestMissing()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return "running a guest needs Linux";
+        }
+
+        const string actions = "/proc/sys/kernel/seccomp/actions_avail";
+        if (!File.Exists(actions) || !File.ReadAllText(actions).Contains("user_notif", StringComparison.Ordinal))
+        {
+            return "this kernel has no seccomp user notification (" + actions + ")";
+        }
+
+        return null;
+    }
+
+    /// <summary>Why one of <paramref name="programs"/> cannot run (an absolute path that does not exist, a name not in PATH), or null.</summary>
+    public static string? ProgramMissing(IEnumerable<string> programs)
+    {
+        foreach (string program in programs)
+        {
+            if (program.Contains('/', StringComparison.Ordinal) ? !File.Exists(program) : !InPath(program))
+            {
+                return program + " is not installed";
+            }
+        }
+
+        return null;
+    }
+
+    private static bool InPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Any(dir => File.Exists(Path.Combine(dir, name)));
+}
+
+/// <summary>A fact that runs a guest (Linux, seccomp user notification) and may need programs: skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class GuestFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public GuestFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that needs programs (a compiler, a tool): skipped with the reason when one is missing.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class ProgramFactAttribute : FactAttribute
+{
+    /// <param name="programs">Absolute paths, or names looked up in PATH.</param>
+    public ProgramFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.ProgramMissing(programs);
+    }
+}
