@@ -38,6 +38,7 @@ public sealed class KernelMediatorTests : IDisposable
     public void A_fault_of_a_decision_is_written_to_the_kernels_event_stream()
     {
         new KernelMediator(_k.Host).ReportFault(new InvalidOperationException("decoder broke"));
+        _k.Dispose(); // the event stream's writer thread writes every line before the kernel ends
 
         string events = Encoding.UTF8.GetString(_events.ToArray());
         Assert.Contains("\"kind\":\"host-fault\"", events, StringComparison.Ordinal);
