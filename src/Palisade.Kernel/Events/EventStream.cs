@@ -105,6 +105,34 @@ internal sealed class EventStream : IDisposable
         }
     }
 
+    /// <summary>
+    /// A fault of one registration (a callback that threw, overran its deadline or returned an unusable verdict): a
+    /// <c>driver-fault</c> line naming the driver, the registration and the operation, with what the kernel did.
+    /// </summary>
+    public void WriteRegistrationFault(string driver, string registration, string operation, string kind, string reason,
+        string verdict, int consecutiveFaults, bool disabled)
+    {
+        DriverFault?.Invoke(driver, reason);
+        if (_json is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            Begin("driver-fault");
+            _json.WriteString("driver", driver);
+            _json.WriteString("registration", registration);
+            _json.WriteString("operation", operation);
+            _json.WriteString("fault", kind);
+            _json.WriteString("reason", reason);
+            _json.WriteString("verdict", verdict);
+            _json.WriteNumber("consecutiveFaults", consecutiveFaults);
+            _json.WriteBoolean("disabled", disabled);
+            EndLine();
+        }
+    }
+
     public void WriteKernel(string kind, string message)
     {
         if (_json is null)
