@@ -51,16 +51,21 @@ internal sealed class CallbackMonitor : IDisposable
 
     public TimeSpan Deadline { get; }
 
-    /// <summary>The calling thread's slot, created on first use.</summary>
+    /// <summary>The calling thread's slot in this monitor, created on first use.</summary>
     public Slot Current
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        get => t_slot ??= NewSlot();
+        get
+        {
+            Slot? s = t_slot;
+            return s is not null && ReferenceEquals(s.Monitor, this) ? s : t_slot = NewSlot();
+        }
     }
 
     private Slot NewSlot()
     {
-        var s = new Slot();
+        // A thread that served another kernel before (tests boot many) gets a slot of this monitor's own.
+        var s = new Slot(this);
         lock (_lock)
         {
             var next = new Slot[_slots.Length + 1];
@@ -130,10 +135,13 @@ internal sealed class CallbackMonitor : IDisposable
     }
 
     /// <summary>The per-thread stack of callbacks in progress.</summary>
-    internal sealed class Slot
+    internal sealed class Slot(CallbackMonitor monitor)
     {
         private Frame[] _frames = [new Frame(), new Frame(), new Frame(), new Frame()];
         private int _depth;
+
+        /// <summary>The monitor that scans this slot.</summary>
+        public CallbackMonitor Monitor { get; } = monitor;
 
         /// <summary>The frames; those below <see cref="Depth"/> are in use.</summary>
         public Frame[] Frames => Volatile.Read(ref _frames);
