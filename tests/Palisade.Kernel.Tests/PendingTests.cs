@@ -281,6 +281,21 @@ public sealed class PendingTests : IDisposable
     }
 
     [Fact]
+    public void A_word_about_another_call_of_the_same_thread_cancels_nothing()
+    {
+        HoldingFilter h = StartHolding();
+        var call = _guest with { CallId = 7 };
+        BackgroundCall<Status> open = OpenOnAnotherThread(call);
+        IPendedOperation held = Next(h);
+
+        Assert.False(_k.Host.CancelWaiting(call with { CallId = 6 }), "a late word about the thread's previous call");
+        Assert.Equal(PendedOperationState.Held, held.State);
+        Assert.True(_k.Host.CancelWaiting(call));
+        Assert.True(open.Wait(Patience));
+        Assert.Equal(Status.Cancelled, open.Result);
+    }
+
+    [Fact]
     public void Completing_with_a_verdict_that_is_not_one_of_the_three_is_InvalidParameter_and_the_hold_stays()
     {
         HoldingFilter h = StartHolding();

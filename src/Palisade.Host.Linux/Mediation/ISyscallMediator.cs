@@ -57,8 +57,10 @@ internal interface ISyscallMediator
     int TakeHeldFile();
 
     /// <summary>
-    /// The guest thread whose call a supervisor thread is still serving no longer waits for it (it was killed, or its
-    /// process ended): a decision held for it can be given up. Called from the supervisor's watch, at most once per call.
+    /// The guest thread whose call <see cref="Requester.CallId"/> (the notification id) a supervisor thread serves no longer
+    /// waits for it (it was killed, or its process ended): a decision held for that call can be given up. Called from the
+    /// supervisor's watch, at most once per call. The call may also have been answered just now, and the thread may already
+    /// wait for its next call: act only on the call named.
     /// </summary>
     void WaiterGone(in Requester requester);
 

@@ -39,10 +39,11 @@ internal sealed class ReceiverWatch : IDisposable
 
     private readonly Action _takeOver;
     private readonly Func<ulong, bool> _stillWaiting;
-    private readonly Action<int, int> _guestGone;
+    private readonly Action<int, int, ulong> _guestGone;
     private readonly Action _atLimit;
     private readonly object _gate = new();
     private readonly Waiter?[] _waiters = new Waiter?[MaxWaitingThreads];
+    private readonly Waiter?[] _gone = new Waiter?[8];
     private long _inProgress;
     private long _takeOvers;
     private long _lastTicket;
@@ -59,10 +60,10 @@ internal sealed class ReceiverWatch : IDisposable
     /// <summary>
     /// Creates a watch. <paramref name="takeOver"/> starts a new receiving thread (called on the watch thread);
     /// <paramref name="stillWaiting"/> says whether a notification is still valid; <paramref name="guestGone"/> is told the
-    /// process and thread of a waiting thread's guest that no longer waits; <paramref name="atLimit"/> is told once when the
-    /// bound stops a hand-over.
+    /// process, thread and notification of a waiting thread whose guest no longer waits (or that has just answered: the
+    /// notification id tells which call); <paramref name="atLimit"/> is told once when the bound stops a hand-over.
     /// </summary>
-    public ReceiverWatch(Action takeOver, Func<ulong, bool> stillWaiting, Action<int, int> guestGone, Action atLimit)
+    public ReceiverWatch(Action takeOver, Func<ulong, bool> stillWaiting, Action<int, int, ulong> guestGone, Action atLimit)
     {
         ArgumentNullException.ThrowIfNull(takeOver);
         ArgumentNullException.ThrowIfNull(stillWaiting);
@@ -223,23 +224,23 @@ internal sealed class ReceiverWatch : IDisposable
 
     private void CheckWaiters()
     {
-        Span<int> gone = stackalloc int[16];
+        Waiter?[] gone = _gone;
         int count = 0;
         lock (_waiters)
         {
             foreach (Waiter? w in _waiters)
             {
-                if (w is null || w.GuestGone || count == gone.Length / 2)
+                if (w is null || w.GuestGone || count == gone.Length)
                 {
                     continue;
                 }
 
                 if (!_stillWaiting(w.Id))
                 {
+                    // Also true for a thread that has just answered and not yet ended: the notification id lets the owner
+                    // act only on that very call.
                     w.GuestGone = true;
-                    gone[count * 2] = w.Process;
-                    gone[(count * 2) + 1] = w.Thread;
-                    count++;
+                    gone[count++] = w;
                 }
             }
         }
@@ -247,7 +248,7 @@ internal sealed class ReceiverWatch : IDisposable
         // Outside the lock: what the owner does (cancel a held decision) wakes the waiting thread, whose End takes the lock.
         for (int i = 0; i < count; i++)
         {
-            _guestGone(gone[i * 2], gone[(i * 2) + 1]);
+            _guestGone(gone[i]!.Process, gone[i]!.Thread, gone[i]!.Id);
         }
     }
 

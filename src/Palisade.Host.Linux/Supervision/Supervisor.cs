@@ -100,8 +100,8 @@ internal sealed unsafe partial class Supervisor
     private void TakeOver() => StartReceiver(first: false);
 
     /// <summary>The guest of a thread serving a slow notification no longer waits: a decision held for it is cancelled.</summary>
-    private void GuestGone(int process, int thread) =>
-        _mediator.WaiterGone(new Requester(process != 0 ? process : _processOfThread.GetValueOrDefault(thread), thread) { UserId = GuestUserId });
+    private void GuestGone(int process, int thread, ulong notification) =>
+        _mediator.WaiterGone(new Requester(process != 0 ? process : _processOfThread.GetValueOrDefault(thread), thread) { UserId = GuestUserId, CallId = notification });
 
     private void AtThreadLimit() => _onFault?.Invoke(new InvalidOperationException(
         $"{ReceiverWatch.MaxWaitingThreads} supervisor threads serve slow operations; the next ones wait their turn until one ends"));
@@ -218,7 +218,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            var requester = Identify((int)n.Pid, s);
+            var requester = Identify((int)n.Pid, s) with { CallId = n.Id };
             if (_pendingExecCount > 0 && !VerifyPendingExec(in n, requester, s))
             {
                 return;

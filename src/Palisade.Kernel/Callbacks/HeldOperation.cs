@@ -81,6 +81,9 @@ internal sealed class HeldOperation : IPendedOperation
     /// <summary>The registration whose callback pended it.</summary>
     public Registration Owner { get; }
 
+    /// <summary>The host's name for the guest call held (see <c>Requester.CallId</c>); 0 when the host names none.</summary>
+    public ulong CallId { get; init; }
+
     public PendedOperationCancelCallback? CancelCallback { get; }
 
     /// <summary>For a held create the host performs: its request, through which <see cref="Read"/> reads the file.</summary>

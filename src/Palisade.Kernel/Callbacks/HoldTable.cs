@@ -23,6 +23,13 @@ internal sealed class HoldTable
     private int _count;
     private long _nextId;
 
+    /// <summary>The host's name for the guest call being decided on this thread (set by the hosting surface per request).</summary>
+    [ThreadStatic]
+    private static ulong t_call;
+
+    /// <summary>Names the guest call the calling thread decides from now on (0: none named).</summary>
+    public static void EnterCall(ulong callId) => t_call = callId;
+
     /// <summary>How many operations are held now.</summary>
     public int Count => Volatile.Read(ref _count);
 
@@ -58,7 +65,7 @@ internal sealed class HoldTable
             return Status.InsufficientResources;
         }
 
-        var h = new HeldOperation(Interlocked.Increment(ref _nextId), kind, r, context, cancelCallback);
+        var h = new HeldOperation(Interlocked.Increment(ref _nextId), kind, r, context, cancelCallback) { CallId = t_call };
         if (!_byThread.TryAdd(context.ThreadId, h))
         {
             Interlocked.Decrement(ref _count);
@@ -104,10 +111,14 @@ internal sealed class HoldTable
         Release(held);
     }
 
-    /// <summary>The guest thread <paramref name="threadId"/> no longer waits: its held operation, if any, is cancelled. True when one was.</summary>
-    public bool CancelThread(int threadId)
+    /// <summary>
+    /// The guest thread <paramref name="threadId"/> no longer waits for its call <paramref name="callId"/> (0: whatever call):
+    /// the operation held for that call, if any, is cancelled. True when one was.
+    /// </summary>
+    public bool CancelThread(int threadId, ulong callId)
     {
-        if (!_byThread.TryGetValue(threadId, out HeldOperation? held) || !held.TryEnd(PendedOperationState.Cancelled))
+        if (!_byThread.TryGetValue(threadId, out HeldOperation? held) || (callId != 0 && held.CallId != callId)
+            || !held.TryEnd(PendedOperationState.Cancelled))
         {
             return false;
         }

@@ -88,9 +88,9 @@ public sealed class KernelHost
     /// driver holds that thread's request, the hold is cancelled, the driver is told, and the request returns
     /// <see cref="Status.Cancelled"/> to the host thread that waits in it.
     /// </summary>
-    /// <param name="requester">The guest thread.</param>
+    /// <param name="requester">The guest thread, and the call it no longer waits for (<see cref="Requester.CallId"/>; 0 for any).</param>
     /// <returns>True when a held request of that thread was cancelled.</returns>
-    public bool CancelWaiting(in Requester requester) => _kernel.Holds.CancelThread(requester.ThreadId);
+    public bool CancelWaiting(in Requester requester) => _kernel.Holds.CancelThread(requester.ThreadId, requester.CallId);
 
     /// <summary>
     /// What the host must mediate for the registrations held now. Reading it walks the callback tables; a host reads
@@ -538,6 +538,7 @@ public sealed class KernelHost
         f.ThreadId = requester.ThreadId;
         f.UserId = requester.UserId;
         f.FileRequest = r;
+        Callbacks.HoldTable.EnterCall(requester.CallId);
         Status s = _kernel.SystemCall(half, ref f);
         f.FileRequest = null;
         return s;
@@ -550,6 +551,7 @@ public sealed class KernelHost
         f.ProcessId = requester.ProcessId;
         f.ThreadId = requester.ThreadId;
         f.UserId = requester.UserId;
+        Callbacks.HoldTable.EnterCall(requester.CallId);
         return ref f;
     }
 
