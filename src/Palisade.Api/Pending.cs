@@ -124,21 +124,17 @@ public delegate void PendedOperationCancelCallback(IPendedOperation operation);
 
 /// <summary>The verdict the kernel applies for a registration when its callback cannot give one in time.</summary>
 /// <remarks>
-/// What each verdict means for each kind of callback:
-/// <list type="table">
-/// <listheader><term>callback</term><description><see cref="Allow"/> / <see cref="Deny"/></description></listheader>
-/// <item><term>minifilter pre callback</term><description><see cref="PreOperationStatus.SuccessNoCallback"/> / complete
-/// with <see cref="Status.AccessDenied"/> (<c>EACCES</c>)</description></item>
-/// <item><term>minifilter post-create callback</term><description>the open stands / the open is cancelled with
-/// <see cref="Status.AccessDenied"/>; other post callbacks cannot change an outcome</description></item>
-/// <item><term>process-create callback</term><description><see cref="Status.Success"/> / <see cref="Status.AccessDenied"/></description></item>
-/// <item><term>callout</term><description><see cref="ClassifyResult.Continue"/> (the callout has no say) /
-/// <see cref="ClassifyResult.Block"/></description></item>
-/// <item><term>object pre callback</term><description>no right removed / every right removed (the operation fails with
-/// <c>EPERM</c>)</description></item>
-/// <item><term>registry pre callback</term><description><see cref="Status.Success"/> (continue) /
-/// <see cref="Status.AccessDenied"/></description></item>
-/// <item><term>notifications (exit, thread, image load, post callbacks)</term><description>no verdict to apply</description></item>
+/// What each verdict means for each kind of callback (allow / deny):
+/// <list type="bullet">
+/// <item><description>minifilter pre callback: <see cref="PreOperationStatus.SuccessNoCallback"/> / complete with
+/// <see cref="Status.AccessDenied"/> (<c>EACCES</c>);</description></item>
+/// <item><description>minifilter post-create callback: the open stands / the open is cancelled with
+/// <see cref="Status.AccessDenied"/> (other post callbacks cannot change an outcome);</description></item>
+/// <item><description>process-create callback: <see cref="Status.Success"/> / <see cref="Status.AccessDenied"/>;</description></item>
+/// <item><description>callout: <see cref="ClassifyResult.Continue"/>, the callout has no say / <see cref="ClassifyResult.Block"/>;</description></item>
+/// <item><description>object pre callback: no right removed / every right removed (the operation fails with <c>EPERM</c>);</description></item>
+/// <item><description>registry pre callback: <see cref="Status.Success"/>, continue / <see cref="Status.AccessDenied"/>;</description></item>
+/// <item><description>notifications (exit, thread, image load, post callbacks): no verdict to apply.</description></item>
 /// </list>
 /// </remarks>
 [ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "every driver")]
