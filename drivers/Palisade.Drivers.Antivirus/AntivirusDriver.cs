@@ -11,9 +11,18 @@
 //                  records its identity; the process-create callback then checks that identity against the image
 //                  that will really run.
 //
+// Scanning elsewhere (scanService, asyncScan): the pre-create holds the open (IFilterManager.PendPreOperation) instead of
+// scanning on the guest's thread. With scanService, the scan request goes to a user-mode scanning service through the
+// channel folder (Shared/ServiceChannel.cs) and its answer file completes the open; with asyncScan, one of the driver's
+// work items reads the held file (IFilterManager.ReadFile on the held create) and completes it. Either way only the
+// guest that opened the file waits; an open of a file already known clean, or one that cannot be held, is decided at once
+// as before.
+//
 // Its parameters can change while it runs (palisade reg set ...\Services\antivirus\Parameters): the driver parses
 // the new set and, when it is valid, swaps in a new configuration at once (options, scanner, and a new clean-verdict
 // marker, which retires every verdict cached under the old signatures); a bad set is reported and the old one kept.
+// How it holds opens (scanService, asyncScan, holdTime, onTimeout) is fixed at load: a change to those is reported
+// and takes effect at the next load.
 using Palisade.Api;
 
 namespace Palisade.Drivers.Antivirus;
@@ -26,7 +35,6 @@ public sealed class AntivirusDriver : IDriver
     internal const string IoFilterName = "antivirus-io";
     internal const string IoAltitude = "325001";
     internal const string ProductName = "Palisade Sample Antivirus";
-
 
     // The process-create check in progress on this thread (set only around the driver's own OpenFile).
     [ThreadStatic]
@@ -43,6 +51,10 @@ public sealed class AntivirusDriver : IDriver
 
     private IDriverContext? _context;
     private volatile Configuration? _config;
+    private AntivirusOptions? _loaded;
+    private ServiceChannel? _channel;
+    private PendedOperationCancelCallback? _onHoldEnded;
+    private WorkItemCallback? _scanHeld;
     private CallbackCookie _scanFilter;
     private CallbackCookie _ioFilter;
     private CallbackCookie _processCreate;
@@ -65,6 +77,7 @@ public sealed class AntivirusDriver : IDriver
         }
 
         _config = new Configuration(options);
+        _loaded = options;
 
         Status s = context.Files.RegisterFilter(new FilterRegistration
         {
@@ -75,6 +88,15 @@ public sealed class AntivirusDriver : IDriver
         if (s.IsError)
         {
             return s;
+        }
+
+        if (options.Holds)
+        {
+            s = StartHolding(context, options);
+            if (s.IsError)
+            {
+                return s;
+            }
         }
 
         s = context.Files.RegisterFilter(new FilterRegistration
@@ -111,10 +133,10 @@ public sealed class AntivirusDriver : IDriver
     }
 
     private static string Describe(AntivirusOptions options) => FormattableString.Invariant(
-        $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Length} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; maxScanSize={options.MaxScanSize}; quarantine={options.Quarantine ?? "off"}");
+        $"{options.Signatures.DigestCount} sha256 and {options.Signatures.Patterns.Length} pattern signatures plus EICAR; scanOnRead={options.ScanOnRead}; maxScanSize={options.MaxScanSize}; quarantine={options.Quarantine ?? "off"}; scanService={options.ScanService ?? "off"}; asyncScan={options.AsyncScan}");
 
     /// <summary>The parameters changed while the driver runs: the new set takes effect for the next open, or is
-    /// refused as a whole (the running configuration stays).</summary>
+    /// refused as a whole (the running configuration stays). How opens are held stays as loaded.</summary>
     private Status OnParametersChanged(in ParametersChange change)
     {
         if (!AntivirusOptions.TryParse(change.Parameters, _context!.Files, out AntivirusOptions? options, out string? error))
@@ -123,9 +145,35 @@ public sealed class AntivirusDriver : IDriver
             return Status.InvalidParameter;
         }
 
+        AntivirusOptions loaded = _loaded!;
+        string note = options.ScanService != loaded.ScanService || options.AsyncScan != loaded.AsyncScan
+            || options.HoldTime != loaded.HoldTime || options.OnTimeout != loaded.OnTimeout
+            ? "; scanService, asyncScan, holdTime and onTimeout stay as loaded until the next load"
+            : "";
         _config = new Configuration(options);
-        _context!.ReportEvent("reconfigured", Describe(options) + " (changed: " + string.Join(", ", change.ChangedNames) + ")", 0, null);
+        _context!.ReportEvent("reconfigured", Describe(options) + " (changed: " + string.Join(", ", change.ChangedNames) + ")" + note, 0, null);
         return Status.Success;
+    }
+
+    /// <summary>Lets the scan filter hold opens for their scan, opens the service channel, and reports its own faults as events.</summary>
+    private Status StartHolding(IDriverContext context, AntivirusOptions options)
+    {
+        Status s = context.SetCallbackOptions(_scanFilter, new CallbackOptions { MaximumHoldTime = options.HoldTime, TimeoutVerdict = options.OnTimeout });
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        if (options.ScanService is { } folder)
+        {
+            _channel = new ServiceChannel(context.Files, folder) { Filter = _scanFilter };
+        }
+
+        _onHoldEnded = OnHoldEnded;
+        _scanHeld = static state => ((HeldScan)state!).Driver.ScanHeld((HeldScan)state!);
+        return context.RegisterFaultCallback(
+            (in RegistrationFaultInfo f) => context.ReportEvent("fault", f.RegistrationName + ": " + f.Reason + "; the " + f.Operation + " was " + (f.AppliedVerdict == TimeoutVerdict.Deny ? "denied" : "allowed"), 0, null),
+            out _);
     }
 
     /// <inheritdoc />
@@ -141,6 +189,7 @@ public sealed class AntivirusDriver : IDriver
         _context.Processes.Unregister(_processCreate);
         _context.Files.UnregisterFilter(_ioFilter);
         _context.Files.UnregisterFilter(_scanFilter);
+        _channel?.Close();
     }
 
     private static bool OpensForWrite(in FileOperation op) =>
@@ -149,8 +198,15 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCreate(ref FileOperation op)
     {
-        if (op.IsDirectory || IsPseudoFile(op.Path))
+        if (_channel is not null && _channel.Contains(op.Path))
         {
+            ChannelCreate(in op);
+            return PreOperationStatus.SuccessNoCallback;
+        }
+
+        if (op.IsDirectory || IsPseudoFile(op.Path) || (_channel is { ServiceProcessId: > 0 } && op.RequesterProcessId == _channel.ServiceProcessId))
+        {
+            // The scanning service reads the files it scans: its own opens are not scanned (nor held behind themselves).
             return PreOperationStatus.SuccessNoCallback;
         }
 
@@ -161,9 +217,126 @@ public sealed class AntivirusDriver : IDriver
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
         }
 
+        if (_loaded!.Holds && !writes && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && TryHold(ref op) is { } held)
+        {
+            return held;
+        }
+
         // A create of a file not yet known by identity that opens it for writing also needs the post callback, to
         // drop the verdict of whatever file the create turns out to open.
         return WantsScan(in op) || (writes && op.File.IsNone) ? PreOperationStatus.SuccessWithCallback : PreOperationStatus.SuccessNoCallback;
+    }
+
+    /// <summary>A held open waiting for its scan: what the completion needs to know.</summary>
+    private sealed class HeldScan(AntivirusDriver driver, Configuration config, IPendedOperation operation, FileIdentity file, string path, int processId)
+    {
+        public AntivirusDriver Driver { get; } = driver;
+
+        /// <summary>The configuration the open was held under: its verdict is cached under that configuration's marker.</summary>
+        public Configuration Config { get; } = config;
+
+        public IPendedOperation Operation { get; } = operation;
+
+        public FileIdentity File { get; } = file;
+
+        public string Path { get; } = path;
+
+        public int ProcessId { get; } = processId;
+    }
+
+    /// <summary>
+    /// Holds an open for a scan elsewhere; returns the pre-create's verdict, or null to scan here as usual (the open cannot
+    /// be held). The kernel opens the file when it is held, so its identity is known: a file cached clean is let through
+    /// at once, and returning a verdict other than Pending withdraws the hold.
+    /// </summary>
+    private PreOperationStatus? TryHold(ref FileOperation op)
+    {
+        IFilterManager files = _context!.Files;
+        if (files.PendPreOperation(ref op, _onHoldEnded, out IPendedOperation? held).IsError)
+        {
+            return null;
+        }
+
+        if (op.File.IsNone)
+        {
+            // No regular file behind the path yet: the post-create sees what the open makes.
+            return PreOperationStatus.SuccessWithCallback;
+        }
+
+        Configuration config = _config!;
+        if (files.GetFileContext(_scanFilter, op.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
+        {
+            return PreOperationStatus.SuccessNoCallback;
+        }
+
+        var scan = new HeldScan(this, config, held!, op.File, op.Path, op.RequesterProcessId);
+        Status asked = _channel is not null ? _channel.Ask(held!, scan, op.Path) : _context.QueueWorkItem(_scanHeld!, scan);
+
+        // No service listening, or no room for the work item: scan here, in the post-create.
+        return asked.IsSuccess ? PreOperationStatus.Pending : PreOperationStatus.SuccessWithCallback;
+    }
+
+    /// <summary>A create in the service's channel folder: the service registering, or one of its answers.</summary>
+    private void ChannelCreate(in FileOperation op)
+    {
+        if (!_channel!.TryTakeAnswer(in op, out object? state, out string word) || state is not HeldScan scan)
+        {
+            return;
+        }
+
+        if (word == "clean")
+        {
+            Finish(scan, null);
+        }
+        else if (word.StartsWith("infected", StringComparison.Ordinal))
+        {
+            // "infected" or "infected:NAME".
+            Finish(scan, word.Length > 9 && word[8] == ':' ? word[9..] : "Service.Detection");
+        }
+        else
+        {
+            _context!.ReportEvent("service-error", "the scanning service answered \"" + word + "\" for " + scan.Path + "; the open takes the timeout verdict", scan.ProcessId, scan.Path);
+        }
+    }
+
+    /// <summary>A work item: scans the held file and completes its open.</summary>
+    private void ScanHeld(HeldScan scan)
+    {
+        var source = new HeldFileSource(_context!.Files, scan.Operation);
+        Status s = scan.Config.Scanner.Scan(ref source, scan.Config.Options.MaxScanSize, out string? detection);
+        Interlocked.Increment(ref _scans);
+        if (s.IsError)
+        {
+            // Nothing known (as for a synchronous scan that cannot read): the open proceeds and nothing is cached.
+            _context.Files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.SuccessNoCallback, Status.Success, null);
+            return;
+        }
+
+        Finish(scan, detection);
+    }
+
+    /// <summary>Completes a held open with its scan's verdict: clean (cached) or infected (denied and reported).</summary>
+    private void Finish(HeldScan scan, string? detection)
+    {
+        IFilterManager files = _context!.Files;
+        if (detection is null)
+        {
+            files.SetFileContext(_scanFilter, scan.File, scan.Config.Clean);
+            files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.SuccessNoCallback, Status.Success, null);
+            return;
+        }
+
+        Detected(scan.Config, detection, scan.Path, scan.ProcessId, "open denied");
+        files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.Complete, Status.AccessDenied, null);
+    }
+
+    /// <summary>The kernel ended a hold without a verdict: the guest went away, or the scan took too long.</summary>
+    private void OnHoldEnded(IPendedOperation held)
+    {
+        string path = (_channel?.Forget(held) as HeldScan)?.Path ?? "";
+        _context!.ReportEvent("hold-ended", FormattableString.Invariant(
+            $"open {held.Id} of {path} by process {held.RequesterProcessId}: {(held.State == PendedOperationState.TimedOut ? "timed out" : "cancelled")}"),
+            held.RequesterProcessId, path.Length == 0 ? null : path);
     }
 
     // Kernel views and devices (/proc, /sys, /dev) hold no programs to scan, and some read forever (/dev/zero);
@@ -241,7 +414,6 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCleanup(ref FileOperation op)
     {
-        Configuration config = _config!;
         if (!op.File.IsNone)
         {
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
@@ -256,6 +428,7 @@ public sealed class AntivirusDriver : IDriver
         // reports and quarantines; the next open still scans the exact file, since the verdict was dropped above. The
         // file is opened with the scan filter's own I/O, which filters below it see and the scan filter does not.
         IFilterManager files = _context!.Files;
+        Configuration config = _config!;
         if (files.OpenFile(_scanFilter, op.Path, FileAccess.Read, out Stream? stream).IsError || stream is null)
         {
             return PreOperationStatus.SuccessNoCallback;

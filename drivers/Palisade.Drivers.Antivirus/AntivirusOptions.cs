@@ -11,15 +11,40 @@ internal sealed class AntivirusOptions
     public const string SignaturesKey = "signatures";
     public const string QuarantineKey = "quarantine";
     public const string MaxScanSizeKey = "maxScanSize";
+    public const string ScanServiceKey = "scanService";
+    public const string AsyncScanKey = "asyncScan";
+    public const string HoldTimeKey = "holdTime";
+    public const string OnTimeoutKey = "onTimeout";
     public const long DefaultMaxScanSize = 64L * 1024 * 1024;
+    public const int DefaultHoldSeconds = 30;
 
-    private AntivirusOptions(bool scanOnRead, SignatureSet signatures, string? quarantine, long maxScanSize)
+    private AntivirusOptions(bool scanOnRead, SignatureSet signatures, string? quarantine, long maxScanSize, string? scanService, bool asyncScan,
+        TimeSpan holdTime, TimeoutVerdict onTimeout)
     {
         MaxScanSize = maxScanSize;
         ScanOnRead = scanOnRead;
         Signatures = signatures;
         Quarantine = quarantine;
+        ScanService = scanService;
+        AsyncScan = asyncScan;
+        HoldTime = holdTime;
+        OnTimeout = onTimeout;
     }
+
+    /// <summary>The channel folder of a user-mode scanning service (see Shared/ServiceChannel.cs), or null to scan in the driver.</summary>
+    public string? ScanService { get; }
+
+    /// <summary>Scan on the driver's worker threads while the open is held, instead of on the guest's thread.</summary>
+    public bool AsyncScan { get; }
+
+    /// <summary>True when opens are held while they are scanned (by the service, or on a worker thread).</summary>
+    public bool Holds => ScanService is not null || AsyncScan;
+
+    /// <summary>How long one open may be held for its scan.</summary>
+    public TimeSpan HoldTime { get; }
+
+    /// <summary>The verdict for an open whose scan did not end in time (or whose callback faulted).</summary>
+    public TimeoutVerdict OnTimeout { get; }
 
     /// <summary>Scan files opened for reading, not only those opened for execution. Default true.</summary>
     public bool ScanOnRead { get; }
@@ -83,7 +108,46 @@ internal sealed class AntivirusOptions
             return false;
         }
 
-        options = new AntivirusOptions(scanOnRead, signatures, quarantine, maxScanSize);
+        string? scanService = null;
+        if (parameters.TryGetValue(ScanServiceKey, out string? service))
+        {
+            if (!Path.IsPathFullyQualified(service))
+            {
+                error = ScanServiceKey + " is \"" + service + "\"; expected the absolute path of the service's channel folder";
+                return false;
+            }
+
+            scanService = service.TrimEnd('/');
+        }
+
+        bool asyncScan = false;
+        if (parameters.TryGetValue(AsyncScanKey, out string? async) && !bool.TryParse(async, out asyncScan))
+        {
+            error = AsyncScanKey + " is \"" + async + "\"; expected true or false";
+            return false;
+        }
+
+        int holdSeconds = DefaultHoldSeconds;
+        if (parameters.TryGetValue(HoldTimeKey, out string? hold)
+            && (!int.TryParse(hold, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out holdSeconds) || holdSeconds is < 1 or > 600))
+        {
+            error = HoldTimeKey + " is \"" + hold + "\"; expected a number of seconds from 1 to 600";
+            return false;
+        }
+
+        TimeoutVerdict onTimeout = TimeoutVerdict.Deny;
+        if (parameters.TryGetValue(OnTimeoutKey, out string? verdict))
+        {
+            if (verdict is not ("allow" or "deny"))
+            {
+                error = OnTimeoutKey + " is \"" + verdict + "\"; expected allow or deny";
+                return false;
+            }
+
+            onTimeout = verdict == "allow" ? TimeoutVerdict.Allow : TimeoutVerdict.Deny;
+        }
+
+        options = new AntivirusOptions(scanOnRead, signatures, quarantine, maxScanSize, scanService, asyncScan, TimeSpan.FromSeconds(holdSeconds), onTimeout);
         error = null;
         return true;
     }

@@ -22,6 +22,12 @@ internal readonly struct OpenedFileSource(IFilterManager files, CallbackCookie f
     public Status Read(long offset, Span<byte> buffer, out int bytesRead) => files.ReadFile(filter, file, offset, buffer, out bytesRead);
 }
 
+/// <summary>The file of a held create, read through <see cref="IFilterManager.ReadFile(IPendedOperation, long, Span{byte}, out int)"/> from any thread.</summary>
+internal readonly struct HeldFileSource(IFilterManager files, IPendedOperation held) : IScanSource
+{
+    public Status Read(long offset, Span<byte> buffer, out int bytesRead) => files.ReadFile(held, offset, buffer, out bytesRead);
+}
+
 /// <summary>A file the driver opened with its own I/O (IFilterManager.OpenFile).</summary>
 internal readonly struct StreamSource(Stream stream) : IScanSource
 {

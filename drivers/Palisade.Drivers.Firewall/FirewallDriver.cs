@@ -3,6 +3,11 @@
 // them to every guest socket operation; the driver has no code on that path. Its rules are first-match (see
 // FirewallRules.cs); across products, the engine's arbitration applies (a block from another product's sublayer
 // still wins over this firewall's allow).
+//
+// Interactive rules ("ask out ..."): a callout holds the connection (INetworkFilterEngine.PendClassify) and sends a
+// question to the prompt program through the channel folder (parameter "prompt", Shared/ServiceChannel.cs); the
+// program's answer file (ID.allow or ID.block), seen by the firewall's own minifilter "firewall-prompt", completes the
+// connection. Only the program that connects waits; no answer within promptTime gives the onTimeout verdict.
 using System.Globalization;
 using Palisade.Api;
 
@@ -12,6 +17,13 @@ namespace Palisade.Drivers.Firewall;
 public sealed class FirewallDriver : IDriver
 {
     internal const string RulesKey = "rules";
+    internal const string PromptKey = "prompt";
+    internal const string PromptTimeKey = "promptTime";
+    internal const string OnTimeoutKey = "onTimeout";
+    internal const string CalloutName = "palisade-sample-firewall-ask";
+    internal const string PromptFilterName = "firewall-prompt";
+    internal const string PromptAltitude = "370100";
+    internal const int DefaultPromptSeconds = 60;
     internal const string SublayerName = "palisade-sample-firewall";
     internal const ushort SublayerWeight = 0x4000;
     internal const string ProductName = "Palisade Sample Firewall";
@@ -20,6 +32,11 @@ public sealed class FirewallDriver : IDriver
     private IDriverContext? _context;
     private CallbackCookie _sublayer;
     private CallbackCookie _product;
+    private CallbackCookie _callout;
+    private CallbackCookie _promptFilter;
+    private ServiceChannel? _channel;
+    private ClassifyResult _noAnswer = ClassifyResult.Block;
+    private PendedOperationCancelCallback? _onPromptEnded;
 
     /// <inheritdoc />
     public Status Load(IDriverContext context)
@@ -50,7 +67,16 @@ public sealed class FirewallDriver : IDriver
             return s;
         }
 
-        foreach (NetworkFilter filter in policy.BuildFilters(_sublayer))
+        if (policy.HasAsk)
+        {
+            s = StartPrompt(context);
+            if (s.IsError)
+            {
+                return s;
+            }
+        }
+
+        foreach (NetworkFilter filter in policy.BuildFilters(_sublayer, _callout))
         {
             s = context.Network.AddFilter(filter, out CallbackCookie cookie);
             if (s.IsError)
@@ -73,6 +99,112 @@ public sealed class FirewallDriver : IDriver
         return Status.Success;
     }
 
+    /// <summary>
+    /// Sets up the "ask" lines: the callout that holds a connection and asks, its hold time and verdict without an answer,
+    /// the channel to the prompt program, and the minifilter that sees its answers.
+    /// </summary>
+    private Status StartPrompt(IDriverContext context)
+    {
+        IReadOnlyDictionary<string, string> p = context.Parameters;
+        if (!p.TryGetValue(PromptKey, out string? folder) || !Path.IsPathFullyQualified(folder))
+        {
+            context.ReportEvent("config-error", "the rules ask, so " + PromptKey + " must name the prompt program's channel folder (an absolute path)", 0, null);
+            return Status.InvalidParameter;
+        }
+
+        int seconds = DefaultPromptSeconds;
+        if (p.TryGetValue(PromptTimeKey, out string? time) && (!int.TryParse(time, NumberStyles.None, CultureInfo.InvariantCulture, out seconds) || seconds is < 1 or > 600))
+        {
+            context.ReportEvent("config-error", PromptTimeKey + " is \"" + time + "\"; expected a number of seconds from 1 to 600", 0, null);
+            return Status.InvalidParameter;
+        }
+
+        if (p.TryGetValue(OnTimeoutKey, out string? verdict))
+        {
+            if (verdict is not ("block" or "continue"))
+            {
+                context.ReportEvent("config-error", OnTimeoutKey + " is \"" + verdict + "\"; expected block or continue", 0, null);
+                return Status.InvalidParameter;
+            }
+
+            _noAnswer = verdict == "block" ? ClassifyResult.Block : ClassifyResult.Continue;
+        }
+
+        _channel = new ServiceChannel(context.Files, folder);
+        _onPromptEnded = OnPromptEnded;
+        Status s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = PromptFilterName,
+            Altitude = PromptAltitude,
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PromptAnswer }],
+        }, out _promptFilter);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        _channel.Filter = _promptFilter;
+        s = context.Network.RegisterCallout(CalloutName, Ask, out _callout);
+        return s.IsError ? s : context.SetCallbackOptions(_callout, new CallbackOptions
+        {
+            MaximumHoldTime = TimeSpan.FromSeconds(seconds),
+            TimeoutVerdict = _noAnswer == ClassifyResult.Block ? TimeoutVerdict.Deny : TimeoutVerdict.Allow,
+        });
+    }
+
+    /// <summary>The callout of the "ask" lines: holds the connection and asks the prompt program.</summary>
+    private ClassifyResult Ask(in NetworkClassifyContext context)
+    {
+        if (_channel!.ServiceProcessId == 0)
+        {
+            // No prompt program listens: the verdict there would be after the prompt time anyway.
+            return _noAnswer;
+        }
+
+        Status s = _context!.Network.PendClassify(in context, _onPromptEnded, out IPendedOperation? held);
+        if (s.IsError)
+        {
+            return _noAnswer;
+        }
+
+        string question = string.Format(CultureInfo.InvariantCulture, "connect {0} {1} {2} {3} user {4}",
+            context.ApplicationPath, context.Protocol.ToString().ToLowerInvariant(), context.RemoteAddress, context.RemotePort, context.UserId);
+        if (_channel.Ask(held!, held, question).IsError)
+        {
+            // Returning a verdict instead of Pending withdraws the hold.
+            return _noAnswer;
+        }
+
+        _context.ReportEvent("prompt", "connection " + held!.Id.ToString(CultureInfo.InvariantCulture) + " held: " + question, context.ProcessId, null);
+        return ClassifyResult.Pending;
+    }
+
+    /// <summary>The minifilter of the channel folder: an answer file completes the connection it names.</summary>
+    private PreOperationStatus PromptAnswer(ref FileOperation op)
+    {
+        if (_channel!.Contains(op.Path) && _channel.TryTakeAnswer(in op, out object? state, out string word) && state is IPendedOperation held)
+        {
+            ClassifyResult answer = word switch
+            {
+                "allow" => ClassifyResult.Permit,
+                "block" => ClassifyResult.Block,
+                _ => _noAnswer,
+            };
+            Status s = _context!.Network.CompletePendedClassify(held, answer);
+            _context.ReportEvent("prompt-answered", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": " + word + " (" + s.Name + ")", held.RequesterProcessId, null);
+        }
+
+        return PreOperationStatus.SuccessNoCallback;
+    }
+
+    /// <summary>The kernel ended a held connection without an answer: it timed out, or the program went away.</summary>
+    private void OnPromptEnded(IPendedOperation held)
+    {
+        _channel?.Forget(held);
+        _context!.ReportEvent("prompt-ended", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": "
+            + (held.State == PendedOperationState.TimedOut ? "no answer in time" : "cancelled"), held.RequesterProcessId, null);
+    }
+
     /// <inheritdoc />
     public void Unload()
     {
@@ -89,5 +221,11 @@ public sealed class FirewallDriver : IDriver
 
         _filters.Clear();
         _context.Network.DeleteSublayer(_sublayer);
+        if (_channel is not null)
+        {
+            _context.Network.UnregisterCallout(_callout);
+            _context.Files.UnregisterFilter(_promptFilter);
+            _channel.Close();
+        }
     }
 }

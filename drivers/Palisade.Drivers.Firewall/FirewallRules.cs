@@ -1,7 +1,8 @@
 // The firewall's rules file: its grammar (documented in README.md), its parser and its translation into filters of
 // the network filter engine. Rules are first-match: the first line that matches an operation decides it, and the
 // default policy decides what no line matches. The translation keeps that meaning by giving earlier lines higher
-// weights within the firewall's one sublayer, and the default policy weight 0.
+// weights within the firewall's one sublayer, and the default policy weight 0. An "ask" line becomes a callout filter: the
+// firewall holds the connection until its prompt program answers (FirewallDriver.cs).
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net;
@@ -23,6 +24,9 @@ internal sealed class FirewallRule
     public int Line { get; init; }
 
     public bool Allow { get; init; }
+
+    /// <summary>An "ask" line: the prompt program decides each connection it matches.</summary>
+    public bool Ask { get; init; }
 
     public Direction Direction { get; init; }
 
@@ -72,6 +76,9 @@ internal sealed class FirewallPolicy
 
     /// <summary>No rules; everything allowed.</summary>
     public static FirewallPolicy AllowAll { get; } = new([], true, true);
+
+    /// <summary>True when some line asks the prompt program.</summary>
+    public bool HasAsk => Rules.Any(r => r.Ask);
 
     /// <summary>Parses a rules file.</summary>
     /// <param name="text">The file's content.</param>
@@ -138,15 +145,21 @@ internal sealed class FirewallPolicy
     private static bool TryParseRule(string[] words, int line, [NotNullWhen(true)] out FirewallRule? rule, [NotNullWhen(false)] out string? error)
     {
         rule = null;
-        if (words[0] is not ("allow" or "block"))
+        if (words[0] is not ("allow" or "block" or "ask"))
         {
-            error = At(line, "unknown action \"" + words[0] + "\" (expected allow, block or default)");
+            error = At(line, "unknown action \"" + words[0] + "\" (expected allow, block, ask or default)");
             return false;
         }
 
         if (words.Length < 2 || words[1] is not ("in" or "out"))
         {
             error = At(line, "expected a direction, in or out, after \"" + words[0] + "\"");
+            return false;
+        }
+
+        if (words[0] == "ask" && words[1] != "out")
+        {
+            error = At(line, "\"ask\" applies to outbound connections only (ask out ...)");
             return false;
         }
 
@@ -208,7 +221,7 @@ internal sealed class FirewallPolicy
 
         rule = new FirewallRule
         {
-            Line = line, Allow = words[0] == "allow", Direction = words[1] == "in" ? Direction.In : Direction.Out, Protocol = protocol,
+            Line = line, Allow = words[0] == "allow", Ask = words[0] == "ask", Direction = words[1] == "in" ? Direction.In : Direction.Out, Protocol = protocol,
             Address = address, PrefixLength = prefix, PortLow = low, PortHigh = high, Application = app, UserId = user,
         };
         error = null;
@@ -255,9 +268,10 @@ internal sealed class FirewallPolicy
 
     /// <summary>
     /// The filters that implement the policy in one sublayer. Line k of n rules gets weight n - k, so the first
-    /// matching line wins; the default policy is a filter without conditions at weight 0 on every layer.
+    /// matching line wins; the default policy is a filter without conditions at weight 0 on every layer. An "ask" line
+    /// calls <paramref name="ask"/>, the firewall's callout.
     /// </summary>
-    public List<NetworkFilter> BuildFilters(CallbackCookie sublayer)
+    public List<NetworkFilter> BuildFilters(CallbackCookie sublayer, CallbackCookie ask = default)
     {
         var filters = new List<NetworkFilter>();
         for (int k = 0; k < Rules.Count; k++)
@@ -268,12 +282,12 @@ internal sealed class FirewallPolicy
             bool v6 = r.Address is null || r.Address.AddressFamily == AddressFamily.InterNetworkV6;
             if (v4)
             {
-                AddRule(filters, r, r.Direction == Direction.Out ? s_outV4 : s_inV4, sublayer, weight);
+                AddRule(filters, r, r.Direction == Direction.Out ? s_outV4 : s_inV4, sublayer, weight, ask);
             }
 
             if (v6)
             {
-                AddRule(filters, r, r.Direction == Direction.Out ? s_outV6 : s_inV6, sublayer, weight);
+                AddRule(filters, r, r.Direction == Direction.Out ? s_outV6 : s_inV6, sublayer, weight, ask);
             }
         }
 
@@ -284,7 +298,7 @@ internal sealed class FirewallPolicy
         return filters;
     }
 
-    private static void AddRule(List<NetworkFilter> filters, FirewallRule r, NetworkLayer[] layers, CallbackCookie sublayer, ulong weight)
+    private static void AddRule(List<NetworkFilter> filters, FirewallRule r, NetworkLayer[] layers, CallbackCookie sublayer, ulong weight, CallbackCookie ask)
     {
         foreach (NetworkLayer layer in layers)
         {
@@ -325,12 +339,13 @@ internal sealed class FirewallPolicy
 
             filters.Add(new NetworkFilter
             {
-                Name = "line " + r.Line.ToString(CultureInfo.InvariantCulture) + " " + (r.Allow ? "allow" : "block") + " " + layer,
+                Name = "line " + r.Line.ToString(CultureInfo.InvariantCulture) + " " + (r.Ask ? "ask" : r.Allow ? "allow" : "block") + " " + layer,
                 Layer = layer,
                 Sublayer = sublayer,
                 Weight = weight,
                 Conditions = conditions,
-                Action = r.Allow ? NetworkAction.Permit : NetworkAction.Block,
+                Action = r.Ask ? NetworkAction.Callout : r.Allow ? NetworkAction.Permit : NetworkAction.Block,
+                Callout = r.Ask ? ask : default,
             });
         }
     }

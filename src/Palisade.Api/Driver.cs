@@ -138,6 +138,78 @@ public interface IDriverContext
     /// including from inside callbacks; events of one driver appear in the order they were reported.
     /// </remarks>
     Status ReportEvent(string kind, string message, int processId, string? path);
+
+    /// <summary>
+    /// Sets a registration's policy for time and faults: how long it may hold an operation, its verdict on timeout and
+    /// fault, and after how many faults in a row the kernel disables it (see <see cref="CallbackOptions"/>). Applies to
+    /// operations that reach the registration after this call returns.
+    /// </summary>
+    /// <param name="registration">A cookie returned by one of this driver's callback registrations (process, thread,
+    /// image-load, object and registry callbacks, minifilters, callouts).</param>
+    /// <param name="options">The policy. Must not be null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidHandle"/> when the cookie names no live callback
+    /// registration of this driver (network sublayers and filters and security-center products have no callbacks);
+    /// <see cref="Status.InvalidParameter"/> when <paramref name="options"/> is null,
+    /// <see cref="CallbackOptions.MaximumHoldTime"/> is negative, above <see cref="CallbackOptions.MaximumHoldTimeLimit"/>, or
+    /// more than zero for a registration whose callbacks cannot pend (notifications, registry callbacks),
+    /// <see cref="CallbackOptions.TimeoutVerdict"/> is undefined, or <see cref="CallbackOptions.DisableAfterFaults"/> is
+    /// outside 0–<see cref="CallbackOptions.DisableAfterFaultsLimit"/>; <see cref="Status.InvalidDeviceState"/> after the
+    /// driver unloaded.</returns>
+    Status SetCallbackOptions(CallbackCookie registration, CallbackOptions options);
+
+    /// <summary>
+    /// Enables a registration again after the kernel disabled it for faults (<see cref="CallbackOptions.DisableAfterFaults"/>)
+    /// or the driver disabled it (<see cref="DisableRegistration"/>), and resets its count of faults in a row. Its
+    /// callbacks are called again for operations that reach it after this call returns.
+    /// </summary>
+    /// <param name="registration">A callback registration of this driver.</param>
+    /// <returns><see cref="Status.Success"/> (also when it was enabled); <see cref="Status.InvalidHandle"/> when the cookie
+    /// names no live callback registration of this driver; <see cref="Status.InvalidDeviceState"/> after the driver unloaded.</returns>
+    Status EnableRegistration(CallbackCookie registration);
+
+    /// <summary>
+    /// Disables a registration without removing it: its callbacks are skipped, as if it were not registered, until
+    /// <see cref="EnableRegistration"/>. Operations it already holds stay held until they complete, time out or are cancelled.
+    /// </summary>
+    /// <param name="registration">A callback registration of this driver.</param>
+    /// <returns><see cref="Status.Success"/> (also when it was disabled); <see cref="Status.InvalidHandle"/>;
+    /// <see cref="Status.InvalidDeviceState"/> after the driver unloaded.</returns>
+    Status DisableRegistration(CallbackCookie registration);
+
+    /// <summary>
+    /// Subscribes to the faults of this driver's registrations: each fault (a callback that threw, overran its deadline or
+    /// returned an unusable verdict) is reported to <paramref name="callback"/> with what the kernel did about it. Called on
+    /// one of the driver's worker threads, in the order the faults happened; a fault callback that throws is reported as a
+    /// <c>driver-fault</c> event and not called for its own fault.
+    /// </summary>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the subscription for <see cref="UnregisterFaultCallback"/>.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a null callback;
+    /// <see cref="Status.TooManyRegistrations"/> at 8 subscriptions of this driver; <see cref="Status.InvalidDeviceState"/>
+    /// after the driver unloaded.</returns>
+    Status RegisterFaultCallback(RegistrationFaultCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Ends a subscription made with <see cref="RegisterFaultCallback"/>; faults found after it returns are not reported to it.</summary>
+    /// <param name="cookie">The subscription's cookie.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no subscription of this driver.</returns>
+    Status UnregisterFaultCallback(CallbackCookie cookie);
+
+    /// <summary>
+    /// Queues work to run on one of the driver's worker threads (IoQueueWorkItem): a scan of a held file, the completion
+    /// of a held operation, anything that must not run on a guest's thread. A driver has no threads or timers of its own
+    /// (the driver verifier refuses them); its work items, cancel notifications and fault notifications run here.
+    /// </summary>
+    /// <remarks>
+    /// Items start in the order they were queued; up to 4 of one driver run at once, each on its own thread. An item that
+    /// throws is reported as a <c>driver-fault</c> event and the next one runs. An item has no deadline, but one that never
+    /// returns keeps one of the driver's 4 workers. Items still queued when the driver unloads are dropped.
+    /// </remarks>
+    /// <param name="callback">The work. Must not be null.</param>
+    /// <param name="state">Passed to <paramref name="callback"/>.</param>
+    /// <returns><see cref="Status.Success"/> once queued; <see cref="Status.InvalidParameter"/> for a null callback;
+    /// <see cref="Status.InsufficientResources"/> when 4096 items of this driver are waiting;
+    /// <see cref="Status.InvalidDeviceState"/> after the driver unloaded.</returns>
+    Status QueueWorkItem(WorkItemCallback callback, object? state);
 }
 
 /// <summary>

@@ -34,9 +34,20 @@ namespace Palisade.Api;
 /// I/O this way; the driver verifier refuses System.IO's file-system types.</para>
 /// <para><b>Limits.</b> At most 64 minifilters; altitudes are unique among minifilters; names are unique, 1–64
 /// characters.</para>
-/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline counts as
-/// <see cref="PreOperationStatus.SuccessNoCallback"/> (the operation proceeds), is reported as a
-/// <c>driver-fault</c> event, and an overrun filter is disabled.</para>
+/// <para><b>Holding an operation.</b> A pre callback of create, rename, delete or set-information may hold the guest's
+/// operation to decide it later (FLT_PREOP_PENDING): it calls <see cref="PendPreOperation"/> and returns
+/// <see cref="PreOperationStatus.Pending"/>; the driver then completes it from any thread with
+/// <see cref="CompletePendedPreOperation"/>, with any verdict a pre callback can return, and the operation continues from
+/// that filter down exactly as after a synchronous return. While it is held only the guest thread that asked waits. A held
+/// create can be read with <see cref="ReadFile(IPendedOperation, long, Span{byte}, out int)"/>: the kernel opens the file
+/// the create names when it is pended, and the guest then receives that very file (see <see cref="PendPreOperation"/>).
+/// The filter's <see cref="CallbackOptions"/> (<see cref="IDriverContext.SetCallbackOptions"/>) give its maximum hold time
+/// and its verdict on timeout.</para>
+/// <para><b>Containment.</b> A callback that throws, overruns its 5-second deadline or returns an undefined status faults:
+/// the filter's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>: <see cref="PreOperationStatus.SuccessNoCallback"/>,
+/// the operation proceeds; <see cref="TimeoutVerdict.Deny"/>: the operation fails with <see cref="Status.AccessDenied"/>),
+/// a <c>driver-fault</c> event names the driver, the filter and the operation, and the driver's fault callbacks are told.
+/// The filter is disabled only as its <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "self-protection of files", "data loss prevention", "backup and audit")]
 public interface IFilterManager
@@ -96,6 +107,73 @@ public interface IFilterManager
     /// <see cref="Status.AccessDenied"/> when the file was not opened for reading and cannot be read;
     /// <see cref="Status.InvalidHandle"/>.</returns>
     Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
+
+    /// <summary>
+    /// Reads the file a held create names: the file the kernel opened for it when the create was pended (see
+    /// <see cref="PendPreOperation"/>), which is the file the guest receives if the create is allowed. From any thread,
+    /// while the create is held. The read is not seen by any filter and changes nothing the guest observes (it has its own
+    /// file offset).
+    /// </summary>
+    /// <param name="operation">A held create of this driver, as <see cref="PendPreOperation"/> returned it.</param>
+    /// <param name="offset">The file offset to read at; at least 0.</param>
+    /// <param name="buffer">Receives the bytes.</param>
+    /// <param name="bytesRead">The number of bytes read; 0 at the end of the file.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a null handle, a negative offset or a
+    /// held operation that is not a create; <see cref="Status.InvalidHandle"/> when the handle is not one of this driver's;
+    /// <see cref="Status.ObjectNameNotFound"/> when the create names no existing regular file (nothing to read: a create of a
+    /// new file, a directory, a device);
+    /// <see cref="Status.AccessDenied"/> when the file exists but the guest could not read it; <see cref="Status.InvalidDeviceState"/>
+    /// once the hold ended; <see cref="Status.Unsuccessful"/> for a read error of the file system.</returns>
+    Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead);
+
+    /// <summary>
+    /// Holds the guest operation whose pre callback of this driver runs on the calling thread, so that the driver can
+    /// decide it later (the counterpart of returning FLT_PREOP_PENDING). Call it inside the pre callback, then return
+    /// <see cref="PreOperationStatus.Pending"/>; complete it later, from any thread (a work item, another operation's
+    /// callback, a message from the driver's service), with <see cref="CompletePendedPreOperation"/>. A completion that comes
+    /// before the callback returned is kept and applies when it returns.
+    /// </summary>
+    /// <remarks>
+    /// <para>For a create of an existing regular file, the kernel opens the file here, on the guest's behalf, read-only and
+    /// without blocking, and sets <see cref="FileOperation.File"/> of <paramref name="operation"/> to its identity: the filter
+    /// reads it with <see cref="ReadFile(IPendedOperation, long, Span{byte}, out int)"/>, and when the create is allowed the
+    /// guest's file is opened through that same file (its flags applied to it), so the file decided on is the file
+    /// received even if the path is changed meanwhile. A create of a file that does not exist yet, of a directory or of any
+    /// other kind of file is held without an open (<see cref="FileOperation.File"/> stays none).</para>
+    /// <para>A callback that pends and then returns another verdict withdraws the hold: that verdict applies and the handle
+    /// ends <see cref="PendedOperationState.Withdrawn"/>. A callback that returns <see cref="PreOperationStatus.Pending"/>
+    /// without a successful pend faults (<see cref="RegistrationFaultKind.InvalidVerdict"/>).</para>
+    /// </remarks>
+    /// <param name="operation">The operation the pre callback received (its <c>ref</c> parameter, passed on).</param>
+    /// <param name="cancelCallback">Told if the kernel ends the hold without a completion (timeout, the guest gone, the
+    /// filter removed); null for no notification.</param>
+    /// <param name="pended">On success, the completion handle; otherwise null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidDeviceState"/> when called outside a pre callback of
+    /// this driver's filters, or for another operation than the one the callback received, or a second time in one call;
+    /// <see cref="Status.NotSupported"/> when the filter's <see cref="CallbackOptions.MaximumHoldTime"/> is zero, for a
+    /// cleanup, read or write, or for an operation that is not a guest's own (own I/O, the kernel's);
+    /// <see cref="Status.InsufficientResources"/> when 128 operations are held already.</returns>
+    Status PendPreOperation(ref FileOperation operation, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended);
+
+    /// <summary>
+    /// Completes a held operation (FltCompletePendedPreOperation) with the verdict its pre callback would have returned: the
+    /// operation continues from this filter down (the filters below, the file system, then the post callbacks), on the
+    /// kernel's thread of that operation. May be called from any thread, at any time before the hold's deadline.
+    /// </summary>
+    /// <param name="operation">The handle <see cref="PendPreOperation"/> returned.</param>
+    /// <param name="verdict"><see cref="PreOperationStatus.SuccessWithCallback"/>, <see cref="PreOperationStatus.SuccessNoCallback"/>
+    /// or <see cref="PreOperationStatus.Complete"/>.</param>
+    /// <param name="status">With <see cref="PreOperationStatus.Complete"/>, the operation's status (an error denies it; for a
+    /// create it must be an error). Ignored otherwise.</param>
+    /// <param name="completionContext">With <see cref="PreOperationStatus.SuccessWithCallback"/>, the
+    /// <see cref="FileOperation.CompletionContext"/> the post callback receives. Ignored otherwise.</param>
+    /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
+    /// handle, a handle of another kind, a verdict that is not one of the three, or a create completed with a success
+    /// status (the hold stays; complete it again correctly); <see cref="Status.InvalidHandle"/> when the handle is not one of
+    /// this driver's; <see cref="Status.AlreadyCompleted"/> when it was completed before; <see cref="Status.Timeout"/> when
+    /// its deadline passed first (the timeout verdict applied); <see cref="Status.Cancelled"/> when the kernel cancelled it;
+    /// <see cref="Status.InvalidDeviceState"/> when the pending callback withdrew it. Never throws.</returns>
+    Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext);
 
     /// <summary>
     /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
@@ -256,6 +334,11 @@ public enum PreOperationStatus
     SuccessNoCallback,
     /// <summary>Finish the operation now with <see cref="FileOperation.Status"/> (FLT_PREOP_COMPLETE).</summary>
     Complete,
+    /// <summary>
+    /// The operation is held, to be decided later (FLT_PREOP_PENDING): valid only after a successful
+    /// <see cref="IFilterManager.PendPreOperation"/> in the same call.
+    /// </summary>
+    Pending,
 }
 
 /// <summary>
@@ -309,7 +392,9 @@ public struct FileOperation
 
     /// <summary>
     /// The identity of the file. In a pre create, none (nothing is opened yet: decide on the identity in the post
-    /// callback, which sees the file actually opened). For cleanup, of the file closed; for the other operations, none.
+    /// callback, which sees the file actually opened), except after <see cref="IFilterManager.PendPreOperation"/>, which
+    /// opens an existing regular file for the held create and sets its identity here. For cleanup, of the file closed;
+    /// for the other operations, none.
     /// </summary>
     public FileIdentity File { get; set; }
 
@@ -321,11 +406,21 @@ public struct FileOperation
 
     /// <summary>A value the pre callback hands to its own post callback (the completion context).</summary>
     public object? CompletionContext { get; set; }
+
+    /// <summary>
+    /// In a pre callback, when the operation would time out if this filter held it, on the clock of
+    /// <see cref="Environment.TickCount64"/> (milliseconds): the moment the kernel began deciding the operation plus the
+    /// filter's <see cref="CallbackOptions.MaximumHoldTime"/>. 0 when the filter cannot hold this operation (no hold time,
+    /// not a guest's operation, or an operation that cannot be held). The kernel sets it before each pre callback; a
+    /// change made by the callback has no effect.
+    /// </summary>
+    public long HoldDeadline { get; set; }
 }
 
 /// <summary>A minifilter pre callback.</summary>
 /// <param name="operation">The operation; <see cref="FileOperation.Status"/> and <see cref="FileOperation.CompletionContext"/> may be set.</param>
-/// <returns>Whether to pass the operation down, with or without a post callback, or to complete it.</returns>
+/// <returns>Whether to pass the operation down, with or without a post callback, to complete it, or (after
+/// <see cref="IFilterManager.PendPreOperation"/>) that it is held.</returns>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
 public delegate PreOperationStatus FilePreCallback(ref FileOperation operation);
 

@@ -30,8 +30,16 @@ namespace Palisade.Api;
 /// and the guest's accept fails with <c>ECONNABORTED</c>.</para>
 /// <para><b>Limits.</b> At most 64 sublayers, 4096 filters and 64 callouts; names are 1–128 characters; a filter
 /// has at most 16 conditions.</para>
-/// <para><b>Containment.</b> A callout that throws or overruns its 5-second deadline counts as
-/// <see cref="ClassifyResult.Continue"/>, is reported as a <c>driver-fault</c> event, and an overrun callout is disabled.</para>
+/// <para><b>Holding a classification.</b> A callout may hold the operation until it knows the answer (an interactive
+/// prompt, a reputation lookup), in the manner of FwpsPendOperation: it calls <see cref="PendClassify"/> and returns
+/// <see cref="ClassifyResult.Pending"/>; the driver completes it from any thread with <see cref="CompletePendedClassify"/>,
+/// and the classification goes on from that filter as if the callout had returned that result. Only the guest thread
+/// whose connect, bind, listen, accept or send is held waits.</para>
+/// <para><b>Containment.</b> A callout that throws, overruns its 5-second deadline or returns an undefined result faults:
+/// the callout's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>: <see cref="ClassifyResult.Continue"/>;
+/// <see cref="TimeoutVerdict.Deny"/>: <see cref="ClassifyResult.Block"/>), a <c>driver-fault</c> event names the driver, the
+/// callout and the operation, and the driver's fault callbacks are told. The callout is disabled only as its
+/// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "host firewall", "per-application network control", "network monitoring")]
 public interface INetworkFilterEngine
@@ -75,6 +83,34 @@ public interface INetworkFilterEngine
     /// <param name="cookie">The filter's cookie.</param>
     /// <returns><see cref="Status.Success"/> or <see cref="Status.InvalidHandle"/>.</returns>
     Status DeleteFilter(CallbackCookie cookie);
+
+    /// <summary>
+    /// Holds the classification whose callout of this driver runs on the calling thread (FwpsPendOperation): call it inside
+    /// the classify function, then return <see cref="ClassifyResult.Pending"/>; complete it later from any thread with
+    /// <see cref="CompletePendedClassify"/>. A completion that comes before the callout returned is kept.
+    /// </summary>
+    /// <param name="context">The operation the classify function received (its <c>in</c> parameter, passed on).</param>
+    /// <param name="cancelCallback">Told if the kernel ends the hold without a completion (timeout, the guest gone, the
+    /// callout removed); null for no notification.</param>
+    /// <param name="pended">On success, the completion handle; otherwise null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidDeviceState"/> when called outside a classify function
+    /// of this driver's callouts, for another operation than the one it received, or a second time in one call;
+    /// <see cref="Status.NotSupported"/> when the callout's <see cref="CallbackOptions.MaximumHoldTime"/> is zero or the
+    /// operation is not a guest's; <see cref="Status.InsufficientResources"/> when 128 operations are held already.</returns>
+    Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended);
+
+    /// <summary>
+    /// Completes a held classification (FwpsCompleteOperation) with the result the callout would have returned; the
+    /// classification goes on from the callout's filter under the arbitration rules. From any thread.
+    /// </summary>
+    /// <param name="operation">The handle <see cref="PendClassify"/> returned.</param>
+    /// <param name="result"><see cref="ClassifyResult.Permit"/>, <see cref="ClassifyResult.Block"/> or <see cref="ClassifyResult.Continue"/>.</param>
+    /// <returns><see cref="Status.Success"/> when the result was taken; <see cref="Status.InvalidParameter"/> for a null
+    /// handle, a handle of another kind, or a result that is not one of the three (the hold stays);
+    /// <see cref="Status.InvalidHandle"/> when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>;
+    /// <see cref="Status.Timeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
+    /// withdrew it. Never throws.</returns>
+    Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result);
 }
 
 /// <summary>The layers where filters apply (the ALE authorization layers of WFP).</summary>
@@ -134,6 +170,8 @@ public enum ClassifyResult
     Permit,
     /// <summary>Block.</summary>
     Block,
+    /// <summary>Held, to be decided later: valid only after a successful <see cref="INetworkFilterEngine.PendClassify"/> in the same call.</summary>
+    Pending,
 }
 
 /// <summary>The protocol of a socket.</summary>
@@ -299,10 +337,17 @@ public readonly struct NetworkClassifyContext
 
     /// <summary>The real user id of the process.</summary>
     public int UserId { get; init; }
+
+    /// <summary>
+    /// In a classify function, when the operation would time out if this callout held it, on the clock of
+    /// <see cref="Environment.TickCount64"/> (milliseconds); 0 when the callout cannot hold it (see
+    /// <see cref="FileOperation.HoldDeadline"/>).
+    /// </summary>
+    public long HoldDeadline { get; init; }
 }
 
 /// <summary>A callout's classify function.</summary>
 /// <param name="context">The operation.</param>
-/// <returns>Permit, block, or continue.</returns>
+/// <returns>Permit, block, continue, or (after <see cref="INetworkFilterEngine.PendClassify"/>) pending.</returns>
 [ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "per-application network control")]
 public delegate ClassifyResult CalloutClassifyCallback(in NetworkClassifyContext context);

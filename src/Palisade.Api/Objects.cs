@@ -17,8 +17,15 @@ namespace Palisade.Api;
 /// <para><b>Ordering.</b> Pre callbacks run from the highest altitude down; post callbacks from the lowest up. Each
 /// pre callback sees the desired access left by the callbacks above it.</para>
 /// <para><b>Limits.</b> At most 64 registrations at once; altitudes are unique among object-callback registrations.</para>
-/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline leaves the access as it was
-/// (no right removed), is reported as a <c>driver-fault</c> event, and an overrun registration is disabled.</para>
+/// <para><b>Holding an operation.</b> A pre callback may hold the guest's operation (a signal, a ptrace attach) until it
+/// knows the answer: it calls <see cref="PendOperation"/> and returns; the driver completes it from any thread with
+/// <see cref="CompletePendedOperation"/>, giving the access to grant, and the remaining callbacks then run. Handles the
+/// kernel opens for itself cannot be held.</para>
+/// <para><b>Containment.</b> A callback that throws, overruns its 5-second deadline or adds access rights faults: the
+/// registration's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>: no right removed;
+/// <see cref="TimeoutVerdict.Deny"/>: every right removed), a <c>driver-fault</c> event names the driver, the registration
+/// and the operation, and the driver's fault callbacks are told. The registration is disabled only as its
+/// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection", "anti-tampering", "EDR")]
 public interface IObjectCallbacks
@@ -38,6 +45,34 @@ public interface IObjectCallbacks
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);
+
+    /// <summary>
+    /// Holds the handle operation whose pre callback of this driver runs on the calling thread, to decide later which
+    /// rights it gets: call it inside the pre callback and return; complete it from any thread with
+    /// <see cref="CompletePendedOperation"/>. What the callback left in <see cref="ObjectPreOperationInfo.DesiredAccess"/> is
+    /// ignored for a held operation; the completion gives it. A completion that comes before the callback returned is kept.
+    /// </summary>
+    /// <param name="info">The operation the pre callback received (its <c>ref</c> parameter, passed on).</param>
+    /// <param name="cancelCallback">Told if the kernel ends the hold without a completion; null for no notification.</param>
+    /// <param name="pended">On success, the completion handle; otherwise null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidDeviceState"/> when called outside a pre callback of
+    /// this driver, for another operation than the one it received, or a second time in one call;
+    /// <see cref="Status.NotSupported"/> when the registration's <see cref="CallbackOptions.MaximumHoldTime"/> is zero, for a
+    /// kernel handle, or for an operation that is not a guest's; <see cref="Status.InsufficientResources"/> when 128
+    /// operations are held already.</returns>
+    Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended);
+
+    /// <summary>
+    /// Completes a held handle operation with the access it is granted; the callbacks below this one then run with it,
+    /// as after a synchronous return. From any thread.
+    /// </summary>
+    /// <param name="operation">The handle <see cref="PendOperation"/> returned.</param>
+    /// <param name="desiredAccess">The access to grant: the desired access the callback saw, or fewer rights.</param>
+    /// <returns><see cref="Status.Success"/> when taken; <see cref="Status.InvalidParameter"/> for a null handle, a handle of
+    /// another kind, or rights the callback did not see asked for (the hold stays); <see cref="Status.InvalidHandle"/> when
+    /// the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when withdrawn. Never throws.</returns>
+    Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess);
 }
 
 /// <summary>The object types whose handle operations a registration sees.</summary>
@@ -129,6 +164,13 @@ public struct ObjectPreOperationInfo
     /// <see cref="OriginalDesiredAccess"/> are ignored and reported as a <c>driver-fault</c> event.
     /// </summary>
     public ProcessAccessRights DesiredAccess { get; set; }
+
+    /// <summary>
+    /// When the operation would time out if this callback held it, on the clock of <see cref="Environment.TickCount64"/>
+    /// (milliseconds); 0 when this registration cannot hold it (see <see cref="FileOperation.HoldDeadline"/>). Set by the
+    /// kernel before each pre callback; a change has no effect.
+    /// </summary>
+    public long HoldDeadline { get; set; }
 }
 
 /// <summary>What an object post callback sees.</summary>

@@ -1,3 +1,5 @@
+using System;
+
 namespace Palisade.Api;
 
 /// <summary>
@@ -9,11 +11,17 @@ namespace Palisade.Api;
 /// image load) are registered at once, across all drivers; the 65th registration returns
 /// <see cref="Status.TooManyRegistrations"/>.</para>
 /// <para><b>Ordering.</b> Callbacks of one kind are called in the order they were registered.</para>
-/// <para><b>Threading.</b> Callbacks run on a kernel thread of the supervisor while the guest thread that caused
-/// the event waits; they may run concurrently for different guests and must not block for long.</para>
-/// <para><b>Containment.</b> A callback that throws, or that has not returned 5 seconds after it was called (its
-/// deadline), is contained: the kernel applies the default verdict (allow), reports a <c>driver-fault</c> event
-/// naming the driver, and, for an overrun, disables that registration so that later events are not delayed.</para>
+/// <para><b>Threading.</b> Callbacks run on a kernel thread while the guest thread that caused the event waits; they run
+/// concurrently for different guests, and a callback that takes long delays only the guest thread whose operation it
+/// decides. A process-create callback that needs long (a hash of a large image, a question to a server) holds the
+/// creation instead: <see cref="PendCreate"/>, return <see cref="Status.Pending"/>, and complete it later with
+/// <see cref="CompletePendedCreate"/>.</para>
+/// <para><b>Containment.</b> A callback that throws, that has not returned 5 seconds after it was called (its deadline),
+/// or (process create) that returns <see cref="Status.Pending"/> without a pend faults: the registration's timeout verdict
+/// applies (<see cref="TimeoutVerdict.Allow"/> by default; <see cref="TimeoutVerdict.Deny"/> denies the creation with
+/// <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
+/// and the driver's fault callbacks are told. The registration is disabled only as its
+/// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus", "self-protection", "EDR telemetry")]
 public interface IProcessCallbacks
@@ -54,6 +62,35 @@ public interface IProcessCallbacks
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie);
 
+    /// <summary>
+    /// Holds the process creation whose process-create callback of this driver runs on the calling thread, to decide it
+    /// later: call it inside the callback, then return <see cref="Status.Pending"/>; complete it from any thread with
+    /// <see cref="CompletePendedCreate"/>. The exec waits, and only the exec: other guests and the process's other threads
+    /// go on. A completion that comes before the callback returned is kept.
+    /// </summary>
+    /// <param name="info">The creation the callback received (its <c>in</c> parameter, passed on).</param>
+    /// <param name="cancelCallback">Told if the kernel ends the hold without a completion (timeout, the guest gone, the
+    /// registration removed); null for no notification.</param>
+    /// <param name="pended">On success, the completion handle; otherwise null.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidDeviceState"/> when called outside a process-create
+    /// callback of this driver, for another creation than the one it received, or a second time in one call;
+    /// <see cref="Status.NotSupported"/> when the registration's <see cref="CallbackOptions.MaximumHoldTime"/> is zero or the
+    /// creation is not a guest's; <see cref="Status.InsufficientResources"/> when 128 operations are held already.</returns>
+    Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended);
+
+    /// <summary>
+    /// Completes a held process creation with the verdict the callback would have returned: <see cref="Status.Success"/>
+    /// allows it, an error status denies it (the guest's exec fails with the status's errno). The remaining
+    /// process-create callbacks then run, then the image-load callbacks, as after a synchronous return. From any thread.
+    /// </summary>
+    /// <param name="operation">The handle <see cref="PendCreate"/> returned.</param>
+    /// <param name="verdict">The verdict; any status but <see cref="Status.Pending"/>.</param>
+    /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
+    /// handle, a handle of another kind or <see cref="Status.Pending"/> (the hold stays); <see cref="Status.InvalidHandle"/>
+    /// when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callback withdrew it. Never throws.</returns>
+    Status CompletePendedCreate(IPendedOperation operation, Status verdict);
+
     /// <summary>Removes a registration made through this interface. After it returns, the callback is not called again.</summary>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when the cookie names no live registration of this driver.</returns>
@@ -64,7 +101,8 @@ public interface IProcessCallbacks
 /// (typically <see cref="Status.AccessDenied"/>, which the guest sees as <c>EACCES</c>) to deny.</summary>
 /// <param name="info">The process being created. Valid only during the call.</param>
 /// <returns>The verdict. The first error returned by any callback denies the creation; later callbacks still run
-/// and see <see cref="ProcessCreateInfo.CreationStatus"/>.</returns>
+/// and see <see cref="ProcessCreateInfo.CreationStatus"/>. <see cref="Status.Pending"/> after a successful
+/// <see cref="IProcessCallbacks.PendCreate"/> holds the creation.</returns>
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus")]
 public delegate Status ProcessCreateCallback(in ProcessCreateInfo info);
 
@@ -113,6 +151,12 @@ public readonly struct ProcessCreateInfo
 
     /// <summary>The verdict so far: <see cref="Status.Success"/>, or the error returned by an earlier callback.</summary>
     public Status CreationStatus { get; init; }
+
+    /// <summary>
+    /// When the creation would time out if this callback held it, on the clock of <see cref="Environment.TickCount64"/>
+    /// (milliseconds); 0 when this registration cannot hold it (see <see cref="FileOperation.HoldDeadline"/>).
+    /// </summary>
+    public long HoldDeadline { get; init; }
 }
 
 /// <summary>What a process-exit callback sees.</summary>

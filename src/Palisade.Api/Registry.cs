@@ -20,9 +20,13 @@ namespace Palisade.Api;
 /// <para><b>Ordering.</b> Pre notifications go from the highest altitude down, post notifications from the lowest
 /// up. Only callbacks whose pre notification ran get the post notification.</para>
 /// <para><b>Limits.</b> At most 64 registrations at once; altitudes are unique among registry registrations.</para>
-/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline counts as
-/// <see cref="Status.Success"/> (continue), is reported as a <c>driver-fault</c> event, and an overrun
-/// registration is disabled.</para>
+/// <para><b>Containment.</b> A callback that throws or overruns its 5-second deadline faults: the registration's timeout
+/// verdict applies (<see cref="TimeoutVerdict.Allow"/>: <see cref="Status.Success"/>, continue;
+/// <see cref="TimeoutVerdict.Deny"/>: <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the
+/// registration and the operation, and the driver's fault callbacks are told; the registration is disabled only as its
+/// <see cref="CallbackOptions.DisableAfterFaults"/> says. Registry operations cannot be held: they are the administrator's
+/// and the kernel's own, not a guest's, and no guest thread waits for them; a callback that needs time defers its own work
+/// to a work item (<see cref="IDriverContext.QueueWorkItem"/>).</para>
 /// </remarks>
 [ApiInfo(ApiArea.Registry, "1.0", ApiState.Draft, "self-protection of configuration", "configuration monitoring", "virtualization")]
 public interface IRegistryCallbacks

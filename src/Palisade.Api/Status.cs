@@ -33,6 +33,10 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>The operation succeeded. For a verdict: allow, continue.</summary>
     public static Status Success => new(0x0000_0000);
 
+    /// <summary>A pre callback holds the operation to decide it later (STATUS_PENDING): returned by a process-create
+    /// callback that called <see cref="IProcessCallbacks.PendCreate"/> first. A success code; it never reaches a guest.</summary>
+    public static Status Pending => new(0x0000_0103);
+
     /// <summary>Registry callbacks only: the callback performed the operation itself and supplied its result; the
     /// kernel skips the operation and the remaining pre callbacks (STATUS_CALLBACK_BYPASS). Maps to success for the caller.</summary>
     public static Status CallbackBypass => new(0x4000_0503);
@@ -82,7 +86,8 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>The kernel could not allocate what the operation needs. Errno: <c>ENOMEM</c>.</summary>
     public static Status InsufficientResources => new(0xC000_009A);
 
-    /// <summary>A callback did not return within its deadline; the kernel applied the default verdict. Errno: <c>ETIMEDOUT</c>.</summary>
+    /// <summary>A callback did not return within its deadline, or a held operation's deadline passed before its completion;
+    /// the kernel applied the registration's timeout verdict. Errno: <c>ETIMEDOUT</c>.</summary>
     public static Status Timeout => new(0xC000_00B5);
 
     /// <summary>The operation is not supported by this object or in this context. Errno: <c>EOPNOTSUPP</c>.</summary>
@@ -92,7 +97,8 @@ public readonly struct Status : IEquatable<Status>
     /// sendto/sendmsg; <c>ECONNABORTED</c> for accept.</summary>
     public static Status NetworkAccessDenied => new(0xC000_00CA);
 
-    /// <summary>The operation was cancelled (for example an open cancelled by a post callback). Errno: <c>EACCES</c>.</summary>
+    /// <summary>The operation was cancelled (for example an open cancelled by a post callback, or a held operation whose
+    /// guest went away). Errno: <c>EACCES</c>.</summary>
     public static Status Cancelled => new(0xC000_0120);
 
     /// <summary>The object cannot be deleted. Errno: <c>EPERM</c>.</summary>
@@ -125,6 +131,9 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>The driver package is signed by a key that is not in the kernel's trust store.</summary>
     public static Status UntrustedSigner => new(0xE000_0004);
 
+    /// <summary>A held operation was already completed by an earlier call; the later completion changed nothing.</summary>
+    public static Status AlreadyCompleted => new(0xE000_0005);
+
     /// <summary>The driver references a kernel assembly other than Palisade.Api, or its entry type is unusable.</summary>
     public static Status DriverBlocked => new(0xC000_036B);
 
@@ -135,6 +144,7 @@ public readonly struct Status : IEquatable<Status>
     public string Name => Code switch
     {
         0x0000_0000 => nameof(Success),
+        0x0000_0103 => nameof(Pending),
         0x4000_0503 => nameof(CallbackBypass),
         0xC000_0001 => nameof(Unsuccessful),
         0xC000_0008 => nameof(InvalidHandle),
@@ -166,6 +176,7 @@ public readonly struct Status : IEquatable<Status>
         0xE000_0002 => nameof(InvalidAltitude),
         0xE000_0003 => nameof(CallbackFaulted),
         0xE000_0004 => nameof(UntrustedSigner),
+        0xE000_0005 => nameof(AlreadyCompleted),
         _ => "0x" + Code.ToString("X8", CultureInfo.InvariantCulture),
     };
 
@@ -173,6 +184,7 @@ public readonly struct Status : IEquatable<Status>
     public string Message => Code switch
     {
         0x0000_0000 => "The operation completed successfully.",
+        0x0000_0103 => "The operation is held and will be decided later.",
         0x4000_0503 => "A registry callback handled the operation itself.",
         0xC000_0001 => "The operation was unsuccessful.",
         0xC000_0008 => "The handle or cookie does not name a live object or registration.",
@@ -204,6 +216,7 @@ public readonly struct Status : IEquatable<Status>
         0xE000_0002 => "The altitude is not a valid decimal altitude.",
         0xE000_0003 => "A driver callback threw an exception.",
         0xE000_0004 => "The signer is not in the kernel's trust store.",
+        0xE000_0005 => "The held operation was already completed.",
         _ => IsSuccess ? "Success." : "Error.",
     };
 

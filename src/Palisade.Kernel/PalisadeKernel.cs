@@ -39,14 +39,23 @@ internal sealed class PalisadeKernel : IDisposable
     {
         Options = options;
         Events = new EventStream(options.Events, options.OwnsEvents, options.EventOptions);
-        Monitor = new CallbackMonitor(options.CallbackDeadline, (r, reason) => Events.WriteDriverFault(r.OwnerName, reason));
-        Objects = new ObjectManager(Monitor, Events);
+        Faults = new FaultPolicy(Events);
+        Holds = new HoldTable();
+        Monitor = new CallbackMonitor(options.CallbackDeadline, (r, operation, own) => Faults.Report(r, RegistrationFaultKind.Overran, in operation,
+            operation.Name + " callback overran its deadline: it has run " + own + " ms of its own, the deadline is " + (long)options.CallbackDeadline.TotalMilliseconds + " ms"));
+        Objects = new ObjectManager(Monitor, Faults, Holds);
         ProcessTable = new ProcessTable(Objects.ProcessType, Objects.ThreadType);
-        Processes = new ProcessNotifications(Monitor, Events);
-        Files = new FilterManager(Monitor, Events);
-        Network = new FilterEngine(Monitor, Events);
-        RegistryCallbacks = new RegistryNotifications(Monitor, Events);
+        Processes = new ProcessNotifications(Monitor, Faults, Holds);
+        Files = new FilterManager(Monitor, Faults, Holds);
+        Network = new FilterEngine(Monitor, Faults, Holds);
+        RegistryCallbacks = new RegistryNotifications(Monitor, Faults);
         ParameterCallbacks = new ParameterNotifications(this);
+
+        // A registration removed while it holds operations: they end, with its timeout verdict.
+        Files.Filters.Changed += Holds.CancelRemoved;
+        Processes.Create.Changed += Holds.CancelRemoved;
+        Network.Callouts.Changed += Holds.CancelRemoved;
+        Objects.Callbacks.Changed += Holds.CancelRemoved;
         SecurityCenter = new SecurityCenterService();
         ServiceTable = new SystemServiceTable();
         _registry = registry;
@@ -66,6 +75,12 @@ internal sealed class PalisadeKernel : IDisposable
     public EventStream Events { get; }
 
     public CallbackMonitor Monitor { get; }
+
+    /// <summary>What the kernel does about a registration's fault.</summary>
+    public FaultPolicy Faults { get; }
+
+    /// <summary>The operations drivers hold.</summary>
+    public HoldTable Holds { get; }
 
     public ObjectManager Objects { get; }
 
@@ -322,6 +337,9 @@ internal sealed class PalisadeKernel : IDisposable
         driver.Context?.MarkStopping();
 
         int left = 0;
+
+        // From here on the driver is told of nothing (its holds end with their timeout verdicts as its registrations go).
+        driver.Context?.BeginUnload();
         if (driver.Package is not null)
         {
             DriverUnloadResult r = driver.Package.Unload(() => left = RemoveEverythingOf(driver));
@@ -363,6 +381,20 @@ internal sealed class PalisadeKernel : IDisposable
         Network.RemoveOwnedBy(driver);
         n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count);
         return n;
+    }
+
+    /// <summary>
+    /// The callback registration of <paramref name="owner"/> named by <paramref name="cookie"/>, of any kind; null when it
+    /// names none (or a registration without callbacks: a sublayer, a network filter, a product).
+    /// </summary>
+    public Registration? FindCallbackRegistration(CallbackCookie cookie, DriverObject owner)
+    {
+        Registration? r = (Registration?)Processes.Create.Find(cookie, owner) ?? Processes.Exit.Find(cookie, owner);
+        r ??= (Registration?)Processes.ThreadCreate.Find(cookie, owner) ?? Processes.ThreadExit.Find(cookie, owner);
+        r ??= (Registration?)Processes.ImageLoad.Find(cookie, owner) ?? Objects.Callbacks.Find(cookie, owner);
+        r ??= (Registration?)RegistryCallbacks.Callbacks.Find(cookie, owner) ?? Files.Filters.Find(cookie, owner);
+        r ??= Network.Callouts.Find(cookie, owner);
+        return r is { HasCallbacks: true } ? r : null;
     }
 
     /// <summary>Every registration currently held, of every kind (the guard and the dump list them).</summary>

@@ -130,6 +130,27 @@ public sealed class AntivirusTests : IDisposable
     }
 
     [Theory]
+    [InlineData("scanService", "spool", "expected the absolute path")]
+    [InlineData("asyncScan", "sometimes", "expected true or false")]
+    [InlineData("holdTime", "0", "from 1 to 600")]
+    [InlineData("holdTime", "601", "from 1 to 600")]
+    [InlineData("onTimeout", "maybe", "expected allow or deny")]
+    public void A_bad_holding_parameter_fails_the_load_and_says_why(string key, string value, string expected)
+    {
+        Assert.Equal(Status.InvalidParameter, _h.Start(new AntivirusDriver(), "antivirus", (key, value)));
+        Assert.Contains(expected, Assert.Single(_h.Events("config-error")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void With_scanning_elsewhere_the_scan_filter_may_hold_opens_for_the_hold_time_and_denies_on_timeout()
+    {
+        Assert.Equal(Status.Success, _h.Start(new AntivirusDriver(), "antivirus", ("asyncScan", "true"), ("holdTime", "12")));
+
+        Palisade.Kernel.Io.Minifilter scan = Assert.Single(_h.Kernel.Files.Filters.Snapshot, f => f.Name == AntivirusDriver.ScanFilterName);
+        Assert.Equal((12_000L, true), (scan.Policy.HoldMilliseconds, scan.Policy.DenyOnTimeout));
+    }
+
+    [Theory]
     [InlineData("md5 00112233 Name", "unknown signature kind")]
     [InlineData("hex 0011 Name", "4 to 1024 bytes")]
     [InlineData("hex 0g112233 Name", "hex digits")]

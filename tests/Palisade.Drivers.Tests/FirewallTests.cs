@@ -55,6 +55,42 @@ public sealed class FirewallTests : IDisposable
     }
 
     [Fact]
+    public void An_ask_line_becomes_a_callout_filter_of_the_firewalls_sublayer()
+    {
+        Assert.True(FirewallPolicy.TryParse("ask out tcp port 8080\nallow out any\n", out FirewallPolicy? policy, out string? error), error);
+
+        Assert.True(policy.HasAsk);
+        NetworkFilter ask = Assert.Single(policy.BuildFilters(new CallbackCookie(7), new CallbackCookie(9)), f => f.Action == NetworkAction.Callout && f.Layer == NetworkLayer.ConnectV4);
+        Assert.Equal((new CallbackCookie(9), 2UL), (ask.Callout, ask.Weight));
+    }
+
+    [Fact]
+    public void An_ask_line_for_inbound_operations_is_refused()
+    {
+        Assert.False(FirewallPolicy.TryParse("ask in tcp port 22\n", out _, out string? error));
+        Assert.StartsWith("line 1: \"ask\" applies to outbound connections only", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rules_that_ask_without_a_prompt_folder_fail_the_load()
+    {
+        string rules = _h.WriteFile("firewall.rules", "ask out tcp port 8080\n");
+
+        Assert.Equal(Status.InvalidParameter, _h.Start(new FirewallDriver(), "firewall", ("rules", rules)));
+        Assert.Contains("prompt must name", Assert.Single(_h.Events("config-error")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void With_no_prompt_program_listening_an_ask_line_gives_its_no_answer_verdict_at_once()
+    {
+        string rules = _h.WriteFile("firewall.rules", "ask out tcp port 8080\nallow out any\n");
+        Assert.Equal(Status.Success, _h.Start(new FirewallDriver(), "firewall", ("rules", rules), ("prompt", _h.Files), ("onTimeout", "block")));
+
+        Assert.Equal(Status.NetworkAccessDenied, Connect("127.0.0.1", 8080));
+        Assert.Equal(Status.Success, Connect("127.0.0.1", 8081));
+    }
+
+    [Fact]
     public void A_bad_rules_file_fails_the_load_and_reports_the_line()
     {
         string rules = _h.WriteFile("firewall.rules", "allow out tcp port 80\n\nblock out tcp port http\n");

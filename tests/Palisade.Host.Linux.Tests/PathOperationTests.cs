@@ -60,6 +60,12 @@ public sealed class PathOperationTests : IDisposable
 
         public int PathOperation(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request) => 13;
 
+        public int TakeHeldFile() => -1;
+
+        public void WaiterGone(in Palisade.Kernel.Hosting.Requester requester)
+        {
+        }
+
         public void PathOperationCompleted(in Palisade.Kernel.Hosting.Requester requester, in Palisade.Host.Linux.Mediation.PathOperationCall request, int error) =>
             Interlocked.Increment(ref Completions);
 

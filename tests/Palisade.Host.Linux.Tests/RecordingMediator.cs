@@ -28,6 +28,10 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public int PreOpen(in Requester requester, in OpenCall request) => PreOpenResult;
 
+    public int TakeHeldFile() => -1;
+
+    public void WaiterGone(in Requester requester) => Events.Enqueue($"gone {requester.ThreadId}");
+
     public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file)
     {
         Interlocked.Increment(ref PostOpens);

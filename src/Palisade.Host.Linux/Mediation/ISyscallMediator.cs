@@ -18,9 +18,11 @@ namespace Palisade.Host.Linux.Mediation;
 /// that a call no registration cares about costs nothing more.
 /// </para>
 /// <para>
-/// Threading: calls come from the supervisor's loop thread, and from short-lived worker threads for
-/// operations that block (a FIFO open, a blocking connect). Implementations must be thread-safe and should
-/// not block: while a decision runs, no other notification of that supervisor is served.
+/// Threading: calls come from the supervisor's threads, several at once: each notification is served to its end on
+/// the thread that received it, and one that takes long (a decision a driver holds, a FIFO open, a blocking connect)
+/// hands receiving to a new thread (see <see cref="Supervision.ReceiverWatch"/>). Implementations must be thread-safe;
+/// a decision that blocks delays only the guest thread it decides, and the others after a hand-over of a few
+/// milliseconds.
 /// </para>
 /// <para>
 /// Decisions return an errno: 0 allows, any positive value (EACCES, EPERM, ...) fails the guest's call
@@ -46,6 +48,21 @@ internal interface ISyscallMediator
     /// one, or an errno to deny.
     /// </summary>
     int PreOpen(in Requester requester, in OpenCall request);
+
+    /// <summary>
+    /// After a <see cref="PreOpen"/> that allowed, on the same thread: a descriptor that names the file a driver held the
+    /// decision on, through which the supervisor must open the guest's file (so that the guest gets the file decided on),
+    /// or -1 when the decision was not held on a file. The caller owns the descriptor.
+    /// </summary>
+    int TakeHeldFile();
+
+    /// <summary>
+    /// The guest thread whose call <see cref="Requester.CallId"/> (the notification id) a supervisor thread serves no longer
+    /// waits for it (it was killed, or its process ended): a decision held for that call can be given up. Called from the
+    /// supervisor's watch, at most once per call. The call may also have been answered just now, and the thread may already
+    /// wait for its next call: act only on the call named.
+    /// </summary>
+    void WaiterGone(in Requester requester);
 
     /// <summary>
     /// After the supervisor opened the file and before the guest gets it: the identity and the canonical

@@ -23,6 +23,9 @@ internal sealed class KernelMediator : ISyscallMediator
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
         Subscriptions = RequestDecoder.FamiliesOf(host.Interests);
+
+        // A create a filter holds is opened by the supervisor's thread that serves it, as the guest's open will resolve.
+        host.HeldFiles = Supervision.HeldCreates.Instance;
         _files = new FileMediator(host);
         _processes = new ProcessMediator(host);
         _network = new NetworkMediator(host);
@@ -33,6 +36,10 @@ internal sealed class KernelMediator : ISyscallMediator
     public int PreOpen(in Requester requester, in OpenCall request) => _files.PreOpen(in requester, in request);
 
     public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => _files.PostOpen(in requester, in file);
+
+    public int TakeHeldFile() => _host.TakeHeldFile();
+
+    public void WaiterGone(in Requester requester) => _host.CancelWaiting(in requester);
 
     public int PathOperation(in Requester requester, in PathOperationCall request) => _files.PathOperation(in requester, in request);
 

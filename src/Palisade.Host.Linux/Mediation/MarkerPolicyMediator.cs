@@ -32,6 +32,15 @@ internal sealed class MarkerPolicyMediator : ISyscallMediator
     public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => _marker.Length == 0 ? 0 : Check(file.ReadPath());
 
     /// <inheritdoc/>
+    public int TakeHeldFile() => -1;
+
+    /// <inheritdoc/>
+    public void WaiterGone(in Requester requester)
+    {
+        // This policy holds no decision.
+    }
+
+    /// <inheritdoc/>
     public int PathOperation(in Requester requester, in PathOperationCall request) =>
         Check(request.Path) != 0 ? Errno.EACCES : Check(request.NewPath);
 

@@ -16,10 +16,11 @@ namespace Palisade.Host.Linux.Supervision;
 /// The family handlers live in Syscalls/*.cs.
 /// </summary>
 /// <remarks>
-/// One thread receives at a time. When it waits in an open the guest asked to block (see <see cref="OpenWatch"/>),
-/// a new thread takes over receiving and the old one ends after that open; the state below is the receiving
-/// thread's alone, and what an old thread still does after its open (the post decision and the injection) is the
-/// same work the blocking-operation threads do concurrently.
+/// One thread receives at a time and serves each notification to its end. When one takes long (a driver holds its
+/// decision, an open waits for a FIFO's partner, a connect for its peer: see <see cref="ReceiverWatch"/>), a new thread
+/// takes over receiving and the old one ends after that notification. Several threads may thus serve notifications at
+/// once, each for a different guest thread; the bookkeeping below (threads to processes, pending execs) is shared
+/// between them and thread-safe.
 /// </remarks>
 internal sealed unsafe partial class Supervisor
 {
@@ -27,13 +28,17 @@ internal sealed unsafe partial class Supervisor
     private readonly ISyscallMediator _mediator;
     private readonly SyscallFamilies _families;
     private readonly Action<Exception>? _onFault;
-    private readonly Dictionary<int, int> _processOfThread = [];
-    private readonly HashSet<int> _knownProcesses = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> _processOfThread = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _knownProcesses = new();
     private readonly Dictionary<int, PendingExec> _pendingExecs = [];
     private readonly ManualResetEventSlim _ended = new();
-    private readonly OpenWatch _watch;
+    private readonly ReceiverWatch _watch;
     private long _handled;
-    private long _generation;
+
+    // Threads that may still use the listener (the receiving one and those serving a slow notification); the last one
+    // out closes it. The receiving thread leaves only when the listener hung up (no guest uses the filter any more).
+    private int _threads;
+    private volatile int _pendingExecCount;
 
     /// <summary>The user guests run as: the supervisor's own (a guest cannot gain privileges: no_new_privs).</summary>
     private static readonly int GuestUserId = (int)Libc.GetUid();
@@ -50,7 +55,7 @@ internal sealed unsafe partial class Supervisor
         _mediator = mediator;
         _families = mediator.Subscriptions;
         _onFault = onFault;
-        _watch = new OpenWatch(TakeOver);
+        _watch = new ReceiverWatch(TakeOver, StillWaiting, GuestGone, AtThreadLimit);
     }
 
     /// <summary>
@@ -69,23 +74,50 @@ internal sealed unsafe partial class Supervisor
     public void Start()
     {
         _watch.Start();
-        StartReceiver(generation: 0);
+        StartReceiver(first: true);
     }
 
-    /// <summary>Waits until the loop has ended (every guest of the filter is gone); false if <paramref name="timeout"/> passed first.</summary>
+    /// <summary>
+    /// Waits until the loop has ended (every guest of the filter is gone, and every thread that served one of them has
+    /// answered); false if <paramref name="timeout"/> passed first.
+    /// </summary>
     public bool WaitForEnd(TimeSpan timeout) => _ended.Wait(timeout);
 
-    /// <summary>Receiving threads that waited in an open and were replaced (see <see cref="OpenWatch"/>).</summary>
+    /// <summary>Notifications that took long and were handed over to a thread of their own (see <see cref="ReceiverWatch"/>).</summary>
     public long TakeOvers => _watch.TakeOvers;
 
-    private void StartReceiver(long generation)
+    /// <summary>Threads serving a slow notification now.</summary>
+    public int WaitingThreads => _watch.Waiting;
+
+    private void StartReceiver(bool first)
     {
-        var thread = new Thread(() => Serve(generation)) { IsBackground = true, Name = "palisade-supervisor" };
+        Interlocked.Increment(ref _threads);
+        var thread = new Thread(() => Serve(first)) { IsBackground = true, Name = "palisade-supervisor" };
         thread.Start();
     }
 
-    /// <summary>Called by the watch when the receiving thread waits in an open: a new thread receives from now on.</summary>
-    private void TakeOver() => StartReceiver(Interlocked.Increment(ref _generation));
+    /// <summary>Called by the watch when the receiving thread serves a slow notification: a new thread receives from now on.</summary>
+    private void TakeOver() => StartReceiver(first: false);
+
+    /// <summary>The guest of a thread serving a slow notification no longer waits: a decision held for it is cancelled.</summary>
+    private void GuestGone(int process, int thread, ulong notification) =>
+        _mediator.WaiterGone(new Requester(process != 0 ? process : _processOfThread.GetValueOrDefault(thread), thread) { UserId = GuestUserId, CallId = notification });
+
+    private void AtThreadLimit() => _onFault?.Invoke(new InvalidOperationException(
+        $"{ReceiverWatch.MaxWaitingThreads} supervisor threads serve slow operations; the next ones wait their turn until one ends"));
+
+    /// <summary>A thread that served the listener ends; the last one closes it, and the loop has ended once guests are gone too.</summary>
+    private void ThreadDone()
+    {
+        if (Interlocked.Decrement(ref _threads) != 0)
+        {
+            return;
+        }
+
+        _watch.Dispose();
+        Libc.CloseOwned(_listener);
+        _ended.Set();
+    }
 
     private bool ListenerHungUp()
     {
@@ -94,14 +126,14 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Serves notifications until the last guest of the filter is gone, or until this thread waited in an open and a
-    /// newer <paramref name="generation"/> took over: it then ends after answering the notification it was serving.
+    /// Serves notifications until the last guest of the filter is gone, or until a notification this thread served took
+    /// long and a new thread took over receiving: it then ends after answering that notification.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Serve(long generation)
+    private void Serve(bool first)
     {
         PrepareWorkerThread();
-        if (generation == 0)
+        if (first)
         {
             _ = Seccomp.SetSyncWakeUp(_listener);
         }
@@ -132,27 +164,24 @@ internal sealed unsafe partial class Supervisor
                     break;
                 }
 
+                long ticket = _watch.Begin(notification.Id, 0, (int)notification.Pid);
                 Dispatch(in notification, scratch);
                 if (Interlocked.Increment(ref _handled) == WarmUpNotifications)
                 {
                     warm = GC.GetAllocatedBytesForCurrentThread();
                 }
 
-                if (Interlocked.Read(ref _generation) != generation)
+                if (!_watch.End(ticket))
                 {
                     return;
                 }
             }
+
+            SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
         }
         finally
         {
-            if (Interlocked.Read(ref _generation) == generation)
-            {
-                SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
-                _watch.Dispose();
-                Libc.CloseOwned(_listener);
-                _ended.Set();
-            }
+            ThreadDone();
         }
     }
 
@@ -189,8 +218,8 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            var requester = Identify((int)n.Pid, s);
-            if (_pendingExecs.Count > 0 && !VerifyPendingExec(in n, requester, s))
+            var requester = Identify((int)n.Pid, s) with { CallId = n.Id };
+            if (_pendingExecCount > 0 && !VerifyPendingExec(in n, requester, s))
             {
                 return;
             }
@@ -279,7 +308,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
-        bool newProcess = _knownProcesses.Add((int)tgid);
+        bool newProcess = _knownProcesses.TryAdd((int)tgid, 0);
         _processOfThread[tid] = (int)tgid;
         var requester = new Requester((int)tgid, tid) { UserId = GuestUserId };
         if (newProcess && (_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
@@ -300,35 +329,20 @@ internal sealed unsafe partial class Supervisor
     {
         if (!wholeProcess)
         {
-            _processOfThread.Remove(tid);
+            _processOfThread.TryRemove(tid, out _);
             return;
         }
 
-        Span<int> stale = stackalloc int[64];
-        while (true)
+        foreach (KeyValuePair<int, int> entry in _processOfThread)
         {
-            int count = 0;
-            foreach (var (thread, owner) in _processOfThread)
+            if (entry.Value == process)
             {
-                if (owner == process && count < stale.Length)
-                {
-                    stale[count++] = thread;
-                }
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                _processOfThread.Remove(stale[i]);
-            }
-
-            if (count < stale.Length)
-            {
-                break;
+                _processOfThread.TryRemove(entry);
             }
         }
 
-        _knownProcesses.Remove(process);
-        _pendingExecs.Remove(process);
+        _knownProcesses.TryRemove(process, out _);
+        ForgetPendingExec(process);
     }
 
     /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>
@@ -350,30 +364,6 @@ internal sealed unsafe partial class Supervisor
     /// <summary>True while the guest still waits for <paramref name="id"/>: memory read before this check belonged to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal bool StillWaiting(ulong id) => Seccomp.IsValid(_listener, id);
-
-    /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>
-    /// <remarks>If <paramref name="work"/> throws, notification <paramref name="id"/> is answered EPERM (a second answer is refused by Linux, so this is safe).</remarks>
-    internal void RunBlocking(ulong id, Action<Scratch> work)
-    {
-        var thread = new Thread(() =>
-        {
-            PrepareWorkerThread();
-            try
-            {
-                work(new Scratch());
-            }
-            catch (Exception exception) when (exception is not OutOfMemoryException)
-            {
-                Reply(id, Errno.EPERM);
-                _onFault?.Invoke(exception);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "palisade-blocking-op",
-        };
-        thread.Start();
-    }
 
     private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter);
 }

@@ -114,7 +114,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            _pendingExecs[requester.ProcessId] = new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s));
+            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s)));
             Continue(n.Id);
         }
         finally
@@ -130,15 +130,19 @@ internal sealed unsafe partial class Supervisor
     /// </summary>
     private bool VerifyPendingExec(in SeccompNotif n, Requester requester, Scratch s)
     {
-        if (!_pendingExecs.TryGetValue(requester.ProcessId, out var pending))
+        PendingExec pending;
+        lock (_pendingExecs)
         {
-            return true;
+            if (!_pendingExecs.TryGetValue(requester.ProcessId, out pending))
+            {
+                return true;
+            }
         }
 
         var current = ExeIdentity(requester.ProcessId, s);
         if (SameFile(current, pending.Approved) || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
-            _pendingExecs.Remove(requester.ProcessId);
+            ForgetPendingExec(requester.ProcessId);
             return true;
         }
 
@@ -148,16 +152,37 @@ internal sealed unsafe partial class Supervisor
             // another thread's call proves nothing (the exec may not have happened yet), so keep watching.
             if (requester.ThreadId == pending.Thread)
             {
-                _pendingExecs.Remove(requester.ProcessId);
+                ForgetPendingExec(requester.ProcessId);
             }
 
             return true;
         }
 
-        _pendingExecs.Remove(requester.ProcessId);
+        ForgetPendingExec(requester.ProcessId);
         _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
         Reply(n.Id, Errno.EPERM);
         return false;
+    }
+
+    /// <summary>Remembers the image an exec of <paramref name="process"/> was allowed to run (the execs of several threads may be served at once).</summary>
+    private void SetPendingExec(int process, PendingExec pending)
+    {
+        lock (_pendingExecs)
+        {
+            _pendingExecs[process] = pending;
+            _pendingExecCount = _pendingExecs.Count;
+        }
+    }
+
+    private void ForgetPendingExec(int process)
+    {
+        lock (_pendingExecs)
+        {
+            if (_pendingExecs.Remove(process))
+            {
+                _pendingExecCount = _pendingExecs.Count;
+            }
+        }
     }
 
     /// <summary>

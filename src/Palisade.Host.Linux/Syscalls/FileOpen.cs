@@ -11,8 +11,9 @@ namespace Palisade.Host.Linux.Supervision;
 /// <summary>
 /// open, openat, openat2, creat. The supervisor opens the file itself with the guest's flags (so Linux
 /// validates them exactly as for the guest, and a FIFO or a leased file waits exactly as it would for the
-/// guest: see <see cref="OpenWatch"/>), then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND:
-/// the guest gets the very file that the pre and post decisions saw.
+/// guest: see <see cref="ReceiverWatch"/>), then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND:
+/// the guest gets the very file that the pre and post decisions saw. When a driver held the open on a file
+/// (<see cref="HeldCreates"/>), the guest's file is opened through the descriptor of the file decided on.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -98,6 +99,25 @@ internal sealed unsafe partial class Supervisor
             }
 
             absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
+            byte[] pathBuffer = s.Path;
+            if (rewritten)
+            {
+                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
+                PathResolution.CloseBase(baseFd);
+                baseFd = Libc.AT_FDCWD;
+                s.Absolute[absoluteLength] = 0;
+                path = s.Absolute.AsSpan(0, absoluteLength + 1);
+                pathBuffer = s.Absolute;
+            }
+
+            // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
+            // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
+            ulong resolve = how.Resolve;
+            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            {
+                resolve |= Libc.RESOLVE_NO_MAGICLINKS;
+            }
+
             int guestFlags = (int)how.Flags;
             var request = new OpenCall
             {
@@ -107,7 +127,12 @@ internal sealed unsafe partial class Supervisor
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
             };
+
+            // Should a driver hold this open, the file it holds it on is opened as this open will resolve its path.
+            HeldCreates.Prepare(baseFd, pathBuffer, path.Length, guestFlags, resolve);
             int decision = _mediator.PreOpen(requester, request);
+            HeldCreates.Clear();
+            int held = decision == 0 || decision == ISyscallMediator.AllowWithoutPost ? _mediator.TakeHeldFile() : -1;
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
                 Reply(n.Id, decision);
@@ -120,17 +145,9 @@ internal sealed unsafe partial class Supervisor
             {
                 // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
                 // An O_PATH descriptor gives no access to data; see docs/security.md.
+                Libc.CloseOwned(held);
                 Continue(n.Id);
                 return;
-            }
-
-            if (rewritten)
-            {
-                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
-                PathResolution.CloseBase(baseFd);
-                baseFd = Libc.AT_FDCWD;
-                s.Absolute[absoluteLength] = 0;
-                path = s.Absolute.AsSpan(0, absoluteLength + 1);
             }
 
             bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
@@ -147,15 +164,9 @@ internal sealed unsafe partial class Supervisor
                 ours.Mode &= ~(ulong)GuestUmask(tid, s);
             }
 
-            // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
-            // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
-            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
-            {
-                ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
-            }
-
+            ours.Resolve = resolve;
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(baseFd, path, ref ours);
+            int fd = held < 0 ? OpenOnReceiver(baseFd, path, ref ours) : OpenHeld(held, ref ours, s);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
@@ -213,13 +224,12 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>
     /// Performs the open as the guest's call would, with our flags and blocking as the guest asked; the fd or -errno.
-    /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="OpenWatch"/> gives the
+    /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="ReceiverWatch"/> gives the
     /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    private static int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
     {
-        long ticket = _watch.Begin();
         long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
@@ -227,9 +237,28 @@ internal sealed unsafe partial class Supervisor
             fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
         }
 
-        int result = fd < 0 ? -Libc.LastError : (int)fd;
-        _ = _watch.End(ticket);
-        return result;
+        return fd < 0 ? -Libc.LastError : (int)fd;
+    }
+
+    /// <summary>
+    /// Opens the guest's file through <paramref name="held"/>, the descriptor of the file a driver held the open on (and
+    /// consumes it), with the guest's flags: the file decided on is the file received. Its path was resolved, with the
+    /// guest's resolve flags, when it was held; here only the magic link to it is followed.
+    /// </summary>
+    private static int OpenHeld(int held, ref OpenHow how, Scratch s)
+    {
+        try
+        {
+            int length = new Utf8Builder(s.Proc2).Append("/proc/self/fd/"u8).Append(held).Append("\0"u8).Length;
+            var through = how;
+            through.Flags &= ~(ulong)Libc.O_NOFOLLOW;
+            through.Resolve = 0;
+            return OpenOnReceiver(Libc.AT_FDCWD, s.Proc2.AsSpan(0, length), ref through);
+        }
+        finally
+        {
+            Libc.CloseOwned(held);
+        }
     }
 
     /// <summary>

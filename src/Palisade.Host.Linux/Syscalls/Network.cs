@@ -9,7 +9,9 @@ namespace Palisade.Host.Linux.Supervision;
 /// <summary>
 /// connect, bind, listen (performed by the supervisor on its own copy of the guest's socket, taken with
 /// pidfd_getfd: the same open socket, so the guest's socket is the one connected), and accept and sends
-/// with an explicit destination (decided, then continued: see docs/security.md).
+/// with an explicit destination (decided, then continued: see docs/security.md). A blocking connect waits for its peer
+/// on the thread that serves it, as the guest would; if it takes long, <see cref="ReceiverWatch"/> hands receiving to
+/// another thread meanwhile.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -64,7 +66,6 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        bool handedOff = false;
         try
         {
             int domain = SocketOption(socket, Libc.SO_DOMAIN), type = SocketOption(socket, Libc.SO_TYPE), protocol = SocketOption(socket, Libc.SO_PROTOCOL);
@@ -106,16 +107,6 @@ internal sealed unsafe partial class Supervisor
             switch (nr)
             {
                 case Sys.Connect:
-                    bool blocking = (Libc.Fcntl(socket, Libc.F_GETFL, 0) & Libc.O_NONBLOCK) == 0;
-                    if (blocking && (request.SocketType is 1 or 5))
-                    {
-                        // A blocking stream connect waits for the peer: do it off the loop.
-                        int cwd = domain == Libc.AF_UNIX ? ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc) : -1;
-                        handedOff = true;
-                        ConnectLater(n.Id, socket, address.ToArray(), cwd);
-                        return;
-                    }
-
                     Reply(n.Id, UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
                     return;
                 case Sys.Bind:
@@ -132,27 +123,9 @@ internal sealed unsafe partial class Supervisor
         }
         finally
         {
-            if (!handedOff)
-            {
-                Libc.CloseOwned(socket);
-            }
+            Libc.CloseOwned(socket);
         }
     }
-
-    /// <summary>Connects on a worker thread (kept out of <see cref="HandleNetwork"/> so that its closure is not allocated on every call).</summary>
-    private void ConnectLater(ulong id, int socket, byte[] address, int cwd) =>
-        RunBlocking(id, _ =>
-        {
-            try
-            {
-                Reply(id, SocketAddressCall(Sys.Connect, socket, address, cwd, umask: null));
-            }
-            finally
-            {
-                Libc.CloseOwned(socket);
-                Libc.CloseOwned(cwd);
-            }
-        });
 
     private void HandleSendmmsg(in SeccompNotif n, Requester requester, Scratch s)
     {

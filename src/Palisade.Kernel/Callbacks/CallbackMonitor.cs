@@ -1,16 +1,28 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Palisade.Api;
+
 namespace Palisade.Kernel.Callbacks;
 
 /// <summary>
-/// Contains driver callbacks that overrun their deadline. Every kernel thread that calls into a driver marks its
-/// slot before the call and clears it after; a monitor thread scans the slots and, for a call past its deadline,
-/// disables the registration (later events are not delayed by it), reports the fault, and fires the slot's
-/// abandonment hook so that the front end can answer the waiting guest with the default verdict. When the late
-/// callback finally returns, its verdict is discarded.
+/// Contains driver callbacks that overrun their deadline. Every kernel thread that calls into a driver enters a frame of
+/// its slot before the call and exits it after; callbacks that nest (a callback's own I/O meets another filter's
+/// callback) get one frame each. A monitor thread scans the frames and declares a callback that has used more than the
+/// deadline of its own time overrun: the kernel's fault policy then reports it (event, driver notification, disabling as
+/// the registration asks), and when the callback returns its verdict is replaced by the registration's timeout verdict.
 /// </summary>
 /// <remarks>
-/// Marking a slot must cost next to nothing, since it happens around every callback: a slot records the coarse
-/// monotonic clock (<see cref="Environment.TickCount64"/>, a few nanoseconds to read, a few milliseconds of
-/// resolution) rather than a precise one. Overruns are detected within one scan period of the deadline.
+/// <para>
+/// A frame's own time is its time since it was entered minus the time spent in the frames nested in it, so that a
+/// callback is never blamed for another registration's callback that its own I/O met, nor for the callback it is nested
+/// in. Exactly one of the callback's exit and the monitor's declaration wins a frame (a compare-and-swap on its state):
+/// a callback whose verdict was used was not declared overrun, and one declared overrun never has its verdict used.
+/// </para>
+/// <para>
+/// Entering a frame must cost next to nothing, since it happens around every callback: it records the coarse monotonic
+/// clock (<see cref="Environment.TickCount64"/>, a few nanoseconds to read, a few milliseconds of resolution) and plain
+/// fields; exiting costs one compare-and-swap. Overruns are detected within one scan period of the deadline.
+/// </para>
 /// </remarks>
 internal sealed class CallbackMonitor : IDisposable
 {
@@ -23,9 +35,11 @@ internal sealed class CallbackMonitor : IDisposable
     private readonly ManualResetEventSlim _stop = new(false);
     private readonly long _deadlineMs;
     private readonly int _period;
-    private readonly Action<Registration, string> _onOverrun;
+    private readonly Action<Registration, OperationTag, long> _onOverrun;
 
-    public CallbackMonitor(TimeSpan deadline, Action<Registration, string> onOverrun)
+    /// <summary>Creates the monitor; <paramref name="onOverrun"/> is called on the monitor's thread with the registration,
+    /// the operation and the frame's own time in milliseconds, once per overrun callback.</summary>
+    public CallbackMonitor(TimeSpan deadline, Action<Registration, OperationTag, long> onOverrun)
     {
         Deadline = deadline;
         _period = (int)Math.Clamp(deadline.TotalMilliseconds / 8, 2, 250);
@@ -37,16 +51,21 @@ internal sealed class CallbackMonitor : IDisposable
 
     public TimeSpan Deadline { get; }
 
-    /// <summary>The calling thread's slot, created on first use.</summary>
+    /// <summary>The calling thread's slot in this monitor, created on first use.</summary>
     public Slot Current
     {
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        get => t_slot ??= NewSlot();
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        get
+        {
+            Slot? s = t_slot;
+            return s is not null && ReferenceEquals(s.Monitor, this) ? s : t_slot = NewSlot();
+        }
     }
 
     private Slot NewSlot()
     {
-        var s = new Slot();
+        // A thread that served another kernel before (tests boot many) gets a slot of this monitor's own.
+        var s = new Slot(this);
         lock (_lock)
         {
             var next = new Slot[_slots.Length + 1];
@@ -62,24 +81,48 @@ internal sealed class CallbackMonitor : IDisposable
     {
         while (!_stop.Wait(_period))
         {
-            long now = Environment.TickCount64;
-            foreach (Slot s in Volatile.Read(ref _slots))
+            Scan(Environment.TickCount64);
+        }
+    }
+
+    /// <summary>One pass over every frame of every slot at time <paramref name="now"/>.</summary>
+    internal void Scan(long now)
+    {
+        foreach (Slot s in Volatile.Read(ref _slots))
+        {
+            Frame[] frames = s.Frames;
+            int depth = Math.Min(s.Depth, frames.Length);
+
+            // The time nested frames took is not the outer frame's own: walk from the innermost out, carrying the start of
+            // the frame just inside.
+            long innerStart = -1;
+            for (int i = depth - 1; i >= 0; i--)
             {
-                Registration? r = Volatile.Read(ref s.Current);
-                if (r is null || s.Overran || now - Volatile.Read(ref s.StartEpoch) <= _deadlineMs)
+                Frame f = frames[i];
+                long generation = Volatile.Read(ref f.State);
+                long start = Volatile.Read(ref f.Start);
+                if (generation == 0)
                 {
+                    innerStart = -1;
                     continue;
                 }
 
-                if (!ReferenceEquals(r, Volatile.Read(ref s.Current)))
+                long own = now - start - Volatile.Read(ref f.Nested) - (innerStart >= 0 ? now - innerStart : 0);
+                innerStart = start;
+                if (generation < 0 || own <= _deadlineMs)
                 {
+                    // Declared already (it still runs), or within its time.
                     continue;
                 }
 
-                s.Overran = true;
-                r.Disable();
-                _onOverrun(r, "deadline overrun: the callback did not return within " + Deadline.TotalMilliseconds + " ms");
-                s.Abandon?.Invoke();
+                // Read what the frame decides before claiming it: once claimed, the callback may return and the frame be
+                // entered again at any moment.
+                Registration? r = Volatile.Read(ref f.Registration);
+                OperationTag tag = f.Tag;
+                if (r is not null && Interlocked.CompareExchange(ref f.State, -generation, generation) == generation)
+                {
+                    _onOverrun(r, tag, own);
+                }
             }
         }
     }
@@ -91,30 +134,148 @@ internal sealed class CallbackMonitor : IDisposable
         _stop.Dispose();
     }
 
-    /// <summary>The per-thread record of the callback in progress.</summary>
-    internal sealed class Slot
+    /// <summary>The per-thread stack of callbacks in progress.</summary>
+    internal sealed class Slot(CallbackMonitor monitor)
     {
-        public Registration? Current;
-        public long StartEpoch;
-        public volatile bool Overran;
+        private Frame[] _frames = [new Frame(), new Frame(), new Frame(), new Frame()];
+        private int _depth;
 
-        /// <summary>Set by a front end for the request in progress on this thread: answers it with the default verdict.</summary>
-        public Action? Abandon;
+        /// <summary>The monitor that scans this slot.</summary>
+        public CallbackMonitor Monitor { get; } = monitor;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public void Enter(Registration r)
+        /// <summary>The frames; those below <see cref="Depth"/> are in use.</summary>
+        public Frame[] Frames => Volatile.Read(ref _frames);
+
+        /// <summary>How many callbacks are in progress on this thread (nested).</summary>
+        public int Depth => Volatile.Read(ref _depth);
+
+        /// <summary>The innermost callback in progress, or null.</summary>
+        public Frame? Top
         {
-            Overran = false;
-            StartEpoch = Environment.TickCount64;
-            Volatile.Write(ref Current, r);
+            get
+            {
+                int d = _depth;
+                return d == 0 ? null : _frames[d - 1];
+            }
         }
 
-        /// <summary>Clears the slot; returns false when the call overran (its verdict must be discarded).</summary>
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public bool Exit()
+        /// <summary>
+        /// Marks the start of a call into <paramref name="r"/> deciding <paramref name="tag"/>. <paramref name="pendable"/>
+        /// is what a pend in this callback would hold (null when the operation cannot be held).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public Frame Enter(Registration r, in OperationTag tag, PendContext? pendable = null)
         {
-            Volatile.Write(ref Current, null);
-            return !Overran;
+            int d = _depth;
+            Frame[] frames = _frames;
+            if (d == frames.Length)
+            {
+                frames = Grow();
+            }
+
+            Frame f = frames[d];
+            long generation = ++f.Generation;
+            f.Start = Environment.TickCount64;
+            f.Nested = 0;
+            f.Tag = tag;
+            f.Pendable = d == 0 ? pendable : null;
+            f.Held = null;
+            f.Registration = r;
+            Volatile.Write(ref f.State, generation);
+            Volatile.Write(ref _depth, d + 1);
+            return f;
         }
+
+        /// <summary>Clears the frame; returns false when the call overran (its verdict must be replaced).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool Exit(Frame f)
+        {
+            int d = _depth - 1;
+            Volatile.Write(ref _depth, d);
+            bool inTime = Interlocked.CompareExchange(ref f.State, 0, f.Generation) == f.Generation;
+            if (!inTime)
+            {
+                Volatile.Write(ref f.State, 0);
+            }
+
+            f.Pendable = null;
+            if (d > 0)
+            {
+                Frame outer = _frames[d - 1];
+                outer.Nested += Environment.TickCount64 - f.Start;
+            }
+
+            return inTime;
+        }
+
+        private Frame[] Grow()
+        {
+            var next = new Frame[_frames.Length * 2];
+            _frames.CopyTo(next, 0);
+            for (int i = _frames.Length; i < next.Length; i++)
+            {
+                next[i] = new Frame();
+            }
+
+            Volatile.Write(ref _frames, next);
+            return next;
+        }
+    }
+
+    /// <summary>One callback in progress on a thread.</summary>
+    internal sealed class Frame
+    {
+        /// <summary>The registration called; read by the monitor.</summary>
+        public Registration? Registration;
+
+        /// <summary>When the call began (<see cref="Environment.TickCount64"/>).</summary>
+        public long Start;
+
+        /// <summary>Milliseconds spent in callbacks nested in this one that have returned.</summary>
+        public long Nested;
+
+        /// <summary>The generation of the call in progress; 0 when none; its negation once the monitor declared it overrun.</summary>
+        public long State;
+
+        /// <summary>The operation the callback decides, to name it in a fault.</summary>
+        public OperationTag Tag;
+
+        /// <summary>What a pend inside this call would hold; null when the operation cannot be held.</summary>
+        public PendContext? Pendable;
+
+        /// <summary>The operation a pend inside this call held (set by the pend, taken by the dispatcher after the call).</summary>
+        public HeldOperation? Held;
+
+        /// <summary>Counts the calls made in this frame (its owner thread alone writes it).</summary>
+        public long Generation;
+    }
+}
+
+/// <summary>
+/// The operation a callback decides, kept in its frame without allocating, so that a fault can name it: a short name of
+/// the callback's kind (<c>pre-create</c>, <c>process-create</c>, <c>classify connect</c>...), the requester, and a target
+/// (a path, or an address with its port).
+/// </summary>
+internal readonly struct OperationTag(string name, int processId, object? target = null, int port = 0)
+{
+    public string Name { get; } = name;
+
+    public int ProcessId { get; } = processId;
+
+    public object? Target { get; } = target;
+
+    public int Port { get; } = port;
+
+    /// <summary>The operation in words, for example <c>pre-create /home/u/a.txt by process 4242</c>.</summary>
+    public override string ToString()
+    {
+        string target = Target switch
+        {
+            null when Port != 0 => " " + Port,
+            null => "",
+            IPAddress a => " " + (a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + a + "]" : a.ToString()) + ":" + Port,
+            _ => " " + Target,
+        };
+        return Name + target + (ProcessId > 0 ? " by process " + ProcessId : "");
     }
 }

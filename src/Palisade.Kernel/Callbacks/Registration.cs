@@ -5,13 +5,16 @@ using Palisade.Kernel.Drivers;
 namespace Palisade.Kernel.Callbacks;
 
 /// <summary>
-/// One registration made through the driver API: who owns it, its cookie, its altitude (when the kind has one),
-/// and whether the kernel has disabled it after a deadline overrun. Concrete registrations add their delegates.
+/// One registration made through the driver API: who owns it, its cookie, its altitude (when the kind has one), its
+/// policy for time and faults (<see cref="CallbackOptions"/>), and whether it is disabled (by the driver, or by the kernel
+/// after the faults in a row its policy allows). Concrete registrations add their delegates.
 /// </summary>
 internal abstract class Registration
 {
     private static long s_nextCookie = 0x1000;
     private volatile bool _disabled;
+    private RegistrationPolicy _policy = RegistrationPolicy.Default;
+    private int _consecutiveFaults;
 
     protected Registration(DriverObject? owner, decimal altitude, string? altitudeText)
     {
@@ -32,13 +35,113 @@ internal abstract class Registration
 
     public string? AltitudeText { get; }
 
-    /// <summary>True once the callback monitor has disabled the registration; dispatch skips it.</summary>
+    /// <summary>True while the registration is disabled; dispatch skips it.</summary>
     public bool Disabled => _disabled;
+
+    /// <summary>The registration's policy for time and faults, read once per callback.</summary>
+    public RegistrationPolicy Policy
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref _policy);
+    }
+
+    /// <summary>True when this kind of registration has callbacks at all (sublayers, filters and products do not).</summary>
+    public virtual bool HasCallbacks => PrimaryCallback is not null;
+
+    /// <summary>True when callbacks of this kind can hold an operation (minifilters, process create, callouts, object callbacks).</summary>
+    public virtual bool CanPend => false;
+
+    /// <summary>Faults in a row so far.</summary>
+    public int ConsecutiveFaults => Volatile.Read(ref _consecutiveFaults);
 
     public void Disable() => _disabled = true;
 
+    private int _disabling;
+
+    /// <summary>Disables the registration for faults; true for the one call that did (concurrent faults disable once).</summary>
+    public bool TryDisableForFaults()
+    {
+        if (_disabled || Interlocked.Exchange(ref _disabling, 1) == 1)
+        {
+            return false;
+        }
+
+        _disabled = true;
+        Volatile.Write(ref _disabling, 0);
+        return true;
+    }
+
+    /// <summary>Enables the registration and forgets its faults in a row.</summary>
+    public void Enable()
+    {
+        Volatile.Write(ref _consecutiveFaults, 0);
+        _disabled = false;
+    }
+
+    public void SetPolicy(RegistrationPolicy policy) => Volatile.Write(ref _policy, policy);
+
+    /// <summary>Counts a fault; returns the faults in a row, this one included.</summary>
+    public int RecordFault() => Interlocked.Increment(ref _consecutiveFaults);
+
+    /// <summary>A call returned without fault: the count of faults in a row starts again (a read, and a write only after a fault).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void RecordSuccess()
+    {
+        if (_consecutiveFaults != 0)
+        {
+            Volatile.Write(ref _consecutiveFaults, 0);
+        }
+    }
+
     /// <summary>The delegate the guard fingerprints for this registration (the first one when there are several).</summary>
     public abstract Delegate? PrimaryCallback { get; }
+
+    /// <summary>The registration in words, as faults name it (for example <c>minifilter antivirus at 325000</c>).</summary>
+    public abstract string Describe();
+}
+
+/// <summary>
+/// A registration's <see cref="CallbackOptions"/>, validated and in the form dispatch reads: milliseconds, a flag.
+/// Immutable; replaced whole.
+/// </summary>
+internal sealed class RegistrationPolicy
+{
+    public static readonly RegistrationPolicy Default = new(CallbackOptions.Default);
+
+    public RegistrationPolicy(CallbackOptions options)
+    {
+        Options = options;
+        HoldMilliseconds = (long)options.MaximumHoldTime.TotalMilliseconds;
+        DenyOnTimeout = options.TimeoutVerdict == TimeoutVerdict.Deny;
+        DisableAfterFaults = options.DisableAfterFaults;
+    }
+
+    public CallbackOptions Options { get; }
+
+    /// <summary>How long an operation may be held; 0 when the registration cannot hold.</summary>
+    public long HoldMilliseconds { get; }
+
+    public bool DenyOnTimeout { get; }
+
+    public TimeoutVerdict TimeoutVerdict => DenyOnTimeout ? TimeoutVerdict.Deny : TimeoutVerdict.Allow;
+
+    public int DisableAfterFaults { get; }
+
+    /// <summary>Checks options a driver passed; <see cref="Status.Success"/> or <see cref="Status.InvalidParameter"/>.</summary>
+    public static Status Validate(CallbackOptions? options, bool canPend)
+    {
+        if (options is null
+            || options.MaximumHoldTime < TimeSpan.Zero
+            || options.MaximumHoldTime > CallbackOptions.MaximumHoldTimeLimit
+            || (!canPend && options.MaximumHoldTime > TimeSpan.Zero)
+            || !Enum.IsDefined(options.TimeoutVerdict)
+            || options.DisableAfterFaults is < 0 or > CallbackOptions.DisableAfterFaultsLimit)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return Status.Success;
+    }
 }
 
 /// <summary>Altitudes as the filter manager spells them: a positive decimal number, compared numerically.</summary>

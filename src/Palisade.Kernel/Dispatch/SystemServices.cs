@@ -81,7 +81,8 @@ internal static unsafe class SystemServices
             return Status.InvalidParameter;
         }
 
-        if (k.Files.PreOperation(ref r.Operation, r.State, decimal.MaxValue, r.Record))
+        // The host's request is a guest's own operation: a filter may hold it.
+        if (k.Files.PreOperation(ref r.Operation, r.State, decimal.MaxValue, r.Record, r.Operation.RequesterThreadId != 0 ? r : null))
         {
             r.NeedsCompletion = true;
             return Status.Success;
@@ -133,7 +134,7 @@ internal static unsafe class SystemServices
             return Status.InvalidParameter;
         }
 
-        Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord);
+        Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord, f.ThreadId);
         if (verdict.IsError)
         {
             return verdict;
@@ -256,7 +257,7 @@ internal static unsafe class SystemServices
     {
         GuestProcess? requester = f.KeepHandle ? k.ProcessTable.Find(f.ProcessId) : null;
         Status s = k.Objects.OpenHandle(requester, f.ProcessId, target, op, f.DesiredAccess, kernelHandle: f.ProcessId == 0,
-            k.CurrentRecord, out f.Handle, out f.GrantedAccess);
+            k.CurrentRecord, out f.Handle, out f.GrantedAccess, f.ThreadId);
         if (s.IsError)
         {
             return s;
@@ -268,7 +269,7 @@ internal static unsafe class SystemServices
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static Status NetworkClassify(PalisadeKernel k, ref ServiceFrame f)
     {
-        Network.Classification c = k.Network.Classify(in f.Network, k.CurrentRecord);
+        Network.Classification c = k.Network.Classify(in f.Network, k.CurrentRecord, f.ThreadId);
         f.DecidingFilter = c.DecidingFilter;
         return c.Permitted ? Status.Success : Status.NetworkAccessDenied;
     }

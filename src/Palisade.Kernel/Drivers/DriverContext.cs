@@ -10,9 +10,16 @@ namespace Palisade.Kernel.Drivers;
 /// </summary>
 internal sealed class DriverContext : IDriverContext
 {
+    /// <summary>Fault subscriptions a driver may hold.</summary>
+    public const int FaultCallbackLimit = 8;
+
     private readonly PalisadeKernel _kernel;
     private readonly Events.EventChannel? _events;
+    private readonly DriverWorkQueue _work;
+    private readonly Lock _faultLock = new();
+    private FaultSubscription[] _faultCallbacks = [];
     private volatile bool _valid = true;
+    private volatile bool _unloading;
     private volatile bool _started;
     private volatile IReadOnlyDictionary<string, string> _parameters;
     private int _checkRequested;
@@ -28,6 +35,7 @@ internal sealed class DriverContext : IDriverContext
     public DriverContext(PalisadeKernel kernel, DriverObject driver, IReadOnlyDictionary<string, string> parameters, IReadOnlyDictionary<string, string>? overrides = null)
     {
         _kernel = kernel;
+        _work = new DriverWorkQueue(driver.Name, kernel.Events);
         Driver = driver;
         _parameters = parameters;
         Overrides = overrides ?? parameters;
@@ -67,7 +75,168 @@ internal sealed class DriverContext : IDriverContext
 
     internal bool Valid => _valid;
 
-    internal void Invalidate() => _valid = false;
+    internal void Invalidate()
+    {
+        _valid = false;
+        _unloading = true;
+        _work.Stop();
+    }
+
+    /// <summary>The driver is about to unload: from now on the kernel tells it of nothing (holds cancelled, faults).</summary>
+    internal void BeginUnload() => _unloading = true;
+
+    /// <summary>The driver's worker threads (for tests).</summary>
+    internal DriverWorkQueue WorkQueue => _work;
+
+    public Status SetCallbackOptions(CallbackCookie registration, CallbackOptions options)
+    {
+        if (!_valid)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        Registration? r = _kernel.FindCallbackRegistration(registration, Driver);
+        if (r is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        Status s = RegistrationPolicy.Validate(options, r.CanPend);
+        if (s.IsSuccess)
+        {
+            r.SetPolicy(new RegistrationPolicy(options));
+        }
+
+        return s;
+    }
+
+    public Status EnableRegistration(CallbackCookie registration) => SetEnabled(registration, enabled: true);
+
+    public Status DisableRegistration(CallbackCookie registration) => SetEnabled(registration, enabled: false);
+
+    private Status SetEnabled(CallbackCookie registration, bool enabled)
+    {
+        if (!_valid)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        Registration? r = _kernel.FindCallbackRegistration(registration, Driver);
+        if (r is null)
+        {
+            return Status.InvalidHandle;
+        }
+
+        if (enabled)
+        {
+            r.Enable();
+        }
+        else
+        {
+            r.Disable();
+        }
+
+        return Status.Success;
+    }
+
+    public Status RegisterFaultCallback(RegistrationFaultCallback callback, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (!_valid)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        if (callback is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        lock (_faultLock)
+        {
+            if (_faultCallbacks.Length >= FaultCallbackLimit)
+            {
+                return Status.TooManyRegistrations;
+            }
+
+            var subscription = new FaultSubscription(Driver, callback);
+            _faultCallbacks = [.. _faultCallbacks, subscription];
+            cookie = subscription.Cookie;
+            return Status.Success;
+        }
+    }
+
+    public Status UnregisterFaultCallback(CallbackCookie cookie)
+    {
+        lock (_faultLock)
+        {
+            FaultSubscription[] all = _faultCallbacks;
+            int at = Array.FindIndex(all, f => f.Cookie == cookie);
+            if (at < 0)
+            {
+                return Status.InvalidHandle;
+            }
+
+            _faultCallbacks = [.. all[..at], .. all[(at + 1)..]];
+            return Status.Success;
+        }
+    }
+
+    public Status QueueWorkItem(WorkItemCallback callback, object? state)
+    {
+        if (!_valid)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        return callback is null ? Status.InvalidParameter : _work.Queue(callback, state);
+    }
+
+    /// <summary>Tells the driver's fault callbacks of <paramref name="fault"/>, each on one of its worker threads.</summary>
+    internal void NotifyFault(in RegistrationFaultInfo fault)
+    {
+        if (_unloading)
+        {
+            return;
+        }
+
+        foreach (FaultSubscription f in Volatile.Read(ref _faultCallbacks))
+        {
+            _work.Queue(static state => ((FaultNotification)state!).Deliver(), new FaultNotification(f.Callback, fault));
+        }
+    }
+
+    /// <summary>Tells the driver, on one of its worker threads, that the kernel ended its hold <paramref name="held"/>.</summary>
+    internal void NotifyCancelled(PendedOperationCancelCallback callback, HeldOperation held)
+    {
+        if (_unloading)
+        {
+            return;
+        }
+
+        _work.Queue(static state => ((CancelNotification)state!).Deliver(), new CancelNotification(callback, held));
+    }
+
+    private sealed class FaultSubscription(DriverObject owner, RegistrationFaultCallback callback) : Registration(owner, 0, null)
+    {
+        public RegistrationFaultCallback Callback { get; } = callback;
+
+        public override Delegate? PrimaryCallback => Callback;
+
+        public override bool HasCallbacks => false;
+
+        public override string Describe() => "fault callback";
+    }
+
+    private sealed class FaultNotification(RegistrationFaultCallback callback, RegistrationFaultInfo fault)
+    {
+        public void Deliver() => callback(in fault);
+    }
+
+    private sealed class CancelNotification(PendedOperationCancelCallback callback, HeldOperation held)
+    {
+        public void Deliver() => callback(held);
+    }
 
     /// <summary>True from the moment the driver's Load returned success until its Unload begins: parameter
     /// notifications may start only then.</summary>
@@ -126,6 +295,27 @@ internal sealed class DriverContext : IDriverContext
         return _kernel.Events.WriteDriverEvent(_events, Driver.Name, kind, message, processId, path) ? Status.Success : Status.InsufficientResources;
     }
 
+    /// <summary>
+    /// The kernel's record of a handle this driver passed back: <see cref="Status.InvalidParameter"/> for null or a handle of
+    /// another kind, <see cref="Status.InvalidHandle"/> for one that is not this driver's (or not the kernel's at all).
+    /// </summary>
+    private Status Held(IPendedOperation? operation, PendedOperationKind kind, out HeldOperation? held)
+    {
+        held = operation as HeldOperation;
+        if (operation is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        if (held is null || !ReferenceEquals(held.Owner.Owner, Driver))
+        {
+            held = null;
+            return Status.InvalidHandle;
+        }
+
+        return held.Kind == kind ? Status.Success : Status.InvalidParameter;
+    }
+
     private static Status Add<TDelegate>(DriverContext c, CallbackTable<CallbackRegistration<TDelegate>> table, TDelegate? callback, out CallbackCookie cookie)
         where TDelegate : Delegate
     {
@@ -166,6 +356,31 @@ internal sealed class DriverContext : IDriverContext
 
         public Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie) =>
             Add(c, c._kernel.Processes.ImageLoad, callback, out cookie);
+
+        public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+        {
+            pended = null;
+            if (!c._valid)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.ProcessCreate, info.ImagePath,
+                cancelCallback, out HeldOperation? held);
+            pended = held;
+            return s;
+        }
+
+        public Status CompletePendedCreate(IPendedOperation operation, Status verdict)
+        {
+            Status s = c.Held(operation, PendedOperationKind.ProcessCreate, out HeldOperation? held);
+            if (s.IsError)
+            {
+                return s;
+            }
+
+            return verdict == Status.Pending ? Status.InvalidParameter : held!.CompleteCreate(c.Driver, verdict);
+        }
 
         public Status Unregister(CallbackCookie cookie)
         {
@@ -229,6 +444,26 @@ internal sealed class DriverContext : IDriverContext
         }
 
         public Status Unregister(CallbackCookie cookie) => c._kernel.Objects.Callbacks.Remove(cookie, c.Driver);
+
+        public Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+        {
+            pended = null;
+            if (!c._valid)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.ObjectPreOperation, null,
+                cancelCallback, out HeldOperation? held);
+            pended = held;
+            return s;
+        }
+
+        public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess)
+        {
+            Status s = c.Held(operation, PendedOperationKind.ObjectPreOperation, out HeldOperation? held);
+            return s.IsError ? s : held!.CompleteAccess(c.Driver, desiredAccess);
+        }
     }
 
     private sealed class RegistryFacade(DriverContext c) : IRegistryCallbacks
@@ -297,6 +532,56 @@ internal sealed class DriverContext : IDriverContext
             bytesRead = 0;
             Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
             return f is null ? Status.InvalidHandle : Io.FilterManager.ReadOpened(f, file, offset, buffer, out bytesRead);
+        }
+
+        public Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead)
+        {
+            bytesRead = 0;
+            Status s = c.Held(operation, PendedOperationKind.FilePreOperation, out HeldOperation? held);
+            return s.IsError ? s : held!.Read(c.Driver, offset, buffer, out bytesRead);
+        }
+
+        public Status PendPreOperation(ref FileOperation operation, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+        {
+            pended = null;
+            if (!c._valid)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.FilePreOperation, operation.Path,
+                cancelCallback, out HeldOperation? held);
+            if (s.IsError)
+            {
+                return s;
+            }
+
+            if (held!.Create is { } create)
+            {
+                // On the guest's thread, before the callback returns: the file the guest will receive, opened to be read.
+                create.OpenHeld();
+                operation.File = create.Operation.File;
+            }
+
+            pended = held;
+            return Status.Success;
+        }
+
+        public Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext)
+        {
+            Status s = c.Held(operation, PendedOperationKind.FilePreOperation, out HeldOperation? held);
+            if (s.IsError)
+            {
+                return s;
+            }
+
+            if (verdict is not (PreOperationStatus.SuccessWithCallback or PreOperationStatus.SuccessNoCallback or PreOperationStatus.Complete)
+                || (verdict == PreOperationStatus.Complete && status.IsSuccess && held!.Create is not null))
+            {
+                return Status.InvalidParameter;
+            }
+
+            return held!.CompleteFile(c.Driver, verdict, status, completionContext);
         }
 
         public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) =>
@@ -438,6 +723,33 @@ internal sealed class DriverContext : IDriverContext
         }
 
         public Status DeleteFilter(CallbackCookie cookie) => c._kernel.Network.DeleteFilter(c.Driver, cookie);
+
+        public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+        {
+            pended = null;
+            if (!c._valid)
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.NetworkClassify, context.ApplicationPath,
+                cancelCallback, out HeldOperation? held);
+            pended = held;
+            return s;
+        }
+
+        public Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result)
+        {
+            Status s = c.Held(operation, PendedOperationKind.NetworkClassify, out HeldOperation? held);
+            if (s.IsError)
+            {
+                return s;
+            }
+
+            return result is ClassifyResult.Permit or ClassifyResult.Block or ClassifyResult.Continue
+                ? held!.CompleteClassify(c.Driver, result)
+                : Status.InvalidParameter;
+        }
     }
 
     private sealed class SecurityCenterFacade(DriverContext c) : ISecurityCenter

@@ -51,6 +51,10 @@ internal sealed class EventStream : IDisposable
     private static readonly JsonEncodedText s_reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText s_changed = JsonEncodedText.Encode("changed");
     private static readonly JsonEncodedText s_status = JsonEncodedText.Encode("status");
+    private static readonly JsonEncodedText s_registration = JsonEncodedText.Encode("registration");
+    private static readonly JsonEncodedText s_fault = JsonEncodedText.Encode("fault");
+    private static readonly JsonEncodedText s_consecutiveFaults = JsonEncodedText.Encode("consecutiveFaults");
+    private static readonly JsonEncodedText s_disabled = JsonEncodedText.Encode("disabled");
     private static readonly JsonEncodedText s_seq = JsonEncodedText.Encode("seq");
     private static readonly JsonEncodedText s_channel = JsonEncodedText.Encode("channel");
     private static readonly JsonEncodedText s_channelSeq = JsonEncodedText.Encode("channelSeq");
@@ -265,6 +269,33 @@ internal sealed class EventStream : IDisposable
         Utf8JsonWriter json = b.Begin(s_typeFault);
         WriteText(json, s_driver, driver);
         WriteText(json, s_reason, reason);
+        Queue(_kernel, b.End());
+    }
+
+    /// <summary>
+    /// A fault of one registration (a callback that threw, overran its deadline or returned an unusable verdict): a
+    /// <c>driver-fault</c> line naming the driver, the registration and the operation, with what the kernel did. Never
+    /// waits.
+    /// </summary>
+    public void WriteRegistrationFault(string driver, string registration, string operation, string kind, string reason,
+        string verdict, int consecutiveFaults, bool disabled)
+    {
+        DriverFault?.Invoke(driver, reason);
+        if (_kernel is null)
+        {
+            return;
+        }
+
+        LineBuilder b = Builder();
+        Utf8JsonWriter json = b.Begin(s_typeFault);
+        WriteText(json, s_driver, driver);
+        WriteText(json, s_registration, registration);
+        WriteText(json, s_operation, operation);
+        WriteText(json, s_fault, kind);
+        WriteText(json, s_reason, reason);
+        WriteText(json, s_verdict, verdict);
+        json.WriteNumber(s_consecutiveFaults, consecutiveFaults);
+        json.WriteBoolean(s_disabled, disabled);
         Queue(_kernel, b.End());
     }
 

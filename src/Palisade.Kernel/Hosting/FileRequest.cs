@@ -1,4 +1,5 @@
 using Palisade.Api;
+using Palisade.Interop;
 using Palisade.Kernel.Events;
 using Palisade.Kernel.Io;
 
@@ -10,6 +11,10 @@ namespace Palisade.Kernel.Hosting;
 /// halves, the event line, and the host's descriptor of an opened file, through which a post callback reads it.
 /// Reused: <see cref="KernelHost"/> keeps one spare per thread.
 /// </summary>
+/// <remarks>
+/// A create a filter holds also owns the two descriptors the host opened for it (<see cref="IHeldFileAccess"/>): one
+/// that names the file (the host later opens the guest's file through it) and one to read it while it is held.
+/// </remarks>
 internal sealed class FileRequest : IFileSystemPerformer
 {
     public FileOperation Operation;
@@ -19,6 +24,18 @@ internal sealed class FileRequest : IFileSystemPerformer
 
     /// <summary>Set by BeginFileOperation: the operation goes on, and CompleteFileOperation must follow.</summary>
     public bool NeedsCompletion;
+
+    /// <summary>The host's access to the files of held creates; set by <see cref="KernelHost"/> for a guest's create.</summary>
+    public IHeldFileAccess? HeldFiles;
+
+    /// <summary>For a held create: the host's descriptor that names the file decided on (moved to the host when the open goes on).</summary>
+    public int HeldPath = -1;
+
+    /// <summary>For a held create: the host's read-only descriptor of the file, open while the create is held.</summary>
+    private int _heldReader = -1;
+
+    /// <summary>Why the held create has no reader: <see cref="Status.ObjectNameNotFound"/> (no regular file) or <see cref="Status.AccessDenied"/>.</summary>
+    private Status _heldReadStatus = Status.ObjectNameNotFound;
 
     /// <summary>True when some filter asked for a post callback (a completion has something to do).</summary>
     public bool WantsPost()
@@ -41,6 +58,63 @@ internal sealed class FileRequest : IFileSystemPerformer
         Record = null;
         Descriptor = -1;
         NeedsCompletion = false;
+        HeldFiles = null;
+        if (HeldPath >= 0)
+        {
+            Libc.CloseOwned(HeldPath);
+            HeldPath = -1;
+        }
+
+        CloseHeldReader();
+    }
+
+    /// <summary>
+    /// Opens the file this create names for a hold, through the host, on the thread that serves the guest; sets the
+    /// operation's <see cref="FileOperation.File"/> to its identity. Does nothing for a create that names no existing
+    /// regular file.
+    /// </summary>
+    public void OpenHeld()
+    {
+        if (HeldFiles is null || HeldPath >= 0 || Operation.Kind != FileOperationKind.Create)
+        {
+            return;
+        }
+
+        int path = HeldFiles.OpenHeldCreate(out int reader, out FileIdentity file);
+        if (path < 0)
+        {
+            return;
+        }
+
+        HeldPath = path;
+        _heldReader = reader;
+        _heldReadStatus = reader >= 0 ? Status.Success : reader == -Errno.EACCES || reader == -Errno.EPERM ? Status.AccessDenied : Status.Unsuccessful;
+        Operation.File = file;
+    }
+
+    /// <summary>Reads the held create's file (the caller holds the hold's lock, so the reader stays open).</summary>
+    public Status ReadHeld(long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        if (_heldReader < 0)
+        {
+            return _heldReadStatus;
+        }
+
+        int errno = Libc.PRead(_heldReader, buffer, offset, out bytesRead);
+        return errno == 0 ? Status.Success : Status.Unsuccessful;
+    }
+
+    /// <summary>Closes the held create's reader (the hold ended); the descriptor that names the file stays for the open.</summary>
+    public void CloseHeldReader()
+    {
+        if (_heldReader >= 0)
+        {
+            Libc.CloseOwned(_heldReader);
+            _heldReader = -1;
+        }
+
+        _heldReadStatus = Status.ObjectNameNotFound;
     }
 
     /// <summary>The host performs the operation itself; the filter manager never asks this performer to.</summary>
@@ -59,7 +133,26 @@ internal sealed class FileRequest : IFileSystemPerformer
             return Status.InvalidDeviceState;
         }
 
-        int errno = Palisade.Interop.Libc.PRead(Descriptor, buffer, offset, out bytesRead);
-        return errno == 0 ? Status.Success : errno == Palisade.Interop.Errno.EBADF ? Status.AccessDenied : Status.Unsuccessful;
+        int errno = Libc.PRead(Descriptor, buffer, offset, out bytesRead);
+        return errno == 0 ? Status.Success : errno == Errno.EBADF ? Status.AccessDenied : Status.Unsuccessful;
     }
+}
+
+/// <summary>
+/// The host's part in holding a create (see <see cref="IFilterManager.PendPreOperation"/>): when a filter holds a guest's
+/// create, the kernel asks the host, on the thread that serves the guest and while the guest's call is being decided, to
+/// open the file the create names, so that the filter can read it and the guest later receives that same file.
+/// </summary>
+public interface IHeldFileAccess
+{
+    /// <summary>
+    /// Opens the file the create being decided on the calling thread names, resolved exactly as the guest's open would
+    /// resolve it, without following further than the guest's flags allow and without side effects (no create, no
+    /// truncation, no blocking).
+    /// </summary>
+    /// <param name="reader">A read-only descriptor of the file, or -errno when the guest could not read it.</param>
+    /// <param name="file">The file's identity.</param>
+    /// <returns>A descriptor that names the file (the host opens the guest's file through it once the create is allowed), or
+    /// -errno when the create names no existing regular file. The kernel closes both descriptors.</returns>
+    int OpenHeldCreate(out int reader, out FileIdentity file);
 }

@@ -13,6 +13,13 @@ public readonly record struct Requester(int ProcessId, int ThreadId)
 {
     /// <summary>The user the guest runs as (its real user id); the drivers' callbacks see it.</summary>
     public int UserId { get; init; }
+
+    /// <summary>
+    /// The host's name for the guest's call this request serves (for the Linux host, the seccomp notification id); 0 when
+    /// the host does not name calls. <see cref="KernelHost.CancelWaiting"/> cancels only a hold made for the call it names,
+    /// so that a late word about a call already answered cannot cancel the same thread's next call.
+    /// </summary>
+    public ulong CallId { get; init; }
 }
 
 /// <summary>What a host must mediate so that the drivers' registrations see every operation they asked for.</summary>

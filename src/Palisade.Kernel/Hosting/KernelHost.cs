@@ -25,6 +25,12 @@ namespace Palisade.Kernel.Hosting;
 /// come on the thread that began it. Callbacks of drivers run on the calling thread, under their deadline.
 /// </para>
 /// <para>
+/// Holds: a request of a guest (every request here names one) may be held by a driver's callback until the driver
+/// completes it, its hold times out or the kernel cancels it (see <c>IPendedOperation</c>). The calling thread then waits
+/// inside the request, up to the registration's maximum hold time (at most 10 minutes): a host must serve other guests
+/// on other threads meanwhile, and tell the kernel when a guest thread no longer waits (<see cref="CancelWaiting"/>).
+/// </para>
+/// <para>
 /// Results are <see cref="Status"/> codes; a host maps a failure to its own error (the Linux host to the errno each
 /// code documents). Members do not throw for any argument a guest can cause.
 /// </para>
@@ -51,7 +57,40 @@ public sealed class KernelHost
     [ThreadStatic]
     private static FileRequest? t_path;
 
+    /// <summary>The file of the last held create this thread began, until the host takes it (<see cref="TakeHeldFile"/>).</summary>
+    [ThreadStatic]
+    private static int t_heldFile;
+
     internal KernelHost(PalisadeKernel kernel) => _kernel = kernel;
+
+    /// <summary>
+    /// The host's part in holding creates: set once by a host that can open, for a create a filter holds, the file the
+    /// create names (see <see cref="IHeldFileAccess"/>). Without it a held create has no file to read
+    /// (<c>ReadFile</c> on it returns <c>ObjectNameNotFound</c>) and the host opens the guest's file by its path.
+    /// </summary>
+    public IHeldFileAccess? HeldFiles { get; set; }
+
+    /// <summary>
+    /// After a successful <see cref="BeginOpen"/> on this thread: the descriptor that names the file a filter held the
+    /// create for, which the host must open the guest's file through (so that the guest receives the file decided on), or
+    /// -1 when the create was not held on a file. The caller owns the descriptor; a second call returns -1.
+    /// </summary>
+    /// <returns>A descriptor (the host closes it), or -1.</returns>
+    public int TakeHeldFile()
+    {
+        int fd = t_heldFile - 1;
+        t_heldFile = 0;
+        return fd;
+    }
+
+    /// <summary>
+    /// The host's word that a guest thread no longer waits for its request (it was killed, its process ended): if a
+    /// driver holds that thread's request, the hold is cancelled, the driver is told, and the request returns
+    /// <see cref="Status.Cancelled"/> to the host thread that waits in it.
+    /// </summary>
+    /// <param name="requester">The guest thread, and the call it no longer waits for (<see cref="Requester.CallId"/>; 0 for any).</param>
+    /// <returns>True when a held request of that thread was cancelled.</returns>
+    public bool CancelWaiting(in Requester requester) => _kernel.Holds.CancelThread(requester.ThreadId, requester.CallId);
 
     /// <summary>
     /// What the host must mediate for the registrations held now. Reading it walks the callback tables; a host reads
@@ -143,8 +182,14 @@ public sealed class KernelHost
             Disposition = request.Disposition,
             OpenFlags = request.OpenFlags,
         };
+        r.HeldFiles = HeldFiles;
         r.Record = Begin(requester.ProcessId, "open", request.Path);
         Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
+        if (r.HeldPath >= 0 || t_heldFile != 0)
+        {
+            KeepHeldFile(r, s);
+        }
+
         if (s.IsError)
         {
             End(r.Record, s);
@@ -493,6 +538,7 @@ public sealed class KernelHost
         f.ThreadId = requester.ThreadId;
         f.UserId = requester.UserId;
         f.FileRequest = r;
+        Callbacks.HoldTable.EnterCall(requester.CallId);
         Status s = _kernel.SystemCall(half, ref f);
         f.FileRequest = null;
         return s;
@@ -505,7 +551,28 @@ public sealed class KernelHost
         f.ProcessId = requester.ProcessId;
         f.ThreadId = requester.ThreadId;
         f.UserId = requester.UserId;
+        Callbacks.HoldTable.EnterCall(requester.CallId);
         return ref f;
+    }
+
+    /// <summary>
+    /// A create was held on a file: when it goes on, the descriptor that names the file passes to the host
+    /// (<see cref="TakeHeldFile"/>); one the host did not take from an earlier open is closed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void KeepHeldFile(FileRequest r, Status s)
+    {
+        if (t_heldFile != 0)
+        {
+            Palisade.Interop.Libc.CloseOwned(t_heldFile - 1);
+            t_heldFile = 0;
+        }
+
+        if (s.IsSuccess && r.HeldPath >= 0)
+        {
+            t_heldFile = r.HeldPath + 1;
+            r.HeldPath = -1;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

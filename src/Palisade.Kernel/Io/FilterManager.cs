@@ -13,7 +13,16 @@ internal sealed class FilterManager
 {
     public const int Limit = 64;
     private readonly CallbackMonitor _monitor;
-    private readonly EventStream _events;
+    private readonly FaultPolicy _faults;
+    private readonly HoldTable _holds;
+
+    /// <summary>The names faults give each operation's callbacks, by <see cref="FileOperationKind"/>.</summary>
+    private static readonly string[] s_preNames = ["pre-create", "pre-cleanup", "pre-rename", "pre-delete", "pre-set-information", "pre-read", "pre-write"];
+    private static readonly string[] s_postNames = ["post-create", "post-cleanup", "post-rename", "post-delete", "post-set-information", "post-read", "post-write"];
+
+    /// <summary>This thread's description of a file operation that can be held (reused).</summary>
+    [ThreadStatic]
+    private static PendContext? t_pend;
 
     /// <summary>The create whose post callbacks run on this thread, for <see cref="ReadOpened"/>.</summary>
     [ThreadStatic]
@@ -25,10 +34,11 @@ internal sealed class FilterManager
     [ThreadStatic]
     private static Minifilter? t_postFilter;
 
-    public FilterManager(CallbackMonitor monitor, EventStream events)
+    public FilterManager(CallbackMonitor monitor, FaultPolicy faults, HoldTable holds)
     {
         _monitor = monitor;
-        _events = events;
+        _faults = faults;
+        _holds = holds;
     }
 
     /// <summary>The frame: minifilters, highest altitude first.</summary>
@@ -140,8 +150,10 @@ internal sealed class FilterManager
     /// Returns true when the operation should be performed; false when a filter completed it (its status is in
     /// <see cref="FileOperation.Status"/>). <see cref="PostOperation"/> must follow, with the same state, on any thread.
     /// </summary>
+    /// <param name="guest">The host's request when the operation is a guest's own (then a filter may hold it); null for
+    /// the kernel's own I/O.</param>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining | System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public bool PreOperation(ref FileOperation op, IoState state, decimal below, OperationRecord? record)
+    public bool PreOperation(ref FileOperation op, IoState state, decimal below, OperationRecord? record, Hosting.FileRequest? guest = null)
     {
         Minifilter[] filters = Filters.Snapshot;
         state.Filters = filters;
@@ -151,6 +163,11 @@ internal sealed class FilterManager
         CallbackMonitor.Slot slot = _monitor.Current;
         int last = -1;
         op.Status = Status.Success;
+
+        // A guest's own create, rename, delete or set-information, not issued from inside another callback, can be held.
+        PendContext? pend = guest is not null && op.Kind is FileOperationKind.Create or FileOperationKind.Rename
+            or FileOperationKind.Delete or FileOperationKind.SetInformation && slot.Depth == 0 ? Pendable(ref op, guest) : null;
+        long holdBase = pend is null ? 0 : Environment.TickCount64;
 
         for (int i = 0; i < filters.Length; i++)
         {
@@ -173,8 +190,16 @@ internal sealed class FilterManager
 
             op.CompletionContext = null;
             Status before = op.Status;
+            long hold = pend is null ? 0 : f.Policy.HoldMilliseconds;
+            op.HoldDeadline = hold == 0 ? 0 : holdBase + hold;
+            if (hold != 0)
+            {
+                pend!.Deadline = op.HoldDeadline;
+            }
+
             PreOperationStatus verdict;
-            slot.Enter(f);
+            Exception? thrown = null;
+            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, op.Path), hold == 0 ? null : pend);
             try
             {
                 verdict = pre(ref op);
@@ -182,33 +207,33 @@ internal sealed class FilterManager
             catch (Exception ex)
             {
                 verdict = PreOperationStatus.SuccessNoCallback;
-                op.Status = before;
-                _events.WriteDriverFault(f.OwnerName, "pre-" + op.Kind + " callback threw " + ex.GetType().Name + ": " + ex.Message);
+                thrown = ex;
             }
 
-            if (!slot.Exit())
+            bool inTime = slot.Exit(frame);
+            if (thrown is not null || !inTime || frame.Held is not null || (uint)verdict > (uint)PreOperationStatus.Complete)
             {
-                verdict = PreOperationStatus.SuccessNoCallback;
-                op.Status = before;
+                // Held, faulted or unusable: the rare paths, out of line.
+                verdict = Resolve(f, ref op, before, verdict, thrown, inTime, frame, record);
+            }
+            else
+            {
+                f.RecordSuccess();
             }
 
             if (verdict == PreOperationStatus.Complete)
             {
                 if (op.Kind == FileOperationKind.Create && op.Status.IsSuccess)
                 {
-                    _events.WriteDriverFault(f.OwnerName, "pre-create completed with success, which cannot open a file; the open is denied");
+                    _faults.InvalidVerdict(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, op.Path),
+                        "completed a create with success, which cannot open a file; the open is denied");
                     op.Status = Status.AccessDenied;
                 }
 
                 record?.Verdict(f.OwnerName, "complete " + op.Status.Name);
                 state.Last = i - 1;
+                op.HoldDeadline = 0;
                 return false;
-            }
-
-            if (verdict is not PreOperationStatus.SuccessWithCallback and not PreOperationStatus.SuccessNoCallback)
-            {
-                _events.WriteDriverFault(f.OwnerName, "pre-" + op.Kind + " callback returned an undefined status; treated as success without callback");
-                verdict = PreOperationStatus.SuccessNoCallback;
             }
 
             op.Status = before;
@@ -217,8 +242,101 @@ internal sealed class FilterManager
             record?.Verdict(f.OwnerName, "continue");
         }
 
+        op.HoldDeadline = 0;
         state.Last = last;
         return true;
+    }
+
+    /// <summary>This thread's pend context, describing <paramref name="op"/> of <paramref name="guest"/>.</summary>
+    private static PendContext Pendable(ref FileOperation op, Hosting.FileRequest guest)
+    {
+        PendContext p = t_pend ??= new PendContext { Kind = PendedOperationKind.FilePreOperation };
+        p.ProcessId = op.RequesterProcessId;
+        p.ThreadId = op.RequesterThreadId;
+        p.Token = op.Path;
+        p.Create = op.Kind == FileOperationKind.Create ? guest : null;
+        p.Deadline = 0;
+        return p;
+    }
+
+    /// <summary>
+    /// The verdict of a pre callback that did not simply return a usable one: it held the operation (wait for the end of
+    /// the hold), threw, overran its deadline, or returned an undefined status (the filter's timeout verdict, after the
+    /// fault is reported).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private PreOperationStatus Resolve(Minifilter f, ref FileOperation op, Status before, PreOperationStatus verdict, Exception? thrown,
+        bool inTime, CallbackMonitor.Frame frame, OperationRecord? record)
+    {
+        var tag = new OperationTag(s_preNames[(int)op.Kind], op.RequesterProcessId, op.Path);
+        HeldOperation? held = frame.Held;
+        frame.Held = null;
+        if (thrown is not null || !inTime)
+        {
+            // An overrun was reported by the monitor when it happened; a throw is reported here. A hold made before either is void.
+            if (held is not null)
+            {
+                _holds.Withdraw(held);
+            }
+
+            if (thrown is not null)
+            {
+                _faults.Threw(f, in tag, thrown);
+            }
+
+            return TimeoutVerdict(f, ref op, before, record, thrown is not null ? "fault" : "overrun");
+        }
+
+        if (verdict == PreOperationStatus.Pending && held is not null)
+        {
+            record?.Verdict(f.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            switch (_holds.Wait(held))
+            {
+                case PendedOperationState.Completed:
+                    f.RecordSuccess();
+                    op.Status = held.FileVerdict == PreOperationStatus.Complete ? held.VerdictStatus : before;
+                    op.CompletionContext = held.CompletionContext;
+                    return held.FileVerdict;
+                case PendedOperationState.Cancelled when !held.RegistrationRemoved:
+                    // Nobody waits for this operation any more: stop it here.
+                    record?.Verdict(f.OwnerName, "cancelled");
+                    op.Status = Status.Cancelled;
+                    return PreOperationStatus.Complete;
+                default:
+                    return TimeoutVerdict(f, ref op, before, record, "timeout");
+            }
+        }
+
+        if (held is not null)
+        {
+            // Pended, then returned a verdict of its own: that verdict applies.
+            _holds.Withdraw(held);
+        }
+
+        if ((uint)verdict > (uint)PreOperationStatus.Complete)
+        {
+            _faults.InvalidVerdict(f, in tag, verdict == PreOperationStatus.Pending ? "returned Pending without a pend" : "returned an undefined status " + (int)verdict);
+            return TimeoutVerdict(f, ref op, before, record, "fault");
+        }
+
+        f.RecordSuccess();
+        return verdict;
+    }
+
+    /// <summary>The filter's timeout verdict for a pre callback: continue without a post callback, or deny.</summary>
+    private static PreOperationStatus TimeoutVerdict(Minifilter f, ref FileOperation op, Status before, OperationRecord? record, string why)
+    {
+        op.CompletionContext = null;
+        if (f.Policy.DenyOnTimeout)
+        {
+            record?.Verdict(f.OwnerName, why + ": deny");
+            op.Status = Status.AccessDenied;
+            return PreOperationStatus.Complete;
+        }
+
+        record?.Verdict(f.OwnerName, why + ": allow");
+        op.Status = before;
+        return PreOperationStatus.SuccessNoCallback;
     }
 
     /// <summary>
@@ -261,23 +379,33 @@ internal sealed class FilterManager
             t_postCreate = readable ? performer : null;
             t_postCreateFile = op.File;
             t_postFilter = f;
-            slot.Enter(f);
+            Exception? thrown = null;
+            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, op.Path));
             try
             {
                 post(ref op);
             }
             catch (Exception ex)
             {
-                op.Status = before;
-                _events.WriteDriverFault(f.OwnerName, "post-" + op.Kind + " callback threw " + ex.GetType().Name + ": " + ex.Message);
+                thrown = ex;
             }
 
             t_postCreate = outerPerformer;
             t_postCreateFile = outerFile;
             t_postFilter = outerFilter;
-            if (!slot.Exit())
+            if (!slot.Exit(frame) || thrown is not null)
             {
-                op.Status = before;
+                // The filter's timeout verdict: a create stands or is cancelled; other outcomes cannot change.
+                if (thrown is not null)
+                {
+                    _faults.Threw(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, op.Path), thrown);
+                }
+
+                op.Status = op.Kind == FileOperationKind.Create && before.IsSuccess && f.Policy.DenyOnTimeout ? Status.AccessDenied : before;
+            }
+            else
+            {
+                f.RecordSuccess();
             }
 
             if (op.Kind != FileOperationKind.Create && op.Status != before)

@@ -31,6 +31,11 @@ internal sealed class Minifilter : Registration
 
     public bool Handles(FileOperationKind kind) => Pre[(int)kind] is not null || Post[(int)kind] is not null;
 
+    /// <summary>A minifilter's pre callbacks can hold the guest operations they decide.</summary>
+    public override bool CanPend => true;
+
+    public override string Describe() => "minifilter " + Name + " at " + AltitudeText;
+
     public override Delegate? PrimaryCallback
     {
         get

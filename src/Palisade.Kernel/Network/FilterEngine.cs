@@ -15,6 +15,8 @@ internal sealed class Sublayer(DriverObject? owner, string name, ushort weight) 
     public ushort Weight { get; } = weight;
 
     public override Delegate? PrimaryCallback => null;
+
+    public override string Describe() => "sublayer " + Name;
 }
 
 /// <summary>A callout: a classify function that callout filters call.</summary>
@@ -25,6 +27,11 @@ internal sealed class Callout(DriverObject? owner, string name, CalloutClassifyC
     public CalloutClassifyCallback Classify { get; } = classify;
 
     public override Delegate? PrimaryCallback => Classify;
+
+    /// <summary>A callout can hold the classification it is asked for.</summary>
+    public override bool CanPend => true;
+
+    public override string Describe() => "callout " + Name;
 }
 
 /// <summary>A filter as the engine keeps it: its definition with the address conditions pre-parsed.</summary>
@@ -39,6 +46,11 @@ internal sealed class FilterEntry(DriverObject? owner, NetworkFilter def, Sublay
     public long Order { get; } = order;
 
     public override Delegate? PrimaryCallback => Callout?.Classify;
+
+    /// <summary>A filter's callback is its callout's, which is a registration of its own.</summary>
+    public override bool HasCallbacks => false;
+
+    public override string Describe() => "network filter " + Definition.Name;
 }
 
 /// <summary>The outcome of one classification.</summary>
@@ -52,13 +64,26 @@ internal sealed class FilterEngine
 {
     public const int SublayerLimit = 64, FilterLimit = 4096, CalloutLimit = 64, ConditionLimit = 16;
     private readonly CallbackMonitor _monitor;
-    private readonly EventStream _events;
+    private readonly FaultPolicy _faults;
+    private readonly HoldTable _holds;
     private long _order;
 
-    public FilterEngine(CallbackMonitor monitor, EventStream events)
+    /// <summary>What faults call a classification at each layer, by <see cref="NetworkLayer"/>.</summary>
+    private static readonly string[] s_layerNames =
+    [
+        "classify connect", "classify connect", "classify bind", "classify bind",
+        "classify listen", "classify listen", "classify accept", "classify accept",
+    ];
+
+    /// <summary>This thread's description of a classification that can be held (reused).</summary>
+    [ThreadStatic]
+    private static PendContext? t_pend;
+
+    public FilterEngine(CallbackMonitor monitor, FaultPolicy faults, HoldTable holds)
     {
         _monitor = monitor;
-        _events = events;
+        _faults = faults;
+        _holds = holds;
     }
 
     public CallbackTable<Sublayer> Sublayers { get; } = new("sublayers", SublayerLimit, byAltitude: false);
@@ -298,8 +323,11 @@ internal sealed class FilterEngine
         _ => false,
     };
 
-    /// <summary>Classifies one operation per the documented arbitration rules.</summary>
-    public Classification Classify(in NetworkClassifyContext ctx, OperationRecord? record)
+    /// <summary>
+    /// Classifies one operation per the documented arbitration rules. An operation a guest thread
+    /// (<paramref name="guestThread"/>, 0 for none) waits for can be held by a callout.
+    /// </summary>
+    public Classification Classify(in NetworkClassifyContext ctx, OperationRecord? record, int guestThread = 0)
     {
         FilterEntry[] filters = Volatile.Read(ref _ordered);
         CallbackMonitor.Slot slot = _monitor.Current;
@@ -332,20 +360,36 @@ internal sealed class FilterEngine
                 }
 
                 ClassifyResult r;
-                slot.Enter(c);
+                Exception? thrown = null;
+                long hold = guestThread == 0 || slot.Depth != 0 ? 0 : c.Policy.HoldMilliseconds;
+                PendContext? pend = hold == 0 ? null : Pendable(in ctx, guestThread, hold);
+                CallbackMonitor.Frame frame = slot.Enter(c, Tag(in ctx), pend);
                 try
                 {
-                    r = c.Classify(in ctx);
+                    if (pend is null)
+                    {
+                        r = c.Classify(in ctx);
+                    }
+                    else
+                    {
+                        NetworkClassifyContext holdable = ctx with { HoldDeadline = pend.Deadline };
+                        r = c.Classify(in holdable);
+                    }
                 }
                 catch (Exception ex)
                 {
                     r = ClassifyResult.Continue;
-                    _events.WriteDriverFault(c.OwnerName, "callout " + c.Name + " threw " + ex.GetType().Name + ": " + ex.Message);
+                    thrown = ex;
                 }
 
-                if (!slot.Exit())
+                bool inTime = slot.Exit(frame);
+                if (thrown is not null || !inTime || frame.Held is not null || (uint)r > (uint)ClassifyResult.Block)
                 {
-                    r = ClassifyResult.Continue;
+                    r = Resolve(c, in ctx, r, thrown, inTime, frame, record);
+                }
+                else
+                {
+                    c.RecordSuccess();
                 }
 
                 record?.Verdict(c.OwnerName, "callout " + r);
@@ -392,6 +436,76 @@ internal sealed class FilterEngine
 
         return new Classification(verdict != 2, decidingFilter, decidingDriver, vetoed);
     }
+
+    private static OperationTag Tag(in NetworkClassifyContext ctx) =>
+        new(s_layerNames[(int)ctx.Layer], ctx.ProcessId, ctx.RemoteAddress ?? ctx.LocalAddress, ctx.RemoteAddress is null ? ctx.LocalPort : ctx.RemotePort);
+
+    /// <summary>This thread's pend context for a classification a callout with <paramref name="hold"/> milliseconds may hold.</summary>
+    private static PendContext Pendable(in NetworkClassifyContext ctx, int guestThread, long hold)
+    {
+        PendContext p = t_pend ??= new PendContext { Kind = PendedOperationKind.NetworkClassify };
+        p.ProcessId = ctx.ProcessId;
+        p.ThreadId = guestThread;
+        p.Token = ctx.ApplicationPath;
+        p.Deadline = Environment.TickCount64 + hold;
+        return p;
+    }
+
+    /// <summary>The result of a callout that held the classification, faulted, or returned an undefined result.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private ClassifyResult Resolve(Callout c, in NetworkClassifyContext ctx, ClassifyResult r, Exception? thrown, bool inTime,
+        CallbackMonitor.Frame frame, OperationRecord? record)
+    {
+        OperationTag tag = Tag(in ctx);
+        HeldOperation? held = frame.Held;
+        frame.Held = null;
+        if (thrown is not null || !inTime)
+        {
+            if (held is not null)
+            {
+                _holds.Withdraw(held);
+            }
+
+            if (thrown is not null)
+            {
+                _faults.Threw(c, in tag, thrown);
+            }
+
+            return TimeoutVerdict(c);
+        }
+
+        if (r == ClassifyResult.Pending && held is not null)
+        {
+            record?.Verdict(c.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            switch (_holds.Wait(held))
+            {
+                case PendedOperationState.Completed:
+                    c.RecordSuccess();
+                    return held.ClassifyVerdict;
+                case PendedOperationState.Cancelled when !held.RegistrationRemoved:
+                    return ClassifyResult.Block;
+                default:
+                    record?.Verdict(c.OwnerName, "timeout");
+                    return TimeoutVerdict(c);
+            }
+        }
+
+        if (held is not null)
+        {
+            _holds.Withdraw(held);
+        }
+
+        if ((uint)r > (uint)ClassifyResult.Block)
+        {
+            _faults.InvalidVerdict(c, in tag, r == ClassifyResult.Pending ? "returned Pending without a pend" : "returned an undefined result " + (int)r);
+            return TimeoutVerdict(c);
+        }
+
+        c.RecordSuccess();
+        return r;
+    }
+
+    private static ClassifyResult TimeoutVerdict(Callout c) => c.Policy.DenyOnTimeout ? ClassifyResult.Block : ClassifyResult.Continue;
 
     private static bool Matches(NetworkFilter f, in NetworkClassifyContext ctx)
     {

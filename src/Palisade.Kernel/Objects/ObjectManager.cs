@@ -28,6 +28,11 @@ internal sealed class ObjectCallbackEntry : Registration
 
     public override Delegate? PrimaryCallback => (Delegate?)Pre ?? Post;
 
+    /// <summary>An object pre callback can hold the handle operation it decides.</summary>
+    public override bool CanPend => Pre is not null;
+
+    public override string Describe() => "object callbacks at " + AltitudeText;
+
     /// <summary>True when the registration is live and selected this object type and operation.</summary>
     public bool Applies(ObjectTypes type, HandleOperations operation) =>
         !Disabled && (Types & type) != 0 && (Operations & operation) != 0;
@@ -42,12 +47,18 @@ internal sealed unsafe class ObjectManager : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, KernelObject> _directory = new(StringComparer.Ordinal);
     private readonly CallbackMonitor _monitor;
-    private readonly EventStream _events;
+    private readonly FaultPolicy _faults;
+    private readonly HoldTable _holds;
 
-    public ObjectManager(CallbackMonitor monitor, EventStream events)
+    /// <summary>This thread's description of a handle operation that can be held (reused).</summary>
+    [ThreadStatic]
+    private static PendContext? t_pend;
+
+    public ObjectManager(CallbackMonitor monitor, FaultPolicy faults, HoldTable holds)
     {
         _monitor = monitor;
-        _events = events;
+        _faults = faults;
+        _holds = holds;
         ProcessType = new ObjectType("Process", 0, &OnOpen, &OnClose, &OnDelete);
         ThreadType = new ObjectType("Thread", 1, &OnOpen, &OnClose, &OnDelete);
         DriverType = new ObjectType("Driver", 2, &OnOpen, &OnClose, &OnDelete);
@@ -126,7 +137,8 @@ internal sealed unsafe class ObjectManager : IDisposable
     /// pre callbacks (highest altitude first) had their say on the access, then runs the post callbacks.
     /// </summary>
     public Status OpenHandle(GuestProcess? requester, int requesterPid, KernelObject target, HandleOperations operation,
-        ProcessAccessRights desired, bool kernelHandle, OperationRecord? record, out int handle, out ProcessAccessRights granted)
+        ProcessAccessRights desired, bool kernelHandle, OperationRecord? record, out int handle, out ProcessAccessRights granted,
+        int guestThread = 0)
     {
         handle = 0;
         ObjectTypes type = target is GuestThread ? ObjectTypes.Thread : ObjectTypes.Process;
@@ -146,6 +158,8 @@ internal sealed unsafe class ObjectManager : IDisposable
 
         ObjectCallbackEntry[] entries = Callbacks.Snapshot;
         CallbackMonitor.Slot slot = _monitor.Current;
+        bool holdable = !kernelHandle && guestThread != 0 && slot.Depth == 0;
+        long holdBase = holdable ? Environment.TickCount64 : 0;
         foreach (ObjectCallbackEntry e in entries)
         {
             if (e.Pre is null || !e.Applies(type, operation))
@@ -154,26 +168,60 @@ internal sealed unsafe class ObjectManager : IDisposable
             }
 
             ProcessAccessRights before = info.DesiredAccess;
-            slot.Enter(e);
+            long hold = holdable ? e.Policy.HoldMilliseconds : 0;
+            PendContext? pend = null;
+            if (hold != 0)
+            {
+                pend = t_pend ??= new PendContext { Kind = PendedOperationKind.ObjectPreOperation };
+                pend.ProcessId = requesterPid;
+                pend.ThreadId = guestThread;
+                pend.Token = null;
+                pend.AccessLimit = before;
+                pend.Deadline = holdBase + hold;
+            }
+
+            info.HoldDeadline = pend?.Deadline ?? 0;
+            Exception? thrown = null;
+            var tag = new OperationTag(operation == HandleOperations.Duplicate ? "object pre-duplicate of process" : "object pre-open of process", requesterPid, null, targetPid);
+            CallbackMonitor.Frame frame = slot.Enter(e, in tag, pend);
             try
             {
                 e.Pre(ref info);
             }
             catch (Exception ex)
             {
-                info.DesiredAccess = before;
-                _events.WriteDriverFault(e.OwnerName, "object pre callback threw " + ex.GetType().Name + ": " + ex.Message);
+                thrown = ex;
             }
 
-            if (!slot.Exit())
+            bool inTime = slot.Exit(frame);
+            HeldOperation? held = frame.Held;
+            frame.Held = null;
+            if (thrown is not null || !inTime)
             {
-                info.DesiredAccess = before;
-            }
+                if (held is not null)
+                {
+                    _holds.Withdraw(held);
+                }
 
-            if ((info.DesiredAccess & ~before) != 0)
+                if (thrown is not null)
+                {
+                    _faults.Threw(e, in tag, thrown);
+                }
+
+                info.DesiredAccess = e.Policy.DenyOnTimeout ? ProcessAccessRights.None : before;
+            }
+            else if (held is not null)
             {
-                _events.WriteDriverFault(e.OwnerName, "object pre callback tried to add access rights; the addition was ignored");
+                info.DesiredAccess = WaitForAccess(e, held, before, record);
+            }
+            else if ((info.DesiredAccess & ~before) != 0)
+            {
+                _faults.InvalidVerdict(e, in tag, "tried to add access rights; the addition was ignored");
                 info.DesiredAccess &= before;
+            }
+            else
+            {
+                e.RecordSuccess();
             }
 
             if (kernelHandle)
@@ -212,20 +260,44 @@ internal sealed unsafe class ObjectManager : IDisposable
                 continue;
             }
 
-            slot.Enter(e);
+            var postTag = new OperationTag("object post-operation on process", requesterPid, null, targetPid);
+            CallbackMonitor.Frame frame = slot.Enter(e, in postTag);
+            bool threw = false;
             try
             {
                 e.Post(in post);
             }
             catch (Exception ex)
             {
-                _events.WriteDriverFault(e.OwnerName, "object post callback threw " + ex.GetType().Name + ": " + ex.Message);
+                threw = true;
+                _faults.Threw(e, in postTag, ex);
             }
 
-            slot.Exit();
+            if (slot.Exit(frame) && !threw)
+            {
+                e.RecordSuccess();
+            }
         }
 
         return status;
+    }
+
+    /// <summary>The access a held handle operation ends with: the completion's, the timeout verdict's, or none once the guest is gone.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private ProcessAccessRights WaitForAccess(ObjectCallbackEntry e, HeldOperation held, ProcessAccessRights before, OperationRecord? record)
+    {
+        record?.Verdict(e.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        switch (_holds.Wait(held))
+        {
+            case PendedOperationState.Completed:
+                e.RecordSuccess();
+                return held.GrantedAccess;
+            case PendedOperationState.Cancelled when !held.RegistrationRemoved:
+                return ProcessAccessRights.None;
+            default:
+                record?.Verdict(e.OwnerName, "timeout");
+                return e.Policy.DenyOnTimeout ? ProcessAccessRights.None : before;
+        }
     }
 
     public Status CloseHandle(GuestProcess owner, int handle)

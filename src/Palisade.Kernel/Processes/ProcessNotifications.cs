@@ -12,12 +12,18 @@ internal sealed class ProcessNotifications
 {
     public const int Limit = 64;
     private readonly CallbackMonitor _monitor;
-    private readonly EventStream _events;
+    private readonly FaultPolicy _faults;
+    private readonly HoldTable _holds;
 
-    public ProcessNotifications(CallbackMonitor monitor, EventStream events)
+    /// <summary>This thread's description of a process creation that can be held (reused).</summary>
+    [ThreadStatic]
+    private static PendContext? t_pend;
+
+    public ProcessNotifications(CallbackMonitor monitor, FaultPolicy faults, HoldTable holds)
     {
         _monitor = monitor;
-        _events = events;
+        _faults = faults;
+        _holds = holds;
     }
 
     public CallbackTable<CallbackRegistration<ProcessCreateCallback>> Create { get; } = new("process create", Limit, byAltitude: false);
@@ -30,11 +36,24 @@ internal sealed class ProcessNotifications
 
     public CallbackTable<CallbackRegistration<ImageLoadCallback>> ImageLoad { get; } = new("image load", Limit, byAltitude: false);
 
-    /// <summary>Runs every process-create callback; the first error denies, later callbacks still see the verdict.</summary>
-    public Status NotifyCreate(in ProcessCreateInfo info, OperationRecord? record)
+    /// <summary>
+    /// Runs every process-create callback; the first error denies, later callbacks still see the verdict. A creation a
+    /// guest thread (<paramref name="guestThread"/>, 0 for none) waits for can be held by a callback.
+    /// </summary>
+    public Status NotifyCreate(in ProcessCreateInfo info, OperationRecord? record, int guestThread = 0)
     {
         Status verdict = Status.Success;
         CallbackMonitor.Slot slot = _monitor.Current;
+        PendContext? pend = null;
+        if (guestThread != 0 && slot.Depth == 0)
+        {
+            pend = t_pend ??= new PendContext { Kind = PendedOperationKind.ProcessCreate };
+            pend.ProcessId = info.ProcessId;
+            pend.ThreadId = guestThread;
+            pend.Token = info.ImagePath;
+        }
+
+        long holdBase = pend is null ? 0 : Environment.TickCount64;
         foreach (CallbackRegistration<ProcessCreateCallback> r in Create.Snapshot)
         {
             if (r.Disabled)
@@ -42,9 +61,17 @@ internal sealed class ProcessNotifications
                 continue;
             }
 
-            ProcessCreateInfo current = info with { CreationStatus = verdict };
+            long hold = pend is null ? 0 : r.Policy.HoldMilliseconds;
+            long deadline = hold == 0 ? 0 : holdBase + hold;
+            if (hold != 0)
+            {
+                pend!.Deadline = deadline;
+            }
+
+            ProcessCreateInfo current = info with { CreationStatus = verdict, HoldDeadline = deadline };
             Status s;
-            slot.Enter(r);
+            Exception? thrown = null;
+            CallbackMonitor.Frame frame = slot.Enter(r, new OperationTag("process-create", info.ProcessId, info.ImagePath), hold == 0 ? null : pend);
             try
             {
                 s = r.Callback(in current);
@@ -52,12 +79,17 @@ internal sealed class ProcessNotifications
             catch (Exception ex)
             {
                 s = Status.Success;
-                _events.WriteDriverFault(r.OwnerName, "process-create callback threw " + ex.GetType().Name + ": " + ex.Message);
+                thrown = ex;
             }
 
-            if (!slot.Exit())
+            bool inTime = slot.Exit(frame);
+            if (thrown is not null || !inTime || frame.Held is not null || s == Status.Pending)
             {
-                s = Status.Success;
+                s = Resolve(r, in info, s, thrown, inTime, frame, record);
+            }
+            else
+            {
+                r.RecordSuccess();
             }
 
             if (verdict.IsSuccess && s.IsError)
@@ -71,11 +103,67 @@ internal sealed class ProcessNotifications
         return verdict;
     }
 
+    /// <summary>The verdict of a process-create callback that held the creation, faulted, or returned Pending without a pend.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private Status Resolve(CallbackRegistration<ProcessCreateCallback> r, in ProcessCreateInfo info, Status s, Exception? thrown, bool inTime,
+        CallbackMonitor.Frame frame, OperationRecord? record)
+    {
+        var tag = new OperationTag("process-create", info.ProcessId, info.ImagePath);
+        HeldOperation? held = frame.Held;
+        frame.Held = null;
+        if (thrown is not null || !inTime)
+        {
+            if (held is not null)
+            {
+                _holds.Withdraw(held);
+            }
+
+            if (thrown is not null)
+            {
+                _faults.Threw(r, in tag, thrown);
+            }
+
+            return TimeoutVerdict(r);
+        }
+
+        if (s == Status.Pending && held is not null)
+        {
+            record?.Verdict(r.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            switch (_holds.Wait(held))
+            {
+                case PendedOperationState.Completed:
+                    r.RecordSuccess();
+                    return held.VerdictStatus;
+                case PendedOperationState.Cancelled when !held.RegistrationRemoved:
+                    return Status.Cancelled;
+                default:
+                    record?.Verdict(r.OwnerName, "timeout");
+                    return TimeoutVerdict(r);
+            }
+        }
+
+        if (held is not null)
+        {
+            _holds.Withdraw(held);
+        }
+
+        if (s == Status.Pending)
+        {
+            _faults.InvalidVerdict(r, in tag, "returned Pending without a pend");
+            return TimeoutVerdict(r);
+        }
+
+        r.RecordSuccess();
+        return s;
+    }
+
+    private static Status TimeoutVerdict(Registration r) => r.Policy.DenyOnTimeout ? Status.AccessDenied : Status.Success;
+
     public void NotifyExit(in ProcessExitInfo info) =>
         Notify(Exit, new ExitCall(info), "process-exit");
 
     public void NotifyThread(bool create, in ThreadInfo info) =>
-        Notify(create ? ThreadCreate : ThreadExit, new ThreadCall(info), "thread");
+        Notify(create ? ThreadCreate : ThreadExit, new ThreadCall(info), create ? "thread-create" : "thread-exit");
 
     public void NotifyImageLoad(in ImageLoadInfo info) =>
         Notify(ImageLoad, new ImageLoadCall(info), "image-load");
@@ -93,38 +181,51 @@ internal sealed class ProcessNotifications
                 continue;
             }
 
-            slot.Enter(r);
+            CallbackMonitor.Frame frame = slot.Enter(r, new OperationTag(what, call.ProcessId));
+            bool threw = false;
             try
             {
                 call.Invoke(r.Callback);
             }
             catch (Exception ex)
             {
-                _events.WriteDriverFault(r.OwnerName, what + " callback threw " + ex.GetType().Name + ": " + ex.Message);
+                threw = true;
+                _faults.Threw(r, new OperationTag(what, call.ProcessId), ex);
             }
 
-            slot.Exit();
+            if (slot.Exit(frame) && !threw)
+            {
+                r.RecordSuccess();
+            }
         }
     }
 
     /// <summary>How one notification is passed to its delegate type (a struct, so the loop allocates nothing).</summary>
     private interface ICall<in TDelegate>
     {
+        int ProcessId { get; }
+
         void Invoke(TDelegate callback);
     }
 
     private readonly struct ExitCall(ProcessExitInfo info) : ICall<ProcessExitCallback>
     {
+        public int ProcessId => info.ProcessId;
+
         public void Invoke(ProcessExitCallback callback) => callback(in info);
     }
 
     private readonly struct ThreadCall(ThreadInfo info) : ICall<ThreadCallback>
     {
+        public int ProcessId => info.ProcessId;
+
         public void Invoke(ThreadCallback callback) => callback(in info);
     }
 
     private readonly struct ImageLoadCall(ImageLoadInfo info) : ICall<ImageLoadCallback>
     {
+        public int ProcessId => info.ProcessId;
+
         public void Invoke(ImageLoadCallback callback) => callback(in info);
     }
 }

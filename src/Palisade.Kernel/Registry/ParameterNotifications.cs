@@ -164,7 +164,8 @@ internal sealed class ParameterNotifications
             }
 
             Status s;
-            slot.Enter(r);
+            var tag = new OperationTag("parameters-changed", 0, context.DriverName);
+            CallbackMonitor.Frame frame = slot.Enter(r, in tag);
             try
             {
                 s = r.Callback(in change);
@@ -172,12 +173,16 @@ internal sealed class ParameterNotifications
             catch (Exception ex)
             {
                 s = Status.CallbackFaulted;
-                _kernel.Events.WriteDriverFault(r.OwnerName, "parameters-changed callback threw " + ex.GetType().Name + ": " + ex.Message);
+                _kernel.Faults.Threw(r, in tag, ex);
             }
 
-            if (!slot.Exit())
+            if (!slot.Exit(frame))
             {
                 s = Status.Timeout;
+            }
+            else if (s != Status.CallbackFaulted)
+            {
+                r.RecordSuccess();
             }
 
             if (first.IsSuccess && s.IsError)

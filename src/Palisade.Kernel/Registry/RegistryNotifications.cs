@@ -13,15 +13,15 @@ internal sealed class RegistryNotifications
 {
     public const int Limit = 64;
     private readonly CallbackMonitor _monitor;
-    private readonly EventStream _events;
+    private readonly FaultPolicy _faults;
 
     [ThreadStatic]
     private static bool[]? t_ranPre;
 
-    public RegistryNotifications(CallbackMonitor monitor, EventStream events)
+    public RegistryNotifications(CallbackMonitor monitor, FaultPolicy faults)
     {
         _monitor = monitor;
-        _events = events;
+        _faults = faults;
     }
 
     public CallbackTable<CallbackRegistration<RegistryCallback>> Callbacks { get; } = new("registry callbacks", Limit, byAltitude: true);
@@ -62,6 +62,11 @@ internal sealed class RegistryNotifications
         _ => (RegistryNotifyClass.PreRenameKey, RegistryNotifyClass.PostRenameKey),
     };
 
+    /// <summary>The notification class as faults name it (<c>registry PreSetValue</c>...), made once.</summary>
+    private static string NameOf(RegistryNotifyClass c) => s_classNames[(int)c];
+
+    private static readonly string[] s_classNames = Array.ConvertAll(Enum.GetNames<RegistryNotifyClass>(), n => "registry " + n);
+
     /// <summary>Runs one operation through the callbacks, performing it with <paramref name="perform"/> unless blocked or bypassed.</summary>
     public Status Dispatch(int processId, RegistryRequest request, Func<RegistryRequest, Status> perform, OperationRecord? record)
     {
@@ -94,7 +99,9 @@ internal sealed class RegistryNotifications
             }
 
             Status s;
-            slot.Enter(e);
+            Exception? thrown = null;
+            var tag = new OperationTag(NameOf(preClass), processId, request.KeyPath);
+            CallbackMonitor.Frame frame = slot.Enter(e, in tag);
             try
             {
                 s = e.Callback(ref n);
@@ -102,12 +109,22 @@ internal sealed class RegistryNotifications
             catch (Exception ex)
             {
                 s = Status.Success;
-                _events.WriteDriverFault(e.OwnerName, "registry callback threw " + ex.GetType().Name + ": " + ex.Message);
+                thrown = ex;
             }
 
-            if (!slot.Exit())
+            if (!slot.Exit(frame) || thrown is not null)
             {
-                s = Status.Success;
+                // The registration's timeout verdict: continue, or block.
+                if (thrown is not null)
+                {
+                    _faults.Threw(e, in tag, thrown);
+                }
+
+                s = e.Policy.DenyOnTimeout ? Status.AccessDenied : Status.Success;
+            }
+            else
+            {
+                e.RecordSuccess();
             }
 
             ran[i] = true;
@@ -153,17 +170,23 @@ internal sealed class RegistryNotifications
             }
 
             CallbackRegistration<RegistryCallback> e = entries[i];
-            slot.Enter(e);
+            var tag = new OperationTag(NameOf(postClass), processId, request.KeyPath);
+            CallbackMonitor.Frame frame = slot.Enter(e, in tag);
+            bool threw = false;
             try
             {
                 e.Callback(ref post);
             }
             catch (Exception ex)
             {
-                _events.WriteDriverFault(e.OwnerName, "registry post callback threw " + ex.GetType().Name + ": " + ex.Message);
+                threw = true;
+                _faults.Threw(e, in tag, ex);
             }
 
-            slot.Exit();
+            if (slot.Exit(frame) && !threw)
+            {
+                e.RecordSuccess();
+            }
         }
 
         return status;

@@ -14,6 +14,8 @@ internal sealed class ProductEntry(DriverObject? owner, SecurityProductKind kind
     public volatile ProductState State = ProductState.On;
 
     public override Delegate? PrimaryCallback => null;
+
+    public override string Describe() => "security product " + DisplayName;
 }
 
 /// <summary>The security center: products and their reported health.</summary>

@@ -1,0 +1,288 @@
+namespace Palisade.Host.Linux.Supervision;
+
+/// <summary>
+/// Makes sure that only the waiting guest waits. One thread receives notifications at a time and serves each one to its
+/// end on the same thread: decoding, the drivers' decision, the operation, the answer. Anything in that can take long
+/// (a driver's callback that holds or scans, an open of a FIFO without its partner, a file under lease break, a blocking
+/// connect) would stall every guest. So the receiving thread marks each notification it serves; a watch thread that
+/// finds the same notification still in progress on two polls <see cref="PollMilliseconds"/> apart hands the listener to
+/// a new receiving thread. The old thread goes on serving its one notification as the guest would wait for it, answers
+/// it, and ends. Linux hands each notification to exactly one receiver, so nothing is answered twice.
+/// </summary>
+/// <remarks>
+/// <para>This is the one place that knows the threads that wait for a guest (<see cref="Waiting"/>). It bounds them at
+/// <see cref="MaxWaitingThreads"/>: at the bound it hands nothing over (the receiving thread finishes its slow
+/// notification before it receives the next, so guests queue behind it as they would behind a Linux lock) and reports
+/// it once. Every <see cref="LivenessPolls"/> polls it asks whether each waiting thread's guest still waits (the
+/// notification is still valid); for one that does not (killed, its process gone) it tells the owner once, which lets
+/// the kernel cancel a decision held for it.</para>
+/// <para>The hot path pays one interlocked exchange when a notification begins, one compare-and-swap when it ends, and
+/// no system call. The watch polls only while notifications are being served or threads wait; after
+/// <see cref="IdlePollsBeforeParking"/> idle polls it parks until the next notification.</para>
+/// </remarks>
+internal sealed class ReceiverWatch : IDisposable
+{
+    /// <summary>How often the watch looks; a notification that takes long stalls the other guests for one to two polls.</summary>
+    public const int PollMilliseconds = 5;
+
+    /// <summary>Polls without a new notification, and no thread waiting, after which the watch stops polling (one second).</summary>
+    public const int IdlePollsBeforeParking = 200;
+
+    /// <summary>Polls between two checks that the guests of the waiting threads still wait (50 ms).</summary>
+    public const int LivenessPolls = 10;
+
+    /// <summary>The most threads that may wait for slow notifications at once.</summary>
+    public const int MaxWaitingThreads = 256;
+
+    private const long NoTicket = 0;
+    private const long TakenOver = -1;
+
+    private readonly Action _takeOver;
+    private readonly Func<ulong, bool> _stillWaiting;
+    private readonly Action<int, int, ulong> _guestGone;
+    private readonly Action _atLimit;
+    private readonly object _gate = new();
+    private readonly Waiter?[] _waiters = new Waiter?[MaxWaitingThreads];
+    private readonly Waiter?[] _gone = new Waiter?[8];
+    private long _inProgress;
+    private long _takeOvers;
+    private long _lastTicket;
+
+    // The notification the receiving thread serves, written before its ticket is published.
+    private ulong _currentId;
+    private int _currentProcess;
+    private int _currentThread;
+    private int _waiting;
+    private int _parked;
+    private bool _limitReported;
+    private volatile bool _disposed;
+
+    /// <summary>
+    /// Creates a watch. <paramref name="takeOver"/> starts a new receiving thread (called on the watch thread);
+    /// <paramref name="stillWaiting"/> says whether a notification is still valid; <paramref name="guestGone"/> is told the
+    /// process, thread and notification of a waiting thread whose guest no longer waits (or that has just answered: the
+    /// notification id tells which call); <paramref name="atLimit"/> is told once when the bound stops a hand-over.
+    /// </summary>
+    public ReceiverWatch(Action takeOver, Func<ulong, bool> stillWaiting, Action<int, int, ulong> guestGone, Action atLimit)
+    {
+        ArgumentNullException.ThrowIfNull(takeOver);
+        ArgumentNullException.ThrowIfNull(stillWaiting);
+        ArgumentNullException.ThrowIfNull(guestGone);
+        ArgumentNullException.ThrowIfNull(atLimit);
+        _takeOver = takeOver;
+        _stillWaiting = stillWaiting;
+        _guestGone = guestGone;
+        _atLimit = atLimit;
+    }
+
+    /// <summary>Notifications handed over so far: each is one receiving thread that went on serving a slow notification.</summary>
+    public long TakeOvers => Interlocked.Read(ref _takeOvers);
+
+    /// <summary>Threads that serve a slow notification now (handed over, not yet done).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>True while the watch has stopped polling for want of work.</summary>
+    public bool Parked => Volatile.Read(ref _parked) == 1;
+
+    /// <summary>Starts the watch thread.</summary>
+    public void Start() => new Thread(Watch) { IsBackground = true, Name = "palisade-receiver-watch" }.Start();
+
+    /// <summary>
+    /// Marks the start of notification <paramref name="id"/> of guest thread <paramref name="thread"/> (of
+    /// <paramref name="process"/>) on the receiving thread; returns its ticket for <see cref="End"/>.
+    /// </summary>
+    public long Begin(ulong id, int process, int thread)
+    {
+        // Only the receiving thread begins, one notification at a time: a plain increment makes a unique ticket.
+        long ticket = _lastTicket + 1;
+        Volatile.Write(ref _lastTicket, ticket);
+        _currentId = id;
+        _currentProcess = process;
+        _currentThread = thread;
+        Interlocked.Exchange(ref _inProgress, ticket);
+
+        // The exchange above is a full fence, and so is the watch's when it parks: one of the two sees the other.
+        if (Volatile.Read(ref _parked) == 1 && Interlocked.CompareExchange(ref _parked, 0, 1) == 1)
+        {
+            lock (_gate)
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+
+        return ticket;
+    }
+
+    /// <summary>
+    /// Marks the end of the notification with <paramref name="ticket"/>. False when the watch handed the listener to
+    /// another thread meanwhile: the caller has answered its notification and receives no more.
+    /// </summary>
+    public bool End(long ticket)
+    {
+        if (Interlocked.CompareExchange(ref _inProgress, NoTicket, ticket) == ticket)
+        {
+            return true;
+        }
+
+        lock (_waiters)
+        {
+            for (int i = 0; i < _waiters.Length; i++)
+            {
+                if (_waiters[i] is { } w && w.Ticket == ticket)
+                {
+                    _waiters[i] = null;
+                    Interlocked.Decrement(ref _waiting);
+                    break;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Stops the watch thread.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Volatile.Write(ref _parked, 0);
+        lock (_gate)
+        {
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void Watch()
+    {
+        long seen = NoTicket;
+        long seenTicket = Volatile.Read(ref _lastTicket);
+        int idlePolls = 0;
+        int polls = 0;
+        while (!_disposed)
+        {
+            Thread.Sleep(PollMilliseconds);
+            if (++polls % LivenessPolls == 0 && Volatile.Read(ref _waiting) > 0)
+            {
+                CheckWaiters();
+            }
+
+            long ticket = Volatile.Read(ref _inProgress);
+            if (ticket > 0 && ticket == seen)
+            {
+                // The same notification was in progress a whole poll ago: it is slow. Hand it over unless it just ended.
+                TryHandOver(ticket);
+                seen = NoTicket;
+                continue;
+            }
+
+            seen = ticket;
+            long last = Volatile.Read(ref _lastTicket);
+            idlePolls = ticket <= 0 && last == seenTicket && Volatile.Read(ref _waiting) == 0 ? idlePolls + 1 : 0;
+            seenTicket = last;
+            if (idlePolls >= IdlePollsBeforeParking)
+            {
+                Park(last);
+                idlePolls = 0;
+                seen = NoTicket;
+                seenTicket = Volatile.Read(ref _lastTicket);
+            }
+        }
+    }
+
+    private void TryHandOver(long ticket)
+    {
+        if (Volatile.Read(ref _waiting) >= MaxWaitingThreads)
+        {
+            if (!_limitReported)
+            {
+                _limitReported = true;
+                _atLimit();
+            }
+
+            return;
+        }
+
+        // Read what the notification is before claiming it: once claimed, the receiver never changes these again. The claim
+        // and the record of the waiting thread are made under the lock that a failed End takes, so End always finds it.
+        ulong id = _currentId;
+        int process = _currentProcess, thread = _currentThread;
+        lock (_waiters)
+        {
+            if (Interlocked.CompareExchange(ref _inProgress, TakenOver, ticket) != ticket)
+            {
+                return;
+            }
+
+            int free = Array.IndexOf(_waiters, null);
+            _waiters[free] = new Waiter(ticket, id, process, thread);
+            Interlocked.Increment(ref _waiting);
+        }
+
+        _limitReported = false;
+        Interlocked.Increment(ref _takeOvers);
+        _takeOver();
+    }
+
+    private void CheckWaiters()
+    {
+        Waiter?[] gone = _gone;
+        int count = 0;
+        lock (_waiters)
+        {
+            foreach (Waiter? w in _waiters)
+            {
+                if (w is null || w.GuestGone || count == gone.Length)
+                {
+                    continue;
+                }
+
+                if (!_stillWaiting(w.Id))
+                {
+                    // Also true for a thread that has just answered and not yet ended: the notification id lets the owner
+                    // act only on that very call.
+                    w.GuestGone = true;
+                    gone[count++] = w;
+                }
+            }
+        }
+
+        // Outside the lock: what the owner does (cancel a held decision) wakes the waiting thread, whose End takes the lock.
+        for (int i = 0; i < count; i++)
+        {
+            _guestGone(gone[i]!.Process, gone[i]!.Thread, gone[i]!.Id);
+        }
+    }
+
+    private void Park(long ticket)
+    {
+        Interlocked.Exchange(ref _parked, 1);
+        if (Volatile.Read(ref _lastTicket) != ticket || _disposed || Volatile.Read(ref _waiting) > 0)
+        {
+            // A notification began while we were deciding: it may not have seen us park.
+            Volatile.Write(ref _parked, 0);
+            return;
+        }
+
+        lock (_gate)
+        {
+            while (Volatile.Read(ref _parked) == 1)
+            {
+                Monitor.Wait(_gate);
+            }
+        }
+    }
+
+    /// <summary>A thread that serves a slow notification: which one, and for whom.</summary>
+    private sealed class Waiter(long ticket, ulong id, int process, int thread)
+    {
+        public long Ticket { get; } = ticket;
+
+        public ulong Id { get; } = id;
+
+        public int Process { get; } = process;
+
+        public int Thread { get; } = thread;
+
+        /// <summary>Set once the guest was found no longer waiting (it is reported once).</summary>
+        public bool GuestGone { get; set; }
+    }
+}
