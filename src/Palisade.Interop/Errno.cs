@@ -17,11 +17,13 @@ internal static class Errno
     public const int EFAULT = 14;
     public const int EBUSY = 16;
     public const int EEXIST = 17;
+    public const int EXDEV = 18;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
     public const int EMFILE = 24;
     public const int ERANGE = 34;
     public const int ENAMETOOLONG = 36;
+    public const int ELOOP = 40;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;
     public const int ENOTSOCK = 88;
