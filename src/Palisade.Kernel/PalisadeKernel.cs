@@ -4,6 +4,7 @@ using Palisade.Kernel.Callbacks;
 using Palisade.Kernel.Dispatch;
 using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Events;
+using Palisade.Kernel.Hosting;
 using Palisade.Kernel.Io;
 using Palisade.Kernel.Network;
 using Palisade.Kernel.Objects;
@@ -48,11 +49,19 @@ internal sealed class PalisadeKernel : IDisposable
         RegistryCallbacks = new RegistryNotifications(Monitor, Events);
         SecurityCenter = new SecurityCenterService();
         ServiceTable = new SystemServiceTable();
+        if (Directory.Exists(options.Home))
+        {
+            _ = KernelFiles.AddHome(options.Home);
+        }
+
         _registry = registry;
         PerformRegistry = PerformOnStore;
     }
 
     public KernelOptions Options { get; }
+
+    /// <summary>The kernel's own objects on the host's file system, which no guest may change (the kernel boundary).</summary>
+    public Io.KernelFiles KernelFiles { get; } = new();
 
     public KernelFlavor Flavor => Options.Flavor;
 
@@ -229,6 +238,11 @@ internal sealed class PalisadeKernel : IDisposable
         {
             message = result.Message;
             return result.Status;
+        }
+
+        foreach ((Palisade.Api.FileIdentity identity, bool isFolder) in loaded.PackageObjects)
+        {
+            KernelFiles.Add(identity, isFolder ? KernelFileKind.Folder : KernelFileKind.File);
         }
 
         DriverManifest m = loaded.Manifest;
