@@ -29,13 +29,15 @@ internal sealed record LaunchCommand(string Executable, IReadOnlyList<string> Pr
 internal sealed unsafe class SupervisedGuest : IDisposable
 {
     private readonly int _pidfd;
+    private readonly ForegroundTerminal? _terminal;
     private int _exitCode = -1;
 
-    private SupervisedGuest(int pid, int pidfd, Supervisor supervisor)
+    private SupervisedGuest(int pid, int pidfd, Supervisor supervisor, ForegroundTerminal? terminal)
     {
         Pid = pid;
         _pidfd = pidfd;
         Supervisor = supervisor;
+        _terminal = terminal;
     }
 
     /// <summary>The program's pid (the launcher's, which becomes the program at exec).</summary>
@@ -96,9 +98,12 @@ internal sealed unsafe class SupervisedGuest : IDisposable
 
             var supervisor = new Supervisor((int)listener, mediator, onFault);
             supervisor.Start();
+
+            // The guests' own process group (made at spawn) gets the terminal's foreground, as a shell's job would.
+            ForegroundTerminal? terminal = ForegroundTerminal.HandTo(pid);
             byte go = (byte)'g';
             _ = Libc.Write(ours, &go, 1);
-            return new SupervisedGuest(pid, (int)pidfd, supervisor);
+            return new SupervisedGuest(pid, (int)pidfd, supervisor, terminal);
         }
         catch
         {
@@ -130,12 +135,28 @@ internal sealed unsafe class SupervisedGuest : IDisposable
         }
 
         SigInfo info;
-        while (Libc.WaitId(Libc.P_PIDFD, _pidfd, &info, Libc.WEXITED) < 0)
+        while (true)
         {
-            int error = Libc.LastError;
-            if (error != Errno.EINTR)
+            if (Libc.WaitId(Libc.P_PIDFD, _pidfd, &info, Libc.WEXITED | Libc.WSTOPPED) < 0)
             {
-                throw new InvalidOperationException($"waitid failed: errno {error}");
+                int error = Libc.LastError;
+                if (error != Errno.EINTR)
+                {
+                    throw new InvalidOperationException($"waitid failed: errno {error}");
+                }
+
+                continue;
+            }
+
+            if (info.Code is Libc.CLD_EXITED or Libc.CLD_KILLED or Libc.CLD_DUMPED)
+            {
+                break;
+            }
+
+            // ^Z (or any stop) of the program: with the terminal, palisade stops with it as its job would.
+            if (info.Code == Libc.CLD_STOPPED)
+            {
+                _terminal?.StopWithGuests();
             }
         }
 
@@ -146,8 +167,12 @@ internal sealed unsafe class SupervisedGuest : IDisposable
     /// <summary>Sends <paramref name="signal"/> to the program.</summary>
     public void Signal(int signal) => _ = Libc.Syscall(Sys.PidfdSendSignal, _pidfd, signal, 0, 0, 0, 0);
 
-    /// <summary>Releases the pidfd (the program keeps running if it has not exited).</summary>
-    public void Dispose() => Libc.CloseOwned(_pidfd);
+    /// <summary>Gives the terminal back to palisade's group and releases the pidfd (the program keeps running if it has not exited).</summary>
+    public void Dispose()
+    {
+        _terminal?.Dispose();
+        Libc.CloseOwned(_pidfd);
+    }
 
     private static int SpawnLauncher(List<string> argv, int control)
     {
@@ -168,7 +193,10 @@ internal sealed unsafe class SupervisedGuest : IDisposable
             _ = Spawn.FileActionsInit(actions);
             _ = Spawn.FileActionsAddDup2(actions, source, Launcher.ControlFd);
             _ = Spawn.AttrInit(attributes);
-            _ = Spawn.AttrSetFlags(attributes, Spawn.POSIX_SPAWN_SETSIGDEF | Spawn.POSIX_SPAWN_SETSIGMASK);
+            // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal
+            // of the terminal reaches the kernel (docs/security.md).
+            _ = Spawn.AttrSetFlags(attributes, Spawn.POSIX_SPAWN_SETSIGDEF | Spawn.POSIX_SPAWN_SETSIGMASK | Spawn.POSIX_SPAWN_SETPGROUP);
+            _ = Spawn.AttrSetProcessGroup(attributes, 0);
             _ = Spawn.AttrSetSigDefault(attributes, all);
             _ = Spawn.AttrSetSigMask(attributes, none);
             int pid;

@@ -32,6 +32,9 @@ internal sealed unsafe partial class Supervisor
     private readonly Dictionary<int, PendingExec> _pendingExecs = [];
     private readonly ManualResetEventSlim _ended = new();
     private readonly OpenWatch _watch;
+
+    /// <summary>The kernel boundary, when the mediator subscribed it (the kernel mediator always does).</summary>
+    private readonly Boundary.KernelBoundary? _boundary;
     private long _handled;
     private long _generation;
 
@@ -51,6 +54,7 @@ internal sealed unsafe partial class Supervisor
         _families = mediator.Subscriptions;
         _onFault = onFault;
         _watch = new OpenWatch(TakeOver);
+        _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
     }
 
     /// <summary>
@@ -242,6 +246,10 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Exit:
                 case Sys.ExitGroup:
                     HandleLifetime(in n, requester);
+                    break;
+                case Sys.Fcntl:
+                case Sys.Ioctl:
+                    HandleSignalOwner(in n, requester, s);
                     break;
                 default:
                     HandleProcessAccess(in n, requester, s);

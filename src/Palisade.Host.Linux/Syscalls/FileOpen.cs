@@ -99,6 +99,21 @@ internal sealed unsafe partial class Supervisor
 
             absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
             int guestFlags = (int)how.Flags;
+
+            // The kernel boundary first, whatever the drivers would say: no kernel task's /proc entry, no write to the
+            // kernel's own files (docs/security.md).
+            bool descriptorLink = PathResolution.TryParseDescriptorLink(s.Absolute.AsSpan(0, absoluteLength), out Boundary.DescriptorLink link);
+            Boundary.OpenPlan plan = Boundary.OpenPlan.Admit;
+            if (_boundary is not null)
+            {
+                int refusal = BoundaryBeforeOpen(baseFd, path, absoluteLength, guestFlags, rewritten, descriptorLink, requester, s, ref plan);
+                if (refusal != 0)
+                {
+                    Reply(n.Id, refusal);
+                    return;
+                }
+            }
+
             var request = new OpenCall
             {
                 Call = call,
@@ -107,7 +122,7 @@ internal sealed unsafe partial class Supervisor
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
             };
-            int decision = _mediator.PreOpen(requester, request);
+            int decision = (_families & SyscallFamilies.FileOpen) != 0 ? _mediator.PreOpen(requester, request) : ISyscallMediator.AllowWithoutPost;
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
                 Reply(n.Id, decision);
@@ -149,16 +164,23 @@ internal sealed unsafe partial class Supervisor
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
-            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            if (!descriptorLink)
             {
                 ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(baseFd, path, ref ours);
+            int fd = OpenOnReceiver(baseFd, path, ref ours, ref plan);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
+                return;
+            }
+
+            if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, s) is int refused and not 0)
+            {
+                Libc.CloseOwned(fd);
+                Reply(n.Id, refused);
                 return;
             }
 
@@ -216,10 +238,40 @@ internal sealed unsafe partial class Supervisor
     /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="OpenWatch"/> gives the
     /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
     /// </summary>
+    /// <remarks>
+    /// With <see cref="Boundary.OpenPlan.RootMountFirst"/> the open is first confined to the root mount
+    /// (RESOLVE_NO_XDEV): if that succeeds the file cannot be a kernel task's /proc entry and the plan becomes
+    /// <see cref="Boundary.OpenPlan.Admit"/>; if the path leaves the root mount (EXDEV) it is opened as asked and the plan
+    /// becomes <see cref="Boundary.OpenPlan.CheckAfter"/>.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, ref Boundary.OpenPlan plan)
     {
         long ticket = _watch.Begin();
+        bool confined = plan == Boundary.OpenPlan.RootMountFirst && (how.Resolve & Libc.RESOLVE_NO_XDEV) == 0;
+        if (confined)
+        {
+            how.Resolve |= Libc.RESOLVE_NO_XDEV;
+        }
+
+        int result = Openat2(baseFd, pathWithNul, ref how);
+        if (confined)
+        {
+            how.Resolve &= ~Libc.RESOLVE_NO_XDEV;
+            plan = result != -Errno.EXDEV ? Boundary.OpenPlan.Admit : Boundary.OpenPlan.CheckAfter;
+            if (result == -Errno.EXDEV)
+            {
+                result = Openat2(baseFd, pathWithNul, ref how);
+            }
+        }
+
+        _ = _watch.End(ticket);
+        return result;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int Openat2(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    {
         long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
@@ -227,9 +279,31 @@ internal sealed unsafe partial class Supervisor
             fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
         }
 
-        int result = fd < 0 ? -Libc.LastError : (int)fd;
-        _ = _watch.End(ticket);
-        return result;
+        return fd < 0 ? -Libc.LastError : (int)fd;
+    }
+
+    /// <summary>
+    /// The kernel boundary's part before an open (see <see cref="Boundary.KernelBoundary"/>): 0 or the errno that refuses
+    /// it; <paramref name="plan"/> says how the open is to be made and checked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int BoundaryBeforeOpen(int baseFd, ReadOnlySpan<byte> pathWithNul, int absoluteLength, int flags, bool rewritten, bool descriptorLink, Requester requester, Scratch s, ref Boundary.OpenPlan plan)
+    {
+        bool fromRoot = baseFd == Libc.AT_FDCWD || rewritten;
+        plan = _boundary!.PlanOpen(s.Absolute.AsSpan(0, absoluteLength), fromRoot, descriptorLink, requester.ProcessId, requester.ThreadId);
+        if (plan == Boundary.OpenPlan.Refuse)
+        {
+            return Errno.EACCES;
+        }
+
+        // A guest's own /proc entries (a rewritten /proc/self) are never the kernel's files.
+        if (!CanModify(flags) || rewritten || (flags & Libc.O_PATH) != 0)
+        {
+            return 0;
+        }
+
+        bool follow = (flags & Libc.O_NOFOLLOW) == 0 && (flags & (Libc.O_CREAT | Libc.O_EXCL)) != (Libc.O_CREAT | Libc.O_EXCL);
+        return _boundary.RefusesChange(baseFd, pathWithNul, Boundary.ChangeKind.Write, follow, s);
     }
 
     /// <summary>

@@ -117,8 +117,16 @@ internal static class PathResolution
     /// the only magic link on that path is its last component, and it names a guest's descriptor.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path)
+    public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path) => TryParseDescriptorLink(path, out _);
+
+    /// <summary>
+    /// Parses exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor into the
+    /// descriptor it names (for the kernel boundary's check that a reopen yields that descriptor's object).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool TryParseDescriptorLink(ReadOnlySpan<byte> path, out Boundary.DescriptorLink link)
     {
+        link = Boundary.DescriptorLink.None;
         if (!path.StartsWith("/proc/"u8))
         {
             return false;
@@ -132,10 +140,11 @@ internal static class PathResolution
         }
 
         rest = rest[pidLength..];
+        int tid = 0;
         if (rest.StartsWith("/task/"u8))
         {
             int tidLength = Digits(rest[6..]);
-            if (tidLength == 0)
+            if (tidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest.Slice(6, tidLength), out tid, out _))
             {
                 return false;
             }
@@ -149,7 +158,13 @@ internal static class PathResolution
         }
 
         int fdLength = Digits(rest[4..]);
-        return fdLength > 0 && fdLength == rest.Length - 4;
+        if (fdLength == 0 || fdLength != rest.Length - 4 || !System.Buffers.Text.Utf8Parser.TryParse(rest[4..], out int fd, out _))
+        {
+            return false;
+        }
+
+        link = new Boundary.DescriptorLink(pid, tid, fd);
+        return true;
     }
 
     private static int Digits(ReadOnlySpan<byte> text)
