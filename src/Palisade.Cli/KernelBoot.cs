@@ -20,9 +20,10 @@ internal static class KernelBoot
         string resolved = home ?? KernelOptions.DefaultHome();
         Directory.CreateDirectory(resolved);
         Status s = RegistryManager.Open(HivePath(resolved), null, out RegistryManager? registry);
+        string? copy = null;
         if (s == Status.SharingViolation && shareHive)
         {
-            string copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
+            copy = Path.Combine(Path.GetTempPath(), "palisade-hive-" + Environment.ProcessId + ".hive");
             File.Copy(HivePath(resolved), copy, overwrite: true);
             AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
@@ -44,6 +45,14 @@ internal static class KernelBoot
             Console.Error.WriteLine("palisade: COMPAT FLAVOR: kernel patch protection is OFF and unsigned drivers load. Do not use this flavor to protect anything.");
         }
 
-        return new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents), registry);
+        var kernel = new PalisadeKernel(new KernelOptions(flavor, resolved, events: events, ownsEvents: ownsEvents), registry);
+        if (copy is not null)
+        {
+            // The private copy of the hive is kernel state as much as the hive itself.
+            _ = kernel.KernelFiles.Add(copy, Palisade.Kernel.Hosting.KernelFileKind.File);
+            _ = kernel.KernelFiles.Add(copy + ".lock", Palisade.Kernel.Hosting.KernelFileKind.File);
+        }
+
+        return kernel;
     }
 }

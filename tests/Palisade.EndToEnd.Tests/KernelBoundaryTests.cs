@@ -336,6 +336,29 @@ public sealed class KernelBoundaryTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(manifest));
     }
 
+    [RootGuestFact("gcc")]
+    public void A_guest_cannot_write_the_kernels_event_log()
+    {
+        string events = Path.Combine(_scratch, "events.jsonl");
+        ProcessResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", events], KernelDoorProbe.Path, "append", events);
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}: {r.Stdout}\n{r.Stderr}");
+        Assert.Equal("append EPERM", r.Stdout.Trim());
+        Assert.DoesNotContain("attacker", File.ReadAllText(events), StringComparison.Ordinal);
+    }
+
+    // ---- the terminal ------------------------------------------------------------------------------------------------
+
+    [RootGuestFact("script", "timeout")]
+    public void A_guest_in_its_own_process_group_reads_the_terminal_as_the_foreground_job()
+    {
+        // script gives palisade a terminal of its own; a guest outside the terminal's foreground group would be stopped
+        // by SIGTTIN on its read (and the run would hang until the timeout).
+        string palisade = $"{ProcessRunner.DotnetHost} {Path.Combine(AppContext.BaseDirectory, "palisade.dll")} run -- sh -c 'read x; echo got:$x'";
+        ProcessResult r = _p.Exec("timeout", ["60", "script", "-qec", palisade, "/dev/null"], _p.Work, stdin: "hello\n");
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}: {r.Stdout}\n{r.Stderr}");
+        Assert.Contains("got:hello", r.Stdout, StringComparison.Ordinal);
+    }
+
     // ---- the runtime's side doors, descriptors --------------------------------------------------------------------
 
     [RootGuestTheory("gcc", "setpriv")]

@@ -111,6 +111,12 @@ internal static class RunCommand
             return SetupFailure;
         }
 
+        // The event log is the kernel's output: no guest writes it (a forged line would be the kernel's word).
+        if (events is FileStream log)
+        {
+            _ = kernel.KernelFiles.Add(log.SafeFileHandle, Palisade.Kernel.Hosting.KernelFileKind.File);
+        }
+
         // The guard starts before any driver loads, so that every registration goes through its sanctioned path.
         using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: StopGuests);
         var registry = new RegistryClient(kernel, processId: 0);

@@ -51,6 +51,18 @@ internal sealed class KernelFiles
         return true;
     }
 
+    /// <summary>Records the file behind an open handle (a file the kernel writes, such as its event log); false when it cannot be examined.</summary>
+    public bool Add(Microsoft.Win32.SafeHandles.SafeFileHandle handle, KernelFileKind kind)
+    {
+        if (Palisade.Interop.Libc.FileIdentityOf(handle, out FileIdentity identity, out _) != 0)
+        {
+            return false;
+        }
+
+        Add(identity, kind);
+        return true;
+    }
+
     /// <summary>
     /// Records the kernel's home: the folder, every folder and file in it, and each folder on the way to it (except
     /// the root). Returns how many objects it recorded.
