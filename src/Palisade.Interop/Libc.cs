@@ -45,16 +45,20 @@ internal static unsafe partial class Libc
     public const uint S_IFSOCK = 0xC000;
 
     public const short POLLIN = 1;
+    public const short POLLPRI = 2;
     public const short POLLHUP = 0x10;
 
     public const int SIGKILL = 9;
 
     public const int PR_SET_NO_NEW_PRIVS = 38;
     public const int PR_SET_DUMPABLE = 4;
+    public const int PR_SET_CHILD_SUBREAPER = 36;
     public const int PR_GET_DUMPABLE = 3;
     public const int PR_SET_PDEATHSIG = 1;
 
+    public const int P_PID = 1;
     public const int P_PIDFD = 3;
+    public const int WNOHANG = 1;
     public const int WEXITED = 4;
     public const int WSTOPPED = 2;
     public const int CLD_EXITED = 1;

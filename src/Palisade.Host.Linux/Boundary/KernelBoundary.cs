@@ -69,6 +69,8 @@ internal sealed unsafe class KernelBoundary
     private readonly MountTable _mounts = new();
     private readonly ProcfsObjects _procfs;
     private readonly bool _rootIsOrdinary;
+    private const long Cgroup2SuperMagic = 0x63677270;
+    private Launch.RunCgroup? _cgroup;
 
     /// <summary>A boundary for the kernel behind <paramref name="kernel"/> (which says which files are the kernel's).</summary>
     public KernelBoundary(ISyscallMediator kernel)
@@ -181,14 +183,63 @@ internal sealed unsafe class KernelBoundary
     /// a kernel task; for a reopen of the guest's descriptor (<paramref name="link"/>), ELOOP when that descriptor is a
     /// symbolic link (as Linux answers) and EACCES when what was opened is not the object behind it.
     /// </summary>
-    public int CheckOpened(int fd, in DescriptorLink link, Scratch s)
+    public int CheckOpened(int fd, in DescriptorLink link, bool writes, Scratch s)
     {
-        if (_procfs.BelongsToKernel(fd, s.Resolved, s.Proc2))
+        StatFs fs;
+        if (Libc.FStatFs(fd, &fs) != 0)
         {
             return Errno.EACCES;
         }
 
+        if (fs.Type == Libc.PROC_SUPER_MAGIC && _procfs.ProcfsObjectBelongsToKernel(fd, s.Resolved, s.Proc2))
+        {
+            return Errno.EACCES;
+        }
+
+        if (fs.Type == Cgroup2SuperMagic && writes && _cgroup is not null && MovesOutOfTheRun(fd, s))
+        {
+            return Errno.EPERM;
+        }
+
         return link.Fd >= 0 ? link.Verify(fd) : 0;
+    }
+
+    /// <summary>The run's cgroup, which no guest may leave (see <see cref="Launch.RunCgroup"/>).</summary>
+    public void ConfineTo(Launch.RunCgroup cgroup) => _cgroup = cgroup;
+
+    /// <summary>
+    /// True for a cgroup.procs or cgroup.threads file (opened for writing) of a cgroup outside the run's: writing a pid
+    /// there would move a guest out of the run's cgroup.
+    /// </summary>
+    private bool MovesOutOfTheRun(int fd, Scratch s)
+    {
+        int length = ProcFs.ReadSelfFdLink(fd, s.Proc2, s.Resolved);
+        if (length <= 0)
+        {
+            return true;
+        }
+
+        ReadOnlySpan<byte> path = s.Resolved.AsSpan(0, length);
+        int slash = path.LastIndexOf((byte)'/');
+        ReadOnlySpan<byte> name = path[(slash + 1)..];
+        if (!name.SequenceEqual("cgroup.procs"u8) && !name.SequenceEqual("cgroup.threads"u8))
+        {
+            return false;
+        }
+
+        s.Resolved[slash <= 0 ? 1 : slash] = 0;
+        fixed (byte* folder = s.Resolved)
+        {
+            int directory = Libc.OpenAt(Libc.AT_FDCWD, folder, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            try
+            {
+                return directory < 0 || !_cgroup!.Contains(directory);
+            }
+            finally
+            {
+                Libc.CloseOwned(directory);
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------------

@@ -93,19 +93,18 @@ internal sealed unsafe class ProcfsObjects
     /// <param name="fd">A descriptor the supervisor opened.</param>
     /// <param name="buffer">Scratch for the descriptor's path (PATH_MAX + 1 bytes).</param>
     /// <param name="proc">Scratch for /proc paths (64 bytes).</param>
+    /// <param name="fd">A descriptor the supervisor opened.</param>
+    /// <param name="buffer">Scratch for the descriptor's path (PATH_MAX + 1 bytes).</param>
+    /// <param name="proc">Scratch for /proc paths (64 bytes).</param>
     public bool BelongsToKernel(int fd, Span<byte> buffer, Span<byte> proc)
     {
         StatFs fs;
-        if (Libc.FStatFs(fd, &fs) != 0)
-        {
-            return true;
-        }
+        return Libc.FStatFs(fd, &fs) != 0 || (fs.Type == Libc.PROC_SUPER_MAGIC && ProcfsObjectBelongsToKernel(fd, buffer, proc));
+    }
 
-        if (fs.Type != Libc.PROC_SUPER_MAGIC)
-        {
-            return false;
-        }
-
+    /// <summary>For <paramref name="fd"/> known to be a procfs object: true when it belongs to a kernel task (or cannot be placed).</summary>
+    public bool ProcfsObjectBelongsToKernel(int fd, Span<byte> buffer, Span<byte> proc)
+    {
         int length = Supervision.ProcFs.ReadSelfFdLink(fd, proc, buffer);
         long mountId = Libc.MountIdOf(fd);
         MountTable.Mount? mount = mountId < 0 ? null : _mounts.Find(mountId);

@@ -76,6 +76,9 @@ internal sealed unsafe partial class Supervisor
         StartReceiver(generation: 0);
     }
 
+    /// <summary>Tells the kernel boundary the run's cgroup, which no guest may leave.</summary>
+    internal void ConfineTo(Launch.RunCgroup cgroup) => _boundary?.ConfineTo(cgroup);
+
     /// <summary>Waits until the loop has ended (every guest of the filter is gone); false if <paramref name="timeout"/> passed first.</summary>
     public bool WaitForEnd(TimeSpan timeout) => _ended.Wait(timeout);
 

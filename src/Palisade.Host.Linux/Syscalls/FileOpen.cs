@@ -177,7 +177,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, s) is int refused and not 0)
+            if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, (guestFlags & Libc.O_ACCMODE) != Libc.O_RDONLY, s) is int refused and not 0)
             {
                 Libc.CloseOwned(fd);
                 Reply(n.Id, refused);
