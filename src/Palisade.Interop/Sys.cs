@@ -71,6 +71,7 @@ internal static class Sys
     public const int Execve = 59;
     public const int Getpid = 39;
     public const int Getpgid = 121;
+    public const int Gettid = 186;
     public const int Statx = 332;
     public const int Exit = 60;
     public const int ExitGroup = 231;

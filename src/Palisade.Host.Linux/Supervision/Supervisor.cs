@@ -53,7 +53,7 @@ internal sealed unsafe partial class Supervisor
         _mediator = mediator;
         _families = mediator.Subscriptions;
         _onFault = onFault;
-        _watch = new OpenWatch(TakeOver);
+        _watch = new OpenWatch(TakeOver, StillWaiting);
         _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
     }
 
@@ -84,6 +84,12 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>Receiving threads that waited in an open and were replaced (see <see cref="OpenWatch"/>).</summary>
     public long TakeOvers => _watch.TakeOvers;
+
+    /// <summary>Operations that wait now, each holding a supervisor thread (see <see cref="OpenWatch.MaxWaiting"/>).</summary>
+    public int WaitingOperations => _watch.Waiting;
+
+    /// <summary>Waits cut short because their guest was gone.</summary>
+    public long AbandonedWaits => _watch.Abandoned;
 
     private void StartReceiver(long generation)
     {
@@ -362,13 +368,25 @@ internal sealed unsafe partial class Supervisor
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal bool StillWaiting(ulong id) => Seccomp.IsValid(_listener, id);
 
-    /// <summary>Runs <paramref name="work"/> on a new thread: for operations that may block on another process.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on a new thread: for operations that may block on another process. The thread is one
+    /// of the run's waiting operations (<see cref="OpenWatch.MaxWaiting"/>): at the bound, the notification is answered
+    /// EAGAIN and false is returned (the caller releases what it would have handed over); when the guest goes, the wait is
+    /// cut short (EINTR) and the thread ends.
+    /// </summary>
     /// <remarks>If <paramref name="work"/> throws, notification <paramref name="id"/> is answered EPERM (a second answer is refused by Linux, so this is safe).</remarks>
-    internal void RunBlocking(ulong id, Action<Scratch> work)
+    internal bool RunBlocking(ulong id, Action<Scratch> work)
     {
+        if (!_watch.TryReserve(id, out int place))
+        {
+            Reply(id, Errno.EAGAIN);
+            return false;
+        }
+
         var thread = new Thread(() =>
         {
             PrepareWorkerThread();
+            _watch.Attach(place);
             try
             {
                 work(new Scratch());
@@ -378,12 +396,17 @@ internal sealed unsafe partial class Supervisor
                 Reply(id, Errno.EPERM);
                 _onFault?.Invoke(exception);
             }
+            finally
+            {
+                _ = _watch.Settle();
+            }
         })
         {
             IsBackground = true,
             Name = "palisade-blocking-op",
         };
         thread.Start();
+        return true;
     }
 
     private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter);

@@ -170,7 +170,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(baseFd, path, ref ours, ref plan);
+            int fd = OpenOnReceiver(n.Id, baseFd, path, ref ours, ref plan);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
@@ -245,9 +245,9 @@ internal sealed unsafe partial class Supervisor
     /// becomes <see cref="Boundary.OpenPlan.CheckAfter"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, ref Boundary.OpenPlan plan)
+    private int OpenOnReceiver(ulong id, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, ref Boundary.OpenPlan plan)
     {
-        long ticket = _watch.Begin();
+        long ticket = _watch.Begin(id);
         bool confined = plan == Boundary.OpenPlan.RootMountFirst && (how.Resolve & Libc.RESOLVE_NO_XDEV) == 0;
         if (confined)
         {
@@ -265,8 +265,30 @@ internal sealed unsafe partial class Supervisor
             }
         }
 
-        _ = _watch.End(ticket);
-        return result;
+        return _watch.End(ticket) ? result : AfterWait(result);
+    }
+
+    /// <summary>
+    /// An open that waited and was handed over or cut short (see <see cref="OpenWatch"/>): its result, EINTR when its
+    /// guest is gone (the answer then goes nowhere), or EAGAIN when it was cut short at the run's bound of waiting
+    /// operations without completing.
+    /// </summary>
+    private int AfterWait(int result)
+    {
+        switch (_watch.Settle())
+        {
+            case WaitEnd.Abandoned:
+                if (result >= 0)
+                {
+                    Libc.CloseOwned(result);
+                }
+
+                return -Errno.EINTR;
+            case WaitEnd.Refused:
+                return result == -Errno.EINTR ? -Errno.EAGAIN : result;
+            default:
+                return result;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

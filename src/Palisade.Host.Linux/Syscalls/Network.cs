@@ -157,8 +157,9 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>Connects on a worker thread (kept out of <see cref="HandleNetwork"/> so that its closure is not allocated on every call).</summary>
-    private void ConnectLater(ulong id, int socket, byte[] address, int cwd, int socketFile) =>
-        RunBlocking(id, _ =>
+    private void ConnectLater(ulong id, int socket, byte[] address, int cwd, int socketFile)
+    {
+        bool started = RunBlocking(id, _ =>
         {
             try
             {
@@ -171,6 +172,13 @@ internal sealed unsafe partial class Supervisor
                 Libc.CloseOwned(socketFile);
             }
         });
+        if (!started)
+        {
+            Libc.CloseOwned(socket);
+            Libc.CloseOwned(cwd);
+            Libc.CloseOwned(socketFile);
+        }
+    }
 
     /// <summary>
     /// For a connect to a Unix socket path: opens the socket file (O_PATH, following links as connect does, no magic links,
