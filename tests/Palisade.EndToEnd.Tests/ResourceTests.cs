@@ -20,6 +20,25 @@ public sealed class ResourceTests : IDisposable
         Directory.Delete(_scratch, recursive: true);
     }
 
+    [GuestFact("bash")]
+    public void Relative_calls_in_a_folder_deeper_than_PATH_MAX_behave_as_without_palisade()
+    {
+        // 45 folders of 100 characters: the working folder's path is about 4,500 bytes, longer than PATH_MAX (4,096).
+        const string script = """
+            top=$PWD/deep-$1; mkdir "$top" && cd "$top" || exit 1
+            d=$(printf 'd%.0s' $(seq 100)); for i in $(seq 45); do mkdir "$d" && cd "$d" || exit 2; done
+            echo deep > f && cat f && cp f g && mv g h && ls && rm h
+            printf '#!/bin/sh\necho ran\n' > s && chmod +x s && ./s && cat < f
+            cd / && rm -rf "$top"
+            """;
+        ProcessResult native = _p.Direct("bash", "-c", script, "bash", "native");
+        ProcessResult palisade = _p.Run(["--driver", PalisadeRun.Driver("antivirus")], "bash", "-c", script, "bash", "palisade");
+
+        Assert.Equal("deep\nf\nh\nran\ndeep\n", native.Stdout);
+        Assert.Equal(native.ExitCode, palisade.ExitCode);
+        Assert.Equal(native.Stdout, palisade.Stdout);
+    }
+
     [RootGuestFact("gcc", "setpriv", "mkfifo", "bash")]
     public void Four_hundred_children_killed_while_waiting_in_a_fifo_open_leave_no_kernel_thread_behind()
     {

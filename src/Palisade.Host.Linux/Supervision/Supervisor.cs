@@ -63,6 +63,9 @@ internal sealed unsafe partial class Supervisor
     /// </summary>
     public long SteadyStateAllocatedBytes { get; private set; }
 
+    /// <summary>The most threads whose process the supervisor remembers at once (see <see cref="Identify"/>).</summary>
+    public const int MaxCachedThreads = 65536;
+
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
 
@@ -283,6 +286,18 @@ internal sealed unsafe partial class Supervisor
         if (_processOfThread.TryGetValue(tid, out int process))
         {
             return new Requester(process, tid) { UserId = GuestUserId };
+        }
+
+        // A cache, bounded: threads that end without a call the supervisor sees leave their entries behind, and a guest
+        // that makes threads without end must not grow the kernel's memory without end. Known processes are forgotten too
+        // unless their ends are reported (then each is removed when it ends).
+        if (_processOfThread.Count >= MaxCachedThreads)
+        {
+            _processOfThread.Clear();
+            if ((_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) == 0)
+            {
+                _knownProcesses.Clear();
+            }
         }
 
         int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);

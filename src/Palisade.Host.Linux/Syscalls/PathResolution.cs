@@ -20,7 +20,9 @@ internal static class PathResolution
 
     /// <summary>
     /// Writes the absolute form of <paramref name="path"/> (relative to <paramref name="baseFd"/>) into
-    /// <paramref name="destination"/>; returns its length or -errno.
+    /// <paramref name="destination"/>; returns its length or -errno. When the base folder is too deep to be named
+    /// (its path is longer than PATH_MAX), the form written is <paramref name="path"/> itself, relative: the operation is
+    /// still made from the base folder, as Linux makes it, and the request names the object relative to it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Absolute(int baseFd, ReadOnlySpan<byte> path, Span<byte> proc, Span<byte> destination)
@@ -32,6 +34,12 @@ internal static class PathResolution
         }
 
         int length = ProcFs.ReadSelfFdLink(baseFd, proc, destination[..Scratch.PathMax]);
+        if (length == -Errno.ENAMETOOLONG)
+        {
+            path.CopyTo(destination);
+            return path.Length;
+        }
+
         if (length < 0)
         {
             return length;
