@@ -3,11 +3,12 @@ using Palisade.Interop;
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
-/// The controlling terminal, when palisade holds its foreground. Guests run in a process group of their own, so that
-/// no group signal of theirs (kill(0), kill(-pgrp), a descriptor's SIGIO to their group) and no signal the terminal
-/// sends (^C, ^Z) reaches the kernel. palisade then does what a job-control shell does: it gives the terminal's
-/// foreground to the guests' group, takes it back when they stop (and stops itself, so that its own shell sees the
-/// job stopped), gives it again when it is continued in the foreground, and takes it back at the end.
+/// palisade's controlling terminal. Guests run in a process group of their own, so that no group signal of theirs
+/// (kill(0), kill(-pgrp), a descriptor's SIGIO to their group) and no signal the terminal sends (^C, ^Z) reaches the
+/// kernel. palisade then does what a job-control shell does: it gives the terminal's foreground to the guests' group
+/// whenever palisade holds it, takes it back when they stop (and stops itself, so that its own shell sees the job
+/// stopped, whether it ran in the foreground or in the background), gives it again when it is continued in the
+/// foreground (fg), continues the guests either way (fg or bg), and takes it back at the end.
 /// </summary>
 internal sealed unsafe class ForegroundTerminal : IDisposable
 {
@@ -22,8 +23,8 @@ internal sealed unsafe class ForegroundTerminal : IDisposable
     }
 
     /// <summary>
-    /// Gives the foreground of palisade's controlling terminal to <paramref name="guestGroup"/> when palisade holds it;
-    /// null when there is no controlling terminal or palisade runs in the background (nothing to hand over).
+    /// Gives the foreground of palisade's controlling terminal to <paramref name="guestGroup"/> if palisade holds it;
+    /// null when palisade has no controlling terminal (then there is no job control to follow).
     /// </summary>
     public static ForegroundTerminal? HandTo(int guestGroup)
     {
@@ -34,13 +35,9 @@ internal sealed unsafe class ForegroundTerminal : IDisposable
             return null;
         }
 
-        if (Spawn.TcGetProcessGroup(tty) != Spawn.GetProcessGroup() || Spawn.TcSetProcessGroup(tty, guestGroup) != 0)
-        {
-            Libc.CloseOwned(tty);
-            return null;
-        }
-
-        return new ForegroundTerminal(tty, guestGroup);
+        var terminal = new ForegroundTerminal(tty, guestGroup);
+        terminal.GiveIfForeground();
+        return terminal;
     }
 
     /// <summary>
@@ -49,23 +46,35 @@ internal sealed unsafe class ForegroundTerminal : IDisposable
     /// </summary>
     public void StopWithGuests()
     {
-        SetForeground(_own);
+        if (Spawn.TcGetProcessGroup(_tty) == _guests)
+        {
+            SetForeground(_own);
+        }
+
         _ = Libc.Kill(Environment.ProcessId, Spawn.SIGSTOP);
 
         // Continued: by fg (palisade is the foreground again) or by bg.
+        GiveIfForeground();
+        _ = Spawn.KillProcessGroup(_guests, Spawn.SIGCONT);
+    }
+
+    /// <summary>Takes the foreground back for palisade's group, if the guests hold it.</summary>
+    public void Dispose()
+    {
+        if (Spawn.TcGetProcessGroup(_tty) == _guests)
+        {
+            SetForeground(_own);
+        }
+
+        Libc.CloseOwned(_tty);
+    }
+
+    private void GiveIfForeground()
+    {
         if (Spawn.TcGetProcessGroup(_tty) == _own)
         {
             SetForeground(_guests);
         }
-
-        _ = Spawn.KillProcessGroup(_guests, Spawn.SIGCONT);
-    }
-
-    /// <summary>Takes the foreground back for palisade's group.</summary>
-    public void Dispose()
-    {
-        SetForeground(_own);
-        Libc.CloseOwned(_tty);
     }
 
     /// <summary>tcsetpgrp with SIGTTOU blocked on this thread: a background process may then take the foreground back.</summary>

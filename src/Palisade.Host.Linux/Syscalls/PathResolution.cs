@@ -128,7 +128,8 @@ internal static class PathResolution
     public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path) => TryParseDescriptorLink(path, out _);
 
     /// <summary>
-    /// Parses exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor into the
+    /// Parses exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor (PID is neither
+    /// its process id nor a thread id of it) into the
     /// descriptor it names (for the kernel boundary's check that a reopen yields that descriptor's object).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -142,7 +143,8 @@ internal static class PathResolution
 
         var rest = path[6..];
         int pidLength = Digits(rest);
-        if (pidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest[..pidLength], out int pid, out _) || pid == Environment.ProcessId)
+        // Only a guest's descriptor: the kernel's (its process or a thread of it, by any id) is never reopened.
+        if (pidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest[..pidLength], out int pid, out _) || Boundary.KernelTasks.Includes(pid))
         {
             return false;
         }
