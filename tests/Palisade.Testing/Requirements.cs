@@ -36,6 +36,10 @@ internal static class Requirements
         return null;
     }
 
+    /// <summary>Why the test cannot act as other users (it must run as root), or null when it can.</summary>
+    public static string? RootMissing() =>
+        Palisade.Interop.Libc.GetUid() == 0 ? null : "the test changes credentials and needs root (CI runs as root)";
+
     private static bool InPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Any(dir => File.Exists(Path.Combine(dir, name)));
@@ -60,5 +64,16 @@ internal sealed class ProgramFactAttribute : FactAttribute
     public ProgramFactAttribute(params string[] programs)
     {
         Skip = Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that needs root (it acts as other users, mounts, chroots): skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class RootFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs besides: absolute paths, or names looked up in PATH.</param>
+    public RootFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.RootMissing() ?? Requirements.GuestMissing() ?? Requirements.ProgramMissing(programs);
     }
 }

@@ -10,10 +10,12 @@ namespace Palisade.Host.Linux.Filtering;
 /// <item>Any other ABI (i386 <c>int 0x80</c>, x32 numbers) fails with ENOSYS whatever is subscribed:
 /// the numbers differ there, so a 64-bit filter cannot reason about them.</item>
 /// <item>When files are mediated, the calls that reach files without a path the supervisor sees
-/// (io_uring, open_by_handle_at/name_to_handle_at) and those that change what a path means for the guest
-/// (chroot, pivot_root, mount family, setns, unshare, clone with CLONE_NEW* flags) fail with EPERM;
-/// clone3 fails with ENOSYS because its flags live in memory a filter cannot read: libc then falls back
-/// to clone, whose flags are checked here.</item>
+/// (io_uring, open_by_handle_at/name_to_handle_at) fail with EPERM. Roots, mount namespaces and user namespaces
+/// are the guest's own (the supervisor acts in them): they are notified (<see cref="SyscallFamilies.GuestContext"/>),
+/// never refused.</item>
+/// <item>When process creations are decided (ProcessLifetime), clone3 fails with ENOSYS because its flags live in
+/// memory a filter cannot read: libc then falls back to clone, which is notified.</item>
+/// <item>prctl is notified for PR_SET_SECCOMP only (it is frequent: thread names).</item>
 /// <item>sendto without a destination address (args[4] == NULL) is not mediated: it cannot reach a new peer.</item>
 /// </list>
 /// </summary>
@@ -25,8 +27,7 @@ internal static class FilterBuilder
     private const ushort RetK = 0x06;     // BPF_RET | BPF_K
 
 
-    private const uint CloneNamespaceFlags = Libc.CLONE_NEWNS | Libc.CLONE_NEWCGROUP | Libc.CLONE_NEWUTS | Libc.CLONE_NEWIPC
-        | Libc.CLONE_NEWUSER | Libc.CLONE_NEWPID | Libc.CLONE_NEWNET;
+    private const uint PR_SET_SECCOMP = 22;
 
     /// <summary>The system calls each family sends to the supervisor.</summary>
     public static ReadOnlySpan<int> NotifiedBy(SyscallFamilies family) => family switch
@@ -47,6 +48,12 @@ internal static class FilterBuilder
         ],
         SyscallFamilies.ProcessLifetime => [Sys.Fork, Sys.Vfork, Sys.Exit, Sys.ExitGroup],
         SyscallFamilies.ProcessExits => [Sys.Exit, Sys.ExitGroup],
+        SyscallFamilies.GuestContext =>
+        [
+            Sys.Setuid, Sys.Setgid, Sys.Setreuid, Sys.Setregid, Sys.Setresuid, Sys.Setresgid, Sys.Setfsuid, Sys.Setfsgid,
+            Sys.Setgroups, Sys.Capset, Sys.LandlockRestrictSelf, Sys.Seccomp, Sys.Umask, Sys.Chroot, Sys.PivotRoot,
+            Sys.Unshare, Sys.Setns, Sys.Execve, Sys.Execveat, Sys.Exit, Sys.ExitGroup,
+        ],
         _ => [],
     };
 
@@ -54,8 +61,6 @@ internal static class FilterBuilder
     public static ReadOnlySpan<int> RefusedWhenFilesMediated =>
     [
         Sys.IoUringSetup, Sys.IoUringEnter, Sys.IoUringRegister, Sys.OpenByHandleAt, Sys.NameToHandleAt,
-        Sys.Chroot, Sys.PivotRoot, Sys.Mount, Sys.Umount2, Sys.OpenTree, Sys.MoveMount, Sys.Fsopen, Sys.Fsconfig,
-        Sys.Fsmount, Sys.Fspick, Sys.MountSetattr, Sys.Setns, Sys.Unshare,
     ];
 
     /// <summary>Builds the filter program for <paramref name="families"/>.</summary>
@@ -64,6 +69,10 @@ internal static class FilterBuilder
         var code = new List<(SockFilter Instruction, Target True, Target False)>();
         bool files = (families & SyscallFamilies.AnyFile) != 0;
         bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
+        if ((families & SyscallFamilies.ActsForGuests) != 0)
+        {
+            families |= SyscallFamilies.GuestContext;
+        }
 
         code.Add((Load(Seccomp.DATA_OFFSET_ARCH), Target.Next, Target.Next));
         code.Add((Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
@@ -78,12 +87,13 @@ internal static class FilterBuilder
             }
         }
 
-        if (files || lifetime)
+        if (lifetime)
         {
             code.Add((Jump(JeqK, Sys.Clone3), Target.Enosys, Target.Next));
         }
 
-        for (int bit = 0; bit < 9; bit++)
+        var notified = new HashSet<int>();
+        for (int bit = 0; bit < 10; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)
@@ -93,7 +103,10 @@ internal static class FilterBuilder
 
             foreach (int nr in NotifiedBy(family))
             {
-                code.Add((Jump(JeqK, (uint)nr), Target.Notify, Target.Next));
+                if (notified.Add(nr))
+                {
+                    code.Add((Jump(JeqK, (uint)nr), Target.Notify, Target.Next));
+                }
             }
         }
 
@@ -107,11 +120,16 @@ internal static class FilterBuilder
             code.Add((Jump(JeqK, 0), Target.Allow, Target.Notify));
         }
 
-        if (files || lifetime)
+        if ((families & SyscallFamilies.GuestContext) != 0)
         {
-            code.Add((Jump(JeqK, Sys.Clone), Target.Next, Target.Allow));
+            code.Add((Jump(JeqK, Sys.Prctl), Target.Next, Target.SkipPrctlCheck));
             code.Add((Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next));
-            code.Add((Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
+            code.Add((Jump(JeqK, PR_SET_SECCOMP), Target.Notify, Target.Allow));
+        }
+
+        if (lifetime)
+        {
+            code.Add((Jump(JeqK, Sys.Clone), Target.Notify, Target.Allow));
         }
 
         int allow = code.Count;
@@ -137,6 +155,7 @@ internal static class FilterBuilder
         {
             Target.Next => index + 1,
             Target.SkipSendtoCheck => index + 5,
+            Target.SkipPrctlCheck => index + 3,
             Target.Allow => allow,
             Target.Notify => allow + 1,
             Target.Eperm => allow + 2,
@@ -161,6 +180,7 @@ internal static class FilterBuilder
     {
         Next,
         SkipSendtoCheck,
+        SkipPrctlCheck,
         Allow,
         Notify,
         Eperm,

@@ -41,8 +41,18 @@ internal enum SyscallFamilies
     /// </summary>
     ProcessExits = 1 << 8,
 
+    /// <summary>
+    /// The calls that change what the supervisor acts with for a guest (credentials, sandbox, root, namespaces, umask,
+    /// image, end): notified, noted and continued. Never subscribed by a mediator: the filter adds it whenever the
+    /// supervisor performs operations for guests (<see cref="ActsForGuests"/>).
+    /// </summary>
+    GuestContext = 1 << 9,
+
     /// <summary>Every family.</summary>
     All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits,
+
+    /// <summary>The families whose operations the supervisor performs itself, as the guest: they bring <see cref="GuestContext"/>.</summary>
+    ActsForGuests = FileOpen | FileOpenPost | PathOperations | Exec | Network,
 
     /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
     AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec,

@@ -14,6 +14,8 @@ internal sealed class Scratch
     public readonly byte[] Absolute = new byte[(2 * PathMax) + 2];
     public readonly byte[] Absolute2 = new byte[(2 * PathMax) + 2];
     public readonly byte[] Resolved = new byte[PathMax + 1];
+    public readonly byte[] Directory = new byte[PathMax + 1];
+    public readonly byte[] Directory2 = new byte[PathMax + 1];
     public readonly byte[] Proc = new byte[64];
     public readonly byte[] Proc2 = new byte[64];
     public readonly byte[] Status = new byte[4096];

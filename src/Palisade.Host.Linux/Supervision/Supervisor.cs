@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
@@ -27,20 +28,12 @@ internal sealed unsafe partial class Supervisor
     private readonly ISyscallMediator _mediator;
     private readonly SyscallFamilies _families;
     private readonly Action<Exception>? _onFault;
-    private readonly Dictionary<int, int> _processOfThread = [];
-    private readonly HashSet<int> _knownProcesses = [];
+    private readonly GuestThreads _threads = new();
     private readonly Dictionary<int, PendingExec> _pendingExecs = [];
     private readonly ManualResetEventSlim _ended = new();
     private readonly OpenWatch _watch;
     private long _handled;
     private long _generation;
-
-    /// <summary>The user guests run as: the supervisor's own (a guest cannot gain privileges: no_new_privs).</summary>
-    private static readonly int GuestUserId = (int)Libc.GetUid();
-
-    /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
-    [ThreadStatic]
-    private static bool hasPrivateFs;
 
     /// <summary>Creates a supervisor for <paramref name="listener"/> (owned: closed when the loop ends).</summary>
     public Supervisor(int listener, ISyscallMediator mediator, Action<Exception>? onFault)
@@ -150,6 +143,7 @@ internal sealed unsafe partial class Supervisor
             {
                 SteadyStateAllocatedBytes = warm < 0 ? 0 : GC.GetAllocatedBytesForCurrentThread() - warm;
                 _watch.Dispose();
+                _threads.Dispose();
                 Libc.CloseOwned(_listener);
                 _ended.Set();
             }
@@ -157,18 +151,11 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Gives the calling thread its own cwd and umask (unshare CLONE_FS) and a zero umask, so that files
-    /// the supervisor creates for a guest get exactly the guest's mode and relative AF_UNIX paths can be
-    /// resolved with fchdir without touching the rest of the process.
+    /// Gives the calling thread its own cwd, root and umask (see <see cref="ActingThread.Prepare"/>), so that it can act
+    /// for guests: take a guest's root and umask, and resolve relative AF_UNIX paths with fchdir, without touching the
+    /// rest of the process.
     /// </summary>
-    internal static void PrepareWorkerThread()
-    {
-        if (Libc.Unshare(Libc.CLONE_FS) == 0)
-        {
-            _ = Libc.Umask(0);
-            hasPrivateFs = true;
-        }
-    }
+    internal static void PrepareWorkerThread() => ActingThread.Prepare();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dispatch(in SeccompNotif n, Scratch s)
@@ -177,7 +164,7 @@ internal sealed unsafe partial class Supervisor
         // before anything else, so a reused pid is a new process and not the dead one's thread.
         while (_mediator.TryTakeEndedProcess(out int ended))
         {
-            Forget(ended, ended, wholeProcess: true);
+            ForgetProcess(ended);
         }
 
         try
@@ -189,8 +176,21 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            var requester = Identify((int)n.Pid, s);
+            SupervisedThread? thread = Identify((int)n.Pid, n.Id, s);
+            if (thread is null)
+            {
+                // The thread is gone (killed while its call waited): nobody receives an answer.
+                Reply(n.Id, Errno.ESRCH);
+                return;
+            }
+
+            Requester requester = thread.Requester;
             if (_pendingExecs.Count > 0 && !VerifyPendingExec(in n, requester, s))
+            {
+                return;
+            }
+
+            if (IsContextChange(n.Data.Nr) && HandleContextChange(in n, thread))
             {
                 return;
             }
@@ -201,7 +201,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Openat:
                 case Sys.Openat2:
                 case Sys.Creat:
-                    HandleOpen(in n, requester, s);
+                    HandleOpen(in n, thread, s);
                     break;
                 case Sys.Rename:
                 case Sys.Renameat:
@@ -216,7 +216,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Chown:
                 case Sys.Lchown:
                 case Sys.Fchownat:
-                    HandlePathOperation(in n, requester, s);
+                    HandlePathOperation(in n, thread, s);
                     break;
                 case Sys.Close:
                     _mediator.Close(requester, (int)n.Data.Args[0]);
@@ -224,7 +224,7 @@ internal sealed unsafe partial class Supervisor
                     break;
                 case Sys.Execve:
                 case Sys.Execveat:
-                    HandleExec(in n, requester, s);
+                    HandleExec(in n, thread, s);
                     break;
                 case Sys.Connect:
                 case Sys.Bind:
@@ -234,7 +234,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Sendto:
                 case Sys.Sendmsg:
                 case Sys.Sendmmsg:
-                    HandleNetwork(in n, requester, s);
+                    HandleNetwork(in n, thread, s);
                     break;
                 case Sys.Fork:
                 case Sys.Vfork:
@@ -257,78 +257,80 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Maps the notifying thread to its process. The cache is filled from /proc/{tid}/status the first
-    /// time a thread is seen; the first sight of a process is reported as <see cref="ISyscallMediator.ProcessStarted"/>.
+    /// The notifying thread with its process and authority. Read from /proc/{tid}/status the first time the thread is
+    /// seen (or after something it could have changed), then confirmed with ID_VALID: a thread id is reused only after
+    /// its thread ended, and this one is still waiting, so what was read is its. The first sight of a process is
+    /// reported as <see cref="ISyscallMediator.ProcessStarted"/>. Null when the thread is gone.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private Requester Identify(int tid, Scratch s)
+    private SupervisedThread? Identify(int tid, ulong id, Scratch s)
     {
-        if (_processOfThread.TryGetValue(tid, out int process))
+        if (_threads.TryGet(tid, out SupervisedThread? known))
         {
-            return new Requester(process, tid) { UserId = GuestUserId };
+            return known;
         }
 
-        int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);
-        long tgid = tid;
-        long parent = 0;
-        if (length > 0)
+        SupervisedThread? thread = _threads.Read(tid, s, out bool newProcess, out bool newThread, out int parent);
+        if (thread is null || !StillWaiting(id))
         {
-            var status = s.Status.AsSpan(0, length);
-            _ = ProcFs.TryField(status, "Tgid:"u8, 10, out tgid);
-            _ = ProcFs.TryField(status, "PPid:"u8, 10, out parent);
+            _threads.ForgetThread(tid);
+            return null;
         }
 
-        // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
-        bool newProcess = _knownProcesses.Add((int)tgid);
-        _processOfThread[tid] = (int)tgid;
-        var requester = new Requester((int)tgid, tid) { UserId = GuestUserId };
+        Requester requester = thread.Requester;
         if (newProcess && (_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
-            _mediator.ProcessStarted(requester, (int)parent);
+            _mediator.ProcessStarted(requester, parent);
         }
-        else if (!newProcess && tid != (int)tgid && (_families & SyscallFamilies.ProcessExits) != 0
+        else if (!newProcess && newThread && tid != requester.ProcessId && (_families & SyscallFamilies.ProcessExits) != 0
             && (_families & SyscallFamilies.ProcessLifetime) == 0)
         {
             // clone runs natively under ProcessExits: a new thread is reported at its first mediated call.
             _mediator.ThreadStarted(requester);
         }
 
-        return requester;
+        return thread;
     }
 
-    private void Forget(int process, int tid, bool wholeProcess)
+    /// <summary>
+    /// Reads guest memory for a notification's thread. When what was read of the thread is stale (its process's address
+    /// space is gone: the thread id now belongs to another process), the process is forgotten, the thread read again,
+    /// and the read retried once; <paramref name="thread"/> is then the fresh entry.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal int ReadGuest(ref SupervisedThread thread, ulong id, ulong address, Span<byte> destination, int length, Scratch s)
     {
-        if (!wholeProcess)
+        int got = GuestMemory.Read(thread.Process, address, destination, length);
+        return got != -Errno.ESRCH || !Refresh(ref thread, id, s) ? got : GuestMemory.Read(thread.Process, address, destination, length);
+    }
+
+    /// <summary>Reads a path for a notification's thread, as <see cref="ReadGuest"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal int ReadGuestPath(ref SupervisedThread thread, ulong id, ulong address, Span<byte> destination, Scratch s)
+    {
+        int got = GuestMemory.ReadPath(thread.Process, address, destination);
+        return got != -Errno.ESRCH || !Refresh(ref thread, id, s) ? got : GuestMemory.ReadPath(thread.Process, address, destination);
+    }
+
+    /// <summary>Replaces a stale entry (see <see cref="ReadGuest"/>); false when the thread is gone.</summary>
+    private bool Refresh(ref SupervisedThread thread, ulong id, Scratch s)
+    {
+        ForgetProcess(thread.Process.ProcessId);
+        SupervisedThread? fresh = Identify(thread.Requester.ThreadId, id, s);
+        if (fresh is null)
         {
-            _processOfThread.Remove(tid);
-            return;
+            return false;
         }
 
-        Span<int> stale = stackalloc int[64];
-        while (true)
-        {
-            int count = 0;
-            foreach (var (thread, owner) in _processOfThread)
-            {
-                if (owner == process && count < stale.Length)
-                {
-                    stale[count++] = thread;
-                }
-            }
+        thread = fresh;
+        return true;
+    }
 
-            for (int i = 0; i < count; i++)
-            {
-                _processOfThread.Remove(stale[i]);
-            }
-
-            if (count < stale.Length)
-            {
-                break;
-            }
-        }
-
-        _knownProcesses.Remove(process);
-        _pendingExecs.Remove(process);
+    /// <summary>Forgets a process that ended (its threads, its handles, a pending exec check).</summary>
+    private void ForgetProcess(int processId)
+    {
+        _threads.ForgetProcess(processId);
+        _pendingExecs.Remove(processId);
     }
 
     /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>

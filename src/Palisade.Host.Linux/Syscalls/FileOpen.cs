@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
@@ -9,10 +10,11 @@ using FileIdentity = Palisade.Api.FileIdentity;
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
-/// open, openat, openat2, creat. The supervisor opens the file itself with the guest's flags (so Linux
-/// validates them exactly as for the guest, and a FIFO or a leased file waits exactly as it would for the
-/// guest: see <see cref="OpenWatch"/>), then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND:
-/// the guest gets the very file that the pre and post decisions saw.
+/// open, openat, openat2, creat. The supervisor opens the file itself, as the guest (<see cref="GuestAction"/>: its
+/// credentials, root and umask) with the guest's flags, so Linux checks permissions and validates flags exactly as for
+/// the guest, and a FIFO or a leased file waits exactly as it would for the guest (see <see cref="OpenWatch"/>); then it
+/// injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND: the guest gets the very file that the pre and post
+/// decisions saw.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -25,8 +27,31 @@ internal sealed unsafe partial class Supervisor
         public ulong Resolve;
     }
 
+    /// <summary>openat2 as the guest, with its umask for a file it creates.</summary>
+    private struct OpenAction : IGuestAction
+    {
+        public int Directory;
+        public byte* Path;
+        public OpenHow* How;
+        public uint Umask;
+        public bool Creates;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly long Run()
+        {
+            if (Creates && !ActingThread.UseUmask(Umask))
+            {
+                // No private fs context: apply the umask by hand (a default ACL then loses to it).
+                How->Mode &= ~(ulong)Umask;
+            }
+
+            long fd = Libc.Syscall(Sys.Openat2, Directory, (long)Path, (long)How, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
+            return fd < 0 ? -Libc.LastError : fd;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void HandleOpen(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleOpen(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         int nr = n.Data.Nr;
@@ -51,7 +76,7 @@ internal sealed unsafe partial class Supervisor
                 how.Mode = (uint)arg1;
                 break;
             default:
-                int howError = ReadOpenHow(tid, arg2, arg3, s, ref how);
+                int howError = ReadOpenHow(ref thread, n.Id, arg2, arg3, s, ref how);
                 if (howError != 0)
                 {
                     Reply(n.Id, howError);
@@ -61,12 +86,14 @@ internal sealed unsafe partial class Supervisor
                 break;
         }
 
-        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
+        int pathLength = ReadGuestPath(ref thread, n.Id, pathAddress, s.Path, s);
         if (pathLength < 0)
         {
             Reply(n.Id, -pathLength);
             return;
         }
+
+        Requester requester = thread.Requester;
 
         // The path was read by pid: an open that can change the file system first checks that the thread that asked still
         // waits, so the path is not another process's that reused its pid. A read-only open needs no such check: only that
@@ -97,7 +124,13 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
+            bool rewritten = false;
+            if (thread.Authority.KernelRoot)
+            {
+                // The guest's /proc is the supervisor's: /proc/self would name the supervisor when it resolves it.
+                absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out rewritten);
+            }
+
             int guestFlags = (int)how.Flags;
             var request = new OpenCall
             {
@@ -142,11 +175,6 @@ internal sealed unsafe partial class Supervisor
                 ours.Mode = creates ? ours.Mode & 0xfff : 0;
             }
 
-            if (creates)
-            {
-                ours.Mode &= ~(ulong)GuestUmask(tid, s);
-            }
-
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
             if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
@@ -155,7 +183,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(baseFd, path, ref ours);
+            int fd = OpenOnReceiver(thread.Authority, baseFd, path, ref ours, creates);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
@@ -184,7 +212,7 @@ internal sealed unsafe partial class Supervisor
     private static bool CanModify(int flags) =>
         (flags & (Libc.O_CREAT | Libc.O_TRUNC | Libc.O_ACCMODE)) != 0 || (flags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
 
-    private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
+    private int ReadOpenHow(ref SupervisedThread thread, ulong id, ulong address, ulong size, Scratch s, ref OpenHow how)
     {
         if (size < Libc.OPEN_HOW_SIZE_VER0)
         {
@@ -196,7 +224,7 @@ internal sealed unsafe partial class Supervisor
             return Errno.E2BIG;
         }
 
-        int got = GuestMemory.Read(tid, address, s.Small, (int)size);
+        int got = ReadGuest(ref thread, id, address, s.Small, (int)size, s);
         if (got < (int)size)
         {
             return Errno.EFAULT;
@@ -212,24 +240,25 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Performs the open as the guest's call would, with our flags and blocking as the guest asked; the fd or -errno.
+    /// Performs the open as the guest (<paramref name="guest"/>'s credentials, root and umask), with our flags and
+    /// blocking as the guest asked; the fd or -errno.
     /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="OpenWatch"/> gives the
     /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    private int OpenOnReceiver(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool creates)
     {
         long ticket = _watch.Begin();
         long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
         {
-            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
+            var open = new OpenAction { Directory = baseFd, Path = p, How = h, Umask = guest.Umask, Creates = creates };
+            fd = GuestAction.Run(guest, ref open);
         }
 
-        int result = fd < 0 ? -Libc.LastError : (int)fd;
         _ = _watch.End(ticket);
-        return result;
+        return (int)fd;
     }
 
     /// <summary>
@@ -262,11 +291,5 @@ internal sealed unsafe partial class Supervisor
         {
             Libc.CloseOwned(fd);
         }
-    }
-
-    private uint GuestUmask(int tid, Scratch s)
-    {
-        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
-        return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Umask:"u8, 8, out long mask) ? (uint)mask : 0022;
     }
 }

@@ -1,19 +1,21 @@
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
-using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
 
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
-/// rename*, unlink*, rmdir, truncate, chmod*, chown*: decoded once, decided, then performed by the
-/// supervisor with the raw system call on its own handle of the guest's directory, so the guest's memory
-/// is never read again and flags are validated by Linux exactly as for the guest.
+/// rename*, unlink*, rmdir, truncate, chmod*, chown*: decoded once, decided, then performed by the supervisor as the
+/// guest. Each path is split into the directory that holds its last component and that component; the directory is
+/// resolved as the guest (its credentials and root, <see cref="GuestResolver"/>) and the operation acts on (directory
+/// handle, last component), as Linux itself does: the guest's memory is never read again, flags are validated by Linux
+/// exactly as for the guest, and a relative path under a directory deeper than PATH_MAX works as it does natively.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private void HandlePathOperation(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandlePathOperation(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         int nr = n.Data.Nr;
@@ -66,8 +68,8 @@ internal sealed unsafe partial class Supervisor
                 break;
         }
 
-        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
-        int path2Length = kind == PathOperationKind.Rename ? GuestMemory.ReadPath(tid, path2Address, s.Path2) : 0;
+        int pathLength = ReadGuestPath(ref thread, n.Id, pathAddress, s.Path, s);
+        int path2Length = kind == PathOperationKind.Rename && pathLength >= 0 ? ReadGuestPath(ref thread, n.Id, path2Address, s.Path2, s) : 0;
         if (pathLength < 0 || path2Length < 0)
         {
             Reply(n.Id, -(pathLength < 0 ? pathLength : path2Length));
@@ -79,10 +81,13 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
+        Requester requester = thread.Requester;
+        GuestAuthority guest = thread.Authority;
         var path = s.Path.AsSpan(0, pathLength + 1);
         var path2 = s.Path2.AsSpan(0, path2Length + 1);
         int baseFd = PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         int base2 = kind == PathOperationKind.Rename ? PathResolution.OpenBase(tid, dirfd2, path2[..^1], s.Proc) : Libc.AT_FDCWD;
+        var parents = new Parents();
         try
         {
             if ((baseFd < 0 && baseFd != Libc.AT_FDCWD) || (base2 < 0 && base2 != Libc.AT_FDCWD))
@@ -93,19 +98,19 @@ internal sealed unsafe partial class Supervisor
 
             int absolute = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
             int absolute2 = kind == PathOperationKind.Rename ? PathResolution.Absolute(base2, path2[..^1], s.Proc, s.Absolute2) : 0;
-            if (absolute < 0 || absolute2 < 0)
+
+            // /proc/self, /dev/fd, ... name the guest, not the supervisor that performs the operation (the guest's /proc
+            // is the supervisor's when its root is).
+            bool rewritten = false, rewritten2 = false;
+            if (guest.KernelRoot)
             {
-                Reply(n.Id, -(absolute < 0 ? absolute : absolute2));
-                return;
+                absolute = PathResolution.RewriteSelfReferences(s.Absolute, absolute, requester.ProcessId, tid, out rewritten);
+                if (kind == PathOperationKind.Rename)
+                {
+                    absolute2 = PathResolution.RewriteSelfReferences(s.Absolute2, absolute2, requester.ProcessId, tid, out rewritten2);
+                }
             }
 
-            // /proc/self, /dev/fd, ... name the guest, not the supervisor that performs the operation.
-            absolute = PathResolution.RewriteSelfReferences(s.Absolute, absolute, requester.ProcessId, tid, out bool rewritten);
-            bool rewritten2 = false;
-            if (kind == PathOperationKind.Rename)
-            {
-                absolute2 = PathResolution.RewriteSelfReferences(s.Absolute2, absolute2, requester.ProcessId, tid, out rewritten2);
-            }
             if (rewritten)
             {
                 PathResolution.CloseBase(baseFd);
@@ -140,22 +145,18 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            long result;
-            fixed (byte* p = path)
-            fixed (byte* p2 = path2)
+            long result = parents.Resolve(guest, baseFd, path, s.Directory, 0);
+            if (result >= 0 && kind == PathOperationKind.Rename)
             {
-                result = kind switch
-                {
-                    PathOperationKind.Rename => Libc.Syscall(Sys.Renameat2, baseFd, (long)p, base2, (long)p2, flags, 0),
-                    PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => Libc.Syscall(Sys.Unlinkat, baseFd, (long)p, flags, 0, 0, 0),
-                    PathOperationKind.ChangeMode when nr == Sys.Fchmodat2 => Libc.Syscall(Sys.Fchmodat2, baseFd, (long)p, mode, flags, 0, 0),
-                    PathOperationKind.ChangeMode => Libc.Syscall(Sys.Fchmodat, baseFd, (long)p, mode, 0, 0, 0),
-                    PathOperationKind.ChangeOwner => Libc.Syscall(Sys.Fchownat, baseFd, (long)p, owner, group, flags, 0),
-                    _ => TruncateAt(baseFd, path, length, s),
-                };
+                result = parents.Resolve(guest, base2, path2, s.Directory2, 1);
             }
 
-            int error = result < 0 ? Libc.LastError : 0;
+            if (result >= 0)
+            {
+                result = Perform(guest, nr, kind, ref parents, path, path2, flags, mode, owner, group, length);
+            }
+
+            int error = result < 0 ? (int)-result : 0;
             try
             {
                 _mediator.PathOperationCompleted(requester, request, error);
@@ -168,33 +169,130 @@ internal sealed unsafe partial class Supervisor
         }
         finally
         {
+            parents.Close();
             PathResolution.CloseBase(baseFd);
             PathResolution.CloseBase(base2);
         }
     }
 
-    /// <summary>truncate(2) has no *at form: name the file through our directory handle's /proc/self/fd link.</summary>
-    private long TruncateAt(int baseFd, ReadOnlySpan<byte> pathWithNul, long length, Scratch s)
+    /// <summary>Performs the decided operation on (parent handle, last component) as the guest; its result or -errno.</summary>
+    private static long Perform(GuestAuthority guest, int nr, PathOperationKind kind, ref Parents parents, ReadOnlySpan<byte> path,
+        ReadOnlySpan<byte> path2, uint flags, uint mode, uint owner, uint group, long length)
     {
-        if (baseFd == Libc.AT_FDCWD)
+        fixed (byte* p = path)
+        fixed (byte* p2 = path2)
         {
-            fixed (byte* p = pathWithNul)
+            long name = (long)(p + parents.NameAt0), name2 = (long)(p2 + parents.NameAt1);
+            var call = kind switch
             {
-                return Libc.Syscall(Sys.Truncate, (long)p, length, 0, 0, 0, 0);
+                PathOperationKind.Rename => new SyscallAction { Number = Sys.Renameat2, A1 = parents.Fd0, A2 = name, A3 = parents.Fd1, A4 = name2, A5 = flags },
+                PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => new SyscallAction { Number = Sys.Unlinkat, A1 = parents.Fd0, A2 = name, A3 = flags },
+                PathOperationKind.ChangeMode when nr == Sys.Fchmodat2 => new SyscallAction { Number = Sys.Fchmodat2, A1 = parents.Fd0, A2 = name, A3 = mode, A4 = flags },
+                PathOperationKind.ChangeMode => new SyscallAction { Number = Sys.Fchmodat, A1 = parents.Fd0, A2 = name, A3 = mode },
+                PathOperationKind.ChangeOwner => new SyscallAction { Number = Sys.Fchownat, A1 = parents.Fd0, A2 = name, A3 = owner, A4 = group, A5 = flags },
+                _ => default,
+            };
+            if (kind != PathOperationKind.Truncate)
+            {
+                return GuestAction.Run(guest, ref call);
+            }
+
+            return TruncateAsGuest(guest, parents.Fd0, p + parents.NameAt0, length);
+        }
+    }
+
+    /// <summary>
+    /// truncate(2) has no *at form. The object is resolved as the guest (following a final symlink, as truncate does),
+    /// then truncated through the supervisor's own /proc/self/fd link to it, with the guest's credentials: Linux checks
+    /// write permission on the object itself, as it does for the guest's truncate.
+    /// </summary>
+    private static long TruncateAsGuest(GuestAuthority guest, int parent, byte* name, long length)
+    {
+        int nameLength = 0;
+        while (name[nameLength] != 0)
+        {
+            nameLength++;
+        }
+
+        int target = GuestResolver.OpenObject(guest, parent, new ReadOnlySpan<byte>(name, nameLength + 1), follow: true);
+        if (target < 0)
+        {
+            return target;
+        }
+
+        try
+        {
+            Span<byte> link = stackalloc byte[40];
+            ProcFs.FormatSelfFd(link, target);
+            fixed (byte* l = link)
+            {
+                var call = new SyscallAction { Number = Sys.Truncate, A1 = (long)l, A2 = length };
+                return GuestAction.Run(guest, ref call, inGuestRoot: false);
             }
         }
-
-        int written = new Utf8Builder(s.Absolute2).Append("/proc/self/fd/"u8).Append(baseFd).Append("/"u8).Length;
-        if (written + pathWithNul.Length > s.Absolute2.Length)
+        finally
         {
-            System.Runtime.InteropServices.Marshal.SetLastPInvokeError(Errno.ENAMETOOLONG);
-            return -1;
+            Libc.CloseOwned(target);
+        }
+    }
+
+    /// <summary>
+    /// The parent directory handles of a path operation's one or two paths (<see cref="PathResolution.SplitLast"/>), and
+    /// where each last component starts in its path. A path with no last component ("/") acts on the whole path from
+    /// its base.
+    /// </summary>
+    private struct Parents
+    {
+        public int Fd0;
+        public int Fd1;
+        public int NameAt0;
+        public int NameAt1;
+        private bool _owned0;
+        private bool _owned1;
+
+        /// <summary>Resolves the parent of <paramref name="path"/> (operand <paramref name="which"/>) as the guest; 0 or -errno.</summary>
+        public int Resolve(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> path, Span<byte> directory, int which)
+        {
+            int fd;
+            int nameAt = 0;
+            bool owned = false;
+            if (!PathResolution.SplitLast(path, directory, out int directoryLength, out nameAt))
+            {
+                fd = baseFd;
+                nameAt = 0;
+            }
+            else
+            {
+                fd = GuestResolver.OpenDirectory(guest, baseFd, directory[..(directoryLength + 1)], out owned);
+                if (fd < 0 && fd != Libc.AT_FDCWD)
+                {
+                    return fd;
+                }
+            }
+
+            if (which == 0)
+            {
+                (Fd0, NameAt0, _owned0) = (fd, nameAt, owned);
+            }
+            else
+            {
+                (Fd1, NameAt1, _owned1) = (fd, nameAt, owned);
+            }
+
+            return 0;
         }
 
-        pathWithNul.CopyTo(s.Absolute2.AsSpan(written));
-        fixed (byte* p = s.Absolute2)
+        public readonly void Close()
         {
-            return Libc.Syscall(Sys.Truncate, (long)p, length, 0, 0, 0, 0);
+            if (_owned0)
+            {
+                Libc.CloseOwned(Fd0);
+            }
+
+            if (_owned1)
+            {
+                Libc.CloseOwned(Fd1);
+            }
         }
     }
 }

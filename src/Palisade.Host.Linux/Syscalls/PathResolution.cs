@@ -20,7 +20,8 @@ internal static class PathResolution
 
     /// <summary>
     /// Writes the absolute form of <paramref name="path"/> (relative to <paramref name="baseFd"/>) into
-    /// <paramref name="destination"/>; returns its length or -errno.
+    /// <paramref name="destination"/>, as the guest spelled it (not resolved); returns its length. When the base's own
+    /// path cannot be read (a directory deeper than PATH_MAX), the relative spelling is written as it is.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Absolute(int baseFd, ReadOnlySpan<byte> path, Span<byte> proc, Span<byte> destination)
@@ -34,7 +35,8 @@ internal static class PathResolution
         int length = ProcFs.ReadSelfFdLink(baseFd, proc, destination[..Scratch.PathMax]);
         if (length < 0)
         {
-            return length;
+            path.CopyTo(destination);
+            return path.Length;
         }
 
         if (path.Length == 0)
@@ -165,6 +167,51 @@ internal static class PathResolution
 
     private static bool StartsWithComponent(ReadOnlySpan<byte> path, ReadOnlySpan<byte> prefix) =>
         path.StartsWith(prefix) && (path.Length == prefix.Length || path[prefix.Length] == (byte)'/');
+
+    /// <summary>
+    /// Splits a guest path (<paramref name="pathWithNul"/>, NUL-terminated) into the directory that holds its last
+    /// component and that component, so that an operation acts on (parent directory, name) as Linux does. The directory
+    /// is written NUL-terminated into <paramref name="directory"/> (empty when the path has a single component: the
+    /// parent is the base directory itself); <paramref name="nameAt"/> is where the last component starts in the path
+    /// (with any trailing slashes, which keep their meaning). False for a path with no last component ("", "/", "//"):
+    /// the operation then acts on the whole path.
+    /// </summary>
+    public static bool SplitLast(ReadOnlySpan<byte> pathWithNul, Span<byte> directory, out int directoryLength, out int nameAt)
+    {
+        ReadOnlySpan<byte> path = pathWithNul[..^1];
+        directoryLength = 0;
+        nameAt = 0;
+        int end = path.Length;
+        while (end > 0 && path[end - 1] == (byte)'/')
+        {
+            end--;
+        }
+
+        if (end == 0)
+        {
+            return false;
+        }
+
+        int slash = path[..end].LastIndexOf((byte)'/');
+        if (slash < 0)
+        {
+            directory[0] = 0;
+            return true;
+        }
+
+        // "/name": the directory is the root; "a//name": "a".
+        int directoryEnd = slash;
+        while (directoryEnd > 0 && path[directoryEnd - 1] == (byte)'/')
+        {
+            directoryEnd--;
+        }
+
+        directoryLength = directoryEnd == 0 ? 1 : directoryEnd;
+        path[..directoryLength].CopyTo(directory);
+        directory[directoryLength] = 0;
+        nameAt = slash + 1;
+        return true;
+    }
 
     /// <summary>Closes a base handle from <see cref="OpenBase"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

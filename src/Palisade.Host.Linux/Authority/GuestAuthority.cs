@@ -1,0 +1,44 @@
+using Palisade.Kernel.Hosting;
+
+namespace Palisade.Host.Linux.Authority;
+
+/// <summary>
+/// Everything the supervisor must act with when it performs an operation for one guest thread, as that thread had it
+/// when the supervisor last looked: its credentials (<see cref="ActingCredentials"/>), its root directory and mount
+/// namespace, and its umask. Read from /proc once and kept until something that changes it is
+/// seen (<see cref="GuestThreads"/>); immutable, so a worker thread that holds one never sees it change.
+/// </summary>
+internal sealed class GuestAuthority
+{
+    /// <summary>Creates the authority of one guest thread.</summary>
+    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges)
+    {
+        Requester = requester;
+        Acting = acting;
+        KernelRoot = kernelRoot;
+        Umask = umask;
+        NoNewPrivileges = noNewPrivileges;
+    }
+
+    /// <summary>The guest thread (its process, its id, its real uid).</summary>
+    public Requester Requester { get; }
+
+    /// <summary>The credentials Linux would check for this thread's own operations.</summary>
+    public ActingCredentials Acting { get; }
+
+    /// <summary>
+    /// True when the thread's root directory is the supervisor's (same mount, same directory, hence the same mount
+    /// namespace): paths resolve as they do for the supervisor's threads and nothing needs to change. False for a
+    /// chrooted guest or one in another mount namespace: the acting thread takes the guest's root first.
+    /// </summary>
+    public bool KernelRoot { get; }
+
+    /// <summary>The thread's umask (its fs context's).</summary>
+    public uint Umask { get; }
+
+    /// <summary>The thread's no_new_privs flag (Linux consults it at exec, which the guest performs itself).</summary>
+    public bool NoNewPrivileges { get; }
+
+    /// <summary>True when acting for this thread changes nothing on a supervisor thread: same credentials, same root.</summary>
+    public bool IsKernelEquivalent => ReferenceEquals(Acting, ActingCredentials.Kernel) && KernelRoot;
+}
