@@ -11,13 +11,14 @@ namespace Palisade.Host.Linux.Authority;
 internal sealed class GuestAuthority
 {
     /// <summary>Creates the authority of one guest thread.</summary>
-    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges)
+    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges, bool initialUserNamespace = true)
     {
         Requester = requester;
         Acting = acting;
         KernelRoot = kernelRoot;
         Umask = umask;
         NoNewPrivileges = noNewPrivileges;
+        InitialUserNamespace = initialUserNamespace;
     }
 
     /// <summary>The guest thread (its process, its id, its real uid).</summary>
@@ -38,6 +39,12 @@ internal sealed class GuestAuthority
 
     /// <summary>The thread's no_new_privs flag (Linux consults it at exec, which the guest performs itself).</summary>
     public bool NoNewPrivileges { get; }
+
+    /// <summary>
+    /// True when the thread is in the supervisor's user namespace. Otherwise its capabilities count only in its own
+    /// namespace, and the supervisor acts with its kernel uid and gid and no capability (<see cref="ActingCredentials"/>).
+    /// </summary>
+    public bool InitialUserNamespace { get; }
 
     /// <summary>True when acting for this thread changes nothing on a supervisor thread: same credentials, same root.</summary>
     public bool IsKernelEquivalent => ReferenceEquals(Acting, ActingCredentials.Kernel) && KernelRoot;

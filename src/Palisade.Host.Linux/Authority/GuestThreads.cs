@@ -160,7 +160,7 @@ internal sealed unsafe class GuestThreads : IDisposable
         ActingCredentials acting = ActingCredentials.Intern(
             status.FileSystemUser, status.FileSystemGroup, groups, initialNamespace ? status.EffectiveCapabilities : 0);
         var requester = new Requester(status.ProcessId, tid) { UserId = (int)status.RealUser };
-        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, status.NoNewPrivileges);
+        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, status.NoNewPrivileges, initialNamespace);
         SafeFileHandle? threadPidfd = process.OwnFilters ? OpenThreadPidfd(tid) : null;
         var thread = new SupervisedThread(process, authority, _generation, threadPidfd);
         if (_threads.Remove(tid, out SupervisedThread? old))

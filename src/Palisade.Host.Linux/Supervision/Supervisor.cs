@@ -326,6 +326,29 @@ internal sealed unsafe partial class Supervisor
         return true;
     }
 
+    /// <summary>
+    /// Rewrites a path in <paramref name="buffer"/> that names the calling process (/proc/self, /proc/thread-self,
+    /// /dev/fd, /dev/std*) to the guest's own /proc entry, numbered as the guest's /proc numbers it (the supervisor would
+    /// otherwise resolve "self" to itself); returns the new length.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static int RewriteSelf(SupervisedThread thread, byte[] buffer, int length, Scratch s, out bool rewritten)
+    {
+        rewritten = false;
+        if (!Syscalls.PathResolution.NamesCallingProcess(buffer.AsSpan(0, length)))
+        {
+            return length;
+        }
+
+        int process = thread.Requester.ProcessId, tid = thread.Requester.ThreadId;
+        if (!thread.Authority.KernelRoot && !GuestProcView.TryNumbers(thread, s, ref process, ref tid))
+        {
+            return length;
+        }
+
+        return Syscalls.PathResolution.RewriteSelfReferences(buffer, length, process, tid, out rewritten);
+    }
+
     /// <summary>Forgets a process that ended (its threads, its handles, a pending exec check).</summary>
     private void ForgetProcess(int processId)
     {

@@ -61,12 +61,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            bool rewritten = false;
-            if (guest.KernelRoot)
-            {
-                absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out rewritten);
-            }
-
+            absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
             if (emptyPath)
             {
                 image = baseFd;
@@ -83,7 +78,7 @@ internal sealed unsafe partial class Supervisor
                 }
 
                 // As for opens: no magic link may resolve in the supervisor, except a guest's /proc/PID/fd/N.
-                bool descriptorLink = rewritten && PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength));
+                bool descriptorLink = rewritten && guest.KernelRoot && PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength));
                 image = GuestResolver.OpenObject(guest, baseFd, path, follow: (flags & Libc.AT_SYMLINK_NOFOLLOW) == 0, descriptorLink);
                 if (image < 0)
                 {

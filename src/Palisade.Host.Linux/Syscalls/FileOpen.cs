@@ -124,13 +124,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            bool rewritten = false;
-            if (thread.Authority.KernelRoot)
-            {
-                // The guest's /proc is the supervisor's: /proc/self would name the supervisor when it resolves it.
-                absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out rewritten);
-            }
-
+            absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
             int guestFlags = (int)how.Flags;
             var request = new OpenCall
             {
@@ -157,6 +151,17 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            if (!thread.Authority.InitialUserNamespace && PathResolution.IsOpenerNamespaceFile(s.Absolute.AsSpan(0, absoluteLength)))
+            {
+                // What this file does depends on the user namespace of whoever opened it (an id map is written by
+                // its opener's namespace, /dev/fuse mounts in it), and the supervisor's threads cannot be in the
+                // guest's: the guest opens it itself, with its own authority. See docs/security.md.
+                Continue(n.Id);
+                return;
+            }
+
+            bool inGuestRoot = true;
+            int descriptor = -1;
             if (rewritten)
             {
                 // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
@@ -164,6 +169,21 @@ internal sealed unsafe partial class Supervisor
                 baseFd = Libc.AT_FDCWD;
                 s.Absolute[absoluteLength] = 0;
                 path = s.Absolute.AsSpan(0, absoluteLength + 1);
+                if (PathResolution.TryDescriptorNumber(s.Absolute.AsSpan(0, absoluteLength), out int guestFd))
+                {
+                    // One of its own descriptors: reopen the very file behind it, as Linux does for the guest's own
+                    // /proc/self/fd/N (a process may always look at itself), through the supervisor's copy of it.
+                    descriptor = TakeGuestFd(thread.Process, guestFd);
+                    if (descriptor < 0)
+                    {
+                        Reply(n.Id, descriptor == -Errno.EBADF ? Errno.ENOENT : -descriptor);
+                        return;
+                    }
+
+                    ProcFs.FormatSelfFd(s.Directory, descriptor);
+                    path = s.Directory.AsSpan(0, s.Directory.AsSpan().IndexOf((byte)0) + 1);
+                    inGuestRoot = false;
+                }
             }
 
             bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
@@ -177,13 +197,14 @@ internal sealed unsafe partial class Supervisor
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
-            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            if (descriptor < 0 && !PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
             {
                 ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(thread.Authority, baseFd, path, ref ours, creates);
+            int fd = OpenOnReceiver(thread.Authority, baseFd, path, ref ours, creates, inGuestRoot);
+            Libc.CloseOwned(descriptor);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
@@ -246,7 +267,7 @@ internal sealed unsafe partial class Supervisor
     /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool creates)
+    private int OpenOnReceiver(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool creates, bool inGuestRoot)
     {
         long ticket = _watch.Begin();
         long fd;
@@ -254,7 +275,7 @@ internal sealed unsafe partial class Supervisor
         fixed (OpenHow* h = &how)
         {
             var open = new OpenAction { Directory = baseFd, Path = p, How = h, Umask = guest.Umask, Creates = creates };
-            fd = GuestAction.Run(guest, ref open);
+            fd = GuestAction.Run(guest, ref open, inGuestRoot);
         }
 
         _ = _watch.End(ticket);

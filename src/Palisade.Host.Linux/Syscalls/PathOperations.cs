@@ -99,16 +99,12 @@ internal sealed unsafe partial class Supervisor
             int absolute = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
             int absolute2 = kind == PathOperationKind.Rename ? PathResolution.Absolute(base2, path2[..^1], s.Proc, s.Absolute2) : 0;
 
-            // /proc/self, /dev/fd, ... name the guest, not the supervisor that performs the operation (the guest's /proc
-            // is the supervisor's when its root is).
-            bool rewritten = false, rewritten2 = false;
-            if (guest.KernelRoot)
+            // /proc/self, /dev/fd, ... name the guest, not the supervisor that performs the operation.
+            absolute = RewriteSelf(thread, s.Absolute, absolute, s, out bool rewritten);
+            bool rewritten2 = false;
+            if (kind == PathOperationKind.Rename)
             {
-                absolute = PathResolution.RewriteSelfReferences(s.Absolute, absolute, requester.ProcessId, tid, out rewritten);
-                if (kind == PathOperationKind.Rename)
-                {
-                    absolute2 = PathResolution.RewriteSelfReferences(s.Absolute2, absolute2, requester.ProcessId, tid, out rewritten2);
-                }
+                absolute2 = RewriteSelf(thread, s.Absolute2, absolute2, s, out rewritten2);
             }
 
             if (rewritten)

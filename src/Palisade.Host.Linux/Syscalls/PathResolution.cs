@@ -60,6 +60,17 @@ internal static class PathResolution
     /// new length; <paramref name="rewritten"/> tells whether it did.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool NamesCallingProcess(ReadOnlySpan<byte> path) =>
+        path.Length >= 7 && path[1] is (byte)'p' or (byte)'d'
+        && (StartsWithComponent(path, "/proc/self"u8) || StartsWithComponent(path, "/proc/thread-self"u8)
+            || StartsWithComponent(path, "/dev/fd"u8) || StartsWithComponent(path, "/dev/stdin"u8)
+            || StartsWithComponent(path, "/dev/stdout"u8) || StartsWithComponent(path, "/dev/stderr"u8));
+
+    /// <summary>
+    /// Rewrites a path that names the calling process (see <see cref="NamesCallingProcess"/>) to the entry of
+    /// <paramref name="process"/> and <paramref name="thread"/>; see <see cref="RewriteSelfReferences"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RewriteSelfReferences(Span<byte> path, int length, int process, int thread, out bool rewritten)
     {
         rewritten = false;
@@ -152,6 +163,68 @@ internal static class PathResolution
 
         int fdLength = Digits(rest[4..]);
         return fdLength > 0 && fdLength == rest.Length - 4;
+    }
+
+    /// <summary>
+    /// For exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N (any pid), the descriptor number N.
+    /// </summary>
+    public static bool TryDescriptorNumber(ReadOnlySpan<byte> path, out int descriptor)
+    {
+        descriptor = -1;
+        if (!path.StartsWith("/proc/"u8))
+        {
+            return false;
+        }
+
+        var rest = path[6..];
+        int pidLength = Digits(rest);
+        if (pidLength == 0)
+        {
+            return false;
+        }
+
+        rest = rest[pidLength..];
+        if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
+        {
+            rest = rest[(6 + tidLength)..];
+        }
+
+        return rest.StartsWith("/fd/"u8) && Digits(rest[4..]) == rest.Length - 4 && rest.Length > 4
+            && System.Buffers.Text.Utf8Parser.TryParse(rest[4..], out descriptor, out _);
+    }
+
+    /// <summary>
+    /// True for a file whose behaviour depends on the user namespace of the process that opened it: a process's id maps
+    /// and setgroups switch (/proc/PID[/task/TID]/uid_map, gid_map, projid_map, setgroups, written from the parent or
+    /// the namespace itself) and /dev/fuse (a FUSE mount is owned by its opener's namespace).
+    /// </summary>
+    public static bool IsOpenerNamespaceFile(ReadOnlySpan<byte> path)
+    {
+        if (path.SequenceEqual("/dev/fuse"u8))
+        {
+            return true;
+        }
+
+        if (!path.StartsWith("/proc/"u8))
+        {
+            return false;
+        }
+
+        var rest = path[6..];
+        int pidLength = Digits(rest);
+        if (pidLength == 0)
+        {
+            return false;
+        }
+
+        rest = rest[pidLength..];
+        if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
+        {
+            rest = rest[(6 + tidLength)..];
+        }
+
+        return rest.SequenceEqual("/uid_map"u8) || rest.SequenceEqual("/gid_map"u8) || rest.SequenceEqual("/projid_map"u8)
+            || rest.SequenceEqual("/setgroups"u8);
     }
 
     private static int Digits(ReadOnlySpan<byte> text)
