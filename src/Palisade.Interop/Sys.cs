@@ -33,6 +33,7 @@ internal static class Sys
     public const int Renameat = 264;
     public const int Linkat = 265;
     public const int Symlinkat = 266;
+    public const int Readlinkat = 267;
     public const int Fchmodat = 268;
     public const int Unshare = 272;
     public const int NameToHandleAt = 303;

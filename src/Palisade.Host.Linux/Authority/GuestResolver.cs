@@ -19,7 +19,8 @@ internal static unsafe class GuestResolver
     /// the base is returned.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int OpenDirectory(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> directoryWithNul, out bool owned)
+    /// <remarks><paramref name="resolve"/> adds RESOLVE_* flags of the guest's own (openat2 RESOLVE_BENEATH, RESOLVE_IN_ROOT).</remarks>
+    public static int OpenDirectory(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> directoryWithNul, out bool owned, ulong resolve = 0)
     {
         owned = false;
         if (directoryWithNul.Length <= 1 || directoryWithNul[0] == 0)
@@ -27,7 +28,7 @@ internal static unsafe class GuestResolver
             return baseFd;
         }
 
-        int fd = Open(guest, baseFd, directoryWithNul, Libc.O_DIRECTORY, follow: true);
+        int fd = Open(guest, baseFd, directoryWithNul, Libc.O_DIRECTORY, follow: true, descriptorLink: false, resolve);
         owned = fd >= 0;
         return fd;
     }
@@ -45,7 +46,7 @@ internal static unsafe class GuestResolver
     public static int OpenObject(GuestAuthority guest, int directory, ReadOnlySpan<byte> pathWithNul, bool follow, bool descriptorLink = false) =>
         Open(guest, directory, pathWithNul, 0, follow, descriptorLink);
 
-    private static int Open(GuestAuthority guest, int directory, ReadOnlySpan<byte> pathWithNul, int flags, bool follow, bool descriptorLink = false)
+    private static int Open(GuestAuthority guest, int directory, ReadOnlySpan<byte> pathWithNul, int flags, bool follow, bool descriptorLink = false, ulong resolve = 0)
     {
         fixed (byte* p = pathWithNul)
         {
@@ -54,7 +55,7 @@ internal static unsafe class GuestResolver
                 Directory = directory,
                 Path = p,
                 Flags = (ulong)(Libc.O_PATH | Libc.O_CLOEXEC | flags | (follow ? 0 : Libc.O_NOFOLLOW)),
-                Resolve = descriptorLink ? 0 : Libc.RESOLVE_NO_MAGICLINKS,
+                Resolve = descriptorLink ? 0 : Libc.RESOLVE_NO_MAGICLINKS | resolve,
             };
             return (int)GuestAction.Run(guest, ref how, inGuestRoot: !descriptorLink);
         }

@@ -141,6 +141,9 @@ internal readonly ref struct OpenCall
 
     /// <summary>openat2 RESOLVE_* flags; 0 for the other calls.</summary>
     public ulong Resolve { get; init; }
+
+    /// <summary>The object the path names, resolved as the guest when asked (see <see cref="Authority.GuestFileFacts"/>).</summary>
+    public FileObjectFacts? Facts { get; init; }
 }
 
 /// <summary>What an open really opened.</summary>
@@ -152,14 +155,21 @@ internal readonly ref struct OpenedFile
     private readonly Span<byte> _buffer;
 
     /// <summary>Describes the supervisor's descriptor <paramref name="fd"/> (its identity and st_mode), using the two buffers to read its path on demand.</summary>
-    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer)
+    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer, FileObjectFacts? facts = null)
     {
         Identity = identity;
         _mode = mode;
         _fd = fd;
         _proc = proc;
         _buffer = buffer;
+        Facts = facts;
     }
+
+    /// <summary>The opened file's facts (path, file system) read from the descriptor on demand.</summary>
+    public FileObjectFacts? Facts { get; }
+
+    /// <summary>The type of the opened object.</summary>
+    public Palisade.Api.FileObjectType Type => Interop.Libc.TypeOf(_mode);
 
     /// <summary>Device and inode of the opened file.</summary>
     public FileIdentity Identity { get; }
@@ -230,6 +240,9 @@ internal readonly ref struct PathOperationCall
 
     /// <summary>New length for <see cref="PathOperationKind.Truncate"/>.</summary>
     public long Length { get; init; }
+
+    /// <summary>The object (and destination) the paths name, resolved as the guest when asked.</summary>
+    public FileObjectFacts? Facts { get; init; }
 }
 
 /// <summary>An exec, decoded.</summary>

@@ -53,7 +53,8 @@ internal static class RequestDecoder
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static OpenRequest Open(in OpenCall call) => new()
     {
-        Path = OpenPath(call.Path),
+        RequestedPath = OpenPath(call.Path),
+        Facts = call.Facts,
         Access = AccessOf(call.Flags),
         Disposition = DispositionOf(call.Flags),
         OpenFlags = call.Flags,
@@ -99,8 +100,10 @@ internal static class RequestDecoder
             PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => FileOperationKind.Delete,
             _ => FileOperationKind.SetInformation,
         },
-        Path = Utf8(call.Path),
-        NewPath = call.Kind == PathOperationKind.Rename ? Utf8(call.NewPath) : null,
+        RequestedPath = Utf8(call.Path),
+        RequestedNewPath = call.Kind == PathOperationKind.Rename ? Utf8(call.NewPath) : null,
+        Facts = call.Facts,
+        Flags = (int)call.Flags,
         IsDirectory = call.Kind == PathOperationKind.RemoveDirectory,
         InformationClass = call.Kind switch
         {

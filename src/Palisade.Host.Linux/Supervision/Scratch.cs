@@ -22,4 +22,13 @@ internal sealed class Scratch
     public readonly byte[] Address = new byte[128];
     public readonly byte[] LocalAddress = new byte[128];
     public readonly byte[] Small = new byte[4096];
+
+    /// <summary>The object a guest's path names, resolved as the guest on demand (one operation at a time).</summary>
+    public readonly Authority.GuestFileFacts Names = new();
+
+    /// <summary>The file the supervisor opened for a guest (its post decision).</summary>
+    public readonly Authority.DescriptorFacts Opened = new();
+
+    /// <summary>The file behind a guest's descriptor (a call on a descriptor, a reopen through /proc/self/fd).</summary>
+    public readonly Authority.DescriptorFacts Reopened = new();
 }

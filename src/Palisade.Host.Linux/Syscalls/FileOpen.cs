@@ -2,10 +2,11 @@ using System.Runtime.CompilerServices;
 using Palisade.Interop;
 using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Api;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
-using FileIdentity = Palisade.Api.FileIdentity;
+
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -115,17 +116,51 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
+        GuestFileFacts names = s.Names.Begin(thread.Authority);
+        int descriptor = -1;
         try
         {
             int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
-            if (absoluteLength < 0)
-            {
-                Reply(n.Id, -absoluteLength);
-                return;
-            }
-
             absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
             int guestFlags = (int)how.Flags;
+            bool inGuestRoot = true;
+            FileObjectFacts facts = names;
+            byte[] pathBuffer = s.Path;
+            int nameLength = pathLength;
+            if (rewritten)
+            {
+                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
+                PathResolution.CloseBase(baseFd);
+                baseFd = Libc.AT_FDCWD;
+                s.Absolute[absoluteLength] = 0;
+                path = s.Absolute.AsSpan(0, absoluteLength + 1);
+                (pathBuffer, nameLength) = (s.Absolute, absoluteLength);
+                if (PathResolution.TryDescriptorNumber(s.Absolute.AsSpan(0, absoluteLength), out int guestFd))
+                {
+                    // One of its own descriptors: reopen the very file behind it, as Linux does for the guest's own
+                    // /proc/self/fd/N (a process may always look at itself), through the supervisor's copy of it. The
+                    // decision is on that file.
+                    descriptor = TakeGuestFd(thread.Process, guestFd);
+                    if (descriptor < 0)
+                    {
+                        Reply(n.Id, descriptor == -Errno.EBADF ? Errno.ENOENT : -descriptor);
+                        return;
+                    }
+
+                    facts = s.Reopened.Set(descriptor);
+                    ProcFs.FormatSelfFd(s.Directory, descriptor);
+                    path = s.Directory.AsSpan(0, s.Directory.AsSpan().IndexOf((byte)0) + 1);
+                    inGuestRoot = false;
+                }
+            }
+
+            if (descriptor < 0)
+            {
+                bool exclusiveCreate = (guestFlags & (Libc.O_CREAT | Libc.O_EXCL)) == (Libc.O_CREAT | Libc.O_EXCL);
+                bool follow = (guestFlags & Libc.O_NOFOLLOW) == 0 && !exclusiveCreate;
+                names.SetName(baseFd, pathBuffer, nameLength, follow, (guestFlags & Libc.O_CREAT) != 0 ? FileObjectType.Regular : FileObjectType.None, how.Resolve);
+            }
+
             var request = new OpenCall
             {
                 Call = call,
@@ -133,6 +168,7 @@ internal sealed unsafe partial class Supervisor
                 Flags = guestFlags,
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
+                Facts = facts,
             };
             int decision = _mediator.PreOpen(requester, request);
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
@@ -160,32 +196,6 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            bool inGuestRoot = true;
-            int descriptor = -1;
-            if (rewritten)
-            {
-                // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
-                PathResolution.CloseBase(baseFd);
-                baseFd = Libc.AT_FDCWD;
-                s.Absolute[absoluteLength] = 0;
-                path = s.Absolute.AsSpan(0, absoluteLength + 1);
-                if (PathResolution.TryDescriptorNumber(s.Absolute.AsSpan(0, absoluteLength), out int guestFd))
-                {
-                    // One of its own descriptors: reopen the very file behind it, as Linux does for the guest's own
-                    // /proc/self/fd/N (a process may always look at itself), through the supervisor's copy of it.
-                    descriptor = TakeGuestFd(thread.Process, guestFd);
-                    if (descriptor < 0)
-                    {
-                        Reply(n.Id, descriptor == -Errno.EBADF ? Errno.ENOENT : -descriptor);
-                        return;
-                    }
-
-                    ProcFs.FormatSelfFd(s.Directory, descriptor);
-                    path = s.Directory.AsSpan(0, s.Directory.AsSpan().IndexOf((byte)0) + 1);
-                    inGuestRoot = false;
-                }
-            }
-
             bool creates = (guestFlags & Libc.O_CREAT) != 0 || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
             var ours = how;
             if (call != OpenVariant.OpenAt2)
@@ -202,9 +212,23 @@ internal sealed unsafe partial class Supervisor
                 ours.Resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
+            int openFrom = baseFd;
+            if (names.HasParent && how.Resolve == 0)
+            {
+                // A filter looked at the object: open the last component in the very directory it saw.
+                int parent = names.ParentOf();
+                if (parent < 0 && parent != Libc.AT_FDCWD)
+                {
+                    Reply(n.Id, -parent);
+                    return;
+                }
+
+                openFrom = parent;
+                path = path[names.NameAt()..];
+            }
+
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(thread.Authority, baseFd, path, ref ours, creates, inGuestRoot);
-            Libc.CloseOwned(descriptor);
+            int fd = OpenOnReceiver(thread.Authority, openFrom, path, ref ours, creates, inGuestRoot);
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
@@ -225,6 +249,8 @@ internal sealed unsafe partial class Supervisor
         }
         finally
         {
+            Libc.CloseOwned(descriptor);
+            names.End();
             PathResolution.CloseBase(baseFd);
         }
     }
@@ -293,7 +319,7 @@ internal sealed unsafe partial class Supervisor
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved);
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat));
                 int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {

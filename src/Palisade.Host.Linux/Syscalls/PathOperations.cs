@@ -1,3 +1,4 @@
+using Palisade.Api;
 using Palisade.Interop;
 using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
@@ -87,7 +88,7 @@ internal sealed unsafe partial class Supervisor
         var path2 = s.Path2.AsSpan(0, path2Length + 1);
         int baseFd = PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         int base2 = kind == PathOperationKind.Rename ? PathResolution.OpenBase(tid, dirfd2, path2[..^1], s.Proc) : Libc.AT_FDCWD;
-        var parents = new Parents();
+        GuestFileFacts names = s.Names.Begin(guest);
         try
         {
             if ((baseFd < 0 && baseFd != Libc.AT_FDCWD) || (base2 < 0 && base2 != Libc.AT_FDCWD))
@@ -107,12 +108,14 @@ internal sealed unsafe partial class Supervisor
                 absolute2 = RewriteSelf(thread, s.Absolute2, absolute2, s, out rewritten2);
             }
 
+            (byte[] text, int textLength) = (s.Path, pathLength);
+            (byte[] text2, int text2Length) = (s.Path2, path2Length);
             if (rewritten)
             {
                 PathResolution.CloseBase(baseFd);
                 baseFd = Libc.AT_FDCWD;
                 s.Absolute[absolute] = 0;
-                path = s.Absolute.AsSpan(0, absolute + 1);
+                (text, textLength) = (s.Absolute, absolute);
             }
 
             if (rewritten2)
@@ -120,7 +123,19 @@ internal sealed unsafe partial class Supervisor
                 PathResolution.CloseBase(base2);
                 base2 = Libc.AT_FDCWD;
                 s.Absolute2[absolute2] = 0;
-                path2 = s.Absolute2.AsSpan(0, absolute2 + 1);
+                (text2, text2Length) = (s.Absolute2, absolute2);
+            }
+
+            bool follow = kind switch
+            {
+                PathOperationKind.Truncate => true,
+                PathOperationKind.ChangeMode or PathOperationKind.ChangeOwner => (flags & Libc.AT_SYMLINK_NOFOLLOW) == 0,
+                _ => false,
+            };
+            names.SetName(baseFd, text, textLength, follow, FileObjectType.None);
+            if (kind == PathOperationKind.Rename)
+            {
+                names.SetDestination(base2, text2, text2Length);
             }
 
             var request = new PathOperationCall
@@ -133,6 +148,7 @@ internal sealed unsafe partial class Supervisor
                 Owner = owner,
                 Group = group,
                 Length = length,
+                Facts = names,
             };
             int decision = _mediator.PathOperation(requester, request);
             if (decision != 0)
@@ -141,15 +157,16 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            long result = parents.Resolve(guest, baseFd, path, s.Directory, 0);
+            // Act in the directories the decision saw (resolved now if no filter asked), on the last components.
+            long result = names.ParentOf();
             if (result >= 0 && kind == PathOperationKind.Rename)
             {
-                result = parents.Resolve(guest, base2, path2, s.Directory2, 1);
+                result = names.ParentOf(destination: true);
             }
 
-            if (result >= 0)
+            if (result >= 0 || result == Libc.AT_FDCWD)
             {
-                result = Perform(guest, nr, kind, ref parents, path, path2, flags, mode, owner, group, length);
+                result = Perform(guest, nr, kind, names, text, text2, flags, mode, owner, group, length);
             }
 
             int error = result < 0 ? (int)-result : 0;
@@ -165,27 +182,28 @@ internal sealed unsafe partial class Supervisor
         }
         finally
         {
-            parents.Close();
+            names.End();
             PathResolution.CloseBase(baseFd);
             PathResolution.CloseBase(base2);
         }
     }
 
     /// <summary>Performs the decided operation on (parent handle, last component) as the guest; its result or -errno.</summary>
-    private static long Perform(GuestAuthority guest, int nr, PathOperationKind kind, ref Parents parents, ReadOnlySpan<byte> path,
-        ReadOnlySpan<byte> path2, uint flags, uint mode, uint owner, uint group, long length)
+    private static long Perform(GuestAuthority guest, int nr, PathOperationKind kind, GuestFileFacts names, byte[] text,
+        byte[] text2, uint flags, uint mode, uint owner, uint group, long length)
     {
-        fixed (byte* p = path)
-        fixed (byte* p2 = path2)
+        int parent = names.ParentOf(), parent2 = kind == PathOperationKind.Rename ? names.ParentOf(destination: true) : 0;
+        fixed (byte* p = text)
+        fixed (byte* p2 = text2)
         {
-            long name = (long)(p + parents.NameAt0), name2 = (long)(p2 + parents.NameAt1);
+            long name = (long)(p + names.NameAt()), name2 = (long)(p2 + names.NameAt(destination: true));
             var call = kind switch
             {
-                PathOperationKind.Rename => new SyscallAction { Number = Sys.Renameat2, A1 = parents.Fd0, A2 = name, A3 = parents.Fd1, A4 = name2, A5 = flags },
-                PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => new SyscallAction { Number = Sys.Unlinkat, A1 = parents.Fd0, A2 = name, A3 = flags },
-                PathOperationKind.ChangeMode when nr == Sys.Fchmodat2 => new SyscallAction { Number = Sys.Fchmodat2, A1 = parents.Fd0, A2 = name, A3 = mode, A4 = flags },
-                PathOperationKind.ChangeMode => new SyscallAction { Number = Sys.Fchmodat, A1 = parents.Fd0, A2 = name, A3 = mode },
-                PathOperationKind.ChangeOwner => new SyscallAction { Number = Sys.Fchownat, A1 = parents.Fd0, A2 = name, A3 = owner, A4 = group, A5 = flags },
+                PathOperationKind.Rename => new SyscallAction { Number = Sys.Renameat2, A1 = parent, A2 = name, A3 = parent2, A4 = name2, A5 = flags },
+                PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => new SyscallAction { Number = Sys.Unlinkat, A1 = parent, A2 = name, A3 = flags },
+                PathOperationKind.ChangeMode when nr == Sys.Fchmodat2 => new SyscallAction { Number = Sys.Fchmodat2, A1 = parent, A2 = name, A3 = mode, A4 = flags },
+                PathOperationKind.ChangeMode => new SyscallAction { Number = Sys.Fchmodat, A1 = parent, A2 = name, A3 = mode },
+                PathOperationKind.ChangeOwner => new SyscallAction { Number = Sys.Fchownat, A1 = parent, A2 = name, A3 = owner, A4 = group, A5 = flags },
                 _ => default,
             };
             if (kind != PathOperationKind.Truncate)
@@ -193,7 +211,7 @@ internal sealed unsafe partial class Supervisor
                 return GuestAction.Run(guest, ref call);
             }
 
-            return TruncateAsGuest(guest, parents.Fd0, p + parents.NameAt0, length);
+            return TruncateAsGuest(guest, parent, p + names.NameAt(), length);
         }
     }
 
@@ -229,66 +247,6 @@ internal sealed unsafe partial class Supervisor
         finally
         {
             Libc.CloseOwned(target);
-        }
-    }
-
-    /// <summary>
-    /// The parent directory handles of a path operation's one or two paths (<see cref="PathResolution.SplitLast"/>), and
-    /// where each last component starts in its path. A path with no last component ("/") acts on the whole path from
-    /// its base.
-    /// </summary>
-    private struct Parents
-    {
-        public int Fd0;
-        public int Fd1;
-        public int NameAt0;
-        public int NameAt1;
-        private bool _owned0;
-        private bool _owned1;
-
-        /// <summary>Resolves the parent of <paramref name="path"/> (operand <paramref name="which"/>) as the guest; 0 or -errno.</summary>
-        public int Resolve(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> path, Span<byte> directory, int which)
-        {
-            int fd;
-            int nameAt = 0;
-            bool owned = false;
-            if (!PathResolution.SplitLast(path, directory, out int directoryLength, out nameAt))
-            {
-                fd = baseFd;
-                nameAt = 0;
-            }
-            else
-            {
-                fd = GuestResolver.OpenDirectory(guest, baseFd, directory[..(directoryLength + 1)], out owned);
-                if (fd < 0 && fd != Libc.AT_FDCWD)
-                {
-                    return fd;
-                }
-            }
-
-            if (which == 0)
-            {
-                (Fd0, NameAt0, _owned0) = (fd, nameAt, owned);
-            }
-            else
-            {
-                (Fd1, NameAt1, _owned1) = (fd, nameAt, owned);
-            }
-
-            return 0;
-        }
-
-        public readonly void Close()
-        {
-            if (_owned0)
-            {
-                Libc.CloseOwned(Fd0);
-            }
-
-            if (_owned1)
-            {
-                Libc.CloseOwned(Fd1);
-            }
         }
     }
 }

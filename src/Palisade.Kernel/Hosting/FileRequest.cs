@@ -10,12 +10,15 @@ namespace Palisade.Kernel.Hosting;
 /// halves, the event line, and the host's descriptor of an opened file, through which a post callback reads it.
 /// Reused: <see cref="KernelHost"/> keeps one spare per thread.
 /// </summary>
-internal sealed class FileRequest : IFileSystemPerformer
+internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
 {
     public FileOperation Operation;
     public readonly IoState State = new();
     public OperationRecord? Record;
     public int Descriptor = -1;
+
+    /// <summary>The host's facts of the operation's object, behind <see cref="FileOperation.Source"/>; null when none.</summary>
+    public FileObjectFacts? Facts;
 
     /// <summary>Set by BeginFileOperation: the operation goes on, and CompleteFileOperation must follow.</summary>
     public bool NeedsCompletion;
@@ -40,8 +43,26 @@ internal sealed class FileRequest : IFileSystemPerformer
         Operation = default;
         Record = null;
         Descriptor = -1;
+        Facts = null;
         NeedsCompletion = false;
     }
+
+    /// <summary>Makes <paramref name="facts"/> the source of the operation's object facts (none when null).</summary>
+    public void UseFacts(FileObjectFacts? facts)
+    {
+        Facts = facts;
+        Operation.Source = facts is null ? null : this;
+    }
+
+    string? IFileObjectSource.ResolvedPath() => Facts?.ResolvedPath();
+
+    string? IFileObjectSource.ResolvedNewPath() => Facts?.ResolvedNewPath();
+
+    FileIdentity IFileObjectSource.Identity() => Facts?.Identity() ?? default;
+
+    FileObjectType IFileObjectSource.Type() => Facts?.Type() ?? FileObjectType.Unknown;
+
+    long IFileObjectSource.FileSystemType() => Facts?.FileSystemType() ?? 0;
 
     /// <summary>The host performs the operation itself; the filter manager never asks this performer to.</summary>
     public Status Perform(ref FileOperation operation) => Status.NotSupported;

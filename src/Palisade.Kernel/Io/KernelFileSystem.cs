@@ -55,12 +55,30 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
             return Status.Unsuccessful;
         }
 
-        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out _) == 0)
+        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out uint fileMode) == 0)
         {
+            operation = operation with { FileType = Libc.TypeOf(fileMode), FileSystemType = FileSystemOf(Opened) };
             operation.File = id;
         }
 
         return Status.Success;
+    }
+
+    private static long FileSystemOf(SafeFileHandle handle)
+    {
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            return FileFacts.FileSystemOf((int)handle.DangerousGetHandle(), out StatfsBuffer fs) == 0 ? fs.Type : 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
