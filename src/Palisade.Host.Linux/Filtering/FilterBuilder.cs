@@ -35,9 +35,13 @@ internal static class FilterBuilder
         SyscallFamilies.FileOpen => [Sys.Open, Sys.Openat, Sys.Openat2, Sys.Creat],
         SyscallFamilies.PathOperations =>
         [
-            Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate,
-            Sys.Chmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchownat,
+            Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate, Sys.Ftruncate,
+            Sys.Fallocate, Sys.Chmod, Sys.Fchmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchown,
+            Sys.Fchownat, Sys.Utime, Sys.Utimes, Sys.Futimesat, Sys.Utimensat, Sys.Setxattr, Sys.Lsetxattr,
+            Sys.Fsetxattr, Sys.Setxattrat, Sys.Removexattr, Sys.Lremovexattr, Sys.Fremovexattr, Sys.Removexattrat,
+            Sys.Link, Sys.Linkat,
         ],
+        SyscallFamilies.CreateNames => [Sys.Mkdir, Sys.Mkdirat, Sys.Mknod, Sys.Mknodat, Sys.Symlink, Sys.Symlinkat],
         SyscallFamilies.FileClose => [Sys.Close],
         SyscallFamilies.Exec => [Sys.Execve, Sys.Execveat],
         SyscallFamilies.Network => [Sys.Connect, Sys.Bind, Sys.Listen, Sys.Accept, Sys.Accept4, Sys.Sendmsg, Sys.Sendmmsg],
@@ -93,7 +97,7 @@ internal static class FilterBuilder
         }
 
         var notified = new HashSet<int>();
-        for (int bit = 0; bit < 10; bit++)
+        for (int bit = 0; bit < 11; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)

@@ -13,7 +13,11 @@ internal enum SyscallFamilies
     /// <summary>open, openat, openat2, creat: pre decision, open performed by the supervisor, post decision.</summary>
     FileOpen = 1 << 0,
 
-    /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: performed by the supervisor after the decision.</summary>
+    /// <summary>
+    /// Every change of an object other than an open: rename*, unlink*, rmdir, truncate, ftruncate, fallocate, chmod*,
+    /// fchmod, chown*, fchown, utime, utimes, futimesat, utimensat, the setxattr and removexattr families, link*:
+    /// performed by the supervisor after the decision.
+    /// </summary>
     PathOperations = 1 << 1,
 
     /// <summary>close: reported after the fact (costly: every close leaves the kernel).</summary>
@@ -48,12 +52,15 @@ internal enum SyscallFamilies
     /// </summary>
     GuestContext = 1 << 9,
 
+    /// <summary>mkdir*, mknod*, symlink*: creates of a name that open nothing, decided as creates and performed by the supervisor.</summary>
+    CreateNames = 1 << 10,
+
     /// <summary>Every family.</summary>
-    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits,
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | CreateNames,
 
     /// <summary>The families whose operations the supervisor performs itself, as the guest: they bring <see cref="GuestContext"/>.</summary>
-    ActsForGuests = FileOpen | FileOpenPost | PathOperations | Exec | Network,
+    ActsForGuests = FileOpen | FileOpenPost | PathOperations | Exec | Network | CreateNames,
 
     /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
-    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec,
+    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | CreateNames,
 }

@@ -23,6 +23,9 @@ internal sealed class Scratch
     public readonly byte[] LocalAddress = new byte[128];
     public readonly byte[] Small = new byte[4096];
 
+    /// <summary>An extended attribute's value (XATTR_SIZE_MAX).</summary>
+    public readonly byte[] Value = new byte[65536];
+
     /// <summary>The object a guest's path names, resolved as the guest on demand (one operation at a time).</summary>
     public readonly Authority.GuestFileFacts Names = new();
 

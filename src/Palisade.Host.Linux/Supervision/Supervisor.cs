@@ -216,6 +216,30 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Chown:
                 case Sys.Lchown:
                 case Sys.Fchownat:
+                case Sys.Fchmod:
+                case Sys.Fchown:
+                case Sys.Ftruncate:
+                case Sys.Fallocate:
+                case Sys.Utime:
+                case Sys.Utimes:
+                case Sys.Futimesat:
+                case Sys.Utimensat:
+                case Sys.Setxattr:
+                case Sys.Lsetxattr:
+                case Sys.Fsetxattr:
+                case Sys.Setxattrat:
+                case Sys.Removexattr:
+                case Sys.Lremovexattr:
+                case Sys.Fremovexattr:
+                case Sys.Removexattrat:
+                case Sys.Link:
+                case Sys.Linkat:
+                case Sys.Mkdir:
+                case Sys.Mkdirat:
+                case Sys.Mknod:
+                case Sys.Mknodat:
+                case Sys.Symlink:
+                case Sys.Symlinkat:
                     HandlePathOperation(in n, thread, s);
                     break;
                 case Sys.Close:
