@@ -113,6 +113,7 @@ internal static class Sys
     public const int Vfork = 58;
     public const int Execve = 59;
     public const int Getpid = 39;
+    public const int Gettid = 186;
     public const int Exit = 60;
     public const int ExitGroup = 231;
     public const int Accept4 = 288;

@@ -29,6 +29,26 @@ internal static class GuestAction
     public static long Run<TAction>(GuestAuthority guest, ref TAction action, bool inGuestRoot = true)
         where TAction : struct, IGuestAction
     {
+        if (guest.Domain is not null || guest.DomainUnknown)
+        {
+            // A sandboxed guest: on a thread of its Landlock domain (the action is boxed; sandboxed guests are rare).
+            return guest.DomainUnknown ? -Palisade.Interop.Errno.EACCES : guest.Domain!.Run(guest, action, inGuestRoot);
+        }
+
+        int error = ActingThread.Enter(guest, inGuestRoot);
+        try
+        {
+            return error != 0 ? -error : action.Run();
+        }
+        finally
+        {
+            ActingThread.Leave();
+        }
+    }
+
+    /// <summary>Runs a boxed action as <paramref name="guest"/> on the calling thread (a worker of the guest's Landlock domain).</summary>
+    public static long RunHere(GuestAuthority guest, IGuestAction action, bool inGuestRoot)
+    {
         int error = ActingThread.Enter(guest, inGuestRoot);
         try
         {

@@ -5,13 +5,14 @@ namespace Palisade.Host.Linux.Authority;
 /// <summary>
 /// Everything the supervisor must act with when it performs an operation for one guest thread, as that thread had it
 /// when the supervisor last looked: its credentials (<see cref="ActingCredentials"/>), its root directory and mount
-/// namespace, and its umask. Read from /proc once and kept until something that changes it is
+/// namespace, its umask and its Landlock domain. Read from /proc once and kept until something that changes it is
 /// seen (<see cref="GuestThreads"/>); immutable, so a worker thread that holds one never sees it change.
 /// </summary>
 internal sealed class GuestAuthority
 {
     /// <summary>Creates the authority of one guest thread.</summary>
-    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges, bool initialUserNamespace = true)
+    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges, bool initialUserNamespace = true,
+        ulong ownCapabilities = 0, LandlockDomain? domain = null, bool domainUnknown = false)
     {
         Requester = requester;
         Acting = acting;
@@ -19,6 +20,9 @@ internal sealed class GuestAuthority
         Umask = umask;
         NoNewPrivileges = noNewPrivileges;
         InitialUserNamespace = initialUserNamespace;
+        OwnCapabilities = ownCapabilities;
+        Domain = domain;
+        DomainUnknown = domainUnknown;
     }
 
     /// <summary>The guest thread (its process, its id, its real uid).</summary>
@@ -46,6 +50,18 @@ internal sealed class GuestAuthority
     /// </summary>
     public bool InitialUserNamespace { get; }
 
+    /// <summary>The thread's effective capabilities in its own user namespace (what Linux checks for its own calls there).</summary>
+    public ulong OwnCapabilities { get; }
+
+    /// <summary>The Landlock domain the thread is in, mirrored by supervisor threads; null when it is in none.</summary>
+    public LandlockDomain? Domain { get; }
+
+    /// <summary>
+    /// True when the supervisor cannot tell which Landlock domain the thread is in (<see cref="LandlockLineage"/>): it
+    /// then performs nothing for it (EACCES) rather than risk performing it outside the guest's sandbox.
+    /// </summary>
+    public bool DomainUnknown { get; }
+
     /// <summary>True when acting for this thread changes nothing on a supervisor thread: same credentials, same root.</summary>
-    public bool IsKernelEquivalent => ReferenceEquals(Acting, ActingCredentials.Kernel) && KernelRoot;
+    public bool IsKernelEquivalent => ReferenceEquals(Acting, ActingCredentials.Kernel) && KernelRoot && Domain is null && !DomainUnknown;
 }

@@ -96,6 +96,9 @@ internal sealed unsafe class GuestThreads : IDisposable
     private readonly Dictionary<int, int> _knownThreads = [];
     private long _generation;
 
+    /// <summary>Which Landlock domain each thread is in.</summary>
+    public LandlockLineage Lineage { get; } = new();
+
     /// <summary>Entries are read again after <see cref="InvalidateAll"/>; this counts the invalidations.</summary>
     public long Generation => _generation;
 
@@ -160,7 +163,10 @@ internal sealed unsafe class GuestThreads : IDisposable
         ActingCredentials acting = ActingCredentials.Intern(
             status.FileSystemUser, status.FileSystemGroup, groups, initialNamespace ? status.EffectiveCapabilities : 0);
         var requester = new Requester(status.ProcessId, tid) { UserId = (int)status.RealUser };
-        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, status.NoNewPrivileges, initialNamespace);
+        bool firstOfProcess = !_known.Contains(status.ProcessId);
+        LandlockDomain? domain = Lineage.DomainOf(tid, process, status.Parent, firstOfProcess, out bool domainUnknown);
+        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, status.NoNewPrivileges, initialNamespace,
+            status.EffectiveCapabilities, domain, domainUnknown);
         SafeFileHandle? threadPidfd = process.OwnFilters ? OpenThreadPidfd(tid) : null;
         var thread = new SupervisedThread(process, authority, _generation, threadPidfd);
         if (_threads.Remove(tid, out SupervisedThread? old))
@@ -189,6 +195,7 @@ internal sealed unsafe class GuestThreads : IDisposable
     {
         ForgetThread(tid);
         _knownThreads.Remove(tid);
+        Lineage.ThreadEnds(tid);
     }
 
     /// <summary>A thread of <paramref name="processId"/> execs: its threads are read again and its memory opened again.</summary>
@@ -208,6 +215,20 @@ internal sealed unsafe class GuestThreads : IDisposable
     public void ForgetProcess(int processId)
     {
         ForgetThreadsOf(processId);
+        var threads = new List<int>();
+        if (Lineage.Any)
+        {
+            foreach (var (tid, owner) in _knownThreads)
+            {
+                if (owner == processId)
+                {
+                    threads.Add(tid);
+                }
+            }
+        }
+
+        Lineage.ProcessEnds(processId, threads);
+
         Span<int> ended = stackalloc int[64];
         while (true)
         {

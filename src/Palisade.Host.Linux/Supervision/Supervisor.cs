@@ -190,7 +190,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            if (IsContextChange(n.Data.Nr) && HandleContextChange(in n, thread))
+            if (IsContextChange(n.Data.Nr) && HandleContextChange(in n, thread, s))
             {
                 return;
             }

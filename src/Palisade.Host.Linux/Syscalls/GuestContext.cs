@@ -1,5 +1,6 @@
 using Palisade.Interop;
 using Palisade.Host.Linux.Authority;
+using Palisade.Host.Linux.Supervision;
 using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Supervision;
@@ -12,7 +13,7 @@ namespace Palisade.Host.Linux.Supervision;
 /// each is let run as the guest made it, after the supervisor forgot what the change makes stale, so the guest's next
 /// mediated call is read again (<see cref="GuestThreads"/>). They are rare, so this costs nothing on the hot path.
 /// </summary>
-internal sealed partial class Supervisor
+internal sealed unsafe partial class Supervisor
 {
     /// <summary>True for a call the filter notifies because it changes a guest's context.</summary>
     private static bool IsContextChange(int nr) => nr is Sys.Setuid or Sys.Setgid or Sys.Setreuid or Sys.Setregid
@@ -24,12 +25,14 @@ internal sealed partial class Supervisor
     /// Forgets what <paramref name="n"/>'s call makes stale. Returns true when it also answered (the call continues);
     /// false when a family handler still has to decide it (an exec the mediator watches).
     /// </summary>
-    private bool HandleContextChange(in SeccompNotif n, SupervisedThread thread)
+    private bool HandleContextChange(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         int process = thread.Requester.ProcessId;
         switch (n.Data.Nr)
         {
+            case Sys.LandlockRestrictSelf:
+                return HandleLandlock(in n, thread, s);
             case Sys.Execve:
             case Sys.Execveat:
                 // A set-id image (or file capabilities) changes the credentials, and the exec replaces the address space.
@@ -56,11 +59,62 @@ internal sealed partial class Supervisor
                 _threads.InvalidateAll();
                 break;
             default:
-                // Credentials and Landlock domains are per thread: glibc makes each thread call setuid itself.
+                // Credentials are per thread: glibc makes each thread call setuid itself.
                 _threads.ForgetThread(tid);
                 break;
         }
 
+        Continue(n.Id);
+        return true;
+    }
+
+    /// <summary>landlock_restrict_self flags Linux 6.15 knows (the LANDLOCK_RESTRICT_SELF_LOG_* flags).</summary>
+    private const uint KnownLandlockFlags = 0x7;
+
+    /// <summary>
+    /// A guest thread restricts itself with Landlock: the supervisor makes the same domain first, on a thread of its own
+    /// created from the mirror of the guest's current domain, with a copy of the guest's very ruleset (pidfd_getfd).
+    /// When Linux refuses the mirror (the ruleset is no ruleset, 16 layers are reached, the supervisor's limit of
+    /// domains is reached), the guest's call gets that errno, as the guest's own call would for the first two. Otherwise
+    /// the guest's call runs, and from its next call on, everything the supervisor does for it runs in the mirror.
+    /// What Linux checks about the caller (no_new_privs or CAP_SYS_ADMIN, known flags, a ruleset descriptor at all) is
+    /// left to Linux: then no domain is made for the guest either.
+    /// </summary>
+    private bool HandleLandlock(in SeccompNotif n, SupervisedThread thread, Scratch s)
+    {
+        const int CAP_SYS_ADMIN = 21;
+        int tid = (int)n.Pid;
+        int rulesetFd = (int)n.Data.Args[0];
+        uint flags = (uint)n.Data.Args[1];
+        GuestAuthority guest = thread.Authority;
+        bool permitted = guest.NoNewPrivileges || (guest.OwnCapabilities & (1UL << CAP_SYS_ADMIN)) != 0;
+        int ruleset = rulesetFd < 0 || (flags & ~KnownLandlockFlags) != 0 || !permitted ? -1 : TakeGuestFd(thread.Process, rulesetFd);
+        if (ruleset < 0)
+        {
+            Continue(n.Id); // no new domain (a logging change), or Linux refuses the call itself
+            return true;
+        }
+
+        if (guest.DomainUnknown)
+        {
+            // The supervisor does not know where this thread is; it performs nothing for it anyway. Let it restrict.
+            Libc.CloseOwned(ruleset);
+            Continue(n.Id);
+            return true;
+        }
+
+        int error = LandlockDomain.Create(guest.Domain, ruleset, flags, out LandlockDomain? domain);
+        Libc.CloseOwned(ruleset);
+        if (error != 0)
+        {
+            Reply(n.Id, error);
+            return true;
+        }
+
+        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
+        bool onlyThread = length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Threads:"u8, 10, out long threads) && threads == 1;
+        _threads.Lineage.Restricted(tid, thread.Requester.ProcessId, domain!, onlyThread);
+        _threads.ForgetThread(tid);
         Continue(n.Id);
         return true;
     }
