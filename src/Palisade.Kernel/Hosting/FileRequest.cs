@@ -38,8 +38,15 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         return false;
     }
 
+    /// <summary>The kernel's own O_NOATIME description of the opened file, when a read through the guest's would move its access time.</summary>
+    private int _quietDescriptor = -1;
+    private bool _readPrepared;
+
     public void Reset()
     {
+        Palisade.Interop.Libc.CloseOwned(_quietDescriptor);
+        _quietDescriptor = -1;
+        _readPrepared = false;
         Operation = default;
         Record = null;
         Descriptor = -1;
@@ -72,6 +79,12 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         // The host closes its descriptor when the completion denies.
     }
 
+    /// <summary>
+    /// Reads the opened file for a filter without the guest seeing it: through the guest's own description with pread
+    /// (its offset does not move), or through a description of the kernel's own opened with O_NOATIME when the read
+    /// would otherwise update the access time (<see cref="Io.InvisibleRead"/>). Only a regular file is read: reading a
+    /// FIFO, a socket or a device would take data the guest is to receive.
+    /// </summary>
     public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
     {
         bytesRead = 0;
@@ -80,7 +93,21 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
             return Status.InvalidDeviceState;
         }
 
-        int errno = Palisade.Interop.Libc.PRead(Descriptor, buffer, offset, out bytesRead);
+        if (Operation.FileType is not (FileObjectType.Regular or FileObjectType.Unknown))
+        {
+            return Status.NotSupported;
+        }
+
+        if (!_readPrepared)
+        {
+            _readPrepared = true;
+            if (Io.InvisibleRead.IsReadable(Descriptor) && Io.InvisibleRead.WouldTouchAccessTime(Descriptor))
+            {
+                _quietDescriptor = Io.InvisibleRead.OpenWithoutAccessTime(Descriptor);
+            }
+        }
+
+        int errno = Palisade.Interop.Libc.PRead(_quietDescriptor >= 0 ? _quietDescriptor : Descriptor, buffer, offset, out bytesRead);
         return errno == 0 ? Status.Success : errno == Palisade.Interop.Errno.EBADF ? Status.AccessDenied : Status.Unsuccessful;
     }
 }

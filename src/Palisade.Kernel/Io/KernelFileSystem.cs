@@ -30,9 +30,46 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
             CreateDisposition.OverwriteIf => FileMode.Create,
             _ => FileMode.Open,
         };
+        Status opened = Access == FileAccess.Read && mode == FileMode.Open ? OpenForReading(operation.Path) : OpenThroughSystemIo(operation.Path, mode);
+        if (opened.IsError || Opened is null)
+        {
+            return opened.IsError ? opened : Status.Unsuccessful;
+        }
+
+        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out uint fileMode) == 0)
+        {
+            operation = operation with { FileType = Libc.TypeOf(fileMode), FileSystemType = FileSystemOf(Opened) };
+            operation.File = id;
+        }
+
+        return Status.Success;
+    }
+
+    /// <summary>A filter's own read: as invisible to the guests as Linux allows (<see cref="InvisibleRead"/>).</summary>
+    private Status OpenForReading(string path)
+    {
+        int fd = InvisibleRead.OpenForReading(System.Text.Encoding.UTF8.GetBytes(path + "\0"));
+        if (fd < 0)
+        {
+            return fd switch
+            {
+                -Errno.ENOENT => Status.ObjectNameNotFound,
+                -Errno.ENOTDIR => Status.ObjectPathNotFound,
+                -Errno.EACCES or -Errno.EPERM => Status.AccessDenied,
+                _ => Status.Unsuccessful,
+            };
+        }
+
+        Opened = new SafeFileHandle(fd, ownsHandle: true);
+        return Status.Success;
+    }
+
+    private Status OpenThroughSystemIo(string path, FileMode mode)
+    {
         try
         {
-            Opened = File.OpenHandle(operation.Path, mode, Access, FileShare.ReadWrite | FileShare.Delete);
+            Opened = File.OpenHandle(path, mode, Access, FileShare.ReadWrite | FileShare.Delete);
+            return Status.Success;
         }
         catch (FileNotFoundException)
         {
@@ -46,7 +83,7 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         {
             return Status.AccessDenied;
         }
-        catch (IOException) when (mode == FileMode.CreateNew && File.Exists(operation.Path))
+        catch (IOException) when (mode == FileMode.CreateNew && File.Exists(path))
         {
             return Status.ObjectNameCollision;
         }
@@ -54,14 +91,6 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         {
             return Status.Unsuccessful;
         }
-
-        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out uint fileMode) == 0)
-        {
-            operation = operation with { FileType = Libc.TypeOf(fileMode), FileSystemType = FileSystemOf(Opened) };
-            operation.File = id;
-        }
-
-        return Status.Success;
     }
 
     private static long FileSystemOf(SafeFileHandle handle)
