@@ -61,7 +61,4 @@ internal sealed class GuestAuthority
     /// then performs nothing for it (EACCES) rather than risk performing it outside the guest's sandbox.
     /// </summary>
     public bool DomainUnknown { get; }
-
-    /// <summary>True when acting for this thread changes nothing on a supervisor thread: same credentials, same root.</summary>
-    public bool IsKernelEquivalent => ReferenceEquals(Acting, ActingCredentials.Kernel) && KernelRoot && Domain is null && !DomainUnknown;
 }

@@ -215,41 +215,11 @@ internal sealed unsafe class GuestThreads : IDisposable
     public void ForgetProcess(int processId)
     {
         ForgetThreadsOf(processId);
-        var threads = new List<int>();
-        if (Lineage.Any)
-        {
-            foreach (var (tid, owner) in _knownThreads)
-            {
-                if (owner == processId)
-                {
-                    threads.Add(tid);
-                }
-            }
-        }
-
+        List<int> threads = ThreadsOf(processId);
         Lineage.ProcessEnds(processId, threads);
-
-        Span<int> ended = stackalloc int[64];
-        while (true)
+        foreach (int tid in threads)
         {
-            int count = 0;
-            foreach (var (tid, owner) in _knownThreads)
-            {
-                if (owner == processId && count < ended.Length)
-                {
-                    ended[count++] = tid;
-                }
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                _knownThreads.Remove(ended[i]);
-            }
-
-            if (count < ended.Length)
-            {
-                break;
-            }
+            _knownThreads.Remove(tid);
         }
 
         if (_processes.Remove(processId, out SupervisedProcess? p))
@@ -258,6 +228,21 @@ internal sealed unsafe class GuestThreads : IDisposable
         }
 
         _known.Remove(processId);
+    }
+
+    /// <summary>The threads of a process the supervisor has seen.</summary>
+    private List<int> ThreadsOf(int processId)
+    {
+        var threads = new List<int>();
+        foreach (var (tid, owner) in _knownThreads)
+        {
+            if (owner == processId)
+            {
+                threads.Add(tid);
+            }
+        }
+
+        return threads;
     }
 
     /// <summary>Every entry is read again at its next use (something that may be shared between threads or processes changed).</summary>

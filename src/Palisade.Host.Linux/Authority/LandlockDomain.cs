@@ -93,7 +93,9 @@ internal sealed class LandlockDomain
         ulong stamp = 0;
         void Start()
         {
-            // On the new thread: restrict, then serve as the domain's spawner.
+            // On the new thread: a fs context of its own (the creator's may be an acting thread's), restrict, then
+            // serve as the domain's spawner.
+            _ = Libc.Unshare(Libc.CLONE_FS);
             long r = Libc.Syscall(Sys.LandlockRestrictSelf, ruleset, flags, 0, 0, 0, 0);
             if (r < 0 && Libc.LastError == Errno.EPERM && ThreadCredentials.SetNoNewPrivileges() == 0)
             {
@@ -143,7 +145,7 @@ internal sealed class LandlockDomain
         if (worker is null)
         {
             // Every worker waits in an operation: this one waits for the first to come back.
-            return _spawner.RunOnNextIdle(this, guest, action, inGuestRoot);
+            return RunWhenIdle(guest, action, inGuestRoot);
         }
 
         try
@@ -157,7 +159,7 @@ internal sealed class LandlockDomain
     }
 
     /// <summary>Waits for a worker to come back, then runs on it (the rare case of every worker busy).</summary>
-    internal long RunWhenIdle(GuestAuthority guest, IGuestAction action, bool inGuestRoot)
+    private long RunWhenIdle(GuestAuthority guest, IGuestAction action, bool inGuestRoot)
     {
         DomainThread? worker;
         var wait = new SpinWait();
@@ -235,10 +237,6 @@ internal sealed class DomainThread
         done.Wait();
         return failure is null ? result : throw new InvalidOperationException("a domain thread failed", failure);
     }
-
-    /// <summary>Asks the domain to run on its next free worker (from a thread that is not one of them).</summary>
-    public long RunOnNextIdle(LandlockDomain domain, GuestAuthority guest, IGuestAction action, bool inGuestRoot) =>
-        domain.RunWhenIdle(guest, action, inGuestRoot);
 
     /// <summary>Ends the thread after what it was handed.</summary>
     public void Stop() => _work.CompleteAdding();
