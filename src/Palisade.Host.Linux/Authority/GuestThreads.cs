@@ -215,11 +215,30 @@ internal sealed unsafe class GuestThreads : IDisposable
     public void ForgetProcess(int processId)
     {
         ForgetThreadsOf(processId);
-        List<int> threads = ThreadsOf(processId);
-        Lineage.ProcessEnds(processId, threads);
-        foreach (int tid in threads)
+        Lineage.ProcessEnds(processId, Lineage.Any ? ThreadsOf(processId) : []);
+
+        // Without allocating: an exit_group is on the path of every guest's end.
+        Span<int> ended = stackalloc int[64];
+        while (true)
         {
-            _knownThreads.Remove(tid);
+            int count = 0;
+            foreach (var (tid, owner) in _knownThreads)
+            {
+                if (owner == processId && count < ended.Length)
+                {
+                    ended[count++] = tid;
+                }
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                _knownThreads.Remove(ended[i]);
+            }
+
+            if (count < ended.Length)
+            {
+                break;
+            }
         }
 
         if (_processes.Remove(processId, out SupervisedProcess? p))
