@@ -166,6 +166,21 @@ public sealed class GuestAuthorityTests : IDisposable
         _p.Same($"{sandbox} landlock secret new /etc /usr /lib /lib64; {sandbox} landlock /etc/hostname new2 /etc /usr /lib /lib64; ls -A");
     }
 
+    [RootFact("setpriv")]
+    public void A_Landlock_sandbox_of_an_unprivileged_guest_binds_what_the_supervisor_does_for_it()
+    {
+        string sandbox = Parity.Probe("sandbox");
+        _p.Layout(dir =>
+        {
+            Open(dir, "shared", "777");
+            Secret(Path.Combine(dir, "shared"), "readable", "644");
+        });
+
+        // Without CAP_SYS_ADMIN the program sets no_new_privs right before it restricts itself (a call Palisade does
+        // not see): the supervisor must still mirror the sandbox.
+        _p.Same($"{Nobody} {sandbox} landlock shared/readable shared/new /etc /usr /lib /lib64; ls -A shared");
+    }
+
     [RootFact]
     public void A_guests_own_seccomp_filter_answers_before_the_supervisor_is_asked()
     {

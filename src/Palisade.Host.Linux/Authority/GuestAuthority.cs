@@ -11,16 +11,14 @@ namespace Palisade.Host.Linux.Authority;
 internal sealed class GuestAuthority
 {
     /// <summary>Creates the authority of one guest thread.</summary>
-    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool noNewPrivileges, bool initialUserNamespace = true,
-        ulong ownCapabilities = 0, LandlockDomain? domain = null, bool domainUnknown = false)
+    public GuestAuthority(Requester requester, ActingCredentials acting, bool kernelRoot, uint umask, bool initialUserNamespace = true,
+        LandlockDomain? domain = null, bool domainUnknown = false)
     {
         Requester = requester;
         Acting = acting;
         KernelRoot = kernelRoot;
         Umask = umask;
-        NoNewPrivileges = noNewPrivileges;
         InitialUserNamespace = initialUserNamespace;
-        OwnCapabilities = ownCapabilities;
         Domain = domain;
         DomainUnknown = domainUnknown;
     }
@@ -41,17 +39,11 @@ internal sealed class GuestAuthority
     /// <summary>The thread's umask (its fs context's).</summary>
     public uint Umask { get; }
 
-    /// <summary>The thread's no_new_privs flag (Linux consults it at exec, which the guest performs itself).</summary>
-    public bool NoNewPrivileges { get; }
-
     /// <summary>
     /// True when the thread is in the supervisor's user namespace. Otherwise its capabilities count only in its own
     /// namespace, and the supervisor acts with its kernel uid and gid and no capability (<see cref="ActingCredentials"/>).
     /// </summary>
     public bool InitialUserNamespace { get; }
-
-    /// <summary>The thread's effective capabilities in its own user namespace (what Linux checks for its own calls there).</summary>
-    public ulong OwnCapabilities { get; }
 
     /// <summary>The Landlock domain the thread is in, mirrored by supervisor threads; null when it is in none.</summary>
     public LandlockDomain? Domain { get; }

@@ -165,8 +165,7 @@ internal sealed unsafe class GuestThreads : IDisposable
         var requester = new Requester(status.ProcessId, tid) { UserId = (int)status.RealUser };
         bool firstOfProcess = !_known.Contains(status.ProcessId);
         LandlockDomain? domain = Lineage.DomainOf(tid, process, status.Parent, firstOfProcess, out bool domainUnknown);
-        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, status.NoNewPrivileges, initialNamespace,
-            status.EffectiveCapabilities, domain, domainUnknown);
+        var authority = new GuestAuthority(requester, acting, HasKernelRoot(tid, s), status.Umask, initialNamespace, domain, domainUnknown);
         SafeFileHandle? threadPidfd = process.OwnFilters ? OpenThreadPidfd(tid) : null;
         var thread = new SupervisedThread(process, authority, _generation, threadPidfd);
         if (_threads.Remove(tid, out SupervisedThread? old))

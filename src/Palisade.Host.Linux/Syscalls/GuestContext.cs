@@ -87,7 +87,18 @@ internal sealed unsafe partial class Supervisor
         int rulesetFd = (int)n.Data.Args[0];
         uint flags = (uint)n.Data.Args[1];
         GuestAuthority guest = thread.Authority;
-        bool permitted = guest.NoNewPrivileges || (guest.OwnCapabilities & (1UL << CAP_SYS_ADMIN)) != 0;
+
+        // Read now, not from what was kept: prctl(PR_SET_NO_NEW_PRIVS) is not notified, and sandboxing code sets it right
+        // before this call. The thread waits in this call, so what is read is its state at the call.
+        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
+        if (length <= 0 || !ThreadStatus.TryParse(s.Status.AsSpan(0, length), out ThreadStatus status))
+        {
+            Reply(n.Id, Errno.ESRCH);
+            return true;
+        }
+
+        bool permitted = status.NoNewPrivileges || (status.EffectiveCapabilities & (1UL << CAP_SYS_ADMIN)) != 0;
+        bool onlyThread = ProcFs.TryField(s.Status.AsSpan(0, length), "Threads:"u8, 10, out long threads) && threads == 1;
         int ruleset = rulesetFd < 0 || (flags & ~KnownLandlockFlags) != 0 || !permitted ? -1 : TakeGuestFd(thread.Process, rulesetFd);
         if (ruleset < 0)
         {
@@ -111,8 +122,6 @@ internal sealed unsafe partial class Supervisor
             return true;
         }
 
-        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
-        bool onlyThread = length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Threads:"u8, 10, out long threads) && threads == 1;
         _threads.Lineage.Restricted(tid, thread.Requester.ProcessId, domain!, onlyThread);
         _threads.ForgetThread(tid);
         Continue(n.Id);

@@ -118,7 +118,7 @@ public sealed unsafe class ActingThreadTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private static GuestAuthority Guest(uint uid, uint gid, uint[] groups, ulong effective) =>
-        new(new Requester(1, 1) { UserId = (int)uid }, ActingCredentials.Intern(uid, gid, groups, effective), kernelRoot: true, umask: 0022, noNewPrivileges: false);
+        new(new Requester(1, 1) { UserId = (int)uid }, ActingCredentials.Intern(uid, gid, groups, effective), kernelRoot: true, umask: 0022);
 
     private string RootOnlyFile(string name, int mode)
     {
