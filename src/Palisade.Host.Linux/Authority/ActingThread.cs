@@ -73,6 +73,10 @@ internal static unsafe class ActingThread
             return;
         }
 
+        // A new thread shares its creator's fs context until it unshares it, and its creator may have taken a guest's
+        // root meanwhile: start from the kernel's root whatever was copied (without CAP_SYS_CHROOT no thread takes a
+        // guest's root, and this fails harmlessly).
+        _ = ThreadCredentials.ChangeRoot(KernelRootFd);
         _ = ThreadCredentials.SetUmask(0);
         t_umaskPlusOne = 1;
         t_privateFs = true;

@@ -88,6 +88,12 @@ internal sealed class SupervisedThread
 internal sealed unsafe class GuestThreads : IDisposable
 {
     private static readonly byte[] OwnUserNamespace = ReadOwnUserNamespace();
+
+    /// <summary>
+    /// How many seccomp filters a guest has that are not its own: the supervisor's inherited ones (a container's profile)
+    /// and Palisade's. A guest with more installed one of its own.
+    /// </summary>
+    private static readonly int InheritedFilters = CountOwnFilters() + 1;
     private static readonly StatxBuffer KernelRoot = StatRoot();
 
     private readonly Dictionary<int, SupervisedThread> _threads = [];
@@ -156,7 +162,7 @@ internal sealed unsafe class GuestThreads : IDisposable
             return null;
         }
 
-        process.OwnFilters |= status.SeccompFilters > 1;
+        process.OwnFilters |= status.SeccompFilters > InheritedFilters;
         bool initialNamespace = InInitialUserNamespace(tid, s);
         Span<uint> groups = status.GroupCount <= 256 ? stackalloc uint[status.GroupCount] : new uint[status.GroupCount];
         status.CopyGroups(buffer.AsSpan(0, length), groups);
@@ -395,6 +401,25 @@ internal sealed unsafe class GuestThreads : IDisposable
         byte* link = stackalloc byte[64];
         nint n = Libc.ReadLinkAt(Libc.AT_FDCWD, path, link, 64);
         return n > 0 ? new Span<byte>(link, (int)n).ToArray() : [];
+    }
+
+    private static int CountOwnFilters()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/thread-self/status"))
+            {
+                if (line.StartsWith("Seccomp_filters:", StringComparison.Ordinal))
+                {
+                    return int.Parse(line.AsSpan(16).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
     }
 
     private static StatxBuffer StatRoot()

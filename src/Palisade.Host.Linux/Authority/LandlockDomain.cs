@@ -95,7 +95,7 @@ internal sealed class LandlockDomain
         {
             // On the new thread: a fs context of its own (the creator's may be an acting thread's), restrict, then
             // serve as the domain's spawner.
-            _ = Libc.Unshare(Libc.CLONE_FS);
+            ActingThread.Prepare();
             long r = Libc.Syscall(Sys.LandlockRestrictSelf, ruleset, flags, 0, 0, 0, 0);
             if (r < 0 && Libc.LastError == Errno.EPERM && ThreadCredentials.SetNoNewPrivileges() == 0)
             {
