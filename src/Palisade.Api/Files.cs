@@ -79,7 +79,10 @@ public interface IFilterManager
     /// Reads the content of the file an operation opened, through the very file object the requester will receive
     /// (FltReadFile on the operation's file object), so that what is scanned is what is used. Valid only inside this
     /// filter's post-create callback, for that operation's <see cref="FileOperation.File"/>. The read is not seen by
-    /// any filter.
+    /// any filter, and not by the requester either: its file offset does not move, and its access time does not change
+    /// where Linux allows the kernel to read without updating it (O_NOATIME: the kernel is the file's owner or holds
+    /// CAP_FOWNER). Only a regular file is read: reading a FIFO, a socket or a device would take data the requester is
+    /// to receive.
     /// </summary>
     /// <param name="cookie">The filter's cookie.</param>
     /// <param name="file">The operation's <see cref="FileOperation.File"/>.</param>
@@ -89,12 +92,14 @@ public interface IFilterManager
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a negative offset;
     /// <see cref="Status.InvalidDeviceState"/> when called outside a post-create callback or for another file;
     /// <see cref="Status.AccessDenied"/> when the file was not opened for reading and cannot be read;
-    /// <see cref="Status.InvalidHandle"/>.</returns>
+    /// <see cref="Status.NotSupported"/> for an object that is not a regular file; <see cref="Status.InvalidHandle"/>.</returns>
     Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
 
     /// <summary>
     /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
-    /// neither this filter nor any filter above it sees it, nor the reads through the returned stream.
+    /// neither this filter nor any filter above it sees it, nor the reads through the returned stream. A read-only open
+    /// is made with O_NOATIME where Linux allows it (the access time a guest sees does not move) and never waits on a
+    /// lease or a FIFO; inotify and fanotify watchers of the file still see it opened and read.
     /// </summary>
     /// <param name="cookie">The filter's cookie.</param>
     /// <param name="path">An absolute path.</param>
