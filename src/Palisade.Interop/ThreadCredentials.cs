@@ -66,6 +66,24 @@ internal static unsafe class ThreadCredentials
         return (uint)Libc.Syscall(Sys.Setfsgid, -1, 0, 0, 0, 0, 0) == gid;
     }
 
+    /// <summary>
+    /// Sets the calling thread's file-system uid and gid back to ids it holds as real or effective ids (its own), which
+    /// Linux always allows; not read back.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RestoreFileSystemIds(uint uid, uint gid, bool user, bool group)
+    {
+        if (user)
+        {
+            _ = Libc.Syscall(Sys.Setfsuid, uid, 0, 0, 0, 0, 0);
+        }
+
+        if (group)
+        {
+            _ = Libc.Syscall(Sys.Setfsgid, gid, 0, 0, 0, 0, 0);
+        }
+    }
+
     /// <summary>Sets the calling thread's supplementary groups; 0 or the errno (EPERM without CAP_SETGID).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int SetGroups(ReadOnlySpan<uint> groups)

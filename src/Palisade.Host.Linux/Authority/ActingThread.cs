@@ -179,17 +179,20 @@ internal static unsafe class ActingThread
         if (!ReferenceEquals(from, kernel))
         {
             // Back to the kernel's first, capabilities before ids: they are what allow the other changes. Only the
-            // parts that differ were ever changed, so only those come back.
-            bool uid = from.FileSystemUser != kernel.FileSystemUser;
-            if (((from.Effective != kernel.Effective || uid)
-                    && ThreadCredentials.SetCapabilities(kernel.Effective, ActingCredentials.KernelPermitted, ActingCredentials.KernelInheritable) != 0)
-                || (uid && !ThreadCredentials.SetFileSystemUser(kernel.FileSystemUser))
-                || (from.FileSystemGroup != kernel.FileSystemGroup && !ThreadCredentials.SetFileSystemGroup(kernel.FileSystemGroup))
-                || (!from.SameGroups(kernel) && ThreadCredentials.SetGroups(kernel.Groups) != 0))
+            // parts that differ were ever changed, so only those come back. The ids come back to the kernel's own,
+            // which Linux always allows, so they are not read back: a thread that somehow kept a guest's would act
+            // with less than the kernel's authority, never more.
+            bool uid = from.FileSystemUser != kernel.FileSystemUser, gid = from.FileSystemGroup != kernel.FileSystemGroup;
+            if ((from.Effective != kernel.Effective || uid)
+                && ThreadCredentials.SetCapabilities(kernel.Effective, ActingCredentials.KernelPermitted, ActingCredentials.KernelInheritable) != 0)
             {
-                t_acting = null;
-                t_tainted = true;
-                return Errno.EPERM;
+                return Taint();
+            }
+
+            ThreadCredentials.RestoreFileSystemIds(kernel.FileSystemUser, kernel.FileSystemGroup, uid, gid);
+            if (!from.SameGroups(kernel) && ThreadCredentials.SetGroups(kernel.Groups) != 0)
+            {
+                return Taint();
             }
 
             t_acting = kernel;
@@ -214,6 +217,14 @@ internal static unsafe class ActingThread
         }
 
         return 0;
+    }
+
+    /// <summary>The thread cannot come back to the kernel's credentials: it refuses every guest from now on.</summary>
+    private static int Taint()
+    {
+        t_acting = null;
+        t_tainted = true;
+        return Errno.EPERM;
     }
 
     private static int OpenKernelRoot()
