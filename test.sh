@@ -34,15 +34,18 @@ filter=()
 dotnet test Palisade.sln -c Release --no-build -nologo -m:1 "${filter[@]}" --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results"
 test_rc=$?
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 aborted=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
   counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
   t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters"); e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${t:-0} - ${e:-0}))
+  # A test host that crashed leaves its run aborted: it counts as a failure (its unrun tests are not in the counters).
+  if grep -q '<ResultSummary outcome="\(Aborted\|Failed\)"' "$trx" && [ "${f:-0}" -eq 0 ]; then aborted=$((aborted + 1)); failed=$((failed + 1)); fi
 done
 failed=$((failed + docs_failed))
 if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+[ "$aborted" -eq 0 ] || echo "${aborted} test run(s) aborted: a test host crashed (see above)"
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ] && [ "$test_rc" -eq 0 ]

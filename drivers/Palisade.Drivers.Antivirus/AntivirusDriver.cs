@@ -204,12 +204,13 @@ public sealed class AntivirusDriver : IDriver
             return PreOperationStatus.SuccessNoCallback;
         }
 
-        if (op.IsDirectory || IsPseudoFile(op.Path) || (_channel is { ServiceProcessId: > 0 } && op.RequesterProcessId == _channel.ServiceProcessId))
+        if (_channel is { ServiceProcessId: > 0 } && op.RequesterProcessId == _channel.ServiceProcessId)
         {
             // The scanning service reads the files it scans: its own opens are not scanned (nor held behind themselves).
             return PreOperationStatus.SuccessNoCallback;
         }
 
+        // Nothing else here reads the object's path or type: an open that will not be scanned costs no resolution.
         bool writes = OpensForWrite(in op);
         if (writes && !op.File.IsNone)
         {
@@ -217,7 +218,7 @@ public sealed class AntivirusDriver : IDriver
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
         }
 
-        if (_loaded!.Holds && !writes && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && TryHold(ref op) is { } held)
+        if (_loaded!.Holds && !writes && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
         {
             return held;
         }
@@ -339,12 +340,20 @@ public sealed class AntivirusDriver : IDriver
             held.RequesterProcessId, path.Length == 0 ? null : path);
     }
 
-    // Kernel views and devices (/proc, /sys, /dev) hold no programs to scan, and some read forever (/dev/zero);
-    // FileOperation has no file type to tell them apart, so they are recognised by place. /dev/shm holds ordinary
-    // files that can be executed, and is scanned.
-    private static bool IsPseudoFile(string path) =>
-        path.StartsWith("/proc/", StringComparison.Ordinal) || path.StartsWith("/sys/", StringComparison.Ordinal)
-        || (path.StartsWith("/dev/", StringComparison.Ordinal) && !path.StartsWith("/dev/shm/", StringComparison.Ordinal));
+    /// <summary>
+    /// True for an object that holds no program or document to scan, decided on what it is, never on its path: a
+    /// directory, a device (some read forever, such as /dev/zero), a FIFO or a socket, or a file of a kernel file system
+    /// (proc, sysfs, debugfs and the like, whose "files" are views of the kernel). A regular file anywhere else — /tmp,
+    /// /dev/shm, a file reached through /dev/../ or /proc/self/fd/N — is scanned.
+    /// </summary>
+    private static bool HoldsNothingToScan(in FileOperation op) =>
+        op.FileType is not (FileObjectType.Regular or FileObjectType.Unknown) || IsKernelFileSystem(op.FileSystemType);
+
+    private static bool IsKernelFileSystem(long type) => type is
+        0x9fa0 /* proc */ or 0x62656572 /* sysfs */ or 0x1cd1 /* devpts */ or 0x64626720 /* debugfs */
+        or 0x74726163 /* tracefs */ or 0x73636673 /* securityfs */ or 0x27e0eb /* cgroup */ or 0x63677270 /* cgroup2 */
+        or unchecked((long)0xcafe4a11) /* bpf */ or 0x6165676C /* pstore */ or unchecked((long)0xde5e81e4) /* efivarfs */
+        or 0x62656570 /* configfs */ or 0x65735543 /* fusectl */ or 0x19800202 /* mqueue */ or 0x6e736673 /* nsfs */;
 
     private bool WantsScan(in FileOperation op) =>
         ReferenceEquals(t_probeOwner, this)
@@ -354,6 +363,11 @@ public sealed class AntivirusDriver : IDriver
     private void PostCreate(ref FileOperation op)
     {
         if (op.Status.IsError || op.File.IsNone)
+        {
+            return;
+        }
+
+        if (HoldsNothingToScan(in op))
         {
             return;
         }
@@ -419,7 +433,7 @@ public sealed class AntivirusDriver : IDriver
             _context!.Files.DeleteFileContext(_scanFilter, op.File);
         }
 
-        if (op.Offset == 0 || op.IsDirectory || IsPseudoFile(op.Path))
+        if (op.Offset == 0 || HoldsNothingToScan(in op))
         {
             return PreOperationStatus.SuccessNoCallback;
         }

@@ -5,8 +5,11 @@
 //              other processes ask for to a protected process (kill, ptrace, process_vm_writev then fail with
 //              EPERM). Which pids are protected is learnt from image-load notifications (the image that actually
 //              started), forks (a child of a protected process is protected) and exits.
-//   files      a minifilter denies opening for write, creating, truncating, deleting, renaming and changing the
-//              information of protected paths, and renaming or deleting folders that contain them (EACCES).
+//   files      a minifilter denies opening for write, creating (open O_CREAT, mkdir, mknod, symlink), truncating,
+//              deleting, renaming (either end, RENAME_EXCHANGE included) and changing the information (size,
+//              allocation, mode, owner, times, extended attributes, hard links) of protected paths, and renaming or
+//              deleting folders that contain them (EACCES). Paths are the ones Linux resolved, so "..", "//", "/./"
+//              and symbolic links lead to the protected file they name.
 //   registry   a registry pre callback blocks creating keys, setting and deleting values, deleting and renaming
 //              keys at or below protected keys, and renaming or deleting their ancestors (EACCES).
 // The protected processes themselves are exempt everywhere, so the product can still update itself.
@@ -242,11 +245,16 @@ public sealed class SelfProtectionDriver : IDriver
     private PreOperationStatus PreDelete(ref FileOperation op) =>
         _set!.AffectsProtectedFile(op.Path) ? Deny(ref op, "delete") : PreOperationStatus.SuccessNoCallback;
 
+    // Both ends: a rename onto a protected name replaces it, and RENAME_EXCHANGE moves the destination away too.
     private PreOperationStatus PreRename(ref FileOperation op) =>
-        _set!.AffectsProtectedFile(op.Path) || _set.IsProtectedFile(op.NewPath) ? Deny(ref op, "rename") : PreOperationStatus.SuccessNoCallback;
+        _set!.AffectsProtectedFile(op.Path) || _set.AffectsProtectedFile(op.NewPath) ? Deny(ref op, "rename") : PreOperationStatus.SuccessNoCallback;
 
+    // Every change of a file other than its data: size, allocation (punched holes), mode, owner, times, extended
+    // attributes; and a hard link to it (a second name that writes would reach it through) or into a protected folder.
     private PreOperationStatus PreSetInformation(ref FileOperation op) =>
-        _set!.IsProtectedFile(op.Path) ? Deny(ref op, "change of " + op.InformationClass) : PreOperationStatus.SuccessNoCallback;
+        _set!.IsProtectedFile(op.Path) || (op.InformationClass == FileInformationClass.Link && _set.IsProtectedFile(op.NewPath))
+            ? Deny(ref op, "change of " + op.InformationClass)
+            : PreOperationStatus.SuccessNoCallback;
 
     private PreOperationStatus Deny(ref FileOperation op, string what)
     {

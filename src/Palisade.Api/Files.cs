@@ -95,7 +95,10 @@ public interface IFilterManager
     /// Reads the content of the file an operation opened, through the very file object the requester will receive
     /// (FltReadFile on the operation's file object), so that what is scanned is what is used. Valid only inside this
     /// filter's post-create callback, for that operation's <see cref="FileOperation.File"/>. The read is not seen by
-    /// any filter.
+    /// any filter, and not by the requester either: its file offset does not move, and its access time does not change
+    /// where Linux allows the kernel to read without updating it (O_NOATIME: the kernel is the file's owner or holds
+    /// CAP_FOWNER). Only a regular file is read: reading a FIFO, a socket or a device would take data the requester is
+    /// to receive.
     /// </summary>
     /// <param name="cookie">The filter's cookie.</param>
     /// <param name="file">The operation's <see cref="FileOperation.File"/>.</param>
@@ -105,7 +108,7 @@ public interface IFilterManager
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a negative offset;
     /// <see cref="Status.InvalidDeviceState"/> when called outside a post-create callback or for another file;
     /// <see cref="Status.AccessDenied"/> when the file was not opened for reading and cannot be read;
-    /// <see cref="Status.InvalidHandle"/>.</returns>
+    /// <see cref="Status.NotSupported"/> for an object that is not a regular file; <see cref="Status.InvalidHandle"/>.</returns>
     Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
 
     /// <summary>
@@ -177,7 +180,9 @@ public interface IFilterManager
 
     /// <summary>
     /// Opens a file for the filter's own I/O (FltCreateFile): the create is sent only to filters below this one, so
-    /// neither this filter nor any filter above it sees it, nor the reads through the returned stream.
+    /// neither this filter nor any filter above it sees it, nor the reads through the returned stream. A read-only open
+    /// is made with O_NOATIME where Linux allows it (the access time a guest sees does not move) and never waits on a
+    /// lease or a FIFO; inotify and fanotify watchers of the file still see it opened and read.
     /// </summary>
     /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf,
     /// which every minifilter sees.</param>
@@ -257,19 +262,34 @@ public interface IFilterManager
     Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value);
 }
 
-/// <summary>The file operations a minifilter can register for.</summary>
-[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+/// <summary>
+/// The file operations a minifilter can register for. Every Linux call that changes a file system object reaches
+/// filters as one of them; the member of each lists its calls.
+/// </summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "self-protection of files")]
 public enum FileOperationKind
 {
-    /// <summary>An open or create (IRP_MJ_CREATE).</summary>
+    /// <summary>
+    /// An open or a create of a name (IRP_MJ_CREATE): open, openat, openat2, creat; and the calls that make a new name
+    /// without opening it, with <see cref="CreateDisposition.Create"/>, <see cref="FileAccessRights.None"/> and the
+    /// type they make in <see cref="FileOperation.FileType"/>: mkdir, mkdirat (<see cref="FileObjectType.Directory"/>),
+    /// mknod, mknodat (the type of its mode), symlink, symlinkat (<see cref="FileObjectType.SymbolicLink"/>).
+    /// </summary>
     Create,
     /// <summary>The last close of a file a guest opened for writing (IRP_MJ_CLEANUP). Opt-in.</summary>
     Cleanup,
-    /// <summary>A rename (rename, renameat, renameat2).</summary>
+    /// <summary>
+    /// A rename: rename, renameat, renameat2 (<see cref="FileOperation.Flags"/> holds its RENAME_* flags:
+    /// RENAME_EXCHANGE swaps <see cref="FileOperation.Path"/> and <see cref="FileOperation.NewPath"/>, so both change).
+    /// </summary>
     Rename,
-    /// <summary>A delete (unlink, unlinkat, rmdir).</summary>
+    /// <summary>A delete: unlink, unlinkat, rmdir (<see cref="FileOperation.IsDirectory"/> for rmdir and AT_REMOVEDIR).</summary>
     Delete,
-    /// <summary>A change of size, mode or owner (truncate, chmod, chown and their variants).</summary>
+    /// <summary>
+    /// A change of a file's information, data or names without a write through a descriptor; see
+    /// <see cref="FileInformationClass"/> for what changes and through which calls (truncate, ftruncate, fallocate,
+    /// chmod, fchmod, chown, fchown, utimensat, futimens, the setxattr and removexattr families, link, linkat).
+    /// </summary>
     SetInformation,
     /// <summary>A read. Opt-in; see the remarks of <see cref="IFilterManager"/>.</summary>
     Read,
@@ -277,18 +297,65 @@ public enum FileOperationKind
     Write,
 }
 
-/// <summary>Which information a set-information operation changes.</summary>
+/// <summary>
+/// Which information a set-information operation changes, with the Linux calls that change it. A call on a descriptor
+/// (fchmod, ftruncate, ...) is decided on the file behind the descriptor, as a call on a path is on the object the path
+/// resolves to.
+/// </summary>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "self-protection of files")]
 public enum FileInformationClass
 {
     /// <summary>Not a set-information operation.</summary>
     None,
-    /// <summary>The size (truncate, ftruncate).</summary>
+    /// <summary>The size: truncate, ftruncate (<see cref="FileOperation.InformationValue"/> is the new size).</summary>
     Size,
-    /// <summary>The permission bits (chmod, fchmod, fchmodat).</summary>
+    /// <summary>The permission bits: chmod, fchmod, fchmodat, fchmodat2 (<see cref="FileOperation.InformationValue"/> is the new mode).</summary>
     Mode,
-    /// <summary>The owner or group (chown, fchown, lchown, fchownat).</summary>
+    /// <summary>The owner or group: chown, fchown, lchown, fchownat (<see cref="FileOperation.InformationValue"/>: uid in the low 32 bits, gid in the high 32 bits, 0xFFFFFFFF for unchanged).</summary>
     Owner,
+    /// <summary>The access and modification times: utime, utimes, futimesat, utimensat, futimens (<see cref="FileOperation.Flags"/> holds the AT_* flags).</summary>
+    Times,
+    /// <summary>
+    /// The space allocated to a file, and with some modes its content: fallocate (<see cref="FileOperation.InformationValue"/>
+    /// is its FALLOC_FL_* mode: punching a hole or zeroing a range changes data, collapsing or inserting a range moves
+    /// it; <see cref="FileOperation.Offset"/> and <see cref="FileOperation.Length"/> are the range).
+    /// </summary>
+    Allocation,
+    /// <summary>
+    /// An extended attribute (which also holds ACLs, file capabilities and security labels): setxattr, lsetxattr,
+    /// fsetxattr, setxattrat (<see cref="FileOperation.InformationValue"/> 0), removexattr, lremovexattr, fremovexattr,
+    /// removexattrat (<see cref="FileOperation.InformationValue"/> 1); <see cref="FileOperation.AttributeName"/> names it.
+    /// </summary>
+    ExtendedAttributes,
+    /// <summary>
+    /// A new name for an existing file (a hard link): link, linkat. <see cref="FileOperation.Path"/> is the file,
+    /// <see cref="FileOperation.NewPath"/> the name the call adds; writing through either name changes both.
+    /// </summary>
+    Link,
+}
+
+/// <summary>What kind of object a file operation acts on, as Linux reports it (the file type bits of st_mode).</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum FileObjectType
+{
+    /// <summary>Not known: the operation came without a resolved object (for example a filter's own I/O by path).</summary>
+    Unknown,
+    /// <summary>No object: the name does not exist (a create of a new name makes one only with the type of its call).</summary>
+    None,
+    /// <summary>A regular file.</summary>
+    Regular,
+    /// <summary>A directory.</summary>
+    Directory,
+    /// <summary>A symbolic link (an operation that does not follow it acts on the link itself).</summary>
+    SymbolicLink,
+    /// <summary>A character device.</summary>
+    CharacterDevice,
+    /// <summary>A block device.</summary>
+    BlockDevice,
+    /// <summary>A FIFO (named pipe).</summary>
+    Fifo,
+    /// <summary>A UNIX domain socket.</summary>
+    Socket,
 }
 
 /// <summary>The rights a create asks for.</summary>
@@ -344,9 +411,24 @@ public enum PreOperationStatus
 /// <summary>
 /// One file operation as a minifilter sees it (the counterpart of FLT_CALLBACK_DATA with its related objects).
 /// </summary>
+/// <remarks>
+/// <para><b>Objects, not text.</b> <see cref="Path"/>, <see cref="File"/>, <see cref="FileType"/> and
+/// <see cref="FileSystemType"/> describe the object as Linux resolved it for the requester (its root, working directory,
+/// credentials), in pre callbacks as well as post callbacks: the same object the operation then acts on. Decide on
+/// them. <see cref="RequestedPath"/> is the requester's own spelling, for display and audit only: one spelling can name
+/// two objects and two spellings one object.</para>
+/// <para><b>Cost.</b> In a pre callback the object is resolved the first time one of those four is read, not before:
+/// a filter that decides on <see cref="Access"/> or <see cref="Disposition"/> alone costs the operation nothing more.</para>
+/// </remarks>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "self-protection of files")]
 public struct FileOperation
 {
+    private string? _path;
+    private string? _newPath;
+    private FileIdentity _file;
+    private FileObjectType _type;
+    private long _fileSystemType;
+
     /// <summary>The operation.</summary>
     public FileOperationKind Kind { get; init; }
 
@@ -359,12 +441,39 @@ public struct FileOperation
     /// <summary>The real user id of the requester.</summary>
     public int UserId { get; init; }
 
-    /// <summary>The absolute path of the file, resolved against the requester's directory; the last component is
-    /// not resolved when it is a symbolic link that the operation does not follow.</summary>
-    public string Path { get; init; }
+    /// <summary>
+    /// The object's path as Linux resolved it: absolute, with no <c>.</c>, <c>..</c>, repeated slashes or symbolic
+    /// links, in the supervisor's view of the file system (a file in a chrooted guest's <c>/etc</c> is
+    /// <c>/srv/jail/etc/...</c>). An operation that does not follow a final symbolic link (unlink, lchown, an open with
+    /// O_NOFOLLOW) has the link's own path; one that follows it has its target's. A reopen through
+    /// <c>/proc/PID/fd/N</c> has the path of the file behind the descriptor, and a call on a descriptor (fchmod, ...)
+    /// the path of that file. For a name that does not exist yet (a create), the resolved directory followed by the
+    /// new name. A file in a mount the supervisor cannot reach (a guest's private mount namespace) has its path within
+    /// that namespace; a file whose path is longer than PATH_MAX, or that has been deleted, has what Linux reports for
+    /// it (possibly ending in <c>" (deleted)"</c>).
+    /// </summary>
+    public string Path
+    {
+        readonly get => _path ?? Source?.ResolvedPath() ?? RequestedPath ?? "";
+        init => _path = value;
+    }
 
-    /// <summary>For a rename, the absolute destination path; otherwise null.</summary>
-    public string? NewPath { get; init; }
+    /// <summary>
+    /// The path as the requester spelled it (made absolute against its working directory or directory descriptor when
+    /// that directory's path is known), before any resolution; null for a call on a descriptor. Not for decisions:
+    /// see the remarks.
+    /// </summary>
+    public string? RequestedPath { get; init; }
+
+    /// <summary>For a rename or a link, the destination as Linux resolves it (its directory resolved, then the name); otherwise null.</summary>
+    public string? NewPath
+    {
+        readonly get => _newPath ?? Source?.ResolvedNewPath() ?? RequestedNewPath;
+        init => _newPath = value;
+    }
+
+    /// <summary>For a rename or a link, the destination as the requester spelled it; otherwise null. Not for decisions.</summary>
+    public string? RequestedNewPath { get; init; }
 
     /// <summary>For a create, the rights asked for.</summary>
     public FileAccessRights Access { get; init; }
@@ -375,28 +484,63 @@ public struct FileOperation
     /// <summary>For a create, the raw Linux open flags; 0 otherwise.</summary>
     public int OpenFlags { get; init; }
 
-    /// <summary>For a set-information operation, what it changes.</summary>
+    /// <summary>
+    /// For the other operations, the raw flags of the call: RENAME_* for a rename, AT_* (such as AT_REMOVEDIR or
+    /// AT_SYMLINK_NOFOLLOW) for unlinkat, fchownat, fchmodat2, utimensat and linkat, XATTR_* for a set of an extended
+    /// attribute; 0 otherwise.
+    /// </summary>
+    public int Flags { get; init; }
+
+    /// <summary>For set-information, what it changes.</summary>
     public FileInformationClass InformationClass { get; init; }
 
-    /// <summary>For set-information: the new size, mode, or owner (uid in the low 32 bits, gid in the high 32 bits, -1 for unchanged).</summary>
+    /// <summary>For set-information, the new value; see each <see cref="FileInformationClass"/> member for its meaning.</summary>
     public long InformationValue { get; init; }
 
-    /// <summary>For read and write: the file offset. For cleanup: the number of bytes the guest wrote through the closed file description, or -1 when unknown.</summary>
+    /// <summary>For an extended attribute (<see cref="FileInformationClass.ExtendedAttributes"/>), its name; otherwise null.</summary>
+    public string? AttributeName { get; init; }
+
+    /// <summary>For read and write: the file offset; for an allocation, the start of the range. For cleanup: the number of bytes the guest wrote through the closed file description, or -1 when unknown.</summary>
     public long Offset { get; init; }
 
-    /// <summary>For read and write: the number of bytes asked for.</summary>
+    /// <summary>For read and write: the number of bytes asked for; for an allocation, the length of the range (bounded to <see cref="int.MaxValue"/>).</summary>
     public int Length { get; init; }
 
-    /// <summary>True when the target is a directory (known for existing files).</summary>
+    /// <summary>True when the target is a directory (known for existing files; see <see cref="FileType"/> for the type of any object).</summary>
     public bool IsDirectory { get; init; }
 
     /// <summary>
-    /// The identity of the file. In a pre create, none (nothing is opened yet: decide on the identity in the post
-    /// callback, which sees the file actually opened), except after <see cref="IFilterManager.PendPreOperation"/>, which
-    /// opens an existing regular file for the held create and sets its identity here. For cleanup, of the file closed;
-    /// for the other operations, none.
+    /// The identity of the object the operation acts on; none when there is no object yet (a create of a new name, in
+    /// its pre callback). In a create's post callback, the file actually opened; after
+    /// <see cref="IFilterManager.PendPreOperation"/>, the regular file the held create was opened on.
     /// </summary>
-    public FileIdentity File { get; set; }
+    public FileIdentity File
+    {
+        readonly get => _file.IsNone && Source is { } source ? source.Identity() : _file;
+        set => _file = value;
+    }
+
+    /// <summary>
+    /// The type of the object the operation acts on; for a create of a name that does not exist yet, the type the call
+    /// makes (<see cref="FileObjectType.Regular"/> for an open with O_CREAT, <see cref="FileObjectType.Directory"/> for
+    /// mkdir, ...), or <see cref="FileObjectType.None"/> when it makes none.
+    /// </summary>
+    public FileObjectType FileType
+    {
+        readonly get => _type != FileObjectType.Unknown ? _type : Source?.Type() ?? FileObjectType.Unknown;
+        init => _type = value;
+    }
+
+    /// <summary>
+    /// The type of the file system that holds the object, as statfs(2) reports it in <c>f_type</c> (for example
+    /// <c>0x9fa0</c> proc, <c>0x62656572</c> sysfs, <c>0x1cd1</c> devpts, <c>0x01021994</c> tmpfs, <c>0xef53</c> ext4);
+    /// for a name that does not exist yet, its directory's; 0 when unknown.
+    /// </summary>
+    public long FileSystemType
+    {
+        readonly get => _fileSystemType != 0 ? _fileSystemType : Source?.FileSystemType() ?? 0;
+        init => _fileSystemType = value;
+    }
 
     /// <summary>
     /// The status of the operation. Set it with <see cref="PreOperationStatus.Complete"/> to finish the operation in
@@ -415,6 +559,31 @@ public struct FileOperation
     /// change made by the callback has no effect.
     /// </summary>
     public long HoldDeadline { get; set; }
+
+    /// <summary>Where the resolved facts come from when the kernel resolves them on demand (set by the kernel only).</summary>
+    internal IFileObjectSource? Source { readonly get; set; }
+}
+
+/// <summary>
+/// The kernel's source of the facts of an operation's object, resolved on the first read and kept for the operation.
+/// Implemented by the kernel; invisible to drivers.
+/// </summary>
+internal interface IFileObjectSource
+{
+    /// <summary>The resolved path, or null when none could be resolved.</summary>
+    string? ResolvedPath();
+
+    /// <summary>The resolved destination of a rename or link, or null.</summary>
+    string? ResolvedNewPath();
+
+    /// <summary>The object's identity, or none.</summary>
+    FileIdentity Identity();
+
+    /// <summary>The object's type.</summary>
+    FileObjectType Type();
+
+    /// <summary>The statfs f_type of its file system, or 0.</summary>
+    long FileSystemType();
 }
 
 /// <summary>A minifilter pre callback.</summary>

@@ -42,6 +42,8 @@ internal static unsafe partial class Libc
     public const uint S_IFIFO = 0x1000;
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFREG = 0x8000;
+    public const uint S_IFCHR = 0x2000;
+    public const uint S_IFBLK = 0x6000;
     public const uint S_IFLNK = 0xA000;
     public const uint S_IFSOCK = 0xC000;
 
@@ -273,6 +275,14 @@ internal static unsafe partial class Libc
     /// <summary>The identity of an open file (fstat); 0 or the errno.</summary>
     public static int FileIdentityOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, out Palisade.Api.FileIdentity identity, out bool isDirectory)
     {
+        int errno = FileIdentityOf(handle, out identity, out uint mode);
+        isDirectory = errno == 0 && (mode & S_IFMT) == S_IFDIR;
+        return errno;
+    }
+
+    /// <summary>The identity and st_mode of an open file (fstat); 0 or the errno.</summary>
+    public static int FileIdentityOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, out Palisade.Api.FileIdentity identity, out uint mode)
+    {
         Stat st;
         bool added = false;
         try
@@ -281,7 +291,7 @@ internal static unsafe partial class Libc
             if (FStat((int)handle.DangerousGetHandle(), &st) != 0)
             {
                 identity = default;
-                isDirectory = false;
+                mode = 0;
                 return LastError;
             }
         }
@@ -294,9 +304,22 @@ internal static unsafe partial class Libc
         }
 
         identity = new Palisade.Api.FileIdentity(st.Dev, st.Ino);
-        isDirectory = (st.Mode & S_IFMT) == S_IFDIR;
+        mode = st.Mode;
         return 0;
     }
+
+    /// <summary>The API's name for the file type bits of an st_mode.</summary>
+    public static Palisade.Api.FileObjectType TypeOf(uint mode) => (mode & S_IFMT) switch
+    {
+        S_IFREG => Palisade.Api.FileObjectType.Regular,
+        S_IFDIR => Palisade.Api.FileObjectType.Directory,
+        S_IFLNK => Palisade.Api.FileObjectType.SymbolicLink,
+        S_IFCHR => Palisade.Api.FileObjectType.CharacterDevice,
+        S_IFBLK => Palisade.Api.FileObjectType.BlockDevice,
+        S_IFIFO => Palisade.Api.FileObjectType.Fifo,
+        S_IFSOCK => Palisade.Api.FileObjectType.Socket,
+        _ => Palisade.Api.FileObjectType.Unknown,
+    };
 
     /// <summary>The owner, mode bits (type and permissions) and identity of a path, not following a final symbolic
     /// link (lstat); 0 or the errno.</summary>

@@ -33,6 +33,7 @@ internal static class Sys
     public const int Renameat = 264;
     public const int Linkat = 265;
     public const int Symlinkat = 266;
+    public const int Readlinkat = 267;
     public const int Fchmodat = 268;
     public const int Unshare = 272;
     public const int NameToHandleAt = 303;
@@ -59,6 +60,47 @@ internal static class Sys
     public const int MountSetattr = 442;
     public const int Fchmodat2 = 452;
 
+    // Calls that change what the supervisor must act with for a guest (credentials, root, namespaces, sandbox).
+    public const int Umask = 95;
+    public const int Setuid = 105;
+    public const int Setgid = 106;
+    public const int Setreuid = 113;
+    public const int Setregid = 114;
+    public const int Getgroups = 115;
+    public const int Setgroups = 116;
+    public const int Setresuid = 117;
+    public const int Setresgid = 119;
+    public const int Setfsuid = 122;
+    public const int Setfsgid = 123;
+    public const int Capget = 125;
+    public const int Capset = 126;
+    public const int Prctl = 157;
+    public const int Seccomp = 317;
+    public const int LandlockCreateRuleset = 444;
+    public const int LandlockAddRule = 445;
+    public const int LandlockRestrictSelf = 446;
+
+    // Calls that change a file or a directory without opening it for writing.
+    public const int Fchmod = 91;
+    public const int Fchown = 93;
+    public const int Ftruncate = 77;
+    public const int Fallocate = 285;
+    public const int Utime = 132;
+    public const int Utimes = 235;
+    public const int Futimesat = 261;
+    public const int Utimensat = 280;
+    public const int Setxattr = 188;
+    public const int Lsetxattr = 189;
+    public const int Fsetxattr = 190;
+    public const int Removexattr = 197;
+    public const int Lremovexattr = 198;
+    public const int Fremovexattr = 199;
+    public const int Setxattrat = 463;
+    public const int Removexattrat = 466;
+    public const int Fchdir = 81;
+    public const int Fstatfs = 138;
+    public const int Statx = 332;
+
     public const int Connect = 42;
     public const int Accept = 43;
     public const int Sendto = 44;
@@ -72,7 +114,6 @@ internal static class Sys
     public const int Getpid = 39;
     public const int Getpgid = 121;
     public const int Gettid = 186;
-    public const int Statx = 332;
     public const int Exit = 60;
     public const int ExitGroup = 231;
     public const int Accept4 = 288;

@@ -223,6 +223,17 @@ public sealed class AntivirusTests : IDisposable
     }
 
     [Fact]
+    public void A_regular_file_reached_through_dev_or_proc_is_scanned_as_any_other()
+    {
+        Start();
+        string eicar = _h.WriteFile("eicar.com", Eicar);
+
+        Assert.Equal(Status.AccessDenied, _h.Open("/dev/.." + eicar));
+        Assert.Equal(Status.AccessDenied, _h.Open("/proc/.." + eicar));
+        Assert.Equal(2, _av.ScanCount);
+    }
+
+    [Fact]
     public void A_file_longer_than_maxScanSize_is_searched_only_up_to_the_limit()
     {
         string sigs = _h.WriteFile("av.sigs", "hex deadbeefcafebabe Test.Pattern.B\n");

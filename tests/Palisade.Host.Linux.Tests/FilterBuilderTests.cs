@@ -49,9 +49,54 @@ public sealed class FilterBuilderTests
     }
 
     [Fact]
-    public void Clone_with_a_new_mount_namespace_is_refused_with_EPERM_when_files_are_mediated()
+    public void Clone_with_a_new_mount_namespace_runs_in_the_kernel_when_files_are_mediated()
     {
-        Assert.Equal(Eperm, Evaluate(SyscallFamilies.FileOpen, X86_64, 56, arg0: 0x20000 | 17));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.FileOpen, X86_64, 56, arg0: 0x20000 | 17));
+    }
+
+    [Theory]
+    [InlineData(161)] // chroot
+    [InlineData(272)] // unshare
+    [InlineData(308)] // setns
+    [InlineData(155)] // pivot_root
+    [InlineData(95)] // umask
+    public void Calls_that_change_a_guests_root_namespace_or_umask_are_notified_when_the_supervisor_acts_for_guests(uint nr)
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.FileOpen, X86_64, nr));
+    }
+
+    [Theory]
+    [InlineData(105)] // setuid
+    [InlineData(117)] // setresuid
+    [InlineData(122)] // setfsuid
+    [InlineData(116)] // setgroups
+    [InlineData(126)] // capset
+    [InlineData(446)] // landlock_restrict_self
+    [InlineData(317)] // seccomp
+    [InlineData(59)] // execve
+    [InlineData(60)] // exit
+    public void Calls_that_change_a_guests_credentials_sandbox_or_image_are_notified_when_the_supervisor_acts_for_guests(uint nr)
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.Network, X86_64, nr));
+    }
+
+    [Fact]
+    public void Credential_changes_stay_in_the_kernel_when_the_supervisor_acts_for_no_guest()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.ProcessAccess, X86_64, 105));
+    }
+
+    [Fact]
+    public void Prctl_is_notified_for_PR_SET_SECCOMP_only()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.FileOpen, X86_64, 157, arg0: 22));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.FileOpen, X86_64, 157, arg0: 15 /* PR_SET_NAME */));
+    }
+
+    [Fact]
+    public void Mount_calls_run_in_the_kernel_when_files_are_mediated()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.FileOpen, X86_64, 165));
     }
 
     [Fact]

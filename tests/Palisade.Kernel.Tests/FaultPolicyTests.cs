@@ -36,7 +36,7 @@ public sealed class FaultPolicyTests : IDisposable
     private static FilterRegistration Create(string name, string altitude, FilePreCallback pre) =>
         new() { Name = name, Altitude = altitude, Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = pre }] };
 
-    private Status Open() => _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _);
+    private Status Open() => _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _);
 
     private List<JsonElement> FaultLines()
     {

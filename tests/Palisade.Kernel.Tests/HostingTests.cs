@@ -31,7 +31,7 @@ public sealed class HostingTests : IDisposable
             (ref FileOperation op) => { seen.Add("pre " + op.Path + " uid " + op.UserId); return PreOperationStatus.SuccessWithCallback; },
             (ref FileOperation op) => seen.Add("post " + op.File)), out _));
 
-        Status begun = _k.Host.BeginOpen(_requester, new OpenRequest { Path = "/etc/hostname", Access = FileAccessRights.Read }, out bool completionNeeded);
+        Status begun = _k.Host.BeginOpen(_requester, new OpenRequest { RequestedPath = "/etc/hostname", Access = FileAccessRights.Read }, out bool completionNeeded);
         Status completed = _k.Host.CompleteOpen(_requester, new OpenCompletion { File = new FileIdentity(8, 9), Descriptor = -1 });
 
         Assert.Equal((Status.Success, true, Status.Success), (begun, completionNeeded, completed));
@@ -48,7 +48,7 @@ public sealed class HostingTests : IDisposable
         var driver = new LambdaDriver(c => c.Files.RegisterFilter(CreateFilter((ref FileOperation _) => PreOperationStatus.SuccessWithCallback, (ref FileOperation _) => { }), out _));
         Assert.Equal(Status.Success, kernel.StartDriver(new Palisade.Kernel.Drivers.DriverObject("ring", "tests", "1.0", "", ""), driver, new Dictionary<string, string>()));
 
-        kernel.Host.BeginOpen(_requester, new OpenRequest { Path = "/etc/hostname", OpenFlags = 0x80000 }, out _);
+        kernel.Host.BeginOpen(_requester, new OpenRequest { RequestedPath = "/etc/hostname", OpenFlags = 0x80000 }, out _);
         kernel.Host.CompleteOpen(_requester, new OpenCompletion { File = new FileIdentity(8, 9), Descriptor = -1 });
 
         var calls = protection.BugCheck.Syscalls.Snapshot().Where(c => c.Pid == _requester.ProcessId).Select(c => (c.Number, c.Arg1));

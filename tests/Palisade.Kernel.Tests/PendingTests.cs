@@ -75,7 +75,7 @@ public sealed class PendingTests : IDisposable
         Requester r = requester ?? _guest;
         return new BackgroundCall<Status>(() =>
         {
-            Status s = _k.Host.BeginOpen(r, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out bool completion);
+            Status s = _k.Host.BeginOpen(r, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out bool completion);
             return s.IsSuccess && completion ? _k.Host.CompleteOpen(r, new OpenCompletion { File = new FileIdentity(1, 2), Descriptor = -1 }) : s;
         });
     }
@@ -138,7 +138,7 @@ public sealed class PendingTests : IDisposable
             return d.SetCallbackOptions(f, Holds);
         });
 
-        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
     }
 
     [Fact]
@@ -206,7 +206,7 @@ public sealed class PendingTests : IDisposable
             return d.SetCallbackOptions(f, Holds);
         });
 
-        Assert.Equal(Status.Success, _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.Success, _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
         int fd = _k.Host.TakeHeldFile();
 
         Assert.Equal(opener.LastNamed, fd);
@@ -332,7 +332,7 @@ public sealed class PendingTests : IDisposable
     {
         HoldingFilter h = StartHolding(CallbackOptions.Default);
 
-        Assert.Equal(Status.Success, _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.Success, _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
         Assert.Equal(Status.NotSupported, h.PendStatus);
         Assert.True(h.Pre.TryDequeue(out FileOperation op));
         Assert.Equal(0, op.HoldDeadline);
@@ -373,7 +373,7 @@ public sealed class PendingTests : IDisposable
             return d.SetCallbackOptions(f, new CallbackOptions { TimeoutVerdict = TimeoutVerdict.Deny });
         }, "liar");
 
-        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
         Assert.Contains(faults, f => f.StartsWith("liar:", StringComparison.Ordinal) && f.Contains("Pending without a pend", StringComparison.Ordinal));
     }
 
@@ -402,7 +402,7 @@ public sealed class PendingTests : IDisposable
             return d.SetCallbackOptions(f, Holds);
         });
 
-        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.AccessDenied, _k.Host.BeginOpen(_guest, new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
         Assert.Equal(PendedOperationState.Withdrawn, held!.State);
         Assert.Equal(Status.InvalidDeviceState, c.Files.CompletePendedPreOperation(held, PreOperationStatus.SuccessNoCallback, Status.Success, null));
         Assert.Equal(0, _k.Kernel.Holds.Count);
@@ -451,7 +451,7 @@ public sealed class PendingTests : IDisposable
             held.Add(Next(h));
         }
 
-        Assert.Equal(Status.Success, _k.Host.BeginOpen(new Requester(9000, 9001), new OpenRequest { Path = _file, Access = FileAccessRights.Read }, out _));
+        Assert.Equal(Status.Success, _k.Host.BeginOpen(new Requester(9000, 9001), new OpenRequest { RequestedPath = _file, Access = FileAccessRights.Read }, out _));
         Assert.Equal(Status.InsufficientResources, h.PendStatus);
         foreach (IPendedOperation p in held)
         {

@@ -56,6 +56,17 @@ internal sealed class GuestFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that runs a guest (Linux, seccomp user notification) and may need programs: skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class GuestTheoryAttribute : TheoryAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public GuestTheoryAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
 /// <summary>A fact that needs programs (a compiler, a tool): skipped with the reason when one is missing.</summary>
 [AttributeUsage(AttributeTargets.Method)]
 internal sealed class ProgramFactAttribute : FactAttribute
@@ -86,5 +97,16 @@ internal sealed class RootGuestFactAttribute : FactAttribute
     public RootGuestFactAttribute(params string[] programs)
     {
         Skip = Requirements.GuestMissing() ?? Requirements.RootMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that needs root (it acts as other users, mounts, chroots): skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class RootFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs besides: absolute paths, or names looked up in PATH.</param>
+    public RootFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.RootMissing() ?? Requirements.GuestMissing() ?? Requirements.ProgramMissing(programs);
     }
 }

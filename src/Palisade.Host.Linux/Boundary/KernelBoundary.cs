@@ -307,6 +307,13 @@ internal sealed unsafe class KernelBoundary
         return StatAt(parentBase, parentWithNul, 0, &st) && KindOf(in st) == KernelFileKind.Folder ? Errno.EACCES : 0;
     }
 
+    /// <summary>0, or EPERM when the file behind <paramref name="fd"/> (a guest's descriptor a change call acts on) is one of the kernel's files or folders.</summary>
+    public int RefusesChangeOn(int fd)
+    {
+        Stat st;
+        return Libc.FStat(fd, &st) == 0 && KindOf(in st) is KernelFileKind.File or KernelFileKind.Folder ? Errno.EPERM : 0;
+    }
+
     private KernelFileKind KindOf(in Stat st) => _kernel.KernelFileKindOf(new FileIdentity(st.Dev, st.Ino));
 
     private static int Refuse(bool reachesKernel) => reachesKernel ? Errno.EPERM : 0;

@@ -10,10 +10,13 @@ namespace Palisade.Host.Linux.Filtering;
 /// <item>Any other ABI (i386 <c>int 0x80</c>, x32 numbers) fails with ENOSYS whatever is subscribed:
 /// the numbers differ there, so a 64-bit filter cannot reason about them.</item>
 /// <item>When files are mediated, the calls that reach files without a path the supervisor sees
-/// (io_uring, open_by_handle_at/name_to_handle_at) and those that change what a path means for the guest
-/// (chroot, pivot_root, mount family, setns, unshare, clone with CLONE_NEW* flags) fail with EPERM;
-/// clone3 fails with ENOSYS because its flags live in memory a filter cannot read: libc then falls back
-/// to clone, whose flags are checked here.</item>
+/// (io_uring, open_by_handle_at/name_to_handle_at) fail with EPERM. Roots, mount namespaces and user namespaces
+/// are the guest's own (the supervisor acts in them): they are notified (<see cref="SyscallFamilies.GuestContext"/>),
+/// never refused.</item>
+/// <item>When files or process creations are decided, clone3 fails with ENOSYS because its flags live in memory a
+/// filter cannot read (CLONE_INTO_CGROUP would leave the run's cgroup): libc then falls back to clone, which is
+/// notified when process creations are decided.</item>
+/// <item>prctl is notified for PR_SET_SECCOMP only (it is frequent: thread names).</item>
 /// <item>sendto without a destination address (args[4] == NULL) is not mediated: it cannot reach a new peer.</item>
 /// <item>With the kernel boundary, fcntl and ioctl leave Linux only for the commands that direct a descriptor's
 /// signal (F_SETOWN, F_SETOWN_EX, FIOSETOWN, SIOCSPGRP), and userfaultfd without UFFD_USER_MODE_ONLY fails with EPERM.
@@ -28,8 +31,7 @@ internal static class FilterBuilder
     private const ushort RetK = 0x06;     // BPF_RET | BPF_K
 
 
-    private const uint CloneNamespaceFlags = Libc.CLONE_NEWNS | Libc.CLONE_NEWCGROUP | Libc.CLONE_NEWUTS | Libc.CLONE_NEWIPC
-        | Libc.CLONE_NEWUSER | Libc.CLONE_NEWPID | Libc.CLONE_NEWNET;
+    private const uint PR_SET_SECCOMP = 22;
 
     /// <summary>The system calls each family sends to the supervisor.</summary>
     public static ReadOnlySpan<int> NotifiedBy(SyscallFamilies family) => family switch
@@ -37,9 +39,13 @@ internal static class FilterBuilder
         SyscallFamilies.FileOpen => [Sys.Open, Sys.Openat, Sys.Openat2, Sys.Creat],
         SyscallFamilies.PathOperations =>
         [
-            Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate,
-            Sys.Chmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchownat,
+            Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate, Sys.Ftruncate,
+            Sys.Fallocate, Sys.Chmod, Sys.Fchmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchown,
+            Sys.Fchownat, Sys.Utime, Sys.Utimes, Sys.Futimesat, Sys.Utimensat, Sys.Setxattr, Sys.Lsetxattr,
+            Sys.Fsetxattr, Sys.Setxattrat, Sys.Removexattr, Sys.Lremovexattr, Sys.Fremovexattr, Sys.Removexattrat,
+            Sys.Link, Sys.Linkat,
         ],
+        SyscallFamilies.CreateNames => [Sys.Mkdir, Sys.Mkdirat, Sys.Mknod, Sys.Mknodat, Sys.Symlink, Sys.Symlinkat],
         SyscallFamilies.FileClose => [Sys.Close],
         SyscallFamilies.Exec => [Sys.Execve, Sys.Execveat],
         SyscallFamilies.Network => [Sys.Connect, Sys.Bind, Sys.Listen, Sys.Accept, Sys.Accept4, Sys.Sendmsg, Sys.Sendmmsg],
@@ -50,6 +56,12 @@ internal static class FilterBuilder
         ],
         SyscallFamilies.ProcessLifetime => [Sys.Fork, Sys.Vfork, Sys.Exit, Sys.ExitGroup],
         SyscallFamilies.ProcessExits => [Sys.Exit, Sys.ExitGroup],
+        SyscallFamilies.GuestContext =>
+        [
+            Sys.Setuid, Sys.Setgid, Sys.Setreuid, Sys.Setregid, Sys.Setresuid, Sys.Setresgid, Sys.Setfsuid, Sys.Setfsgid,
+            Sys.Setgroups, Sys.Capset, Sys.LandlockRestrictSelf, Sys.Seccomp, Sys.Umask, Sys.Chroot, Sys.PivotRoot,
+            Sys.Unshare, Sys.Setns, Sys.Execve, Sys.Execveat, Sys.Exit, Sys.ExitGroup,
+        ],
         _ => [],
     };
 
@@ -57,16 +69,17 @@ internal static class FilterBuilder
     public static ReadOnlySpan<int> RefusedWhenFilesMediated =>
     [
         Sys.IoUringSetup, Sys.IoUringEnter, Sys.IoUringRegister, Sys.OpenByHandleAt, Sys.NameToHandleAt,
-        Sys.Chroot, Sys.PivotRoot, Sys.Mount, Sys.Umount2, Sys.OpenTree, Sys.MoveMount, Sys.Fsopen, Sys.Fsconfig,
-        Sys.Fsmount, Sys.Fspick, Sys.MountSetattr, Sys.Setns, Sys.Unshare,
     ];
 
     /// <summary>The calls the kernel boundary decides on registers or performs itself, notified whatever else is subscribed.</summary>
     public static ReadOnlySpan<int> NotifiedForTheBoundary =>
     [
         Sys.Open, Sys.Openat, Sys.Openat2, Sys.Creat,
-        Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate,
-        Sys.Chmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchownat,
+        Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate, Sys.Ftruncate,
+        Sys.Fallocate, Sys.Chmod, Sys.Fchmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchown,
+        Sys.Fchownat, Sys.Utime, Sys.Utimes, Sys.Futimesat, Sys.Utimensat, Sys.Setxattr, Sys.Lsetxattr,
+        Sys.Fsetxattr, Sys.Setxattrat, Sys.Removexattr, Sys.Lremovexattr, Sys.Fremovexattr, Sys.Removexattrat,
+        Sys.Link, Sys.Linkat, Sys.Mkdir, Sys.Mkdirat, Sys.Mknod, Sys.Mknodat, Sys.Symlink, Sys.Symlinkat,
         Sys.Kill, Sys.Tkill, Sys.Tgkill, Sys.RtSigqueueinfo, Sys.RtTgsigqueueinfo, Sys.PidfdOpen, Sys.Ptrace,
         Sys.ProcessVmReadv, Sys.ProcessVmWritev, Sys.PerfEventOpen, Sys.Kcmp, Sys.Prlimit64, Sys.GetRobustList,
         Sys.MovePages, Sys.MigratePages, Sys.SchedSetparam, Sys.SchedSetscheduler, Sys.SchedSetaffinity,
@@ -89,6 +102,10 @@ internal static class FilterBuilder
         bool files = (families & SyscallFamilies.AnyFile) != 0;
         bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
         bool boundary = (families & SyscallFamilies.KernelBoundary) != 0;
+        if ((families & SyscallFamilies.ActsForGuests) != 0)
+        {
+            families |= SyscallFamilies.GuestContext;
+        }
 
         void Add(SockFilter instruction, Target onTrue, Target onFalse) => code.Add((instruction, onTrue, onFalse, -1));
 
@@ -138,7 +155,7 @@ internal static class FilterBuilder
         }
 
         var notified = new HashSet<int>();
-        for (int bit = 0; bit < 10; bit++)
+        for (int bit = 0; bit < 12; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)
@@ -165,11 +182,16 @@ internal static class FilterBuilder
                 (Jump(JeqK, 0), Target.Allow, Target.Notify));
         }
 
-        if (files || lifetime)
+        if ((families & SyscallFamilies.GuestContext) != 0)
         {
-            Check(Sys.Clone,
+            Check(Sys.Prctl,
                 (Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next),
-                (Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
+                (Jump(JeqK, PR_SET_SECCOMP), Target.Notify, Target.Allow));
+        }
+
+        if (lifetime)
+        {
+            Add(Jump(JeqK, Sys.Clone), Target.Notify, Target.Allow);
         }
 
         int allow = code.Count;

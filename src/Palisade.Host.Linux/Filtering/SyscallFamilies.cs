@@ -13,7 +13,11 @@ internal enum SyscallFamilies
     /// <summary>open, openat, openat2, creat: pre decision, open performed by the supervisor, post decision.</summary>
     FileOpen = 1 << 0,
 
-    /// <summary>rename*, unlink*, rmdir, truncate, chmod*, chown*: performed by the supervisor after the decision.</summary>
+    /// <summary>
+    /// Every change of an object other than an open: rename*, unlink*, rmdir, truncate, ftruncate, fallocate, chmod*,
+    /// fchmod, chown*, fchown, utime, utimes, futimesat, utimensat, the setxattr and removexattr families, link*:
+    /// performed by the supervisor after the decision.
+    /// </summary>
     PathOperations = 1 << 1,
 
     /// <summary>close: reported after the fact (costly: every close leaves the kernel).</summary>
@@ -50,9 +54,22 @@ internal enum SyscallFamilies
     /// </summary>
     KernelBoundary = 1 << 9,
 
+    /// <summary>
+    /// The calls that change what the supervisor acts with for a guest (credentials, sandbox, root, namespaces, umask,
+    /// image, end): notified, noted and continued. Never subscribed by a mediator: the filter adds it whenever the
+    /// supervisor performs operations for guests (<see cref="ActsForGuests"/>).
+    /// </summary>
+    GuestContext = 1 << 10,
+
+    /// <summary>mkdir*, mknod*, symlink*: creates of a name that open nothing, decided as creates and performed by the supervisor.</summary>
+    CreateNames = 1 << 11,
+
     /// <summary>Every family.</summary>
-    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | KernelBoundary,
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | KernelBoundary | CreateNames,
+
+    /// <summary>The families whose operations the supervisor performs itself, as the guest: they bring <see cref="GuestContext"/>.</summary>
+    ActsForGuests = FileOpen | FileOpenPost | PathOperations | Exec | Network | CreateNames | KernelBoundary,
 
     /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
-    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | KernelBoundary,
+    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | KernelBoundary | CreateNames,
 }

@@ -117,6 +117,21 @@ internal static class GuestTree
         return sent;
     }
 
+    /// <summary>The live processes whose parent is <paramref name="parent"/>.</summary>
+    public static List<int> Children(int parent)
+    {
+        var children = new List<int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && ParentOf(dir) == parent)
+            {
+                children.Add(pid);
+            }
+        }
+
+        return children;
+    }
+
     /// <summary>The live descendants of <paramref name="root"/> (not the root itself).</summary>
     public static List<int> Descendants(int root)
     {
@@ -151,20 +166,6 @@ internal static class GuestTree
             {
                 result.Add(child);
                 queue.Enqueue(child);
-            }
-        }
-
-        return result;
-    }
-
-    private static IEnumerable<int> Children(int parent)
-    {
-        var result = new List<int>();
-        foreach (string dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && ParentOf(dir) == parent)
-            {
-                result.Add(pid);
             }
         }
 

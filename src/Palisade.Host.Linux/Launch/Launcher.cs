@@ -54,10 +54,17 @@ internal static unsafe class Launcher
         _ = Libc.ExecVp(&go, argv);
         _ = Libc.Syscall(Sys.Getpid, 0, 0, 0, 0, 0, 0);
         _ = Libc.LastError;
+        _ = ThreadCredentials.GetCapabilities(out _, out _, out _);
 
         // Guests see the default signal state a shell gives them, not the runtime's (it ignores SIGPIPE).
         _ = Spawn.Signal(Spawn.SIGPIPE, 0);
-        if (Libc.Prctl(Libc.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+
+        // Linux lets a process install a seccomp filter when it holds CAP_SYS_ADMIN or has set no_new_privs. Set it
+        // only when it is needed: with it, exec ignores set-id bits and file capabilities, so a guest could not run
+        // sudo, su or ping as it could without Palisade (docs/security.md, "Exec of set-id images").
+        bool mayInstall = ThreadCredentials.GetCapabilities(out ulong effective, out _, out _) == 0
+            && (effective & (1UL << ThreadCredentials.CAP_SYS_ADMIN)) != 0;
+        if (!mayInstall && Libc.Prctl(Libc.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         {
             Console.Error.WriteLine($"palisade: prctl(PR_SET_NO_NEW_PRIVS) failed: errno {Libc.LastError}");
             return ExitCannotExecute;

@@ -31,7 +31,14 @@ internal sealed class FileMediator(KernelHost host)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int PostOpen(in Requester requester, in OpenedFile file)
     {
-        var completion = new OpenCompletion { File = file.Identity, IsDirectory = file.IsDirectory, Descriptor = file.Descriptor };
+        var completion = new OpenCompletion
+        {
+            File = file.Identity,
+            IsDirectory = file.IsDirectory,
+            Type = file.Type,
+            Descriptor = file.Descriptor,
+            Facts = file.Facts,
+        };
         return StatusErrno.ErrnoOf(host.CompleteOpen(in requester, in completion));
     }
 
@@ -64,11 +71,50 @@ internal sealed class FileMediator(KernelHost host)
             return;
         }
 
-        if (Libc.FileIdentityOf(ProcFs.DescriptorPath(requester.ProcessId, fd), out FileIdentity id, out bool directory) != 0 || directory)
+        if (!DescribeDescriptor(requester.ProcessId, fd, out FileIdentity id, out FileObjectType type, out long fileSystemType)
+            || type == FileObjectType.Directory)
         {
             return;
         }
 
-        host.CleanupFile(in requester, target, id, fd);
+        host.CleanupFile(in requester, target, id, fd, type, fileSystemType);
+    }
+
+    /// <summary>The identity, type and file system of the file behind a guest's descriptor (through its /proc link).</summary>
+    private static unsafe bool DescribeDescriptor(int processId, int fd, out FileIdentity identity, out FileObjectType type, out long fileSystemType)
+    {
+        identity = default;
+        type = FileObjectType.Unknown;
+        fileSystemType = 0;
+        Span<byte> link = stackalloc byte[48];
+        ProcFs.FormatFd(link, processId, fd);
+        int handle;
+        fixed (byte* l = link)
+        {
+            handle = Libc.OpenAt(Libc.AT_FDCWD, l, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+        }
+
+        if (handle < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            Stat stat;
+            if (Libc.FStat(handle, &stat) != 0)
+            {
+                return false;
+            }
+
+            identity = new FileIdentity(stat.Dev, stat.Ino);
+            type = Libc.TypeOf(stat.Mode);
+            fileSystemType = FileFacts.FileSystemOf(handle, out StatfsBuffer fs) == 0 ? fs.Type : 0;
+            return true;
+        }
+        finally
+        {
+            Libc.CloseOwned(handle);
+        }
     }
 }

@@ -164,6 +164,9 @@ internal readonly ref struct OpenCall
 
     /// <summary>openat2 RESOLVE_* flags; 0 for the other calls.</summary>
     public ulong Resolve { get; init; }
+
+    /// <summary>The object the path names, resolved as the guest when asked (see <see cref="Authority.GuestFileFacts"/>).</summary>
+    public FileObjectFacts? Facts { get; init; }
 }
 
 /// <summary>What an open really opened.</summary>
@@ -175,14 +178,21 @@ internal readonly ref struct OpenedFile
     private readonly Span<byte> _buffer;
 
     /// <summary>Describes the supervisor's descriptor <paramref name="fd"/> (its identity and st_mode), using the two buffers to read its path on demand.</summary>
-    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer)
+    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer, FileObjectFacts? facts = null)
     {
         Identity = identity;
         _mode = mode;
         _fd = fd;
         _proc = proc;
         _buffer = buffer;
+        Facts = facts;
     }
+
+    /// <summary>The opened file's facts (path, file system) read from the descriptor on demand.</summary>
+    public FileObjectFacts? Facts { get; }
+
+    /// <summary>The type of the opened object.</summary>
+    public Palisade.Api.FileObjectType Type => Interop.Libc.TypeOf(_mode);
 
     /// <summary>Device and inode of the opened file.</summary>
     public FileIdentity Identity { get; }
@@ -225,6 +235,30 @@ internal enum PathOperationKind
 
     /// <summary>chown, lchown, fchownat (<see cref="PathOperationCall.Owner"/>, <see cref="PathOperationCall.Group"/>; uint.MaxValue = unchanged).</summary>
     ChangeOwner,
+
+    /// <summary>utime, utimes, futimesat, utimensat, futimens (utimensat on a descriptor).</summary>
+    ChangeTimes,
+
+    /// <summary>fallocate (<see cref="PathOperationCall.Mode"/> holds its FALLOC_FL_* mode; offset and length).</summary>
+    Allocate,
+
+    /// <summary>setxattr, lsetxattr, fsetxattr, setxattrat (<see cref="PathOperationCall.AttributeName"/>).</summary>
+    SetAttribute,
+
+    /// <summary>removexattr, lremovexattr, fremovexattr, removexattrat (<see cref="PathOperationCall.AttributeName"/>).</summary>
+    RemoveAttribute,
+
+    /// <summary>link, linkat: <see cref="PathOperationCall.NewPath"/> is the name added.</summary>
+    Link,
+
+    /// <summary>mkdir, mkdirat.</summary>
+    MakeDirectory,
+
+    /// <summary>mknod, mknodat (<see cref="PathOperationCall.Mode"/> holds the type and permission bits).</summary>
+    MakeNode,
+
+    /// <summary>symlink, symlinkat (the link's text is not decoded for the decision).</summary>
+    MakeSymbolicLink,
 }
 
 /// <summary>A path operation, decoded.</summary>
@@ -233,16 +267,16 @@ internal readonly ref struct PathOperationCall
     /// <summary>Which operation.</summary>
     public PathOperationKind Kind { get; init; }
 
-    /// <summary>The path operated on (absolute, not canonicalized); for AT_EMPTY_PATH, the path of the descriptor.</summary>
+    /// <summary>The path operated on as the guest spelled it (absolute against its directory when known); for AT_EMPTY_PATH, the path of the descriptor.</summary>
     public ReadOnlySpan<byte> Path { get; init; }
 
-    /// <summary>For a rename, the new path; empty otherwise.</summary>
+    /// <summary>For a rename or a link, the new path as the guest spelled it; empty otherwise.</summary>
     public ReadOnlySpan<byte> NewPath { get; init; }
 
-    /// <summary>RENAME_* flags, or the AT_* flags of the *at call.</summary>
+    /// <summary>RENAME_* flags, the AT_* flags of the *at call, or XATTR_* flags.</summary>
     public uint Flags { get; init; }
 
-    /// <summary>New mode for <see cref="PathOperationKind.ChangeMode"/>.</summary>
+    /// <summary>New mode for <see cref="PathOperationKind.ChangeMode"/>; the mode of <see cref="PathOperationKind.MakeDirectory"/> and <see cref="PathOperationKind.MakeNode"/>; the FALLOC_FL_* mode of <see cref="PathOperationKind.Allocate"/>.</summary>
     public uint Mode { get; init; }
 
     /// <summary>New owner for <see cref="PathOperationKind.ChangeOwner"/>.</summary>
@@ -251,8 +285,20 @@ internal readonly ref struct PathOperationCall
     /// <summary>New group for <see cref="PathOperationKind.ChangeOwner"/>.</summary>
     public uint Group { get; init; }
 
-    /// <summary>New length for <see cref="PathOperationKind.Truncate"/>.</summary>
+    /// <summary>New length for <see cref="PathOperationKind.Truncate"/>; the length of the range for <see cref="PathOperationKind.Allocate"/>.</summary>
     public long Length { get; init; }
+
+    /// <summary>The object (and destination) the paths name, resolved as the guest when asked.</summary>
+    public FileObjectFacts? Facts { get; init; }
+
+    /// <summary>True for a call on a descriptor (fchmod, ftruncate, ...): <see cref="Path"/> is empty and the facts are the file behind it.</summary>
+    public bool OnDescriptor { get; init; }
+
+    /// <summary>For an extended attribute, its name (UTF-8).</summary>
+    public ReadOnlySpan<byte> AttributeName { get; init; }
+
+    /// <summary>For an allocation, the start of the range.</summary>
+    public long Offset { get; init; }
 }
 
 /// <summary>An exec, decoded.</summary>

@@ -53,7 +53,8 @@ internal static class RequestDecoder
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static OpenRequest Open(in OpenCall call) => new()
     {
-        Path = OpenPath(call.Path),
+        RequestedPath = OpenPath(call.Path),
+        Facts = call.Facts,
         Access = AccessOf(call.Flags),
         Disposition = DispositionOf(call.Flags),
         OpenFlags = call.Flags,
@@ -90,32 +91,43 @@ internal static class RequestDecoder
         };
     }
 
-    /// <summary>The kernel's path operation request for a decoded rename, unlink, rmdir, truncate, chmod or chown.</summary>
+    /// <summary>The kernel's request for a decoded change of a file system object (see <see cref="PathOperationKind"/>).</summary>
     public static PathOperationRequest PathOperation(in PathOperationCall call) => new()
     {
         Kind = call.Kind switch
         {
             PathOperationKind.Rename => FileOperationKind.Rename,
             PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => FileOperationKind.Delete,
+            PathOperationKind.MakeDirectory or PathOperationKind.MakeNode or PathOperationKind.MakeSymbolicLink => FileOperationKind.Create,
             _ => FileOperationKind.SetInformation,
         },
-        Path = Utf8(call.Path),
-        NewPath = call.Kind == PathOperationKind.Rename ? Utf8(call.NewPath) : null,
+        RequestedPath = call.OnDescriptor ? null : Utf8(call.Path),
+        RequestedNewPath = call.Kind is PathOperationKind.Rename or PathOperationKind.Link ? Utf8(call.NewPath) : null,
+        Facts = call.Facts,
+        Flags = (int)call.Flags,
         IsDirectory = call.Kind == PathOperationKind.RemoveDirectory,
         InformationClass = call.Kind switch
         {
             PathOperationKind.Truncate => FileInformationClass.Size,
             PathOperationKind.ChangeMode => FileInformationClass.Mode,
             PathOperationKind.ChangeOwner => FileInformationClass.Owner,
+            PathOperationKind.ChangeTimes => FileInformationClass.Times,
+            PathOperationKind.Allocate => FileInformationClass.Allocation,
+            PathOperationKind.SetAttribute or PathOperationKind.RemoveAttribute => FileInformationClass.ExtendedAttributes,
+            PathOperationKind.Link => FileInformationClass.Link,
             _ => FileInformationClass.None,
         },
         InformationValue = call.Kind switch
         {
             PathOperationKind.Truncate => call.Length,
-            PathOperationKind.ChangeMode => call.Mode,
+            PathOperationKind.ChangeMode or PathOperationKind.Allocate => call.Mode,
             PathOperationKind.ChangeOwner => (long)((ulong)call.Group << 32 | call.Owner),
+            PathOperationKind.RemoveAttribute => 1,
             _ => 0,
         },
+        AttributeName = call.Kind is PathOperationKind.SetAttribute or PathOperationKind.RemoveAttribute ? Utf8(call.AttributeName) : null,
+        Offset = call.Offset,
+        Length = call.Kind == PathOperationKind.Allocate ? (int)Math.Clamp(call.Length, 0, int.MaxValue) : 0,
     };
 
     /// <summary>The image an exec runs: the canonical path the supervisor resolved, or the path as named when there is none.</summary>
@@ -217,7 +229,7 @@ internal static class RequestDecoder
     /// </summary>
     private static readonly (HostInterests Interest, SyscallFamilies Families)[] FamiliesOfInterest =
     [
-        (HostInterests.FileOpen, SyscallFamilies.FileOpen),
+        (HostInterests.FileOpen, SyscallFamilies.FileOpen | SyscallFamilies.CreateNames),
         (HostInterests.FileOpenCompletion, SyscallFamilies.FileOpenPost),
         (HostInterests.PathOperations, SyscallFamilies.PathOperations),
         (HostInterests.FileCleanup, SyscallFamilies.FileClose),

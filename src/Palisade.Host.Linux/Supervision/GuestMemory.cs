@@ -1,72 +1,78 @@
 using System.Runtime.CompilerServices;
+using Palisade.Host.Linux.Authority;
 using Palisade.Interop;
 
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
-/// Reads guest memory with process_vm_readv. A read is split at page boundaries so that a string
-/// ending just before an unmapped page is still read, and a fault is reported as EFAULT exactly where
-/// Linux would report it.
+/// Reads guest memory through the process's /proc/PID/mem (see <see cref="SupervisedProcess"/>). A read that meets an unmapped page stops there, so a string ending just before one is still read
+/// and a fault is reported as EFAULT exactly where Linux would report it. A read through the process's memory that
+/// returns nothing means its address space is gone (it ended, or a reused thread id is not its thread): -ESRCH.
 /// </summary>
+/// <remarks>
+/// /proc/PID/mem reads pages the guest mapped without read permission (PROT_NONE) as the kernel's debugger access
+/// does, where the guest's own system call would fail with EFAULT: a path or address in such a page is read instead of
+/// refused. It is the guest's own memory, so this reveals nothing to it.
+/// </remarks>
 internal static unsafe class GuestMemory
 {
     private const int PageSize = 4096;
 
-    /// <summary>Reads up to <paramref name="length"/> bytes; returns the count read (may be short at a fault) or -errno.</summary>
+    /// <summary>The highest user-space address on x86-64 (with five-level paging).</summary>
+    private const ulong UserSpaceEnd = 1UL << 56;
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes of <paramref name="process"/>'s memory; the count read (short at a
+    /// fault), -EFAULT when nothing at <paramref name="address"/> is mapped, or -ESRCH when the address space is gone.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int Read(int tid, ulong address, Span<byte> destination, int length)
+    public static int Read(SupervisedProcess process, ulong address, Span<byte> destination, int length)
     {
         if (length == 0)
         {
             return 0;
         }
 
-        if (address == 0)
+        if (address == 0 || address >= UserSpaceEnd)
         {
             return -Errno.EFAULT;
         }
 
-        int firstChunk = (int)Math.Min((ulong)length, PageSize - (address % PageSize));
-        fixed (byte* local = destination)
+        bool added = false;
+        process.Memory.DangerousAddRef(ref added);
+        try
         {
-            var localVec = new IoVec { Base = local, Length = (nuint)length };
-            IoVec* remote = stackalloc IoVec[3];
-            int count = 0;
-            int offset = 0;
-            while (offset < length && count < 3)
+            fixed (byte* d = destination)
             {
-                int chunk = count == 0 ? firstChunk : Math.Min(PageSize, length - offset);
-                remote[count].Base = (void*)(address + (ulong)offset);
-                remote[count].Length = (nuint)chunk;
-                offset += chunk;
-                count++;
-            }
+                nint got = Libc.PRead((int)process.Memory.DangerousGetHandle(), d, (nuint)length, (long)address);
+                if (got < 0)
+                {
+                    int error = Libc.LastError;
+                    return -(error is Errno.EIO or Errno.EINVAL ? Errno.EFAULT : error);
+                }
 
-            localVec.Length = (nuint)offset;
-            nint got = Libc.ProcessVmReadv(tid, &localVec, 1, remote, (ulong)count, 0);
-            if (got < 0)
+                return got == 0 ? -Errno.ESRCH : (int)got;
+            }
+        }
+        finally
+        {
+            if (added)
             {
-                int error = Libc.LastError;
-                return -(error == Errno.ESRCH ? Errno.ESRCH : Errno.EFAULT);
+                process.Memory.DangerousRelease();
             }
-
-            return (int)got;
         }
     }
 
     /// <summary>
-    /// Reads a NUL-terminated path into <paramref name="destination"/> (at least PATH_MAX + 1 bytes).
-    /// Returns its length without the NUL, -EFAULT for a bad pointer, -ENAMETOOLONG past PATH_MAX.
+    /// Reads a NUL-terminated path from <paramref name="process"/> into <paramref name="destination"/> (at least
+    /// PATH_MAX + 1 bytes). Returns its length without the NUL, -EFAULT for a bad pointer, -ENAMETOOLONG past
+    /// PATH_MAX, -ESRCH when the address space is gone.
     /// </summary>
-    /// <remarks>
-    /// Most paths end well before their page does: the rest of the first page is read first, and the following
-    /// pages only when it holds no NUL, so that a typical path costs Linux one pinned page instead of two.
-    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int ReadPath(int tid, ulong address, Span<byte> destination)
+    public static int ReadPath(SupervisedProcess process, ulong address, Span<byte> destination)
     {
         int first = (int)Math.Min((ulong)Scratch.PathMax, PageSize - (address % PageSize));
-        int got = Read(tid, address, destination, first);
+        int got = Read(process, address, destination, first);
         if (got < 0)
         {
             return got;
@@ -85,7 +91,7 @@ internal static unsafe class GuestMemory
 
         if (first < Scratch.PathMax)
         {
-            int more = Read(tid, address + (ulong)first, destination[first..], Scratch.PathMax - first);
+            int more = Read(process, address + (ulong)first, destination[first..], Scratch.PathMax - first);
             if (more < 0)
             {
                 return more == -Errno.ESRCH ? more : -Errno.EFAULT;

@@ -1,3 +1,4 @@
+using Palisade.Host.Linux.Authority;
 using Palisade.Interop;
 using Palisade.Kernel.Hosting;
 using FileIdentity = Palisade.Api.FileIdentity;
@@ -8,7 +9,7 @@ namespace Palisade.Host.Linux.Supervision;
 /// The host's part in a create a driver holds (<see cref="IHeldFileAccess"/>). Before it asks for the decision on an
 /// open, the thread that serves it records here how the open will resolve its path (the base directory, the path, the
 /// resolve flags, <c>O_NOFOLLOW</c>). If a filter holds the create, the kernel asks, on that same thread, for the file:
-/// it is opened <c>O_PATH</c> exactly as the guest's open would resolve it, kept only if it is a regular file, and
+/// it is opened <c>O_PATH</c>, as the guest (its credentials and root), exactly as the guest's open would resolve it, kept only if it is a regular file, and
 /// reopened read-only and non-blocking for the filter to read. When the create is then allowed, the supervisor opens the
 /// guest's file through the <c>O_PATH</c> descriptor (<see cref="Supervisor"/>), so the guest receives the file that was
 /// decided on even if the path was changed while the decision was held.
@@ -31,7 +32,9 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
     /// <param name="length">The path's length, NUL included.</param>
     /// <param name="flags">The guest's open flags.</param>
     /// <param name="resolve">The resolve flags the open will use.</param>
-    public static void Prepare(int baseFd, byte[] path, int length, int flags, ulong resolve)
+    /// <param name="guest">The guest the open is made for: the held file is resolved with its authority.</param>
+    /// <param name="inGuestRoot">False when the path goes through the supervisor's own /proc/self/fd (already resolved in the guest's root).</param>
+    public static void Prepare(int baseFd, byte[] path, int length, int flags, ulong resolve, GuestAuthority guest, bool inGuestRoot)
     {
         OpenTarget t = t_target ??= new OpenTarget();
         t.BaseFd = baseFd;
@@ -39,6 +42,8 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
         t.Length = length;
         t.Flags = flags;
         t.Resolve = resolve;
+        t.Guest = guest;
+        t.InGuestRoot = inGuestRoot;
     }
 
     /// <summary>The decision was made: what was recorded is no longer valid.</summary>
@@ -47,6 +52,7 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
         if (t_target is { } t)
         {
             t.Path = null;
+            t.Guest = null;
         }
     }
 
@@ -56,7 +62,7 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
         reader = -Errno.EBADF;
         file = default;
         OpenTarget? t = t_target;
-        if (t?.Path is not { } path)
+        if (t?.Path is not { } path || t.Guest is not { } guest)
         {
             return -Errno.EINVAL;
         }
@@ -69,12 +75,13 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
         long fd;
         fixed (byte* p = path)
         {
-            fd = Libc.Syscall(Sys.Openat2, t.BaseFd, (long)p, (long)&how, sizeof(OpenHowArgs), 0, 0);
+            var open = new SyscallAction { Number = Sys.Openat2, A1 = t.BaseFd, A2 = (long)p, A3 = (long)&how, A4 = sizeof(OpenHowArgs) };
+            fd = GuestAction.Run(guest, ref open, t.InGuestRoot);
         }
 
         if (fd < 0)
         {
-            return -Libc.LastError;
+            return (int)fd;
         }
 
         Stat stat;
@@ -108,6 +115,8 @@ internal sealed unsafe class HeldCreates : IHeldFileAccess
         public int Length;
         public int Flags;
         public ulong Resolve;
+        public GuestAuthority? Guest;
+        public bool InGuestRoot;
     }
 
     [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
@@ -28,8 +29,7 @@ internal sealed unsafe partial class Supervisor
     private readonly ISyscallMediator _mediator;
     private readonly SyscallFamilies _families;
     private readonly Action<Exception>? _onFault;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> _processOfThread = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _knownProcesses = new();
+    private readonly GuestThreads _threads = new();
     private readonly Dictionary<int, PendingExec> _pendingExecs = [];
     private readonly ManualResetEventSlim _ended = new();
     private readonly ReceiverWatch _watch;
@@ -40,15 +40,8 @@ internal sealed unsafe partial class Supervisor
 
     // Threads that may still use the listener (the receiving one and those serving a slow notification); the last one
     // out closes it. The receiving thread leaves only when the listener hung up (no guest uses the filter any more).
-    private int _threads;
+    private int _serving;
     private volatile int _pendingExecCount;
-
-    /// <summary>The user guests run as: the supervisor's own (a guest cannot gain privileges: no_new_privs).</summary>
-    private static readonly int GuestUserId = (int)Libc.GetUid();
-
-    /// <summary>True on threads whose cwd and umask are their own (see <see cref="PrepareWorkerThread"/>).</summary>
-    [ThreadStatic]
-    private static bool hasPrivateFs;
 
     /// <summary>Creates a supervisor for <paramref name="listener"/> (owned: closed when the loop ends).</summary>
     public Supervisor(int listener, ISyscallMediator mediator, Action<Exception>? onFault)
@@ -69,7 +62,7 @@ internal sealed unsafe partial class Supervisor
     public long SteadyStateAllocatedBytes { get; private set; }
 
     /// <summary>The most threads whose process the supervisor remembers at once (see <see cref="Identify"/>).</summary>
-    public const int MaxCachedThreads = 65536;
+    public const int MaxCachedThreads = GuestThreads.MaxThreads;
 
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
@@ -104,7 +97,7 @@ internal sealed unsafe partial class Supervisor
 
     private void StartReceiver(bool first)
     {
-        Interlocked.Increment(ref _threads);
+        Interlocked.Increment(ref _serving);
         var thread = new Thread(() => Serve(first)) { IsBackground = true, Name = "palisade-supervisor" };
         thread.Start();
     }
@@ -114,7 +107,7 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>The guest of a thread serving a slow notification no longer waits: a decision held for it is cancelled.</summary>
     private void GuestGone(int process, int thread, ulong notification) =>
-        _mediator.WaiterGone(new Requester(process != 0 ? process : _processOfThread.GetValueOrDefault(thread), thread) { UserId = GuestUserId, CallId = notification });
+        _mediator.WaiterGone(new Requester(process != 0 ? process : _threads.ProcessOf(thread), thread) { CallId = notification });
 
     private void AtThreadLimit() => _onFault?.Invoke(new InvalidOperationException(
         $"{ReceiverWatch.MaxWaitingThreads} supervisor threads serve slow operations; a further one that waits is cut short (EAGAIN) until one ends"));
@@ -128,12 +121,13 @@ internal sealed unsafe partial class Supervisor
     /// <summary>A thread that served the listener ends; the last one closes it, and the loop has ended once guests are gone too.</summary>
     private void ThreadDone()
     {
-        if (Interlocked.Decrement(ref _threads) != 0)
+        if (Interlocked.Decrement(ref _serving) != 0)
         {
             return;
         }
 
         _watch.Dispose();
+        _threads.Dispose();
         Libc.CloseOwned(_listener);
         _ended.Set();
     }
@@ -205,18 +199,11 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Gives the calling thread its own cwd and umask (unshare CLONE_FS) and a zero umask, so that files
-    /// the supervisor creates for a guest get exactly the guest's mode and relative AF_UNIX paths can be
-    /// resolved with fchdir without touching the rest of the process.
+    /// Gives the calling thread its own cwd, root and umask (see <see cref="ActingThread.Prepare"/>), so that it can act
+    /// for guests: take a guest's root and umask, and resolve relative AF_UNIX paths with fchdir, without touching the
+    /// rest of the process.
     /// </summary>
-    internal static void PrepareWorkerThread()
-    {
-        if (Libc.Unshare(Libc.CLONE_FS) == 0)
-        {
-            _ = Libc.Umask(0);
-            hasPrivateFs = true;
-        }
-    }
+    internal static void PrepareWorkerThread() => ActingThread.Prepare();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dispatch(in SeccompNotif n, Scratch s)
@@ -225,7 +212,7 @@ internal sealed unsafe partial class Supervisor
         // before anything else, so a reused pid is a new process and not the dead one's thread.
         while (_mediator.TryTakeEndedProcess(out int ended))
         {
-            Forget(ended, ended, wholeProcess: true);
+            ForgetProcess(ended);
         }
 
         try
@@ -237,8 +224,21 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            var requester = Identify((int)n.Pid, s) with { CallId = n.Id };
+            SupervisedThread? thread = Identify((int)n.Pid, n.Id, s);
+            if (thread is null)
+            {
+                // The thread is gone (killed while its call waited): nobody receives an answer.
+                Reply(n.Id, Errno.ESRCH);
+                return;
+            }
+
+            Requester requester = thread.Requester with { CallId = n.Id };
             if (_pendingExecCount > 0 && !VerifyPendingExec(in n, requester, s))
+            {
+                return;
+            }
+
+            if (IsContextChange(n.Data.Nr) && HandleContextChange(in n, thread, s))
             {
                 return;
             }
@@ -249,7 +249,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Openat:
                 case Sys.Openat2:
                 case Sys.Creat:
-                    HandleOpen(in n, requester, s);
+                    HandleOpen(in n, thread, s);
                     break;
                 case Sys.Rename:
                 case Sys.Renameat:
@@ -264,7 +264,31 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Chown:
                 case Sys.Lchown:
                 case Sys.Fchownat:
-                    HandlePathOperation(in n, requester, s);
+                case Sys.Fchmod:
+                case Sys.Fchown:
+                case Sys.Ftruncate:
+                case Sys.Fallocate:
+                case Sys.Utime:
+                case Sys.Utimes:
+                case Sys.Futimesat:
+                case Sys.Utimensat:
+                case Sys.Setxattr:
+                case Sys.Lsetxattr:
+                case Sys.Fsetxattr:
+                case Sys.Setxattrat:
+                case Sys.Removexattr:
+                case Sys.Lremovexattr:
+                case Sys.Fremovexattr:
+                case Sys.Removexattrat:
+                case Sys.Link:
+                case Sys.Linkat:
+                case Sys.Mkdir:
+                case Sys.Mkdirat:
+                case Sys.Mknod:
+                case Sys.Mknodat:
+                case Sys.Symlink:
+                case Sys.Symlinkat:
+                    HandlePathOperation(in n, thread, s);
                     break;
                 case Sys.Close:
                     _mediator.Close(requester, (int)n.Data.Args[0]);
@@ -272,7 +296,7 @@ internal sealed unsafe partial class Supervisor
                     break;
                 case Sys.Execve:
                 case Sys.Execveat:
-                    HandleExec(in n, requester, s);
+                    HandleExec(in n, thread, s);
                     break;
                 case Sys.Connect:
                 case Sys.Bind:
@@ -282,7 +306,7 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Sendto:
                 case Sys.Sendmsg:
                 case Sys.Sendmmsg:
-                    HandleNetwork(in n, requester, s);
+                    HandleNetwork(in n, thread, s);
                     break;
                 case Sys.Fork:
                 case Sys.Vfork:
@@ -293,7 +317,7 @@ internal sealed unsafe partial class Supervisor
                     break;
                 case Sys.Fcntl:
                 case Sys.Ioctl:
-                    HandleSignalOwner(in n, requester, s);
+                    HandleSignalOwner(in n, thread, s);
                     break;
                 default:
                     HandleProcessAccess(in n, requester, s);
@@ -309,75 +333,103 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Maps the notifying thread to its process. The cache is filled from /proc/{tid}/status the first
-    /// time a thread is seen; the first sight of a process is reported as <see cref="ISyscallMediator.ProcessStarted"/>.
+    /// The notifying thread with its process and authority. Read from /proc/{tid}/status the first time the thread is
+    /// seen (or after something it could have changed), then confirmed with ID_VALID: a thread id is reused only after
+    /// its thread ended, and this one is still waiting, so what was read is its. The first sight of a process is
+    /// reported as <see cref="ISyscallMediator.ProcessStarted"/>. Null when the thread is gone.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private Requester Identify(int tid, Scratch s)
+    private SupervisedThread? Identify(int tid, ulong id, Scratch s)
     {
-        if (_processOfThread.TryGetValue(tid, out int process))
+        if (_threads.TryGet(tid, out SupervisedThread? known))
         {
-            return new Requester(process, tid) { UserId = GuestUserId };
+            return known;
         }
 
-        // A cache, bounded: threads that end without a call the supervisor sees leave their entries behind, and a guest
-        // that makes threads without end must not grow the kernel's memory without end. Known processes are forgotten too
-        // unless their ends are reported (then each is removed when it ends).
-        if (_processOfThread.Count >= MaxCachedThreads)
+        SupervisedThread? thread = _threads.Read(tid, s, out bool newProcess, out bool newThread, out int parent);
+        if (thread is null || !StillWaiting(id))
         {
-            _processOfThread.Clear();
-            if ((_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) == 0)
-            {
-                _knownProcesses.Clear();
-            }
+            _threads.ForgetThread(tid);
+            return null;
         }
 
-        int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);
-        long tgid = tid;
-        long parent = 0;
-        if (length > 0)
-        {
-            var status = s.Status.AsSpan(0, length);
-            _ = ProcFs.TryField(status, "Tgid:"u8, 10, out tgid);
-            _ = ProcFs.TryField(status, "PPid:"u8, 10, out parent);
-        }
-
-        // Known by process, not by its threads: a process whose only seen thread has exited is still the same process.
-        bool newProcess = _knownProcesses.TryAdd((int)tgid, 0);
-        _processOfThread[tid] = (int)tgid;
-        var requester = new Requester((int)tgid, tid) { UserId = GuestUserId };
+        Requester requester = thread.Requester;
         if (newProcess && (_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
         {
-            _mediator.ProcessStarted(requester, (int)parent);
+            _mediator.ProcessStarted(requester, parent);
         }
-        else if (!newProcess && tid != (int)tgid && (_families & SyscallFamilies.ProcessExits) != 0
+        else if (!newProcess && newThread && tid != requester.ProcessId && (_families & SyscallFamilies.ProcessExits) != 0
             && (_families & SyscallFamilies.ProcessLifetime) == 0)
         {
             // clone runs natively under ProcessExits: a new thread is reported at its first mediated call.
             _mediator.ThreadStarted(requester);
         }
 
-        return requester;
+        return thread;
     }
 
-    private void Forget(int process, int tid, bool wholeProcess)
+    /// <summary>
+    /// Reads guest memory for a notification's thread. When what was read of the thread is stale (its process's address
+    /// space is gone: the thread id now belongs to another process), the process is forgotten, the thread read again,
+    /// and the read retried once; <paramref name="thread"/> is then the fresh entry.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal int ReadGuest(ref SupervisedThread thread, ulong id, ulong address, Span<byte> destination, int length, Scratch s)
     {
-        if (!wholeProcess)
+        int got = GuestMemory.Read(thread.Process, address, destination, length);
+        return got != -Errno.ESRCH || !Refresh(ref thread, id, s) ? got : GuestMemory.Read(thread.Process, address, destination, length);
+    }
+
+    /// <summary>Reads a path for a notification's thread, as <see cref="ReadGuest"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal int ReadGuestPath(ref SupervisedThread thread, ulong id, ulong address, Span<byte> destination, Scratch s)
+    {
+        int got = GuestMemory.ReadPath(thread.Process, address, destination);
+        return got != -Errno.ESRCH || !Refresh(ref thread, id, s) ? got : GuestMemory.ReadPath(thread.Process, address, destination);
+    }
+
+    /// <summary>Replaces a stale entry (see <see cref="ReadGuest"/>); false when the thread is gone.</summary>
+    private bool Refresh(ref SupervisedThread thread, ulong id, Scratch s)
+    {
+        ForgetProcess(thread.Process.ProcessId);
+        SupervisedThread? fresh = Identify(thread.Requester.ThreadId, id, s);
+        if (fresh is null)
         {
-            _processOfThread.TryRemove(tid, out _);
-            return;
+            return false;
         }
 
-        foreach (KeyValuePair<int, int> entry in _processOfThread)
+        thread = fresh;
+        return true;
+    }
+
+    /// <summary>
+    /// Rewrites a path in <paramref name="buffer"/> that names the calling process (/proc/self, /proc/thread-self,
+    /// /dev/fd, /dev/std*) to the guest's own /proc entry, numbered as the guest's /proc numbers it (the supervisor would
+    /// otherwise resolve "self" to itself); returns the new length.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static int RewriteSelf(SupervisedThread thread, byte[] buffer, int length, Scratch s, out bool rewritten)
+    {
+        rewritten = false;
+        if (!Syscalls.PathResolution.NamesCallingProcess(buffer.AsSpan(0, length)))
         {
-            if (entry.Value == process)
-            {
-                _processOfThread.TryRemove(entry);
-            }
+            return length;
         }
 
-        _knownProcesses.TryRemove(process, out _);
-        ForgetPendingExec(process);
+        int process = thread.Requester.ProcessId, tid = thread.Requester.ThreadId;
+        if (!thread.Authority.KernelRoot && !GuestProcView.TryNumbers(thread, s, ref process, ref tid))
+        {
+            return length;
+        }
+
+        return Syscalls.PathResolution.RewriteSelfReferences(buffer, length, process, tid, out rewritten);
+    }
+
+    /// <summary>Forgets a process that ended (its threads, its handles, a pending exec check).</summary>
+    private void ForgetProcess(int processId)
+    {
+        _threads.ForgetProcess(processId);
+        ForgetPendingExec(processId);
     }
 
     /// <summary>Answers with an errno (0 = success with value <paramref name="value"/>).</summary>

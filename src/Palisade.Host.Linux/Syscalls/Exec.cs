@@ -1,4 +1,5 @@
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
@@ -9,7 +10,8 @@ namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
 /// execve and execveat. Linux offers no way to exec on a guest's behalf, so the supervisor resolves the
-/// image itself (an O_PATH handle: its identity and canonical path), the mediator decides on that, and
+/// image itself, as the guest (its credentials and root: an O_PATH handle, its identity and canonical path), the
+/// mediator decides on that, and
 /// the call continues. Because Linux re-resolves the path, a racing guest could swap the image in between;
 /// so the approved identity is remembered, and at the process's next mediated system call
 /// /proc/{pid}/exe must be the approved image (exec succeeded) or the previous one (exec failed). Any
@@ -17,7 +19,7 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
-    private void HandleExec(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleExec(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         bool at = n.Data.Nr == Sys.Execveat;
@@ -25,7 +27,7 @@ internal sealed unsafe partial class Supervisor
         ulong pathAddress = at ? n.Data.Args[1] : n.Data.Args[0];
         int flags = at ? (int)n.Data.Args[4] : 0;
 
-        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
+        int pathLength = ReadGuestPath(ref thread, n.Id, pathAddress, s.Path, s);
         if (pathLength < 0)
         {
             Reply(n.Id, -pathLength);
@@ -36,6 +38,9 @@ internal sealed unsafe partial class Supervisor
         {
             return;
         }
+
+        Requester requester = thread.Requester with { CallId = n.Id };
+        GuestAuthority guest = thread.Authority;
 
         var path = s.Path.AsSpan(0, pathLength + 1);
         bool emptyPath = pathLength == 0 && (flags & Libc.AT_EMPTY_PATH) != 0;
@@ -56,7 +61,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
+            absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
             if (emptyPath)
             {
                 image = baseFd;
@@ -73,19 +78,11 @@ internal sealed unsafe partial class Supervisor
                 }
 
                 // As for opens: no magic link may resolve in the supervisor, except a guest's /proc/PID/fd/N.
-                var how = new OpenHowArgs
-                {
-                    Flags = (ulong)(Libc.O_PATH | Libc.O_CLOEXEC | ((flags & Libc.AT_SYMLINK_NOFOLLOW) != 0 ? Libc.O_NOFOLLOW : 0)),
-                    Resolve = PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)) ? 0UL : 0x02UL,
-                };
-                fixed (byte* p = path)
-                {
-                    image = (int)Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)&how, sizeof(OpenHowArgs), 0, 0);
-                }
-
+                bool descriptorLink = rewritten && guest.KernelRoot && PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength));
+                image = GuestResolver.OpenObject(guest, baseFd, path, follow: (flags & Libc.AT_SYMLINK_NOFOLLOW) == 0, descriptorLink);
                 if (image < 0)
                 {
-                    Reply(n.Id, pathLength == 0 ? Errno.ENOENT : Libc.LastError);
+                    Reply(n.Id, pathLength == 0 ? Errno.ENOENT : -image);
                     return;
                 }
             }
@@ -104,7 +101,7 @@ internal sealed unsafe partial class Supervisor
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
-                CommandLine = ReadArguments(tid, at ? n.Data.Args[2] : n.Data.Args[1], s),
+                CommandLine = ReadArguments(thread.Process, at ? n.Data.Args[2] : n.Data.Args[1], s),
             };
             int decision = _mediator.Exec(requester, request);
             if (decision != 0)
@@ -114,7 +111,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(image, s)));
+            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(guest, image)));
             Continue(n.Id);
         }
         finally
@@ -189,7 +186,7 @@ internal sealed unsafe partial class Supervisor
     /// For a script (<c>#!interpreter</c>), the identity of its interpreter: Linux runs that binary for the approved
     /// image, so it is what /proc/{pid}/exe shows after a successful exec. None for any other image.
     /// </summary>
-    private static FileIdentity InterpreterOf(int image, Scratch s)
+    private static FileIdentity InterpreterOf(GuestAuthority guest, int image)
     {
         int fd;
         Span<byte> link = stackalloc byte[64];
@@ -237,11 +234,18 @@ internal sealed unsafe partial class Supervisor
             }
 
             head[end] = 0;
-            Stat stat;
-            fixed (byte* interpreter = head[start..])
+
+            // Linux looks the interpreter up in the guest's root, with its credentials: so does this.
+            int interpreter = GuestResolver.OpenObject(guest, Libc.AT_FDCWD, head[start..(end + 1)], follow: true);
+            if (interpreter < 0)
             {
-                return Libc.FStatAt(Libc.AT_FDCWD, interpreter, &stat, 0) == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
+                return default;
             }
+
+            Stat stat;
+            int statted = Libc.FStat(interpreter, &stat);
+            Libc.CloseOwned(interpreter);
+            return statted == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
         }
         finally
         {
@@ -250,7 +254,7 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>Reads argv (a NULL-terminated array of string pointers) into one space-separated line.</summary>
-    private static ReadOnlySpan<byte> ReadArguments(int tid, ulong argv, Scratch s)
+    private static ReadOnlySpan<byte> ReadArguments(SupervisedProcess process, ulong argv, Scratch s)
     {
         const int MaxArguments = 64, MaxLine = 4096;
         if (argv == 0)
@@ -259,7 +263,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         Span<byte> pointers = stackalloc byte[MaxArguments * 8];
-        int got = GuestMemory.Read(tid, argv, pointers, pointers.Length);
+        int got = GuestMemory.Read(process, argv, pointers, pointers.Length);
         if (got <= 0)
         {
             return default;
@@ -275,7 +279,7 @@ internal sealed unsafe partial class Supervisor
                 break;
             }
 
-            int length = GuestMemory.ReadPath(tid, p, s.Path2);
+            int length = GuestMemory.ReadPath(process, p, s.Path2);
             if (length < 0)
             {
                 break;
@@ -292,14 +296,6 @@ internal sealed unsafe partial class Supervisor
         }
 
         return line.AsSpan(0, used);
-    }
-
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    private struct OpenHowArgs
-    {
-        public ulong Flags;
-        public ulong Mode;
-        public ulong Resolve;
     }
 
     private static bool SameFile(FileIdentity a, FileIdentity b) => a.Device == b.Device && a.Inode == b.Inode;

@@ -1,19 +1,22 @@
 using System.Runtime.CompilerServices;
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
+using Palisade.Api;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
 using Palisade.Host.Linux.Syscalls;
-using FileIdentity = Palisade.Api.FileIdentity;
+
 
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
-/// open, openat, openat2, creat. The supervisor opens the file itself with the guest's flags (so Linux
-/// validates them exactly as for the guest, and a FIFO or a leased file waits exactly as it would for the
-/// guest: see <see cref="ReceiverWatch"/>), then injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND:
-/// the guest gets the very file that the pre and post decisions saw. When a driver held the open on a file
-/// (<see cref="HeldCreates"/>), the guest's file is opened through the descriptor of the file decided on.
+/// open, openat, openat2, creat. The supervisor opens the file itself, as the guest (<see cref="GuestAction"/>: its
+/// credentials, root and umask) with the guest's flags, so Linux checks permissions and validates flags exactly as for
+/// the guest, and a FIFO or a leased file waits exactly as it would for the guest (see <see cref="ReceiverWatch"/>); then it
+/// injects the descriptor with SECCOMP_IOCTL_NOTIF_ADDFD | SEND: the guest gets the very file that the pre and post
+/// decisions saw. When a driver held the open on a file (<see cref="HeldCreates"/>), the guest's file is opened, as the
+/// guest, through the descriptor of the file decided on. The kernel boundary decides first (<see cref="Boundary.KernelBoundary"/>).
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -26,8 +29,31 @@ internal sealed unsafe partial class Supervisor
         public ulong Resolve;
     }
 
+    /// <summary>openat2 as the guest, with its umask for a file it creates.</summary>
+    private struct OpenAction : IGuestAction
+    {
+        public int Directory;
+        public byte* Path;
+        public OpenHow* How;
+        public uint Umask;
+        public bool Creates;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly long Run()
+        {
+            if (Creates && !ActingThread.UseUmask(Umask))
+            {
+                // No private fs context: apply the umask by hand (a default ACL then loses to it).
+                How->Mode &= ~(ulong)Umask;
+            }
+
+            long fd = Libc.Syscall(Sys.Openat2, Directory, (long)Path, (long)How, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
+            return fd < 0 ? -Libc.LastError : fd;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void HandleOpen(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleOpen(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         int nr = n.Data.Nr;
@@ -52,7 +78,7 @@ internal sealed unsafe partial class Supervisor
                 how.Mode = (uint)arg1;
                 break;
             default:
-                int howError = ReadOpenHow(tid, arg2, arg3, s, ref how);
+                int howError = ReadOpenHow(ref thread, n.Id, arg2, arg3, s, ref how);
                 if (howError != 0)
                 {
                     Reply(n.Id, howError);
@@ -62,12 +88,14 @@ internal sealed unsafe partial class Supervisor
                 break;
         }
 
-        int pathLength = GuestMemory.ReadPath(tid, pathAddress, s.Path);
+        int pathLength = ReadGuestPath(ref thread, n.Id, pathAddress, s.Path, s);
         if (pathLength < 0)
         {
             Reply(n.Id, -pathLength);
             return;
         }
+
+        Requester requester = thread.Requester with { CallId = n.Id };
 
         // The path was read by pid: an open that can change the file system first checks that the thread that asked still
         // waits, so the path is not another process's that reused its pid. A read-only open needs no such check: only that
@@ -89,17 +117,17 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
+        GuestFileFacts names = s.Names.Begin(thread.Authority);
+        int descriptor = -1;
         try
         {
             int absoluteLength = PathResolution.Absolute(baseFd, path[..^1], s.Proc, s.Absolute);
-            if (absoluteLength < 0)
-            {
-                Reply(n.Id, -absoluteLength);
-                return;
-            }
-
-            absoluteLength = PathResolution.RewriteSelfReferences(s.Absolute, absoluteLength, requester.ProcessId, tid, out bool rewritten);
+            absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
+            int guestFlags = (int)how.Flags;
+            bool inGuestRoot = true;
+            FileObjectFacts facts = names;
             byte[] pathBuffer = s.Path;
+            int nameLength = pathLength;
             if (rewritten)
             {
                 // The path named the guest itself (/proc/self, /dev/fd, ...): open the rewritten absolute path.
@@ -107,26 +135,59 @@ internal sealed unsafe partial class Supervisor
                 baseFd = Libc.AT_FDCWD;
                 s.Absolute[absoluteLength] = 0;
                 path = s.Absolute.AsSpan(0, absoluteLength + 1);
-                pathBuffer = s.Absolute;
+                (pathBuffer, nameLength) = (s.Absolute, absoluteLength);
+                if (PathResolution.TryDescriptorNumber(s.Absolute.AsSpan(0, absoluteLength), out int guestFd))
+                {
+                    // One of its own descriptors: reopen the very file behind it, as Linux does for the guest's own
+                    // /proc/self/fd/N (a process may always look at itself), through the supervisor's copy of it. The
+                    // decision is on that file.
+                    descriptor = TakeGuestFd(thread.Process, guestFd);
+                    if (descriptor < 0)
+                    {
+                        Reply(n.Id, descriptor == -Errno.EBADF ? Errno.ENOENT : -descriptor);
+                        return;
+                    }
+
+                    facts = s.Reopened.Set(descriptor);
+                    ProcFs.FormatSelfFd(s.Directory, descriptor);
+                    path = s.Directory.AsSpan(0, s.Directory.AsSpan().IndexOf((byte)0) + 1);
+                    inGuestRoot = false;
+                }
+            }
+
+            if (descriptor < 0)
+            {
+                bool exclusiveCreate = (guestFlags & (Libc.O_CREAT | Libc.O_EXCL)) == (Libc.O_CREAT | Libc.O_EXCL);
+                bool follow = (guestFlags & Libc.O_NOFOLLOW) == 0 && !exclusiveCreate;
+                names.SetName(baseFd, pathBuffer, nameLength, follow, (guestFlags & Libc.O_CREAT) != 0 ? FileObjectType.Regular : FileObjectType.None, how.Resolve);
             }
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
             bool descriptorLink = PathResolution.TryParseDescriptorLink(s.Absolute.AsSpan(0, absoluteLength), out Boundary.DescriptorLink link);
             ulong resolve = how.Resolve;
-            if (!descriptorLink)
+            if (descriptor < 0 && !descriptorLink)
             {
                 resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
-
-            int guestFlags = (int)how.Flags;
 
             // The kernel boundary first, whatever the drivers would say: no kernel task's /proc entry, no write to the
             // kernel's own files (docs/security.md).
             Boundary.OpenPlan plan = Boundary.OpenPlan.Admit;
             if (_boundary is not null)
             {
-                int refusal = BoundaryBeforeOpen(baseFd, path, absoluteLength, guestFlags, rewritten, descriptorLink, requester, s, ref plan);
+                int refusal;
+                if (descriptor >= 0)
+                {
+                    // A reopen of the guest's own descriptor, through the supervisor's copy: what it opens is checked.
+                    refusal = CanModify(guestFlags) ? _boundary.RefusesChangeOn(descriptor) : 0;
+                    (plan, descriptorLink) = (Boundary.OpenPlan.CheckAfter, false);
+                }
+                else
+                {
+                    refusal = BoundaryBeforeOpen(baseFd, path, absoluteLength, guestFlags, rewritten, descriptorLink, requester, s, ref plan);
+                }
+
                 if (refusal != 0)
                 {
                     Reply(n.Id, refusal);
@@ -141,14 +202,16 @@ internal sealed unsafe partial class Supervisor
                 Flags = guestFlags,
                 Mode = (uint)how.Mode,
                 Resolve = how.Resolve,
+                Facts = facts,
             };
 
             int decision = ISyscallMediator.AllowWithoutPost;
             int held = -1;
             if ((_families & SyscallFamilies.FileOpen) != 0)
             {
-                // Should a driver hold this open, the file it holds it on is opened as this open will resolve its path.
-                HeldCreates.Prepare(baseFd, pathBuffer, path.Length, guestFlags, resolve);
+                // Should a driver hold this open, the file it holds it on is opened, as the guest, as this open will
+                // resolve its path.
+                HeldCreates.Prepare(baseFd, pathBuffer, path.Length, guestFlags, resolve, thread.Authority, inGuestRoot);
                 decision = _mediator.PreOpen(requester, request);
                 HeldCreates.Clear();
                 held = decision == 0 || decision == ISyscallMediator.AllowWithoutPost ? _mediator.TakeHeldFile() : -1;
@@ -166,7 +229,15 @@ internal sealed unsafe partial class Supervisor
             {
                 // Linux cannot inject an O_PATH descriptor (ADDFD refuses it): let the guest's own call run.
                 // An O_PATH descriptor gives no access to data; see docs/security.md.
-                Libc.CloseOwned(held);
+                Continue(n.Id);
+                return;
+            }
+
+            if (!thread.Authority.InitialUserNamespace && PathResolution.IsOpenerNamespaceFile(s.Absolute.AsSpan(0, absoluteLength)))
+            {
+                // What this file does depends on the user namespace of whoever opened it (an id map is written by
+                // its opener's namespace, /dev/fuse mounts in it), and the supervisor's threads cannot be in the
+                // guest's: the guest opens it itself, with its own authority. See docs/security.md.
                 Continue(n.Id);
                 return;
             }
@@ -180,19 +251,8 @@ internal sealed unsafe partial class Supervisor
                 ours.Mode = creates ? ours.Mode & 0xfff : 0;
             }
 
-            if (creates)
-            {
-                ours.Mode &= ~(ulong)GuestUmask(tid, s);
-            }
-
             ours.Resolve = resolve;
-            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd;
-            if (held < 0)
-            {
-                fd = OpenOnReceiver(baseFd, path, ref ours, ref plan);
-            }
-            else
+            if (held >= 0)
             {
                 // The held file was resolved when it was held, not confined to the root mount: check what was opened.
                 if (plan == Boundary.OpenPlan.RootMountFirst)
@@ -200,45 +260,82 @@ internal sealed unsafe partial class Supervisor
                     plan = Boundary.OpenPlan.CheckAfter;
                 }
 
-                fd = OpenHeld(held, ref ours, s);
-            }
-
-            if (fd < 0)
-            {
-                Reply(n.Id, -fd);
+                ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+                AfterOpen(n.Id, requester, in request, OpenHeld(held, thread.Authority, ref ours, creates, s), post, plan, descriptorLink, in link, guestFlags, s);
                 return;
             }
 
-            if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, (guestFlags & Libc.O_ACCMODE) != Libc.O_RDONLY, s) is int refused and not 0)
+            int openFrom = baseFd;
+            if (names.HasParent && how.Resolve == 0)
             {
-                Libc.CloseOwned(fd);
-                Reply(n.Id, refused);
-                return;
+                // A filter looked at the object: open the last component in the very directory it saw.
+                int parent = names.ParentOf();
+                if (parent < 0 && parent != Libc.AT_FDCWD)
+                {
+                    Reply(n.Id, -parent);
+                    return;
+                }
+
+                openFrom = parent;
+                path = path[names.NameAt()..];
+
+                // The directory was resolved through whatever links the path holds: it may be on any mount.
+                if (plan == Boundary.OpenPlan.RootMountFirst)
+                {
+                    plan = Boundary.OpenPlan.CheckAfter;
+                }
             }
 
-            // The identity is for the post decision only: an open that needs none saves the system call.
-            Stat stat = default;
-            if (post && Libc.FStat(fd, &stat) < 0)
-            {
-                int error = Libc.LastError;
-                Libc.CloseOwned(fd);
-                Reply(n.Id, error);
-                return;
-            }
-
-            FinishOpen(n.Id, requester, request, fd, in stat, post, s);
+            ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
+            int fd = OpenOnReceiver(thread.Authority, openFrom, path, ref ours, creates, inGuestRoot, ref plan);
+            AfterOpen(n.Id, requester, in request, fd, post, plan, descriptorLink, in link, guestFlags, s);
         }
         finally
         {
+            Libc.CloseOwned(descriptor);
+            names.End();
             PathResolution.CloseBase(baseFd);
         }
+    }
+
+    /// <summary>
+    /// After the open (<paramref name="fd"/>, or -errno): the kernel boundary's check of what was opened when its plan
+    /// asks for one, the identity for the post decision, then <see cref="FinishOpen"/>. Consumes <paramref name="fd"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AfterOpen(ulong id, Requester requester, in OpenCall request, int fd, bool post, Boundary.OpenPlan plan, bool descriptorLink, in Boundary.DescriptorLink link, int guestFlags, Scratch s)
+    {
+        if (fd < 0)
+        {
+            Reply(id, -fd);
+            return;
+        }
+
+        if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, (guestFlags & Libc.O_ACCMODE) != Libc.O_RDONLY, s) is int refused and not 0)
+        {
+            Libc.CloseOwned(fd);
+            Reply(id, refused);
+            return;
+        }
+
+        // The identity is for the post decision only: an open that needs none saves the system call.
+        Stat stat = default;
+        if (post && Libc.FStat(fd, &stat) < 0)
+        {
+            int error = Libc.LastError;
+            Libc.CloseOwned(fd);
+            Reply(id, error);
+            return;
+        }
+
+        FinishOpen(id, requester, request, fd, in stat, post, s);
     }
 
     /// <summary>True for an open that can change the file system: it creates, truncates, or opens for writing.</summary>
     private static bool CanModify(int flags) =>
         (flags & (Libc.O_CREAT | Libc.O_TRUNC | Libc.O_ACCMODE)) != 0 || (flags & Libc.O_TMPFILE) == Libc.O_TMPFILE;
 
-    private static int ReadOpenHow(int tid, ulong address, ulong size, Scratch s, ref OpenHow how)
+    private int ReadOpenHow(ref SupervisedThread thread, ulong id, ulong address, ulong size, Scratch s, ref OpenHow how)
     {
         if (size < Libc.OPEN_HOW_SIZE_VER0)
         {
@@ -250,7 +347,7 @@ internal sealed unsafe partial class Supervisor
             return Errno.E2BIG;
         }
 
-        int got = GuestMemory.Read(tid, address, s.Small, (int)size);
+        int got = ReadGuest(ref thread, id, address, s.Small, (int)size, s);
         if (got < (int)size)
         {
             return Errno.EFAULT;
@@ -266,9 +363,10 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// Performs the open as the guest's call would, with our flags and blocking as the guest asked; the fd or -errno.
-    /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="ReceiverWatch"/> gives the
-    /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
+    /// Performs the open as the guest (<paramref name="guest"/>'s credentials, root and umask), with our flags and
+    /// blocking as the guest asked; the fd or -errno. If the open waits (a FIFO end without its partner, a lease being
+    /// broken), the <see cref="ReceiverWatch"/> gives the listener to a new receiving thread meanwhile, and this one
+    /// answers this notification when the open returns.
     /// </summary>
     /// <remarks>
     /// With <see cref="Boundary.OpenPlan.RootMountFirst"/> the open is first confined to the root mount
@@ -277,7 +375,7 @@ internal sealed unsafe partial class Supervisor
     /// becomes <see cref="Boundary.OpenPlan.CheckAfter"/>.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, ref Boundary.OpenPlan plan)
+    private int OpenOnReceiver(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool creates, bool inGuestRoot, ref Boundary.OpenPlan plan)
     {
         bool confined = plan == Boundary.OpenPlan.RootMountFirst && (how.Resolve & Libc.RESOLVE_NO_XDEV) == 0;
         if (confined)
@@ -285,14 +383,14 @@ internal sealed unsafe partial class Supervisor
             how.Resolve |= Libc.RESOLVE_NO_XDEV;
         }
 
-        int result = Openat2(baseFd, pathWithNul, ref how);
+        int result = OpenAs(guest, baseFd, pathWithNul, ref how, creates, inGuestRoot);
         if (confined)
         {
             how.Resolve &= ~Libc.RESOLVE_NO_XDEV;
             plan = result != -Errno.EXDEV ? Boundary.OpenPlan.Admit : Boundary.OpenPlan.CheckAfter;
             if (result == -Errno.EXDEV)
             {
-                result = Openat2(baseFd, pathWithNul, ref how);
+                result = OpenAs(guest, baseFd, pathWithNul, ref how, creates, inGuestRoot);
             }
         }
 
@@ -300,24 +398,23 @@ internal sealed unsafe partial class Supervisor
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int Openat2(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    private static int OpenAs(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool creates, bool inGuestRoot)
     {
-        long fd;
         fixed (byte* p = pathWithNul)
         fixed (OpenHow* h = &how)
         {
-            fd = Libc.Syscall(Sys.Openat2, baseFd, (long)p, (long)h, Libc.OPEN_HOW_SIZE_VER0, 0, 0);
+            var open = new OpenAction { Directory = baseFd, Path = p, How = h, Umask = guest.Umask, Creates = creates };
+            return (int)GuestAction.Run(guest, ref open, inGuestRoot);
         }
-
-        return fd < 0 ? -Libc.LastError : (int)fd;
     }
 
     /// <summary>
-    /// Opens the guest's file through <paramref name="held"/>, the descriptor of the file a driver held the open on (and
-    /// consumes it), with the guest's flags: the file decided on is the file received. Its path was resolved, with the
-    /// guest's resolve flags, when it was held; here only the magic link to it is followed.
+    /// Opens the guest's file, as the guest, through <paramref name="held"/>, the descriptor of the file a driver held the
+    /// open on (and consumes it), with the guest's flags: the file decided on is the file received. Its path was
+    /// resolved, as the guest and with the guest's resolve flags, when it was held; here only the magic link to it is
+    /// followed. The fd or -errno.
     /// </summary>
-    private static int OpenHeld(int held, ref OpenHow how, Scratch s)
+    private int OpenHeld(int held, GuestAuthority guest, ref OpenHow how, bool creates, Scratch s)
     {
         try
         {
@@ -325,7 +422,8 @@ internal sealed unsafe partial class Supervisor
             var through = how;
             through.Flags &= ~(ulong)Libc.O_NOFOLLOW;
             through.Resolve = 0;
-            return Openat2(Libc.AT_FDCWD, s.Proc2.AsSpan(0, length), ref through);
+            int fd = OpenAs(guest, Libc.AT_FDCWD, s.Proc2.AsSpan(0, length), ref through, creates, inGuestRoot: false);
+            return fd >= 0 ? fd : -AfterWait(-fd);
         }
         finally
         {
@@ -368,7 +466,7 @@ internal sealed unsafe partial class Supervisor
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved);
+                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat));
                 int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
@@ -387,11 +485,5 @@ internal sealed unsafe partial class Supervisor
         {
             Libc.CloseOwned(fd);
         }
-    }
-
-    private uint GuestUmask(int tid, Scratch s)
-    {
-        int length = ProcFs.ReadStatus(tid, s.Proc2, s.Status);
-        return length > 0 && ProcFs.TryField(s.Status.AsSpan(0, length), "Umask:"u8, 8, out long mask) ? (uint)mask : 0022;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Palisade.Interop;
+using Palisade.Host.Linux.Authority;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
@@ -8,7 +9,7 @@ using Palisade.Host.Linux.Syscalls;
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
-/// connect, bind, listen (performed by the supervisor on its own copy of the guest's socket, taken with
+/// connect, bind, listen (performed by the supervisor as the guest, on its own copy of the guest's socket taken with
 /// pidfd_getfd: the same open socket, so the guest's socket is the one connected), and accept and sends
 /// with an explicit destination (decided, then continued: see docs/security.md). A blocking connect waits for its peer
 /// on the thread that serves it, as the guest would; if it takes long, <see cref="ReceiverWatch"/> hands receiving to
@@ -17,7 +18,7 @@ namespace Palisade.Host.Linux.Supervision;
 internal sealed unsafe partial class Supervisor
 {
 
-    private void HandleNetwork(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleNetwork(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         int nr = n.Data.Nr;
@@ -28,16 +29,16 @@ internal sealed unsafe partial class Supervisor
         {
             case Sys.Connect:
             case Sys.Bind:
-                remoteLength = ReadSockaddr(tid, a1, a2, s.Address);
+                remoteLength = ReadSockaddr(ref thread, n.Id, a1, a2, s.Address, s);
                 break;
             case Sys.Sendto:
-                remoteLength = ReadSockaddr(tid, a4, a5, s.Address);
+                remoteLength = ReadSockaddr(ref thread, n.Id, a4, a5, s.Address, s);
                 break;
             case Sys.Sendmsg:
-                remoteLength = ReadMessageAddress(tid, a1, s.Address, s);
+                remoteLength = ReadMessageAddress(ref thread, n.Id, a1, s.Address, s);
                 break;
             case Sys.Sendmmsg:
-                HandleSendmmsg(in n, requester, s);
+                HandleSendmmsg(in n, thread, s);
                 return;
             default:
                 break;
@@ -60,7 +61,9 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        int socket = TakeGuestFd(requester.ProcessId, (int)a0);
+        Requester requester = thread.Requester with { CallId = n.Id };
+        GuestAuthority guest = thread.Authority;
+        int socket = TakeGuestFd(thread.Process, (int)a0);
         if (socket < 0)
         {
             Reply(n.Id, -socket);
@@ -113,7 +116,7 @@ internal sealed unsafe partial class Supervisor
                     // goes to exactly that socket (through its descriptor's /proc/self/fd link).
                     if (_boundary is not null && domain == Libc.AF_UNIX && address.Length > 2 && address[2] != 0)
                     {
-                        int refusal = ResolveSocketFile(tid, address, s, out socketFile);
+                        int refusal = ResolveSocketFile(guest, tid, address, s, out socketFile);
                         if (refusal != 0)
                         {
                             Reply(n.Id, refusal);
@@ -124,14 +127,16 @@ internal sealed unsafe partial class Supervisor
                     }
 
                     // A blocking connect that waits for its peer is handed over with its thread (ReceiverWatch).
-                    Reply(n.Id, AfterWait(UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null)));
+                    Reply(n.Id, AfterWait(socketFile >= 0
+                        ? SocketAddressCall(guest, Sys.Connect, socket, domain, address, -1, inGuestRoot: false)
+                        : UnixAware(guest, Sys.Connect, tid, socket, domain, address, s)));
                     return;
                 case Sys.Bind:
-                    uint? umask = domain == Libc.AF_UNIX ? GuestUmask(tid, s) : null;
-                    Reply(n.Id, UnixAware(Sys.Bind, tid, socket, domain, address, s, umask));
+                    Reply(n.Id, UnixAware(guest, Sys.Bind, tid, socket, domain, address, s));
                     return;
                 case Sys.Listen:
-                    Reply(n.Id, Libc.Listen(socket, (int)a1) < 0 ? Libc.LastError : 0);
+                    var listen = new SyscallAction { Number = Sys.Listen, A1 = socket, A2 = (long)a1 };
+                    Reply(n.Id, (int)-Math.Min(GuestAction.Run(guest, ref listen, inGuestRoot: false), 0));
                     return;
                 default:
                     Continue(n.Id);
@@ -146,10 +151,10 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
-    /// For a connect to a Unix socket path: opens the socket file (O_PATH, following links as connect does, no magic links,
-    /// relative paths from the guest's cwd) and asks the kernel boundary about it. 0 with the descriptor, or the errno.
+    /// For a connect to a Unix socket path: opens the socket file as the guest (O_PATH, following links as connect does, no
+    /// magic links, relative paths from the guest's cwd) and asks the kernel boundary about it. 0 with the descriptor, or the errno.
     /// </summary>
-    private int ResolveSocketFile(int tid, ReadOnlySpan<byte> address, Scratch s, out int socketFile)
+    private int ResolveSocketFile(GuestAuthority guest, int tid, ReadOnlySpan<byte> address, Scratch s, out int socketFile)
     {
         socketFile = -1;
         ReadOnlySpan<byte> name = address[2..];
@@ -166,7 +171,7 @@ internal sealed unsafe partial class Supervisor
             name.CopyTo(s.Path2);
             s.Path2[name.Length] = 0;
             var how = new OpenHow { Flags = (ulong)(Libc.O_PATH | Libc.O_CLOEXEC), Resolve = Libc.RESOLVE_NO_MAGICLINKS };
-            int fd = Openat2(baseFd, s.Path2.AsSpan(0, name.Length + 1), ref how);
+            int fd = OpenAs(guest, baseFd, s.Path2.AsSpan(0, name.Length + 1), ref how, creates: false, inGuestRoot: true);
             if (fd < 0)
             {
                 return -fd;
@@ -198,9 +203,8 @@ internal sealed unsafe partial class Supervisor
         return into[..(2 + length)];
     }
 
-    private void HandleSendmmsg(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleSendmmsg(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
-        int tid = (int)n.Pid;
         ulong vector = n.Data.Args[1];
         int count = (int)Math.Min(n.Data.Args[2], Libc.UIO_MAXIOV);
         int socket = -1;
@@ -208,7 +212,7 @@ internal sealed unsafe partial class Supervisor
         {
             for (int i = 0; i < count; i++)
             {
-                int length = ReadMessageAddress(tid, vector + (ulong)(i * Libc.MMSGHDR_SIZE), s.Address, s);
+                int length = ReadMessageAddress(ref thread, n.Id, vector + (ulong)(i * Libc.MMSGHDR_SIZE), s.Address, s);
                 if (length < 0)
                 {
                     // Linux sends the messages before a bad one and reports how many; let it do exactly that.
@@ -222,7 +226,7 @@ internal sealed unsafe partial class Supervisor
 
                 if (socket < 0)
                 {
-                    socket = TakeGuestFd(requester.ProcessId, (int)n.Data.Args[0]);
+                    socket = TakeGuestFd(thread.Process, (int)n.Data.Args[0]);
                     if (socket < 0)
                     {
                         Reply(n.Id, -socket);
@@ -240,7 +244,7 @@ internal sealed unsafe partial class Supervisor
                     RemoteAddress = address,
                     RemotePort = Port(address),
                 };
-                int decision = _mediator.Network(requester, request);
+                int decision = _mediator.Network(thread.Requester with { CallId = n.Id }, request);
                 if (decision != 0)
                 {
                     Reply(n.Id, decision);
@@ -256,18 +260,17 @@ internal sealed unsafe partial class Supervisor
         }
     }
 
-    /// <summary>Connect or bind on our copy; a relative AF_UNIX path is resolved in the guest's cwd via fchdir on a thread whose cwd is private.</summary>
-    private int UnixAware(int call, int tid, int socket, int domain, ReadOnlySpan<byte> address, Scratch s, uint? umask)
+    /// <summary>
+    /// Connect or bind on our copy, as the guest: its credentials (a low port, a socket file's permissions), its root
+    /// (an absolute AF_UNIX path), its cwd (a relative one, through fchdir on a thread whose cwd is its own) and its
+    /// umask (the socket file a bind creates).
+    /// </summary>
+    private int UnixAware(GuestAuthority guest, int call, int tid, int socket, int domain, ReadOnlySpan<byte> address, Scratch s)
     {
         bool relativeUnixPath = domain == Libc.AF_UNIX && address.Length > 2 && address[2] != 0 && address[2] != (byte)'/';
         if (!relativeUnixPath)
         {
-            return SocketAddressCall(call, socket, address, -1, umask);
-        }
-
-        if (!hasPrivateFs)
-        {
-            return Errno.EPERM;
+            return SocketAddressCall(guest, call, socket, domain, address, -1);
         }
 
         int cwd = ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc);
@@ -278,7 +281,7 @@ internal sealed unsafe partial class Supervisor
 
         try
         {
-            return SocketAddressCall(call, socket, address, cwd, umask);
+            return SocketAddressCall(guest, call, socket, domain, address, cwd);
         }
         finally
         {
@@ -286,37 +289,45 @@ internal sealed unsafe partial class Supervisor
         }
     }
 
-    private static int SocketAddressCall(int call, int socket, ReadOnlySpan<byte> address, int cwd, uint? umask)
+    /// <param name="inGuestRoot">False for an address through the supervisor's own /proc/self/fd (a socket file already resolved in the guest's root).</param>
+    private static int SocketAddressCall(GuestAuthority guest, int call, int socket, int domain, ReadOnlySpan<byte> address, int cwd, bool inGuestRoot = true)
     {
-        if (cwd >= 0 && (!hasPrivateFs || Libc.Fchdir(cwd) < 0))
+        fixed (byte* a = address)
         {
-            return hasPrivateFs ? Libc.LastError : Errno.EPERM;
+            var action = new SocketAddressAction { Call = call, Socket = socket, Address = a, Length = (uint)address.Length, Cwd = cwd, Umask = guest.Umask };
+            return (int)-Math.Min(GuestAction.Run(guest, ref action, inGuestRoot: inGuestRoot && domain == Libc.AF_UNIX), 0);
         }
+    }
 
-        if (umask is uint mask && hasPrivateFs)
-        {
-            _ = Libc.Umask(mask);
-        }
+    /// <summary>connect or bind as the guest; for a relative AF_UNIX path from the guest's cwd.</summary>
+    private struct SocketAddressAction : IGuestAction
+    {
+        public int Call;
+        public int Socket;
+        public byte* Address;
+        public uint Length;
+        public int Cwd;
+        public uint Umask;
 
-        try
+        public readonly long Run()
         {
-            fixed (byte* a = address)
+            if (Cwd >= 0 && (!ActingThread.HasPrivateFs || Libc.Fchdir(Cwd) < 0))
             {
-                int result = call == Sys.Connect ? Libc.Connect(socket, a, (uint)address.Length) : Libc.Bind(socket, a, (uint)address.Length);
-                return result < 0 ? Libc.LastError : 0;
+                return -(ActingThread.HasPrivateFs ? Libc.LastError : Errno.EPERM);
             }
-        }
-        finally
-        {
-            if (umask is not null && hasPrivateFs)
+
+            if (Call == Sys.Bind)
             {
-                _ = Libc.Umask(0);
+                _ = ActingThread.UseUmask(Umask);
             }
+
+            int result = Call == Sys.Connect ? Libc.Connect(Socket, Address, Length) : Libc.Bind(Socket, Address, Length);
+            return result < 0 ? -Libc.LastError : 0;
         }
     }
 
     /// <summary>Reads a sockaddr of <paramref name="length"/> bytes; its length, or -EINVAL/-EFAULT as Linux would.</summary>
-    private static int ReadSockaddr(int tid, ulong address, ulong length, Span<byte> destination)
+    private int ReadSockaddr(ref SupervisedThread thread, ulong id, ulong address, ulong length, Span<byte> destination, Scratch s)
     {
         if (length > Libc.SOCKADDR_STORAGE_SIZE)
         {
@@ -328,14 +339,14 @@ internal sealed unsafe partial class Supervisor
             return 0;
         }
 
-        int got = GuestMemory.Read(tid, address, destination, (int)length);
+        int got = ReadGuest(ref thread, id, address, destination, (int)length, s);
         return got < 0 || got < (int)length ? -Errno.EFAULT : got;
     }
 
     /// <summary>The destination of a struct msghdr at <paramref name="message"/>: its length, 0 when none, or -errno.</summary>
-    private static int ReadMessageAddress(int tid, ulong message, Span<byte> destination, Scratch s)
+    private int ReadMessageAddress(ref SupervisedThread thread, ulong id, ulong message, Span<byte> destination, Scratch s)
     {
-        int got = GuestMemory.Read(tid, message, s.Small, Libc.MSGHDR_SIZE);
+        int got = ReadGuest(ref thread, id, message, s.Small, Libc.MSGHDR_SIZE, s);
         if (got < Libc.MSGHDR_SIZE)
         {
             return -Errno.EFAULT;
@@ -343,22 +354,29 @@ internal sealed unsafe partial class Supervisor
 
         ulong name = BinaryPrimitives.ReadUInt64LittleEndian(s.Small);
         uint nameLength = BinaryPrimitives.ReadUInt32LittleEndian(s.Small.AsSpan(8));
-        return name == 0 ? 0 : ReadSockaddr(tid, name, nameLength, destination);
+        return name == 0 ? 0 : ReadSockaddr(ref thread, id, name, nameLength, destination, s);
     }
 
-    /// <summary>Our own copy of the guest's descriptor (pidfd_getfd), or -errno (EBADF when it has none).</summary>
-    private static int TakeGuestFd(int process, int fd)
+    /// <summary>
+    /// Our own copy of the guest's descriptor (pidfd_getfd on the process's pidfd: the same open file description), or
+    /// -errno (EBADF when it has none).
+    /// </summary>
+    internal static int TakeGuestFd(SupervisedProcess process, int fd)
     {
-        long pidfd = Libc.Syscall(Sys.PidfdOpen, process, 0, 0, 0, 0, 0);
-        if (pidfd < 0)
+        bool added = false;
+        process.Pidfd.DangerousAddRef(ref added);
+        try
         {
-            return -Libc.LastError;
+            long copy = Libc.Syscall(Sys.PidfdGetfd, (int)process.Pidfd.DangerousGetHandle(), fd, 0, 0, 0, 0);
+            return copy < 0 ? -Libc.LastError : (int)copy;
         }
-
-        long copy = Libc.Syscall(Sys.PidfdGetfd, pidfd, fd, 0, 0, 0, 0);
-        int error = Libc.LastError;
-        Libc.CloseOwned((int)pidfd);
-        return copy < 0 ? -error : (int)copy;
+        finally
+        {
+            if (added)
+            {
+                process.Pidfd.DangerousRelease();
+            }
+        }
     }
 
     private static int SocketOption(int socket, int option)

@@ -20,8 +20,8 @@ internal static class PathResolution
 
     /// <summary>
     /// Writes the absolute form of <paramref name="path"/> (relative to <paramref name="baseFd"/>) into
-    /// <paramref name="destination"/>; returns its length or -errno. When the base folder is too deep to be named
-    /// (its path is longer than PATH_MAX), the form written is <paramref name="path"/> itself, relative: the operation is
+    /// <paramref name="destination"/>, as the guest spelled it (not resolved); returns its length. When the base folder
+    /// cannot be named (deeper than PATH_MAX), the form written is <paramref name="path"/> itself, relative: the operation is
     /// still made from the base folder, as Linux makes it, and the request names the object relative to it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -34,15 +34,10 @@ internal static class PathResolution
         }
 
         int length = ProcFs.ReadSelfFdLink(baseFd, proc, destination[..Scratch.PathMax]);
-        if (length == -Errno.ENAMETOOLONG)
+        if (length < 0)
         {
             path.CopyTo(destination);
             return path.Length;
-        }
-
-        if (length < 0)
-        {
-            return length;
         }
 
         if (path.Length == 0)
@@ -64,6 +59,17 @@ internal static class PathResolution
     /// would name the supervisor when the supervisor resolves them. Rewrites such a prefix of the absolute
     /// path in <paramref name="path"/> (capacity permitting) to the guest's own /proc entry and returns the
     /// new length; <paramref name="rewritten"/> tells whether it did.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool NamesCallingProcess(ReadOnlySpan<byte> path) =>
+        path.Length >= 7 && path[1] is (byte)'p' or (byte)'d'
+        && (StartsWithComponent(path, "/proc/self"u8) || StartsWithComponent(path, "/proc/thread-self"u8)
+            || StartsWithComponent(path, "/dev/fd"u8) || StartsWithComponent(path, "/dev/stdin"u8)
+            || StartsWithComponent(path, "/dev/stdout"u8) || StartsWithComponent(path, "/dev/stderr"u8));
+
+    /// <summary>
+    /// Rewrites a path that names the calling process (see <see cref="NamesCallingProcess"/>) to the entry of
+    /// <paramref name="process"/> and <paramref name="thread"/>; see <see cref="RewriteSelfReferences"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RewriteSelfReferences(Span<byte> path, int length, int process, int thread, out bool rewritten)
@@ -177,6 +183,68 @@ internal static class PathResolution
         return true;
     }
 
+    /// <summary>
+    /// For exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N (any pid), the descriptor number N.
+    /// </summary>
+    public static bool TryDescriptorNumber(ReadOnlySpan<byte> path, out int descriptor)
+    {
+        descriptor = -1;
+        if (!path.StartsWith("/proc/"u8))
+        {
+            return false;
+        }
+
+        var rest = path[6..];
+        int pidLength = Digits(rest);
+        if (pidLength == 0)
+        {
+            return false;
+        }
+
+        rest = rest[pidLength..];
+        if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
+        {
+            rest = rest[(6 + tidLength)..];
+        }
+
+        return rest.StartsWith("/fd/"u8) && Digits(rest[4..]) == rest.Length - 4 && rest.Length > 4
+            && System.Buffers.Text.Utf8Parser.TryParse(rest[4..], out descriptor, out _);
+    }
+
+    /// <summary>
+    /// True for a file whose behaviour depends on the user namespace of the process that opened it: a process's id maps
+    /// and setgroups switch (/proc/PID[/task/TID]/uid_map, gid_map, projid_map, setgroups, written from the parent or
+    /// the namespace itself) and /dev/fuse (a FUSE mount is owned by its opener's namespace).
+    /// </summary>
+    public static bool IsOpenerNamespaceFile(ReadOnlySpan<byte> path)
+    {
+        if (path.SequenceEqual("/dev/fuse"u8))
+        {
+            return true;
+        }
+
+        if (!path.StartsWith("/proc/"u8))
+        {
+            return false;
+        }
+
+        var rest = path[6..];
+        int pidLength = Digits(rest);
+        if (pidLength == 0)
+        {
+            return false;
+        }
+
+        rest = rest[pidLength..];
+        if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
+        {
+            rest = rest[(6 + tidLength)..];
+        }
+
+        return rest.SequenceEqual("/uid_map"u8) || rest.SequenceEqual("/gid_map"u8) || rest.SequenceEqual("/projid_map"u8)
+            || rest.SequenceEqual("/setgroups"u8);
+    }
+
     private static int Digits(ReadOnlySpan<byte> text)
     {
         int i = 0;
@@ -190,6 +258,51 @@ internal static class PathResolution
 
     private static bool StartsWithComponent(ReadOnlySpan<byte> path, ReadOnlySpan<byte> prefix) =>
         path.StartsWith(prefix) && (path.Length == prefix.Length || path[prefix.Length] == (byte)'/');
+
+    /// <summary>
+    /// Splits a guest path (<paramref name="pathWithNul"/>, NUL-terminated) into the directory that holds its last
+    /// component and that component, so that an operation acts on (parent directory, name) as Linux does. The directory
+    /// is written NUL-terminated into <paramref name="directory"/> (empty when the path has a single component: the
+    /// parent is the base directory itself); <paramref name="nameAt"/> is where the last component starts in the path
+    /// (with any trailing slashes, which keep their meaning). False for a path with no last component ("", "/", "//"):
+    /// the operation then acts on the whole path.
+    /// </summary>
+    public static bool SplitLast(ReadOnlySpan<byte> pathWithNul, Span<byte> directory, out int directoryLength, out int nameAt)
+    {
+        ReadOnlySpan<byte> path = pathWithNul[..^1];
+        directoryLength = 0;
+        nameAt = 0;
+        int end = path.Length;
+        while (end > 0 && path[end - 1] == (byte)'/')
+        {
+            end--;
+        }
+
+        if (end == 0)
+        {
+            return false;
+        }
+
+        int slash = path[..end].LastIndexOf((byte)'/');
+        if (slash < 0)
+        {
+            directory[0] = 0;
+            return true;
+        }
+
+        // "/name": the directory is the root; "a//name": "a".
+        int directoryEnd = slash;
+        while (directoryEnd > 0 && path[directoryEnd - 1] == (byte)'/')
+        {
+            directoryEnd--;
+        }
+
+        directoryLength = directoryEnd == 0 ? 1 : directoryEnd;
+        path[..directoryLength].CopyTo(directory);
+        directory[directoryLength] = 0;
+        nameAt = slash + 1;
+        return true;
+    }
 
     /// <summary>Closes a base handle from <see cref="OpenBase"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

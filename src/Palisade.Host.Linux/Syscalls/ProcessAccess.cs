@@ -100,7 +100,8 @@ internal sealed unsafe partial class Supervisor
 
     private int ProcessOf(int tid, Scratch s)
     {
-        if (_processOfThread.TryGetValue(tid, out int process))
+        int process = _threads.ProcessOf(tid);
+        if (process != 0)
         {
             return process;
         }

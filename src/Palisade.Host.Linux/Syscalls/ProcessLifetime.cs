@@ -20,8 +20,20 @@ internal sealed unsafe partial class Supervisor
             case Sys.Exit:
             case Sys.ExitGroup:
                 bool whole = n.Data.Nr == Sys.ExitGroup;
-                _mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
-                Forget(requester.ProcessId, requester.ThreadId, whole);
+                if ((_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) != 0)
+                {
+                    _mediator.ProcessExit(requester, whole, (int)n.Data.Args[0]);
+                }
+
+                if (whole)
+                {
+                    ForgetProcess(requester.ProcessId);
+                }
+                else
+                {
+                    _threads.ThreadEnds(requester.ThreadId);
+                }
+
                 Continue(n.Id);
                 return;
             default:

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Palisade.Host.Linux.Authority;
 using Palisade.Interop;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
@@ -24,7 +25,7 @@ internal sealed unsafe partial class Supervisor
 {
     private const int FOwnerTid = 0, FOwnerPid = 1, FOwnerProcessGroup = 2;
 
-    private void HandleSignalOwner(in SeccompNotif n, Requester requester, Scratch s)
+    private void HandleSignalOwner(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
         int tid = (int)n.Pid;
         uint command = (uint)n.Data.Args[1];
@@ -36,7 +37,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         bool extended = fcntl && command == FilterBuilder.FcntlSetOwnerEx;
-        int got = GuestMemory.Read(tid, n.Data.Args[2], s.Small, extended ? 8 : 4);
+        int got = ReadGuest(ref thread, n.Id, n.Data.Args[2], s.Small, extended ? 8 : 4, s);
         if (got < (extended ? 8 : 4))
         {
             Reply(n.Id, Errno.EFAULT);
@@ -68,7 +69,7 @@ internal sealed unsafe partial class Supervisor
                 return;
         }
 
-        int copy = TakeGuestFd(requester.ProcessId, (int)n.Data.Args[0]);
+        int copy = TakeGuestFd(thread.Process, (int)n.Data.Args[0]);
         if (copy < 0)
         {
             Reply(n.Id, -copy);

@@ -76,7 +76,7 @@ internal static unsafe class SystemServices
     private static Status BeginFileOperation(PalisadeKernel k, ref ServiceFrame f)
     {
         Hosting.FileRequest? r = f.FileRequest;
-        if (r is null || string.IsNullOrEmpty(r.Operation.Path))
+        if (r is null || (r.Operation.Source is null && string.IsNullOrEmpty(r.Operation.Path)))
         {
             return Status.InvalidParameter;
         }

@@ -58,11 +58,44 @@ public enum HostInterests
     ProcessExits = 1 << 7,
 }
 
+/// <summary>
+/// The facts of the object a file operation acts on, as the host resolves them for the guest (its root, working
+/// directory and credentials): what minifilters read as <see cref="FileOperation.Path"/>, <see cref="FileOperation.File"/>,
+/// <see cref="FileOperation.FileType"/> and <see cref="FileOperation.FileSystemType"/>. The kernel asks only when a
+/// filter reads one, at most once each per operation (an implementation resolves on the first call and keeps the
+/// result), and only during the operation's callbacks, on the thread that runs them.
+/// </summary>
+public abstract class FileObjectFacts
+{
+    /// <summary>The object's path as Linux resolved it (see <see cref="FileOperation.Path"/>), or null when it could not be resolved.</summary>
+    /// <returns>The path, or null.</returns>
+    public abstract string? ResolvedPath();
+
+    /// <summary>For a rename or a link, the destination resolved the same way, or null.</summary>
+    /// <returns>The path, or null.</returns>
+    public abstract string? ResolvedNewPath();
+
+    /// <summary>The object's identity; none when the name does not exist.</summary>
+    /// <returns>The identity.</returns>
+    public abstract FileIdentity Identity();
+
+    /// <summary>The object's type (see <see cref="FileOperation.FileType"/>).</summary>
+    /// <returns>The type.</returns>
+    public abstract FileObjectType Type();
+
+    /// <summary>The statfs f_type of the file system holding the object (of its directory for a new name), or 0.</summary>
+    /// <returns>The file system type.</returns>
+    public abstract long FileSystemType();
+}
+
 /// <summary>An open, as the host decoded it (<see cref="KernelHost.BeginOpen"/>).</summary>
 public readonly struct OpenRequest
 {
-    /// <summary>The path, absolute, as the guest named it (not canonicalized: the file is not open yet).</summary>
-    public string Path { get; init; }
+    /// <summary>The path as the guest named it, made absolute against its directory when known (not resolved).</summary>
+    public string RequestedPath { get; init; }
+
+    /// <summary>The object the path names, resolved on demand; null when the host resolves nothing before the open.</summary>
+    public FileObjectFacts? Facts { get; init; }
 
     /// <summary>The access the open asks for.</summary>
     public FileAccessRights Access { get; init; }
@@ -83,6 +116,12 @@ public readonly struct OpenCompletion
     /// <summary>True when the opened object is a directory.</summary>
     public bool IsDirectory { get; init; }
 
+    /// <summary>The type of the opened object.</summary>
+    public FileObjectType Type { get; init; }
+
+    /// <summary>The opened file's path and file system, read from the host's descriptor on demand; null when unknown.</summary>
+    public FileObjectFacts? Facts { get; init; }
+
     /// <summary>
     /// The host's own descriptor of the opened file, open until <see cref="KernelHost.CompleteOpen"/> returns: a
     /// post callback that reads the file's content reads through it.
@@ -90,26 +129,48 @@ public readonly struct OpenCompletion
     public int Descriptor { get; init; }
 }
 
-/// <summary>A rename, deletion or change of information on a path (<see cref="KernelHost.BeginPathOperation"/>).</summary>
+/// <summary>
+/// An operation the host performs itself between its two halves (<see cref="KernelHost.BeginPathOperation"/>): a
+/// rename, a deletion, a change of information (by path or on a descriptor), or a create of a name that opens nothing
+/// (mkdir, mknod, symlink).
+/// </summary>
 public readonly struct PathOperationRequest
 {
-    /// <summary><see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/> or <see cref="FileOperationKind.SetInformation"/>.</summary>
+    /// <summary><see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/>, <see cref="FileOperationKind.SetInformation"/> or <see cref="FileOperationKind.Create"/>.</summary>
     public FileOperationKind Kind { get; init; }
 
-    /// <summary>The path operated on, absolute, not canonicalized.</summary>
-    public string Path { get; init; }
+    /// <summary>The path as the guest named it (absolute against its directory when known, not resolved); null for a call on a descriptor.</summary>
+    public string? RequestedPath { get; init; }
 
-    /// <summary>For a rename, the new path; null otherwise.</summary>
-    public string? NewPath { get; init; }
+    /// <summary>For a rename or a link, the destination as the guest named it; null otherwise.</summary>
+    public string? RequestedNewPath { get; init; }
+
+    /// <summary>The object (and destination) as the host resolves them for the guest, on demand.</summary>
+    public FileObjectFacts? Facts { get; init; }
 
     /// <summary>True when the operation removes a directory.</summary>
     public bool IsDirectory { get; init; }
 
+    /// <summary>The raw flags of the call (RENAME_*, AT_*, XATTR_*), see <see cref="FileOperation.Flags"/>.</summary>
+    public int Flags { get; init; }
+
     /// <summary>For <see cref="FileOperationKind.SetInformation"/>: what changes.</summary>
     public FileInformationClass InformationClass { get; init; }
 
-    /// <summary>For <see cref="FileOperationKind.SetInformation"/>: the new size, mode, or owner (group in the high 32 bits, user in the low 32).</summary>
+    /// <summary>For <see cref="FileOperationKind.SetInformation"/>: the new value (see <see cref="FileInformationClass"/>).</summary>
     public long InformationValue { get; init; }
+
+    /// <summary>For an extended attribute, its name.</summary>
+    public string? AttributeName { get; init; }
+
+    /// <summary>For an allocation, the start of its range.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>For an allocation, the length of its range.</summary>
+    public int Length { get; init; }
+
+    /// <summary>For a create of a name (mkdir, mknod, symlink), the type it makes.</summary>
+    public FileObjectType CreatesType { get; init; }
 }
 
 /// <summary>An image about to run in a process (<see cref="KernelHost.CreateProcess"/>).</summary>

@@ -190,14 +190,15 @@ public sealed class KernelHost
     {
         FileRequest r = t_spareOpen ?? new FileRequest();
         t_spareOpen = null;
-        r.Operation = OperationOf(in requester, FileOperationKind.Create, request.Path) with
+        r.Operation = OperationOf(in requester, FileOperationKind.Create, request.RequestedPath) with
         {
             Access = request.Access,
             Disposition = request.Disposition,
             OpenFlags = request.OpenFlags,
         };
         r.HeldFiles = HeldFiles;
-        r.Record = Begin(requester.ProcessId, "open", request.Path);
+        r.UseFacts(request.Facts);
+        r.Record = Begin(requester.ProcessId, "open", request.RequestedPath);
         Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
         if (r.HeldPath >= 0 || t_heldFile != 0)
         {
@@ -250,8 +251,9 @@ public sealed class KernelHost
             return Status.Success;
         }
 
-        r.Operation = r.Operation with { IsDirectory = file.IsDirectory };
+        r.Operation = r.Operation with { IsDirectory = file.IsDirectory, FileType = file.Type };
         r.Operation.File = file.File;
+        r.UseFacts(file.Facts);
         r.Operation.Status = Status.Success;
         r.Descriptor = file.Descriptor;
         Status s = FileCall(SystemService.CompleteFileOperation, in requester, r);
@@ -274,14 +276,20 @@ public sealed class KernelHost
     {
         FileRequest r = t_path ??= new FileRequest();
         r.Reset();
-        r.Operation = OperationOf(in requester, request.Kind, request.Path) with
+        r.Operation = OperationOf(in requester, request.Kind, request.RequestedPath) with
         {
-            NewPath = request.NewPath,
+            RequestedNewPath = request.RequestedNewPath,
             IsDirectory = request.IsDirectory,
+            Flags = request.Flags,
             InformationClass = request.InformationClass,
             InformationValue = request.InformationValue,
+            AttributeName = request.AttributeName,
+            Offset = request.Offset,
+            Length = request.Length,
+            Disposition = request.Kind == FileOperationKind.Create ? CreateDisposition.Create : CreateDisposition.Open,
         };
-        r.Record = Begin(requester.ProcessId, request.Kind.ToString().ToLowerInvariant(), request.Path);
+        r.UseFacts(request.Facts);
+        r.Record = Begin(requester.ProcessId, OperationName(in request), request.RequestedPath ?? (request.Facts is not null && _kernel.CurrentRecord is not null ? r.Operation.Path : null));
         Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
         if (s.IsError)
         {
@@ -320,12 +328,14 @@ public sealed class KernelHost
     /// <param name="path">The canonical path of the file.</param>
     /// <param name="file">Its identity.</param>
     /// <param name="descriptor">The guest's descriptor being closed (for crash dumps).</param>
+    /// <param name="type">The type of the file.</param>
+    /// <param name="fileSystemType">The statfs f_type of its file system, 0 when unknown.</param>
     /// <returns>The status of the notification; the close itself is the guest's and happens anyway.</returns>
-    public Status CleanupFile(in Requester requester, string path, FileIdentity file, int descriptor)
+    public Status CleanupFile(in Requester requester, string path, FileIdentity file, int descriptor, FileObjectType type, long fileSystemType)
     {
         ref ServiceFrame f = ref Frame(in requester);
         f.Descriptor = descriptor;
-        f.File = OperationOf(in requester, FileOperationKind.Cleanup, path) with { File = file, Offset = -1 };
+        f.File = OperationOf(in requester, FileOperationKind.Cleanup, path) with { Path = path, File = file, Offset = -1, FileType = type, FileSystemType = fileSystemType };
         f.FilePerformer = NotificationOnly.Instance;
         OperationRecord? record = Begin(requester.ProcessId, "cleanup", path);
         Status s = _kernel.SystemCall(SystemService.CleanupFile, ref f);
@@ -532,15 +542,31 @@ public sealed class KernelHost
         _ => "send",
     };
 
-    /// <summary>A file operation of <paramref name="kind"/> on <paramref name="path"/>, on behalf of <paramref name="requester"/>.</summary>
+    /// <summary>
+    /// A file operation of <paramref name="kind"/> on <paramref name="requestedPath"/> (as the guest spelled it), on behalf
+    /// of <paramref name="requester"/>. The resolved path comes from the operation's facts.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static FileOperation OperationOf(in Requester requester, FileOperationKind kind, string path) => new()
+    private static FileOperation OperationOf(in Requester requester, FileOperationKind kind, string? requestedPath) => new()
     {
         Kind = kind,
         RequesterProcessId = requester.ProcessId,
         RequesterThreadId = requester.ThreadId,
         UserId = requester.UserId,
-        Path = path,
+        RequestedPath = requestedPath,
+    };
+
+    /// <summary>The event name of a path operation: the kind, or for a change of information what it changes.</summary>
+    private static string OperationName(in PathOperationRequest request) => request.Kind switch
+    {
+        FileOperationKind.Rename => "rename",
+        FileOperationKind.Delete => "delete",
+        FileOperationKind.Create => "create",
+        _ => request.InformationClass switch
+        {
+            FileInformationClass.Link => "link",
+            _ => "setinformation",
+        },
     };
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

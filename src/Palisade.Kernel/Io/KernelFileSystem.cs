@@ -46,9 +46,46 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
             CreateDisposition.OverwriteIf => FileMode.Create,
             _ => FileMode.Open,
         };
+        Status opened = Access == FileAccess.Read && mode == FileMode.Open ? OpenForReading(operation.Path) : OpenThroughSystemIo(operation.Path, mode);
+        if (opened.IsError || Opened is null)
+        {
+            return opened.IsError ? opened : Status.Unsuccessful;
+        }
+
+        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out uint fileMode) == 0)
+        {
+            operation = operation with { FileType = Libc.TypeOf(fileMode), FileSystemType = FileSystemOf(Opened) };
+            operation.File = id;
+        }
+
+        return Status.Success;
+    }
+
+    /// <summary>A filter's own read: as invisible to the guests as Linux allows (<see cref="InvisibleRead"/>).</summary>
+    private Status OpenForReading(string path)
+    {
+        int fd = InvisibleRead.OpenForReading(System.Text.Encoding.UTF8.GetBytes(path + "\0"));
+        if (fd < 0)
+        {
+            return fd switch
+            {
+                -Errno.ENOENT => Status.ObjectNameNotFound,
+                -Errno.ENOTDIR => Status.ObjectPathNotFound,
+                -Errno.EACCES or -Errno.EPERM => Status.AccessDenied,
+                _ => Status.Unsuccessful,
+            };
+        }
+
+        Opened = new SafeFileHandle(fd, ownsHandle: true);
+        return Status.Success;
+    }
+
+    private Status OpenThroughSystemIo(string path, FileMode mode)
+    {
         try
         {
-            Opened = File.OpenHandle(operation.Path, mode, Access, FileShare.ReadWrite | FileShare.Delete);
+            Opened = File.OpenHandle(path, mode, Access, FileShare.ReadWrite | FileShare.Delete);
+            return Status.Success;
         }
         catch (FileNotFoundException)
         {
@@ -62,7 +99,7 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         {
             return Status.AccessDenied;
         }
-        catch (IOException) when (mode == FileMode.CreateNew && File.Exists(operation.Path))
+        catch (IOException) when (mode == FileMode.CreateNew && File.Exists(path))
         {
             return Status.ObjectNameCollision;
         }
@@ -70,13 +107,23 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         {
             return Status.Unsuccessful;
         }
+    }
 
-        if (Libc.FileIdentityOf(Opened, out FileIdentity id, out _) == 0)
+    private static long FileSystemOf(SafeFileHandle handle)
+    {
+        bool added = false;
+        try
         {
-            operation.File = id;
+            handle.DangerousAddRef(ref added);
+            return FileFacts.FileSystemOf((int)handle.DangerousGetHandle(), out StatfsBuffer fs) == 0 ? fs.Type : 0;
         }
-
-        return Status.Success;
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)

@@ -54,7 +54,7 @@ internal sealed class KernelFiles
     /// <summary>Records the file behind an open handle (a file the kernel writes, such as its event log); false when it cannot be examined.</summary>
     public bool Add(Microsoft.Win32.SafeHandles.SafeFileHandle handle, KernelFileKind kind)
     {
-        if (Palisade.Interop.Libc.FileIdentityOf(handle, out FileIdentity identity, out _) != 0)
+        if (Palisade.Interop.Libc.FileIdentityOf(handle, out FileIdentity identity, out bool _) != 0)
         {
             return false;
         }

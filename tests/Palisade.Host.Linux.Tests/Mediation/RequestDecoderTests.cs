@@ -67,9 +67,9 @@ public sealed class RequestDecoderTests
     }
 
     [Fact]
-    public void Open_interest_subscribes_the_open_family_and_its_post_decision()
+    public void Open_interest_subscribes_the_open_family_its_post_decision_and_the_creates_of_names()
     {
-        Assert.Equal(SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost,
+        Assert.Equal(SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost | SyscallFamilies.CreateNames,
             RequestDecoder.FamiliesOf(HostInterests.FileOpen | HostInterests.FileOpenCompletion));
     }
 }

@@ -213,7 +213,10 @@ public sealed class EventStreamTests : IDisposable
         Assert.Equal(dropped(), sensorLost);
         Assert.Equal(Opens - dropped(), lines.Count(e => e.Type() == "driver"));
         long kernelLost = lines.Where(e => e.Type() == "gap" && e.Channel() == "kernel").Sum(e => e.GetProperty("lost").GetInt64());
-        Assert.Equal(Opens, lines.Count(e => e.Type() == "operation") + kernelLost);
+        // Every operation's line is in the stream or among the kernel channel's lost lines (which may also hold other
+        // kernel lines, such as a fault of a callback that overran on a loaded machine).
+        int operations = lines.Count(e => e.Type() == "operation");
+        Assert.InRange(Opens - operations, 0, kernelLost);
         JsonElement end = lines[^1];
         Assert.Equal(sensorLost, end.GetProperty("lost").GetProperty("sensor").GetInt64());
         Assert.Equal(kernelLost, end.GetProperty("lost").GetProperty("kernel").GetInt64());
