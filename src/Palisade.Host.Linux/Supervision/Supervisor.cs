@@ -132,10 +132,21 @@ internal sealed unsafe partial class Supervisor
         _ended.Set();
     }
 
+    /// <summary>
+    /// True when Linux says no task uses the filter any more (POLLHUP on the listener). A poll a signal interrupts (the
+    /// receiver watch's, a tracer's) is asked again: taking it for a hang-up would end the supervisor under every guest.
+    /// </summary>
     private bool ListenerHungUp()
     {
         var pfd = new PollFd { Fd = _listener, Events = 0 };
-        return Libc.Poll(&pfd, 1, 0) < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
+        int polled;
+        do
+        {
+            polled = Libc.Poll(&pfd, 1, 0);
+        }
+        while (polled < 0 && Libc.LastError == Errno.EINTR);
+
+        return polled < 0 || (pfd.Revents & Libc.POLLHUP) != 0;
     }
 
     /// <summary>
