@@ -34,6 +34,7 @@ internal sealed unsafe partial class Supervisor
     private readonly ManualResetEventSlim _ended = new();
     private readonly ReceiverWatch _watch;
     private long _handled;
+    private HostWatch? _guardWatch;
 
     // Threads that may still use the listener (the receiving one and those serving a slow notification); the last one
     // out closes it. The receiving thread leaves only when the listener hung up (no guest uses the filter any more).
@@ -67,12 +68,27 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
 
+    /// <summary>The seccomp listener this supervisor serves (the guard watches it).</summary>
+    internal int Listener => _listener;
+
+    /// <summary>The mediator this supervisor asks (the guard watches it).</summary>
+    internal ISyscallMediator Mediator => _mediator;
+
+    /// <summary>The system call families it mediates (the guard watches them).</summary>
+    internal SyscallFamilies Families => _families;
+
     /// <summary>Notifications answered so far.</summary>
     public long Handled => Interlocked.Read(ref _handled);
 
     /// <summary>Starts the loop on a dedicated background thread; it ends when no guest uses the filter any more.</summary>
     public void Start()
     {
+        if (_mediator is KernelMediator kernel)
+        {
+            // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
+            _ = kernel.Host.WatchWiring(new HostProtection.SupervisorWiring(this), out _guardWatch);
+        }
+
         _watch.Start();
         StartReceiver(first: true);
     }
@@ -115,6 +131,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         _watch.Dispose();
+        _guardWatch?.Dispose();
         Libc.CloseOwned(_listener);
         _ended.Set();
     }

@@ -23,6 +23,10 @@ internal sealed class KernelBugCheck
     private readonly ManualResetEventSlim _stopped = new(false);
     private int _raised;
 
+    // Who raised: written before the latch by every real raise, so a latch set from outside (a reflective write that
+    // would silence the guard) shows as a latch without a raiser.
+    private int _raisingThread;
+
     internal KernelBugCheck(BugCheckOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -50,6 +54,9 @@ internal sealed class KernelBugCheck
     /// <summary>True once a bug check has been raised.</summary>
     internal bool HasStopped => Volatile.Read(ref _raised) != 0;
 
+    /// <summary>True when the "already raised" latch is set although no bug check was ever raised: it was forged.</summary>
+    internal bool LatchForged => Volatile.Read(ref _raised) != 0 && Volatile.Read(ref _raisingThread) == 0;
+
     /// <summary>Set when a bug check has finished (dump written, sink called).</summary>
     internal WaitHandle Stopped => _stopped.WaitHandle;
 
@@ -71,11 +78,35 @@ internal sealed class KernelBugCheck
     internal void Raise(BugCheckRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        Interlocked.CompareExchange(ref _raisingThread, Environment.CurrentManagedThreadId, 0);
         if (Interlocked.Exchange(ref _raised, 1) != 0)
         {
             return;
         }
 
+        Stop(request);
+    }
+
+    /// <summary>
+    /// Raises a bug check although the latch is set, when <see cref="LatchForged"/> says no bug check ever ran (the guard
+    /// found the latch written from outside). Once: a real raise, or another forced one, makes it do nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal void RaiseOverForgedLatch(BugCheckRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Interlocked.CompareExchange(ref _raisingThread, Environment.CurrentManagedThreadId, 0) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _raised, 1);
+        Stop(request);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Stop(BugCheckRequest request)
+    {
         try
         {
             StopGuests();

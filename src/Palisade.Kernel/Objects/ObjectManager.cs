@@ -28,6 +28,12 @@ internal sealed class ObjectCallbackEntry : Registration
 
     public override Delegate? PrimaryCallback => (Delegate?)Pre ?? Post;
 
+    protected override void AppendCallbacks(ref Guard.GuardHasher hasher)
+    {
+        hasher.Add(Pre);
+        hasher.Add(Post);
+    }
+
     /// <summary>An object pre callback can hold the handle operation it decides.</summary>
     public override bool CanPend => Pre is not null;
 
