@@ -26,7 +26,6 @@ internal static unsafe class HostProtection
         Method(typeof(FileMediator), nameof(FileMediator.PreOpen)),
         Method(typeof(FileMediator), nameof(FileMediator.PostOpen)),
         Method(typeof(FileMediator), nameof(FileMediator.PathOperation)),
-        Method(typeof(SupervisorWiring), nameof(SupervisorWiring.CopyState)),
     ];
 
     /// <summary>Puts the mediation code under the kernel's guard (once per kernel; again is harmless).</summary>
@@ -55,7 +54,6 @@ internal static unsafe class HostProtection
     {
         public string Name { get; } = "supervisor listener " + supervisor.Listener.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public int CopyState(Span<long> destination)
         {
             const int Count = 7;
