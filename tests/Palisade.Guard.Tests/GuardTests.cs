@@ -98,6 +98,16 @@ public sealed unsafe class GuardTests
     }
 
     [Fact]
+    public void The_schedule_keeps_no_state_from_which_the_next_sweep_could_be_predicted()
+    {
+        var schedule = new GuardSchedule(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+
+        System.Reflection.FieldInfo[] fields = typeof(GuardSchedule).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public);
+        Assert.All(fields, f => Assert.True(f.IsInitOnly, $"{f.Name} changes between waits"));
+        Assert.InRange(schedule.Next(), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
     public void A_forged_bug_check_latch_does_not_silence_the_guard()
     {
         using var kernel = new TestGuard();

@@ -57,6 +57,11 @@ internal sealed unsafe partial class Supervisor
         _families = mediator.Subscriptions;
         _onFault = onFault;
         _watch = new ReceiverWatch(TakeOver, StillWaiting, GuestGone, AtThreadLimit);
+        if (mediator is KernelMediator kernel)
+        {
+            // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
+            _ = kernel.Host.WatchWiring(new HostProtection.SupervisorWiring(this), out _guardWatch);
+        }
     }
 
     /// <summary>
@@ -83,12 +88,6 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Starts the loop on a dedicated background thread; it ends when no guest uses the filter any more.</summary>
     public void Start()
     {
-        if (_mediator is KernelMediator kernel)
-        {
-            // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
-            _ = kernel.Host.WatchWiring(new HostProtection.SupervisorWiring(this), out _guardWatch);
-        }
-
         _watch.Start();
         StartReceiver(first: true);
     }
