@@ -10,10 +10,26 @@ public abstract class AttackDriver : IDriver
 {
     private IDisposable? _installed;
 
-    /// <summary>Installs the attack. A kernel the attack cannot find what it needs in fails the load with NotFound.</summary>
+    /// <summary>
+    /// Installs the attack. A kernel the attack cannot find what it needs in fails the load with NotFound. With the
+    /// parameter <c>delay</c> (milliseconds) the attack is installed that long after the load, on a thread of its own, so
+    /// that a test can have its guests running when the kernel is tampered with.
+    /// </summary>
     public Status Load(IDriverContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (context.Parameters.TryGetValue("delay", out string? delay))
+        {
+            int milliseconds = int.Parse(delay, System.Globalization.CultureInfo.InvariantCulture);
+            new Thread(() =>
+            {
+                Thread.Sleep(milliseconds);
+                _installed = Install(context);
+            })
+            { IsBackground = true, Name = "attack-delay" }.Start();
+            return Status.Success;
+        }
+
         try
         {
             _installed = Install(context);

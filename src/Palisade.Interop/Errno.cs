@@ -24,6 +24,7 @@ internal static class Errno
     public const int EMFILE = 24;
     public const int ERANGE = 34;
     public const int ENAMETOOLONG = 36;
+    public const int ELOOP = 40;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;
     public const int ENOTSOCK = 88;

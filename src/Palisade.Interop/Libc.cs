@@ -42,20 +42,30 @@ internal static unsafe partial class Libc
     public const uint S_IFIFO = 0x1000;
     public const uint S_IFDIR = 0x4000;
     public const uint S_IFREG = 0x8000;
+    public const uint S_IFLNK = 0xA000;
+    public const uint S_IFSOCK = 0xC000;
 
     public const short POLLIN = 1;
+    public const short POLLPRI = 2;
     public const short POLLHUP = 0x10;
 
     public const int SIGKILL = 9;
 
     public const int PR_SET_NO_NEW_PRIVS = 38;
+    public const int PR_SET_DUMPABLE = 4;
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+    public const int PR_GET_DUMPABLE = 3;
     public const int PR_SET_PDEATHSIG = 1;
 
+    public const int P_PID = 1;
     public const int P_PIDFD = 3;
+    public const int WNOHANG = 1;
     public const int WEXITED = 4;
+    public const int WSTOPPED = 2;
     public const int CLD_EXITED = 1;
     public const int CLD_KILLED = 2;
     public const int CLD_DUMPED = 3;
+    public const int CLD_STOPPED = 5;
 
     public const int AF_UNIX = 1;
     public const int AF_INET = 2;
@@ -98,6 +108,7 @@ internal static unsafe partial class Libc
 
     /// <summary>sizeof(struct open_how), version 0 (flags, mode, resolve).</summary>
     public const int OPEN_HOW_SIZE_VER0 = 24;
+    public const ulong RESOLVE_NO_XDEV = 0x01;
     public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     public const ulong RESOLVE_BENEATH = 0x08;
     public const ulong RESOLVE_IN_ROOT = 0x10;
@@ -156,6 +167,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Unsetenv(string name);
 
+    [LibraryImport(Lib, EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Setenv(string name, string value, int overwrite);
+
+    [LibraryImport(Lib, EntryPoint = "execv", SetLastError = true)]
+    public static partial int ExecV(byte* path, byte** argv);
+
     [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
     public static partial int Unshare(int flags);
 
@@ -213,11 +230,41 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "fchdir", SetLastError = true)]
     public static partial int Fchdir(int fd);
 
+    [LibraryImport(Lib, EntryPoint = "fstatfs", SetLastError = true)]
+    public static partial int FStatFs(int fd, StatFs* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "faccessat", SetLastError = true)]
+    public static partial int FAccessAt(int dirfd, byte* path, int mode, int flags);
+
+    /// <summary>statfs f_type of procfs (PROC_SUPER_MAGIC).</summary>
+    public const long PROC_SUPER_MAGIC = 0x9fa0;
+
+    /// <summary>statx mask bit for the mount id (STATX_MNT_ID, Linux 5.8).</summary>
+    public const uint STATX_MNT_ID = 0x1000;
+
+    /// <summary>The mount id of an open file (statx STATX_MNT_ID), or -errno.</summary>
+    public static long MountIdOf(int fd)
+    {
+        byte* statx = stackalloc byte[256];
+        byte empty = 0;
+        if (Syscall(Sys.Statx, fd, (long)&empty, AT_EMPTY_PATH, STATX_MNT_ID, (long)statx, 0) < 0)
+        {
+            return -LastError;
+        }
+
+        // struct statx: stx_mask at 0, stx_mnt_id at 0x90.
+        return (*(uint*)statx & STATX_MNT_ID) != 0 ? (long)*(ulong*)(statx + 0x90) : -Errno.EOPNOTSUPP;
+    }
+
     /// <summary>errno of the last failed import on this thread.</summary>
     /// <summary>The identity of a path, following links (stat); 0 or the errno.</summary>
-    public static int FileIdentityOf(string path, out Palisade.Api.FileIdentity identity, out bool isDirectory)
+    public static int FileIdentityOf(string path, out Palisade.Api.FileIdentity identity, out bool isDirectory) =>
+        FileIdentityOf(path, followLinks: true, out identity, out isDirectory);
+
+    /// <summary>The identity of a path, following a final symbolic link or not (stat or lstat); 0 or the errno.</summary>
+    public static int FileIdentityOf(string path, bool followLinks, out Palisade.Api.FileIdentity identity, out bool isDirectory)
     {
-        int errno = StatPath(path, 0, out Stat st);
+        int errno = StatPath(path, followLinks ? 0 : AT_SYMLINK_NOFOLLOW, out Stat st);
         identity = errno == 0 ? new Palisade.Api.FileIdentity(st.Dev, st.Ino) : default;
         isDirectory = errno == 0 && (st.Mode & S_IFMT) == S_IFDIR;
         return errno;
@@ -262,13 +309,54 @@ internal static unsafe partial class Libc
         return errno;
     }
 
-    /// <summary>Whether a path is a regular file, not following a final symbolic link (lstat); 0 or the errno.</summary>
-    /// <remarks>.NET reports FIFOs, sockets and devices as ordinary files; reading a FIFO blocks forever.</remarks>
-    public static int IsRegularFile(string path, out bool isRegular)
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading without following a final symbolic link and without blocking (a FIFO or
+    /// a device opens at once); an invalid handle with <paramref name="errno"/> (ELOOP for a link) when it cannot.
+    /// </summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenForReading(string path, out int errno)
     {
-        int errno = StatPath(path, AT_SYMLINK_NOFOLLOW, out Stat st);
-        isRegular = errno == 0 && (st.Mode & S_IFMT) == S_IFREG;
-        return errno;
+        int max = System.Text.Encoding.UTF8.GetMaxByteCount(path.Length) + 1;
+        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
+        bytes[System.Text.Encoding.UTF8.GetBytes(path, bytes)] = 0;
+        fixed (byte* p = bytes)
+        {
+            int fd = OpenAt(AT_FDCWD, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+            errno = fd < 0 ? LastError : 0;
+            return new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        }
+    }
+
+    /// <summary>The identity and size of an open regular file: 0, -1 when it is not a regular file, or the errno of fstat.</summary>
+    public static int RegularFileIdentity(Microsoft.Win32.SafeHandles.SafeFileHandle handle, out Palisade.Api.FileIdentity identity, out long size)
+    {
+        Stat st;
+        bool added = false;
+        identity = default;
+        size = 0;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            if (FStat((int)handle.DangerousGetHandle(), &st) != 0)
+            {
+                return LastError;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        if ((st.Mode & S_IFMT) != S_IFREG)
+        {
+            return -1;
+        }
+
+        identity = new Palisade.Api.FileIdentity(st.Dev, st.Ino);
+        size = st.Size;
+        return 0;
     }
 
     /// <summary>Reads from <paramref name="fd"/> at <paramref name="offset"/> without moving its position; 0 or the errno.</summary>
@@ -398,4 +486,12 @@ internal struct SigInfo
     [FieldOffset(16)] public int Pid;
     [FieldOffset(20)] public int Uid;
     [FieldOffset(24)] public int Status;
+}
+
+/// <summary>struct statfs on x86-64 (the fields the host reads; the rest is spare).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 120)]
+internal struct StatFs
+{
+    public long Type;
+    public long BlockSize;
 }

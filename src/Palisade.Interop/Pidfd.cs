@@ -14,6 +14,9 @@ internal static unsafe partial class Pidfd
     private const ulong PIDFD_GET_INFO = 0xC040FF0B;
     private const ulong PIDFD_INFO_EXIT = 1 << 3;
 
+    /// <summary>pidfd_open flag for a pidfd of one thread (Linux 6.9).</summary>
+    public const int PIDFD_THREAD = 0x80;
+
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int EPOLL_CTL_ADD = 1;
     public const uint EPOLLIN = 1;

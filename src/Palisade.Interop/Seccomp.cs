@@ -72,9 +72,22 @@ internal static unsafe class Seccomp
     }
 
     /// <summary>Answers a notification; 0, or -errno (ENOENT when the guest was interrupted or died).</summary>
+    /// <remarks>Retried when a signal interrupts it: a supervisor thread may be interrupted on purpose (a wait it
+    /// gave up), and an answer must not be lost to that.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int Send(int listener, SeccompNotifResp* response) =>
-        Libc.Ioctl(listener, NOTIF_SEND, response) < 0 ? -Libc.LastError : 0;
+    public static int Send(int listener, SeccompNotifResp* response)
+    {
+        while (Libc.Ioctl(listener, NOTIF_SEND, response) < 0)
+        {
+            int error = Libc.LastError;
+            if (error != Errno.EINTR)
+            {
+                return -error;
+            }
+        }
+
+        return 0;
+    }
 
     /// <summary>True while the notification <paramref name="id"/> is still pending (its guest is alive and waiting).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -91,8 +104,14 @@ internal static unsafe class Seccomp
             SrcFd = (uint)fd,
             NewFdFlags = closeOnExec ? (uint)Libc.O_CLOEXEC : 0,
         };
-        int result = Libc.Ioctl(listener, NOTIF_ADDFD, &request);
-        return result < 0 ? -Libc.LastError : result;
+        while (true)
+        {
+            int result = Libc.Ioctl(listener, NOTIF_ADDFD, &request);
+            if (result >= 0 || Libc.LastError != Errno.EINTR)
+            {
+                return result < 0 ? -Libc.LastError : result;
+            }
+        }
     }
 
     /// <summary>Asks the kernel to wake the supervisor on the guest's CPU (Linux 6.6+); -errno when unsupported.</summary>

@@ -10,6 +10,7 @@ internal static unsafe partial class Spawn
 {
     private const string Lib = "libc";
 
+    public const short POSIX_SPAWN_SETPGROUP = 0x02;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
     public const int SIG_SETMASK = 2;
@@ -45,6 +46,9 @@ internal static unsafe partial class Spawn
     [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setsigdefault")]
     public static partial int AttrSetSigDefault(void* attributes, void* set);
 
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setpgroup")]
+    public static partial int AttrSetProcessGroup(void* attributes, int processGroup);
+
     [LibraryImport(Lib, EntryPoint = "posix_spawnattr_destroy")]
     public static partial int AttrDestroy(void* attributes);
 
@@ -56,6 +60,29 @@ internal static unsafe partial class Spawn
 
     [LibraryImport(Lib, EntryPoint = "pthread_sigmask")]
     public static partial int PthreadSigMask(int how, void* set, void* old);
+
+    public const int SIG_BLOCK = 0;
+    public const int SIGCONT = 18;
+    public const int SIGSTOP = 19;
+    public const int SIGTTOU = 22;
+
+    [LibraryImport(Lib, EntryPoint = "sigemptyset")]
+    public static partial int SigEmptySet(void* set);
+
+    [LibraryImport(Lib, EntryPoint = "sigaddset")]
+    public static partial int SigAddSet(void* set, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "tcgetpgrp", SetLastError = true)]
+    public static partial int TcGetProcessGroup(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "tcsetpgrp", SetLastError = true)]
+    public static partial int TcSetProcessGroup(int fd, int processGroup);
+
+    [LibraryImport(Lib, EntryPoint = "getpgrp")]
+    public static partial int GetProcessGroup();
+
+    [LibraryImport(Lib, EntryPoint = "killpg", SetLastError = true)]
+    public static partial int KillProcessGroup(int processGroup, int signal);
 
     [LibraryImport(Lib, EntryPoint = "signal", SetLastError = true)]
     public static partial nint Signal(int signal, nint handler);

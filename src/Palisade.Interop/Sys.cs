@@ -70,8 +70,32 @@ internal static class Sys
     public const int Vfork = 58;
     public const int Execve = 59;
     public const int Getpid = 39;
+    public const int Getpgid = 121;
+    public const int Gettid = 186;
+    public const int Statx = 332;
     public const int Exit = 60;
     public const int ExitGroup = 231;
     public const int Accept4 = 288;
     public const int Sendmmsg = 307;
+
+    // Calls that name another process by a pid in a register, and the descriptor-owner calls: the kernel boundary
+    // decides them (no guest acts on the kernel's process), whatever drivers are loaded.
+    public const int Fcntl = 72;
+    public const int Ioctl = 16;
+    public const int Setpgid = 109;
+    public const int RtSigqueueinfo = 129;
+    public const int Setpriority = 141;
+    public const int SchedSetparam = 142;
+    public const int SchedSetscheduler = 144;
+    public const int SchedSetaffinity = 203;
+    public const int IoprioSet = 251;
+    public const int MigratePages = 256;
+    public const int GetRobustList = 274;
+    public const int MovePages = 279;
+    public const int RtTgsigqueueinfo = 297;
+    public const int PerfEventOpen = 298;
+    public const int Prlimit64 = 302;
+    public const int Kcmp = 312;
+    public const int SchedSetattr = 314;
+    public const int Userfaultfd = 323;
 }

@@ -4,6 +4,7 @@ using Palisade.Kernel.Callbacks;
 using Palisade.Kernel.Dispatch;
 using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Events;
+using Palisade.Kernel.Hosting;
 using Palisade.Kernel.Io;
 using Palisade.Kernel.Network;
 using Palisade.Kernel.Objects;
@@ -58,6 +59,11 @@ internal sealed class PalisadeKernel : IDisposable
         Objects.Callbacks.Changed += Holds.CancelRemoved;
         SecurityCenter = new SecurityCenterService();
         ServiceTable = new SystemServiceTable();
+        if (Directory.Exists(options.Home))
+        {
+            _ = KernelFiles.AddHome(options.Home);
+        }
+
         _registry = registry;
         PerformRegistry = PerformOnStore;
         if (registry is SharedRegistry shared)
@@ -69,6 +75,9 @@ internal sealed class PalisadeKernel : IDisposable
     }
 
     public KernelOptions Options { get; }
+
+    /// <summary>The kernel's own objects on the host's file system, which no guest may change (the kernel boundary).</summary>
+    public Io.KernelFiles KernelFiles { get; } = new();
 
     public KernelFlavor Flavor => Options.Flavor;
 
@@ -304,6 +313,11 @@ internal sealed class PalisadeKernel : IDisposable
         {
             message = result.Message;
             return result.Status;
+        }
+
+        foreach ((Palisade.Api.FileIdentity identity, bool isFolder) in loaded.PackageObjects)
+        {
+            KernelFiles.Add(identity, isFolder ? KernelFileKind.Folder : KernelFileKind.File);
         }
 
         DriverManifest m = loaded.Manifest;

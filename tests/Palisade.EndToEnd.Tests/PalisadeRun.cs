@@ -82,15 +82,26 @@ internal sealed class PalisadeRun : IDisposable
     /// <summary>Runs a program directly, for comparison.</summary>
     public ProcessResult Direct(params string[] program) => Exec(program[0], program[1..], Work);
 
-    /// <summary>Runs a program in <paramref name="cwd"/> with this test's home, the C locale and a home folder of its own.</summary>
-    public ProcessResult Exec(string file, IEnumerable<string> args, string cwd, string? stdin = null) =>
-        ProcessRunner.Run(file, args, cwd, new Dictionary<string, string?>
+    /// <summary>
+    /// Runs a program in <paramref name="cwd"/> with this test's home, the C locale and a home folder of its own, plus
+    /// <paramref name="environment"/> (a null value removes a variable).
+    /// </summary>
+    public ProcessResult Exec(string file, IEnumerable<string> args, string cwd, string? stdin = null, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var variables = new Dictionary<string, string?>
         {
             ["PALISADE_HOME"] = Home,
             ["LC_ALL"] = "C",
             ["HOME"] = Work,
             ["GIT_CONFIG_NOSYSTEM"] = "1",
-        }, stdin);
+        };
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            variables[name] = value;
+        }
+
+        return ProcessRunner.Run(file, args, cwd, variables, stdin);
+    }
 
     /// <summary>Reads a JSON-lines event file written by <c>--events</c>.</summary>
     public static IReadOnlyList<System.Text.Json.JsonElement> Events(string path) =>

@@ -87,13 +87,62 @@ public sealed class FilterBuilderTests
         Assert.Equal(Notify, Evaluate(SyscallFamilies.Network, X86_64, 44, arg4: 0x7fff_0000_1000));
     }
 
-    private static uint Evaluate(SyscallFamilies families, uint arch, uint nr, ulong arg0 = 0, ulong arg4 = 0)
+    [Fact]
+    public void The_kernel_boundary_alone_notifies_opens_signals_and_connect()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 257 /* openat */));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 62 /* kill */));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 42 /* connect */));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 298 /* perf_event_open */));
+    }
+
+    [Fact]
+    public void The_kernel_boundary_lets_ordinary_calls_run_in_the_kernel()
+    {
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 0 /* read */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 3 /* close */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 57 /* fork */));
+    }
+
+    [Fact]
+    public void Fcntl_leaves_the_kernel_only_to_set_a_descriptors_signal_owner()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 72, arg1: 8 /* F_SETOWN */));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 72, arg1: 15 /* F_SETOWN_EX */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 72, arg1: 3 /* F_GETFL */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 72, arg1: 10 /* F_SETSIG */));
+    }
+
+    [Fact]
+    public void Ioctl_leaves_the_kernel_only_to_set_a_descriptors_signal_owner()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 16, arg1: 0x8901 /* FIOSETOWN */));
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 16, arg1: 0x8902 /* SIOCSPGRP */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 16, arg1: 0x5401 /* TCGETS */));
+    }
+
+    [Fact]
+    public void A_userfaultfd_for_faults_of_kernel_mode_is_refused_with_EPERM_and_one_for_user_mode_is_allowed()
+    {
+        Assert.Equal(Eperm, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 323, arg0: 0x80000 /* O_CLOEXEC */));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.KernelBoundary, X86_64, 323, arg0: 0x80000 | 1 /* UFFD_USER_MODE_ONLY */));
+    }
+
+    [Fact]
+    public void Every_family_together_still_fits_the_filters_jump_range()
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.All, X86_64, 56, arg0: 17));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.All, X86_64, 44, arg4: 0));
+    }
+
+    private static uint Evaluate(SyscallFamilies families, uint arch, uint nr, ulong arg0 = 0, ulong arg4 = 0, ulong arg1 = 0)
     {
         SockFilter[] program = FilterBuilder.Build(families);
         Span<byte> data = stackalloc byte[64];
         BitConverter.TryWriteBytes(data, nr);
         BitConverter.TryWriteBytes(data[4..], arch);
         BitConverter.TryWriteBytes(data[16..], arg0);
+        BitConverter.TryWriteBytes(data[24..], arg1);
         BitConverter.TryWriteBytes(data[48..], arg4);
         uint accumulator = 0;
         for (int pc = 0; pc < program.Length; pc++)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Host.Linux.Filtering;
@@ -8,9 +7,6 @@ namespace Palisade.Host.Linux.Tests;
 /// <summary>Runs real programs under the supervisor, in a scratch directory, and compiles small C probes.</summary>
 internal sealed class Guest : IDisposable
 {
-    private static readonly SemaphoreSlim CompileLock = new(1, 1);
-    private static readonly string ProbeDirectory = System.IO.Directory.CreateTempSubdirectory("palisade-probes-").FullName;
-
     public Guest() => Directory = System.IO.Directory.CreateTempSubdirectory("palisade-host-").FullName;
 
     public string Directory { get; }
@@ -55,38 +51,7 @@ internal sealed class Guest : IDisposable
     public static MarkerPolicyMediator DenyMarker(string marker = "SECRET", SyscallFamilies families = SyscallFamilies.All) => new(families, marker);
 
     /// <summary>Compiles a C probe once per test run; returns its path, or null when gcc is missing.</summary>
-    public static string? Probe(string name, string source)
-    {
-        CompileLock.Wait();
-        try
-        {
-            string binary = Path.Combine(ProbeDirectory, name);
-            if (File.Exists(binary))
-            {
-                return binary;
-            }
-
-            string file = binary + ".c";
-            File.WriteAllText(file, source);
-            using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-O1", "-pthread", "-o", binary, file]) { RedirectStandardError = true });
-            if (gcc is null)
-            {
-                return null;
-            }
-
-            string errors = gcc.StandardError.ReadToEnd();
-            gcc.WaitForExit();
-            return gcc.ExitCode == 0 ? binary : throw new InvalidOperationException($"gcc failed for {name}: {errors}");
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-        finally
-        {
-            CompileLock.Release();
-        }
-    }
+    public static string? Probe(string name, string source) => CProbes.Compile(name, source);
 
     public void Dispose()
     {

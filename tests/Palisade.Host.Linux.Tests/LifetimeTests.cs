@@ -5,6 +5,27 @@ public sealed class LifetimeTests : IDisposable
     private readonly Guest _guest = new();
 
     [Fact]
+    public void Without_a_cgroup_the_supervisor_is_the_subreaper_and_a_double_forked_daemon_ends_with_the_run()
+    {
+        string pidFile = _guest.PathOf("daemon.pid");
+        using (var guest = Launch.SupervisedGuest.Start(Guest.Launcher, Guest.DenyMarker(), "/bin/sh",
+            ["-c", $"sh -c 'sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > {pidFile}.new'; mv {pidFile}.new {pidFile}"],
+            onFault: null, Launch.SupervisedGuest.Containment.Subreaper))
+        {
+            Assert.Null(guest.Cgroup);
+            Assert.Equal(0, guest.WaitForExit());
+            int daemon = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+            // Re-parented to the supervisor (its subreaper), not to init: still in its tree, so the run's end finds it.
+            Assert.Contains(daemon, Launch.GuestTree.Descendants(Environment.ProcessId));
+        }
+
+        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal),
+            $"the daemon {pid} still runs after the run ended");
+    }
+
+    [Fact]
     public void Exit_status_passes_through()
     {
         Assert.Equal(42, _guest.Shell(Guest.DenyMarker(), "exit 42"));

@@ -36,6 +36,10 @@ internal static class Requirements
         return null;
     }
 
+    /// <summary>Why the tests cannot act as root here (they switch users and mount file systems), or null.</summary>
+    public static string? RootMissing() =>
+        Palisade.Interop.Libc.GetUid() == 0 ? null : "needs root (the guests drop to other uids, the test mounts procfs)";
+
     private static bool InPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Any(dir => File.Exists(Path.Combine(dir, name)));
@@ -60,5 +64,27 @@ internal sealed class ProgramFactAttribute : FactAttribute
     public ProgramFactAttribute(params string[] programs)
     {
         Skip = Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A theory that runs guests as root and as other users (Linux, seccomp user notification, root, programs): skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class RootGuestTheoryAttribute : TheoryAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public RootGuestTheoryAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.RootMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that runs guests as root and as other users: skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class RootGuestFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public RootGuestFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.RootMissing() ?? Requirements.ProgramMissing(programs);
     }
 }

@@ -61,11 +61,11 @@ internal static class RunCommand
     }
 
     /// <summary>
-    /// On a bug check, before the dump is written: every process below this one (the whole guest tree, whatever
-    /// the drivers subscribed to) is killed. Pids from the kernel's process table are not used: one whose exit was
-    /// never reported may by now name an unrelated process.
+    /// On a bug check, before the dump is written: every guest of the run is killed, those that left the process tree
+    /// included (the run's cgroup, or the descendants of this process, which is their subreaper). Pids from the kernel's
+    /// process table are not used: one whose exit was never reported may by now name an unrelated process.
     /// </summary>
-    private static void StopGuests() => GuestTree.KillDescendants(Environment.ProcessId);
+    private static void StopGuests() => GuestTree.StopAll();
 
     private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
     {
@@ -119,6 +119,12 @@ internal static class RunCommand
         if (kernel is null)
         {
             return SetupFailure;
+        }
+
+        // The event log is the kernel's output: no guest writes it (a forged line would be the kernel's word).
+        if (events is FileStream log)
+        {
+            _ = kernel.KernelFiles.Add(log.SafeFileHandle, Palisade.Kernel.Hosting.KernelFileKind.File);
         }
 
         // The guard starts before any driver loads, so that every registration goes through its sanctioned path.

@@ -15,6 +15,9 @@ namespace Palisade.Host.Linux.Filtering;
 /// clone3 fails with ENOSYS because its flags live in memory a filter cannot read: libc then falls back
 /// to clone, whose flags are checked here.</item>
 /// <item>sendto without a destination address (args[4] == NULL) is not mediated: it cannot reach a new peer.</item>
+/// <item>With the kernel boundary, fcntl and ioctl leave Linux only for the commands that direct a descriptor's
+/// signal (F_SETOWN, F_SETOWN_EX, FIOSETOWN, SIOCSPGRP), and userfaultfd without UFFD_USER_MODE_ONLY fails with EPERM.
+/// </item>
 /// </list>
 /// </summary>
 internal static class FilterBuilder
@@ -58,32 +61,84 @@ internal static class FilterBuilder
         Sys.Fsmount, Sys.Fspick, Sys.MountSetattr, Sys.Setns, Sys.Unshare,
     ];
 
+    /// <summary>The calls the kernel boundary decides on registers or performs itself, notified whatever else is subscribed.</summary>
+    public static ReadOnlySpan<int> NotifiedForTheBoundary =>
+    [
+        Sys.Open, Sys.Openat, Sys.Openat2, Sys.Creat,
+        Sys.Rename, Sys.Renameat, Sys.Renameat2, Sys.Unlink, Sys.Unlinkat, Sys.Rmdir, Sys.Truncate,
+        Sys.Chmod, Sys.Fchmodat, Sys.Fchmodat2, Sys.Chown, Sys.Lchown, Sys.Fchownat,
+        Sys.Kill, Sys.Tkill, Sys.Tgkill, Sys.RtSigqueueinfo, Sys.RtTgsigqueueinfo, Sys.PidfdOpen, Sys.Ptrace,
+        Sys.ProcessVmReadv, Sys.ProcessVmWritev, Sys.PerfEventOpen, Sys.Kcmp, Sys.Prlimit64, Sys.GetRobustList,
+        Sys.MovePages, Sys.MigratePages, Sys.SchedSetparam, Sys.SchedSetscheduler, Sys.SchedSetaffinity,
+        Sys.SchedSetattr, Sys.Setpriority, Sys.IoprioSet, Sys.Setpgid, Sys.Connect,
+    ];
+
+    /// <summary>fcntl commands that choose who receives a descriptor's SIGIO (F_SETOWN, F_SETOWN_EX).</summary>
+    public const uint FcntlSetOwner = 8, FcntlSetOwnerEx = 15;
+
+    /// <summary>ioctl requests that do the same (FIOSETOWN, SIOCSPGRP).</summary>
+    public const uint IoctlSetOwner = 0x8901, IoctlSetProcessGroup = 0x8902;
+
+    /// <summary>userfaultfd's UFFD_USER_MODE_ONLY: faults of user mode only, so no read the supervisor makes can wait on one.</summary>
+    public const uint UserfaultfdUserModeOnly = 1;
+
     /// <summary>Builds the filter program for <paramref name="families"/>.</summary>
     public static SockFilter[] Build(SyscallFamilies families)
     {
-        var code = new List<(SockFilter Instruction, Target True, Target False)>();
+        var code = new List<(SockFilter Instruction, Target True, Target False, int BlockEnd)>();
         bool files = (families & SyscallFamilies.AnyFile) != 0;
         bool lifetime = (families & SyscallFamilies.ProcessLifetime) != 0;
+        bool boundary = (families & SyscallFamilies.KernelBoundary) != 0;
 
-        code.Add((Load(Seccomp.DATA_OFFSET_ARCH), Target.Next, Target.Next));
-        code.Add((Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys));
-        code.Add((Load(Seccomp.DATA_OFFSET_NR), Target.Next, Target.Next));
-        code.Add((Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next));
+        void Add(SockFilter instruction, Target onTrue, Target onFalse) => code.Add((instruction, onTrue, onFalse, -1));
+
+        // An argument check is a block: "is it this call?" (else skip the block), then a load and tests that end in a
+        // return. Checks of frequent calls (fcntl, ioctl) come first so that those calls run a few instructions only.
+        void Check(int nr, params (SockFilter Instruction, Target True, Target False)[] body)
+        {
+            int end = code.Count + 1 + body.Length;
+            code.Add((Jump(JeqK, (uint)nr), Target.Next, Target.SkipBlock, end));
+            foreach (var (instruction, onTrue, onFalse) in body)
+            {
+                code.Add((instruction, onTrue, onFalse, end));
+            }
+        }
+
+        Add(Load(Seccomp.DATA_OFFSET_ARCH), Target.Next, Target.Next);
+        Add(Jump(JeqK, Seccomp.AUDIT_ARCH_X86_64), Target.Next, Target.Enosys);
+        Add(Load(Seccomp.DATA_OFFSET_NR), Target.Next, Target.Next);
+        Add(Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next);
+
+        if (boundary)
+        {
+            Check(Sys.Fcntl,
+                (Load(Seccomp.DATA_OFFSET_ARGS + 8), Target.Next, Target.Next),
+                (Jump(JeqK, FcntlSetOwner), Target.Notify, Target.Next),
+                (Jump(JeqK, FcntlSetOwnerEx), Target.Notify, Target.Allow));
+            Check(Sys.Ioctl,
+                (Load(Seccomp.DATA_OFFSET_ARGS + 8), Target.Next, Target.Next),
+                (Jump(JeqK, IoctlSetOwner), Target.Notify, Target.Next),
+                (Jump(JeqK, IoctlSetProcessGroup), Target.Notify, Target.Allow));
+            Check(Sys.Userfaultfd,
+                (Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next),
+                (Jump(JsetK, UserfaultfdUserModeOnly), Target.Allow, Target.Eperm));
+        }
 
         if (files)
         {
             foreach (int nr in RefusedWhenFilesMediated)
             {
-                code.Add((Jump(JeqK, (uint)nr), Target.Eperm, Target.Next));
+                Add(Jump(JeqK, (uint)nr), Target.Eperm, Target.Next);
             }
         }
 
         if (files || lifetime)
         {
-            code.Add((Jump(JeqK, Sys.Clone3), Target.Enosys, Target.Next));
+            Add(Jump(JeqK, Sys.Clone3), Target.Enosys, Target.Next);
         }
 
-        for (int bit = 0; bit < 9; bit++)
+        var notified = new HashSet<int>();
+        for (int bit = 0; bit < 10; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)
@@ -91,36 +146,39 @@ internal static class FilterBuilder
                 continue;
             }
 
-            foreach (int nr in NotifiedBy(family))
+            foreach (int nr in family == SyscallFamilies.KernelBoundary ? NotifiedForTheBoundary : NotifiedBy(family))
             {
-                code.Add((Jump(JeqK, (uint)nr), Target.Notify, Target.Next));
+                if (notified.Add(nr))
+                {
+                    Add(Jump(JeqK, (uint)nr), Target.Notify, Target.Next);
+                }
             }
         }
 
-        // Argument checks come last: they reload the accumulator and end in a return.
+        // The remaining argument checks reload the accumulator; the last one's "not this call" is the allow.
         if ((families & SyscallFamilies.Network) != 0)
         {
-            code.Add((Jump(JeqK, Sys.Sendto), Target.Next, Target.SkipSendtoCheck));
-            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8))), Target.Next, Target.Next));
-            code.Add((Jump(JeqK, 0), Target.Next, Target.Notify));
-            code.Add((Load((Seccomp.DATA_OFFSET_ARGS + (4 * 8) + 4)), Target.Next, Target.Next));
-            code.Add((Jump(JeqK, 0), Target.Allow, Target.Notify));
+            Check(Sys.Sendto,
+                (Load(Seccomp.DATA_OFFSET_ARGS + (4 * 8)), Target.Next, Target.Next),
+                (Jump(JeqK, 0), Target.Next, Target.Notify),
+                (Load(Seccomp.DATA_OFFSET_ARGS + (4 * 8) + 4), Target.Next, Target.Next),
+                (Jump(JeqK, 0), Target.Allow, Target.Notify));
         }
 
         if (files || lifetime)
         {
-            code.Add((Jump(JeqK, Sys.Clone), Target.Next, Target.Allow));
-            code.Add((Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next));
-            code.Add((Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
+            Check(Sys.Clone,
+                (Load(Seccomp.DATA_OFFSET_ARGS), Target.Next, Target.Next),
+                (Jump(JsetK, files ? CloneNamespaceFlags : 0), Target.Eperm, lifetime ? Target.Notify : Target.Allow));
         }
 
         int allow = code.Count;
         var program = new SockFilter[allow + 4];
         for (int i = 0; i < allow; i++)
         {
-            var (instruction, onTrue, onFalse) = code[i];
-            instruction.JumpTrue = Offset(i, onTrue, allow);
-            instruction.JumpFalse = Offset(i, onFalse, allow);
+            var (instruction, onTrue, onFalse, blockEnd) = code[i];
+            instruction.JumpTrue = Offset(i, onTrue, allow, blockEnd);
+            instruction.JumpFalse = Offset(i, onFalse, allow, blockEnd);
             program[i] = instruction;
         }
 
@@ -131,12 +189,12 @@ internal static class FilterBuilder
         return program;
     }
 
-    private static byte Offset(int index, Target target, int allow)
+    private static byte Offset(int index, Target target, int allow, int blockEnd)
     {
         int destination = target switch
         {
             Target.Next => index + 1,
-            Target.SkipSendtoCheck => index + 5,
+            Target.SkipBlock => blockEnd,
             Target.Allow => allow,
             Target.Notify => allow + 1,
             Target.Eperm => allow + 2,
@@ -160,7 +218,7 @@ internal static class FilterBuilder
     private enum Target
     {
         Next,
-        SkipSendtoCheck,
+        SkipBlock,
         Allow,
         Notify,
         Eperm,

@@ -41,9 +41,18 @@ internal enum SyscallFamilies
     /// </summary>
     ProcessExits = 1 << 8,
 
+    /// <summary>
+    /// What the kernel boundary needs, whatever drivers are loaded: opens and path operations (a path can name a kernel
+    /// task's <c>/proc</c> entry or the kernel's own files), the calls that name another process by a pid in a register,
+    /// connect (a kernel-owned socket), and the descriptor-owner calls that direct a signal (fcntl F_SETOWN and
+    /// F_SETOWN_EX, ioctl FIOSETOWN and SIOCSPGRP, checked on their command in BPF). userfaultfd that would handle
+    /// faults of kernel mode (the supervisor's reads of guest memory) is refused with EPERM. See docs/security.md.
+    /// </summary>
+    KernelBoundary = 1 << 9,
+
     /// <summary>Every family.</summary>
-    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits,
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | KernelBoundary,
 
     /// <summary>The families that make the file system a mediated resource, which brings the file-system refusals.</summary>
-    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec,
+    AnyFile = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | KernelBoundary,
 }

@@ -4,18 +4,95 @@ using Palisade.Interop;
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
-/// The processes below a root in the host's process tree, read from /proc: what a bug check kills so that every
-/// guest stops, whether or not a driver subscribed to the process events that would have put it in the kernel's
-/// process table. Runs once, on the way down; it allocates freely.
+/// Every guest of the runs this process supervises, so that each ends with its run: a run's guests are held in a cgroup
+/// of their own (<see cref="RunCgroup"/>, where the machine allows), else the supervisor is their child subreaper, so
+/// that a daemon that double-forked out of the tree is re-parented to it instead of init and stays its descendant. A bug
+/// check stops them all (<see cref="StopAll"/>); the end of a run stops that run's (<see cref="SupervisedGuest"/>).
+/// The walk of /proc runs on the way down only; it allocates freely.
 /// </summary>
 internal static class GuestTree
 {
     private const int Rounds = 16;
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, RunCgroup?> Runs = new();
+
+    /// <summary>Records a live run: its launcher's pid and its cgroup (null when it runs under the subreaper).</summary>
+    public static void Started(int launcher, RunCgroup? cgroup) => Runs[launcher] = cgroup;
+
+    /// <summary>Forgets a run that has ended.</summary>
+    public static void Ended(int launcher) => Runs.TryRemove(launcher, out _);
+
+    /// <summary>
+    /// Stops every guest of every run of this process: each run's cgroup is killed at once, then every descendant of the
+    /// process (the subreaper's adopted orphans among them) is killed. Returns how many kills the walk sent.
+    /// </summary>
+    public static int StopAll()
+    {
+        foreach (RunCgroup? cgroup in Runs.Values)
+        {
+            cgroup?.Kill();
+        }
+
+        int sent = KillDescendants(Environment.ProcessId);
+
+        // The process ends after a bug check without the runs' own ends: their cgroups are removed here.
+        foreach (RunCgroup? cgroup in Runs.Values)
+        {
+            cgroup?.Dispose();
+        }
+
+        return sent;
+    }
+
+    /// <summary>
+    /// Under the subreaper: kills the guests of the run of <paramref name="launcher"/> that outlived it, which are the
+    /// process's descendants outside the trees of its other live runs (an orphan cannot be told apart by run; with one
+    /// run per process, as under palisade run, that is exactly the run's guests).
+    /// </summary>
+    public static int KillOrphansOf(int launcher)
+    {
+        int sent = 0;
+        for (int round = 0; round < Rounds; round++)
+        {
+            var others = new HashSet<int>(Runs.Keys.Where(l => l != launcher));
+            foreach (int other in others.ToArray())
+            {
+                others.UnionWith(Descendants(other));
+            }
+
+            List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid))];
+            if (found.Count == 0)
+            {
+                break;
+            }
+
+            foreach (int pid in found)
+            {
+                sent += Libc.Kill(pid, Libc.SIGKILL) == 0 ? 1 : 0;
+            }
+
+            ReapChildren(others);
+        }
+
+        return sent;
+    }
+
+    /// <summary>Reaps (waitid) the process's children that are dead, except the launchers of live runs (their own waiter reaps them).</summary>
+    private static unsafe void ReapChildren(HashSet<int> keep)
+    {
+        foreach (int child in Children(Environment.ProcessId))
+        {
+            if (!keep.Contains(child))
+            {
+                SigInfo info;
+                _ = Libc.WaitId(Libc.P_PID, child, &info, Libc.WEXITED | Libc.WNOHANG);
+            }
+        }
+    }
+
     /// <summary>
     /// Kills every descendant of <paramref name="root"/> with SIGKILL, repeating the walk until a round finds none
     /// (a guest forking while the walk runs is caught by the next round). Returns how many kills were sent.
-    /// A guest that left the tree (a daemon re-parented to init) is not found; docs/security.md lists this.
     /// </summary>
     public static int KillDescendants(int root)
     {
@@ -74,6 +151,20 @@ internal static class GuestTree
             {
                 result.Add(child);
                 queue.Enqueue(child);
+            }
+        }
+
+        return result;
+    }
+
+    private static IEnumerable<int> Children(int parent)
+    {
+        var result = new List<int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && ParentOf(dir) == parent)
+            {
+                result.Add(pid);
             }
         }
 

@@ -24,9 +24,10 @@ internal static unsafe class Launcher
     private const int ExitNotFound = 127;
 
     /// <summary>
-    /// Names, separated by spaces, of environment variables that the <c>palisade</c> wrapper script added for palisade
-    /// itself (where to find the sample drivers, the runtime's tiering delay): the launcher removes them, and this one,
-    /// so that the guest gets the caller's environment unchanged.
+    /// Names, separated by spaces, of environment variables that the <c>palisade</c> wrapper script or
+    /// <see cref="KernelProcess"/> set for palisade itself (where to find the sample drivers, the runtime's tiering delay,
+    /// its diagnostics switch): the launcher removes them, and this one, or gives back the caller's value kept under
+    /// <see cref="KernelProcess.OriginalPrefix"/>, so that the guest gets the caller's environment unchanged.
     /// </summary>
     public const string WrapperEnvironment = "PALISADE_WRAPPER_ENV";
 
@@ -109,7 +110,10 @@ internal static unsafe class Launcher
 
         foreach (string name in added.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
-            _ = Libc.Unsetenv(name);
+            // A variable palisade overrode for itself gets the caller's value back; one it added goes.
+            string? original = Environment.GetEnvironmentVariable(KernelProcess.OriginalPrefix + name);
+            _ = original is null ? Libc.Unsetenv(name) : Libc.Setenv(name, original, 1);
+            _ = Libc.Unsetenv(KernelProcess.OriginalPrefix + name);
         }
 
         _ = Libc.Unsetenv(WrapperEnvironment);

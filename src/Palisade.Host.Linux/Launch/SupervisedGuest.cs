@@ -29,14 +29,21 @@ internal sealed record LaunchCommand(string Executable, IReadOnlyList<string> Pr
 internal sealed unsafe class SupervisedGuest : IDisposable
 {
     private readonly int _pidfd;
+    private readonly ForegroundTerminal? _terminal;
+    private readonly RunCgroup? _cgroup;
     private int _exitCode = -1;
 
-    private SupervisedGuest(int pid, int pidfd, Supervisor supervisor)
+    private SupervisedGuest(int pid, int pidfd, Supervisor supervisor, ForegroundTerminal? terminal, RunCgroup? cgroup)
     {
         Pid = pid;
         _pidfd = pidfd;
         Supervisor = supervisor;
+        _terminal = terminal;
+        _cgroup = cgroup;
     }
+
+    /// <summary>The run's cgroup, or null when the supervisor holds the run's guests as their child subreaper.</summary>
+    internal RunCgroup? Cgroup => _cgroup;
 
     /// <summary>The program's pid (the launcher's, which becomes the program at exec).</summary>
     public int Pid { get; }
@@ -49,7 +56,21 @@ internal sealed unsafe class SupervisedGuest : IDisposable
     /// under <paramref name="mediator"/>. Throws <see cref="InvalidOperationException"/> when the
     /// launcher cannot install the filter.
     /// </summary>
-    public static SupervisedGuest Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null)
+    public static SupervisedGuest Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null) =>
+        Start(launcher, mediator, program, arguments, onFault, Containment.Cgroup);
+
+    /// <summary>How a run holds its guests so that they end with it.</summary>
+    internal enum Containment
+    {
+        /// <summary>A cgroup of the run's own when the machine allows, else the child subreaper.</summary>
+        Cgroup,
+
+        /// <summary>The child subreaper only (the fallback, chosen by tests to exercise it).</summary>
+        Subreaper,
+    }
+
+    /// <summary>Starts a guest tree held as <paramref name="containment"/> says.</summary>
+    internal static SupervisedGuest Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault, Containment containment)
     {
         ArgumentNullException.ThrowIfNull(launcher);
         ArgumentNullException.ThrowIfNull(mediator);
@@ -78,6 +99,22 @@ internal sealed unsafe class SupervisedGuest : IDisposable
             throw new InvalidOperationException($"posix_spawn of the launcher {launcher.Executable} failed: errno {-pid}");
         }
 
+        // Every guest ends with the run: the launcher goes into the run's cgroup before it executes the program, so each
+        // process it starts is in it; where no cgroup can be had, the supervisor becomes the guests' child subreaper.
+        RunCgroup? cgroup = containment == Containment.Cgroup ? RunCgroup.TryCreate(out _) : null;
+        if (cgroup is not null && !cgroup.Adopt(pid))
+        {
+            cgroup.Dispose();
+            cgroup = null;
+        }
+
+        if (cgroup is null)
+        {
+            _ = Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+
+        GuestTree.Started(pid, cgroup);
+
         long pidfd = Libc.Syscall(Sys.PidfdOpen, pid, 0, 0, 0, 0, 0);
         try
         {
@@ -95,14 +132,24 @@ internal sealed unsafe class SupervisedGuest : IDisposable
             }
 
             var supervisor = new Supervisor((int)listener, mediator, onFault);
+            if (cgroup is not null)
+            {
+                supervisor.ConfineTo(cgroup);
+            }
+
             supervisor.Start();
+
+            // The guests' own process group (made at spawn) gets the terminal's foreground, as a shell's job would.
+            ForegroundTerminal? terminal = ForegroundTerminal.HandTo(pid);
             byte go = (byte)'g';
             _ = Libc.Write(ours, &go, 1);
-            return new SupervisedGuest(pid, (int)pidfd, supervisor);
+            return new SupervisedGuest(pid, (int)pidfd, supervisor, terminal, cgroup);
         }
         catch
         {
             _ = Libc.Kill(pid, Libc.SIGKILL);
+            cgroup?.Dispose();
+            GuestTree.Ended(pid);
             if (pidfd >= 0)
             {
                 SigInfo info;
@@ -130,12 +177,28 @@ internal sealed unsafe class SupervisedGuest : IDisposable
         }
 
         SigInfo info;
-        while (Libc.WaitId(Libc.P_PIDFD, _pidfd, &info, Libc.WEXITED) < 0)
+        while (true)
         {
-            int error = Libc.LastError;
-            if (error != Errno.EINTR)
+            if (Libc.WaitId(Libc.P_PIDFD, _pidfd, &info, Libc.WEXITED | Libc.WSTOPPED) < 0)
             {
-                throw new InvalidOperationException($"waitid failed: errno {error}");
+                int error = Libc.LastError;
+                if (error != Errno.EINTR)
+                {
+                    throw new InvalidOperationException($"waitid failed: errno {error}");
+                }
+
+                continue;
+            }
+
+            if (info.Code is Libc.CLD_EXITED or Libc.CLD_KILLED or Libc.CLD_DUMPED)
+            {
+                break;
+            }
+
+            // ^Z (or any stop) of the program: with the terminal, palisade stops with it as its job would.
+            if (info.Code == Libc.CLD_STOPPED)
+            {
+                _terminal?.StopWithGuests();
             }
         }
 
@@ -146,8 +209,26 @@ internal sealed unsafe class SupervisedGuest : IDisposable
     /// <summary>Sends <paramref name="signal"/> to the program.</summary>
     public void Signal(int signal) => _ = Libc.Syscall(Sys.PidfdSendSignal, _pidfd, signal, 0, 0, 0, 0);
 
-    /// <summary>Releases the pidfd (the program keeps running if it has not exited).</summary>
-    public void Dispose() => Libc.CloseOwned(_pidfd);
+    /// <summary>
+    /// Ends the run: every guest still running (the program, if it has not exited, and whatever it left behind, a
+    /// double-forked daemon included) is killed; the terminal goes back to palisade's group and the pidfd is released.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_cgroup is not null)
+        {
+            _cgroup.Dispose();
+        }
+        else
+        {
+            _ = Libc.Kill(Pid, Libc.SIGKILL);
+            _ = GuestTree.KillOrphansOf(Pid);
+        }
+
+        GuestTree.Ended(Pid);
+        _terminal?.Dispose();
+        Libc.CloseOwned(_pidfd);
+    }
 
     private static int SpawnLauncher(List<string> argv, int control)
     {
@@ -168,7 +249,10 @@ internal sealed unsafe class SupervisedGuest : IDisposable
             _ = Spawn.FileActionsInit(actions);
             _ = Spawn.FileActionsAddDup2(actions, source, Launcher.ControlFd);
             _ = Spawn.AttrInit(attributes);
-            _ = Spawn.AttrSetFlags(attributes, Spawn.POSIX_SPAWN_SETSIGDEF | Spawn.POSIX_SPAWN_SETSIGMASK);
+            // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal
+            // of the terminal reaches the kernel (docs/security.md).
+            _ = Spawn.AttrSetFlags(attributes, Spawn.POSIX_SPAWN_SETSIGDEF | Spawn.POSIX_SPAWN_SETSIGMASK | Spawn.POSIX_SPAWN_SETPGROUP);
+            _ = Spawn.AttrSetProcessGroup(attributes, 0);
             _ = Spawn.AttrSetSigDefault(attributes, all);
             _ = Spawn.AttrSetSigMask(attributes, none);
             int pid;

@@ -123,6 +123,12 @@ internal interface ISyscallMediator
     /// signal killed, which no system call announces).
     /// </summary>
     void Drain();
+
+    /// <summary>
+    /// What a file-system object is to the kernel, for the kernel boundary (which refuses any guest's change to the
+    /// kernel's own files). A mediator that runs no kernel owns no files: <see cref="KernelFileKind.None"/>.
+    /// </summary>
+    KernelFileKind KernelFileKindOf(FileIdentity identity) => KernelFileKind.None;
 }
 
 /// <summary>Which open-family system call carried an <see cref="OpenCall"/>.</summary>

@@ -23,7 +23,8 @@ internal sealed class KernelMediator : ISyscallMediator
     {
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
-        Subscriptions = RequestDecoder.FamiliesOf(host.Interests);
+        // The kernel boundary is part of the kernel: subscribed whatever the drivers registered, with no driver too.
+        Subscriptions = RequestDecoder.FamiliesOf(host.Interests) | SyscallFamilies.KernelBoundary;
 
         // A create a filter holds is opened by the supervisor's thread that serves it, as the guest's open will resolve.
         host.HeldFiles = Supervision.HeldCreates.Instance;
@@ -76,6 +77,8 @@ internal sealed class KernelMediator : ISyscallMediator
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) => _processes.Exit(in requester, wholeProcess, status);
 
     public void Drain() => _processes.Drain();
+
+    public KernelFileKind KernelFileKindOf(Palisade.Api.FileIdentity identity) => _host.KernelFileKindOf(identity);
 
     /// <summary>
     /// A decision that threw (the supervisor answered the guest EPERM): written to standard error and to the kernel's

@@ -15,6 +15,12 @@ namespace Palisade.Host.Linux.Mediation;
 internal sealed unsafe class ProcessExitWatcher
 {
     private const int BatchSize = 16;
+
+    /// <summary>
+    /// The most processes watched at once (each holds a pidfd). Beyond it a process is not watched: its exit_group is still
+    /// reported at the call, but an end by a signal is not (docs/security.md).
+    /// </summary>
+    public const int MaxWatched = 8192;
     private readonly ConcurrentDictionary<int, Watched> _watches = new();
     private readonly Action<int, int, int> _report;
     private readonly Lock _startLock = new();
@@ -55,7 +61,8 @@ internal sealed unsafe class ProcessExitWatcher
     /// </summary>
     public bool Watch(int pid)
     {
-        if (pid <= 0 || _watches.ContainsKey(pid))
+        // One descriptor per watched process, bounded so that guests cannot exhaust the kernel's descriptors.
+        if (pid <= 0 || _watches.Count >= MaxWatched || _watches.ContainsKey(pid))
         {
             return false;
         }

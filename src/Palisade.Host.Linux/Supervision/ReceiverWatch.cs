@@ -1,3 +1,5 @@
+using Palisade.Interop;
+
 namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
@@ -11,11 +13,15 @@ namespace Palisade.Host.Linux.Supervision;
 /// </summary>
 /// <remarks>
 /// <para>This is the one place that knows the threads that wait for a guest (<see cref="Waiting"/>). It bounds them at
-/// <see cref="MaxWaitingThreads"/>: at the bound it hands nothing over (the receiving thread finishes its slow
-/// notification before it receives the next, so guests queue behind it as they would behind a Linux lock) and reports
-/// it once. Every <see cref="LivenessPolls"/> polls it asks whether each waiting thread's guest still waits (the
+/// <see cref="MaxWaitingThreads"/>: at the bound it hands nothing over; it cuts the slow notification short instead
+/// (<see cref="InterruptSignal"/>: a system call it waits in returns EINTR, which the operation answers EAGAIN, see
+/// <see cref="TakeRefusal"/>) and reports the bound once. The receiving thread then goes on receiving. A wait the
+/// signal cannot cut (a driver holding its decision) ends when the hold does, by the driver or its hold time. Every <see cref="LivenessPolls"/> polls it asks whether each waiting thread's guest still waits (the
 /// notification is still valid); for one that does not (killed, its process gone) it tells the owner once, which lets
-/// the kernel cancel a decision held for it.</para>
+/// the kernel cancel a decision held for it, and cuts the thread's wait short with <see cref="InterruptSignal"/> (a
+/// system call it waits in, an open of a FIFO whose partner never comes, returns EINTR), so that a guest cannot hold
+/// the supervisor's threads by dying in numbers. The signal never outlives the wait: the thread takes it in
+/// <see cref="End"/> if it was sent and not yet delivered.</para>
 /// <para>The hot path pays one interlocked exchange when a notification begins, one compare-and-swap when it ends, and
 /// no system call. The watch polls only while notifications are being served or threads wait; after
 /// <see cref="IdlePollsBeforeParking"/> idle polls it parks until the next notification.</para>
@@ -36,6 +42,11 @@ internal sealed class ReceiverWatch : IDisposable
 
     private const long NoTicket = 0;
     private const long TakenOver = -1;
+    private const long Refused = -2;
+    private const int InWait = 0, Interrupting = 1, Interrupted = 2, Done = 3;
+
+    [ThreadStatic]
+    private static int t_tid;
 
     private readonly Action _takeOver;
     private readonly Func<ulong, bool> _stillWaiting;
@@ -46,12 +57,18 @@ internal sealed class ReceiverWatch : IDisposable
     private readonly Waiter?[] _gone = new Waiter?[8];
     private long _inProgress;
     private long _takeOvers;
+    private long _abandoned;
+    private long _refusals;
+    private int _refusedReceiver;
+    private long _refusedTicket;
+    private int _refusalSent;
     private long _lastTicket;
 
     // The notification the receiving thread serves, written before its ticket is published.
     private ulong _currentId;
     private int _currentProcess;
     private int _currentThread;
+    private int _currentReceiver;
     private int _waiting;
     private int _parked;
     private bool _limitReported;
@@ -73,10 +90,17 @@ internal sealed class ReceiverWatch : IDisposable
         _stillWaiting = stillWaiting;
         _guestGone = guestGone;
         _atLimit = atLimit;
+        _ = InterruptSignal.EnsureInstalled();
     }
 
     /// <summary>Notifications handed over so far: each is one receiving thread that went on serving a slow notification.</summary>
     public long TakeOvers => Interlocked.Read(ref _takeOvers);
+
+    /// <summary>Slow notifications cut short because <see cref="MaxWaitingThreads"/> threads waited already.</summary>
+    public long Refusals => Interlocked.Read(ref _refusals);
+
+    /// <summary>Waits cut short because their guest was gone.</summary>
+    public long Abandoned => Interlocked.Read(ref _abandoned);
 
     /// <summary>Threads that serve a slow notification now (handed over, not yet done).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
@@ -99,6 +123,7 @@ internal sealed class ReceiverWatch : IDisposable
         _currentId = id;
         _currentProcess = process;
         _currentThread = thread;
+        _currentReceiver = CurrentThread;
         Interlocked.Exchange(ref _inProgress, ticket);
 
         // The exchange above is a full fence, and so is the watch's when it parks: one of the two sees the other.
@@ -124,6 +149,14 @@ internal sealed class ReceiverWatch : IDisposable
             return true;
         }
 
+        if (TakeRefusal())
+        {
+            // Cut short at the bound (its call was not one that returns EINTR): this thread is still the receiving one.
+            Interlocked.CompareExchange(ref _inProgress, NoTicket, ticket);
+            return true;
+        }
+
+        Waiter? mine = null;
         lock (_waiters)
         {
             for (int i = 0; i < _waiters.Length; i++)
@@ -132,12 +165,53 @@ internal sealed class ReceiverWatch : IDisposable
                 {
                     _waiters[i] = null;
                     Interlocked.Decrement(ref _waiting);
+                    mine = w;
                     break;
                 }
             }
         }
 
+        if (mine is not null && Interlocked.CompareExchange(ref mine.State, Done, InWait) != InWait)
+        {
+            // The watch is cutting this wait short: wait until its signal is sent and take it, so that it cuts short no
+            // later call of this thread.
+            SpinWait spin = default;
+            while (Volatile.Read(ref mine.State) != Interrupted)
+            {
+                spin.SpinOnce();
+            }
+
+            InterruptSignal.Absorb();
+        }
+
         return false;
+    }
+
+    /// <summary>
+    /// For the operation of the receiving thread whose blocking call returned EINTR: true when the watch cut it short at
+    /// the bound (answer EAGAIN), after taking the watch's signal so that it cuts short no later call; false otherwise
+    /// (the guest's own signal, or a wait cut short because its guest is gone).
+    /// </summary>
+    public bool TakeRefusal()
+    {
+        if (Volatile.Read(ref _refusedReceiver) != CurrentThread)
+        {
+            return false;
+        }
+
+        SpinWait spin = default;
+        while (Volatile.Read(ref _refusalSent) == 0)
+        {
+            spin.SpinOnce();
+        }
+
+        InterruptSignal.Absorb();
+        Volatile.Write(ref _refusalSent, 0);
+        Volatile.Write(ref _refusedReceiver, 0);
+
+        // The notification is the receiving thread's again, to answer and end as any other.
+        Interlocked.CompareExchange(ref _inProgress, _refusedTicket, Refused);
+        return true;
     }
 
     /// <summary>Stops the watch thread.</summary>
@@ -192,19 +266,14 @@ internal sealed class ReceiverWatch : IDisposable
     {
         if (Volatile.Read(ref _waiting) >= MaxWaitingThreads)
         {
-            if (!_limitReported)
-            {
-                _limitReported = true;
-                _atLimit();
-            }
-
+            Refuse(ticket);
             return;
         }
 
         // Read what the notification is before claiming it: once claimed, the receiver never changes these again. The claim
         // and the record of the waiting thread are made under the lock that a failed End takes, so End always finds it.
         ulong id = _currentId;
-        int process = _currentProcess, thread = _currentThread;
+        int process = _currentProcess, thread = _currentThread, receiver = _currentReceiver;
         lock (_waiters)
         {
             if (Interlocked.CompareExchange(ref _inProgress, TakenOver, ticket) != ticket)
@@ -213,13 +282,37 @@ internal sealed class ReceiverWatch : IDisposable
             }
 
             int free = Array.IndexOf(_waiters, null);
-            _waiters[free] = new Waiter(ticket, id, process, thread);
+            _waiters[free] = new Waiter(ticket, id, process, thread, receiver);
             Interlocked.Increment(ref _waiting);
         }
 
         _limitReported = false;
         Interlocked.Increment(ref _takeOvers);
         _takeOver();
+    }
+
+    /// <summary>At the bound: cuts the receiving thread's slow notification short, unless it has just ended.</summary>
+    private void Refuse(long ticket)
+    {
+        int receiver = _currentReceiver;
+
+        // Named before the notification is marked refused: the receiving thread that finds its End refused looks for itself.
+        _refusedTicket = ticket;
+        Volatile.Write(ref _refusedReceiver, receiver);
+        if (Interlocked.CompareExchange(ref _inProgress, Refused, ticket) != ticket)
+        {
+            Volatile.Write(ref _refusedReceiver, 0);
+            return;
+        }
+
+        Interlocked.Increment(ref _refusals);
+        _ = InterruptSignal.Send(receiver);
+        Volatile.Write(ref _refusalSent, 1);
+        if (!_limitReported)
+        {
+            _limitReported = true;
+            _atLimit();
+        }
     }
 
     private void CheckWaiters()
@@ -248,9 +341,25 @@ internal sealed class ReceiverWatch : IDisposable
         // Outside the lock: what the owner does (cancel a held decision) wakes the waiting thread, whose End takes the lock.
         for (int i = 0; i < count; i++)
         {
-            _guestGone(gone[i]!.Process, gone[i]!.Thread, gone[i]!.Id);
+            Waiter w = gone[i]!;
+            _guestGone(w.Process, w.Thread, w.Id);
+            Interrupt(w);
+            gone[i] = null;
         }
     }
+
+    /// <summary>Cuts the wait of <paramref name="w"/> short, unless it has ended: a system call its thread waits in returns EINTR.</summary>
+    private void Interrupt(Waiter w)
+    {
+        if (Interlocked.CompareExchange(ref w.State, Interrupting, InWait) == InWait)
+        {
+            Interlocked.Increment(ref _abandoned);
+            _ = InterruptSignal.Send(w.Receiver);
+            Volatile.Write(ref w.State, Interrupted);
+        }
+    }
+
+    private static int CurrentThread => t_tid != 0 ? t_tid : t_tid = (int)Libc.Syscall(Sys.Gettid, 0, 0, 0, 0, 0, 0);
 
     private void Park(long ticket)
     {
@@ -271,9 +380,14 @@ internal sealed class ReceiverWatch : IDisposable
         }
     }
 
-    /// <summary>A thread that serves a slow notification: which one, and for whom.</summary>
-    private sealed class Waiter(long ticket, ulong id, int process, int thread)
+    /// <summary>A thread that serves a slow notification: which one (<see cref="Receiver"/>, the supervisor thread's id), and for whom.</summary>
+    private sealed class Waiter(long ticket, ulong id, int process, int thread, int receiver)
     {
+        /// <summary>Where the wait stands: in wait, being cut short, cut short, or ended.</summary>
+        public int State;
+
+        public int Receiver { get; } = receiver;
+
         public long Ticket { get; } = ticket;
 
         public ulong Id { get; } = id;

@@ -33,6 +33,9 @@ internal sealed unsafe partial class Supervisor
     private readonly Dictionary<int, PendingExec> _pendingExecs = [];
     private readonly ManualResetEventSlim _ended = new();
     private readonly ReceiverWatch _watch;
+
+    /// <summary>The kernel boundary, when the mediator subscribed it (the kernel mediator always does).</summary>
+    private readonly Boundary.KernelBoundary? _boundary;
     private long _handled;
     private HostWatch? _guardWatch;
 
@@ -57,6 +60,7 @@ internal sealed unsafe partial class Supervisor
         _families = mediator.Subscriptions;
         _onFault = onFault;
         _watch = new ReceiverWatch(TakeOver, StillWaiting, GuestGone, AtThreadLimit);
+        _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
         if (mediator is KernelMediator kernel)
         {
             // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
@@ -69,6 +73,9 @@ internal sealed unsafe partial class Supervisor
     /// the end of the loop (valid once <see cref="Run"/> returned): the steady-state allocation of the hot path.
     /// </summary>
     public long SteadyStateAllocatedBytes { get; private set; }
+
+    /// <summary>The most threads whose process the supervisor remembers at once (see <see cref="Identify"/>).</summary>
+    public const int MaxCachedThreads = 65536;
 
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
@@ -92,6 +99,9 @@ internal sealed unsafe partial class Supervisor
         StartReceiver(first: true);
     }
 
+    /// <summary>Tells the kernel boundary the run's cgroup, which no guest may leave.</summary>
+    internal void ConfineTo(Launch.RunCgroup cgroup) => _boundary?.ConfineTo(cgroup);
+
     /// <summary>
     /// Waits until the loop has ended (every guest of the filter is gone, and every thread that served one of them has
     /// answered); false if <paramref name="timeout"/> passed first.
@@ -101,8 +111,11 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Notifications that took long and were handed over to a thread of their own (see <see cref="ReceiverWatch"/>).</summary>
     public long TakeOvers => _watch.TakeOvers;
 
-    /// <summary>Threads serving a slow notification now.</summary>
+    /// <summary>Threads serving a slow notification now (see <see cref="ReceiverWatch.MaxWaitingThreads"/>).</summary>
     public int WaitingThreads => _watch.Waiting;
+
+    /// <summary>Waits cut short because their guest was gone.</summary>
+    public long AbandonedWaits => _watch.Abandoned;
 
     private void StartReceiver(bool first)
     {
@@ -119,7 +132,13 @@ internal sealed unsafe partial class Supervisor
         _mediator.WaiterGone(new Requester(process != 0 ? process : _processOfThread.GetValueOrDefault(thread), thread) { UserId = GuestUserId, CallId = notification });
 
     private void AtThreadLimit() => _onFault?.Invoke(new InvalidOperationException(
-        $"{ReceiverWatch.MaxWaitingThreads} supervisor threads serve slow operations; the next ones wait their turn until one ends"));
+        $"{ReceiverWatch.MaxWaitingThreads} supervisor threads serve slow operations; a further one that waits is cut short (EAGAIN) until one ends"));
+
+    /// <summary>
+    /// The errno of a blocking call made for a guest: EAGAIN instead of EINTR when the watch cut it short at the bound of
+    /// waiting threads (see <see cref="ReceiverWatch.TakeRefusal"/>).
+    /// </summary>
+    private int AfterWait(int errno) => errno == Errno.EINTR && _watch.TakeRefusal() ? Errno.EAGAIN : errno;
 
     /// <summary>A thread that served the listener ends; the last one closes it, and the loop has ended once guests are gone too.</summary>
     private void ThreadDone()
@@ -288,6 +307,10 @@ internal sealed unsafe partial class Supervisor
                 case Sys.ExitGroup:
                     HandleLifetime(in n, requester);
                     break;
+                case Sys.Fcntl:
+                case Sys.Ioctl:
+                    HandleSignalOwner(in n, requester, s);
+                    break;
                 default:
                     HandleProcessAccess(in n, requester, s);
                     break;
@@ -311,6 +334,18 @@ internal sealed unsafe partial class Supervisor
         if (_processOfThread.TryGetValue(tid, out int process))
         {
             return new Requester(process, tid) { UserId = GuestUserId };
+        }
+
+        // A cache, bounded: threads that end without a call the supervisor sees leave their entries behind, and a guest
+        // that makes threads without end must not grow the kernel's memory without end. Known processes are forgotten too
+        // unless their ends are reported (then each is removed when it ends).
+        if (_processOfThread.Count >= MaxCachedThreads)
+        {
+            _processOfThread.Clear();
+            if ((_families & (SyscallFamilies.ProcessLifetime | SyscallFamilies.ProcessExits)) == 0)
+            {
+                _knownProcesses.Clear();
+            }
         }
 
         int length = ProcFs.ReadStatus(tid, s.Proc, s.Status);

@@ -112,13 +112,28 @@ internal sealed unsafe partial class Supervisor
 
             // Magic links (/proc/PID/fd/N, /proc/self/...) would resolve in the supervisor: allow only one
             // naming a guest's descriptor as the last component; refuse (ELOOP) any other on the way.
+            bool descriptorLink = PathResolution.TryParseDescriptorLink(s.Absolute.AsSpan(0, absoluteLength), out Boundary.DescriptorLink link);
             ulong resolve = how.Resolve;
-            if (!PathResolution.IsGuestDescriptorLink(s.Absolute.AsSpan(0, absoluteLength)))
+            if (!descriptorLink)
             {
                 resolve |= Libc.RESOLVE_NO_MAGICLINKS;
             }
 
             int guestFlags = (int)how.Flags;
+
+            // The kernel boundary first, whatever the drivers would say: no kernel task's /proc entry, no write to the
+            // kernel's own files (docs/security.md).
+            Boundary.OpenPlan plan = Boundary.OpenPlan.Admit;
+            if (_boundary is not null)
+            {
+                int refusal = BoundaryBeforeOpen(baseFd, path, absoluteLength, guestFlags, rewritten, descriptorLink, requester, s, ref plan);
+                if (refusal != 0)
+                {
+                    Reply(n.Id, refusal);
+                    return;
+                }
+            }
+
             var request = new OpenCall
             {
                 Call = call,
@@ -128,11 +143,17 @@ internal sealed unsafe partial class Supervisor
                 Resolve = how.Resolve,
             };
 
-            // Should a driver hold this open, the file it holds it on is opened as this open will resolve its path.
-            HeldCreates.Prepare(baseFd, pathBuffer, path.Length, guestFlags, resolve);
-            int decision = _mediator.PreOpen(requester, request);
-            HeldCreates.Clear();
-            int held = decision == 0 || decision == ISyscallMediator.AllowWithoutPost ? _mediator.TakeHeldFile() : -1;
+            int decision = ISyscallMediator.AllowWithoutPost;
+            int held = -1;
+            if ((_families & SyscallFamilies.FileOpen) != 0)
+            {
+                // Should a driver hold this open, the file it holds it on is opened as this open will resolve its path.
+                HeldCreates.Prepare(baseFd, pathBuffer, path.Length, guestFlags, resolve);
+                decision = _mediator.PreOpen(requester, request);
+                HeldCreates.Clear();
+                held = decision == 0 || decision == ISyscallMediator.AllowWithoutPost ? _mediator.TakeHeldFile() : -1;
+            }
+
             if (decision != 0 && decision != ISyscallMediator.AllowWithoutPost)
             {
                 Reply(n.Id, decision);
@@ -166,10 +187,32 @@ internal sealed unsafe partial class Supervisor
 
             ours.Resolve = resolve;
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = held < 0 ? OpenOnReceiver(baseFd, path, ref ours) : OpenHeld(held, ref ours, s);
+            int fd;
+            if (held < 0)
+            {
+                fd = OpenOnReceiver(baseFd, path, ref ours, ref plan);
+            }
+            else
+            {
+                // The held file was resolved when it was held, not confined to the root mount: check what was opened.
+                if (plan == Boundary.OpenPlan.RootMountFirst)
+                {
+                    plan = Boundary.OpenPlan.CheckAfter;
+                }
+
+                fd = OpenHeld(held, ref ours, s);
+            }
+
             if (fd < 0)
             {
                 Reply(n.Id, -fd);
+                return;
+            }
+
+            if (plan == Boundary.OpenPlan.CheckAfter && _boundary!.CheckOpened(fd, descriptorLink ? link : Boundary.DescriptorLink.None, (guestFlags & Libc.O_ACCMODE) != Libc.O_RDONLY, s) is int refused and not 0)
+            {
+                Libc.CloseOwned(fd);
+                Reply(n.Id, refused);
                 return;
             }
 
@@ -227,8 +270,37 @@ internal sealed unsafe partial class Supervisor
     /// If the open waits (a FIFO end without its partner, a lease being broken), the <see cref="ReceiverWatch"/> gives the
     /// listener to a new receiving thread meanwhile, and this one answers this notification when the open returns.
     /// </summary>
+    /// <remarks>
+    /// With <see cref="Boundary.OpenPlan.RootMountFirst"/> the open is first confined to the root mount
+    /// (RESOLVE_NO_XDEV): if that succeeds the file cannot be a kernel task's /proc entry and the plan becomes
+    /// <see cref="Boundary.OpenPlan.Admit"/>; if the path leaves the root mount (EXDEV) it is opened as asked and the plan
+    /// becomes <see cref="Boundary.OpenPlan.CheckAfter"/>.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
+    private int OpenOnReceiver(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, ref Boundary.OpenPlan plan)
+    {
+        bool confined = plan == Boundary.OpenPlan.RootMountFirst && (how.Resolve & Libc.RESOLVE_NO_XDEV) == 0;
+        if (confined)
+        {
+            how.Resolve |= Libc.RESOLVE_NO_XDEV;
+        }
+
+        int result = Openat2(baseFd, pathWithNul, ref how);
+        if (confined)
+        {
+            how.Resolve &= ~Libc.RESOLVE_NO_XDEV;
+            plan = result != -Errno.EXDEV ? Boundary.OpenPlan.Admit : Boundary.OpenPlan.CheckAfter;
+            if (result == -Errno.EXDEV)
+            {
+                result = Openat2(baseFd, pathWithNul, ref how);
+            }
+        }
+
+        return result >= 0 ? result : -AfterWait(-result);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int Openat2(int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how)
     {
         long fd;
         fixed (byte* p = pathWithNul)
@@ -253,12 +325,36 @@ internal sealed unsafe partial class Supervisor
             var through = how;
             through.Flags &= ~(ulong)Libc.O_NOFOLLOW;
             through.Resolve = 0;
-            return OpenOnReceiver(Libc.AT_FDCWD, s.Proc2.AsSpan(0, length), ref through);
+            return Openat2(Libc.AT_FDCWD, s.Proc2.AsSpan(0, length), ref through);
         }
         finally
         {
             Libc.CloseOwned(held);
         }
+    }
+
+    /// <summary>
+    /// The kernel boundary's part before an open (see <see cref="Boundary.KernelBoundary"/>): 0 or the errno that refuses
+    /// it; <paramref name="plan"/> says how the open is to be made and checked.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int BoundaryBeforeOpen(int baseFd, ReadOnlySpan<byte> pathWithNul, int absoluteLength, int flags, bool rewritten, bool descriptorLink, Requester requester, Scratch s, ref Boundary.OpenPlan plan)
+    {
+        bool fromRoot = baseFd == Libc.AT_FDCWD || rewritten;
+        plan = _boundary!.PlanOpen(s.Absolute.AsSpan(0, absoluteLength), fromRoot, descriptorLink, requester.ProcessId, requester.ThreadId);
+        if (plan == Boundary.OpenPlan.Refuse)
+        {
+            return Errno.EACCES;
+        }
+
+        // A guest's own /proc entries (a rewritten /proc/self) are never the kernel's files.
+        if (!CanModify(flags) || rewritten || (flags & Libc.O_PATH) != 0)
+        {
+            return 0;
+        }
+
+        bool follow = (flags & Libc.O_NOFOLLOW) == 0 && (flags & (Libc.O_CREAT | Libc.O_EXCL)) != (Libc.O_CREAT | Libc.O_EXCL);
+        return _boundary.RefusesChange(baseFd, pathWithNul, Boundary.ChangeKind.Write, follow, s);
     }
 
     /// <summary>

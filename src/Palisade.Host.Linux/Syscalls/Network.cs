@@ -3,6 +3,7 @@ using Palisade.Interop;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel.Hosting;
 using Palisade.Host.Linux.Filtering;
+using Palisade.Host.Linux.Syscalls;
 
 namespace Palisade.Host.Linux.Supervision;
 
@@ -66,6 +67,7 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
+        int socketFile = -1;
         try
         {
             int domain = SocketOption(socket, Libc.SO_DOMAIN), type = SocketOption(socket, Libc.SO_TYPE), protocol = SocketOption(socket, Libc.SO_PROTOCOL);
@@ -75,7 +77,7 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
-            var address = s.Address.AsSpan(0, remoteLength);
+            ReadOnlySpan<byte> address = s.Address.AsSpan(0, remoteLength);
             int localLength = nr == Sys.Bind ? 0 : LocalAddress(socket, s.LocalAddress);
             var local = nr == Sys.Bind ? address : s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
             var remote = nr == Sys.Bind ? default : address;
@@ -97,7 +99,7 @@ internal sealed unsafe partial class Supervisor
                 LocalPort = Port(local),
                 RemotePort = Port(remote),
             };
-            int decision = _mediator.Network(requester, request);
+            int decision = (_families & SyscallFamilies.Network) != 0 ? _mediator.Network(requester, request) : 0;
             if (decision != 0)
             {
                 Reply(n.Id, decision);
@@ -107,7 +109,22 @@ internal sealed unsafe partial class Supervisor
             switch (nr)
             {
                 case Sys.Connect:
-                    Reply(n.Id, UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null));
+                    // The kernel boundary: a Unix socket file is resolved once and checked by identity; the connect then
+                    // goes to exactly that socket (through its descriptor's /proc/self/fd link).
+                    if (_boundary is not null && domain == Libc.AF_UNIX && address.Length > 2 && address[2] != 0)
+                    {
+                        int refusal = ResolveSocketFile(tid, address, s, out socketFile);
+                        if (refusal != 0)
+                        {
+                            Reply(n.Id, refusal);
+                            return;
+                        }
+
+                        address = SocketFileAddress(socketFile, s.LocalAddress);
+                    }
+
+                    // A blocking connect that waits for its peer is handed over with its thread (ReceiverWatch).
+                    Reply(n.Id, AfterWait(UnixAware(Sys.Connect, tid, socket, domain, address, s, umask: null)));
                     return;
                 case Sys.Bind:
                     uint? umask = domain == Libc.AF_UNIX ? GuestUmask(tid, s) : null;
@@ -124,7 +141,61 @@ internal sealed unsafe partial class Supervisor
         finally
         {
             Libc.CloseOwned(socket);
+            Libc.CloseOwned(socketFile);
         }
+    }
+
+    /// <summary>
+    /// For a connect to a Unix socket path: opens the socket file (O_PATH, following links as connect does, no magic links,
+    /// relative paths from the guest's cwd) and asks the kernel boundary about it. 0 with the descriptor, or the errno.
+    /// </summary>
+    private int ResolveSocketFile(int tid, ReadOnlySpan<byte> address, Scratch s, out int socketFile)
+    {
+        socketFile = -1;
+        ReadOnlySpan<byte> name = address[2..];
+        int nul = name.IndexOf((byte)0);
+        name = nul < 0 ? name : name[..nul];
+        int baseFd = name[0] == (byte)'/' ? Libc.AT_FDCWD : ProcFs.OpenGuestDirectory(tid, Libc.AT_FDCWD, s.Proc);
+        if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
+        {
+            return -baseFd;
+        }
+
+        try
+        {
+            name.CopyTo(s.Path2);
+            s.Path2[name.Length] = 0;
+            var how = new OpenHow { Flags = (ulong)(Libc.O_PATH | Libc.O_CLOEXEC), Resolve = Libc.RESOLVE_NO_MAGICLINKS };
+            int fd = Openat2(baseFd, s.Path2.AsSpan(0, name.Length + 1), ref how);
+            if (fd < 0)
+            {
+                return -fd;
+            }
+
+            int parent = Boundary.KernelBoundary.Parent(name, s.Path);
+            s.Path[parent] = 0;
+            int refusal = _boundary!.RefusesSocket(fd, s.Path.AsSpan(0, parent + 1), baseFd);
+            if (refusal != 0)
+            {
+                Libc.CloseOwned(fd);
+                return refusal;
+            }
+
+            socketFile = fd;
+            return 0;
+        }
+        finally
+        {
+            PathResolution.CloseBase(baseFd);
+        }
+    }
+
+    /// <summary>A sockaddr_un naming the socket behind descriptor <paramref name="socketFile"/>: "/proc/self/fd/N".</summary>
+    private static ReadOnlySpan<byte> SocketFileAddress(int socketFile, Span<byte> into)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(into, Libc.AF_UNIX);
+        int length = new Utf8Builder(into[2..]).Append("/proc/self/fd/"u8).Append(socketFile).Append("\0"u8).Length;
+        return into[..(2 + length)];
     }
 
     private void HandleSendmmsg(in SeccompNotif n, Requester requester, Scratch s)

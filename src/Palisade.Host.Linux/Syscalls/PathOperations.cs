@@ -133,7 +133,10 @@ internal sealed unsafe partial class Supervisor
                 Group = group,
                 Length = length,
             };
-            int decision = _mediator.PathOperation(requester, request);
+            // The kernel boundary first: no guest changes the kernel's own files, whatever the drivers would say.
+            int refusal = _boundary is null ? 0 : BoundaryRefusesPathOperation(kind, flags, baseFd, path, base2, path2, s);
+            bool decides = (_families & SyscallFamilies.PathOperations) != 0;
+            int decision = refusal != 0 ? refusal : decides ? _mediator.PathOperation(requester, request) : 0;
             if (decision != 0)
             {
                 Reply(n.Id, decision);
@@ -158,7 +161,10 @@ internal sealed unsafe partial class Supervisor
             int error = result < 0 ? Libc.LastError : 0;
             try
             {
-                _mediator.PathOperationCompleted(requester, request, error);
+                if (decides)
+                {
+                    _mediator.PathOperationCompleted(requester, request, error);
+                }
             }
             finally
             {
@@ -171,6 +177,24 @@ internal sealed unsafe partial class Supervisor
             PathResolution.CloseBase(baseFd);
             PathResolution.CloseBase(base2);
         }
+    }
+
+    /// <summary>
+    /// The kernel boundary's part of a path operation: 0, or EPERM when it would change the kernel's own files (the
+    /// entries a rename or removal touches, the object a truncate, chmod or chown acts on).
+    /// </summary>
+    private int BoundaryRefusesPathOperation(PathOperationKind kind, uint flags, int baseFd, ReadOnlySpan<byte> path, int base2, ReadOnlySpan<byte> path2, Scratch s)
+    {
+        Boundary.KernelBoundary boundary = _boundary!;
+        bool follow = (flags & Libc.AT_SYMLINK_NOFOLLOW) == 0;
+        return kind switch
+        {
+            PathOperationKind.Rename => boundary.RefusesChange(baseFd, path, Boundary.ChangeKind.Entry, false, s) is int r and not 0 ? r
+                : boundary.RefusesChange(base2, path2, Boundary.ChangeKind.Entry, false, s),
+            PathOperationKind.Unlink or PathOperationKind.RemoveDirectory => boundary.RefusesChange(baseFd, path, Boundary.ChangeKind.Entry, false, s),
+            PathOperationKind.Truncate => boundary.RefusesChange(baseFd, path, Boundary.ChangeKind.Object, true, s),
+            _ => boundary.RefusesChange(baseFd, path, Boundary.ChangeKind.Object, follow, s),
+        };
     }
 
     /// <summary>truncate(2) has no *at form: name the file through our directory handle's /proc/self/fd link.</summary>

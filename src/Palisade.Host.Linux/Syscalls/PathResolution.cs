@@ -20,7 +20,9 @@ internal static class PathResolution
 
     /// <summary>
     /// Writes the absolute form of <paramref name="path"/> (relative to <paramref name="baseFd"/>) into
-    /// <paramref name="destination"/>; returns its length or -errno.
+    /// <paramref name="destination"/>; returns its length or -errno. When the base folder is too deep to be named
+    /// (its path is longer than PATH_MAX), the form written is <paramref name="path"/> itself, relative: the operation is
+    /// still made from the base folder, as Linux makes it, and the request names the object relative to it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Absolute(int baseFd, ReadOnlySpan<byte> path, Span<byte> proc, Span<byte> destination)
@@ -32,6 +34,12 @@ internal static class PathResolution
         }
 
         int length = ProcFs.ReadSelfFdLink(baseFd, proc, destination[..Scratch.PathMax]);
+        if (length == -Errno.ENAMETOOLONG)
+        {
+            path.CopyTo(destination);
+            return path.Length;
+        }
+
         if (length < 0)
         {
             return length;
@@ -117,8 +125,17 @@ internal static class PathResolution
     /// the only magic link on that path is its last component, and it names a guest's descriptor.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path)
+    public static bool IsGuestDescriptorLink(ReadOnlySpan<byte> path) => TryParseDescriptorLink(path, out _);
+
+    /// <summary>
+    /// Parses exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N of a process other than the supervisor (PID is neither
+    /// its process id nor a thread id of it) into the
+    /// descriptor it names (for the kernel boundary's check that a reopen yields that descriptor's object).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool TryParseDescriptorLink(ReadOnlySpan<byte> path, out Boundary.DescriptorLink link)
     {
+        link = Boundary.DescriptorLink.None;
         if (!path.StartsWith("/proc/"u8))
         {
             return false;
@@ -126,16 +143,18 @@ internal static class PathResolution
 
         var rest = path[6..];
         int pidLength = Digits(rest);
-        if (pidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest[..pidLength], out int pid, out _) || pid == Environment.ProcessId)
+        // Only a guest's descriptor: the kernel's (its process or a thread of it, by any id) is never reopened.
+        if (pidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest[..pidLength], out int pid, out _) || Boundary.KernelTasks.Includes(pid))
         {
             return false;
         }
 
         rest = rest[pidLength..];
+        int tid = 0;
         if (rest.StartsWith("/task/"u8))
         {
             int tidLength = Digits(rest[6..]);
-            if (tidLength == 0)
+            if (tidLength == 0 || !System.Buffers.Text.Utf8Parser.TryParse(rest.Slice(6, tidLength), out tid, out _))
             {
                 return false;
             }
@@ -149,7 +168,13 @@ internal static class PathResolution
         }
 
         int fdLength = Digits(rest[4..]);
-        return fdLength > 0 && fdLength == rest.Length - 4;
+        if (fdLength == 0 || fdLength != rest.Length - 4 || !System.Buffers.Text.Utf8Parser.TryParse(rest[4..], out int fd, out _))
+        {
+            return false;
+        }
+
+        link = new Boundary.DescriptorLink(pid, tid, fd);
+        return true;
     }
 
     private static int Digits(ReadOnlySpan<byte> text)

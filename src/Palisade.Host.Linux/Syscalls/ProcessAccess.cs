@@ -16,6 +16,31 @@ internal sealed unsafe partial class Supervisor
     {
         ulong a0 = n.Data.Args[0], a1 = n.Data.Args[1], a2 = n.Data.Args[2];
         int nr = n.Data.Nr;
+
+        // The kernel boundary first: no call that names the kernel's process, a thread of it or its process group goes
+        // on, whatever the drivers would say; kill(-1) is performed without the kernel.
+        if (_boundary is not null)
+        {
+            int refusal = _boundary.DecideProcessCall(nr, a0, a1, n.Data.Args[4], (int)n.Pid);
+            if (refusal == Boundary.KernelBoundary.SignalEveryone)
+            {
+                Reply(n.Id, Boundary.EveryProcessSignal.Send(requester.ProcessId, requester.ThreadId, (int)a1));
+                return;
+            }
+
+            if (refusal != 0)
+            {
+                Reply(n.Id, refusal);
+                return;
+            }
+
+            if ((_families & SyscallFamilies.ProcessAccess) == 0 || !IsObjectAccess(nr))
+            {
+                Continue(n.Id);
+                return;
+            }
+        }
+
         ProcessAccessCall request;
         switch (nr)
         {
@@ -62,6 +87,10 @@ internal sealed unsafe partial class Supervisor
 
         Continue(n.Id);
     }
+
+    /// <summary>The calls the drivers' object callbacks decide (ProcessAccess); the boundary notifies more.</summary>
+    private static bool IsObjectAccess(int nr) => nr is Sys.Kill or Sys.Tkill or Sys.Tgkill or Sys.PidfdSendSignal or Sys.PidfdOpen
+        or Sys.PidfdGetfd or Sys.Ptrace or Sys.ProcessVmReadv or Sys.ProcessVmWritev;
 
     private static ProcessRights SignalRights(int signal) => signal switch
     {

@@ -104,7 +104,15 @@ internal sealed class DriverLoader
         }
 
         byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
-        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!);
+        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!)
+        {
+            PackageObjects =
+            [
+                .. package.Folders.Select(f => (f, true)),
+                .. package.Files.Select(f => (f.Identity, false)),
+                .. (package.Signature is null ? [] : new[] { (package.SignatureIdentity, false) }),
+            ],
+        };
         string how = Flavor == KernelFlavor.Protected
             ? signature.Message + "; code verified"
             : signature.IsValid

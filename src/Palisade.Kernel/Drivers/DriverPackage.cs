@@ -9,12 +9,16 @@ namespace Palisade.Kernel.Drivers;
 /// <summary>One file of a package: its path relative to the package root (with '/' separators), its content and its SHA-256.</summary>
 internal sealed class PackageFile
 {
-    public PackageFile(string path, byte[] content)
+    public PackageFile(string path, byte[] content, Palisade.Api.FileIdentity identity = default)
     {
         Path = path;
         Content = content;
         Sha256 = SHA256.HashData(content);
+        Identity = identity;
     }
+
+    /// <summary>The identity (device and inode) of the file these bytes were read from, through the same descriptor.</summary>
+    public Palisade.Api.FileIdentity Identity { get; }
 
     /// <summary>The path relative to the package root, '/'-separated, printable ASCII.</summary>
     public string Path { get; }
@@ -38,12 +42,20 @@ internal sealed class DriverPackage
     /// <summary>The largest total size of a package's files, 256 MiB.</summary>
     public const long MaxTotalBytes = 256L * 1024 * 1024;
 
-    private DriverPackage(string directory, IReadOnlyList<PackageFile> files, byte[]? signature)
+    private DriverPackage(string directory, IReadOnlyList<PackageFile> files, byte[]? signature, IReadOnlyList<Palisade.Api.FileIdentity> folders, Palisade.Api.FileIdentity signatureIdentity)
     {
         Directory = directory;
         Files = files;
         Signature = signature;
+        Folders = folders;
+        SignatureIdentity = signatureIdentity;
     }
+
+    /// <summary>The identities of the package folder and the folders in it.</summary>
+    public IReadOnlyList<Palisade.Api.FileIdentity> Folders { get; }
+
+    /// <summary>The identity of signature.json (default when unsigned).</summary>
+    public Palisade.Api.FileIdentity SignatureIdentity { get; }
 
     /// <summary>The full path of the package folder.</summary>
     public string Directory { get; }
@@ -95,7 +107,9 @@ internal sealed class DriverPackage
         }
 
         var files = new List<PackageFile>();
+        var folders = new List<Palisade.Api.FileIdentity>();
         byte[]? signature = null;
+        Palisade.Api.FileIdentity signatureIdentity = default;
         long total = 0;
         try
         {
@@ -117,10 +131,15 @@ internal sealed class DriverPackage
 
                 if (entry is DirectoryInfo)
                 {
+                    if (Palisade.Interop.Libc.FileIdentityOf(entry.FullName, followLinks: false, out Palisade.Api.FileIdentity folder, out _) == 0)
+                    {
+                        folders.Add(folder);
+                    }
+
                     continue;
                 }
 
-                if (entry is not FileInfo file || !IsRegularFile(file.FullName))
+                if (entry is not FileInfo file)
                 {
                     error = $"the package contains {relative}, which is not a regular file.";
                     return false;
@@ -138,21 +157,24 @@ internal sealed class DriverPackage
                     return false;
                 }
 
-                total += file.Length;
-                if (total > MaxTotalBytes)
+                byte[]? content = ReadRegularFile(file.FullName, MaxTotalBytes - total, out Palisade.Api.FileIdentity identity, out string? refusal);
+                if (content is null)
                 {
-                    error = $"the package is larger than {MaxTotalBytes / (1024 * 1024)} MiB.";
+                    error = refusal == "not regular" ? $"the package contains {relative}, which is not a regular file."
+                        : refusal == "too large" ? $"the package is larger than {MaxTotalBytes / (1024 * 1024)} MiB."
+                        : $"the driver package folder {root} could not be read: {relative}: {refusal}";
                     return false;
                 }
 
-                byte[] content = File.ReadAllBytes(file.FullName);
+                total += content.Length;
                 if (relative == SignatureFileName)
                 {
                     signature = content;
+                    signatureIdentity = identity;
                 }
                 else
                 {
-                    files.Add(new PackageFile(relative, content));
+                    files.Add(new PackageFile(relative, content, identity));
                 }
             }
         }
@@ -163,21 +185,56 @@ internal sealed class DriverPackage
         }
 
         files.Sort(static (a, b) => PackageDigest.ComparePaths(a.Path, b.Path));
-        package = new DriverPackage(root, files, signature);
+        if (Palisade.Interop.Libc.FileIdentityOf(root, followLinks: false, out Palisade.Api.FileIdentity rootFolder, out _) == 0)
+        {
+            folders.Insert(0, rootFolder);
+        }
+
+        package = new DriverPackage(root, files, signature, folders, signatureIdentity);
         error = null;
         return true;
     }
 
-    // A FIFO would block the reader forever and a device could be endless; .NET shows both as ordinary files.
-    private static bool IsRegularFile(string path)
+    /// <summary>
+    /// Reads a package file through one descriptor: opened without following a link and without blocking (a FIFO would
+    /// block a reader forever, a device could be endless; .NET shows both as ordinary files), checked to be a regular
+    /// file with fstat on that descriptor, then read from it. So the file whose type was checked is the file whose bytes
+    /// are verified, and its identity is the identity of what was read. Null with the reason ("not regular", "too
+    /// large", or an error) when it cannot be read.
+    /// </summary>
+    private static unsafe byte[]? ReadRegularFile(string path, long budget, out Palisade.Api.FileIdentity identity, out string? refusal)
     {
-        int errno = Palisade.Interop.Libc.IsRegularFile(path, out bool isRegular);
-        if (errno != 0)
+        identity = default;
+        refusal = null;
+        using Microsoft.Win32.SafeHandles.SafeFileHandle handle = Palisade.Interop.Libc.OpenForReading(path, out int errno);
+        if (handle.IsInvalid)
         {
-            throw new IOException($"{path} could not be examined (errno {errno}).");
+            refusal = errno == Palisade.Interop.Errno.ELOOP ? "not regular" : $"errno {errno}";
+            return null;
         }
 
-        return isRegular;
+        if (Palisade.Interop.Libc.RegularFileIdentity(handle, out identity, out long size) is int statError and not 0)
+        {
+            refusal = statError == -1 ? "not regular" : $"errno {statError}";
+            return null;
+        }
+
+        if (size > budget)
+        {
+            refusal = "too large";
+            return null;
+        }
+
+        using var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+        var content = new MemoryStream((int)size);
+        stream.CopyTo(content);
+        if (content.Length > budget)
+        {
+            refusal = "too large";
+            return null;
+        }
+
+        return content.ToArray();
     }
 
     /// <summary>Package paths are printable ASCII (space included) without backslashes, so that the canonical digest

@@ -54,6 +54,9 @@ internal sealed class LoadedPackage
     /// <summary>The package folder it was loaded from.</summary>
     public string PackageDirectory { get; }
 
+    /// <summary>The identities of the package's folders and files as they were read and verified: kernel objects while it is loaded.</summary>
+    public IReadOnlyList<(Palisade.Api.FileIdentity Identity, bool IsFolder)> PackageObjects { get; init; } = [];
+
     /// <summary>The signature check. Always valid in the protected flavor; in the compat flavor it records what was found.</summary>
     public SignatureVerification Signature { get; }
 

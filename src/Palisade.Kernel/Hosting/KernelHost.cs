@@ -187,6 +187,20 @@ public sealed class KernelHost
         }
     }
 
+    /// <summary>
+    /// What a file-system object is to the kernel: one of its own (its home, the folders on the way to it, a loaded
+    /// driver package, its event log), which the host refuses to let a guest change, or nothing of the kernel's.
+    /// </summary>
+    /// <param name="identity">The object's device and inode.</param>
+    /// <returns>Its kind; <see cref="KernelFileKind.None"/> for anything not the kernel's. Allocates nothing.</returns>
+    public KernelFileKind KernelFileKindOf(FileIdentity identity)
+    {
+        KernelFileKind kind = _kernel.KernelFiles.KindOf(identity);
+
+        // A socket the kernel listens on (its control socket) is its state wherever it was bound.
+        return kind == KernelFileKind.None && _kernel.OwnedSockets.Contains(identity) ? KernelFileKind.File : kind;
+    }
+
     /// <summary>True when some network filter is registered at the layer of an operation (others need no request).</summary>
     /// <param name="operation">The operation the host is about to decide.</param>
     /// <param name="ipv6">True for IPv6, false for IPv4.</param>

@@ -16,13 +16,13 @@ public sealed class KernelMediatorTests : IDisposable
     public void Dispose() => _k.Dispose();
 
     [Fact]
-    public void With_no_registration_nothing_is_mediated()
+    public void With_no_registration_only_the_kernel_boundary_is_mediated()
     {
-        Assert.Equal(SyscallFamilies.None, new KernelMediator(_k.Host).Subscriptions);
+        Assert.Equal(SyscallFamilies.KernelBoundary, new KernelMediator(_k.Host).Subscriptions);
     }
 
     [Fact]
-    public void A_cleanup_minifilter_subscribes_the_close_family_only()
+    public void A_cleanup_minifilter_subscribes_the_close_family_beside_the_kernel_boundary()
     {
         _k.Start(c => c.Files.RegisterFilter(new FilterRegistration
         {
@@ -31,7 +31,7 @@ public sealed class KernelMediatorTests : IDisposable
             Operations = [new FileOperationRegistration { Kind = FileOperationKind.Cleanup, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
         }, out _));
 
-        Assert.Equal(SyscallFamilies.FileClose, new KernelMediator(_k.Host).Subscriptions);
+        Assert.Equal(SyscallFamilies.FileClose | SyscallFamilies.KernelBoundary, new KernelMediator(_k.Host).Subscriptions);
     }
 
     [Fact]
