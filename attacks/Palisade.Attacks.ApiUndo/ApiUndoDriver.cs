@@ -8,11 +8,12 @@ namespace Palisade.Attacks.ApiUndo;
 /// would skip the scan; its post-create sets success over whatever the filters below decided, so a cancelled open would
 /// go through. Neither works: each filter decides on its own copy, and an error set below is final.
 /// </summary>
-public sealed class ApiUndoDriver : AttackDriver
+public sealed class ApiUndoDriver : IDriver
 {
     /// <inheritdoc/>
-    protected override IDisposable Install(IDriverContext context)
+    public Status Load(IDriverContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
         var registration = new FilterRegistration
         {
             Name = "api-undo",
@@ -31,12 +32,13 @@ public sealed class ApiUndoDriver : AttackDriver
                 },
             ],
         };
-        Status s = context.Files.RegisterFilter(registration, out CallbackCookie cookie);
-        if (s.IsError)
-        {
-            throw new InvalidOperationException("api-undo could not register its filter: " + s.Name);
-        }
 
-        return new Undo(() => context.Files.UnregisterFilter(cookie));
+        return context.Files.RegisterFilter(registration, out _);
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+        // The kernel removes the filter when the driver unloads.
     }
 }

@@ -187,15 +187,17 @@ internal sealed class KernelBugCheck
 
     private static CulpritSection? GuardTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
-            ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]),
+            ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)], AssembliesOf(drivers)),
             drivers,
             "the guard's own state was changed, which leaves no foreign code to follow");
 
     private static CulpritSection? KernelTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
-            ReflectionSuspects.FindForKernel(),
+            ReflectionSuspects.FindForKernel(AssembliesOf(drivers)),
             drivers,
             "the region changed without foreign code or a foreign entry to follow (an entry removed or a list unlinked)");
+
+    private static string[] AssembliesOf(IReadOnlyList<DumpDriverEntry> drivers) => [.. drivers.Select(d => d.AssemblyName)];
 
     private static CulpritSection? Suspect((string Assembly, IReadOnlyList<string> Names)? found, IReadOnlyList<DumpDriverEntry> drivers, string what)
     {
