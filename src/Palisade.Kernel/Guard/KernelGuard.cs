@@ -167,6 +167,12 @@ internal sealed partial class KernelGuard
                 throw new UnauthorizedAccessException("Only a structure the kernel registered can be retired.");
             }
 
+            if (Volatile.Read(ref _shutdownRequested))
+            {
+                // The guard no longer checks anything: nothing to retire (a supervisor may end after the kernel).
+                return;
+            }
+
             OpenChange(region);
             OpenChange(0);
             _regions[region] = new GuardedStructureRegion(new RetiredStructure(_regions[region]!.Name), (ulong)region);
@@ -370,9 +376,16 @@ internal sealed partial class KernelGuard
             return;
         }
 
-        GuardedRegion state = _regions[0]!;
-        ulong found = state.ComputeDigest(_key);
-        ulong expected = context.Baseline(0);
+        // Under the mutation lock: a sanctioned change of the region table (a host wiring retired as its supervisor ends)
+        // may re-baseline the guard's state at this very moment, and the digest and its baseline must be one pair.
+        ulong found;
+        ulong expected;
+        lock (_mutation)
+        {
+            found = _regions[0]!.ComputeDigest(_key);
+            expected = context.Baseline(0);
+        }
+
         if (!Volatile.Read(ref _shutdownRequested) || found != expected)
         {
             ReportCorruption(context, 0, expected, found);
