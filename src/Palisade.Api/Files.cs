@@ -19,6 +19,15 @@ namespace Palisade.Api;
 /// succeeded without doing it, which is allowed for every operation except create). Filters below a completing
 /// filter, and the file system, are not called. A create's post callback may still cancel the open by setting
 /// <see cref="FileOperation.Status"/> to an error: the kernel closes the file it opened and fails the guest's open.</para>
+/// <para><b>No filter undoes another.</b> Each callback receives its own copy of the operation. Only its verdict is read
+/// back: <see cref="FileOperation.Status"/> (with <see cref="PreOperationStatus.Complete"/>, or as a post-create cancel)
+/// and <see cref="FileOperation.CompletionContext"/>. A change to any other member (path, access, disposition, flags,
+/// file) is seen by no other filter and not performed: filters below and the file system always see the operation the
+/// guest asked for, which is the operation performed (there is no FltSetCallbackDataDirty; a filter that wants another
+/// operation denies this one). In post callbacks an error is final: once the file system failed the operation, or a
+/// filter below cancelled it, a filter above cannot set any other status (the attempt is ignored and reported as a
+/// <see cref="RegistrationFaultKind.InvalidVerdict"/> fault). A filter above may only turn a create's success into an
+/// error (a cancel, like FltCancelFileOpen); other changes of a non-create's outcome have no effect.</para>
 /// <para><b>Operations.</b> <see cref="FileOperationKind.Create"/> (open, openat, openat2, creat),
 /// <see cref="FileOperationKind.Cleanup"/> (the last close of a file opened for writing by a guest — only reported to
 /// filters that register for it), <see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/>
@@ -587,14 +596,16 @@ internal interface IFileObjectSource
 }
 
 /// <summary>A minifilter pre callback.</summary>
-/// <param name="operation">The operation; <see cref="FileOperation.Status"/> and <see cref="FileOperation.CompletionContext"/> may be set.</param>
+/// <param name="operation">The filter's copy of the operation; only <see cref="FileOperation.Status"/> and
+/// <see cref="FileOperation.CompletionContext"/> are read back.</param>
 /// <returns>Whether to pass the operation down, with or without a post callback, to complete it, or (after
 /// <see cref="IFilterManager.PendPreOperation"/>) that it is held.</returns>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
 public delegate PreOperationStatus FilePreCallback(ref FileOperation operation);
 
 /// <summary>A minifilter post callback.</summary>
-/// <param name="operation">The completed operation; on a create, setting an error status cancels the open.</param>
+/// <param name="operation">The filter's copy of the completed operation; on a create that succeeded so far, setting an
+/// error status cancels the open. Nothing else is read back.</param>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
 public delegate void FilePostCallback(ref FileOperation operation);
 

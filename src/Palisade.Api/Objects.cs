@@ -203,7 +203,8 @@ public readonly struct ObjectPostOperationInfo
 }
 
 /// <summary>A pre callback: may remove rights from <see cref="ObjectPreOperationInfo.DesiredAccess"/>.</summary>
-/// <param name="info">The operation; changes to its desired access take effect.</param>
+/// <param name="info">The callback's own copy of the operation; only its desired access is read back, and only rights
+/// removed take effect (callbacks below see the rights left, never another requester, target or original access).</param>
 [ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
 public delegate void ObjectPreCallback(ref ObjectPreOperationInfo info);
 

@@ -146,7 +146,8 @@ public struct RegistryNotification
 }
 
 /// <summary>A registry callback.</summary>
-/// <param name="notification">The operation; in a pre notification, a bypass result may be written to it.</param>
+/// <param name="notification">The callback's own copy of the operation; in a pre notification, a bypass result may be
+/// written to it. Nothing else is read back: callbacks below, and the registry, see the operation the requester asked for.</param>
 /// <returns>In a pre notification: <see cref="Status.Success"/> to continue, an error to block,
 /// <see cref="Status.CallbackBypass"/> when the callback performed the operation. Ignored in a post notification.</returns>
 [ApiInfo(ApiArea.Registry, "1.0", ApiState.Draft, "self-protection of configuration")]

@@ -89,19 +89,23 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Network.Filters, GuardRegionType.CallbackObject);
         Guarded(k.Network.Callouts, GuardRegionType.CallbackObject);
 
+        // The kernel's own wiring (which filter manager, engine, table... it dispatches to) and the host's watches.
+        guard.Protect(new KernelWiring(k));
+        k.Host.Watches.Attach(guard, authority);
+
         int drivers = guard.Protect(new CrossViewRegion("loaded driver list", GuardRegionType.LoadedModuleList, 1, k.Drivers.LinkedView, k.Drivers.IndexView));
-        k.Drivers.ChangeScope = () => guard.BeginChange(authority, drivers);
-        _release.Add(() => k.Drivers.ChangeScope = null);
+        k.Drivers.ChangeGate = new GuardGate(guard, authority, drivers);
+        _release.Add(() => k.Drivers.ChangeGate = null);
 
         int processes = guard.Protect(new CrossViewRegion("active process list", GuardRegionType.ProcessList, 2, k.ProcessTable.LinkedView, k.ProcessTable.IndexView));
-        k.ProcessTable.ChangeScope = () => guard.BeginChange(authority, processes);
-        _release.Add(() => k.ProcessTable.ChangeScope = null);
+        k.ProcessTable.ChangeGate = new GuardGate(guard, authority, processes);
+        _release.Add(() => k.ProcessTable.ChangeGate = null);
 
         void Guarded<T>(CallbackTable<T> t, GuardRegionType type) where T : Registration
         {
             int id = guard.Protect(new CallbackTableStructure<T>(t, type));
-            t.ChangeScope = () => guard.BeginChange(authority, id);
-            _release.Add(() => t.ChangeScope = null);
+            t.ChangeGate = new GuardGate(guard, authority, id);
+            _release.Add(() => t.ChangeGate = null);
         }
     }
 
@@ -116,6 +120,54 @@ internal sealed class KernelProtection : IDisposable
         {
             release();
         }
+    }
+
+    /// <summary>
+    /// The kernel's wiring: which object each of its components is. A component swapped by reflection (an empty filter
+    /// manager in place of the real one) would blind every driver of that area without touching a table.
+    /// </summary>
+    private sealed class KernelWiring(PalisadeKernel k) : IGuardedStructure
+    {
+        public string Name => "kernel wiring (components the kernel dispatches to)";
+
+        public GuardRegionType RegionType => GuardRegionType.GenericData;
+
+        public void AppendDigest(ref GuardHasher hasher)
+        {
+            hasher.Add(Id(k.Events));
+            hasher.Add(Id(k.Monitor));
+            hasher.Add(Id(k.Faults));
+            hasher.Add(Id(k.Holds));
+            hasher.Add(Id(k.Objects));
+            hasher.Add(Id(k.ProcessTable));
+            hasher.Add(Id(k.Processes));
+            hasher.Add(Id(k.Files));
+            hasher.Add(Id(k.Network));
+            hasher.Add(Id(k.RegistryCallbacks));
+            hasher.Add(Id(k.ParameterCallbacks));
+            hasher.Add(Id(k.SecurityCenter));
+            hasher.Add(Id(k.ServiceTable));
+            hasher.Add(Id(k.Host));
+            hasher.Add(Id(k.Protection));
+            hasher.Add(Id(k.Drivers));
+            hasher.Add(k.PerformRegistry);
+            hasher.Add(Id(k.Files.Filters));
+            hasher.Add(Id(k.RegistryCallbacks.Callbacks));
+            hasher.Add(Id(k.Objects.Callbacks));
+        }
+
+        public void DescribeEntries(ICollection<GuardedEntry> entries)
+        {
+            entries.Add(new GuardedEntry("filter manager", $"{k.Files.GetType().FullName} (object {Id(k.Files):X})"));
+            entries.Add(new GuardedEntry("filter engine", $"{k.Network.GetType().FullName} (object {Id(k.Network):X})"));
+            entries.Add(new GuardedEntry("process notifications", $"{k.Processes.GetType().FullName} (object {Id(k.Processes):X})"));
+            entries.Add(new GuardedEntry("object manager", $"{k.Objects.GetType().FullName} (object {Id(k.Objects):X})"));
+            entries.Add(new GuardedEntry("registry callbacks", $"{k.RegistryCallbacks.GetType().FullName} (object {Id(k.RegistryCallbacks):X})"));
+            entries.Add(new GuardedEntry("callback monitor", $"{k.Monitor.GetType().FullName} (object {Id(k.Monitor):X})"));
+            entries.Add(new GuardedEntry("service table", $"{k.ServiceTable.GetType().FullName} (object {Id(k.ServiceTable):X})"));
+        }
+
+        private static ulong Id(object? o) => o is null ? 0 : (ulong)(uint)RuntimeHelpers.GetHashCode(o);
     }
 
     /// <summary>A callback table as the guard sees it: each entry's cookie and the identity of its delegate.</summary>
@@ -133,7 +185,7 @@ internal sealed class KernelProtection : IDisposable
             {
                 hasher.Add(e.Cookie.Value);
                 hasher.Add((long)RuntimeHelpers.GetHashCode(e));
-                hasher.Add(e.PrimaryCallback);
+                e.AppendState(ref hasher);
             }
         }
 
@@ -141,7 +193,13 @@ internal sealed class KernelProtection : IDisposable
         {
             foreach (T e in table.Snapshot)
             {
-                entries.Add(new GuardedEntry(table.Name + " #" + e.Cookie.Value, "registered by " + e.OwnerName + (e.AltitudeText is null ? "" : " at altitude " + e.AltitudeText), e.PrimaryCallback));
+                Delegate? callback = e.PrimaryCallback;
+                string code = callback is null ? "" : $", code 0x{DelegateFields.MethodPtr(callback):X}/0x{DelegateFields.MethodPtrAux(callback):X}";
+                entries.Add(new GuardedEntry(
+                    table.Name + " #" + e.Cookie.Value,
+                    "registered by " + e.OwnerName + (e.AltitudeText is null ? "" : " at altitude " + e.AltitudeText)
+                        + (e.Disabled ? " (disabled" : " (enabled") + ", timeout verdict " + e.Policy.TimeoutVerdict + code + ")",
+                    callback));
             }
         }
     }

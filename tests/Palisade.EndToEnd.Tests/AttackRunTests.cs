@@ -36,6 +36,25 @@ public sealed class AttackRunTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_p.Home, "crash")) && Directory.EnumerateFiles(Path.Combine(_p.Home, "crash")).Any());
     }
 
+    [Theory]
+    [InlineData("protected")]
+    [InlineData("compat")]
+    public void A_filter_above_the_antivirus_cannot_undo_its_verdict_through_the_api_under_run(string flavor)
+    {
+        File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
+        File.WriteAllText(Path.Combine(_p.Work, "clean.txt"), "clean");
+
+        ProcessResult run = _p.Run(
+            ["--flavor", flavor, "--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("api-undo")],
+            "sh", "-c", "cat clean.txt; cat eicar.com; echo \"status $?\"");
+
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.Contains("clean", run.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("EICAR", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("status 1", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Permission denied", run.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_same_callback_removal_in_the_compat_flavor_lets_the_test_virus_through()
     {

@@ -25,6 +25,11 @@ public sealed class AttackRefusalTests
     [InlineData("guard-code-patch", "PV002", "System.Type.GetMethod", "GuardCodePatchDriver.Install")]
     [InlineData("guard-starve", "PV002", "System.Activator.CreateInstance", "GuardStarveDriver.Install")]
     [InlineData("guard-stop", "PV002", "System.Reflection.FieldInfo.SetValue", "Rootkit.SetField")]
+    [InlineData("registration-tamper", "PV002", "System.Reflection.FieldInfo.SetValue", "RegistrationTamperDriver.Install")]
+    [InlineData("kernel-wiring", "PV002", "System.Reflection.FieldInfo.SetValue", "KernelWiringDriver.Install")]
+    [InlineData("latch-forge", "PV002", "System.Reflection.FieldInfo.SetValue", "LatchForgeDriver.Install")]
+    [InlineData("deep-detour", "PV002", "System.Type.GetMethod", "DeepDetourDriver.Install")]
+    [InlineData("window-borrow", "PV002", "System.Reflection.FieldInfo.SetValue", "WindowBorrowDriver.Install")]
     public void Attack_package_is_refused_at_load_in_the_protected_flavor_with_the_rule_that_catches_it(string package, string rule, string member, string location)
     {
         using var bed = new AttackBed(KernelFlavor.Protected);

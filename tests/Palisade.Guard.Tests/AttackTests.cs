@@ -117,7 +117,7 @@ public sealed class AttackTests
         Assert.Equal(0, bed.Sink.Count);
     }
 
-    private static void AssertCaught(AttackBed bed, BugCheckReport report, GuardRegionType type, string region, string package)
+    internal static void AssertCaught(AttackBed bed, BugCheckReport report, GuardRegionType type, string region, string package)
     {
         Assert.Equal(0x109UL, report.Code);
         Assert.Equal((ulong)type, report.Parameter4);

@@ -1,6 +1,7 @@
 using Palisade.Kernel;
 using System.Runtime.InteropServices;
 using Palisade.Kernel.BugChecks;
+using Palisade.Kernel.Callbacks;
 using Palisade.Kernel.Guard;
 
 namespace Palisade.Guard.Tests;
@@ -19,19 +20,105 @@ public sealed unsafe class GuardTests
     }
 
     [Fact]
-    public void Sanctioned_change_through_the_kernels_authority_is_rebaselined()
+    public void Sanctioned_change_through_the_kernels_own_table_is_rebaselined()
     {
         using var kernel = new TestGuard();
-        var table = new CallbackTable();
-        int region = kernel.Guard.Protect(table);
+        var table = new KernelTable();
+        table.Table.ChangeGate = new GuardGate(kernel.Guard, kernel.Authority, kernel.Guard.Protect(table));
 
-        using (kernel.Guard.BeginChange(kernel.Authority, region))
-        {
-            table.Add(static pid => GC.KeepAlive(pid));
-        }
+        Assert.Equal(Palisade.Api.Status.Success, table.Table.Add(KernelTable.Entry()));
+        table.Table.Snapshot[0].Disable();
 
         kernel.WaitRounds(5);
         Assert.Equal(0, kernel.Sink.Count);
+    }
+
+    [Fact]
+    public void A_change_window_asked_for_by_code_outside_the_kernel_is_refused_even_with_the_authority()
+    {
+        using var kernel = new TestGuard();
+        int region = kernel.Guard.Protect(new CallbackTable());
+
+        var refused = Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.BeginChange(kernel.Authority, region));
+        Assert.Contains(typeof(GuardTests).Assembly.GetName().Name!, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_borrowed_gate_opens_no_window_for_code_outside_the_kernel()
+    {
+        using var kernel = new TestGuard();
+        var gate = new GuardGate(kernel.Guard, kernel.Authority, kernel.Guard.Protect(new CallbackTable()));
+
+        Assert.Throws<UnauthorizedAccessException>(() => gate.Open());
+        var byReflection = Assert.Throws<System.Reflection.TargetInvocationException>(
+            () => typeof(GuardGate).GetMethod("Open", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.Invoke(gate, null));
+        Assert.IsType<UnauthorizedAccessException>(byReflection.InnerException);
+    }
+
+    [Fact]
+    public void No_change_of_protected_code_is_ever_sanctioned()
+    {
+        using var kernel = new TestGuard();
+        int code = kernel.Guard.Protect(typeof(GuardContext).GetMethod(nameof(GuardContext.WatchPeers), System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!);
+
+        var refused = Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.BeginChange(kernel.Authority, code));
+        Assert.Contains("is code or a fixed table", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_registration_disabled_outside_the_kernels_path_raises_0x109_with_the_callout_type()
+    {
+        using var kernel = new TestGuard();
+        var table = new KernelTable();
+        table.Table.ChangeGate = new GuardGate(kernel.Guard, kernel.Authority, kernel.Guard.Protect(table));
+        Assert.Equal(Palisade.Api.Status.Success, table.Table.Add(KernelTable.Entry()));
+
+        typeof(Registration).GetField("_disabled", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+            .SetValue(table.Table.Snapshot[0], true);
+
+        BugCheckReport report = kernel.Sink.Wait();
+        Assert.Equal((ulong)GuardRegionType.NotificationCallout, report.Parameter4);
+        Assert.Contains(report.Dump.Changes, c => c.Description?.Contains("now: registered by kernel (disabled", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public void A_delegate_whose_code_pointer_is_rewritten_in_place_raises_0x109()
+    {
+        using var kernel = new TestGuard();
+        var table = new KernelTable();
+        table.Table.ChangeGate = new GuardGate(kernel.Guard, kernel.Authority, kernel.Guard.Protect(table));
+        var entry = KernelTable.Entry();
+        Assert.Equal(Palisade.Api.Status.Success, table.Table.Add(entry));
+        Palisade.Api.ProcessCreateCallback other = static (in Palisade.Api.ProcessCreateInfo _) => Palisade.Api.Status.AccessDenied;
+
+        DelegateFields.MethodPtr(entry.Callback) = DelegateFields.MethodPtr(other);
+
+        BugCheckReport report = kernel.Sink.Wait();
+        Assert.Equal((ulong)GuardRegionType.NotificationCallout, report.Parameter4);
+    }
+
+    [Fact]
+    public void The_schedule_keeps_no_state_from_which_the_next_sweep_could_be_predicted()
+    {
+        var schedule = new GuardSchedule(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+
+        System.Reflection.FieldInfo[] fields = typeof(GuardSchedule).GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public);
+        Assert.All(fields, f => Assert.True(f.IsInitOnly, $"{f.Name} changes between waits"));
+        Assert.InRange(schedule.Next(), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public void A_forged_bug_check_latch_does_not_silence_the_guard()
+    {
+        using var kernel = new TestGuard();
+
+        typeof(KernelBugCheck).GetField("_raised", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+            .SetValue(kernel.Guard.BugCheck, 1);
+
+        BugCheckReport report = kernel.Sink.Wait();
+        Assert.Equal(0x109UL, report.Code);
+        Assert.Equal((ulong)GuardRegionType.GuardState, report.Parameter4);
+        Assert.Contains("bug check latch", report.Dump.Region.Name, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -114,7 +201,8 @@ public sealed unsafe class GuardTests
         using var other = new TestGuard();
         int region = kernel.Guard.Protect(new CallbackTable());
 
-        Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.BeginChange(other.Authority, region));
+        var refused = Assert.Throws<UnauthorizedAccessException>(() => kernel.Guard.BeginChange(other.Authority, region));
+        Assert.StartsWith("Only the kernel that started the guard", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

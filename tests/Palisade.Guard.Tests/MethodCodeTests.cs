@@ -11,6 +11,55 @@ public sealed class MethodCodeTests
     private static readonly MethodInfo Record = typeof(SyscallRing).GetMethod(nameof(SyscallRing.Record), BindingFlags.Instance | BindingFlags.NonPublic)!;
 
     [Fact]
+    public void The_whole_body_of_a_method_is_located_from_the_runtimes_code_header_funclets_included()
+    {
+        MethodInfo withHandler = typeof(MethodCodeTests).GetMethod(nameof(HandlerProbe), BindingFlags.Static | BindingFlags.NonPublic)!;
+        MethodInfo postOperation = typeof(Palisade.Kernel.Io.FilterManager).GetMethod(nameof(Palisade.Kernel.Io.FilterManager.PostOperation))!;
+
+        MethodCodeLocation handler = NativeCode.Locate(withHandler);
+        MethodCodeLocation post = NativeCode.Locate(postOperation);
+
+        // A body with a catch and a finally has funclets after its main body; the extent covers them.
+        Assert.InRange(handler.BodyLength, NativeCode.BodyPrefixLength + 1, NativeCode.MaxBodyLength);
+        Assert.True(post.BodyLength > 0x24A + 5, $"PostOperation's body is {post.BodyLength} bytes");
+    }
+
+    [Fact]
+    public void A_change_of_the_last_byte_of_a_body_changes_its_digest()
+    {
+        MethodInfo probe = typeof(MethodCodeTests).GetMethod(nameof(HandlerProbe), BindingFlags.Static | BindingFlags.NonPublic)!;
+        var region = new MethodCodeRegion(probe);
+        GuardKey key = GuardKey.CreateRandom();
+        ulong before = region.ComputeDigest(key);
+        nint last = region.Location.Body + region.Location.BodyLength - 1;
+        byte original = NativeCode.View(last, 1)[0];
+
+        CodeWriter.Write(last, [(byte)(original ^ 0xFF)]);
+        ulong changed = region.ComputeDigest(key);
+        CodeWriter.Write(last, [original]);
+
+        Assert.NotEqual(before, changed);
+        Assert.Equal(before, region.ComputeDigest(key));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int HandlerProbe(int x)
+    {
+        try
+        {
+            return 100 / x;
+        }
+        catch (DivideByZeroException)
+        {
+            return -1;
+        }
+        finally
+        {
+            GC.KeepAlive(x);
+        }
+    }
+
+    [Fact]
     public void Aggressively_optimized_method_keeps_one_body_while_a_tiered_method_is_rejitted()
     {
         MethodInfo stable = typeof(MethodCodeTests).GetMethod(nameof(StableProbe), BindingFlags.Static | BindingFlags.NonPublic)!;

@@ -177,3 +177,35 @@ internal sealed class CallbackTable : IGuardedStructure
         }
     }
 }
+
+/// <summary>A kernel callback table (changed only through its own methods and the guard's gate), as a protected structure.</summary>
+internal sealed class KernelTable : IGuardedStructure
+{
+    internal Palisade.Kernel.Callbacks.CallbackTable<Palisade.Kernel.Callbacks.CallbackRegistration<Palisade.Api.ProcessCreateCallback>> Table { get; } =
+        new("process-create callbacks", 64, byAltitude: false);
+
+    public string Name => Table.Name;
+
+    public GuardRegionType RegionType => GuardRegionType.NotificationCallout;
+
+    internal static Palisade.Kernel.Callbacks.CallbackRegistration<Palisade.Api.ProcessCreateCallback> Entry() =>
+        new(null, static (in Palisade.Api.ProcessCreateInfo _) => Palisade.Api.Status.Success);
+
+    public void AppendDigest(ref GuardHasher hasher)
+    {
+        var entries = Table.Snapshot;
+        hasher.Add((ulong)entries.Length);
+        foreach (var e in entries)
+        {
+            e.AppendState(ref hasher);
+        }
+    }
+
+    public void DescribeEntries(ICollection<GuardedEntry> entries)
+    {
+        foreach (var e in Table.Snapshot)
+        {
+            entries.Add(new GuardedEntry("process-create #" + e.Cookie.Value, "registered by " + e.OwnerName + (e.Disabled ? " (disabled)" : " (enabled)"), e.Callback));
+        }
+    }
+}

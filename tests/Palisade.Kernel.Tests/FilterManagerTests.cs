@@ -90,6 +90,71 @@ public sealed class FilterManagerTests : IDisposable
     }
 
     [Fact]
+    public void An_upper_post_create_cannot_revert_a_lower_filters_cancel_and_the_attempt_is_a_fault()
+    {
+        var faults = new List<string>();
+        _k.Kernel.Events.DriverFault += (d, r) => { lock (faults) { faults.Add(d + ": " + r); } };
+        _k.Start(c => c.Files.RegisterFilter(Filter("antivirus", "320000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation op) => op.Status = Status.AccessDenied), out _), name: "antivirus");
+        _k.Start(c => c.Files.RegisterFilter(Filter("undo", "385000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation op) => op.Status = Status.Success), out _), name: "undo");
+
+        Assert.Equal(Status.AccessDenied, _k.Open(_file));
+        Assert.Contains(faults, f => f.StartsWith("undo:", StringComparison.Ordinal) && f.Contains("cannot undo", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_upper_post_callback_cannot_turn_a_failed_operation_into_success()
+    {
+        _k.Start(c => c.Files.RegisterFilter(Filter("undo", "385000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation op) => op.Status = Status.Success), out _), name: "undo");
+
+        Assert.Equal(Status.ObjectNameNotFound, _k.Open(_file + ".missing"));
+    }
+
+    [Fact]
+    public void An_upper_post_create_may_cancel_an_open_a_lower_filter_allowed()
+    {
+        _k.Start(c => c.Files.RegisterFilter(Filter("lower", "140000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation _) => { }), out _));
+        _k.Start(c => c.Files.RegisterFilter(Filter("upper", "385000", (ref FileOperation _) => PreOperationStatus.SuccessWithCallback,
+            (ref FileOperation op) => op.Status = Status.Cancelled), out _));
+
+        Assert.Equal(Status.Cancelled, _k.Open(_file));
+    }
+
+    [Fact]
+    public void A_pre_create_rewriting_the_operation_is_seen_by_no_filter_below_and_not_performed()
+    {
+        string other = Path.Combine(_k.Home, "other.txt");
+        File.WriteAllText(other, "elsewhere");
+        (string? Path, FileAccessRights Access) seenBelow = default;
+        string? read = null;
+        CallbackCookie scan = default;
+        IDriverContext c = _k.Start(c => c.Files.RegisterFilter(Filter("scan", "320000", (ref FileOperation op) =>
+        {
+            seenBelow = (op.Path, op.Access);
+            return PreOperationStatus.SuccessWithCallback;
+        }, (ref FileOperation op) =>
+        {
+            byte[] buffer = new byte[64];
+            if (c.Files.ReadFile(scan, op.File, 0, buffer, out int n) == Status.Success)
+            {
+                read = System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+            }
+        }), out scan));
+        _k.Start(c => c.Files.RegisterFilter(Filter("rewrite", "385000", (ref FileOperation op) =>
+        {
+            op = op with { Path = other, Access = FileAccessRights.None };
+            return PreOperationStatus.SuccessNoCallback;
+        }), out _));
+
+        Assert.Equal(Status.Success, _k.Open(_file));
+        Assert.Equal((_file, FileAccessRights.Read), seenBelow);
+        Assert.Equal("palisade", read);
+    }
+
+    [Fact]
     public void A_post_create_callback_reads_the_opened_file_and_nowhere_else()
     {
         string? content = null;

@@ -57,6 +57,19 @@ public sealed class ObjectCallbackTests : IDisposable
     }
 
     [Fact]
+    public void A_pre_callback_cannot_show_the_callbacks_below_it_another_target()
+    {
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration { Altitude = "321000", PreOperation = StripTerminateFor(200) }, out _));
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "400000",
+            PreOperation = (ref ObjectPreOperationInfo i) => i = i with { TargetProcessId = 100 },
+        }, out _));
+
+        Assert.Equal(Status.AccessDenied, OpenProcess(100, 200, ProcessAccessRights.Terminate, out _));
+    }
+
+    [Fact]
     public void Kernel_handles_are_marked_and_not_stripped()
     {
         bool? marked = null;

@@ -14,7 +14,7 @@ namespace Palisade.Host.Linux.Mediation;
 internal sealed class FileMediator(KernelHost host)
 {
     /// <summary>Before an open: the pre-create decision. 0, <see cref="ISyscallMediator.AllowWithoutPost"/>, or an errno.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PreOpen(in Requester requester, in OpenCall call)
     {
         OpenRequest request = RequestDecoder.Open(in call);
@@ -28,7 +28,7 @@ internal sealed class FileMediator(KernelHost host)
     }
 
     /// <summary>After the supervisor opened the file: the post-create decision. 0 or an errno.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PostOpen(in Requester requester, in OpenedFile file)
     {
         var completion = new OpenCompletion
@@ -43,6 +43,7 @@ internal sealed class FileMediator(KernelHost host)
     }
 
     /// <summary>Before a path operation: 0 (the supervisor performs it, then <see cref="PathOperationCompleted"/>) or an errno.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PathOperation(in Requester requester, in PathOperationCall call)
     {
         PathOperationRequest request = RequestDecoder.PathOperation(in call);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Palisade.Host.Linux.Filtering;
 using Palisade.Kernel.Hosting;
 
@@ -30,18 +31,25 @@ internal sealed class KernelMediator : ISyscallMediator
         _files = new FileMediator(host);
         _processes = new ProcessMediator(host);
         _network = new NetworkMediator(host);
+        Supervision.HostProtection.WatchMediation(host);
     }
+
+    /// <summary>The kernel's hosting surface this mediator asks (the supervisor registers its wiring through it).</summary>
+    internal KernelHost Host => _host;
 
     public SyscallFamilies Subscriptions { get; }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PreOpen(in Requester requester, in OpenCall request) => _files.PreOpen(in requester, in request);
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PostOpen(in Requester requester, in OpenCall request, in OpenedFile file) => _files.PostOpen(in requester, in file);
 
     public int TakeHeldFile() => _host.TakeHeldFile();
 
     public void WaiterGone(in Requester requester) => _host.CancelWaiting(in requester);
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PathOperation(in Requester requester, in PathOperationCall request) => _files.PathOperation(in requester, in request);
 
     public void PathOperationCompleted(in Requester requester, in PathOperationCall request, int error) =>
@@ -49,10 +57,13 @@ internal sealed class KernelMediator : ISyscallMediator
 
     public void Close(in Requester requester, int fd) => _files.Close(in requester, fd);
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Network(in Requester requester, in NetworkCall request) => _network.Decide(in requester, in request);
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int ProcessAccess(in Requester requester, in ProcessAccessCall request) => _processes.Access(in requester, in request);
 
     public int ProcessCreate(in Requester requester, in ProcessCreateCall request) => 0;

@@ -37,6 +37,7 @@ internal sealed unsafe partial class Supervisor
     /// <summary>The kernel boundary, when the mediator subscribed it (the kernel mediator always does).</summary>
     private readonly Boundary.KernelBoundary? _boundary;
     private long _handled;
+    private HostWatch? _guardWatch;
 
     // Threads that may still use the listener (the receiving one and those serving a slow notification); the last one
     // out closes it. The receiving thread leaves only when the listener hung up (no guest uses the filter any more).
@@ -53,6 +54,11 @@ internal sealed unsafe partial class Supervisor
         _onFault = onFault;
         _watch = new ReceiverWatch(TakeOver, StillWaiting, GuestGone, AtThreadLimit);
         _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
+        if (mediator is KernelMediator kernel)
+        {
+            // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
+            _ = kernel.Host.WatchWiring(new HostProtection.SupervisorWiring(this), out _guardWatch);
+        }
     }
 
     /// <summary>
@@ -66,6 +72,15 @@ internal sealed unsafe partial class Supervisor
 
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
+
+    /// <summary>The seccomp listener this supervisor serves (the guard watches it).</summary>
+    internal int Listener => _listener;
+
+    /// <summary>The mediator this supervisor asks (the guard watches it).</summary>
+    internal ISyscallMediator Mediator => _mediator;
+
+    /// <summary>The system call families it mediates (the guard watches them).</summary>
+    internal SyscallFamilies Families => _families;
 
     /// <summary>Notifications answered so far.</summary>
     public long Handled => Interlocked.Read(ref _handled);
@@ -127,6 +142,7 @@ internal sealed unsafe partial class Supervisor
         }
 
         _watch.Dispose();
+        _guardWatch?.Dispose();
         _threads.Dispose();
         Libc.CloseOwned(_listener);
         _ended.Set();

@@ -63,6 +63,42 @@ internal static class CodeDecoder
         return new Decoded(text, null, null);
     }
 
+    /// <summary>
+    /// Where a patch of whole-body evidence starts: the offset of the instruction of <paramref name="before"/> (decoded from
+    /// its start) that holds the first byte <paramref name="now"/> changes. 0 when nothing before the shorter end differs.
+    /// </summary>
+    internal static int ChangedInstruction(byte[] before, byte[] now, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(now);
+        int common = Math.Min(before.Length, now.Length);
+        int diff = 0;
+        while (diff < common && before[diff] == now[diff])
+        {
+            diff++;
+        }
+
+        if (diff == common)
+        {
+            return 0;
+        }
+
+        var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(before), address);
+        ulong changed = address + (ulong)diff;
+        while (decoder.IP <= changed)
+        {
+            ulong start = decoder.IP;
+            decoder.Decode(out Instruction instruction);
+            if (instruction.IsInvalid || decoder.IP > changed)
+            {
+                // Inside this instruction (or in bytes that are not code, such as padding or a jump table): start here.
+                return instruction.IsInvalid ? diff : (int)(start - address);
+            }
+        }
+
+        return diff;
+    }
+
     internal static string Hex(ulong value) => "0x" + value.ToString("X", CultureInfo.InvariantCulture);
 
     internal static ulong ParseHex(string text)

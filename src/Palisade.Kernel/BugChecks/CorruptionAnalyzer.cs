@@ -36,10 +36,13 @@ internal static class CorruptionAnalyzer
 
             ulong? target = null;
             string? instruction = null;
+            int at = 0;
             switch (now.Kind)
             {
                 case EvidenceKind.Code:
-                    CodeDecoder.Decoded decoded = CodeDecoder.Decode(now.Bytes, now.Address);
+                    // Whole bodies are kept: decode where the change starts, which may be deep inside the method.
+                    at = before is null ? 0 : CodeDecoder.ChangedInstruction(before.Bytes, now.Bytes, now.Address);
+                    CodeDecoder.Decoded decoded = CodeDecoder.Decode(now.Bytes[at..], now.Address + (ulong)at);
                     instruction = decoded.Instruction;
                     target = decoded.Target ?? ReadLiveCell(decoded.IndirectCell);
                     break;
@@ -63,7 +66,7 @@ internal static class CorruptionAnalyzer
             changes.Add(new ChangeSection(
                 now.Key,
                 now.Kind.ToString(),
-                CodeDecoder.Hex(now.Address),
+                CodeDecoder.Hex(now.Address + (ulong)at),
                 before is null ? null : Convert.ToHexString(before.Bytes),
                 Convert.ToHexString(now.Bytes),
                 before is null ? "added: " + now.Description
@@ -73,7 +76,7 @@ internal static class CorruptionAnalyzer
                 target is { } t ? CodeDecoder.Hex(t) : null,
                 targetOwner));
 
-            culprit ??= CulpritOf(now, before, ownerMethod, instruction, target, drivers);
+            culprit ??= CulpritOf(now, before, ownerMethod, instruction, target, at, drivers);
         }
 
         foreach (RegionEvidence removed in baseline.Values)
@@ -99,11 +102,14 @@ internal static class CorruptionAnalyzer
         MethodBase? ownerMethod,
         string? instruction,
         ulong? target,
+        int at,
         IReadOnlyList<DumpDriverEntry> drivers)
     {
         string? assembly = ownerMethod?.DeclaringType?.Assembly.GetName().Name;
         string? member = ownerMethod is null ? null : $"{ownerMethod.DeclaringType?.FullName}.{ownerMethod.Name}";
-        if (assembly is null && now.Kind == EvidenceKind.Entry && now.Owner is not null)
+        // An entry whose callback still comes from the same assembly had only its state changed (enabled, policy, a code
+        // pointer rewritten in place): its owner is the victim, not the culprit.
+        if (assembly is null && now.Kind == EvidenceKind.Entry && now.Owner is not null && (before is null || before.Owner != now.Owner))
         {
             assembly = now.Owner;
             member = now.Description;
@@ -116,7 +122,7 @@ internal static class CorruptionAnalyzer
 
         string what = now.Kind switch
         {
-            EvidenceKind.Code => $"the code at {CodeDecoder.Hex(now.Address)} ({now.Key}) now starts with `{instruction}`, which leads to {CodeDecoder.Hex(target ?? 0)} in {member}",
+            EvidenceKind.Code => $"the code at {CodeDecoder.Hex(now.Address + (ulong)at)} ({now.Key} +{CodeDecoder.Hex((ulong)at)}) now holds `{instruction}`, which leads to {CodeDecoder.Hex(target ?? 0)} in {member}",
             EvidenceKind.Pointer => $"the pointer at {CodeDecoder.Hex(now.Address)} ({now.Key}) was changed to {CodeDecoder.Hex(target ?? 0)}, which is {member}",
             _ => before is null
                 ? $"the entry \"{now.Key}\" appeared outside the API and is owned by {assembly}"

@@ -23,6 +23,10 @@ internal sealed class KernelBugCheck
     private readonly ManualResetEventSlim _stopped = new(false);
     private int _raised;
 
+    // Who raised: written before the latch by every real raise, so a latch set from outside (a reflective write that
+    // would silence the guard) shows as a latch without a raiser.
+    private int _raisingThread;
+
     internal KernelBugCheck(BugCheckOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -50,6 +54,9 @@ internal sealed class KernelBugCheck
     /// <summary>True once a bug check has been raised.</summary>
     internal bool HasStopped => Volatile.Read(ref _raised) != 0;
 
+    /// <summary>True when the "already raised" latch is set although no bug check was ever raised: it was forged.</summary>
+    internal bool LatchForged => Volatile.Read(ref _raised) != 0 && Volatile.Read(ref _raisingThread) == 0;
+
     /// <summary>Set when a bug check has finished (dump written, sink called).</summary>
     internal WaitHandle Stopped => _stopped.WaitHandle;
 
@@ -71,11 +78,35 @@ internal sealed class KernelBugCheck
     internal void Raise(BugCheckRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        Interlocked.CompareExchange(ref _raisingThread, Environment.CurrentManagedThreadId, 0);
         if (Interlocked.Exchange(ref _raised, 1) != 0)
         {
             return;
         }
 
+        Stop(request);
+    }
+
+    /// <summary>
+    /// Raises a bug check although the latch is set, when <see cref="LatchForged"/> says no bug check ever ran (the guard
+    /// found the latch written from outside). Once: a real raise, or another forced one, makes it do nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal void RaiseOverForgedLatch(BugCheckRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Interlocked.CompareExchange(ref _raisingThread, Environment.CurrentManagedThreadId, 0) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _raised, 1);
+        Stop(request);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Stop(BugCheckRequest request)
+    {
         try
         {
             StopGuests();
@@ -156,15 +187,17 @@ internal sealed class KernelBugCheck
 
     private static CulpritSection? GuardTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
-            ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)]),
+            ReflectionSuspects.Find([typeof(KernelGuard), typeof(GuardContext), typeof(GuardSchedule), typeof(KernelBugCheck)], AssembliesOf(drivers)),
             drivers,
             "the guard's own state was changed, which leaves no foreign code to follow");
 
     private static CulpritSection? KernelTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
         Suspect(
-            ReflectionSuspects.FindForKernel(),
+            ReflectionSuspects.FindForKernel(AssembliesOf(drivers)),
             drivers,
             "the region changed without foreign code or a foreign entry to follow (an entry removed or a list unlinked)");
+
+    private static string[] AssembliesOf(IReadOnlyList<DumpDriverEntry> drivers) => [.. drivers.Select(d => d.AssemblyName)];
 
     private static CulpritSection? Suspect((string Assembly, IReadOnlyList<string> Names)? found, IReadOnlyList<DumpDriverEntry> drivers, string what)
     {

@@ -14,8 +14,12 @@ namespace Palisade.Kernel.BugChecks;
 /// </summary>
 internal static class ReflectionSuspects
 {
-    /// <summary>The loaded assembly that spells the most internal names of <paramref name="internals"/>, if any.</summary>
-    internal static (string Assembly, IReadOnlyList<string> Names)? Find(IEnumerable<Type> internals)
+    /// <summary>
+    /// The loaded assembly that spells the most internal names of <paramref name="internals"/>, if any. Assemblies of the
+    /// drivers loaded now (<paramref name="driverAssemblies"/>) come first: an unloaded driver's assembly may linger in
+    /// memory until it is collected, and a bug check blames a driver that is there.
+    /// </summary>
+    internal static (string Assembly, IReadOnlyList<string> Names)? Find(IEnumerable<Type> internals, IReadOnlyCollection<string>? driverAssemblies = null)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (Type type in internals)
@@ -37,6 +41,7 @@ internal static class ReflectionSuspects
         Assembly kernel = typeof(ReflectionSuspects).Assembly;
         string runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
         (string Assembly, IReadOnlyList<string> Names)? best = null;
+        (string Assembly, IReadOnlyList<string> Names)? bestDriver = null;
         foreach (Assembly assembly in AppDomain.CurrentDomain.GetAssemblies())
         {
             if (assembly == kernel || assembly.IsDynamic
@@ -46,17 +51,25 @@ internal static class ReflectionSuspects
             }
 
             List<string> hits = NamesIn(assembly, names);
+            string name = assembly.GetName().Name ?? assembly.Location;
             if (hits.Count > 0 && (best is null || hits.Count > best.Value.Names.Count))
             {
-                best = (assembly.GetName().Name ?? assembly.Location, hits);
+                best = (name, hits);
+            }
+
+            if (hits.Count > 0 && driverAssemblies is not null && driverAssemblies.Contains(name, StringComparer.OrdinalIgnoreCase)
+                && (bestDriver is null || hits.Count > bestDriver.Value.Names.Count))
+            {
+                bestDriver = (name, hits);
             }
         }
 
-        return best;
+        return bestDriver ?? best;
     }
 
     /// <summary>The suspect for a change anywhere in the kernel: every type of the kernel assembly counts.</summary>
-    internal static (string Assembly, IReadOnlyList<string> Names)? FindForKernel() => Find(typeof(ReflectionSuspects).Assembly.GetTypes());
+    internal static (string Assembly, IReadOnlyList<string> Names)? FindForKernel(IReadOnlyCollection<string>? driverAssemblies = null) =>
+        Find(typeof(ReflectionSuspects).Assembly.GetTypes(), driverAssemblies);
 
     private static unsafe List<string> NamesIn(Assembly assembly, HashSet<string> names)
     {

@@ -8,7 +8,7 @@ namespace Palisade.Kernel.Callbacks;
 /// registration and removal copy the array under a lock and publish the new one. The guard fingerprints the table
 /// through <see cref="Snapshot"/> and learns of legitimate changes through <see cref="Changed"/>.
 /// </summary>
-internal sealed class CallbackTable<T> where T : Registration
+internal sealed class CallbackTable<T> : IRegistrationTable where T : Registration
 {
     private readonly Lock _lock = new();
     private T[] _entries = [];
@@ -31,21 +31,24 @@ internal sealed class CallbackTable<T> where T : Registration
     public event Action<CallbackTable<T>>? Changed;
 
     /// <summary>
-    /// Opens the guard's sanctioned-change window around every publish of a new array (set by the kernel when the
-    /// guard protects the table); null when the table is not guarded.
+    /// Opens the guard's sanctioned-change window around every publish of a new array and every change of an entry's
+    /// state (set by the kernel when the guard protects the table); null when the table is not guarded.
     /// </summary>
-    public Func<IDisposable>? ChangeScope { get; set; }
+    public Guard.GuardGate? ChangeGate { get; set; }
 
     private void Publish(T[] next)
     {
-        IDisposable? scope = ChangeScope?.Invoke();
-        try
+        using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
+        Volatile.Write(ref _entries, next);
+    }
+
+    /// <inheritdoc/>
+    public void ChangeEntry<TState>(TState state, Action<TState> change)
+    {
+        lock (_lock)
         {
-            Volatile.Write(ref _entries, next);
-        }
-        finally
-        {
-            scope?.Dispose();
+            using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
+            change(state);
         }
     }
 
@@ -85,6 +88,7 @@ internal sealed class CallbackTable<T> where T : Registration
             var next = new T[old.Length + 1];
             Array.Copy(old, 0, next, 0, at);
             next[at] = entry;
+            entry.AttachTo(this);
             Array.Copy(old, at, next, at + 1, old.Length - at);
             Publish(next);
         }

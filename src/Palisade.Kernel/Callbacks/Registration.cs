@@ -1,6 +1,7 @@
 using System.Globalization;
 using Palisade.Api;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Guard;
 
 namespace Palisade.Kernel.Callbacks;
 
@@ -54,9 +55,10 @@ internal abstract class Registration
     /// <summary>Faults in a row so far.</summary>
     public int ConsecutiveFaults => Volatile.Read(ref _consecutiveFaults);
 
-    public void Disable() => _disabled = true;
+    public void Disable() => ChangeState(this, static r => r._disabled = true);
 
     private int _disabling;
+    private IRegistrationTable? _table;
 
     /// <summary>Disables the registration for faults; true for the one call that did (concurrent faults disable once).</summary>
     public bool TryDisableForFaults()
@@ -66,7 +68,7 @@ internal abstract class Registration
             return false;
         }
 
-        _disabled = true;
+        ChangeState(this, static r => r._disabled = true);
         Volatile.Write(ref _disabling, 0);
         return true;
     }
@@ -75,10 +77,47 @@ internal abstract class Registration
     public void Enable()
     {
         Volatile.Write(ref _consecutiveFaults, 0);
-        _disabled = false;
+        ChangeState(this, static r => r._disabled = false);
     }
 
-    public void SetPolicy(RegistrationPolicy policy) => Volatile.Write(ref _policy, policy);
+    public void SetPolicy(RegistrationPolicy policy) => ChangeState(policy, p => Volatile.Write(ref _policy, p));
+
+    /// <summary>Called by the table that takes the registration: from then on its state changes go through that table.</summary>
+    internal void AttachTo(IRegistrationTable table) => Volatile.Write(ref _table, table);
+
+    /// <summary>
+    /// Changes the registration's state (enabled, policy) through its table, which opens the guard's sanctioned-change
+    /// window when the table is guarded: the guard digests that state, so a change made any other way is corruption.
+    /// </summary>
+    private void ChangeState<TState>(TState state, Action<TState> change)
+    {
+        IRegistrationTable? table = Volatile.Read(ref _table);
+        if (table is null)
+        {
+            change(state);
+            return;
+        }
+
+        table.ChangeEntry(state, change);
+    }
+
+    /// <summary>
+    /// Adds to a guard digest what decides whether and how this registration is called: its enabled state, its policy
+    /// (the object and its values) and its callbacks (each delegate's code pointers and target). Allocation-free.
+    /// </summary>
+    internal void AppendState(ref GuardHasher hasher)
+    {
+        hasher.Add(_disabled ? 1UL : 0UL);
+        RegistrationPolicy policy = Policy;
+        hasher.Add((ulong)(uint)System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(policy));
+        hasher.Add(policy.HoldMilliseconds);
+        hasher.Add(policy.DenyOnTimeout ? 1UL : 0UL);
+        hasher.Add((long)policy.DisableAfterFaults);
+        AppendCallbacks(ref hasher);
+    }
+
+    /// <summary>Adds every callback the registration holds (the primary one unless a kind holds more).</summary>
+    protected virtual void AppendCallbacks(ref GuardHasher hasher) => hasher.Add(PrimaryCallback);
 
     /// <summary>Counts a fault; returns the faults in a row, this one included.</summary>
     public int RecordFault() => Interlocked.Increment(ref _consecutiveFaults);
@@ -172,4 +211,11 @@ internal static class Altitude
 
         return decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value) && value > 0;
     }
+}
+
+/// <summary>A table of registrations, as a registration sees it: the place its state changes are made.</summary>
+internal interface IRegistrationTable
+{
+    /// <summary>Applies <paramref name="change"/> under the table's lock, inside the guard's window when the table is guarded.</summary>
+    void ChangeEntry<TState>(TState state, Action<TState> change);
 }

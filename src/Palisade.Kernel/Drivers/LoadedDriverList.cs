@@ -16,7 +16,7 @@ internal sealed class LoadedDriverList
     public event Action? Changed;
 
     /// <summary>Opens the guard's sanctioned-change window around every change (set when the guard protects the list).</summary>
-    public Func<IDisposable>? ChangeScope { get; set; }
+    public Guard.GuardGate? ChangeGate { get; set; }
 
     /// <summary>The list as its links show it.</summary>
     public Guard.IGuardedListView LinkedView => new Linked(this);
@@ -51,7 +51,7 @@ internal sealed class LoadedDriverList
     {
         lock (_lock)
         {
-            using IDisposable? scope = ChangeScope?.Invoke();
+            using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             if (!_byName.TryAdd(d.Name, d))
             {
                 return Status.ObjectNameCollision;
@@ -76,7 +76,7 @@ internal sealed class LoadedDriverList
     {
         lock (_lock)
         {
-            using IDisposable? scope = ChangeScope?.Invoke();
+            using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             if (!_byName.Remove(d.Name))
             {
                 return;

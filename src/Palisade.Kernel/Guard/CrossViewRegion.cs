@@ -35,6 +35,8 @@ internal sealed class CrossViewRegion : GuardedRegion
 
     internal override bool HasBaseline => false;
 
+    internal override bool Mutable => true;
+
     internal override void AppendDigest(ref GuardHasher hasher)
     {
         hasher.Add(SetDigest(_primary));

@@ -89,7 +89,7 @@ internal sealed class GuardContext
                     return;
                 }
 
-                if (_guard.HasStopped)
+                if (_guard.StopHonoured(this))
                 {
                     return;
                 }

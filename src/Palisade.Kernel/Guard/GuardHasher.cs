@@ -73,8 +73,9 @@ internal struct GuardHasher
     internal void Add(long value) => Add(unchecked((ulong)value));
 
     /// <summary>
-    /// Adds the identity of a delegate: its target method's entry and its target object's identity hash, so a
-    /// callback swapped for another (even one with the same method) changes the digest.
+    /// Adds the identity of a delegate: its own identity, its target object's, its method, and the code pointers it
+    /// really calls through (the runtime's <c>_methodPtr</c> and <c>_methodPtrAux</c>), so a callback swapped for
+    /// another, or a delegate whose code pointer was rewritten in place (its cached method unchanged), changes the digest.
     /// </summary>
     internal void Add(Delegate? callback)
     {
@@ -84,8 +85,11 @@ internal struct GuardHasher
             return;
         }
 
+        Add((ulong)(uint)RuntimeHelpers.GetHashCode(callback));
         Add((ulong)callback.Method.MethodHandle.Value);
         Add((ulong)(uint)RuntimeHelpers.GetHashCode(callback.Target ?? callback));
+        Add((ulong)DelegateFields.MethodPtr(callback));
+        Add((ulong)DelegateFields.MethodPtrAux(callback));
     }
 
     /// <summary>Adds raw bytes.</summary>
@@ -154,4 +158,14 @@ internal struct GuardHasher
         _v1 ^= _v2;
         _v2 = BitOperations.RotateLeft(_v2, 32);
     }
+}
+
+/// <summary>The runtime's private fields of a delegate that hold the code it calls (read, never written, by the guard).</summary>
+internal static class DelegateFields
+{
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_methodPtr")]
+    internal static extern ref nint MethodPtr(Delegate callback);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_methodPtrAux")]
+    internal static extern ref nint MethodPtrAux(Delegate callback);
 }

@@ -44,4 +44,7 @@ internal enum GuardRegionType : ulong
 
     /// <summary>The JIT's compile entry: the compileMethod slot of ICorJitCompiler (Palisade).</summary>
     JitCompileEntry = 0x202,
+
+    /// <summary>The host's mediation wiring: the seccomp listener descriptor a supervisor serves and the mediators it asks (Palisade).</summary>
+    HostMediation = 0x203,
 }

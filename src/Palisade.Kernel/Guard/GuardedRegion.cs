@@ -28,6 +28,12 @@ internal abstract class GuardedRegion
     /// </summary>
     internal virtual bool HasBaseline => true;
 
+    /// <summary>
+    /// True for a kernel structure the kernel changes through the guard's sanctioned window (a table, a list); false for
+    /// code and fixed tables, which no window may ever cover.
+    /// </summary>
+    internal virtual bool Mutable => false;
+
     /// <summary>Adds the region's current contents to <paramref name="hasher"/>. Must not allocate.</summary>
     internal abstract void AppendDigest(ref GuardHasher hasher);
 

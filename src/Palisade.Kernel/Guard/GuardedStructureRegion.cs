@@ -18,6 +18,8 @@ internal sealed class GuardedStructureRegion : GuardedRegion
 
     internal override ulong Address => _id;
 
+    internal override bool Mutable => true;
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal override void AppendDigest(ref GuardHasher hasher) => Structure.AppendDigest(ref hasher);
 

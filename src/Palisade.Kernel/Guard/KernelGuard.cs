@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Palisade.Kernel.BugChecks;
 
 namespace Palisade.Kernel.Guard;
@@ -149,6 +150,53 @@ internal sealed partial class KernelGuard
         }
     }
 
+    /// <summary>
+    /// Stops checking a region whose object is gone (a host's listener closed): its slot keeps a region that never
+    /// changes. Only the kernel's own code may retire a region, and never code or the guard's own.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">As for <see cref="BeginChange"/>.</exception>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal void Retire(GuardAuthority authority, int region)
+    {
+        Demand(authority);
+        DemandKernelCaller();
+        lock (_mutation)
+        {
+            if ((uint)region >= (uint)_count || region == 0 || !_regions[region]!.Mutable)
+            {
+                throw new UnauthorizedAccessException("Only a structure the kernel registered can be retired.");
+            }
+
+            if (Volatile.Read(ref _shutdownRequested))
+            {
+                // The guard no longer checks anything: nothing to retire (a supervisor may end after the kernel).
+                return;
+            }
+
+            OpenChange(region);
+            OpenChange(0);
+            _regions[region] = new GuardedStructureRegion(new RetiredStructure(_regions[region]!.Name), (ulong)region);
+            Baseline(region);
+            Baseline(0);
+            CloseChange(0);
+            CloseChange(region);
+        }
+    }
+
+    /// <summary>A retired region: nothing left to watch.</summary>
+    private sealed class RetiredStructure(string name) : IGuardedStructure
+    {
+        public string Name { get; } = "retired: " + name;
+
+        public GuardRegionType RegionType => GuardRegionType.GenericData;
+
+        public void AppendDigest(ref GuardHasher hasher) => hasher.Add(0UL);
+
+        public void DescribeEntries(ICollection<GuardedEntry> entries)
+        {
+        }
+    }
+
     /// <summary>Protects a kernel structure (callback table, list, driver object).</summary>
     internal int Protect(IGuardedStructure structure)
     {
@@ -161,20 +209,31 @@ internal sealed partial class KernelGuard
 
     /// <summary>
     /// Opens a sanctioned change of a region: the guard skips it until the change is disposed, then takes its new
-    /// contents as the baseline. Only the holder of the guard's authority can open one; a change left open longer
-    /// than two seconds is treated as tampering.
+    /// contents as the baseline. The authority alone is not enough: the change must be asked for by the kernel's own
+    /// code (the first caller outside the guard and the base library must be in the kernel's assembly, so a driver that
+    /// stole the authority, or a gate, cannot open a window around code of its own); only a structure can change (code,
+    /// the service table, the JIT entry and the guard's own state never do); the window belongs to the thread that
+    /// opened it; and a change left open longer than two seconds is treated as tampering.
     /// </summary>
-    /// <exception cref="UnauthorizedAccessException"><paramref name="authority"/> is not this guard's.</exception>
+    /// <exception cref="UnauthorizedAccessException"><paramref name="authority"/> is not this guard's, the caller is not
+    /// the kernel's code, or the region is one that never changes.</exception>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     internal GuardChange BeginChange(GuardAuthority authority, int region)
     {
         Demand(authority);
+        if ((uint)region >= (uint)RegionCount || region == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(region), region, "Not a region the kernel registered.");
+        }
+
+        if (!_regions[region]!.Mutable)
+        {
+            throw new UnauthorizedAccessException($"{_regions[region]!.Name} is code or a fixed table: no change of it is ever sanctioned.");
+        }
+
+        DemandKernelCaller();
         lock (_mutation)
         {
-            if ((uint)region >= (uint)_count || region == 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(region), region, "Not a region the kernel registered.");
-            }
-
             if ((_versions[region] & 1) != 0)
             {
                 throw new InvalidOperationException($"A change of {_regions[region]!.Name} is already open.");
@@ -183,16 +242,55 @@ internal sealed partial class KernelGuard
             OpenChange(region);
         }
 
-        return new GuardChange(this, region);
+        return new GuardChange(this, region, Environment.CurrentManagedThreadId);
     }
 
-    internal void EndChange(int region)
+    internal void EndChange(int region, int thread)
     {
+        if (thread != Environment.CurrentManagedThreadId)
+        {
+            // A window closed by another thread than the one that opened it was taken out of the kernel's hands.
+            Raise(_contexts[0], (ulong)region, (ulong)thread, (ulong)Environment.CurrentManagedThreadId, GuardRegionType.GuardState,
+                $"change of {_regions[region]!.Name} closed by another thread", [], []);
+            return;
+        }
+
         lock (_mutation)
         {
             Baseline(region);
             CloseChange(region);
         }
+    }
+
+    /// <summary>
+    /// Refuses a change not asked for by the kernel: walking up from the guard, past its gates and the base library's
+    /// frames (reflection, delegates), the first method must belong to the kernel's assembly. Rare path (a registration,
+    /// a process created or gone); it may allocate.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DemandKernelCaller()
+    {
+        var trace = new StackTrace(1, false);
+        Assembly kernel = typeof(KernelGuard).Assembly;
+        Assembly baseLibrary = typeof(object).Assembly;
+        for (int i = 0; i < trace.FrameCount; i++)
+        {
+            Type? type = trace.GetFrame(i)?.GetMethod()?.DeclaringType;
+            if (type is null || type.Assembly == baseLibrary || type == typeof(KernelGuard) || type == typeof(GuardGate))
+            {
+                continue;
+            }
+
+            if (type.Assembly == kernel)
+            {
+                return;
+            }
+
+            throw new UnauthorizedAccessException(
+                $"A change of what the guard protects was asked for by {type.Assembly.GetName().Name} ({type.FullName}); only the kernel's own code may ask.");
+        }
+
+        throw new UnauthorizedAccessException("A change of what the guard protects was asked for by no kernel code.");
     }
 
     /// <summary>
@@ -273,18 +371,46 @@ internal sealed partial class KernelGuard
     /// </summary>
     internal void OnHaltSignal(GuardContext context)
     {
-        if (_bugCheck.HasStopped)
+        if (StopHonoured(context))
         {
             return;
         }
 
-        GuardedRegion state = _regions[0]!;
-        ulong found = state.ComputeDigest(_key);
-        ulong expected = context.Baseline(0);
+        // Under the mutation lock: a sanctioned change of the region table (a host wiring retired as its supervisor ends)
+        // may re-baseline the guard's state at this very moment, and the digest and its baseline must be one pair.
+        ulong found;
+        ulong expected;
+        lock (_mutation)
+        {
+            found = _regions[0]!.ComputeDigest(_key);
+            expected = context.Baseline(0);
+        }
+
         if (!Volatile.Read(ref _shutdownRequested) || found != expected)
         {
             ReportCorruption(context, 0, expected, found);
         }
+    }
+
+    /// <summary>
+    /// True when the system has stopped and <paramref name="context"/> may leave. A bug check latch set without a bug
+    /// check (written from outside, so that every context would leave quietly) is itself corruption of the guard's state:
+    /// it is raised over the forged latch, and then the context leaves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal bool StopHonoured(GuardContext context)
+    {
+        if (!_bugCheck.HasStopped)
+        {
+            return false;
+        }
+
+        if (_bugCheck.LatchForged)
+        {
+            Raise(context, 0, 0, 1, GuardRegionType.GuardState, "bug check latch (set without a bug check)", [], [], overForgedLatch: true);
+        }
+
+        return true;
     }
 
     internal void ReportCorruption(GuardContext context, int index, ulong expected, ulong found)
@@ -337,11 +463,12 @@ internal sealed partial class KernelGuard
         GuardRegionType type,
         string name,
         IReadOnlyList<RegionEvidence> before,
-        IReadOnlyList<RegionEvidence> now)
+        IReadOnlyList<RegionEvidence> now,
+        bool overForgedLatch = false)
     {
         try
         {
-            _bugCheck.Raise(new BugCheckRequest(
+            var request = new BugCheckRequest(
                 BugCheckCodes.CriticalStructureCorruption,
                 p1,
                 expected,
@@ -352,7 +479,15 @@ internal sealed partial class KernelGuard
                 detector.Name,
                 detector.Sweeps,
                 before,
-                now));
+                now);
+            if (overForgedLatch)
+            {
+                _bugCheck.RaiseOverForgedLatch(request);
+            }
+            else
+            {
+                _bugCheck.Raise(request);
+            }
         }
         finally
         {
@@ -411,6 +546,9 @@ internal sealed partial class KernelGuard
         Protect(typeof(CrossViewRegion).GetMethod(nameof(CrossViewRegion.SelfConsistent), any)!);
         Protect(typeof(StateStructure).GetMethod(nameof(StateStructure.AppendDigest), any)!);
         Protect(typeof(KernelBugCheck).GetMethod(nameof(KernelBugCheck.Raise), any)!);
+        Protect(typeof(KernelBugCheck).GetMethod(nameof(KernelBugCheck.RaiseOverForgedLatch), any)!);
+        Protect(typeof(KernelBugCheck).GetMethod("Stop", any)!);
+        Protect(typeof(KernelGuard).GetMethod(nameof(StopHonoured), any)!);
         Protect(typeof(SyscallRing).GetMethod(nameof(SyscallRing.Record), any)!);
         Protect(new JitEntryRegion());
     }
@@ -428,17 +566,45 @@ internal sealed partial class KernelGuard
     }
 }
 
-/// <summary>An open sanctioned change; disposing it re-baselines the region and lets the guard check it again.</summary>
+/// <summary>
+/// An open sanctioned change; disposing it, on the thread that opened it, re-baselines the region and lets the guard
+/// check it again. The default value is no change (an unguarded structure).
+/// </summary>
 internal readonly struct GuardChange : IDisposable
 {
     private readonly KernelGuard? _guard;
     private readonly int _region;
+    private readonly int _thread;
 
-    internal GuardChange(KernelGuard guard, int region)
+    internal GuardChange(KernelGuard guard, int region, int thread)
     {
         _guard = guard;
         _region = region;
+        _thread = thread;
     }
 
-    public void Dispose() => _guard?.EndChange(_region);
+    public void Dispose() => _guard?.EndChange(_region, _thread);
+}
+
+/// <summary>
+/// What a guarded kernel structure holds to change itself: the way to open the guard's window on its own region. It
+/// hands out no window to anyone but the kernel's code (see <see cref="KernelGuard.BeginChange"/>), so a driver that
+/// reaches the gate gains nothing the kernel's own methods would not do.
+/// </summary>
+internal sealed class GuardGate
+{
+    private readonly KernelGuard _guard;
+    private readonly GuardAuthority _authority;
+    private readonly int _region;
+
+    internal GuardGate(KernelGuard guard, GuardAuthority authority, int region)
+    {
+        _guard = guard;
+        _authority = authority;
+        _region = region;
+    }
+
+    /// <summary>Opens a change of the gate's region for the calling kernel method; dispose it on the same thread.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal GuardChange Open() => _guard.BeginChange(_authority, _region);
 }

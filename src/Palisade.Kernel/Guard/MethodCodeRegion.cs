@@ -5,8 +5,8 @@ namespace Palisade.Kernel.Guard;
 
 /// <summary>
 /// The native code of one protected method: the FixupPrecode stub that delegates, reflection and ldftn enter,
-/// its data cell (which a stub-only hook swaps), and the first 32 bytes of the body (where an inline detour goes,
-/// which also catches direct calls from compiled code). The method must be
+/// its data cell (which a stub-only hook swaps), and the entire body, funclets included, as the runtime's code header
+/// bounds it (an inline detour may go anywhere in it, not only at its entry). The method must be
 /// <c>[MethodImpl(NoInlining | AggressiveOptimization)]</c>: only then is the body compiled once, never re-jitted
 /// by tiering, and never copied into callers (see the guard tests' tiering experiment).
 /// </summary>
@@ -47,14 +47,14 @@ internal sealed class MethodCodeRegion : GuardedRegion
         hasher.Add((ulong)NativeCode.ReadPointer(_location.Cell));
 
         // The body is read at its baseline address, never through the cell: a swapped cell may point anywhere.
-        hasher.Add(NativeCode.View(_location.Body, NativeCode.BodyPrefixLength));
+        hasher.Add(NativeCode.View(_location.Body, _location.BodyLength));
     }
 
     internal override IReadOnlyList<RegionEvidence> CaptureEvidence() =>
     [
         new RegionEvidence("stub", EvidenceKind.Code, (ulong)_location.Stub, NativeCode.View(_location.Stub, NativeCode.FixupPrecodeLength).ToArray()),
         new RegionEvidence("cell", EvidenceKind.Pointer, (ulong)_location.Cell, BitConverter.GetBytes((ulong)NativeCode.ReadPointer(_location.Cell))),
-        new RegionEvidence("body", EvidenceKind.Code, (ulong)_location.Body, NativeCode.View(_location.Body, NativeCode.BodyPrefixLength).ToArray()),
+        new RegionEvidence("body", EvidenceKind.Code, (ulong)_location.Body, NativeCode.View(_location.Body, _location.BodyLength).ToArray()),
     ];
 
     internal static string NameOf(MethodBase method)

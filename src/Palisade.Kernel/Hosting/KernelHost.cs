@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using Palisade.Api;
 using Palisade.Kernel.Dispatch;
@@ -62,6 +63,51 @@ public sealed class KernelHost
     private static int t_heldFile;
 
     internal KernelHost(PalisadeKernel kernel) => _kernel = kernel;
+
+    /// <summary>What the host asked the guard to watch (applied when the guard starts, at once after).</summary>
+    internal HostWatchList Watches { get; } = new();
+
+    /// <summary>
+    /// Puts a method of the host's mediation code under the guard, as the kernel's own protected methods are: its stub,
+    /// its data cell and its entire native body, checked on every sweep from then on (a detour anywhere in it is bug check
+    /// 0x109, type 0x1). Registering the same method again does nothing. Call it at start-up, before guests run; in the
+    /// compat flavor, which has no guard, nothing is watched.
+    /// </summary>
+    /// <param name="method">A method marked <c>[MethodImpl(NoInlining | AggressiveOptimization)]</c> (the only methods
+    /// whose native code is compiled once and never copied into callers).</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a null method, a generic method
+    /// definition, or one without both flags.</returns>
+    public Status WatchCode(MethodInfo method)
+    {
+        const MethodImplAttributes Required = MethodImplAttributes.NoInlining | MethodImplAttributes.AggressiveOptimization;
+        if (method is null || method.ContainsGenericParameters || (method.MethodImplementationFlags & Required) != Required)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return Watches.AddCode(method);
+    }
+
+    /// <summary>
+    /// Puts a piece of the host's wiring under the guard until the returned watch is disposed: from now on, any change of
+    /// the values <paramref name="wiring"/> reports (a listener descriptor swapped, a mediator replaced) is bug check
+    /// 0x109, type 0x203. Register after the guard started (<c>KernelProtection.Start</c>); a wiring registered before,
+    /// or in the compat flavor, is not watched (the watch does nothing).
+    /// </summary>
+    /// <param name="wiring">The wiring; it must stay as it is now until the watch is disposed.</param>
+    /// <param name="watch">On success, the watch to dispose before the wiring is torn down.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a null wiring.</returns>
+    public Status WatchWiring(IHostWiring wiring, out HostWatch? watch)
+    {
+        watch = null;
+        if (wiring is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        watch = Watches.AddWiring(wiring);
+        return Status.Success;
+    }
 
     /// <summary>
     /// The host's part in holding creates: set once by a host that can open, for a create a filter holds, the file the

@@ -188,7 +188,6 @@ internal sealed class FilterManager
                 continue;
             }
 
-            op.CompletionContext = null;
             Status before = op.Status;
             long hold = pend is null ? 0 : f.Policy.HoldMilliseconds;
             op.HoldDeadline = hold == 0 ? 0 : holdBase + hold;
@@ -197,12 +196,17 @@ internal sealed class FilterManager
                 pend!.Deadline = op.HoldDeadline;
             }
 
+            // The filter decides on its own copy of the operation: only its verdict (Status, CompletionContext) is read
+            // back, so a filter cannot make the filters below it, or the file system, see another operation than the
+            // one performed. (The file a pend opens is set on the operation itself, by the kernel.)
+            FileOperation view = op;
+            view.CompletionContext = null;
             PreOperationStatus verdict;
             Exception? thrown = null;
             CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, op.Path), hold == 0 ? null : pend);
             try
             {
-                verdict = pre(ref op);
+                verdict = pre(ref view);
             }
             catch (Exception ex)
             {
@@ -210,6 +214,8 @@ internal sealed class FilterManager
                 thrown = ex;
             }
 
+            op.Status = view.Status;
+            op.CompletionContext = view.CompletionContext;
             bool inTime = slot.Exit(frame);
             if (thrown is not null || !inTime || frame.Held is not null || (uint)verdict > (uint)PreOperationStatus.Complete)
             {
@@ -369,7 +375,9 @@ internal sealed class FilterManager
                 continue;
             }
 
-            op.CompletionContext = contexts[i];
+            // As in the pre callbacks, the filter gets its own copy; only its status is read back, under the rules below.
+            FileOperation view = op;
+            view.CompletionContext = contexts[i];
             contexts[i] = null;
             Status before = op.Status;
             bool readable = op.Kind == FileOperationKind.Create && op.Status.IsSuccess;
@@ -383,7 +391,7 @@ internal sealed class FilterManager
             CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, op.Path));
             try
             {
-                post(ref op);
+                post(ref view);
             }
             catch (Exception ex)
             {
@@ -403,18 +411,13 @@ internal sealed class FilterManager
 
                 op.Status = op.Kind == FileOperationKind.Create && before.IsSuccess && f.Policy.DenyOnTimeout ? Status.AccessDenied : before;
             }
-            else
+            else if (view.Status == before)
             {
                 f.RecordSuccess();
             }
-
-            if (op.Kind != FileOperationKind.Create && op.Status != before)
+            else
             {
-                op.Status = before;
-            }
-            else if (op.Status != before)
-            {
-                record?.Verdict(f.OwnerName, "post cancel " + op.Status.Name);
+                op.Status = PostVerdict(f, in op, before, view.Status, record);
             }
         }
 
@@ -426,6 +429,32 @@ internal sealed class FilterManager
         state.Filters = [];
         op.CompletionContext = null;
         return op.Status;
+    }
+
+    /// <summary>
+    /// The status after a post callback changed it from <paramref name="before"/> to <paramref name="set"/>. Only a
+    /// cancel counts: a create that has succeeded so far may be failed (FltCancelFileOpen). An error, whether the file
+    /// system's or a lower filter's cancel, is never turned into anything else: a filter cannot undo another's verdict,
+    /// and trying is a fault. Any other change (the outcome of a non-create) has no effect.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private Status PostVerdict(Minifilter f, in FileOperation op, Status before, Status set, OperationRecord? record)
+    {
+        if (before.IsError)
+        {
+            _faults.InvalidVerdict(f, new OperationTag(s_postNames[(int)op.Kind], op.RequesterProcessId, op.Path),
+                "set " + set.Name + " over " + before.Name + ", which the file system or a filter below decided; a filter cannot undo another's verdict, the status stays");
+            return before;
+        }
+
+        f.RecordSuccess();
+        if (op.Kind != FileOperationKind.Create || set.IsSuccess)
+        {
+            return before;
+        }
+
+        record?.Verdict(f.OwnerName, "post cancel " + set.Name);
+        return set;
     }
 }
 

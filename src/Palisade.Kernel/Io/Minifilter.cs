@@ -36,6 +36,18 @@ internal sealed class Minifilter : Registration
 
     public override string Describe() => "minifilter " + Name + " at " + AltitudeText;
 
+    /// <summary>Every slot of both callback arrays (the arrays themselves included), not only the first callback.</summary>
+    protected override void AppendCallbacks(ref Guard.GuardHasher hasher)
+    {
+        hasher.Add((ulong)(uint)System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(Pre));
+        hasher.Add((ulong)(uint)System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(Post));
+        for (int i = 0; i < OperationCount; i++)
+        {
+            hasher.Add(Pre[i]);
+            hasher.Add(Post[i]);
+        }
+    }
+
     public override Delegate? PrimaryCallback
     {
         get

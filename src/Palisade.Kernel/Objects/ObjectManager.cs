@@ -28,6 +28,12 @@ internal sealed class ObjectCallbackEntry : Registration
 
     public override Delegate? PrimaryCallback => (Delegate?)Pre ?? Post;
 
+    protected override void AppendCallbacks(ref Guard.GuardHasher hasher)
+    {
+        hasher.Add(Pre);
+        hasher.Add(Post);
+    }
+
     /// <summary>An object pre callback can hold the handle operation it decides.</summary>
     public override bool CanPend => Pre is not null;
 
@@ -184,14 +190,19 @@ internal sealed unsafe class ObjectManager : IDisposable
             Exception? thrown = null;
             var tag = new OperationTag(operation == HandleOperations.Duplicate ? "object pre-duplicate of process" : "object pre-open of process", requesterPid, null, targetPid);
             CallbackMonitor.Frame frame = slot.Enter(e, in tag, pend);
+            // The callback decides on its own copy: only the access it leaves is read back, so it cannot show the
+            // callbacks below it another requester, target or original access.
+            ObjectPreOperationInfo view = info;
             try
             {
-                e.Pre(ref info);
+                e.Pre(ref view);
             }
             catch (Exception ex)
             {
                 thrown = ex;
             }
+
+            info.DesiredAccess = view.DesiredAccess;
 
             bool inTime = slot.Exit(frame);
             HeldOperation? held = frame.Held;

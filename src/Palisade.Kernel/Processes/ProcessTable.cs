@@ -27,7 +27,7 @@ internal sealed class ProcessTable
     public event Action? Changed;
 
     /// <summary>Opens the guard's sanctioned-change window around every change (set when the guard protects the list).</summary>
-    public Func<IDisposable>? ChangeScope { get; set; }
+    public Guard.GuardGate? ChangeGate { get; set; }
 
     /// <summary>The processes as the active process list's links show them (member id: the pid).</summary>
     public Guard.IGuardedListView LinkedView => new Linked(this);
@@ -59,7 +59,7 @@ internal sealed class ProcessTable
             }
 
             p = new GuestProcess(ProcessType, pid, parentPid, userId);
-            using IDisposable? scope = ChangeScope?.Invoke();
+            using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             _byPid.Add(pid, p);
             PublishPids();
             p.Next = Head;
@@ -136,7 +136,7 @@ internal sealed class ProcessTable
                 return null;
             }
 
-            using IDisposable? scope = ChangeScope?.Invoke();
+            using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             _byPid.Remove(pid, out p);
             PublishPids();
             if (p!.Previous is not null)

@@ -102,9 +102,12 @@ internal sealed class RegistryNotifications
             Exception? thrown = null;
             var tag = new OperationTag(NameOf(preClass), processId, request.KeyPath);
             CallbackMonitor.Frame frame = slot.Enter(e, in tag);
+            // Each callback gets its own copy of the notification: it cannot show the callbacks below it another key,
+            // value or data than the operation performed. Only its status and, with a bypass, its result are read back.
+            RegistryNotification view = n;
             try
             {
-                s = e.Callback(ref n);
+                s = e.Callback(ref view);
             }
             catch (Exception ex)
             {
@@ -133,9 +136,9 @@ internal sealed class RegistryNotifications
             if (s == Status.CallbackBypass)
             {
                 bypassed = true;
-                request.ResultType = n.BypassType;
-                request.ResultData = n.BypassData;
-                request.Names = n.BypassNames ?? [];
+                request.ResultType = view.BypassType;
+                request.ResultData = view.BypassData;
+                request.Names = view.BypassNames ?? [];
                 break;
             }
 
@@ -173,9 +176,10 @@ internal sealed class RegistryNotifications
             var tag = new OperationTag(NameOf(postClass), processId, request.KeyPath);
             CallbackMonitor.Frame frame = slot.Enter(e, in tag);
             bool threw = false;
+            RegistryNotification view = post;
             try
             {
-                e.Callback(ref post);
+                e.Callback(ref view);
             }
             catch (Exception ex)
             {
