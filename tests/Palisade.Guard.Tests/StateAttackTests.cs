@@ -62,7 +62,11 @@ public sealed class StateAttackTests
         ulong entry = (ulong)((MethodCodeRegion)bed.Protection.Guard!.Regions.First(r => r?.Name == "Palisade.Kernel.Io.FilterManager.PostOperation")!).Location.Body;
         ulong at = CodeDecoder.ParseHex(body.Address);
         Assert.InRange(at, entry + 0x24A - 15, entry + 0x24A);
-        Assert.StartsWith("jmp", body.Instruction, StringComparison.Ordinal);
+
+        // The dump decodes from the start of the instruction the change falls in; 0x24A need not be an instruction
+        // boundary of this JIT's code, so what is decoded there is the mix of old and written bytes, not always the jmp.
+        Assert.False(string.IsNullOrEmpty(body.Instruction), "the dump does not decode the changed instruction");
+        Assert.NotEqual(body.Expected, body.Found);
     }
 
     [Theory]

@@ -60,7 +60,7 @@ internal static class GuestTree
                 others.UnionWith(Descendants(other));
             }
 
-            List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid))];
+            List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid) && !OfOwnGroup(pid))];
             if (found.Count == 0)
             {
                 break;
@@ -77,12 +77,26 @@ internal static class GuestTree
         return sent;
     }
 
-    /// <summary>Reaps (waitid) the process's children that are dead, except the launchers of live runs (their own waiter reaps them).</summary>
+    /// <summary>
+    /// True for a process in this process's own process group: one it started for itself (a compiler a test runs, a
+    /// helper), never a guest, which runs in its run's group and may not join this one (the kernel boundary refuses
+    /// it), whether or not it later made a session of its own.
+    /// </summary>
+    private static bool OfOwnGroup(int pid)
+    {
+        long group = Libc.Syscall(Sys.Getpgid, pid, 0, 0, 0, 0, 0);
+        return group > 0 && group == OwnGroup;
+    }
+
+    private static int OwnGroup { get; } = Spawn.GetProcessGroup();
+
+    /// <summary>Reaps (waitid) the process's children that are dead, except the launchers of live runs (their own waiter
+    /// reaps them) and the processes it started for itself (whoever started them reaps them).</summary>
     private static unsafe void ReapChildren(HashSet<int> keep)
     {
         foreach (int child in Children(Environment.ProcessId))
         {
-            if (!keep.Contains(child))
+            if (!keep.Contains(child) && !OfOwnGroup(child))
             {
                 SigInfo info;
                 _ = Libc.WaitId(Libc.P_PID, child, &info, Libc.WEXITED | Libc.WNOHANG);
