@@ -3,6 +3,7 @@ using Palisade.Api;
 using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel;
+using Palisade.Kernel.BugChecks;
 using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Events;
 using Palisade.Kernel.Registry;
@@ -151,7 +152,17 @@ internal static class RunCommand
         var mediator = new KernelMediator(kernel.Host);
         try
         {
-            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
+            int status = HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
+
+            // A bug check kills the guests before it writes its dump: the program's end (killed) must not race it to
+            // the exit. Its sink ends the process with status 109 once the dump is written and the stop screen shown.
+            if (protection.BugCheck.HasStopped)
+            {
+                protection.BugCheck.Stopped.WaitOne();
+                return BugCheckCodes.ExitStatus;
+            }
+
+            return status;
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
