@@ -1,8 +1,9 @@
 // The kernel's control channel: the Unix socket $PALISADE_HOME/run/control.sock that the kernel holding the registry
 // hive listens on. `palisade reg` sends registry operations here while a kernel runs (each is performed as a registry
 // system service of the administrator, so the registry callbacks decide it), other kernels on the same home
-// subscribe here to follow the hive, and `palisade bugcheck` asks the kernel to stop with bug check 0xE2. Only the kernel's own user (or root) may connect (SO_PEERCRED); guests run as
-// that user too, so the host must refuse their connect to it (KernelSockets, docs/security.md).
+// subscribe here to follow the hive, and `palisade bugcheck` asks the kernel to stop with bug check 0xE2. Only the
+// kernel's own user (or root) may connect (SO_PEERCRED); guests run as that user too, so the host must refuse their
+// connect to it (KernelSockets, docs/security.md).
 using System.Net.Sockets;
 using Palisade.Api;
 using Palisade.Interop;
