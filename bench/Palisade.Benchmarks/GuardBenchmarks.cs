@@ -61,6 +61,6 @@ public unsafe class GuardBenchmarks
     private sealed class ThrowingSink : IBugCheckSink
     {
         public void Stop(BugCheckReport report) =>
-            throw new InvalidOperationException($"bug check 0x{report.Code:X} during the benchmark: {report.Dump.Region.Name}");
+            throw new InvalidOperationException($"bug check 0x{report.Code:X} during the benchmark: {report.Dump.Region?.Name ?? report.Dump.DetectedBy}");
     }
 }

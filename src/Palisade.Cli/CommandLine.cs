@@ -15,6 +15,7 @@ internal static class CommandLine
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(RegCommand.Create());
         root.Subcommands.Add(Commands.Analyze.Create());
+        root.Subcommands.Add(Commands.BugCheckCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

@@ -1,6 +1,7 @@
 using Palisade.Api;
 using Palisade.Kernel;
 using Palisade.Kernel.Control;
+using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Registry;
 
 namespace Palisade.Cli;
@@ -15,7 +16,7 @@ internal static class KernelBoot
     /// </summary>
     public static PalisadeKernel? Boot(string? home, KernelFlavor flavor, Stream? events = null, bool ownsEvents = false, Kernel.Events.EventStreamOptions? eventOptions = null)
     {
-        string resolved = home ?? KernelOptions.DefaultHome();
+        string resolved = PalisadeHome.Resolve(home);
         Directory.CreateDirectory(resolved);
         Status s = SharedRegistry.Join(resolved, SharedRegistry.DefaultPatience, out SharedRegistry? registry);
         if (s.IsError || registry is null)
@@ -44,7 +45,7 @@ internal static class KernelBoot
     /// </summary>
     public static RegistrySession? OpenRegistry(string? home)
     {
-        string resolved = home ?? KernelOptions.DefaultHome();
+        string resolved = PalisadeHome.Resolve(home);
         Directory.CreateDirectory(resolved);
         DateTime deadline = DateTime.UtcNow + SharedRegistry.DefaultPatience;
         while (true)

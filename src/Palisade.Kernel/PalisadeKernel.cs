@@ -19,7 +19,7 @@ namespace Palisade.Kernel;
 /// drivers), the system service table and the event stream. Front ends — the Linux host, the CLI, the tests —
 /// issue every operation through <see cref="SystemCall"/>.
 /// </summary>
-internal sealed class PalisadeKernel : IDisposable
+internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
 {
     /// <summary>The version of the driver API this kernel implements.</summary>
     public static readonly Version ApiVersion = typeof(IDriver).Assembly.GetName().Version ?? new Version(1, 0);
@@ -70,7 +70,7 @@ internal sealed class PalisadeKernel : IDisposable
         {
             // Changes of other kernels' (and the copy replaced after the hive's holder changed) reach the drivers too.
             shared.Replicated += ParameterCallbacks.RegistryChanged;
-            shared.Serve(AdministratorRegistryCall, OwnedSockets);
+            shared.Serve(this, OwnedSockets);
         }
     }
 
@@ -234,6 +234,38 @@ internal sealed class PalisadeKernel : IDisposable
         }
 
         return s;
+    }
+
+    Status Control.IControlTarget.PerformRegistry(RegistryRequest request) => AdministratorRegistryCall(request);
+
+    /// <summary>
+    /// An administrator's <c>palisade bugcheck</c>: bug check 0xE2 MANUALLY_INITIATED_CRASH through the bug check
+    /// facility <see cref="KernelProtection.Start"/> attached (in both flavors: the compat flavor has no guard, but it
+    /// stops, kills its guests and writes a dump like the protected one), so the guests are stopped, the dump is
+    /// written and the process ends with status 109 as for any bug check.
+    /// </summary>
+    Status Control.IControlTarget.PrepareBugCheck(Control.ControlPeer requester, string reason, out Action? raise)
+    {
+        raise = null;
+        if (reason is null || !Control.ControlProtocol.IsValidReason(reason))
+        {
+            return Status.InvalidParameter;
+        }
+
+        BugChecks.KernelBugCheck? bugCheck = Protection?.BugCheck;
+        if (bugCheck is null)
+        {
+            return Status.NotSupported;
+        }
+
+        if (bugCheck.HasStopped)
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        var request = BugChecks.BugCheckRequest.ManuallyInitiated(requester.ProcessId, requester.UserId, reason);
+        raise = () => bugCheck.Raise(request);
+        return Status.Success;
     }
 
     /// <summary>

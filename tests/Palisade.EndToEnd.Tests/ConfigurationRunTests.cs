@@ -72,6 +72,16 @@ public sealed class ConfigurationRunTests : IDisposable
     private static bool Reconfigured(JsonElement e) =>
         e.GetProperty("type").GetString() == "driver" && e.GetProperty("kind").GetString() == "reconfigured";
 
+    [GuestFact]
+    public void A_relative_home_is_the_folder_of_that_name_in_the_working_directory()
+    {
+        // The dumps go to HOME/crash, which the bug check facility requires to be an absolute path.
+        ProcessResult r = _p.Palisade("run", "--home", "relative-home", "--", "true");
+
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}\n{r.Stderr}");
+        Assert.True(File.Exists(Path.Combine(_p.Work, "relative-home", "registry.hive")));
+    }
+
     [GuestFact("/bin/sh", "mkfifo")]
     public void Palisade_reg_set_during_a_run_reaches_the_antivirus_and_the_next_open_is_denied()
     {

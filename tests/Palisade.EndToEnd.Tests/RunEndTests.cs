@@ -31,16 +31,19 @@ public sealed class RunEndTests : IDisposable
     [GuestFact]
     public void A_double_forked_daemon_is_gone_when_a_bug_check_stops_the_system()
     {
-        string attack = Path.Combine(PalisadeRun.Repo, "attacks", "out", "callback-remove");
-        Assert.True(Directory.Exists(attack), $"{attack} is missing: run attacks/build.sh (./test.sh does)");
         string file = Path.Combine(_p.Work, "daemon");
+        using BackgroundRun run = _p.Start([], "sh", "-c", Daemon(file) + "; echo started; sleep 600; echo survived");
+        Assert.Equal("started", run.NextLine());
 
-        // The attack waits until the daemon runs (4 s), then the guard catches it and stops the system.
-        ProcessResult r = _p.Run(
-            ["--driver", PalisadeRun.Driver("antivirus"), "--driver", attack, "--param", "callback-remove.victim=antivirus", "--param", "callback-remove.delay=4000"],
-            "sh", "-c", Daemon(file) + "; sleep 60; echo survived");
+        // The administrator's bug check (0xE2), through the control socket of the run's home.
+        ProcessResult bugcheck = _p.Palisade("bugcheck", "--reason", "end-to-end test");
+        ProcessResult r = run.Wait();
 
+        Assert.True(bugcheck.ExitCode == 0, $"status {bugcheck.ExitCode}\n{bugcheck.Stdout}\n{bugcheck.Stderr}");
         Assert.True(r.ExitCode == 109, $"status {r.ExitCode}\n{r.Stdout}\n{r.Stderr}");
+        Assert.Contains("*** STOP: 0x000000E2", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Crash dump: " + Path.Combine(_p.Home, "crash", "bugcheck-0xE2-"), bugcheck.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("survived", r.Stdout, StringComparison.Ordinal);
         AssertGone(file);
     }
 

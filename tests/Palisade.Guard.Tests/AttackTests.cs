@@ -121,7 +121,7 @@ public sealed class AttackTests
     {
         Assert.Equal(0x109UL, report.Code);
         Assert.Equal((ulong)type, report.Parameter4);
-        Assert.Contains(region, report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.Contains(region, report.Dump.Region!.Name, StringComparison.Ordinal);
         Assert.True(bed.GuestsStopped, "the bug check did not stop the guests");
         Assert.Equal(package, report.Dump.Culprit?.Driver);
 

@@ -39,7 +39,7 @@ public sealed unsafe class BugCheckTests
         CrashDump dump = CrashDump.FromJson(File.ReadAllText(report.DumpPath!));
         Assert.Equal("0x109", dump.BugCheck.Code);
         Assert.Equal(["0x" + ((ulong)tampered.Address).ToString("X"), CodeDecoder.Hex(report.Parameter2), CodeDecoder.Hex(report.Parameter3), "0xA"], dump.BugCheck.Parameters);
-        Assert.Equal("system service table", dump.Region.Name);
+        Assert.Equal("system service table", dump.Region!.Name);
         Assert.Equal(AntivirusDriver, Assert.Single(dump.Drivers));
         Assert.Contains(dump.RecentSystemCalls, c => c.Pid == 4242 && c.Number == 257 && c.Result == 5);
         Assert.Equal("protected", dump.Kernel.Flavor);

@@ -72,7 +72,7 @@ public sealed class KernelWiringTests : IDisposable
         {
             Palisade.Kernel.BugChecks.BugCheckReport report = _sink.Wait();
             Assert.Equal((ulong)GuardRegionType.KernelFunction, report.Parameter4);
-            Assert.Contains("FilterManager.PreOperation", report.Dump.Region.Name, StringComparison.Ordinal);
+            Assert.Contains("FilterManager.PreOperation", report.Dump.Region!.Name, StringComparison.Ordinal);
         }
         finally
         {

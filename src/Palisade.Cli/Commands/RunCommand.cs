@@ -3,6 +3,7 @@ using Palisade.Api;
 using Palisade.Host.Linux.Launch;
 using Palisade.Host.Linux.Mediation;
 using Palisade.Kernel;
+using Palisade.Kernel.BugChecks;
 using Palisade.Kernel.Drivers;
 using Palisade.Kernel.Events;
 using Palisade.Kernel.Registry;
@@ -149,14 +150,32 @@ internal static class RunCommand
         }
 
         var mediator = new KernelMediator(kernel.Host);
+        int status;
+        string? failure = null;
         try
         {
-            return HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
+            status = HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            Console.Error.WriteLine($"palisade: cannot run {program[0]}: {e.Message}");
-            return SetupFailure;
+            failure = e.Message;
+            status = SetupFailure;
         }
+
+        // A bug check kills the guests and removes the run's cgroup before it writes its dump: the program's end (killed,
+        // or its cgroup gone under the run's waiter) must not race it to the exit. Its sink ends the process with status
+        // 109 once the dump is written and the stop screen shown.
+        if (protection.BugCheck.HasStopped)
+        {
+            protection.BugCheck.Stopped.WaitOne();
+            return BugCheckCodes.ExitStatus;
+        }
+
+        if (failure is not null)
+        {
+            Console.Error.WriteLine($"palisade: cannot run {program[0]}: {failure}");
+        }
+
+        return status;
     }
 }

@@ -17,7 +17,10 @@ internal sealed record BugCheckReport(
     CrashDump Dump,
     string? DumpPath);
 
-/// <summary>What a detector hands to <see cref="KernelBugCheck.Raise"/>.</summary>
+/// <summary>
+/// What a detector hands to <see cref="KernelBugCheck.Raise"/>. For 0x109 the region and the evidence say what was
+/// corrupted; for 0xE2 (<see cref="ManuallyInitiated"/>) there is no region, and <see cref="Reason"/> says why.
+/// </summary>
 internal sealed record BugCheckRequest(
     ulong Code,
     ulong Parameter1,
@@ -29,4 +32,33 @@ internal sealed record BugCheckRequest(
     string DetectedBy,
     long DetectorSweep,
     IReadOnlyList<Guard.RegionEvidence> Expected,
-    IReadOnlyList<Guard.RegionEvidence> Found);
+    IReadOnlyList<Guard.RegionEvidence> Found)
+{
+    /// <summary>The administrator's reason for a manually initiated crash ("" when none was given); null otherwise.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>True for 0x109: a protected region changed, and the dump carries the region and the analysis of the change.</summary>
+    public bool IsCorruption => Code == BugCheckCodes.CriticalStructureCorruption;
+
+    /// <summary>
+    /// Bug check 0xE2 MANUALLY_INITIATED_CRASH, asked for through the control socket. Windows leaves its parameters 0;
+    /// Palisade records who asked: parameter 1 is the requesting process's id, parameter 2 its user id (both from the
+    /// socket's SO_PEERCRED), parameters 3 and 4 are 0.
+    /// </summary>
+    public static BugCheckRequest ManuallyInitiated(int processId, uint userId, string reason) =>
+        new(
+            BugCheckCodes.ManuallyInitiatedCrash,
+            (ulong)processId,
+            userId,
+            0,
+            0,
+            "",
+            "",
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"palisade bugcheck (process {processId}, user {userId})"),
+            0,
+            [],
+            [])
+        {
+            Reason = reason,
+        };
+}

@@ -5,12 +5,13 @@ namespace Palisade.Kernel.BugChecks;
 
 /// <summary>
 /// The crash dump written by a bug check, exactly as it is stored (JSON, format "palisade-crash-dump/1",
-/// documented in docs/bugchecks.md). Addresses, parameters and bytes are hex strings so no reader loses bits.
+/// documented in docs/bugchecks.md). Addresses, parameters and bytes are hex strings so no reader loses bits. A 0x109
+/// dump has a region; a manually initiated one (0xE2) has none, and carries the administrator's reason instead.
 /// </summary>
 internal sealed record CrashDump(
     string Format,
     BugCheckSection BugCheck,
-    RegionSection Region,
+    RegionSection? Region,
     string DetectedBy,
     long DetectorSweep,
     IReadOnlyList<ChangeSection> Changes,
@@ -19,7 +20,8 @@ internal sealed record CrashDump(
     IReadOnlyList<SyscallRecord> RecentSystemCalls,
     KernelSection Kernel,
     DateTimeOffset Time,
-    int ProcessId)
+    int ProcessId,
+    string? Reason = null)
 {
     internal const string CurrentFormat = "palisade-crash-dump/1";
 
@@ -45,7 +47,8 @@ internal sealed record CrashDump(
             throw new InvalidDataException($"Not a Palisade crash dump: {e.Message}", e);
         }
 
-        if (dump is null || dump.Format != CurrentFormat || dump.BugCheck is null || dump.Region is null)
+        if (dump is null || dump.Format != CurrentFormat || dump.BugCheck is null
+            || (dump.Region is null && dump.BugCheck.Code == CodeDecoder.Hex(BugCheckCodes.CriticalStructureCorruption)))
         {
             throw new InvalidDataException($"Not a Palisade crash dump (expected format \"{CurrentFormat}\").");
         }

@@ -5,7 +5,8 @@ namespace Palisade.Kernel.BugChecks;
 
 /// <summary>
 /// Explains a crash dump to a person: the bug check and what each parameter means, what changed (code re-decoded
-/// from the recorded bytes with Iced), where control now goes and who owns it, and the probable culprit driver.
+/// from the recorded bytes with Iced), where control now goes and who owns it, and the probable culprit driver; for a
+/// manually initiated crash (0xE2), who asked and why, and what the system was doing.
 /// Backs <c>palisade analyze</c>.
 /// </summary>
 internal static class DumpExplainer
@@ -17,17 +18,47 @@ internal static class DumpExplainer
         ArgumentNullException.ThrowIfNull(dump);
         ArgumentNullException.ThrowIfNull(output);
         IReadOnlyList<string> p = dump.BugCheck.Parameters;
+        bool manual = dump.BugCheck.Code == CodeDecoder.Hex(BugCheckCodes.ManuallyInitiatedCrash);
         output.WriteLine($"Bug check {dump.BugCheck.Code} {dump.BugCheck.Name}");
-        output.WriteLine($"  parameter 1 {Param(p, 0)}  region address or id");
-        output.WriteLine($"  parameter 2 {Param(p, 1)}  expected digest (or heartbeat)");
-        output.WriteLine($"  parameter 3 {Param(p, 2)}  digest found (or heartbeat)");
-        output.WriteLine($"  parameter 4 {Param(p, 3)}  region type: {dump.Region.TypeName} ({Describe(dump.Region.Type)})");
-        output.WriteLine($"Region: {dump.Region.Name}");
-        output.WriteLine($"Detected by {dump.DetectedBy} (sweep {dump.DetectorSweep.ToString(CultureInfo.InvariantCulture)})");
+        if (dump.Region is { } region)
+        {
+            output.WriteLine($"  parameter 1 {Param(p, 0)}  region address or id");
+            output.WriteLine($"  parameter 2 {Param(p, 1)}  expected digest (or heartbeat)");
+            output.WriteLine($"  parameter 3 {Param(p, 2)}  digest found (or heartbeat)");
+            output.WriteLine($"  parameter 4 {Param(p, 3)}  region type: {region.TypeName} ({Describe(region.Type)})");
+            output.WriteLine($"Region: {region.Name}");
+            output.WriteLine($"Detected by {dump.DetectedBy} (sweep {dump.DetectorSweep.ToString(CultureInfo.InvariantCulture)})");
+        }
+        else if (manual)
+        {
+            output.WriteLine($"  parameter 1 {Param(p, 0)}  process id of the requester");
+            output.WriteLine($"  parameter 2 {Param(p, 1)}  user id of the requester");
+            output.WriteLine($"  parameter 3 {Param(p, 2)}  reserved (0)");
+            output.WriteLine($"  parameter 4 {Param(p, 3)}  reserved (0)");
+            output.WriteLine($"Requested by {dump.DetectedBy}");
+            output.WriteLine($"Reason: {(string.IsNullOrEmpty(dump.Reason) ? "none given" : dump.Reason)}");
+        }
+        else
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                output.WriteLine($"  parameter {(i + 1).ToString(CultureInfo.InvariantCulture)} {Param(p, i)}  (not a bug check this analyzer knows)");
+            }
+
+            output.WriteLine($"Raised by {dump.DetectedBy}");
+        }
+
         output.WriteLine($"Kernel {dump.Kernel.Version} ({dump.Kernel.Flavor}), process {dump.ProcessId.ToString(CultureInfo.InvariantCulture)}, {dump.Time:u}");
         output.WriteLine();
 
-        if (dump.Changes.Count == 0)
+        if (manual && dump.Region is null)
+        {
+            output.WriteLine("Nothing was found corrupted: an administrator stopped the system on purpose through the kernel's control socket");
+            output.WriteLine("(palisade bugcheck), as MANUALLY_INITIATED_CRASH is raised on Windows by CrashOnCtrlScroll or NotMyFault. The");
+            output.WriteLine("stop itself is nobody's fault. What the system was doing at that moment is below: the loaded drivers and the");
+            output.WriteLine("last system calls into the kernel (a hung guest or a driver holding operations shows there).");
+        }
+        else if (dump.Changes.Count == 0)
         {
             output.WriteLine("No changed bytes were recorded (a heartbeat or guard state failure carries its facts in the parameters).");
         }
@@ -61,7 +92,11 @@ internal static class DumpExplainer
         }
 
         output.WriteLine();
-        if (dump.Culprit is { } culprit)
+        if (manual && dump.Region is null)
+        {
+            output.WriteLine("Probable culprit: none (the crash was initiated manually).");
+        }
+        else if (dump.Culprit is { } culprit)
         {
             output.WriteLine($"Probable culprit: {culprit.Assembly}{(culprit.Driver is null ? " (not a loaded driver: loaded into the kernel some other way)" : $" (driver \"{culprit.Driver}\")")}");
             output.WriteLine($"  because {culprit.Reason}");

@@ -7,8 +7,8 @@ using Palisade.Kernel.Guard;
 namespace Palisade.Kernel.BugChecks;
 
 /// <summary>
-/// Stops the system: the first bug check wins, every guest is stopped through the actions the host registered, the
-/// corruption is analysed while the culprit is still loaded, the dump is written, the stop screen is printed and
+/// Stops the system: the first bug check wins, every guest is stopped through the actions the host registered, a
+/// corruption (0x109) is analysed while the culprit is still loaded, the dump is written, the stop screen is printed and
 /// the sink takes over (by default: exit with status 109). Later bug checks are ignored: the system is already down.
 /// </summary>
 internal sealed class KernelBugCheck
@@ -152,13 +152,17 @@ internal sealed class KernelBugCheck
         try
         {
             drivers = _drivers();
-            (changes, culprit) = CorruptionAnalyzer.Analyze(request.Expected, request.Found, drivers);
-            if (culprit is null && request.Parameter4 is (ulong)GuardRegionType.GuardState or (ulong)GuardRegionType.GuardHeartbeat)
+            // A bug check the administrator asked for (0xE2) has no region and nobody to blame.
+            if (request.IsCorruption)
             {
-                culprit = GuardTamperSuspect(drivers);
-            }
+                (changes, culprit) = CorruptionAnalyzer.Analyze(request.Expected, request.Found, drivers);
+                if (culprit is null && request.Parameter4 is (ulong)GuardRegionType.GuardState or (ulong)GuardRegionType.GuardHeartbeat)
+                {
+                    culprit = GuardTamperSuspect(drivers);
+                }
 
-            culprit ??= KernelTamperSuspect(drivers);
+                culprit ??= KernelTamperSuspect(drivers);
+            }
         }
 #pragma warning disable CA1031 // The dump must be written even when the analysis of a corrupted process fails.
         catch (Exception e)
@@ -173,7 +177,7 @@ internal sealed class KernelBugCheck
                 CodeDecoder.Hex(request.Code),
                 BugCheckCodes.NameOf(request.Code),
                 [CodeDecoder.Hex(request.Parameter1), CodeDecoder.Hex(request.Parameter2), CodeDecoder.Hex(request.Parameter3), CodeDecoder.Hex(request.Parameter4)]),
-            new RegionSection(CodeDecoder.Hex(request.Parameter4), request.RegionTypeName, request.RegionName, CodeDecoder.Hex(request.Parameter1)),
+            request.IsCorruption ? new RegionSection(CodeDecoder.Hex(request.Parameter4), request.RegionTypeName, request.RegionName, CodeDecoder.Hex(request.Parameter1)) : null,
             request.DetectedBy,
             request.DetectorSweep,
             changes,
@@ -182,7 +186,8 @@ internal sealed class KernelBugCheck
             Syscalls.Snapshot(),
             new KernelSection(_kernelVersion, _flavor),
             DateTimeOffset.UtcNow,
-            Environment.ProcessId);
+            Environment.ProcessId,
+            request.Reason);
     }
 
     private static CulpritSection? GuardTamperSuspect(IReadOnlyList<DumpDriverEntry> drivers) =>
@@ -252,10 +257,17 @@ internal sealed class KernelBugCheck
         screen.AppendLine();
         screen.AppendLine(CultureInfo.InvariantCulture, $"*** STOP: 0x{request.Code:X8} (0x{request.Parameter1:X16}, 0x{request.Parameter2:X16}, 0x{request.Parameter3:X16}, 0x{request.Parameter4:X16})");
         screen.AppendLine(BugCheckCodes.NameOf(request.Code));
-        screen.AppendLine(CultureInfo.InvariantCulture, $"Region: {request.RegionName} (type {CodeDecoder.Hex(request.Parameter4)} {request.RegionTypeName}), detected by {request.DetectedBy}");
-        screen.AppendLine(dump.Culprit is { } culprit
-            ? $"Probable culprit: {culprit.Assembly}{(culprit.Driver is null ? " (not a loaded driver)" : $" (driver {culprit.Driver})")}"
-            : "Probable culprit: not identified");
+        if (request.IsCorruption)
+        {
+            screen.AppendLine(CultureInfo.InvariantCulture, $"Region: {request.RegionName} (type {CodeDecoder.Hex(request.Parameter4)} {request.RegionTypeName}), detected by {request.DetectedBy}");
+            screen.AppendLine(dump.Culprit is { } culprit
+                ? $"Probable culprit: {culprit.Assembly}{(culprit.Driver is null ? " (not a loaded driver)" : $" (driver {culprit.Driver})")}"
+                : "Probable culprit: not identified");
+        }
+        else
+        {
+            screen.AppendLine(CultureInfo.InvariantCulture, $"Requested by {request.DetectedBy}: {(string.IsNullOrEmpty(request.Reason) ? "no reason given" : request.Reason)}");
+        }
         screen.AppendLine("Every guest has been stopped.");
         screen.AppendLine(path is null ? $"The crash dump could not be written: {writeError}" : $"Crash dump: {path}");
         screen.AppendLine(CultureInfo.InvariantCulture, $"Palisade kernel {dump.Kernel.Version} ({dump.Kernel.Flavor}). Run `palisade analyze <dump>` for the analysis.");

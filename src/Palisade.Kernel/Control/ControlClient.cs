@@ -6,7 +6,8 @@ namespace Palisade.Kernel.Control;
 
 /// <summary>
 /// One connection to the control socket of the kernel that holds a home's registry hive: registry operations
-/// (<c>palisade reg</c>, or a following kernel's own writes), or a subscription to the hive's changes.
+/// (<c>palisade reg</c>, or a following kernel's own writes), a subscription to the hive's changes, or a request to
+/// stop the system (<c>palisade bugcheck</c>).
 /// </summary>
 internal sealed class ControlClient : IDisposable
 {
@@ -59,6 +60,58 @@ internal sealed class ControlClient : IDisposable
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
             return Status.ConnectionRefused;
+        }
+    }
+
+    /// <summary>
+    /// Asks the kernel to stop the system with bug check 0xE2 MANUALLY_INITIATED_CRASH. On success the kernel stops
+    /// right after answering; <see cref="WaitForEnd"/> waits for its process to end.
+    /// </summary>
+    /// <param name="reason">Why ("" for no reason); see <see cref="ControlProtocol.IsValidReason"/>.</param>
+    /// <returns>The kernel's answer (<see cref="IControlTarget.PrepareBugCheck"/>); <see cref="Status.ConnectionRefused"/>
+    /// when the kernel closed the connection without answering (it refused the peer) or answered with something that
+    /// is not an answer to the request.</returns>
+    public Status RequestBugCheck(string reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        try
+        {
+            ControlProtocol.WriteFrame(_stream, ControlProtocol.BugCheck(reason));
+            return ControlProtocol.TryReadFrame(_stream, out byte[] payload) && ControlProtocol.TryReadBugCheckResponse(payload, out Status status)
+                ? status
+                : Status.ConnectionRefused;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            return Status.ConnectionRefused;
+        }
+    }
+
+    /// <summary>The process serving the socket, as the connection's <c>SO_PEERCRED</c> names it; null when it cannot say.</summary>
+    public ControlPeer? Kernel => ControlPeer.TryRead(_stream.Socket, out ControlPeer peer) ? peer : null;
+
+    /// <summary>Waits until the kernel closes the connection (its process ended) or <paramref name="timeout"/> passes.</summary>
+    /// <returns>True when the connection ended; false when it was still open at the timeout.</returns>
+    public bool WaitForEnd(TimeSpan timeout)
+    {
+        byte[] discard = new byte[256];
+        try
+        {
+            _stream.ReadTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+            while (_stream.Read(discard) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+        {
+            return false;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // Reset rather than closed: it ended all the same.
+            return true;
         }
     }
 

@@ -20,6 +20,10 @@ internal enum ControlMessage : byte
     /// following this one's hive).</summary>
     Subscribe = 2,
 
+    /// <summary>Client to kernel: stop the system with bug check 0xE2 MANUALLY_INITIATED_CRASH (an administrator's
+    /// <c>palisade bugcheck</c>), for the reason given.</summary>
+    BugCheck = 3,
+
     /// <summary>Kernel to client: the outcome of a <see cref="RegistryRequest"/>.</summary>
     RegistryResponse = 0x81,
 
@@ -29,12 +33,73 @@ internal enum ControlMessage : byte
 
     /// <summary>Kernel to subscriber: the copy is complete, up to and including the change numbered here.</summary>
     SnapshotEnd = 0x83,
+
+    /// <summary>Kernel to client: the answer to a <see cref="BugCheck"/>; on success the kernel stops right after
+    /// sending it, and the connection ends when its process does.</summary>
+    BugCheckResponse = 0x84,
 }
 
 internal static class ControlProtocol
 {
     /// <summary>Larger than any valid message (1 MiB of value data, or the names of a large key).</summary>
     public const int MaxFrame = 16 << 20;
+
+    /// <summary>Most UTF-16 code units in the reason of a <see cref="ControlMessage.BugCheck"/>.</summary>
+    public const int MaxReason = 512;
+
+    /// <summary>A reason the kernel accepts: at most <see cref="MaxReason"/> code units and no control characters (it
+    /// is printed on the stop screen, a terminal).</summary>
+    public static bool IsValidReason(string reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        if (reason.Length > MaxReason)
+        {
+            return false;
+        }
+
+        foreach (char c in reason)
+        {
+            if (char.IsControl(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A request to stop the system: the reason ("" for none).</summary>
+    public static byte[] BugCheck(string reason)
+    {
+        var w = new ControlWriter(8 + (reason.Length * 2));
+        w.WriteByte((byte)ControlMessage.BugCheck);
+        w.WriteString(reason);
+        return w.ToArray();
+    }
+
+    /// <summary>The answer to a request to stop the system: its status.</summary>
+    public static byte[] BugCheckResponse(Status status)
+    {
+        var w = new ControlWriter(5);
+        w.WriteByte((byte)ControlMessage.BugCheckResponse);
+        w.WriteUInt32(status.Code);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes what <see cref="BugCheckResponse"/> wrote; false when it is malformed.</summary>
+    public static bool TryReadBugCheckResponse(ReadOnlySpan<byte> payload, out Status status)
+    {
+        status = default;
+        var reader = new ControlReader(payload);
+        if (!reader.TryReadByte(out byte kind) || kind != (byte)ControlMessage.BugCheckResponse
+            || !reader.TryReadUInt32(out uint code) || !reader.AtEnd)
+        {
+            return false;
+        }
+
+        status = new Status(code);
+        return true;
+    }
 
     /// <summary>Reads one frame; false at a clean end of the stream or for a length out of range.</summary>
     /// <exception cref="IOException">The connection failed or ended inside a frame.</exception>

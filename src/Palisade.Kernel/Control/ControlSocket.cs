@@ -1,8 +1,9 @@
 // The kernel's control channel: the Unix socket $PALISADE_HOME/run/control.sock that the kernel holding the registry
 // hive listens on. `palisade reg` sends registry operations here while a kernel runs (each is performed as a registry
-// system service of the administrator, so the registry callbacks decide it), and other kernels on the same home
-// subscribe here to follow the hive. Only the kernel's own user (or root) may connect (SO_PEERCRED); guests run as
-// that user too, so the host must refuse their connect to it (KernelSockets, docs/security.md).
+// system service of the administrator, so the registry callbacks decide it), other kernels on the same home
+// subscribe here to follow the hive, and `palisade bugcheck` asks the kernel to stop with bug check 0xE2. Only the
+// kernel's own user (or root) may connect (SO_PEERCRED); guests run as that user too, so the host must refuse their
+// connect to it (KernelSockets, docs/security.md).
 using System.Net.Sockets;
 using Palisade.Api;
 using Palisade.Interop;
@@ -14,12 +15,9 @@ internal sealed class ControlSocket : IDisposable
 {
     public const string FileName = "control.sock";
 
-    private const int SolSocket = 1;
-    private const int SoPeerCred = 17;
-
     private readonly Socket _listener;
     private readonly string _path;
-    private readonly Func<RegistryRequest, Status> _perform;
+    private readonly IControlTarget _target;
     private readonly SharedRegistry _registry;
     private readonly KernelSockets _owned;
     private readonly Lock _lock = new();
@@ -28,12 +26,12 @@ internal sealed class ControlSocket : IDisposable
     private readonly FileIdentity _identity;
     private volatile bool _disposed;
 
-    private ControlSocket(Socket listener, string path, FileIdentity identity, Func<RegistryRequest, Status> perform, SharedRegistry registry, KernelSockets owned)
+    private ControlSocket(Socket listener, string path, FileIdentity identity, IControlTarget target, SharedRegistry registry, KernelSockets owned)
     {
         _listener = listener;
         _path = path;
         _identity = identity;
-        _perform = perform;
+        _target = target;
         _registry = registry;
         _owned = owned;
         _accept = new Thread(Accept) { IsBackground = true, Name = "palisade-control" };
@@ -47,12 +45,13 @@ internal sealed class ControlSocket : IDisposable
     /// rightful listener: a socket file left by a kernel that died is replaced.
     /// </summary>
     /// <param name="home">The kernel's home.</param>
-    /// <param name="perform">Performs a registry operation as a system service of the administrator.</param>
+    /// <param name="target">The kernel: performs registry operations as system services of the administrator, and
+    /// stops the system on request.</param>
     /// <param name="registry">The hive the kernel holds, for subscriptions.</param>
     /// <param name="owned">Where the socket is recorded for the host.</param>
     /// <param name="socket">The listening channel, or null.</param>
     /// <returns>Null on success; otherwise why the kernel does not listen.</returns>
-    public static string? Start(string home, Func<RegistryRequest, Status> perform, SharedRegistry registry, KernelSockets owned, out ControlSocket? socket)
+    public static string? Start(string home, IControlTarget target, SharedRegistry registry, KernelSockets owned, out ControlSocket? socket)
     {
         socket = null;
         string? unfit = RunDirectory.Prepare(home);
@@ -92,7 +91,7 @@ internal sealed class ControlSocket : IDisposable
             return "cannot listen on " + path + ": " + e.Message;
         }
 
-        socket = new ControlSocket(listener, path, identity, perform, registry, owned);
+        socket = new ControlSocket(listener, path, identity, target, registry, owned);
         socket._accept.Start();
         return null;
     }
@@ -146,7 +145,7 @@ internal sealed class ControlSocket : IDisposable
                 return;
             }
 
-            if (!PeerAllowed(connection, self))
+            if (!PeerAllowed(connection, self, out ControlPeer peer))
             {
                 connection.Dispose();
                 continue;
@@ -163,31 +162,15 @@ internal sealed class ControlSocket : IDisposable
                 _connections.Add(connection);
             }
 
-            new Thread(() => Serve(connection)) { IsBackground = true, Name = "palisade-control-connection" }.Start();
+            new Thread(() => Serve(connection, peer)) { IsBackground = true, Name = "palisade-control-connection" }.Start();
         }
     }
 
     /// <summary>Only the kernel's own user, or root, may use the channel.</summary>
-    private static bool PeerAllowed(Socket connection, uint self)
-    {
-        Span<byte> credentials = stackalloc byte[12];
-        try
-        {
-            if (connection.GetRawSocketOption(SolSocket, SoPeerCred, credentials) != 12)
-            {
-                return false;
-            }
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
+    private static bool PeerAllowed(Socket connection, uint self, out ControlPeer peer) =>
+        ControlPeer.TryRead(connection, out peer) && (peer.UserId == self || peer.UserId == 0);
 
-        uint uid = BitConverter.ToUInt32(credentials[4..]);
-        return uid == self || uid == 0;
-    }
-
-    private void Serve(Socket connection)
+    private void Serve(Socket connection, ControlPeer peer)
     {
         try
         {
@@ -208,8 +191,20 @@ internal sealed class ControlSocket : IDisposable
                     }
 
                     SharedRegistry.ResetLastChange();
-                    Status status = _perform(request!);
+                    Status status = _target.PerformRegistry(request!);
                     ControlProtocol.WriteFrame(stream, ControlProtocol.Response(request!, status, SharedRegistry.LastChange));
+                }
+                else if (kind == (byte)ControlMessage.BugCheck)
+                {
+                    if (!reader.TryReadString(out string? reason) || !reader.AtEnd)
+                    {
+                        return;
+                    }
+
+                    // The client learns that the system stops before it does: then the connection ends with the process.
+                    Status status = _target.PrepareBugCheck(peer, reason!, out Action? raise);
+                    ControlProtocol.WriteFrame(stream, ControlProtocol.BugCheckResponse(status));
+                    raise?.Invoke();
                 }
                 else if (kind == (byte)ControlMessage.Subscribe && reader.AtEnd)
                 {

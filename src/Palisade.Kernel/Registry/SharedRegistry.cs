@@ -41,7 +41,7 @@ internal sealed class SharedRegistry : IRegistryStore
     private ControlClient? _feed;
     private Thread? _feedThread;
     private ControlSocket? _socket;
-    private Func<RegistryRequest, Status>? _perform;
+    private IControlTarget? _target;
     private KernelSockets? _owned;
     private volatile bool _disposed;
 
@@ -111,17 +111,17 @@ internal sealed class SharedRegistry : IRegistryStore
     }
 
     /// <summary>
-    /// Called once the kernel is built: as the holder, starts serving the control socket with
-    /// <paramref name="perform"/> (a registry system service of the administrator); a follower keeps both for the
-    /// day it takes the hive over.
+    /// Called once the kernel is built: as the holder, starts serving the control socket for <paramref name="target"/>
+    /// (the kernel: registry system services of the administrator, and a bug check on request); a follower keeps both
+    /// for the day it takes the hive over.
     /// </summary>
-    public void Serve(Func<RegistryRequest, Status> perform, KernelSockets owned)
+    public void Serve(IControlTarget target, KernelSockets owned)
     {
-        ArgumentNullException.ThrowIfNull(perform);
+        ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(owned);
         lock (_writes)
         {
-            _perform = perform;
+            _target = target;
             _owned = owned;
             if (_holder)
             {
@@ -388,12 +388,12 @@ internal sealed class SharedRegistry : IRegistryStore
 
     private void StartServing()
     {
-        if (_perform is null || _owned is null || _socket is not null)
+        if (_target is null || _owned is null || _socket is not null)
         {
             return;
         }
 
-        ServeError = ControlSocket.Start(_home, _perform, this, _owned, out _socket);
+        ServeError = ControlSocket.Start(_home, _target, this, _owned, out _socket);
     }
 
     private void StartFollowing()
