@@ -89,6 +89,6 @@ public class KernelSweepBenchmarks
     private sealed class ThrowingSink : IBugCheckSink
     {
         public void Stop(BugCheckReport report) =>
-            throw new InvalidOperationException($"bug check 0x{report.Code:X} during the benchmark: {report.Dump.Region.Name}");
+            throw new InvalidOperationException($"bug check 0x{report.Code:X} during the benchmark: {report.Dump.Region?.Name}");
     }
 }

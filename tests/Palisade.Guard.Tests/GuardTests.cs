@@ -118,7 +118,7 @@ public sealed unsafe class GuardTests
         BugCheckReport report = kernel.Sink.Wait();
         Assert.Equal(0x109UL, report.Code);
         Assert.Equal((ulong)GuardRegionType.GuardState, report.Parameter4);
-        Assert.Contains("bug check latch", report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.Contains("bug check latch", report.Dump.Region!.Name, StringComparison.Ordinal);
     }
 
     [Fact]

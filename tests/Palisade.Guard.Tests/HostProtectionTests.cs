@@ -29,7 +29,7 @@ public sealed class HostProtectionTests
         CodeWriter.Write(body, original);
         Assert.Equal(0x109UL, report.Code);
         Assert.Equal((ulong)GuardRegionType.KernelFunction, report.Parameter4);
-        Assert.Contains("KernelMediator.PostOpen", report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.Contains("KernelMediator.PostOpen", report.Dump.Region!.Name, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public sealed class HostProtectionTests
 
         BugCheckReport report = bed.Sink.Wait();
         Assert.Equal((ulong)GuardRegionType.HostMediation, report.Parameter4);
-        Assert.StartsWith("host wiring: supervisor listener", report.Dump.Region.Name, StringComparison.Ordinal);
+        Assert.StartsWith("host wiring: supervisor listener", report.Dump.Region!.Name, StringComparison.Ordinal);
     }
 
     [Fact]
