@@ -110,7 +110,7 @@ internal sealed class VerdictCache
         }
     }
 
-    private static int SlotOf(FileIdentity file)
+    internal static int SlotOf(FileIdentity file)
     {
         ulong h = (file.Inode * 0x9E3779B97F4A7C15UL) ^ (file.Device * 0xC2B2AE3D27D4EB4FUL);
         return (int)((h >> 40) % Slots);
