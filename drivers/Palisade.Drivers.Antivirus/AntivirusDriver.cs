@@ -3,10 +3,12 @@
 // Two minifilters, both at antivirus altitudes:
 //   "antivirus"    (325000) create: scans in the post-create callback, through IFilterManager.ReadFile, the very
 //                  file the guest is about to receive; an infected file's open is cancelled (EACCES). A clean
-//                  verdict is cached as a file context on the file's identity, and dropped when the file is opened
-//                  for writing.
-//   "antivirus-io" (325001) cleanup: after a guest wrote a file, drops the cached verdict and scans the new
-//                  content. It also issues the driver's own I/O for the process-create check: its OpenFile goes to
+//                  verdict goes to the kernel's verdict cache (IFilterManager.SetFileVerdict), bound to the file's
+//                  identity and the change stamp the kernel took before the scan read it: any change to the file —
+//                  through a descriptor left open, O_APPEND, truncate, another process, or from outside Palisade —
+//                  moves the stamp, and the next open or exec scans again. The driver keeps no cache of its own.
+//   "antivirus-io" (325001) cleanup: after a guest wrote a file, scans the new content (to report it; the cleanup
+//                  cannot be refused). It also issues the driver's own I/O for the process-create check: its OpenFile goes to
 //                  filters below it only, so it reaches "antivirus", whose post-create scans the opened file and
 //                  records its identity; the process-create callback then checks that identity against the image
 //                  that will really run.
@@ -210,26 +212,18 @@ public sealed class AntivirusDriver : IDriver
             return PreOperationStatus.SuccessNoCallback;
         }
 
-        // Nothing else here reads the object's path or type: an open that will not be scanned costs no resolution.
-        bool writes = OpensForWrite(in op);
-        if (writes && !op.File.IsNone)
-        {
-            // The content is about to change: the cached verdict no longer says anything about it.
-            _context!.Files.DeleteFileContext(_scanFilter, op.File);
-        }
-
-        if (_loaded!.Holds && !writes && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
+        // Nothing else here reads the object's path or type: an open that will not be scanned costs no resolution. A
+        // write needs no care here: whatever it changes moves the file's change stamp, which retires the cached verdict.
+        if (_loaded!.Holds && !OpensForWrite(in op) && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
         {
             return held;
         }
 
-        // A create of a file not yet known by identity that opens it for writing also needs the post callback, to
-        // drop the verdict of whatever file the create turns out to open.
-        return WantsScan(in op) || (writes && op.File.IsNone) ? PreOperationStatus.SuccessWithCallback : PreOperationStatus.SuccessNoCallback;
+        return WantsScan(in op) ? PreOperationStatus.SuccessWithCallback : PreOperationStatus.SuccessNoCallback;
     }
 
     /// <summary>A held open waiting for its scan: what the completion needs to know.</summary>
-    private sealed class HeldScan(AntivirusDriver driver, Configuration config, IPendedOperation operation, FileIdentity file, string path, int processId)
+    private sealed class HeldScan(AntivirusDriver driver, Configuration config, IPendedOperation operation, FileIdentity file, FileChangeStamp stamp, string path, int processId)
     {
         public AntivirusDriver Driver { get; } = driver;
 
@@ -239,6 +233,9 @@ public sealed class AntivirusDriver : IDriver
         public IPendedOperation Operation { get; } = operation;
 
         public FileIdentity File { get; } = file;
+
+        /// <summary>The file's change stamp, taken by the kernel when it opened the held file, before the scan reads it.</summary>
+        public FileChangeStamp Stamp { get; } = stamp;
 
         public string Path { get; } = path;
 
@@ -265,12 +262,13 @@ public sealed class AntivirusDriver : IDriver
         }
 
         Configuration config = _config!;
-        if (files.GetFileContext(_scanFilter, op.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
+        FileChangeStamp stamp = op.ChangeStamp;
+        if (files.GetFileVerdict(_scanFilter, op.File, stamp, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
         {
             return PreOperationStatus.SuccessNoCallback;
         }
 
-        var scan = new HeldScan(this, config, held!, op.File, op.Path, op.RequesterProcessId);
+        var scan = new HeldScan(this, config, held!, op.File, stamp, op.Path, op.RequesterProcessId);
         Status asked = _channel is not null ? _channel.Ask(held!, scan, op.Path) : _context.QueueWorkItem(_scanHeld!, scan);
 
         // No service listening, or no room for the work item: scan here, in the post-create.
@@ -322,7 +320,8 @@ public sealed class AntivirusDriver : IDriver
         IFilterManager files = _context!.Files;
         if (detection is null)
         {
-            files.SetFileContext(_scanFilter, scan.File, scan.Config.Clean);
+            // A stamp that is none (the file changed moments ago) caches nothing: the next open scans again.
+            files.SetFileVerdict(_scanFilter, scan.File, scan.Stamp, scan.Config.Clean);
             files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.SuccessNoCallback, Status.Success, null);
             return;
         }
@@ -378,20 +377,18 @@ public sealed class AntivirusDriver : IDriver
             t_probeFile = op.File;
         }
 
-        IFilterManager files = _context!.Files;
-        bool writes = OpensForWrite(in op);
-        if (writes)
-        {
-            files.DeleteFileContext(_scanFilter, op.File);
-        }
-
         if (!WantsScan(in op))
         {
             return;
         }
 
+        // The stamp is read before the scan reads the file (the kernel takes it at the latest then): a change during the
+        // scan leaves the cached stamp behind, and the next open scans again.
+        IFilterManager files = _context!.Files;
+        bool writes = OpensForWrite(in op);
+        FileChangeStamp stamp = op.ChangeStamp;
         Configuration config = _config!;
-        if (!writes && files.GetFileContext(_scanFilter, op.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
+        if (!writes && files.GetFileVerdict(_scanFilter, op.File, stamp, out object? verdict) == Status.Success && ReferenceEquals(verdict, config.Clean))
         {
             return;
         }
@@ -410,7 +407,7 @@ public sealed class AntivirusDriver : IDriver
         {
             if (!writes)
             {
-                files.SetFileContext(_scanFilter, op.File, config.Clean);
+                files.SetFileVerdict(_scanFilter, op.File, stamp, config.Clean);
             }
 
             return;
@@ -428,18 +425,13 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCleanup(ref FileOperation op)
     {
-        if (!op.File.IsNone)
-        {
-            _context!.Files.DeleteFileContext(_scanFilter, op.File);
-        }
-
         if (op.Offset == 0 || HoldsNothingToScan(in op))
         {
             return PreOperationStatus.SuccessNoCallback;
         }
 
         // Scan what was just written. A cleanup cannot be refused (the descriptor is already closed), so this scan
-        // reports and quarantines; the next open still scans the exact file, since the verdict was dropped above. The
+        // reports and quarantines; the next open still scans the exact file, since the write moved its change stamp. The
         // file is opened with the scan filter's own I/O, which filters below it see and the scan filter does not.
         IFilterManager files = _context!.Files;
         Configuration config = _config!;
@@ -470,12 +462,9 @@ public sealed class AntivirusDriver : IDriver
 
     private Status OnProcessCreate(in ProcessCreateInfo info)
     {
+        // Always through the probe: its open gives the kernel a descriptor of the image to take the change stamp from, and
+        // the post-create finds the cached verdict when the image did not change since it was scanned.
         IFilterManager files = _context!.Files;
-        if (!info.File.IsNone && files.GetFileContext(_scanFilter, info.File, out object? verdict) == Status.Success && ReferenceEquals(verdict, _config!.Clean))
-        {
-            return Status.Success;
-        }
-
         t_probeOwner = this;
         t_probeProcessId = info.ProcessId;
         t_probeFile = default;
@@ -534,7 +523,7 @@ public sealed class AntivirusDriver : IDriver
 
     /// <summary>
     /// What the driver runs with, replaced as a whole when its parameters change. <see cref="Clean"/> is the file
-    /// context that marks a file scanned clean under these signatures: one shared instance, so caching allocates
+    /// verdict that marks a file scanned clean under these signatures: one shared instance, so caching allocates
     /// nothing, and a new one per configuration, so that verdicts cached under older signatures no longer count.
     /// </summary>
     private sealed class Configuration(AntivirusOptions options)

@@ -4,8 +4,9 @@
 // The digest is computed from the exact file that will run, never from whatever a path names a moment later:
 // the driver opens the image with its own I/O (IFilterManager.OpenFile through the "appcontrol-io" filter), which
 // reaches its "appcontrol" filter below; that filter's post-create reads the opened file with ReadFile, hashes it
-// and records its identity, and the callback compares that identity with ProcessCreateInfo.File. Digests are cached
-// as file contexts on the file's identity and dropped when the file is opened for writing or closed after a write.
+// and records its identity, and the callback compares that identity with ProcessCreateInfo.File. Digests go to the
+// kernel's verdict cache (IFilterManager.SetFileVerdict), bound to the file's identity and the change stamp the kernel
+// took before the hash read it: whatever changes the file moves the stamp, and the next exec hashes it again.
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
@@ -81,7 +82,8 @@ public sealed class AppControlDriver : IDriver
         {
             Name = IoFilterName,
             Altitude = IoFilterAltitude,
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Cleanup, PreOperation = PreCleanup }],
+            // This filter only places the driver's own I/O above "appcontrol", so that the probe's open reaches it.
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = static (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
         }, out _ioFilter);
         if (s.IsError)
         {
@@ -151,43 +153,22 @@ public sealed class AppControlDriver : IDriver
         return true;
     }
 
-    private static bool OpensForWrite(in FileOperation op) =>
-        (op.Access & (FileAccessRights.Write | FileAccessRights.Append)) != 0
-        || op.Disposition is CreateDisposition.Overwrite or CreateDisposition.OverwriteIf;
-
-    private PreOperationStatus PreCreate(ref FileOperation op)
-    {
-        bool writes = OpensForWrite(in op);
-        if (writes && !op.File.IsNone)
-        {
-            _context!.Files.DeleteFileContext(_filter, op.File);
-        }
-
-        return ReferenceEquals(t_probeOwner, this) || (writes && op.File.IsNone)
-            ? PreOperationStatus.SuccessWithCallback
-            : PreOperationStatus.SuccessNoCallback;
-    }
+    private PreOperationStatus PreCreate(ref FileOperation op) =>
+        ReferenceEquals(t_probeOwner, this) ? PreOperationStatus.SuccessWithCallback : PreOperationStatus.SuccessNoCallback;
 
     private void PostCreate(ref FileOperation op)
     {
-        if (op.Status.IsError || op.File.IsNone)
+        if (op.Status.IsError || op.File.IsNone || !ReferenceEquals(t_probeOwner, this))
         {
             return;
         }
 
+        // The stamp first: the kernel took it from the probe's descriptor before anything read the file, so a change made
+        // while hashing leaves the cached stamp behind.
         IFilterManager files = _context!.Files;
-        if (OpensForWrite(in op))
-        {
-            files.DeleteFileContext(_filter, op.File);
-        }
-
-        if (!ReferenceEquals(t_probeOwner, this))
-        {
-            return;
-        }
-
+        FileChangeStamp stamp = op.ChangeStamp;
         t_probeFile = op.File;
-        if (files.GetFileContext(_filter, op.File, out object? cached) == Status.Success && cached is ImageDigestContext known)
+        if (files.GetFileVerdict(_filter, op.File, stamp, out object? cached) == Status.Success && cached is ImageDigestContext known)
         {
             t_probeDigest = known;
             return;
@@ -196,7 +177,7 @@ public sealed class AppControlDriver : IDriver
         if (Hash(files, op.File, out ImageDigest digest).IsSuccess)
         {
             var context = new ImageDigestContext(digest);
-            files.SetFileContext(_filter, op.File, context);
+            files.SetFileVerdict(_filter, op.File, stamp, context);
             t_probeDigest = context;
         }
     }
@@ -239,16 +220,6 @@ public sealed class AppControlDriver : IDriver
         }
     }
 
-    private PreOperationStatus PreCleanup(ref FileOperation op)
-    {
-        if (!op.File.IsNone)
-        {
-            _context!.Files.DeleteFileContext(_filter, op.File);
-        }
-
-        return PreOperationStatus.SuccessNoCallback;
-    }
-
     private Status OnProcessCreate(in ProcessCreateInfo info)
     {
         AllowList list = _allowList!;
@@ -257,19 +228,9 @@ public sealed class AppControlDriver : IDriver
             return Status.Success;
         }
 
-        ImageDigestContext? digest = null;
-        string? problem = null;
-        IFilterManager files = _context!.Files;
-        if (!info.File.IsNone && files.GetFileContext(_filter, info.File, out object? cached) == Status.Success)
-        {
-            digest = cached as ImageDigestContext;
-        }
-
-        if (digest is null)
-        {
-            problem = Probe(in info, out digest);
-        }
-
+        // Always through the probe: its open gives the kernel the descriptor to take the image's change stamp from; an
+        // unchanged image is found in the verdict cache there and not hashed again.
+        string? problem = Probe(in info, out ImageDigestContext? digest);
         if (digest is not null && list.AllowsDigest(digest.Digest))
         {
             return Status.Success;
@@ -279,11 +240,11 @@ public sealed class AppControlDriver : IDriver
             + (problem ?? " is not on the allow list");
         if (!Enforce)
         {
-            _context.ReportEvent("audit", "would deny " + message, info.ProcessId, info.ImagePath);
+            _context!.ReportEvent("audit", "would deny " + message, info.ProcessId, info.ImagePath);
             return Status.Success;
         }
 
-        _context.ReportEvent("blocked", "denied " + message, info.ProcessId, info.ImagePath);
+        _context!.ReportEvent("blocked", "denied " + message, info.ProcessId, info.ImagePath);
         return Status.AccessDenied;
     }
 
@@ -318,7 +279,7 @@ public sealed class AppControlDriver : IDriver
         }
     }
 
-    /// <summary>The cached digest of one image file (its file context).</summary>
+    /// <summary>The cached digest of one image file (its verdict in the kernel's cache).</summary>
     private sealed class ImageDigestContext(ImageDigest digest)
     {
         public ImageDigest Digest { get; } = digest;

@@ -306,6 +306,78 @@ public readonly struct FileIdentity : IEquatable<FileIdentity>
     public static bool operator !=(FileIdentity left, FileIdentity right) => !left.Equals(right);
 }
 
+/// <summary>
+/// What a file's content and metadata were when the kernel looked at it: its size and its modification, change and birth
+/// times in nanoseconds, as statx(2) reports them for the open file. Every way of changing a file moves its change time
+/// (ctime): a write through any descriptor (O_APPEND included), a truncate, a change of mode, owner or links, an
+/// fallocate; a write from outside Palisade too. Two stamps of one <see cref="FileIdentity"/> that are equal therefore say
+/// that the file was not changed in between, except in the cases <see cref="IFilterManager.GetFileVerdict"/> lists.
+/// </summary>
+[ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "antivirus verdict cache", "application control")]
+public readonly struct FileChangeStamp : IEquatable<FileChangeStamp>
+{
+    /// <summary>Makes a stamp. The kernel makes them (<see cref="FileOperation.ChangeStamp"/>); drivers compare them.</summary>
+    /// <param name="size">The size in bytes (stx_size).</param>
+    /// <param name="modificationTime">The modification time (stx_mtime) in nanoseconds since the epoch.</param>
+    /// <param name="changeTime">The change time (stx_ctime) in nanoseconds since the epoch; 0 makes a stamp that is none.</param>
+    /// <param name="birthTime">The birth time (stx_btime) in nanoseconds since the epoch, 0 when the file system does not
+    /// record it; it tells a new file that reused a deleted file's inode number from the old one.</param>
+    public FileChangeStamp(long size, long modificationTime, long changeTime, long birthTime)
+    {
+        Size = size;
+        ModificationTime = modificationTime;
+        ChangeTime = changeTime;
+        BirthTime = birthTime;
+    }
+
+    /// <summary>The size in bytes.</summary>
+    public long Size { get; }
+
+    /// <summary>The modification time in nanoseconds since the epoch.</summary>
+    public long ModificationTime { get; }
+
+    /// <summary>The change time in nanoseconds since the epoch.</summary>
+    public long ChangeTime { get; }
+
+    /// <summary>The birth time in nanoseconds since the epoch; 0 when unknown.</summary>
+    public long BirthTime { get; }
+
+    /// <summary>True when there is no stamp (the kernel could not take one, or would not trust it): nothing cached under
+    /// it can be proved current.</summary>
+    public bool IsNone => ChangeTime == 0;
+
+    /// <summary>Compares stamps.</summary>
+    /// <param name="other">The other stamp.</param>
+    /// <returns>True when every field is equal.</returns>
+    public bool Equals(FileChangeStamp other) =>
+        Size == other.Size && ModificationTime == other.ModificationTime && ChangeTime == other.ChangeTime && BirthTime == other.BirthTime;
+
+    /// <summary>Compares with a boxed stamp.</summary>
+    /// <param name="obj">The object to compare with.</param>
+    /// <returns>True when equal.</returns>
+    public override bool Equals(object? obj) => obj is FileChangeStamp f && Equals(f);
+
+    /// <summary>A hash of the fields.</summary>
+    /// <returns>A hash code.</returns>
+    public override int GetHashCode() => HashCode.Combine(Size, ModificationTime, ChangeTime, BirthTime);
+
+    /// <summary>The stamp as <c>size/mtime/ctime/btime</c>.</summary>
+    /// <returns>A display string.</returns>
+    public override string ToString() => FormattableString.Invariant($"{Size}/{ModificationTime}/{ChangeTime}/{BirthTime}");
+
+    /// <summary>Compares stamps.</summary>
+    /// <param name="left">The first stamp.</param>
+    /// <param name="right">The second stamp.</param>
+    /// <returns>True when equal.</returns>
+    public static bool operator ==(FileChangeStamp left, FileChangeStamp right) => left.Equals(right);
+
+    /// <summary>Compares stamps.</summary>
+    /// <param name="left">The first stamp.</param>
+    /// <param name="right">The second stamp.</param>
+    /// <returns>True when different.</returns>
+    public static bool operator !=(FileChangeStamp left, FileChangeStamp right) => !left.Equals(right);
+}
+
 /// <summary>What a <see cref="ParametersChangedCallback"/> is told: the driver's parameters now, before, and which
 /// names changed.</summary>
 [ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "reconfiguration without restart")]

@@ -101,6 +101,57 @@ public interface IFilterManager
     Status DeleteFileContext(CallbackCookie cookie, FileIdentity file);
 
     /// <summary>
+    /// Caches a verdict of the filter on a file as it is now (in the manner of Endpoint Security's result cache): the
+    /// verdict is bound to the file's identity and to its change stamp, and <see cref="GetFileVerdict"/> returns it only
+    /// while the file still has that stamp. Any change to the file — a write through a descriptor left open, an O_APPEND
+    /// write, a truncate, a write by another process or from outside Palisade — moves the stamp, so the verdict is never
+    /// served for content it was not made on, and the filter needs no invalidation of its own.
+    /// </summary>
+    /// <remarks>
+    /// <para>Take <paramref name="file"/> and <paramref name="stamp"/> from the operation whose file was examined
+    /// (<see cref="FileOperation.File"/> and <see cref="FileOperation.ChangeStamp"/>), both read before the content: the
+    /// kernel takes the stamp before any filter can read the file, so a change made during the examination leaves the
+    /// cached stamp behind and the next open examines the file again.</para>
+    /// <para><b>Bound.</b> Each filter holds at most 4096 verdicts, 4 per slot of 1024
+    /// slots chosen by the identity's hash; storing a fifth verdict in a full slot evicts the one least recently stored
+    /// or found. An evicted verdict is simply missing: the file is examined again. The verdicts go when the filter
+    /// unregisters. Storing and finding allocate nothing (the table is allocated at the first store).</para>
+    /// <para>Each filter has its own verdicts: no filter sees or replaces another's.</para>
+    /// </remarks>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity. Must not be <see cref="FileIdentity.IsNone"/>.</param>
+    /// <param name="stamp">The stamp the file had when it was examined. Must not be <see cref="FileChangeStamp.IsNone"/>.</param>
+    /// <param name="verdict">The verdict, any object of the filter's (for example a shared marker per configuration, so
+    /// that a change of configuration retires every earlier verdict). Must not be null. Replaces the filter's earlier
+    /// verdict on this file.</param>
+    /// <returns><see cref="Status.Success"/> once cached; <see cref="Status.InvalidParameter"/> for a file or stamp that is
+    /// none, or a null verdict; <see cref="Status.InvalidHandle"/> for a cookie that names no filter of this driver.</returns>
+    Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict);
+
+    /// <summary>
+    /// Finds the filter's verdict on a file, only when it was cached (<see cref="SetFileVerdict"/>) under the stamp the
+    /// file has now.
+    /// </summary>
+    /// <remarks>
+    /// <para>What a stamp cannot see, and what the kernel does about it: a file changed within 20 ms before the kernel took
+    /// the stamp gets a stamp that is none (a later change within the same tick of a file system's clock could leave the
+    /// times as they were, so nothing is cached on it); Linux 6.13 and later give such changes fine-grained times on ext4,
+    /// xfs, btrfs and tmpfs anyway. A write through a shared writable mapping (mmap) moves the times only at the first
+    /// write to a clean page: content changed through a page already dirty when the stamp was taken is not seen. A file
+    /// system that keeps no times (some FUSE file systems) may not move them at all. Linux does not give user space the
+    /// file's change cookie (i_version), so it is not part of the stamp.</para>
+    /// </remarks>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity.</param>
+    /// <param name="stamp">The stamp the file has now (<see cref="FileOperation.ChangeStamp"/> of the operation being decided).</param>
+    /// <param name="verdict">The verdict, or null when there is none.</param>
+    /// <returns><see cref="Status.Success"/> with the verdict; <see cref="Status.NotFound"/> when the filter cached none on
+    /// this file, the file changed since (the stale verdict is dropped), the verdict was evicted, or
+    /// <paramref name="stamp"/> is none; <see cref="Status.InvalidParameter"/> for a file that is none;
+    /// <see cref="Status.InvalidHandle"/>.</returns>
+    Status GetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, out object? verdict);
+
+    /// <summary>
     /// Reads the content of the file an operation opened, through the very file object the requester will receive
     /// (FltReadFile on the operation's file object), so that what is scanned is what is used. Valid only inside this
     /// filter's post-create callback, for that operation's <see cref="FileOperation.File"/>. The read is not seen by
@@ -437,6 +488,7 @@ public struct FileOperation
     private FileIdentity _file;
     private FileObjectType _type;
     private long _fileSystemType;
+    private FileChangeStamp _stamp;
 
     /// <summary>The operation.</summary>
     public FileOperationKind Kind { get; init; }
@@ -530,6 +582,19 @@ public struct FileOperation
     }
 
     /// <summary>
+    /// The change stamp of the file the operation opened (see <see cref="FileChangeStamp"/>), taken by the kernel from the
+    /// very descriptor the requester receives before any filter can read through it: in a create's post callback, and
+    /// after <see cref="IFilterManager.PendPreOperation"/> for the file a held create was opened on. None elsewhere, when
+    /// the file could not be stated, and when it changed within the last 20 ms (see
+    /// <see cref="IFilterManager.GetFileVerdict"/>). Pass it with <see cref="File"/> to the verdict cache.
+    /// </summary>
+    public FileChangeStamp ChangeStamp
+    {
+        readonly get => _stamp.IsNone && Source is { } source ? source.ChangeStamp() : _stamp;
+        internal set => _stamp = value;
+    }
+
+    /// <summary>
     /// The type of the object the operation acts on; for a create of a name that does not exist yet, the type the call
     /// makes (<see cref="FileObjectType.Regular"/> for an open with O_CREAT, <see cref="FileObjectType.Directory"/> for
     /// mkdir, ...), or <see cref="FileObjectType.None"/> when it makes none.
@@ -593,6 +658,9 @@ internal interface IFileObjectSource
 
     /// <summary>The statfs f_type of its file system, or 0.</summary>
     long FileSystemType();
+
+    /// <summary>The change stamp of the opened file, taken before any filter read it; none when there is none.</summary>
+    FileChangeStamp ChangeStamp();
 }
 
 /// <summary>A minifilter pre callback.</summary>

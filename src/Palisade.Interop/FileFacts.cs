@@ -81,6 +81,8 @@ internal struct StatxBuffer
     [FieldOffset(40)] public ulong Size;
     [FieldOffset(64)] public long AccessSeconds;
     [FieldOffset(72)] public uint AccessNanoseconds;
+    [FieldOffset(80)] public long BirthSeconds;
+    [FieldOffset(88)] public uint BirthNanoseconds;
     [FieldOffset(96)] public long ChangeSeconds;
     [FieldOffset(104)] public uint ChangeNanoseconds;
     [FieldOffset(112)] public long ModifySeconds;

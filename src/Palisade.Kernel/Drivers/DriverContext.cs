@@ -527,6 +527,41 @@ internal sealed class DriverContext : IDriverContext
             return f.Contexts.TryRemove(file, out _) ? Status.Success : Status.NotFound;
         }
 
+        public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
+        {
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            if (f is null)
+            {
+                return Status.InvalidHandle;
+            }
+
+            if (file.IsNone || stamp.IsNone || verdict is null)
+            {
+                return Status.InvalidParameter;
+            }
+
+            f.Verdicts.Set(file, stamp, verdict);
+            return Status.Success;
+        }
+
+        public Status GetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, out object? verdict)
+        {
+            verdict = null;
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            if (f is null)
+            {
+                return Status.InvalidHandle;
+            }
+
+            if (file.IsNone)
+            {
+                return Status.InvalidParameter;
+            }
+
+            verdict = stamp.IsNone ? null : f.Verdicts.Get(file, stamp);
+            return verdict is null ? Status.NotFound : Status.Success;
+        }
+
         public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
         {
             bytesRead = 0;
@@ -561,6 +596,7 @@ internal sealed class DriverContext : IDriverContext
                 // On the guest's thread, before the callback returns: the file the guest will receive, opened to be read.
                 create.OpenHeld();
                 operation.File = create.Operation.File;
+                operation.ChangeStamp = create.Operation.ChangeStamp;
             }
 
             pended = held;

@@ -59,11 +59,17 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
     private int _quietDescriptor = -1;
     private bool _readPrepared;
 
+    /// <summary>The opened file's change stamp, once taken (before the first read through <see cref="Descriptor"/>).</summary>
+    private FileChangeStamp _stamp;
+    private bool _stampTaken;
+
     public void Reset()
     {
         Palisade.Interop.Libc.CloseOwned(_quietDescriptor);
         _quietDescriptor = -1;
         _readPrepared = false;
+        _stamp = default;
+        _stampTaken = false;
         Operation = default;
         Record = null;
         Descriptor = -1;
@@ -98,6 +104,9 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         }
 
         HeldPath = path;
+
+        // Before anything reads the held file: a change made while it is scanned leaves this stamp behind.
+        Operation.ChangeStamp = Io.ChangeStamps.Of(path);
         _heldReader = reader;
         _heldReadStatus = reader >= 0 ? Status.Success : reader == -Errno.EACCES || reader == -Errno.EPERM ? Status.AccessDenied : Status.Unsuccessful;
         Operation.File = file;
@@ -132,7 +141,9 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
     public void UseFacts(FileObjectFacts? facts)
     {
         Facts = facts;
-        Operation.Source = facts is null ? null : this;
+
+        // Always this request: the change stamp of the opened file comes from the host's descriptor even without facts.
+        Operation.Source = this;
     }
 
     string? IFileObjectSource.ResolvedPath() => Facts?.ResolvedPath();
@@ -144,6 +155,20 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
     FileObjectType IFileObjectSource.Type() => Facts?.Type() ?? FileObjectType.Unknown;
 
     long IFileObjectSource.FileSystemType() => Facts?.FileSystemType() ?? 0;
+
+    FileChangeStamp IFileObjectSource.ChangeStamp() => TakeStamp();
+
+    /// <summary>The opened file's stamp from the descriptor the guest receives, taken once, before the first read for a filter.</summary>
+    private FileChangeStamp TakeStamp()
+    {
+        if (!_stampTaken && Descriptor >= 0)
+        {
+            _stampTaken = true;
+            _stamp = Io.ChangeStamps.Of(Descriptor);
+        }
+
+        return _stamp;
+    }
 
     /// <summary>The host performs the operation itself; the filter manager never asks this performer to.</summary>
     public Status Perform(ref FileOperation operation) => Status.NotSupported;
@@ -171,6 +196,8 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         {
             return Status.NotSupported;
         }
+
+        TakeStamp();
 
         if (!_readPrepared)
         {

@@ -56,6 +56,9 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         {
             operation = operation with { FileType = Libc.TypeOf(fileMode), FileSystemType = FileSystemOf(Opened) };
             operation.File = id;
+
+            // Before any filter reads the file through this handle (a post-create scan of the filter's own open).
+            operation.ChangeStamp = ChangeStamps.Of((int)Opened.DangerousGetHandle());
         }
 
         return Status.Success;

@@ -29,6 +29,9 @@ internal sealed class Minifilter : Registration
 
     public ConcurrentDictionary<FileIdentity, object> Contexts { get; } = new();
 
+    /// <summary>The filter's verdicts bound to a change stamp (IFilterManager.SetFileVerdict).</summary>
+    public VerdictCache Verdicts { get; } = new();
+
     public bool Handles(FileOperationKind kind) => Pre[(int)kind] is not null || Post[(int)kind] is not null;
 
     /// <summary>A minifilter's pre callbacks can hold the guest operations they decide.</summary>
