@@ -44,8 +44,8 @@ internal static unsafe partial class InterruptSignal
     public static bool Send(int tid) => Libc.Syscall(Sys.Tgkill, Environment.ProcessId, tid, Number, 0, 0, 0) == 0;
 
     /// <summary>
-    /// Takes the signal if it is still pending for the calling thread (sent, not yet delivered), so that it cuts short
-    /// no later call of this thread; does nothing when it was delivered already.
+    /// Takes every instance of the signal still pending for the calling thread (sent, not yet delivered; a real-time
+    /// signal queues), so that none cuts short a later call of this thread; does nothing when none is pending.
     /// </summary>
     public static void Absorb()
     {
@@ -53,7 +53,12 @@ internal static unsafe partial class InterruptSignal
         long* zero = stackalloc long[2];
         zero[0] = 0;
         zero[1] = 0;
-        _ = Libc.Syscall(RtSigtimedwait, (long)&set, 0, (long)zero, SigsetBytes, 0, 0);
+        long taken;
+        do
+        {
+            taken = Libc.Syscall(RtSigtimedwait, (long)&set, 0, (long)zero, SigsetBytes, 0, 0);
+        }
+        while (taken == Number);
     }
 
     /// <summary>glibc's struct sigaction on x86-64: handler (8), sa_mask (128), sa_flags (4, padded to 8), sa_restorer (8).</summary>

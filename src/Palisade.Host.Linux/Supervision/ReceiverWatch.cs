@@ -199,14 +199,20 @@ internal sealed class ReceiverWatch : IDisposable
             return false;
         }
 
+        // Wait until no signal is being sent (the watch repeats it while the refusal is not taken), stop further ones,
+        // then take every one still pending.
         SpinWait spin = default;
-        while (Volatile.Read(ref _refusalSent) == 0)
+        while (Interlocked.CompareExchange(ref _refusalSent, 0, 1) != 1)
         {
+            if (Volatile.Read(ref _refusedReceiver) != CurrentThread)
+            {
+                return false; // The watch found the notification ended before it could refuse it.
+            }
+
             spin.SpinOnce();
         }
 
         InterruptSignal.Absorb();
-        Volatile.Write(ref _refusalSent, 0);
         Volatile.Write(ref _refusedReceiver, 0);
 
         // The notification is the receiving thread's again, to answer and end as any other.
@@ -240,6 +246,12 @@ internal sealed class ReceiverWatch : IDisposable
             }
 
             long ticket = Volatile.Read(ref _inProgress);
+            if (ticket == Refused)
+            {
+                // The signal came before the receiving thread waited in a call it cuts short: send it again.
+                ResendRefusal();
+            }
+
             if (ticket > 0 && ticket == seen)
             {
                 // The same notification was in progress a whole poll ago: it is slow. Hand it over unless it just ended.
@@ -312,6 +324,16 @@ internal sealed class ReceiverWatch : IDisposable
         {
             _limitReported = true;
             _atLimit();
+        }
+    }
+
+    /// <summary>Sends the refusal's signal again, unless the receiving thread is taking it (then it sends no more).</summary>
+    private void ResendRefusal()
+    {
+        if (Interlocked.CompareExchange(ref _refusalSent, 2, 1) == 1)
+        {
+            _ = InterruptSignal.Send(Volatile.Read(ref _refusedReceiver));
+            Volatile.Write(ref _refusalSent, 1);
         }
     }
 
