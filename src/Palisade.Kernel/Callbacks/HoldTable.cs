@@ -102,6 +102,58 @@ internal sealed class HoldTable
     }
 
     /// <summary>
+    /// The common end of a pre callback that may have held its operation (<paramref name="frame"/> carries the hold it
+    /// made, if any): a throw or an overrun withdraws the hold and reports a throw (<see cref="CallbackEnd.Faulted"/>:
+    /// the caller applies the registration's timeout verdict); a callback that returned pending with a hold waits for
+    /// the hold's end, recording it; any other return withdraws a hold it made (<see cref="CallbackEnd.Decided"/>: the
+    /// caller checks the verdict returned).
+    /// </summary>
+    public CallbackEnd End(Registration registration, CallbackMonitor.Frame frame, Exception? thrown, bool inTime, bool pending,
+        in OperationTag tag, FaultPolicy faults, Events.OperationRecord? record)
+    {
+        HeldOperation? held = frame.Held;
+        frame.Held = null;
+        if (thrown is not null || !inTime)
+        {
+            if (held is not null)
+            {
+                Withdraw(held);
+            }
+
+            if (thrown is not null)
+            {
+                faults.Threw(registration, in tag, thrown);
+            }
+
+            return CallbackEnd.Faulted;
+        }
+
+        if (held is null)
+        {
+            return CallbackEnd.Decided;
+        }
+
+        if (!pending)
+        {
+            Withdraw(held);
+            return CallbackEnd.Decided;
+        }
+
+        record?.Verdict(registration.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        switch (Wait(held))
+        {
+            case PendedOperationState.Completed:
+                registration.RecordSuccess();
+                return CallbackEnd.Completed;
+            case PendedOperationState.Cancelled when !held.RegistrationRemoved:
+                return CallbackEnd.Cancelled;
+            default:
+                record?.Verdict(registration.OwnerName, "timeout");
+                return CallbackEnd.TimedOut;
+        }
+    }
+
+    /// <summary>
     /// The callback that pended <paramref name="held"/> returned another verdict, or faulted: the hold is withdrawn and
     /// released (a completion gets <see cref="Status.InvalidDeviceState"/>).
     /// </summary>
@@ -164,4 +216,23 @@ internal sealed class HoldTable
             context.NotifyCancelled(callback, held);
         }
     }
+}
+
+/// <summary>How a pre callback that may have held its operation ended (<see cref="HoldTable.End"/>).</summary>
+internal enum CallbackEnd
+{
+    /// <summary>It returned a verdict at once (a hold it made, if any, is withdrawn): the caller checks that verdict.</summary>
+    Decided,
+
+    /// <summary>It threw or overran its deadline: the registration's timeout verdict applies.</summary>
+    Faulted,
+
+    /// <summary>It held the operation and a completion gave the verdict (<see cref="HeldOperation"/> holds it).</summary>
+    Completed,
+
+    /// <summary>The guest went away while the operation was held: the operation is refused.</summary>
+    Cancelled,
+
+    /// <summary>The hold's deadline passed, or its registration went away: the timeout verdict applies.</summary>
+    TimedOut,
 }

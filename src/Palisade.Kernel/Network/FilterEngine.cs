@@ -458,41 +458,15 @@ internal sealed class FilterEngine
     {
         OperationTag tag = Tag(in ctx);
         HeldOperation? held = frame.Held;
-        frame.Held = null;
-        if (thrown is not null || !inTime)
+        switch (_holds.End(c, frame, thrown, inTime, r == ClassifyResult.Pending, in tag, _faults, record))
         {
-            if (held is not null)
-            {
-                _holds.Withdraw(held);
-            }
-
-            if (thrown is not null)
-            {
-                _faults.Threw(c, in tag, thrown);
-            }
-
-            return TimeoutVerdict(c);
-        }
-
-        if (r == ClassifyResult.Pending && held is not null)
-        {
-            record?.Verdict(c.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            switch (_holds.Wait(held))
-            {
-                case PendedOperationState.Completed:
-                    c.RecordSuccess();
-                    return held.ClassifyVerdict;
-                case PendedOperationState.Cancelled when !held.RegistrationRemoved:
-                    return ClassifyResult.Block;
-                default:
-                    record?.Verdict(c.OwnerName, "timeout");
-                    return TimeoutVerdict(c);
-            }
-        }
-
-        if (held is not null)
-        {
-            _holds.Withdraw(held);
+            case CallbackEnd.Faulted:
+            case CallbackEnd.TimedOut:
+                return TimeoutVerdict(c);
+            case CallbackEnd.Completed:
+                return held!.ClassifyVerdict;
+            case CallbackEnd.Cancelled:
+                return ClassifyResult.Block;
         }
 
         if ((uint)r > (uint)ClassifyResult.Block)

@@ -110,41 +110,15 @@ internal sealed class ProcessNotifications
     {
         var tag = new OperationTag("process-create", info.ProcessId, info.ImagePath);
         HeldOperation? held = frame.Held;
-        frame.Held = null;
-        if (thrown is not null || !inTime)
+        switch (_holds.End(r, frame, thrown, inTime, s == Status.Pending, in tag, _faults, record))
         {
-            if (held is not null)
-            {
-                _holds.Withdraw(held);
-            }
-
-            if (thrown is not null)
-            {
-                _faults.Threw(r, in tag, thrown);
-            }
-
-            return TimeoutVerdict(r);
-        }
-
-        if (s == Status.Pending && held is not null)
-        {
-            record?.Verdict(r.OwnerName, "pending " + held.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            switch (_holds.Wait(held))
-            {
-                case PendedOperationState.Completed:
-                    r.RecordSuccess();
-                    return held.VerdictStatus;
-                case PendedOperationState.Cancelled when !held.RegistrationRemoved:
-                    return Status.Cancelled;
-                default:
-                    record?.Verdict(r.OwnerName, "timeout");
-                    return TimeoutVerdict(r);
-            }
-        }
-
-        if (held is not null)
-        {
-            _holds.Withdraw(held);
+            case CallbackEnd.Faulted:
+            case CallbackEnd.TimedOut:
+                return TimeoutVerdict(r);
+            case CallbackEnd.Completed:
+                return held!.VerdictStatus;
+            case CallbackEnd.Cancelled:
+                return Status.Cancelled;
         }
 
         if (s == Status.Pending)
