@@ -283,6 +283,40 @@ public sealed class KernelBoundaryTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(hive));
     }
 
+    [RootGuestFact("python3")]
+    public void A_root_guest_cannot_change_a_kernel_file_through_a_read_only_descriptor_or_create_names_in_its_folders()
+    {
+        // The calls the supervisor performs since it acts as the guest (fchmod, fsetxattr, ftruncate on a descriptor,
+        // mkdir, symlink, mknod, link): a root guest may do each natively, none reaches the kernel's state.
+        string key = Assert.Single(Directory.GetFiles(Path.Combine(_p.Home, "trust")));
+        string trust = Path.GetDirectoryName(key)!;
+        UnixFileMode mode = File.GetUnixFileMode(key);
+        const string Script = """
+            import errno, os, sys
+            key, trust = sys.argv[1], sys.argv[2]
+            def attempt(name, call):
+                try:
+                    call()
+                    print(name, "reached")
+                except OSError as e:
+                    print(name, errno.errorcode[e.errno])
+            fd = os.open(key, os.O_RDONLY)
+            attempt("fchmod", lambda: os.fchmod(fd, 0o666))
+            attempt("fsetxattr", lambda: os.setxattr(fd, "user.attacker", b"1"))
+            attempt("mkdir", lambda: os.mkdir(os.path.join(trust, "attacker")))
+            attempt("symlink", lambda: os.symlink("/tmp/attacker.pub", os.path.join(trust, "attacker.pub")))
+            attempt("mknod", lambda: os.mknod(os.path.join(trust, "fifo"), 0o600 | 0o010000))
+            attempt("link", lambda: os.link(key, os.path.join(trust, "copy.pub")))
+            """;
+
+        ProcessResult r = _p.Run(["--driver", PalisadeRun.Driver("antivirus")], "python3", "-c", Script, key, trust);
+
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}: {r.Stdout}\n{r.Stderr}");
+        Assert.Equal("fchmod EPERM\nfsetxattr EPERM\nmkdir EPERM\nsymlink EPERM\nmknod EPERM\nlink EPERM", r.Stdout.Trim());
+        Assert.Equal(mode, File.GetUnixFileMode(key));
+        Assert.Equal([key], Directory.GetFileSystemEntries(trust));
+    }
+
     [RootGuestTheory("gcc", "setpriv")]
     [InlineData(Root, "truncate")]
     [InlineData(Nobody, "truncate")]
