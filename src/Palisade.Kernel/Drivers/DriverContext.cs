@@ -584,7 +584,7 @@ internal sealed class DriverContext : IDriverContext
                 return Status.InvalidDeviceState;
             }
 
-            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.FilePreOperation, operation.Path,
+            Status s = c._kernel.Holds.Pend(c._kernel.Monitor.Current.Top, c.Driver, PendedOperationKind.FilePreOperation, Io.FilterManager.PendToken(in operation),
                 cancelCallback, out HeldOperation? held);
             if (s.IsError)
             {

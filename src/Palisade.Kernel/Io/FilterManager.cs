@@ -203,7 +203,7 @@ internal sealed class FilterManager
             view.CompletionContext = null;
             PreOperationStatus verdict;
             Exception? thrown = null;
-            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, op.Path), hold == 0 ? null : pend);
+            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, TagTarget(in op)), hold == 0 ? null : pend);
             try
             {
                 verdict = pre(ref view);
@@ -231,7 +231,7 @@ internal sealed class FilterManager
             {
                 if (op.Kind == FileOperationKind.Create && op.Status.IsSuccess)
                 {
-                    _faults.InvalidVerdict(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, op.Path),
+                    _faults.InvalidVerdict(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, TagTarget(in op)),
                         "completed a create with success, which cannot open a file; the open is denied");
                     op.Status = Status.AccessDenied;
                 }
@@ -253,13 +253,26 @@ internal sealed class FilterManager
         return true;
     }
 
+    /// <summary>
+    /// What a fault report names of <paramref name="op"/>: the path as the guest spelled it when there is one, so that
+    /// entering a callback never resolves the object (a filter that reads <see cref="FileOperation.Path"/> pays for it,
+    /// one that does not costs the open nothing); the resolved path only for a call on a descriptor.
+    /// </summary>
+    private static string TagTarget(in FileOperation op) => op.RequestedPath ?? op.Path;
+
+    /// <summary>
+    /// What identifies <paramref name="op"/> to <see cref="IFilterManager.PendPreOperation"/>: the guest request it
+    /// describes (a filter's copy of the operation carries the same one), or for the kernel's own I/O its path.
+    /// </summary>
+    internal static object PendToken(in FileOperation op) => (object?)op.Source ?? op.Path;
+
     /// <summary>This thread's pend context, describing <paramref name="op"/> of <paramref name="guest"/>.</summary>
     private static PendContext Pendable(ref FileOperation op, Hosting.FileRequest guest)
     {
         PendContext p = t_pend ??= new PendContext { Kind = PendedOperationKind.FilePreOperation };
         p.ProcessId = op.RequesterProcessId;
         p.ThreadId = op.RequesterThreadId;
-        p.Token = op.Path;
+        p.Token = PendToken(in op);
         p.Create = op.Kind == FileOperationKind.Create ? guest : null;
         p.Deadline = 0;
         return p;
@@ -274,7 +287,7 @@ internal sealed class FilterManager
     private PreOperationStatus Resolve(Minifilter f, ref FileOperation op, Status before, PreOperationStatus verdict, Exception? thrown,
         bool inTime, CallbackMonitor.Frame frame, OperationRecord? record)
     {
-        var tag = new OperationTag(s_preNames[(int)op.Kind], op.RequesterProcessId, op.Path);
+        var tag = new OperationTag(s_preNames[(int)op.Kind], op.RequesterProcessId, TagTarget(in op));
         HeldOperation? held = frame.Held;
         frame.Held = null;
         if (thrown is not null || !inTime)
@@ -388,7 +401,7 @@ internal sealed class FilterManager
             t_postCreateFile = op.File;
             t_postFilter = f;
             Exception? thrown = null;
-            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, op.Path));
+            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, TagTarget(in op)));
             try
             {
                 post(ref view);
@@ -406,7 +419,7 @@ internal sealed class FilterManager
                 // The filter's timeout verdict: a create stands or is cancelled; other outcomes cannot change.
                 if (thrown is not null)
                 {
-                    _faults.Threw(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, op.Path), thrown);
+                    _faults.Threw(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, TagTarget(in op)), thrown);
                 }
 
                 op.Status = op.Kind == FileOperationKind.Create && before.IsSuccess && f.Policy.DenyOnTimeout ? Status.AccessDenied : before;
@@ -442,7 +455,7 @@ internal sealed class FilterManager
     {
         if (before.IsError)
         {
-            _faults.InvalidVerdict(f, new OperationTag(s_postNames[(int)op.Kind], op.RequesterProcessId, op.Path),
+            _faults.InvalidVerdict(f, new OperationTag(s_postNames[(int)op.Kind], op.RequesterProcessId, TagTarget(in op)),
                 "set " + set.Name + " over " + before.Name + ", which the file system or a filter below decided; a filter cannot undo another's verdict, the status stays");
             return before;
         }
