@@ -23,6 +23,8 @@ internal sealed unsafe class DescriptorFacts : FileObjectFacts
     private string? _path;
     private long _fileSystemType;
     private bool _fileSystemKnown;
+    private StatxBuffer _statx;
+    private bool _hasStatx;
 
     /// <summary>The descriptor the facts are read from.</summary>
     public int Descriptor => _fd;
@@ -37,6 +39,7 @@ internal sealed unsafe class DescriptorFacts : FileObjectFacts
         _path = null;
         _fileSystemKnown = false;
         _fileSystemType = 0;
+        _hasStatx = false;
         return this;
     }
 
@@ -47,6 +50,21 @@ internal sealed unsafe class DescriptorFacts : FileObjectFacts
         _stated = true;
         _identity = new FileIdentity(stat.Dev, stat.Ino);
         _type = Libc.TypeOf(stat.Mode);
+        return this;
+    }
+
+    /// <summary>
+    /// Starts an operation on <paramref name="fd"/> whose statx the caller already made (with at least the type, inode
+    /// and unique mount id): the file system is then known from the mount without an fstatfs once the mount was seen.
+    /// </summary>
+    public DescriptorFacts Set(int fd, in StatxBuffer st)
+    {
+        Set(fd);
+        _stated = true;
+        _identity = new FileIdentity(st.Device, st.Ino);
+        _type = Libc.TypeOf(st.Mode);
+        _statx = st;
+        _hasStatx = true;
         return this;
     }
 
@@ -80,7 +98,7 @@ internal sealed unsafe class DescriptorFacts : FileObjectFacts
         if (!_fileSystemKnown && _fd >= 0)
         {
             _fileSystemKnown = true;
-            _fileSystemType = FileFacts.FileSystemOf(_fd, out StatfsBuffer fs) == 0 ? fs.Type : 0;
+            _fileSystemType = _hasStatx ? MountFileSystems.TypeOf(_fd, in _statx) : FileFacts.FileSystemOf(_fd, out StatfsBuffer fs) == 0 ? fs.Type : 0;
         }
 
         return _fileSystemType;

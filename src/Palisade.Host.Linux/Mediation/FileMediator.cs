@@ -38,6 +38,7 @@ internal sealed class FileMediator(KernelHost host)
             Type = file.Type,
             Descriptor = file.Descriptor,
             Facts = file.Facts,
+            ChangeStamp = file.ChangeStamp,
         };
         return StatusErrno.ErrnoOf(host.CompleteOpen(in requester, in completion));
     }

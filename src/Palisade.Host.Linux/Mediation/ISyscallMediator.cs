@@ -178,9 +178,10 @@ internal readonly ref struct OpenedFile
     private readonly Span<byte> _buffer;
 
     /// <summary>Describes the supervisor's descriptor <paramref name="fd"/> (its identity and st_mode), using the two buffers to read its path on demand.</summary>
-    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer, FileObjectFacts? facts = null)
+    internal OpenedFile(FileIdentity identity, uint mode, int fd, Span<byte> proc, Span<byte> buffer, FileObjectFacts? facts = null, Palisade.Api.FileChangeStamp changeStamp = default)
     {
         Identity = identity;
+        ChangeStamp = changeStamp;
         _mode = mode;
         _fd = fd;
         _proc = proc;
@@ -193,6 +194,9 @@ internal readonly ref struct OpenedFile
 
     /// <summary>The type of the opened object.</summary>
     public Palisade.Api.FileObjectType Type => Interop.Libc.TypeOf(_mode);
+
+    /// <summary>The opened file's change stamp, taken with its identity; none when it was not (the kernel then takes it when asked).</summary>
+    public Palisade.Api.FileChangeStamp ChangeStamp { get; }
 
     /// <summary>Device and inode of the opened file.</summary>
     public FileIdentity Identity { get; }

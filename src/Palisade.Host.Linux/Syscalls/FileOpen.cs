@@ -318,18 +318,21 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        // The identity is for the post decision only: an open that needs none saves the system call.
-        Stat stat = default;
-        if (post && Libc.FStat(fd, &stat) < 0)
+        // The identity is for the post decision only: an open that needs none saves the system call. One statx gives the
+        // identity, the type, the change stamp and the mount (whose file system is then known without an fstatfs).
+        StatxBuffer stat = default;
+        if (post && FileFacts.StatxOf(fd, PostStatxMask, out stat) is int failed and not 0)
         {
-            int error = Libc.LastError;
             Libc.CloseOwned(fd);
-            Reply(id, error);
+            Reply(id, failed);
             return;
         }
 
         FinishOpen(id, requester, request, fd, in stat, post, s);
     }
+
+    /// <summary>What the post decision of an open reads of the opened file, in one statx.</summary>
+    private const uint PostStatxMask = FileFacts.STATX_TYPE | FileFacts.STATX_MODE | FileFacts.STATX_INO | FileFacts.STATX_MNT_ID_UNIQUE | ChangeStamps.Mask;
 
     /// <summary>True for an open that can change the file system: it creates, truncates, or opens for writing.</summary>
     private static bool CanModify(int flags) =>
@@ -460,13 +463,13 @@ internal sealed unsafe partial class Supervisor
     /// Consumes <paramref name="fd"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in Stat stat, bool post, Scratch s)
+    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in StatxBuffer stat, bool post, Scratch s)
     {
         try
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Dev, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat));
+                var opened = new OpenedFile(new FileIdentity(stat.Device, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat), ChangeStamps.From(in stat, fd));
                 int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {

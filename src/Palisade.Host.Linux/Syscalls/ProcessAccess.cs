@@ -113,19 +113,7 @@ internal sealed unsafe partial class Supervisor
     /// <summary>The pid a guest's pidfd refers to (fdinfo "Pid:"), or 0 when it is not a pidfd.</summary>
     private static int PidOfPidfd(int tid, int pidfd, Scratch s)
     {
-        _ = new Utf8Builder(s.Proc2).Append("/proc/"u8).Append(tid).Append("/fdinfo/"u8).Append(pidfd).Append("\0"u8);
-        fixed (byte* p = s.Proc2)
-        fixed (byte* b = s.Status)
-        {
-            int fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-            if (fd < 0)
-            {
-                return 0;
-            }
-
-            nint n = Libc.Read(fd, b, (nuint)s.Status.Length);
-            Libc.CloseOwned(fd);
-            return n > 0 && ProcFs.TryField(s.Status.AsSpan(0, (int)n), "Pid:"u8, 10, out long pid) ? (int)pid : 0;
-        }
+        int n = ProcFs.ReadFdInfo(tid, pidfd, s.Proc2, s.Status);
+        return n > 0 && ProcFs.TryField(s.Status.AsSpan(0, n), "Pid:"u8, 10, out long pid) ? (int)pid : 0;
     }
 }

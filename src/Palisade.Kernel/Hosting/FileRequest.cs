@@ -106,7 +106,7 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         HeldPath = path;
 
         // Before anything reads the held file: a change made while it is scanned leaves this stamp behind.
-        Operation.ChangeStamp = Io.ChangeStamps.Of(path);
+        Operation.ChangeStamp = Palisade.Interop.ChangeStamps.Of(path);
         _heldReader = reader;
         _heldReadStatus = reader >= 0 ? Status.Success : reader == -Errno.EACCES || reader == -Errno.EPERM ? Status.AccessDenied : Status.Unsuccessful;
         Operation.File = file;
@@ -146,6 +146,16 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         Operation.Source = this;
     }
 
+    /// <summary>Takes <paramref name="stamp"/> as the opened file's change stamp when it is one (the host took it with the identity).</summary>
+    public void UseStamp(FileChangeStamp stamp)
+    {
+        if (!stamp.IsNone)
+        {
+            _stamp = stamp;
+            _stampTaken = true;
+        }
+    }
+
     string? IFileObjectSource.ResolvedPath() => Facts?.ResolvedPath();
 
     string? IFileObjectSource.ResolvedNewPath() => Facts?.ResolvedNewPath();
@@ -164,7 +174,7 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         if (!_stampTaken && Descriptor >= 0)
         {
             _stampTaken = true;
-            _stamp = Io.ChangeStamps.Of(Descriptor);
+            _stamp = Palisade.Interop.ChangeStamps.Of(Descriptor);
         }
 
         return _stamp;

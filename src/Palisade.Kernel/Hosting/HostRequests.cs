@@ -127,6 +127,12 @@ public readonly struct OpenCompletion
     /// post callback that reads the file's content reads through it.
     /// </summary>
     public int Descriptor { get; init; }
+
+    /// <summary>
+    /// The file's change stamp when the host took it with the identity (one statx for both), before anything read the
+    /// file for a filter; none (the default) lets the kernel take it from <see cref="Descriptor"/> when a filter asks.
+    /// </summary>
+    public FileChangeStamp ChangeStamp { get; init; }
 }
 
 /// <summary>

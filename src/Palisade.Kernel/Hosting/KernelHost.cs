@@ -302,6 +302,7 @@ public sealed class KernelHost
         r.UseFacts(file.Facts);
         r.Operation.Status = Status.Success;
         r.Descriptor = file.Descriptor;
+        r.UseStamp(file.ChangeStamp);
         Status s = FileCall(SystemService.CompleteFileOperation, in requester, r);
         End(r.Record, s);
         ReturnSpare(r);

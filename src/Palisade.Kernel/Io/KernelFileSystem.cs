@@ -58,7 +58,7 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
             operation.File = id;
 
             // Before any filter reads the file through this handle (a post-create scan of the filter's own open).
-            operation.ChangeStamp = ChangeStamps.Of((int)Opened.DangerousGetHandle());
+            operation.ChangeStamp = Palisade.Interop.ChangeStamps.Of((int)Opened.DangerousGetHandle());
         }
 
         return Status.Success;

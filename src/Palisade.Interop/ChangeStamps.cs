@@ -1,7 +1,6 @@
 using Palisade.Api;
-using Palisade.Interop;
 
-namespace Palisade.Kernel.Io;
+namespace Palisade.Interop;
 
 /// <summary>
 /// Takes a file's change stamp (<see cref="FileChangeStamp"/>) from an open descriptor with statx(2): size, modification,
@@ -16,16 +15,25 @@ internal static class ChangeStamps
     /// <summary>How close to now a change time makes a stamp untrustworthy: two ticks at HZ=100, the coarsest Linux clock.</summary>
     public const long RacyNanoseconds = 20_000_000;
 
+    /// <summary>What a stamp is made of (size, modification, change and birth times).</summary>
+    public const uint Mask = STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_BTIME;
+
     private const uint STATX_SIZE = 0x200;
     private const uint STATX_MTIME = 0x40;
     private const uint STATX_CTIME = 0x80;
     private const uint STATX_BTIME = 0x800;
 
     /// <summary>The stamp of the open file <paramref name="fd"/> (any descriptor, O_PATH included), or none. Allocates nothing.</summary>
-    public static FileChangeStamp Of(int fd)
+    public static FileChangeStamp Of(int fd) =>
+        fd >= 0 && FileFacts.StatxOf(fd, Mask, out StatxBuffer st) == 0 ? From(in st, fd) : default;
+
+    /// <summary>
+    /// The stamp in <paramref name="st"/>, a statx of <paramref name="fd"/> made with at least <see cref="Mask"/> (so that a
+    /// caller that needs the file's identity too makes one system call for both), or none.
+    /// </summary>
+    public static FileChangeStamp From(in StatxBuffer st, int fd)
     {
-        if (fd < 0 || FileFacts.StatxOf(fd, STATX_SIZE | STATX_MTIME | STATX_CTIME | STATX_BTIME, out StatxBuffer st) != 0
-            || (st.Mask & (STATX_SIZE | STATX_MTIME | STATX_CTIME)) != (STATX_SIZE | STATX_MTIME | STATX_CTIME))
+        if ((st.Mask & (STATX_SIZE | STATX_MTIME | STATX_CTIME)) != (STATX_SIZE | STATX_MTIME | STATX_CTIME))
         {
             return default;
         }
