@@ -36,6 +36,7 @@ internal sealed class CallbackTable<T> : IRegistrationTable where T : Registrati
     /// </summary>
     public Guard.GuardGate? ChangeGate { get; set; }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     private void Publish(T[] next)
     {
         using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
@@ -43,6 +44,7 @@ internal sealed class CallbackTable<T> : IRegistrationTable where T : Registrati
     }
 
     /// <inheritdoc/>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public void ChangeEntry<TState>(TState state, Action<TState> change)
     {
         lock (_lock)

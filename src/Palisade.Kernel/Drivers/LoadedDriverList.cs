@@ -47,6 +47,7 @@ internal sealed class LoadedDriverList
         _index.Publish(ids);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public Status Add(DriverObject d)
     {
         lock (_lock)
@@ -72,6 +73,7 @@ internal sealed class LoadedDriverList
         return Status.Success;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public void Remove(DriverObject d)
     {
         lock (_lock)

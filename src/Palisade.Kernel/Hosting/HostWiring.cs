@@ -39,6 +39,7 @@ public sealed class HostWatch : IDisposable
     }
 
     /// <summary>Ends the watch. Idempotent.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public void Dispose()
     {
         int region = Interlocked.Exchange(ref _region, 0);

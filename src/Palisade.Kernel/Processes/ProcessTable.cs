@@ -47,6 +47,7 @@ internal sealed class ProcessTable
     }
 
     /// <summary>Creates the process record; returns the existing one when the pid is already known.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public GuestProcess Add(int pid, int parentPid, int userId, out bool created)
     {
         GuestProcess p;
@@ -126,6 +127,7 @@ internal sealed class ProcessTable
     }
 
     /// <summary>Unlinks and forgets a process; returns it, or null when unknown.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
     public GuestProcess? Remove(int pid)
     {
         GuestProcess? p;
