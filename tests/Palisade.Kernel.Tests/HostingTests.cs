@@ -81,4 +81,13 @@ public sealed class HostingTests : IDisposable
 
         Assert.Equal(Status.ObjectNameCollision, _k.Host.AttachProcess(77, 1, 0, "/usr/bin/sleep"));
     }
+
+    [Fact]
+    public void A_process_end_reported_after_the_kernel_shut_down_is_InvalidDeviceState_not_a_crash()
+    {
+        Assert.Equal(Status.Success, _k.Host.AttachProcess(78, 1, 0, "/usr/bin/sleep"));
+        _k.Kernel.Dispose();
+
+        Assert.Equal(Status.InvalidDeviceState, _k.Host.ProcessExited(78, 0, 9));
+    }
 }

@@ -210,7 +210,15 @@ internal sealed unsafe class ProcessExitWatcher
         w.Claimed = true;
         int signal = waitStatus & 0x7F;
         int code = signal == 0 ? (waitStatus >> 8) & 0xFF : 128 + signal;
-        _report(pid, code, signal);
+        try
+        {
+            _report(pid, code, signal);
+        }
+        catch (Exception fault) when (fault is not OutOfMemoryException)
+        {
+            // A report that fails is contained like a mediator fault: the watch goes on for every other process.
+            Launch.HiddenVerbs.WriteFault(fault);
+        }
     }
 
     /// <summary>One watched process: its pidfd (-1 once closed) and whether its end was claimed. Guarded by its lock.</summary>

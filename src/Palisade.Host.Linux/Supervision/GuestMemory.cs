@@ -39,7 +39,17 @@ internal static unsafe class GuestMemory
         }
 
         bool added = false;
-        process.Memory.DangerousAddRef(ref added);
+        try
+        {
+            process.Memory.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The process's end was seen (and its memory handle closed) while a call of one of its threads was in
+            // flight: its address space is gone.
+            return -Errno.ESRCH;
+        }
+
         try
         {
             fixed (byte* d = destination)

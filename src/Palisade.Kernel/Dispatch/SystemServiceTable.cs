@@ -11,8 +11,11 @@ namespace Palisade.Kernel.Dispatch;
 /// </summary>
 internal sealed unsafe class SystemServiceTable : IDisposable
 {
-    private nint* _table;
-    private int* _slotOf;
+    private readonly nint* _table;
+    private readonly int* _slotOf;
+
+    /// <summary>Set by <see cref="Dispose"/>: a call made after it (a host thread still reporting) gets InvalidDeviceState.</summary>
+    private volatile bool _closed;
 
     public SystemServiceTable()
     {
@@ -62,14 +65,24 @@ internal sealed unsafe class SystemServiceTable : IDisposable
             return Status.InvalidParameter;
         }
 
+        if (_closed)
+        {
+            return Status.InvalidDeviceState;
+        }
+
         return ((delegate*<PalisadeKernel, ref ServiceFrame, Status>)_table[_slotOf[index]])(kernel, ref frame);
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Closes the table: from now on every call is refused with <see cref="Status.InvalidDeviceState"/>. The block stays
+    /// allocated until the table is collected, so a call that passed the check just before the close (another thread of
+    /// the host, such as the exit watcher, still reporting while the kernel shuts down) reads valid memory.
+    /// </summary>
+    public void Dispose() => _closed = true;
+
+    ~SystemServiceTable()
     {
         NativeMemory.Free(_table);
         NativeMemory.Free(_slotOf);
-        _table = null;
-        _slotOf = null;
     }
 }
