@@ -39,6 +39,25 @@ public sealed class ResourceTests : IDisposable
         Assert.Equal(native.Stdout, palisade.Stdout);
     }
 
+    [GuestFact("sh")]
+    public void Three_hundred_guests_started_at_once_all_run_while_receiving_is_handed_over()
+    {
+        // Three hundred programs started together under the antivirus: their execs are scanned, so receiving is handed
+        // to new threads again and again. Every guest runs and ends as without palisade (once, a receiving thread that
+        // saw its hand-over claimed ended before the next was counted, the listener was closed and later calls got ENOSYS).
+        const string script = """
+            i=0 pids=""
+            while [ "$i" -lt 300 ]; do /bin/sh -c 'exit 7' & pids="$pids $!"; i=$((i + 1)); done
+            ok=0; for p in $pids; do wait "$p"; [ $? -eq 7 ] && ok=$((ok + 1)); done
+            echo "ended 7: $ok"
+            """;
+        ProcessResult native = _p.Direct("sh", "-c", script);
+        ProcessResult palisade = _p.Run(["--driver", PalisadeRun.Driver("antivirus")], "sh", "-c", script);
+
+        Assert.Equal("ended 7: 300\n", native.Stdout);
+        Assert.True(palisade.ExitCode == 0 && palisade.Stdout == native.Stdout, $"status {palisade.ExitCode}: {palisade.Stdout}\n{palisade.Stderr}");
+    }
+
     [RootGuestFact("gcc", "setpriv", "mkfifo", "bash")]
     public void Four_hundred_children_killed_while_waiting_in_a_fifo_open_leave_no_kernel_thread_behind()
     {
