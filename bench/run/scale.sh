@@ -36,6 +36,14 @@ for n in "${counts[@]}"; do
     n=$1 work=$2 opens=$3
     i=0 pids=""
     while [ "$i" -lt "$n" ]; do sleep 600 & pids="$pids $!"; i=$((i + 1)); done
+    # Measure only once every process runs sleep (started and past its exec), not while they start.
+    bin=$(readlink -f "$(command -v sleep)")
+    while :; do
+      c=0; for p in $pids; do [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$bin" ] && c=$((c + 1)); done
+      [ "$c" -ge "$n" ] && break
+      sleep 0.2
+    done
+    sleep 1
     "$work/openloop" "$opens" "$work/target.txt" > "$work/result" 2>&1
     : > "$work/ready"
     while [ ! -e "$work/done" ]; do sleep 0.2; done
