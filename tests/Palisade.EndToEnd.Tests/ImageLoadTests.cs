@@ -158,6 +158,30 @@ public sealed class ImageLoadTests : IDisposable
         Assert.Equal("dlopen NULL: " + library + ": failed to map segment from shared object\nexit=3\n", r.Stdout);
     }
 
+    [RootGuestTheory("gcc", "setpriv")]
+    [InlineData("root")]
+    [InlineData("nobody")]
+    public void Making_a_mapping_of_a_denied_file_executable_fails_with_EACCES(string guest)
+    {
+        string library = Library("libmarked.so", marked: true);
+        string protector = Compile("protector",
+            "#include <stdio.h>\n#include <errno.h>\n#include <fcntl.h>\n#include <string.h>\n#include <sys/mman.h>\n"
+            + "int main(int argc, char **argv) {\n"
+            + "  int fd = open(argv[1], O_RDONLY);\n"
+            + "  void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);\n"
+            + "  if (fd < 0 || p == MAP_FAILED) { perror(\"map\"); return 2; }\n"
+            + "  int r = mprotect(p, 4096, PROT_READ | PROT_EXEC);\n"
+            + "  printf(\"mprotect %d %s\\n\", r, r == 0 ? \"ok\" : strerror(errno));\n"
+            + "  void *anonymous = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n"
+            + "  printf(\"anonymous %d\\n\", mprotect(anonymous, 4096, PROT_READ | PROT_EXEC));\n"
+            + "  return 0;\n}\n");
+
+        ProcessResult r = Guest(Prefix(guest) + protector + " " + library, Antivirus);
+
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("mprotect -1 Permission denied\nanonymous 0\n", r.Stdout);
+    }
+
     [GuestFact("gcc", "/usr/bin/python3")]
     public void Clean_programs_scripts_and_libraries_run_unchanged()
     {
