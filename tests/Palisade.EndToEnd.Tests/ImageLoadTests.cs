@@ -183,6 +183,27 @@ public sealed class ImageLoadTests : IDisposable
     }
 
     [GuestFact("gcc", "/usr/bin/python3")]
+    public void A_memfd_script_executed_through_its_descriptor_whose_interpreter_is_denied_is_refused_with_EACCES()
+    {
+        string interpreter = Program("marked-interpreter", marked: true);
+        string python = Path.Combine(_dir, "fexecve.py");
+        File.WriteAllText(python, string.Join('\n',
+            "import os",
+            "fd = os.memfd_create('script', 0)",
+            "os.write(fd, b'#!" + interpreter + "\\necho memfd script ran\\n')",
+            "try:",
+            "    os.execve(fd, ['script'], {})",
+            "except PermissionError:",
+            "    print('denied')",
+            ""));
+
+        ProcessResult r = Guest("/usr/bin/python3 " + python, Antivirus);
+
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("denied\n", r.Stdout);
+    }
+
+    [GuestFact("gcc", "/usr/bin/python3")]
     public void Clean_programs_scripts_and_libraries_run_unchanged()
     {
         string program = Program("clean-program", marked: false);
