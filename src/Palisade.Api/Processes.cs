@@ -17,9 +17,9 @@ namespace Palisade.Api;
 /// creation instead: <see cref="PendCreate"/>, return <see cref="Status.Pending"/>, and complete it later with
 /// <see cref="CompletePendedCreate"/>.</para>
 /// <para><b>Containment.</b> A callback that throws, that has not returned 5 seconds after it was called (its deadline),
-/// or (process create) that returns <see cref="Status.Pending"/> without a pend faults: the registration's timeout verdict
-/// applies (<see cref="TimeoutVerdict.Allow"/> by default; <see cref="TimeoutVerdict.Deny"/> denies the creation with
-/// <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
+/// or (process create) that returns <see cref="Status.Pending"/> without a pend, or (image load) that returns
+/// <see cref="Status.Pending"/> at all, faults: the registration's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>
+/// by default; <see cref="TimeoutVerdict.Deny"/> denies the creation or the image load with <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
 /// and the driver's fault callbacks are told. The registration is disabled only as its
 /// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>

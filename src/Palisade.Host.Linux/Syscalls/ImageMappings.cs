@@ -113,7 +113,7 @@ internal sealed unsafe partial class Supervisor
                     continue;
                 }
 
-                var call = new ImageMappingCall { Path = line.Name, Image = line.File, Type = FileObjectType.Regular };
+                var call = new ImageMappingCall { Path = line.Name, Image = line.File, Type = MappedFileType(requester.ProcessId, in line, s.Proc) };
                 int decision = _mediator.ImageMapping(requester, call);
                 if (decision != 0)
                 {
@@ -129,5 +129,34 @@ internal sealed unsafe partial class Supervisor
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// The type of the file behind a mapping, from /proc/PID/map_files/START-END (stat follows it to the file); a regular
+    /// file when that cannot be read (it needs CAP_SYS_ADMIN) or names another file, so that a driver still looks at it.
+    /// </summary>
+    private static FileObjectType MappedFileType(int process, in MapLine line, Span<byte> proc)
+    {
+        var name = new Utf8Builder(proc).Append("/proc/"u8).Append(process).Append("/map_files/"u8);
+        int length = name.Length;
+        length += Hex(line.Start, proc[length..]);
+        proc[length++] = (byte)'-';
+        length += Hex(line.End, proc[length..]);
+        proc[length] = 0;
+        Stat stat;
+        fixed (byte* p = proc)
+        {
+            return Libc.FStatAt(Libc.AT_FDCWD, p, &stat, 0) == 0 && new FileIdentity(stat.Dev, stat.Ino) == line.File
+                ? Libc.TypeOf(stat.Mode)
+                : FileObjectType.Regular;
+        }
+    }
+
+    /// <summary>Writes <paramref name="value"/> in lowercase hex without leading zeros, as /proc names mappings.</summary>
+    private static int Hex(ulong value, Span<byte> destination)
+    {
+        bool ok = System.Buffers.Text.Utf8Formatter.TryFormat(value, destination, out int written, new System.Buffers.StandardFormat('x'));
+        System.Diagnostics.Debug.Assert(ok);
+        return written;
     }
 }

@@ -142,25 +142,16 @@ internal static unsafe class SystemServices
             return verdict;
         }
 
-        // Every image the exec loads, before it runs: the first denial fails the exec, and the process keeps its old image.
-        if (f.Images is { } images)
+        // Every image the exec loads, before it runs (the file named alone, as an executable, when the host gave no list):
+        // the first denial fails the exec, and the process keeps its old image.
+        var named = new ImageLoadInfo
         {
-            foreach (ImageLoadInfo image in images)
-            {
-                verdict = k.Processes.NotifyImageLoad(in image, k.CurrentRecord);
-                if (verdict.IsError)
-                {
-                    return verdict;
-                }
-            }
-        }
-        else
+            ProcessId = f.Create.ProcessId, ImagePath = f.Create.ImagePath, File = f.Create.File,
+            Kind = ImageLoadKind.Executable, FileType = FileObjectType.Regular,
+        };
+        ReadOnlySpan<ImageLoadInfo> images = f.Images ?? new ReadOnlySpan<ImageLoadInfo>(in named);
+        foreach (ref readonly ImageLoadInfo image in images)
         {
-            var image = new ImageLoadInfo
-            {
-                ProcessId = f.Create.ProcessId, ImagePath = f.Create.ImagePath, File = f.Create.File,
-                Kind = ImageLoadKind.Executable, FileType = FileObjectType.Regular,
-            };
             verdict = k.Processes.NotifyImageLoad(in image, k.CurrentRecord);
             if (verdict.IsError)
             {
