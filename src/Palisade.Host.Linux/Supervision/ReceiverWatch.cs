@@ -296,11 +296,15 @@ internal sealed class ReceiverWatch : IDisposable
             int free = Array.IndexOf(_waiters, null);
             _waiters[free] = new Waiter(ticket, id, process, thread, receiver);
             Interlocked.Increment(ref _waiting);
+
+            // The new receiver is counted before the lock is left: the old thread's End, which takes this lock before it
+            // returns false, must not let the old thread end as the last one serving the listener (it would close the
+            // listener under every guest, whose calls would then fail with ENOSYS) before the new one is counted.
+            Interlocked.Increment(ref _takeOvers);
+            _takeOver();
         }
 
         _limitReported = false;
-        Interlocked.Increment(ref _takeOvers);
-        _takeOver();
     }
 
     /// <summary>At the bound: cuts the receiving thread's slow notification short, unless it has just ended.</summary>
