@@ -8,10 +8,11 @@
 //                  through a descriptor left open, O_APPEND, truncate, another process, or from outside Palisade —
 //                  moves the stamp, and the next open or exec scans again. The driver keeps no cache of its own.
 //   "antivirus-io" (325001) cleanup: after a guest wrote a file, scans the new content (to report it; the cleanup
-//                  cannot be refused). It also issues the driver's own I/O for the process-create check: its OpenFile goes to
-//                  filters below it only, so it reaches "antivirus", whose post-create scans the opened file and
-//                  records its identity; the process-create callback then checks that identity against the image
-//                  that will really run.
+//                  cannot be refused). It also issues the driver's own I/O for the process-create and image-load checks: its
+//                  OpenFile goes to filters below it only, so it reaches "antivirus", whose post-create scans the opened
+//                  file and records its identity; the callback then checks that identity against the image that will
+//                  really run. The image-load callback scans every image an exec or a mapping loads besides the file the
+//                  exec names (#! interpreters, the ELF interpreter, shared libraries, dlopen, executable mappings).
 //
 // Scanning elsewhere (scanService, asyncScan): the pre-create holds the open (IFilterManager.PendPreOperation) instead of
 // scanning on the guest's thread. With scanService, the scan request goes to a user-mode scanning service through the
@@ -60,6 +61,7 @@ public sealed class AntivirusDriver : IDriver
     private CallbackCookie _scanFilter;
     private CallbackCookie _ioFilter;
     private CallbackCookie _processCreate;
+    private CallbackCookie _imageLoad;
     private CallbackCookie _product;
     private CallbackCookie _parametersChanged;
     private long _scans;
@@ -113,6 +115,12 @@ public sealed class AntivirusDriver : IDriver
         }
 
         s = context.Processes.RegisterProcessCreate(OnProcessCreate, out _processCreate);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        s = context.Processes.RegisterImageLoad(OnImageLoad, out _imageLoad);
         if (s.IsError)
         {
             return s;
@@ -188,6 +196,7 @@ public sealed class AntivirusDriver : IDriver
 
         _context.UnregisterParametersChanged(_parametersChanged);
         _context.SecurityCenter.UnregisterProduct(_product);
+        _context.Processes.Unregister(_imageLoad);
         _context.Processes.Unregister(_processCreate);
         _context.Files.UnregisterFilter(_ioFilter);
         _context.Files.UnregisterFilter(_scanFilter);
@@ -326,7 +335,7 @@ public sealed class AntivirusDriver : IDriver
             return;
         }
 
-        Detected(scan.Config, detection, scan.Path, scan.ProcessId, "open denied");
+        Detected(scan.Config, detection, scan.Path, scan.File, scan.ProcessId, "open denied");
         files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.Complete, Status.AccessDenied, null);
     }
 
@@ -420,7 +429,7 @@ public sealed class AntivirusDriver : IDriver
             t_probeDetection = detection;
         }
 
-        Detected(config, detection, op.Path, pid, "open denied");
+        Detected(config, detection, op.Path, op.File, pid, "open denied");
     }
 
     private PreOperationStatus PreCleanup(ref FileOperation op)
@@ -435,7 +444,7 @@ public sealed class AntivirusDriver : IDriver
         // file is opened with the scan filter's own I/O, which filters below it see and the scan filter does not.
         IFilterManager files = _context!.Files;
         Configuration config = _config!;
-        if (files.OpenFile(_scanFilter, op.Path, FileAccess.Read, out Stream? stream).IsError || stream is null)
+        if (files.OpenFile(_scanFilter, op.Path, FileAccess.Read, out Stream? stream, out FileIdentity scanned).IsError || stream is null)
         {
             return PreOperationStatus.SuccessNoCallback;
         }
@@ -454,24 +463,47 @@ public sealed class AntivirusDriver : IDriver
 
         if (detection is not null)
         {
-            Detected(config, detection, op.Path, op.RequesterProcessId, "found after a write");
+            Detected(config, detection, op.Path, scanned, op.RequesterProcessId, "found after a write");
         }
 
         return PreOperationStatus.SuccessNoCallback;
     }
 
-    private Status OnProcessCreate(in ProcessCreateInfo info)
+    private Status OnProcessCreate(in ProcessCreateInfo info) =>
+        // The image cannot be opened for reading (gone, or another filter refused): the exec itself will meet the same
+        // refusal, and the post-create scan of its own open still applies.
+        ScanImage(info.ProcessId, info.ImagePath, info.File, "exec", unreadable: Status.Success);
+
+    /// <summary>
+    /// Every image other than the file an exec names (which <see cref="OnProcessCreate"/> scanned): a script's interpreter,
+    /// the ELF interpreter, a shared library, a dlopen, any file mapped executable. Such an image the driver cannot read
+    /// by its path (a memfd, a deleted file) is refused: it would run unscanned.
+    /// </summary>
+    private Status OnImageLoad(in ImageLoadInfo info)
     {
-        // Always through the probe: its open gives the kernel a descriptor of the image to take the change stamp from, and
-        // the post-create finds the cached verdict when the image did not change since it was scanned.
+        if (info.Kind is ImageLoadKind.Executable or ImageLoadKind.Script || info.FileType != FileObjectType.Regular)
+        {
+            return Status.Success;
+        }
+
+        return ScanImage(info.ProcessId, info.ImagePath, info.File, info.Kind == ImageLoadKind.Mapping ? "mapping" : "exec", unreadable: Status.AccessDenied);
+    }
+
+    /// <summary>
+    /// Scans an image through the probe: its open gives the kernel a descriptor of the image to take the change stamp from,
+    /// and the post-create finds the cached verdict when the image did not change since it was scanned. The file opened
+    /// must be <paramref name="file"/>, the image about to run.
+    /// </summary>
+    private Status ScanImage(int processId, string path, FileIdentity file, string what, Status unreadable)
+    {
         IFilterManager files = _context!.Files;
         t_probeOwner = this;
-        t_probeProcessId = info.ProcessId;
+        t_probeProcessId = processId;
         t_probeFile = default;
         t_probeDetection = null;
         try
         {
-            Status s = files.OpenFile(_ioFilter, info.ImagePath, FileAccess.Read, out Stream? stream);
+            Status s = files.OpenFile(_ioFilter, path, FileAccess.Read, out Stream? stream);
             stream?.Dispose();
             if (t_probeDetection is not null)
             {
@@ -480,15 +512,19 @@ public sealed class AntivirusDriver : IDriver
 
             if (s.IsError)
             {
-                // The image cannot be opened for reading (gone, or another filter refused): the exec itself will
-                // meet the same refusal, and the post-create scan of its own open still applies.
-                return Status.Success;
+                if (unreadable.IsError)
+                {
+                    _context.ReportEvent("image-unreadable", "the image " + path + " (" + file.ToString() + ") cannot be read to be scanned ("
+                        + s.Name + "); " + what + " denied", processId, path);
+                }
+
+                return unreadable;
             }
 
-            if (!info.File.IsNone && t_probeFile != info.File)
+            if (!file.IsNone && t_probeFile != file)
             {
-                _context.ReportEvent("image-mismatch", "the file at " + info.ImagePath + " (" + t_probeFile.ToString()
-                    + ") is not the image about to run (" + info.File.ToString() + "); it could not be scanned, exec denied", info.ProcessId, info.ImagePath);
+                _context.ReportEvent("image-mismatch", "the file at " + path + " (" + t_probeFile.ToString()
+                    + ") is not the image about to run (" + file.ToString() + "); it could not be scanned, " + what + " denied", processId, path);
                 return Status.AccessDenied;
             }
 
@@ -501,13 +537,13 @@ public sealed class AntivirusDriver : IDriver
         }
     }
 
-    private void Detected(Configuration config, string detection, string path, int processId, string action)
+    private void Detected(Configuration config, string detection, string path, FileIdentity file, int processId, string action)
     {
         string message = detection + " in " + path + ": " + action;
         string? folder = config.Options.Quarantine;
         if (folder is not null)
         {
-            Status moved = Quarantine.Move(_context!.Files, _scanFilter, folder, path, out string? destination);
+            Status moved = Quarantine.Move(_context!.Files, _scanFilter, folder, path, file, out string? destination);
             message += moved.IsSuccess
                 ? "; quarantined as " + destination
                 : "; quarantine failed: " + moved.Name;

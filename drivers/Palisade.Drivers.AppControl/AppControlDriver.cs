@@ -1,5 +1,7 @@
 // The sample application control: a process-create callback that lets a program image start only when the allow
-// list names it, by path or by the SHA-256 of its content; in audit mode it only reports what it would deny.
+// list names it, by path or by the SHA-256 of its content, and an image-load callback that holds every other image a
+// process runs code from (#! interpreters, the ELF interpreter, shared libraries, dlopen) to the same list; in audit
+// mode it only reports what it would deny.
 //
 // The digest is computed from the exact file that will run, never from whatever a path names a moment later:
 // the driver opens the image with its own I/O (IFilterManager.OpenFile through the "appcontrol-io" filter), which
@@ -47,6 +49,7 @@ public sealed class AppControlDriver : IDriver
     private CallbackCookie _filter;
     private CallbackCookie _ioFilter;
     private CallbackCookie _processCreate;
+    private CallbackCookie _imageLoad;
     private CallbackCookie _product;
     private long _hashes;
 
@@ -96,6 +99,12 @@ public sealed class AppControlDriver : IDriver
             return s;
         }
 
+        s = context.Processes.RegisterImageLoad(OnImageLoad, out _imageLoad);
+        if (s.IsError)
+        {
+            return s;
+        }
+
         s = context.SecurityCenter.RegisterProduct(SecurityProductKind.ApplicationControl, ProductName, out _product);
         if (s.IsError)
         {
@@ -116,6 +125,7 @@ public sealed class AppControlDriver : IDriver
         }
 
         _context.SecurityCenter.UnregisterProduct(_product);
+        _context.Processes.Unregister(_imageLoad);
         _context.Processes.Unregister(_processCreate);
         _context.Files.UnregisterFilter(_ioFilter);
         _context.Files.UnregisterFilter(_filter);
@@ -220,36 +230,53 @@ public sealed class AppControlDriver : IDriver
         }
     }
 
-    private Status OnProcessCreate(in ProcessCreateInfo info)
+    private Status OnProcessCreate(in ProcessCreateInfo info) => Decide(info.ProcessId, info.ImagePath, info.File, "");
+
+    /// <summary>
+    /// Every image other than the file an exec names (which <see cref="OnProcessCreate"/> decided): a script's interpreter,
+    /// the ELF interpreter, shared libraries, dlopen, any file mapped executable. The allow list must name each of them
+    /// (by path or digest), as it names programs.
+    /// </summary>
+    private Status OnImageLoad(in ImageLoadInfo info) =>
+        info.Kind is ImageLoadKind.Executable or ImageLoadKind.Script || info.FileType != FileObjectType.Regular
+            ? Status.Success
+            : Decide(info.ProcessId, info.ImagePath, info.File, info.Kind switch
+            {
+                ImageLoadKind.ScriptInterpreter => " (script interpreter)",
+                ImageLoadKind.ElfInterpreter => " (ELF interpreter)",
+                _ => " (executable mapping)",
+            });
+
+    private Status Decide(int processId, string imagePath, FileIdentity file, string kind)
     {
         AllowList list = _allowList!;
-        if (list.AllowsPath(info.ImagePath))
+        if (list.AllowsPath(imagePath))
         {
             return Status.Success;
         }
 
         // Always through the probe: its open gives the kernel the descriptor to take the image's change stamp from; an
         // unchanged image is found in the verdict cache there and not hashed again.
-        string? problem = Probe(in info, out ImageDigestContext? digest);
+        string? problem = Probe(imagePath, file, out ImageDigestContext? digest);
         if (digest is not null && list.AllowsDigest(digest.Digest))
         {
             return Status.Success;
         }
 
-        string message = info.ImagePath + (digest is not null ? " (sha256 " + digest.Hex + ")" : "")
+        string message = imagePath + kind + (digest is not null ? " (sha256 " + digest.Hex + ")" : "")
             + (problem ?? " is not on the allow list");
         if (!Enforce)
         {
-            _context!.ReportEvent("audit", "would deny " + message, info.ProcessId, info.ImagePath);
+            _context!.ReportEvent("audit", "would deny " + message, processId, imagePath);
             return Status.Success;
         }
 
-        _context!.ReportEvent("blocked", "denied " + message, info.ProcessId, info.ImagePath);
+        _context!.ReportEvent("blocked", "denied " + message, processId, imagePath);
         return Status.AccessDenied;
     }
 
     /// <summary>Hashes the image through the driver's own I/O; returns why no trustworthy digest came back, or null.</summary>
-    private string? Probe(in ProcessCreateInfo info, out ImageDigestContext? digest)
+    private string? Probe(string imagePath, FileIdentity file, out ImageDigestContext? digest)
     {
         digest = null;
         t_probeOwner = this;
@@ -257,14 +284,14 @@ public sealed class AppControlDriver : IDriver
         t_probeDigest = null;
         try
         {
-            Status s = _context!.Files.OpenFile(_ioFilter, info.ImagePath, FileAccess.Read, out Stream? stream);
+            Status s = _context!.Files.OpenFile(_ioFilter, imagePath, FileAccess.Read, out Stream? stream);
             stream?.Dispose();
             if (s.IsError)
             {
                 return ": the image cannot be read (" + s.Name + ")";
             }
 
-            if (!info.File.IsNone && t_probeFile != info.File)
+            if (!file.IsNone && t_probeFile != file)
             {
                 return ": the file at that path is not the image about to run";
             }

@@ -166,9 +166,15 @@ public sealed class SelfProtectionDriver : IDriver
         return Status.Success;
     }
 
-    // Image load follows a process creation every callback allowed: the image now runs in the process.
-    private void OnImageLoad(in ImageLoadInfo info)
+    // The image load of the file an exec names follows a process creation every callback allowed: that image now runs in
+    // the process. The other loads (interpreters, libraries) change nothing about which program the process is.
+    private Status OnImageLoad(in ImageLoadInfo info)
     {
+        if (info.Kind is not (ImageLoadKind.Executable or ImageLoadKind.Script))
+        {
+            return Status.Success;
+        }
+
         if (_set!.IsProtectedImage(info.ImagePath))
         {
             _pids[info.ProcessId] = 0;
@@ -178,6 +184,8 @@ public sealed class SelfProtectionDriver : IDriver
         {
             Forget(info.ProcessId);
         }
+
+        return Status.Success;
     }
 
     private void OnThreadCreate(in ThreadInfo info)

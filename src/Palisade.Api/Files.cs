@@ -35,8 +35,9 @@ namespace Palisade.Api;
 /// <see cref="FileOperationKind.Read"/> and <see cref="FileOperationKind.Write"/> (opt-in: they make every read or
 /// write of the files a guest opens through the filter manager go to the supervisor, which is slow).</para>
 /// <para><b>Own I/O.</b> A filter opens, renames, deletes and changes files through
-/// <see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?, out FileIdentity)"/>, <see cref="RenameFile"/>,
-/// <see cref="DeleteFile"/> and <see cref="SetFileInformation"/>, naming itself with its cookie: that I/O starts below
+/// <see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?, out FileIdentity)"/>,
+/// <see cref="RenameFile(CallbackCookie, string, string, FileIdentity)"/>, <see cref="DeleteFile(CallbackCookie, string, FileIdentity)"/>
+/// (which act only on the file the filter decided on) and <see cref="SetFileInformation"/>, naming itself with its cookie: that I/O starts below
 /// the filter, so neither the filter itself nor any filter above it sees it (FltCreateFile, FltSetInformationFile). A
 /// driver's I/O on no filter's behalf (reading its configuration at load) passes <c>default(CallbackCookie)</c>: it
 /// starts above every minifilter, as a program's would. Drivers that run inside the kernel process do all their file
@@ -300,6 +301,38 @@ public interface IFilterManager
     /// it; <see cref="Status.InvalidHandle"/>; <see cref="Status.InvalidDeviceState"/> after the driver unloaded;
     /// <see cref="Status.Unsuccessful"/> for any other failure of the file system.</returns>
     Status DeleteFile(CallbackCookie cookie, string path);
+
+    /// <summary>
+    /// Renames a file as <see cref="RenameFile(CallbackCookie, string, string)"/> does, but only when <paramref name="path"/>
+    /// still names <paramref name="expected"/>, the file the caller decided on (a scanned file it quarantines), without
+    /// following any symbolic link: the kernel opens the folder of <paramref name="path"/> with no symbolic link resolved
+    /// (openat2 <c>RESOLVE_NO_SYMLINKS</c>), checks the identity of the last name in that very folder without following it,
+    /// and renames relative to that folder, so a name swapped to another file, or a path that reaches the file through a
+    /// symbolic link or <c>..</c> over one, moves nothing. The filters below see <see cref="FileOperation.File"/> set to
+    /// <paramref name="expected"/>.
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">The absolute path of the file to rename.</param>
+    /// <param name="newPath">Its new absolute path, on the same file system; its folder is also opened without following
+    /// symbolic links.</param>
+    /// <param name="expected">The identity the file must have; must not be none.</param>
+    /// <returns>The statuses of <see cref="RenameFile(CallbackCookie, string, string)"/>, <see cref="Status.InvalidParameter"/>
+    /// for an <paramref name="expected"/> that is none, and <see cref="Status.FileIdentityMismatch"/> when the name names
+    /// another file, or a folder of either path is reached through a symbolic link.</returns>
+    Status RenameFile(CallbackCookie cookie, string path, string newPath, FileIdentity expected);
+
+    /// <summary>
+    /// Deletes a file as <see cref="DeleteFile(CallbackCookie, string)"/> does, but only when <paramref name="path"/> still
+    /// names <paramref name="expected"/>, checked and unlinked relative to its folder opened with no symbolic link resolved
+    /// (see <see cref="RenameFile(CallbackCookie, string, string, FileIdentity)"/>).
+    /// </summary>
+    /// <param name="cookie">The filter's cookie, or <c>default(CallbackCookie)</c> for I/O on no filter's behalf.</param>
+    /// <param name="path">The absolute path of the file.</param>
+    /// <param name="expected">The identity the file must have; must not be none.</param>
+    /// <returns>The statuses of <see cref="DeleteFile(CallbackCookie, string)"/>, <see cref="Status.InvalidParameter"/> for an
+    /// <paramref name="expected"/> that is none, and <see cref="Status.FileIdentityMismatch"/> when the name names another
+    /// file, or its folder is reached through a symbolic link.</returns>
+    Status DeleteFile(CallbackCookie cookie, string path, FileIdentity expected);
 
     /// <summary>
     /// Changes a file's size, permission bits or owner as the filter's own I/O (FltSetInformationFile): a

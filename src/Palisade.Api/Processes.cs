@@ -17,9 +17,9 @@ namespace Palisade.Api;
 /// creation instead: <see cref="PendCreate"/>, return <see cref="Status.Pending"/>, and complete it later with
 /// <see cref="CompletePendedCreate"/>.</para>
 /// <para><b>Containment.</b> A callback that throws, that has not returned 5 seconds after it was called (its deadline),
-/// or (process create) that returns <see cref="Status.Pending"/> without a pend faults: the registration's timeout verdict
-/// applies (<see cref="TimeoutVerdict.Allow"/> by default; <see cref="TimeoutVerdict.Deny"/> denies the creation with
-/// <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
+/// or (process create) that returns <see cref="Status.Pending"/> without a pend, or (image load) that returns
+/// <see cref="Status.Pending"/> at all, faults: the registration's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>
+/// by default; <see cref="TimeoutVerdict.Deny"/> denies the creation or the image load with <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
 /// and the driver's fault callbacks are told. The registration is disabled only as its
 /// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
@@ -56,7 +56,13 @@ public interface IProcessCallbacks
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status RegisterThreadExit(ThreadCallback callback, out CallbackCookie cookie);
 
-    /// <summary>Registers a callback called when a program image is mapped into a process (at exec, after the process-create callbacks allowed it).</summary>
+    /// <summary>
+    /// Registers a callback called before each image a process is about to run code from is loaded (PsSetLoadImageNotifyRoutine,
+    /// with a verdict): at exec, after the process-create callbacks allowed it, the file named to exec, the interpreter of a
+    /// <c>#!</c> script (each, when interpreters nest) and the ELF interpreter its program headers name; later, every file a
+    /// process maps executable (shared libraries, <c>dlopen</c>, a program started through the dynamic loader, a mapping
+    /// made executable with <c>mprotect</c>). See <see cref="ImageLoadKind"/>. The callback may deny the load.
+    /// </summary>
     /// <param name="callback">The callback. Must not be null.</param>
     /// <param name="cookie">On success, names the registration; otherwise default.</param>
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
@@ -116,10 +122,19 @@ public delegate void ProcessExitCallback(in ProcessExitInfo info);
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry")]
 public delegate void ThreadCallback(in ThreadInfo info);
 
-/// <summary>Observes an image load.</summary>
-/// <param name="info">The image.</param>
-[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "EDR telemetry")]
-public delegate void ImageLoadCallback(in ImageLoadInfo info);
+/// <summary>
+/// Decides whether an image may be loaded into a process. Return <see cref="Status.Success"/> to allow, or an error status
+/// (typically <see cref="Status.AccessDenied"/>) to deny: the first error of any callback denies the load, later callbacks
+/// still run. A denied exec image (<see cref="ImageLoadKind.Executable"/>, <see cref="ImageLoadKind.Script"/>,
+/// <see cref="ImageLoadKind.ScriptInterpreter"/>, <see cref="ImageLoadKind.ElfInterpreter"/>) fails the guest's exec with the
+/// status's errno (<c>EACCES</c>); a denied <see cref="ImageLoadKind.Mapping"/> fails the guest's <c>mmap</c> or
+/// <c>mprotect</c> with <c>EACCES</c> before anything is mapped (a dynamic loader then reports the library as not
+/// loadable: <c>dlopen</c> returns NULL and <c>dlerror</c> says "Permission denied").
+/// </summary>
+/// <param name="info">The image. Valid only during the call.</param>
+/// <returns>The verdict. A callback that throws or overruns its deadline takes its registration's timeout verdict.</returns>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "application control", "EDR telemetry")]
+public delegate Status ImageLoadCallback(in ImageLoadInfo info);
 
 /// <summary>What a process-create callback sees.</summary>
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus")]
@@ -187,16 +202,55 @@ public readonly struct ThreadInfo
     public int CreatorThreadId { get; init; }
 }
 
-/// <summary>What an image-load callback sees.</summary>
-[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "EDR telemetry")]
+/// <summary>
+/// What an image-load callback sees: one file a process is about to run code from, described as Linux resolved it (the
+/// file behind the descriptor or name the kernel loads, never the text a guest wrote).
+/// </summary>
+/// <remarks>
+/// <para>The image loads of one exec come in the order Linux loads them: the file named to exec
+/// (<see cref="ImageLoadKind.Executable"/>, or <see cref="ImageLoadKind.Script"/> when it starts with <c>#!</c>), then each
+/// <c>#!</c> interpreter in turn (<see cref="ImageLoadKind.ScriptInterpreter"/>, up to Linux's depth of 5), then the ELF
+/// interpreter of the program that finally runs (<see cref="ImageLoadKind.ElfInterpreter"/>), all before the exec proceeds.
+/// Every later executable file mapping is one <see cref="ImageLoadKind.Mapping"/> load. Anonymous executable memory (a JIT)
+/// is no image and is not reported. docs/security.md lists what this does not cover.</para>
+/// </remarks>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "application control", "EDR telemetry")]
 public readonly struct ImageLoadInfo
 {
     /// <summary>The process the image is loaded into.</summary>
     public int ProcessId { get; init; }
 
-    /// <summary>The absolute path of the image.</summary>
+    /// <summary>The absolute path of the image as Linux resolved it (no <c>..</c>, <c>//</c> or symbolic links); for a file
+    /// with no name (a memfd, a deleted file), what Linux reports for it, such as <c>/memfd:name (deleted)</c>.</summary>
     public string ImagePath { get; init; }
 
-    /// <summary>The identity of the image file.</summary>
+    /// <summary>The identity of the image file: the very file Linux loads.</summary>
     public FileIdentity File { get; init; }
+
+    /// <summary>How the image is loaded.</summary>
+    public ImageLoadKind Kind { get; init; }
+
+    /// <summary>What kind of object the image is (a regular file, or for a mapping possibly a device).</summary>
+    public FileObjectType FileType { get; init; }
+}
+
+/// <summary>How an image comes to run in a process (<see cref="ImageLoadInfo.Kind"/>).</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "antivirus", "application control", "EDR telemetry")]
+public enum ImageLoadKind
+{
+    /// <summary>The program file named to <c>execve</c>/<c>execveat</c> (a memfd through <c>AT_EMPTY_PATH</c> included).</summary>
+    Executable,
+
+    /// <summary>The file named to exec is a <c>#!</c> script: its interpreter runs and reads it.</summary>
+    Script,
+
+    /// <summary>The interpreter a <c>#!</c> line names (itself a script when interpreters nest).</summary>
+    ScriptInterpreter,
+
+    /// <summary>The ELF interpreter (dynamic loader) the program's <c>PT_INTERP</c> header names, mapped by Linux at exec.</summary>
+    ElfInterpreter,
+
+    /// <summary>A file mapped executable by the process: a shared library, a <c>dlopen</c>, a program started through the
+    /// dynamic loader (<c>ld-linux-x86-64.so.2 /path/program</c>), an <c>mprotect</c> that makes a file mapping executable.</summary>
+    Mapping,
 }

@@ -134,6 +134,12 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>A held operation was already completed by an earlier call; the later completion changed nothing.</summary>
     public static Status AlreadyCompleted => new(0xE000_0005);
 
+    /// <summary>
+    /// A name does not name the file the caller decided on: it was replaced by another file, or reaches a file only through a
+    /// symbolic link (an own-I/O rename or delete given an expected <see cref="FileIdentity"/>). Nothing was changed.
+    /// </summary>
+    public static Status FileIdentityMismatch => new(0xE000_0006);
+
     /// <summary>The driver references a kernel assembly other than Palisade.Api, or its entry type is unusable.</summary>
     public static Status DriverBlocked => new(0xC000_036B);
 
@@ -177,6 +183,7 @@ public readonly struct Status : IEquatable<Status>
         0xE000_0003 => nameof(CallbackFaulted),
         0xE000_0004 => nameof(UntrustedSigner),
         0xE000_0005 => nameof(AlreadyCompleted),
+        0xE000_0006 => nameof(FileIdentityMismatch),
         _ => "0x" + Code.ToString("X8", CultureInfo.InvariantCulture),
     };
 
@@ -217,6 +224,7 @@ public readonly struct Status : IEquatable<Status>
         0xE000_0003 => "A driver callback threw an exception.",
         0xE000_0004 => "The signer is not in the kernel's trust store.",
         0xE000_0005 => "The held operation was already completed.",
+        0xE000_0006 => "The name no longer names the file the operation was decided on.",
         _ => IsSuccess ? "Success." : "Error.",
     };
 

@@ -4,6 +4,9 @@ namespace Palisade.Interop;
 internal static class Sys
 {
     public const int Close = 3;
+    public const int Mmap = 9;
+    public const int Mprotect = 10;
+    public const int PkeyMprotect = 329;
     public const int Open = 2;
     public const int Kill = 62;
     public const int Truncate = 76;

@@ -160,7 +160,8 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         File.Copy("/usr/bin/true", tool);
         string list = Path.Combine(_dir, "allow.list");
         string sha256 = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(tool)));
-        File.WriteAllText(list, "path /usr/bin/\n" + (listTheTool ? "sha256 " + sha256 + " the tool\n" : ""));
+        // The shell and the tool load the C library and the dynamic loader: images the list must name too.
+        File.WriteAllText(list, "path /usr/bin/\npath /usr/lib/\n" + (listTheTool ? "sha256 " + sha256 + " the tool\n" : ""));
         return Palisade(Run("appcontrol", ["allowlist=" + list, "mode=enforce"], "/bin/sh", "-c", tool + "; echo tool=$?"));
     }
 

@@ -180,7 +180,28 @@ public sealed class FilterBuilderTests
         Assert.Equal(Allow, Evaluate(SyscallFamilies.All, X86_64, 44, arg4: 0));
     }
 
-    private static uint Evaluate(SyscallFamilies families, uint arch, uint nr, ulong arg0 = 0, ulong arg4 = 0, ulong arg1 = 0)
+    [Theory]
+    [InlineData(0x5 /* PROT_READ|PROT_EXEC */, 0x2 /* MAP_PRIVATE */, 3UL, Notify)]
+    [InlineData(0x1 /* PROT_READ */, 0x2, 3UL, Allow)]
+    [InlineData(0x7, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, 3UL, Allow)]
+    [InlineData(0x5, 0x2, 0xFFFF_FFFFUL /* fd -1 */, Allow)]
+    [InlineData(0x5, 0x2, 0xFFFF_FFFF_FFFF_FFFFUL /* fd -1, sign-extended */, Allow)]
+    public void Mmap_goes_to_the_supervisor_only_to_map_a_file_executable(ulong prot, ulong flags, ulong fd, uint expected)
+    {
+        Assert.Equal(expected, Evaluate(SyscallFamilies.All, X86_64, 9, arg2: prot, arg3: flags, arg4: fd));
+    }
+
+    [Theory]
+    [InlineData(10U /* mprotect */)]
+    [InlineData(329U /* pkey_mprotect */)]
+    public void Mprotect_goes_to_the_supervisor_only_when_it_adds_PROT_EXEC(uint nr)
+    {
+        Assert.Equal(Notify, Evaluate(SyscallFamilies.ImageMappings, X86_64, nr, arg2: 0x5));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.ImageMappings, X86_64, nr, arg2: 0x3));
+        Assert.Equal(Allow, Evaluate(SyscallFamilies.All & ~SyscallFamilies.ImageMappings, X86_64, nr, arg2: 0x5));
+    }
+
+    private static uint Evaluate(SyscallFamilies families, uint arch, uint nr, ulong arg0 = 0, ulong arg4 = 0, ulong arg1 = 0, ulong arg2 = 0, ulong arg3 = 0)
     {
         SockFilter[] program = FilterBuilder.Build(families);
         Span<byte> data = stackalloc byte[64];
@@ -188,6 +209,8 @@ public sealed class FilterBuilderTests
         BitConverter.TryWriteBytes(data[4..], arch);
         BitConverter.TryWriteBytes(data[16..], arg0);
         BitConverter.TryWriteBytes(data[24..], arg1);
+        BitConverter.TryWriteBytes(data[32..], arg2);
+        BitConverter.TryWriteBytes(data[40..], arg3);
         BitConverter.TryWriteBytes(data[48..], arg4);
         uint accumulator = 0;
         for (int pc = 0; pc < program.Length; pc++)

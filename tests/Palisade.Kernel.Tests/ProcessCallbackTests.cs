@@ -44,9 +44,66 @@ public sealed class ProcessCallbackTests : IDisposable
     public void Image_load_follows_an_allowed_creation()
     {
         string? loaded = null;
-        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo i) => loaded = i.ImagePath, out _));
+        ImageLoadKind kind = ImageLoadKind.Mapping;
+        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo i) => { loaded = i.ImagePath; kind = i.Kind; return Status.Success; }, out _));
         Exec(12, "/usr/bin/true");
         Assert.Equal("/usr/bin/true", loaded);
+        Assert.Equal(ImageLoadKind.Executable, kind);
+    }
+
+    [Fact]
+    public void An_image_load_denial_of_an_exec_interpreter_fails_the_creation_and_the_process_keeps_no_image()
+    {
+        var seen = new List<ImageLoadKind>();
+        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo i) =>
+        {
+            seen.Add(i.Kind);
+            return i.ImagePath == "/evil/interpreter" ? Status.AccessDenied : Status.Success;
+        }, out _));
+        var f = new ServiceFrame
+        {
+            ProcessId = 13,
+            Create = new ProcessCreateInfo { ProcessId = 13, ParentProcessId = 1, CreatorProcessId = 13, ImagePath = "/w/script", CommandLine = "/w/script" },
+            Images =
+            [
+                new ImageLoadInfo { ProcessId = 13, ImagePath = "/w/script", Kind = ImageLoadKind.Script },
+                new ImageLoadInfo { ProcessId = 13, ImagePath = "/evil/interpreter", Kind = ImageLoadKind.ScriptInterpreter },
+                new ImageLoadInfo { ProcessId = 13, ImagePath = "/lib/ld.so", Kind = ImageLoadKind.ElfInterpreter },
+            ],
+        };
+
+        Assert.Equal(Status.AccessDenied, _k.Kernel.SystemCall(SystemService.CreateProcess, ref f));
+        Assert.Equal([ImageLoadKind.Script, ImageLoadKind.ScriptInterpreter], seen);
+        Assert.Null(_k.Kernel.ProcessTable.Find(13));
+    }
+
+    [Fact]
+    public void A_mapping_denied_by_an_image_load_callback_gets_its_status_and_later_callbacks_still_run()
+    {
+        int later = 0;
+        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo i) => i.Kind == ImageLoadKind.Mapping ? Status.AccessDenied : Status.Success, out _));
+        _k.Start(c => c.Processes.RegisterImageLoad((in ImageLoadInfo _) => { later++; return Status.Success; }, out _));
+        var f = new ServiceFrame
+        {
+            ProcessId = 14,
+            Image = new ImageLoadInfo { ProcessId = 14, ImagePath = "/w/libx.so", Kind = ImageLoadKind.Mapping, FileType = FileObjectType.Regular },
+        };
+
+        Assert.Equal(Status.AccessDenied, _k.Kernel.SystemCall(SystemService.LoadImage, ref f));
+        Assert.Equal(1, later);
+    }
+
+    [Fact]
+    public void An_image_load_callback_that_throws_takes_its_timeout_verdict()
+    {
+        _k.Start(c =>
+        {
+            Status s = c.Processes.RegisterImageLoad((in ImageLoadInfo _) => throw new InvalidOperationException("driver bug"), out CallbackCookie cookie);
+            return s.IsError ? s : c.SetCallbackOptions(cookie, new CallbackOptions { TimeoutVerdict = TimeoutVerdict.Deny });
+        });
+        var f = new ServiceFrame { ProcessId = 15, Image = new ImageLoadInfo { ProcessId = 15, ImagePath = "/w/liby.so", Kind = ImageLoadKind.Mapping } };
+
+        Assert.Equal(Status.AccessDenied, _k.Kernel.SystemCall(SystemService.LoadImage, ref f));
     }
 
     [Fact]

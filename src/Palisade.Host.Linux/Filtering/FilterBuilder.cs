@@ -17,6 +17,9 @@ namespace Palisade.Host.Linux.Filtering;
 /// filter cannot read (CLONE_INTO_CGROUP would leave the run's cgroup): libc then falls back to clone, which is
 /// notified when process creations are decided.</item>
 /// <item>prctl is notified for PR_SET_SECCOMP only (it is frequent: thread names).</item>
+/// <item>With <see cref="SyscallFamilies.ImageMappings"/>, mmap is notified only when it asks for PROT_EXEC of a file
+/// (not MAP_ANONYMOUS, a descriptor other than -1), and mprotect and pkey_mprotect only when they ask for PROT_EXEC; every
+/// other mmap and mprotect runs natively. These checks come first: mmap is among the most frequent calls.</item>
 /// <item>sendto without a destination address (args[4] == NULL) is not mediated: it cannot reach a new peer.</item>
 /// <item>With the kernel boundary, fcntl and ioctl leave Linux only for the commands that direct a descriptor's
 /// signal (F_SETOWN, F_SETOWN_EX, FIOSETOWN, SIOCSPGRP), and userfaultfd without UFFD_USER_MODE_ONLY fails with EPERM.
@@ -32,6 +35,9 @@ internal static class FilterBuilder
 
 
     private const uint PR_SET_SECCOMP = 22;
+
+    /// <summary>mmap's PROT_EXEC and MAP_ANONYMOUS bits.</summary>
+    public const uint ProtExec = 0x4, MapAnonymous = 0x20;
 
     /// <summary>The system calls each family sends to the supervisor.</summary>
     public static ReadOnlySpan<int> NotifiedBy(SyscallFamilies family) => family switch
@@ -126,6 +132,24 @@ internal static class FilterBuilder
         Add(Load(Seccomp.DATA_OFFSET_NR), Target.Next, Target.Next);
         Add(Jump(JsetK, Seccomp.X32_SYSCALL_BIT), Target.Enosys, Target.Next);
 
+        if ((families & SyscallFamilies.ImageMappings) != 0)
+        {
+            // mmap(addr, length, prot, flags, fd, offset): a file mapped executable. The descriptor is an int: its low word.
+            Check(Sys.Mmap,
+                (Load(Seccomp.DATA_OFFSET_ARGS + (2 * 8)), Target.Next, Target.Next),
+                (Jump(JsetK, ProtExec), Target.Next, Target.Allow),
+                (Load(Seccomp.DATA_OFFSET_ARGS + (3 * 8)), Target.Next, Target.Next),
+                (Jump(JsetK, MapAnonymous), Target.Allow, Target.Next),
+                (Load(Seccomp.DATA_OFFSET_ARGS + (4 * 8)), Target.Next, Target.Next),
+                (Jump(JeqK, uint.MaxValue), Target.Allow, Target.Notify));
+            Check(Sys.Mprotect,
+                (Load(Seccomp.DATA_OFFSET_ARGS + (2 * 8)), Target.Next, Target.Next),
+                (Jump(JsetK, ProtExec), Target.Notify, Target.Allow));
+            Check(Sys.PkeyMprotect,
+                (Load(Seccomp.DATA_OFFSET_ARGS + (2 * 8)), Target.Next, Target.Next),
+                (Jump(JsetK, ProtExec), Target.Notify, Target.Allow));
+        }
+
         if (boundary)
         {
             Check(Sys.Fcntl,
@@ -155,7 +179,7 @@ internal static class FilterBuilder
         }
 
         var notified = new HashSet<int>();
-        for (int bit = 0; bit < 12; bit++)
+        for (int bit = 0; bit < 13; bit++)
         {
             var family = (SyscallFamilies)(1 << bit);
             if ((families & family) == 0)

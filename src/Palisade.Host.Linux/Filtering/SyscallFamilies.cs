@@ -64,8 +64,14 @@ internal enum SyscallFamilies
     /// <summary>mkdir*, mknod*, symlink*: creates of a name that open nothing, decided as creates and performed by the supervisor.</summary>
     CreateNames = 1 << 11,
 
+    /// <summary>
+    /// mmap of a file with PROT_EXEC, and mprotect/pkey_mprotect adding PROT_EXEC: decided as image loads. Checked on their
+    /// arguments in BPF, so every other mmap and mprotect (the frequent ones: anonymous memory, data mappings) runs natively.
+    /// </summary>
+    ImageMappings = 1 << 12,
+
     /// <summary>Every family.</summary>
-    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | KernelBoundary | CreateNames,
+    All = FileOpen | FileOpenPost | PathOperations | FileClose | Exec | Network | ProcessAccess | ProcessLifetime | ProcessExits | KernelBoundary | CreateNames | ImageMappings,
 
     /// <summary>The families whose operations the supervisor performs itself, as the guest: they bring <see cref="GuestContext"/>.</summary>
     ActsForGuests = FileOpen | FileOpenPost | PathOperations | Exec | Network | CreateNames | KernelBoundary,

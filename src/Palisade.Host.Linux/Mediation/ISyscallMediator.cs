@@ -87,6 +87,13 @@ internal interface ISyscallMediator
     /// <summary>An execve/execveat of the image whose identity is given (see docs/security.md for the guarantee).</summary>
     int Exec(in Requester requester, in ExecCall request);
 
+    /// <summary>
+    /// A file about to be mapped executable (mmap with PROT_EXEC of a descriptor, mprotect adding PROT_EXEC to a file
+    /// mapping): only when <see cref="SyscallFamilies.ImageMappings"/> is subscribed. 0 lets it be mapped; an errno fails
+    /// the call before anything is mapped.
+    /// </summary>
+    int ImageMapping(in Requester requester, in ImageMappingCall request) => 0;
+
     /// <summary>connect, bind, listen, accept and sends with an explicit destination.</summary>
     int Network(in Requester requester, in NetworkCall request);
 
@@ -319,6 +326,25 @@ internal readonly ref struct ExecCall
 
     /// <summary>The arguments (argv) joined with single spaces, as far as they could be read (at most 4 KiB).</summary>
     public ReadOnlySpan<byte> CommandLine { get; init; }
+
+    /// <summary>
+    /// Every image the exec loads, in Linux's order (the file named, its <c>#!</c> interpreters, the ELF interpreter),
+    /// with their canonical paths; null when the file named is all there is to say (an ELF without an interpreter read).
+    /// </summary>
+    public Palisade.Api.ImageLoadInfo[]? Images { get; init; }
+}
+
+/// <summary>A file about to be mapped executable, identified by the supervisor.</summary>
+internal readonly ref struct ImageMappingCall
+{
+    /// <summary>The canonical path of the file (the descriptor's link, or the mapping's name in /proc/PID/maps).</summary>
+    public ReadOnlySpan<byte> Path { get; init; }
+
+    /// <summary>Identity of the file.</summary>
+    public FileIdentity Image { get; init; }
+
+    /// <summary>Its type.</summary>
+    public Palisade.Api.FileObjectType Type { get; init; }
 }
 
 /// <summary>A network operation, decoded. Addresses are raw sockaddr bytes (family first); ports are decoded for AF_INET/AF_INET6.</summary>

@@ -61,6 +61,9 @@ internal sealed class KernelMediator : ISyscallMediator
     public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public int ImageMapping(in Requester requester, in ImageMappingCall request) => _processes.ImageMapping(in requester, in request);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Network(in Requester requester, in NetworkCall request) => _network.Decide(in requester, in request);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -41,6 +41,18 @@ internal sealed class ProcessMediator
         return StatusErrno.ErrnoOf(s);
     }
 
+    /// <summary>A file about to be mapped executable: the kernel's image load. 0 or an errno.</summary>
+    public int ImageMapping(in Requester requester, in ImageMappingCall call)
+    {
+        var request = new ImageMappingRequest
+        {
+            ImagePath = System.Text.Encoding.UTF8.GetString(call.Path),
+            Image = call.Image,
+            FileType = call.Type,
+        };
+        return StatusErrno.ErrnoOf(_host.LoadImage(in requester, in request));
+    }
+
     /// <summary>
     /// A signal, pidfd, ptrace or memory access aimed at another process: object callbacks decide. A target the kernel
     /// does not know yet is attached first (and watched, so that its end is reported). 0 or an errno (EPERM for a

@@ -140,6 +140,7 @@ internal static class RequestDecoder
             ImagePath = image,
             CommandLine = call.CommandLine.IsEmpty ? image : Utf8(call.CommandLine),
             Image = new FileIdentity(call.Image.Device, call.Image.Inode),
+            Images = call.Images,
         };
     }
 
@@ -237,6 +238,7 @@ internal static class RequestDecoder
         (HostInterests.Network, SyscallFamilies.Network),
         (HostInterests.ProcessAccess, SyscallFamilies.ProcessAccess),
         (HostInterests.ProcessExits, SyscallFamilies.ProcessExits),
+        (HostInterests.ImageMappings, SyscallFamilies.ImageMappings),
     ];
 
     /// <summary>The seccomp families that serve the kernel's interests.</summary>

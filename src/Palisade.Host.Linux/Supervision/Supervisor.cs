@@ -325,6 +325,11 @@ internal sealed unsafe partial class Supervisor
                 case Sys.Execveat:
                     HandleExec(in n, thread, s);
                     break;
+                case Sys.Mmap:
+                case Sys.Mprotect:
+                case Sys.PkeyMprotect:
+                    HandleImageMapping(in n, thread, s);
+                    break;
                 case Sys.Connect:
                 case Sys.Bind:
                 case Sys.Listen:
@@ -479,5 +484,7 @@ internal sealed unsafe partial class Supervisor
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal bool StillWaiting(ulong id) => Seccomp.IsValid(_listener, id);
 
-    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter);
+    /// <summary>An exec that was let run: the file named, the image before, the calling thread, the program that finally runs
+    /// when it is not the file named (a script's last interpreter), and the ELF interpreter Linux must map (none when none).</summary>
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter, FileIdentity ElfInterpreter);
 }

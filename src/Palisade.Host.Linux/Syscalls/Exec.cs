@@ -12,10 +12,12 @@ namespace Palisade.Host.Linux.Supervision;
 /// execve and execveat. Linux offers no way to exec on a guest's behalf, so the supervisor resolves the
 /// image itself, as the guest (its credentials and root: an O_PATH handle, its identity and canonical path), the
 /// mediator decides on that, and
-/// the call continues. Because Linux re-resolves the path, a racing guest could swap the image in between;
-/// so the approved identity is remembered, and at the process's next mediated system call
-/// /proc/{pid}/exe must be the approved image (exec succeeded) or the previous one (exec failed). Any
-/// other image is killed before its call is served. docs/security.md states what this does not cover.
+/// the call continues. Before it does, every image the exec will load is decided as an image load (<see cref="ExecImages"/>:
+/// the file named, its <c>#!</c> interpreters, the ELF interpreter). Because Linux re-resolves the path, a racing guest
+/// could swap the image in between; so the approved identities are remembered, and at the process's next mediated system
+/// call /proc/{pid}/exe must be the approved program (exec succeeded) or the previous one (exec failed), and the approved ELF
+/// interpreter must be mapped. Any other image is killed before its call is served. docs/security.md states what this does
+/// not cover.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -96,12 +98,18 @@ internal sealed unsafe partial class Supervisor
 
             int resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
             var identity = new FileIdentity(stat.Dev, stat.Ino);
+            string imagePath = System.Text.Encoding.UTF8.GetString(resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : s.Absolute.AsSpan(0, absoluteLength));
+
+            // Every image this exec loads, read from the files Linux will load: the script's interpreters, the ELF interpreter.
+            Api.ImageLoadInfo[] images = ExecImages.Find(guest, tid, requester.ProcessId, image, in stat, imagePath, s, out FileIdentity program, out FileIdentity elfInterpreter);
+            resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
             var request = new ExecCall
             {
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
                 CommandLine = ReadArguments(thread.Process, at ? n.Data.Args[2] : n.Data.Args[1], s),
+                Images = images,
             };
             int decision = _mediator.Exec(requester, request);
             if (decision != 0)
@@ -111,7 +119,7 @@ internal sealed unsafe partial class Supervisor
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, InterpreterOf(guest, image)));
+            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, SameFile(program, identity) ? default : program, elfInterpreter));
             Continue(n.Id);
         }
         finally
@@ -140,7 +148,15 @@ internal sealed unsafe partial class Supervisor
         if (SameFile(current, pending.Approved) || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
             ForgetPendingExec(requester.ProcessId);
-            return true;
+            if (pending.ElfInterpreter.IsNone || MapsFile(requester.ProcessId, pending.ElfInterpreter, s))
+            {
+                return true;
+            }
+
+            // The exec ran, but Linux mapped another ELF interpreter than the one decided on (the name was swapped).
+            _ = Libc.Kill(requester.ProcessId, Libc.SIGKILL);
+            Reply(n.Id, Errno.EPERM);
+            return false;
         }
 
         if (SameFile(current, pending.Previous))
@@ -182,74 +198,25 @@ internal sealed unsafe partial class Supervisor
         }
     }
 
-    /// <summary>
-    /// For a script (<c>#!interpreter</c>), the identity of its interpreter: Linux runs that binary for the approved
-    /// image, so it is what /proc/{pid}/exe shows after a successful exec. None for any other image.
-    /// </summary>
-    private static FileIdentity InterpreterOf(GuestAuthority guest, int image)
+    /// <summary>True when a mapping of <paramref name="process"/> is of <paramref name="file"/> (/proc/PID/maps).</summary>
+    private static bool MapsFile(int process, FileIdentity file, Scratch s)
     {
-        int fd;
-        Span<byte> link = stackalloc byte[64];
-        int length = System.Text.Encoding.ASCII.GetBytes($"/proc/self/fd/{image}", link);
-        link[length] = 0;
-        fixed (byte* p = link)
-        {
-            fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0);
-        }
-
-        if (fd < 0)
-        {
-            return default;
-        }
-
+        var maps = new ProcMaps(process, s.Proc2, s.Value);
         try
         {
-            Span<byte> head = stackalloc byte[258];
-            nint got;
-            fixed (byte* h = head)
+            while (maps.Next(out MapLine line))
             {
-                got = Libc.PRead(fd, h, (nuint)(head.Length - 1), 0);
+                if (line.File == file)
+                {
+                    return true;
+                }
             }
 
-            if (got < 3 || head[0] != (byte)'#' || head[1] != (byte)'!')
-            {
-                return default;
-            }
-
-            int start = 2;
-            while (start < got && head[start] is (byte)' ' or (byte)'\t')
-            {
-                start++;
-            }
-
-            int end = start;
-            while (end < got && head[end] is not ((byte)' ' or (byte)'\t' or (byte)'\n' or 0))
-            {
-                end++;
-            }
-
-            if (end == start)
-            {
-                return default;
-            }
-
-            head[end] = 0;
-
-            // Linux looks the interpreter up in the guest's root, with its credentials: so does this.
-            int interpreter = GuestResolver.OpenObject(guest, Libc.AT_FDCWD, head[start..(end + 1)], follow: true);
-            if (interpreter < 0)
-            {
-                return default;
-            }
-
-            Stat stat;
-            int statted = Libc.FStat(interpreter, &stat);
-            Libc.CloseOwned(interpreter);
-            return statted == 0 ? new FileIdentity(stat.Dev, stat.Ino) : default;
+            return false;
         }
         finally
         {
-            Libc.CloseOwned(fd);
+            maps.Dispose();
         }
     }
 

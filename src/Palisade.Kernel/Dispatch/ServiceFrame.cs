@@ -36,6 +36,15 @@ internal struct ServiceFrame
     /// <summary>CreateProcess: the image about to run.</summary>
     public ProcessCreateInfo Create;
 
+    /// <summary>
+    /// CreateProcess: every image the exec loads, in Linux's order (the file named, its <c>#!</c> interpreters, the ELF
+    /// interpreter); null for the named file alone, as an executable. LoadImage: null.
+    /// </summary>
+    public ImageLoadInfo[]? Images;
+
+    /// <summary>LoadImage: the file a process maps executable.</summary>
+    public ImageLoadInfo Image;
+
     /// <summary>AttachProcess: the parent of <see cref="TargetProcessId"/> (0 when unknown).</summary>
     public int ParentProcessId;
 

@@ -43,4 +43,7 @@ internal enum SystemService
 
     /// <summary>Enters a process the kernel did not see start (it ran before, or started natively) in the process table.</summary>
     AttachProcess,
+
+    /// <summary>A process is about to map a file executable (a library, a dlopen): image-load callbacks decide.</summary>
+    LoadImage,
 }

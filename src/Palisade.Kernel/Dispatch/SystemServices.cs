@@ -29,6 +29,7 @@ internal static unsafe class SystemServices
         SystemService.BeginFileOperation => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&BeginFileOperation,
         SystemService.CompleteFileOperation => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&CompleteFileOperation,
         SystemService.AttachProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&AttachProcess,
+        SystemService.LoadImage => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&LoadImage,
         _ => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&RegistryService,
     };
 
@@ -59,6 +60,7 @@ internal static unsafe class SystemServices
         nameof(FileService), nameof(BeginFileOperation), nameof(CompleteFileOperation), nameof(CreateProcess),
         nameof(ForkProcess), nameof(AttachProcess), nameof(ExitProcess), nameof(CreateThread), nameof(ExitThread),
         nameof(OpenProcess), nameof(OpenThread), nameof(DuplicateHandle), nameof(NetworkClassify), nameof(RegistryService),
+        nameof(LoadImage),
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -140,13 +142,39 @@ internal static unsafe class SystemServices
             return verdict;
         }
 
+        // Every image the exec loads, before it runs (the file named alone, as an executable, when the host gave no list):
+        // the first denial fails the exec, and the process keeps its old image.
+        var named = new ImageLoadInfo
+        {
+            ProcessId = f.Create.ProcessId, ImagePath = f.Create.ImagePath, File = f.Create.File,
+            Kind = ImageLoadKind.Executable, FileType = FileObjectType.Regular,
+        };
+        ReadOnlySpan<ImageLoadInfo> images = f.Images ?? new ReadOnlySpan<ImageLoadInfo>(in named);
+        foreach (ref readonly ImageLoadInfo image in images)
+        {
+            verdict = k.Processes.NotifyImageLoad(in image, k.CurrentRecord);
+            if (verdict.IsError)
+            {
+                return verdict;
+            }
+        }
+
         GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _);
         p.ImagePath = f.Create.ImagePath;
         p.CommandLine = f.Create.CommandLine;
         p.Image = f.Create.File;
-        var image = new ImageLoadInfo { ProcessId = f.Create.ProcessId, ImagePath = f.Create.ImagePath, File = f.Create.File };
-        k.Processes.NotifyImageLoad(in image);
         return Status.Success;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status LoadImage(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (string.IsNullOrEmpty(f.Image.ImagePath) || f.Image.ProcessId <= 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        return k.Processes.NotifyImageLoad(in f.Image, k.CurrentRecord);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

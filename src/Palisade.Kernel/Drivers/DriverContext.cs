@@ -678,6 +678,30 @@ internal sealed class DriverContext : IDriverContext
             return Perform(cookie, new FileOperation { Kind = FileOperationKind.Delete, Path = path });
         }
 
+        public Status RenameFile(CallbackCookie cookie, string path, string newPath, FileIdentity expected)
+        {
+            if (!IsAbsolute(path) || !IsAbsolute(newPath) || expected.IsNone)
+            {
+                return Below(cookie, out _) is { IsError: true } refused ? refused : Status.InvalidParameter;
+            }
+
+            var op = new FileOperation { Kind = FileOperationKind.Rename, Path = path, NewPath = newPath };
+            op.File = expected;
+            return Perform(cookie, op, expected);
+        }
+
+        public Status DeleteFile(CallbackCookie cookie, string path, FileIdentity expected)
+        {
+            if (!IsAbsolute(path) || expected.IsNone)
+            {
+                return Below(cookie, out _) is { IsError: true } refused ? refused : Status.InvalidParameter;
+            }
+
+            var op = new FileOperation { Kind = FileOperationKind.Delete, Path = path };
+            op.File = expected;
+            return Perform(cookie, op, expected);
+        }
+
         public Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value)
         {
             bool valid = IsAbsolute(path) && informationClass switch
@@ -725,10 +749,10 @@ internal sealed class DriverContext : IDriverContext
             return Status.Success;
         }
 
-        private Status Perform(CallbackCookie cookie, FileOperation op)
+        private Status Perform(CallbackCookie cookie, FileOperation op, FileIdentity expected = default)
         {
             Status s = Below(cookie, out decimal below);
-            return s.IsError ? s : c._kernel.Files.Dispatch(ref op, new Io.KernelFileSystem(), below, record: null);
+            return s.IsError ? s : c._kernel.Files.Dispatch(ref op, new Io.KernelFileSystem { Expected = expected }, below, record: null);
         }
 
         private static bool IsAbsolute(string? path) => !string.IsNullOrEmpty(path) && path[0] == '/';

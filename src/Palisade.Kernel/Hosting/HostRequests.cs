@@ -56,6 +56,12 @@ public enum HostInterests
 
     /// <summary>Ends of processes and threads: exit, thread-create or thread-exit callbacks are registered.</summary>
     ProcessExits = 1 << 7,
+
+    /// <summary>
+    /// Executable mappings of files (shared libraries, dlopen, mprotect of a file mapping to executable): image-load callbacks
+    /// are registered (<see cref="KernelHost.LoadImage"/>). Always together with <see cref="ProcessCreation"/>.
+    /// </summary>
+    ImageMappings = 1 << 8,
 }
 
 /// <summary>
@@ -193,6 +199,26 @@ public readonly struct ProcessImageRequest
 
     /// <summary>The identity of the image file.</summary>
     public FileIdentity Image { get; init; }
+
+    /// <summary>
+    /// Every image the exec loads, in Linux's order: the file named (<see cref="ImageLoadKind.Executable"/> or
+    /// <see cref="ImageLoadKind.Script"/>), its <c>#!</c> interpreters, the ELF interpreter. Null for the file named alone,
+    /// as an executable. The process id of each is the requester's.
+    /// </summary>
+    public ImageLoadInfo[]? Images { get; init; }
+}
+
+/// <summary>A file a process is about to map executable (<see cref="KernelHost.LoadImage"/>).</summary>
+public readonly struct ImageMappingRequest
+{
+    /// <summary>The canonical path of the file, as Linux reports the descriptor's or the mapping's file.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The identity of the file.</summary>
+    public FileIdentity Image { get; init; }
+
+    /// <summary>The type of the file.</summary>
+    public FileObjectType FileType { get; init; }
 }
 
 /// <summary>The network operations a host reports.</summary>

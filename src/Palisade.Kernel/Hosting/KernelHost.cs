@@ -168,6 +168,11 @@ public sealed class KernelHost
                 i |= HostInterests.ProcessCreation;
             }
 
+            if (k.Processes.ImageLoad.Count > 0)
+            {
+                i |= HostInterests.ImageMappings;
+            }
+
             if (k.Network.AnyFilters)
             {
                 i |= HostInterests.Network;
@@ -411,8 +416,33 @@ public sealed class KernelHost
             UserId = requester.UserId,
             File = request.Image,
         };
+        f.Images = request.Images;
         OperationRecord? record = Begin(requester.ProcessId, "exec", request.ImagePath);
         Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
+        End(record, s);
+        return s;
+    }
+
+    /// <summary>
+    /// A process is about to map a file executable (service LoadImage): image-load callbacks decide, with
+    /// <see cref="ImageLoadKind.Mapping"/>.
+    /// </summary>
+    /// <param name="requester">The guest thread that maps it.</param>
+    /// <param name="request">The file.</param>
+    /// <returns><see cref="Status.Success"/> to let the mapping be made; otherwise the verdict that denies it.</returns>
+    public Status LoadImage(in Requester requester, in ImageMappingRequest request)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.Image = new ImageLoadInfo
+        {
+            ProcessId = requester.ProcessId,
+            ImagePath = request.ImagePath,
+            File = request.Image,
+            Kind = ImageLoadKind.Mapping,
+            FileType = request.FileType,
+        };
+        OperationRecord? record = Begin(requester.ProcessId, "image-load", request.ImagePath);
+        Status s = _kernel.SystemCall(SystemService.LoadImage, ref f);
         End(record, s);
         return s;
     }

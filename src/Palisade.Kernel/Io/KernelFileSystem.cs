@@ -16,6 +16,9 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
 
     public FileAccess Access { get; init; } = FileAccess.Read;
 
+    /// <summary>For a rename or delete, the identity the name must still have (none: act on the path as given).</summary>
+    public FileIdentity Expected { get; init; }
+
     public Status Perform(ref FileOperation operation)
     {
         switch (operation.Kind)
@@ -23,9 +26,10 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
             case FileOperationKind.Create:
                 break;
             case FileOperationKind.Rename:
-                return StatusErrno.StatusOf(Libc.RenameNoReplace(operation.Path, operation.NewPath!));
+                return Expected.IsNone ? StatusErrno.StatusOf(Libc.RenameNoReplace(operation.Path, operation.NewPath!))
+                    : DecidedFile.Rename(operation.Path, operation.NewPath!, Expected);
             case FileOperationKind.Delete:
-                return StatusErrno.StatusOf(Libc.Unlink(operation.Path));
+                return Expected.IsNone ? StatusErrno.StatusOf(Libc.Unlink(operation.Path)) : DecidedFile.Delete(operation.Path, Expected);
             case FileOperationKind.SetInformation:
                 long value = operation.InformationValue;
                 return StatusErrno.StatusOf(operation.InformationClass switch

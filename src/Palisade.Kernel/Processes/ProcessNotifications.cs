@@ -139,8 +139,60 @@ internal sealed class ProcessNotifications
     public void NotifyThread(bool create, in ThreadInfo info) =>
         Notify(create ? ThreadCreate : ThreadExit, new ThreadCall(info), create ? "thread-create" : "thread-exit");
 
-    public void NotifyImageLoad(in ImageLoadInfo info) =>
-        Notify(ImageLoad, new ImageLoadCall(info), "image-load");
+    /// <summary>
+    /// Runs every image-load callback; the first error denies the load, later callbacks still run. A callback that throws
+    /// or overruns its deadline takes its registration's timeout verdict.
+    /// </summary>
+    public Status NotifyImageLoad(in ImageLoadInfo info, OperationRecord? record)
+    {
+        Status verdict = Status.Success;
+        CallbackMonitor.Slot slot = _monitor.Current;
+        foreach (CallbackRegistration<ImageLoadCallback> r in ImageLoad.Snapshot)
+        {
+            if (r.Disabled)
+            {
+                continue;
+            }
+
+            var tag = new OperationTag("image-load", info.ProcessId, info.ImagePath);
+            CallbackMonitor.Frame frame = slot.Enter(r, tag);
+            Status s;
+            bool threw = false;
+            try
+            {
+                s = r.Callback(in info);
+            }
+            catch (Exception ex)
+            {
+                threw = true;
+                s = Status.Success;
+                _faults.Threw(r, in tag, ex);
+            }
+
+            if (!slot.Exit(frame) || threw)
+            {
+                s = TimeoutVerdict(r);
+            }
+            else if (s == Status.Pending)
+            {
+                _faults.InvalidVerdict(r, in tag, "returned Pending (an image load cannot be held)");
+                s = TimeoutVerdict(r);
+            }
+            else
+            {
+                r.RecordSuccess();
+            }
+
+            if (verdict.IsSuccess && s.IsError)
+            {
+                verdict = s;
+            }
+
+            record?.Verdict(r.OwnerName, s.IsError ? "deny " + s.Name : "allow");
+        }
+
+        return verdict;
+    }
 
     /// <summary>Calls every live registration of a notification table, containing each callback.</summary>
     private void Notify<TDelegate, TCall>(CallbackTable<CallbackRegistration<TDelegate>> table, TCall call, string what)
@@ -194,12 +246,5 @@ internal sealed class ProcessNotifications
         public int ProcessId => info.ProcessId;
 
         public void Invoke(ThreadCallback callback) => callback(in info);
-    }
-
-    private readonly struct ImageLoadCall(ImageLoadInfo info) : ICall<ImageLoadCallback>
-    {
-        public int ProcessId => info.ProcessId;
-
-        public void Invoke(ImageLoadCallback callback) => callback(in info);
     }
 }
