@@ -30,6 +30,7 @@ public sealed class PortClient : IDisposable
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<PortReply>> _waiting = new();
     private long _nextId;
     private volatile bool _ended;
+    private int _disposed;
 
     private PortClient(Socket socket, long connectionId)
     {
@@ -171,9 +172,14 @@ public sealed class PortClient : IDisposable
         }
     }
 
-    /// <summary>Ends the connection; the driver's disconnect callback is called.</summary>
+    /// <summary>Ends the connection; the driver's disconnect callback is called. Calling it again does nothing.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         try
         {
             _socket.Shutdown(SocketShutdown.Both);

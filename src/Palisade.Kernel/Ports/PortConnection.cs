@@ -34,6 +34,7 @@ internal sealed class PortConnection : IPortConnection
     private readonly Socket _socket;
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Waiter> _waiting = [];
+    private readonly ManualResetEventSlim _greeted = new();
     private ulong _nextMessageId;
     private int _state = Handshake;
     private volatile bool _silent;
@@ -113,16 +114,17 @@ internal sealed class PortConnection : IPortConnection
         {
             ProcessId = pid;
             Status verdict = _port.Decide(this, challenge, context, signature);
-            bool told = SocketMessages.Send(fd, record.AsSpan(0, PortProtocol.Write(record, new PortHeader(PortMessageType.Connected, PortFlags.None, verdict.Code, (ulong)Id), default)), ReplyTimeoutMilliseconds) > 0;
-            if (verdict.IsError)
+            if (verdict.IsSuccess)
             {
-                return false;
+                // Accepted by the policy and the driver: from here on it is listed and connected, and its end is told.
+                // The driver's sends wait for the client to have been told (_greeted), so that Connected comes first.
+                Volatile.Write(ref _state, Open);
+                _port.Opened(this);
             }
 
-            // Accepted by the policy and the driver: from here on it counts as connected, and its end is told.
-            Volatile.Write(ref _state, Open);
-            _port.Opened(this);
-            return told;
+            bool told = SocketMessages.Send(fd, record.AsSpan(0, PortProtocol.Write(record, new PortHeader(PortMessageType.Connected, PortFlags.None, verdict.Code, (ulong)Id), default)), ReplyTimeoutMilliseconds) > 0;
+            _greeted.Set();
+            return verdict.IsSuccess && told;
         }
 
         return false;
@@ -280,6 +282,11 @@ internal sealed class PortConnection : IPortConnection
 
     private Status Transmit(PortHeader header, ReadOnlySpan<byte> message, int timeoutMilliseconds)
     {
+        if (!_greeted.IsSet && !_greeted.Wait(timeoutMilliseconds))
+        {
+            return Status.Timeout;
+        }
+
         byte[] record = ArrayPool<byte>.Shared.Rent(PortProtocol.HeaderSize + message.Length);
         bool added = false;
         try
@@ -338,6 +345,7 @@ internal sealed class PortConnection : IPortConnection
             _waiting.Clear();
         }
 
+        _greeted.Set();
         _socket.Dispose();
         _port.Ended(this, wasOpen: was == Open, tell: !_silent);
     }
