@@ -14,9 +14,10 @@ namespace Palisade.Api;
 /// <c>SOCK_SEQPACKET</c> socket of mode 0666 in a folder of mode 0711 that the kernel owns: no guest can replace,
 /// rename or remove either, whatever the drivers decide; a guest may connect when the port's policy admits it. Port
 /// names are unique on the home: two runs on one home cannot both create NAME.</para>
-/// <para><b>Who may connect</b> is the port's policy (<see cref="PortOptions"/>): the client's user and group as the
-/// socket's <c>SO_PEERCRED</c> gives them, optionally a signature by a key the driver names, and the driver's own
-/// <see cref="PortCallbacks.Connect"/> callback. The kernel enforces it before the driver hears of the client.</para>
+/// <para><b>Who may connect</b> is the port's policy (<see cref="PortOptions"/>): the client's user and group as Linux
+/// attaches them to the client's connect message (<c>SCM_CREDENTIALS</c>), optionally a signature by a key the driver
+/// names, and the driver's own <see cref="PortCallbacks.Connect"/> callback. The kernel enforces it before the driver
+/// hears of the client.</para>
 /// <para><b>Bounded.</b> No call on a port waits for a client longer than its timeout: a client that does not read makes
 /// <see cref="IPortConnection.Send(ReadOnlySpan{byte}, TimeSpan)"/> return <see cref="Status.Timeout"/>, and a client
 /// with <see cref="PortOptions.MaximumPendingReplyLimit"/> replies owed makes further sends that want a reply return
@@ -81,9 +82,9 @@ public interface IPortManager
 /// file callbacks. Checked by <see cref="IPortManager.CreatePort"/>.
 /// </summary>
 /// <remarks>
-/// A client is admitted when its user id (the effective uid of the process that connected, from <c>SO_PEERCRED</c>)
-/// is in <see cref="AllowedUserIds"/> or its group id (effective gid) is in <see cref="AllowedGroupIds"/>; when both
-/// lists are empty, only root and the user the kernel runs as are admitted. With a <see cref="ClientKey"/>, the client
+/// A client is admitted when its user id is in <see cref="AllowedUserIds"/> or its group id is in
+/// <see cref="AllowedGroupIds"/> (see <see cref="IPortConnection.UserId"/> for where they come from); when both lists are
+/// empty, only root and the user the kernel runs as are admitted. With a <see cref="ClientKey"/>, the client
 /// must also sign the kernel's challenge with the matching private key (docs/ports.md, the connect handshake).
 /// </remarks>
 [ApiInfo(ApiArea.Ports, "1.0", ApiState.Draft, "antivirus with a scanning service", "interactive firewall prompt")]
@@ -211,15 +212,19 @@ public interface IPortConnection
     /// <summary>The port it belongs to.</summary>
     IPort Port { get; }
 
-    /// <summary>The client's process id (in the kernel's pid namespace): the process that sent the connect message,
-    /// from its <c>SCM_CREDENTIALS</c>, which Linux fills in with the sender's own pid (a process may claim another only
+    /// <summary>The client's process id (in the kernel's pid namespace): the process that sent the connect message, from
+    /// the <c>SCM_CREDENTIALS</c> Linux attaches to it with the sender's own pid (a process may claim another pid only
     /// with <c>CAP_SYS_ADMIN</c>).</summary>
     int ProcessId { get; }
 
-    /// <summary>The client's effective user id when it connected (<c>SO_PEERCRED</c>).</summary>
+    /// <summary>The client's user id: the real uid of the process that sent the connect message, from the same
+    /// <c>SCM_CREDENTIALS</c> (a process may claim its effective or saved uid instead, another only with
+    /// <c>CAP_SETUID</c>). Not <c>SO_PEERCRED</c>: a guest's connect is made for it by the kernel's host, whose
+    /// credentials the socket would report.</summary>
     uint UserId { get; }
 
-    /// <summary>The client's effective group id when it connected (<c>SO_PEERCRED</c>).</summary>
+    /// <summary>The client's group id: the real gid of the process that sent the connect message (likewise; another only
+    /// with <c>CAP_SETGID</c>).</summary>
     uint GroupId { get; }
 
     /// <summary>True until the connection ends.</summary>

@@ -36,7 +36,7 @@ public sealed class PortRunTests : IDisposable
     {
         const string project = "Palisade.TestDrivers.Ports";
         string built = Path.Combine(AppContext.BaseDirectory, "TestDrivers", project);
-        string package = Path.Combine(_p.Work, "ports-driver");
+        string package = Path.Combine(_p.Work, "ports"); // --param NAME.KEY takes NAME from the package's folder.
         Directory.CreateDirectory(package);
         File.Copy(Path.Combine(built, project + ".dll"), Path.Combine(package, project + ".dll"));
         File.WriteAllText(Path.Combine(package, "manifest.json"), $$"""
@@ -80,14 +80,15 @@ public sealed class PortRunTests : IDisposable
         Assert.Single(Reported("disconnected"));
     }
 
-    [RootGuestFact("/bin/sh", "python3", "setpriv")]
+    [RootGuestFact("/bin/sh", "python3", "/usr/bin/python3", "setpriv")]
     public void A_client_whose_user_the_port_does_not_admit_is_refused_with_AccessDenied_while_root_connects()
     {
-        // Search permission on the way to the socket, so that what refuses user 65534 is the port's policy, not Linux.
+        // Search permission on the way to the socket, so that what refuses user 65534 is the port's policy, not Linux;
+        // and /usr/bin/python3, since the python3 on PATH may be a shim under /root.
         File.SetUnixFileMode(_p.Home, (UnixFileMode)0x1C9); // 0711
         File.SetUnixFileMode(_p.Work, (UnixFileMode)0x1ED); // 0755
 
-        ProcessResult r = Run($"python3 {_client} {Socket} connect; setpriv --reuid=65534 --regid=65534 --clear-groups python3 {_client} {Socket} connect; echo exit=$?", "allowUid=0");
+        ProcessResult r = Run($"python3 {_client} {Socket} connect; setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 {_client} {Socket} connect; echo exit=$?", "allowUid=0");
 
         Assert.Matches("connected [1-9][0-9]*", r.Stdout);
         Assert.Contains("refused 0xC0000022", r.Stdout, StringComparison.Ordinal);

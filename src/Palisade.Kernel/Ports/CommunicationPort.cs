@@ -7,7 +7,6 @@ using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 using Palisade.Interop;
-using Palisade.Kernel.Control;
 using Palisade.Kernel.Drivers;
 
 namespace Palisade.Kernel.Ports;
@@ -133,14 +132,14 @@ internal sealed class CommunicationPort : IPort
                 return;
             }
 
-            if (!ControlPeer.TryRead(client, out ControlPeer peer) || Interlocked.Increment(ref _handshakes) > HandshakeLimit)
+            if (Interlocked.Increment(ref _handshakes) > HandshakeLimit)
             {
                 Interlocked.Decrement(ref _handshakes);
                 client.Dispose();
                 continue;
             }
 
-            var connection = new PortConnection(this, client, peer.UserId, peer.GroupId);
+            var connection = new PortConnection(this, client);
             new Thread(connection.Run) { IsBackground = true, Name = "palisade-port-connection" }.Start();
         }
     }
@@ -189,7 +188,7 @@ internal sealed class CommunicationPort : IPort
             return Status.InvalidDeviceState;
         }
 
-        if (!_users.Contains(c.UserId) && !_groups.Contains(c.GroupId))
+        if (c.ProcessId <= 0 || (!_users.Contains(c.UserId) && !_groups.Contains(c.GroupId)))
         {
             return Status.AccessDenied;
         }

@@ -39,12 +39,10 @@ internal sealed class PortConnection : IPortConnection
     private int _state = Handshake;
     private volatile bool _silent;
 
-    public PortConnection(CommunicationPort port, Socket socket, uint userId, uint groupId)
+    public PortConnection(CommunicationPort port, Socket socket)
     {
         _port = port;
         _socket = socket;
-        UserId = userId;
-        GroupId = groupId;
         Id = Interlocked.Increment(ref s_nextId);
     }
 
@@ -54,9 +52,9 @@ internal sealed class PortConnection : IPortConnection
 
     public int ProcessId { get; private set; }
 
-    public uint UserId { get; }
+    public uint UserId { get; private set; }
 
-    public uint GroupId { get; }
+    public uint GroupId { get; private set; }
 
     public bool IsConnected => Volatile.Read(ref _state) == Open;
 
@@ -108,11 +106,14 @@ internal sealed class PortConnection : IPortConnection
             return false;
         }
 
-        int n = SocketMessages.ReceiveWithCredentials(fd, record.AsSpan(0, PortProtocol.MaximumRecord + 1), out int pid, out _, out _);
+        // Who the client is comes with its Connect record (SCM_CREDENTIALS), not from SO_PEERCRED: a guest's connect(2)
+        // is made by the kernel's host acting with the guest's file-system credentials only, so the socket's peer
+        // credentials are the kernel's; the record is sent by the guest itself.
+        int n = SocketMessages.ReceiveWithCredentials(fd, record.AsSpan(0, PortProtocol.MaximumRecord + 1), out int pid, out uint uid, out uint gid);
         if (n <= PortProtocol.MaximumRecord && PortProtocol.TryReadHeader(record.AsSpan(0, Math.Max(n, 0)), out PortHeader h)
             && h.Type == PortMessageType.Connect && PortProtocol.TryReadConnect(record.AsSpan(PortProtocol.HeaderSize, n - PortProtocol.HeaderSize), out ReadOnlySpan<byte> context, out ReadOnlySpan<byte> signature))
         {
-            ProcessId = pid;
+            (ProcessId, UserId, GroupId) = (pid, uid, gid);
             Status verdict = _port.Decide(this, challenge, context, signature);
             if (verdict.IsSuccess)
             {

@@ -59,7 +59,7 @@ public sealed class PortsDriver : IDriver
 
     private static Status Answer(IPortConnection c, ReadOnlySpan<byte> message, Span<byte> reply, out int replyLength)
     {
-        byte[] answer = [.. "pong:"u8, .. message];
+        byte[] answer = [.. Encoding.ASCII.GetBytes("pong:"), .. message];
         replyLength = Math.Min(answer.Length, reply.Length);
         answer.AsSpan(0, replyLength).CopyTo(reply);
         return Status.Success;
@@ -83,8 +83,9 @@ public sealed class PortsDriver : IDriver
         int length = 0;
         Status s = clients.Count == 0 ? Status.NotFound
             : clients[0].Send(Encoding.UTF8.GetBytes(op.Path), reply, out length, TimeSpan.FromSeconds(3));
-        bool deny = s.IsError || reply.AsSpan(0, Math.Min(length, reply.Length)).SequenceEqual("deny"u8);
-        _context!.ReportEvent("asked", op.Path + " -> " + (s.IsError ? s.Name : Encoding.UTF8.GetString(reply, 0, Math.Min(length, reply.Length))), op.RequesterProcessId, op.Path);
+        string answer = Encoding.UTF8.GetString(reply, 0, Math.Min(length, reply.Length));
+        bool deny = s.IsError || answer == "deny";
+        _context!.ReportEvent("asked", op.Path + " -> " + (s.IsError ? s.Name : answer), op.RequesterProcessId, op.Path);
         if (!deny)
         {
             return PreOperationStatus.SuccessNoCallback;
