@@ -98,6 +98,21 @@ public sealed class PortRunTests : IDisposable
         Assert.Contains("(uid 65534, gid 65534): AccessDenied", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
+    [GuestFact("/bin/sh", "/bin/rm", "/bin/mv", "/bin/chmod", "/bin/ln", "python3")]
+    public void A_guest_can_neither_remove_rename_nor_chmod_a_port_socket_nor_add_to_its_folder()
+    {
+        string folder = Path.GetDirectoryName(Socket)!;
+        ProcessResult r = Run($"rm -f {Socket}; mv {Socket} {Socket}.moved; chmod 600 {Socket}; ln -s /tmp {folder}/e2e-link; mv {_p.Work}/client.seen {folder}/e2e; python3 {_client} {Socket} connect");
+
+        Assert.Contains($"cannot remove '{Socket}': Operation not permitted", r.Stderr, StringComparison.Ordinal);
+        Assert.Matches("cannot move .*: Operation not permitted", r.Stderr);
+        Assert.Contains($"changing permissions of '{Socket}': Operation not permitted", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("e2e-link", r.Stderr, StringComparison.Ordinal);
+        Assert.Matches("connected [1-9][0-9]*", r.Stdout);
+        Assert.False(File.Exists(Path.Combine(folder, "e2e-link")));
+        Assert.True(File.Exists(Path.Combine(_p.Work, "client.seen")));
+    }
+
     [GuestFact("/bin/sh", "/bin/cat", "python3", "mkfifo")]
     public void With_exclusion_on_the_clients_own_reads_do_not_reach_the_drivers_file_callbacks()
     {
