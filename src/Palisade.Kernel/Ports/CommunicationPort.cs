@@ -104,7 +104,7 @@ internal sealed class CommunicationPort : IPort
             _accept.Join();
         }
 
-        ClientKey?.Dispose();
+        // The client key is not disposed: a handshake accepted before the close may still be verifying with it.
         return Status.Success;
     }
 

@@ -149,7 +149,16 @@ internal static class PortProtocol
         [.. Encoding.ASCII.GetBytes(SignedPrefix), .. Encoding.UTF8.GetBytes(portName), 0, .. challenge];
 
     /// <summary>True when <paramref name="signature"/> (ECDSA P-256 over SHA-256, DER) is <paramref name="key"/>'s over
-    /// the port's challenge.</summary>
-    public static bool Verifies(ECDsa key, string portName, ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> signature) =>
-        !signature.IsEmpty && key.VerifyData(SignedBytes(portName, challenge), signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+    /// the port's challenge; false for any other bytes, malformed ones included.</summary>
+    public static bool Verifies(ECDsa key, string portName, ReadOnlySpan<byte> challenge, ReadOnlySpan<byte> signature)
+    {
+        try
+        {
+            return !signature.IsEmpty && key.VerifyData(SignedBytes(portName, challenge), signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        }
+        catch (CryptographicException)
+        {
+            return false; // Bytes that are no DER signature at all: a client's error, never the kernel's.
+        }
+    }
 }

@@ -64,4 +64,19 @@ public sealed class PortProtocolTests
 
         Assert.Equal([.. "palisade-port-connect-v1\0av\0"u8, 9, 8], signed);
     }
+
+    [Fact]
+    public void A_signature_verifies_only_with_the_key_over_the_ports_challenge_and_bytes_that_are_no_signature_do_not_throw()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        byte[] challenge = [.. Enumerable.Range(0, 32).Select(i => (byte)i)];
+        byte[] signature = key.SignData(PortProtocol.SignedBytes("av", challenge), System.Security.Cryptography.HashAlgorithmName.SHA256,
+            System.Security.Cryptography.DSASignatureFormat.Rfc3279DerSequence);
+
+        Assert.True(PortProtocol.Verifies(key, "av", challenge, signature));
+        Assert.False(PortProtocol.Verifies(key, "other", challenge, signature));
+        Assert.False(PortProtocol.Verifies(key, "av", new byte[32], signature));
+        Assert.False(PortProtocol.Verifies(key, "av", challenge, [0x30, 0x02, 0xFF]));
+        Assert.False(PortProtocol.Verifies(key, "av", challenge, []));
+    }
 }
