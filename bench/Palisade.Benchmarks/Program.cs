@@ -16,6 +16,11 @@ internal static class Program
             return EventThroughput.Run(args);
         }
 
+        if (args.Length > 0 && args[0] == "ports-roundtrip")
+        {
+            return PortRoundTrip.Run(args);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

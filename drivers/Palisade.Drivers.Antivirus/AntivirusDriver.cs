@@ -16,7 +16,7 @@
 //
 // Scanning elsewhere (scanService, asyncScan): the pre-create holds the open (IFilterManager.PendPreOperation) instead of
 // scanning on the guest's thread. With scanService, the scan request goes to a user-mode scanning service through the
-// channel folder (Shared/ServiceChannel.cs) and its answer file completes the open; with asyncScan, one of the driver's
+// driver's communication port (ScanService.cs) and the service's answer message completes the open; with asyncScan, one of the driver's
 // work items reads the held file (IFilterManager.ReadFile on the held create) and completes it. Either way only the
 // guest that opened the file waits; an open of a file already known clean, or one that cannot be held, is decided at once
 // as before.
@@ -55,7 +55,7 @@ public sealed class AntivirusDriver : IDriver
     private IDriverContext? _context;
     private volatile Configuration? _config;
     private AntivirusOptions? _loaded;
-    private ServiceChannel? _channel;
+    private ScanService? _service;
     private PendedOperationCancelCallback? _onHoldEnded;
     private WorkItemCallback? _scanHeld;
     private CallbackCookie _scanFilter;
@@ -174,9 +174,14 @@ public sealed class AntivirusDriver : IDriver
             return s;
         }
 
-        if (options.ScanService is { } folder)
+        if (options.ScanService is { } port)
         {
-            _channel = new ServiceChannel(context.Files, folder) { Filter = _scanFilter };
+            _service = new ScanService((state, word) => Answered((HeldScan)state, word));
+            s = _service.Open(context.Ports, port);
+            if (s.IsError)
+            {
+                return s;
+            }
         }
 
         _onHoldEnded = OnHoldEnded;
@@ -200,7 +205,7 @@ public sealed class AntivirusDriver : IDriver
         _context.Processes.Unregister(_processCreate);
         _context.Files.UnregisterFilter(_ioFilter);
         _context.Files.UnregisterFilter(_scanFilter);
-        _channel?.Close();
+        _service?.Close();
     }
 
     private static bool OpensForWrite(in FileOperation op) =>
@@ -209,18 +214,6 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCreate(ref FileOperation op)
     {
-        if (_channel is not null && _channel.Contains(op.Path))
-        {
-            ChannelCreate(in op);
-            return PreOperationStatus.SuccessNoCallback;
-        }
-
-        if (_channel is { ServiceProcessId: > 0 } && op.RequesterProcessId == _channel.ServiceProcessId)
-        {
-            // The scanning service reads the files it scans: its own opens are not scanned (nor held behind themselves).
-            return PreOperationStatus.SuccessNoCallback;
-        }
-
         // Nothing else here reads the object's path or type: an open that will not be scanned costs no resolution. A
         // write needs no care here: whatever it changes moves the file's change stamp, which retires the cached verdict.
         if (_loaded!.Holds && !OpensForWrite(in op) && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
@@ -278,20 +271,15 @@ public sealed class AntivirusDriver : IDriver
         }
 
         var scan = new HeldScan(this, config, held!, op.File, stamp, op.Path, op.RequesterProcessId);
-        Status asked = _channel is not null ? _channel.Ask(held!, scan, op.Path) : _context.QueueWorkItem(_scanHeld!, scan);
+        Status asked = _service is not null ? _service.Ask(held!, scan, op.Path) : _context.QueueWorkItem(_scanHeld!, scan);
 
         // No service listening, or no room for the work item: scan here, in the post-create.
         return asked.IsSuccess ? PreOperationStatus.Pending : PreOperationStatus.SuccessWithCallback;
     }
 
-    /// <summary>A create in the service's channel folder: the service registering, or one of its answers.</summary>
-    private void ChannelCreate(in FileOperation op)
+    /// <summary>The scanning service's answer about a held open.</summary>
+    private void Answered(HeldScan scan, string word)
     {
-        if (!_channel!.TryTakeAnswer(in op, out object? state, out string word) || state is not HeldScan scan)
-        {
-            return;
-        }
-
         if (word == "clean")
         {
             Finish(scan, null);
@@ -342,7 +330,7 @@ public sealed class AntivirusDriver : IDriver
     /// <summary>The kernel ended a hold without a verdict: the guest went away, or the scan took too long.</summary>
     private void OnHoldEnded(IPendedOperation held)
     {
-        string path = (_channel?.Forget(held) as HeldScan)?.Path ?? "";
+        string path = (_service?.Forget(held) as HeldScan)?.Path ?? "";
         _context!.ReportEvent("hold-ended", FormattableString.Invariant(
             $"open {held.Id} of {path} by process {held.RequesterProcessId}: {(held.State == PendedOperationState.TimedOut ? "timed out" : "cancelled")}"),
             held.RequesterProcessId, path.Length == 0 ? null : path);

@@ -31,7 +31,7 @@ internal sealed class AntivirusOptions
         OnTimeout = onTimeout;
     }
 
-    /// <summary>The channel folder of a user-mode scanning service (see Shared/ServiceChannel.cs), or null to scan in the driver.</summary>
+    /// <summary>The name of the port a user-mode scanning service connects to (ScanService.cs), or null to scan in the driver.</summary>
     public string? ScanService { get; }
 
     /// <summary>Scan on the driver's worker threads while the open is held, instead of on the guest's thread.</summary>
@@ -111,13 +111,13 @@ internal sealed class AntivirusOptions
         string? scanService = null;
         if (parameters.TryGetValue(ScanServiceKey, out string? service))
         {
-            if (!Path.IsPathFullyQualified(service))
+            if (service.Length is 0 or > 64 || !char.IsAsciiLetterOrDigit(service[0]) || !service.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
             {
-                error = ScanServiceKey + " is \"" + service + "\"; expected the absolute path of the service's channel folder";
+                error = ScanServiceKey + " is \"" + service + "\"; expected the name of the scanning service's port (1 to 64 of A-Z a-z 0-9 . - _, starting with a letter or digit)";
                 return false;
             }
 
-            scanService = service.TrimEnd('/');
+            scanService = service;
         }
 
         bool asyncScan = false;

@@ -1,6 +1,6 @@
-// Linked into every sample driver; used by the antivirus (scanService) and the firewall (prompt). A driver's channel to a
-// user-mode service that runs under the same `palisade run`, built from what the API offers today (communication ports
-// are to come, issue 13 item 4): the driver holds an operation (IPendedOperation), writes one request line to the
+// Linked into every sample driver; used by the firewall (prompt). A driver's channel to a user-mode service that runs
+// under the same `palisade run`, built from files alone, from before communication ports (docs/ports.md; the
+// antivirus's scanning service uses a port now, and the firewall's prompt is left to move): the driver holds an operation (IPendedOperation), writes one request line to the
 // service, and the service answers by creating a file named after the operation's id in the channel folder, which the
 // driver's own minifilter sees as a create and turns into the completion of the held operation.
 //

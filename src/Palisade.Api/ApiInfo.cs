@@ -20,6 +20,8 @@ public enum ApiArea
     Network,
     /// <summary>Security product registration and health.</summary>
     SecurityCenter,
+    /// <summary>Communication ports between a driver and user-mode programs.</summary>
+    Ports,
 }
 
 /// <summary>Where an API stands in its life cycle.</summary>

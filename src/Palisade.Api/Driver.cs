@@ -119,6 +119,10 @@ public interface IDriverContext
     /// <summary>The security center: product registration and health.</summary>
     ISecurityCenter SecurityCenter { get; }
 
+    /// <summary>Communication ports: named Unix sockets the kernel owns, through which user-mode programs (a scanning
+    /// service, a user interface) and the driver exchange messages (docs/ports.md).</summary>
+    IPortManager Ports { get; }
+
     /// <summary>
     /// Writes an event of the driver's own to the kernel's event stream (<c>palisade run --events</c>), for example a
     /// detection. The kernel adds the time, the driver's name and the line's sequence numbers (docs/events.md).

@@ -58,6 +58,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         Network.Callouts.Changed += Holds.CancelRemoved;
         Objects.Callbacks.Changed += Holds.CancelRemoved;
         SecurityCenter = new SecurityCenterService();
+        Ports = new Ports.PortManager(string.IsNullOrEmpty(options.Home) ? null : options.Home, KernelFiles, Events);
         ServiceTable = new SystemServiceTable();
         if (Directory.Exists(options.Home))
         {
@@ -110,6 +111,9 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
     public Control.KernelSockets OwnedSockets { get; } = new();
 
     public SecurityCenterService SecurityCenter { get; }
+
+    /// <summary>The drivers' communication ports, whose sockets guests may connect to but not change.</summary>
+    public Ports.PortManager Ports { get; }
 
     public SystemServiceTable ServiceTable { get; }
 
@@ -422,7 +426,9 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
             + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + ParameterCallbacks.Callbacks.RemoveOwnedBy(driver)
             + Files.Filters.RemoveOwnedBy(driver)
-            + SecurityCenter.Products.RemoveOwnedBy(driver);
+            + SecurityCenter.Products.RemoveOwnedBy(driver)
+            + Ports.CloseOwnedBy(driver);
+        driver.Exclusions.Dispose();
         int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;
         Network.RemoveOwnedBy(driver);
         n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count);

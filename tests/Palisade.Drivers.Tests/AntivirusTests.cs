@@ -130,7 +130,7 @@ public sealed class AntivirusTests : IDisposable
     }
 
     [Theory]
-    [InlineData("scanService", "spool", "expected the absolute path")]
+    [InlineData("scanService", "/tmp/spool", "expected the name of the scanning service's port")]
     [InlineData("asyncScan", "sometimes", "expected true or false")]
     [InlineData("holdTime", "0", "from 1 to 600")]
     [InlineData("holdTime", "601", "from 1 to 600")]

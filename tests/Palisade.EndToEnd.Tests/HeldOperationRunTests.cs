@@ -14,16 +14,22 @@ public sealed class HeldOperationRunTests : IDisposable
     private const string Eicar = @"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     /// <summary>
-    /// A scanning service for the antivirus's channel: each request in a thread of its own; a request for a path ending in
-    /// slow.txt first tells the GATE_HELD FIFO that the open is held, then waits for a line on GATE_DONE before it scans,
-    /// and a path ending in never.txt is never answered. Once it listens it opens the READY FIFO (the shell waits on it).
+    /// A scanning service on the antivirus's port (docs/ports.md): each request in a thread of its own; a request for a
+    /// path ending in slow.txt first tells the GATE_HELD FIFO that the open is held, then waits for a line on GATE_DONE
+    /// before it scans, and a path ending in never.txt is never answered. Once connected it opens the READY FIFO (the shell
+    /// waits on it).
     /// </summary>
     private const string ServiceScript = """
-import os, sys, threading
-folder, gate_held, gate_done = sys.argv[1:4]
-requests = os.path.join(folder, "requests")
-os.mkfifo(requests, 0o600)
-eicar = None
+import socket, struct, sys, threading
+port, gate_held, gate_done = sys.argv[1:4]
+H = struct.Struct("<BBHIQ")
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sock.connect(port)
+sock.recv(65600)
+sock.send(H.pack(2, 0, 0, 0, 0) + struct.pack("<II", 0, 0))
+assert H.unpack_from(sock.recv(65600))[3] == 0
+# The service's own opens are not scanned once it is connected: only then may it read the test virus.
+eicar = open(sys.argv[4], "rb").read()
 def handle(rid, path):
     if path.endswith("never.txt"):
         with open(gate_held, "w") as g: g.write("held\n")
@@ -33,16 +39,14 @@ def handle(rid, path):
         with open(gate_done) as g: g.read()
     with open(path, "rb") as f:
         verdict = "infected" if eicar in f.read() else "clean"
-    name = os.path.join(folder, rid + "." + verdict)
-    os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600))
-    os.unlink(name)
-with open(os.open(requests, os.O_RDWR), "r", buffering=1) as lines:
-    # The service's own opens are not scanned once it opened its FIFO: only then may it read the test virus.
-    eicar = open(sys.argv[4], "rb").read()
-    open(sys.argv[5], "w").close()
-    for line in lines:
-        rid, path = line.rstrip("\n").split(" ", 1)
-        threading.Thread(target=handle, args=(rid, path)).start()
+    sock.send(H.pack(4, 0, 0, 0, 0) + (rid + " " + verdict).encode())
+open(sys.argv[5], "w").close()
+while True:
+    record = sock.recv(65600)
+    if len(record) < H.size:
+        break
+    rid, path = record[H.size:].decode().split(" ", 1)
+    threading.Thread(target=handle, args=(rid, path)).start()
 """;
 
     /// <summary>Another guest: waits until the open is held, then opens a file 1,000 times and connects on loopback.</summary>
@@ -86,10 +90,10 @@ with open(gate_done, "w") as g: g.write("done\n")
     public void Dispose() => _p.Dispose();
 
     private string[] AntivirusWithService(params string[] more) =>
-        ["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.scanService=" + _spool, "--events", _events, .. more];
+        ["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.scanService=av-scan", "--events", _events, .. more];
 
-    /// <summary>Starts the service and waits until it opened its FIFO (the driver then knows it).</summary>
-    private const string StartService = $"{Python} service.py spool gate-held gate-done eicar-pattern gate-ready & service=$!; cat gate-ready; ";
+    /// <summary>Starts the service and waits until it is connected to the antivirus's port (the driver then knows it).</summary>
+    private string StartService => $"{Python} service.py {Path.Combine(_p.Home, "ports", "av-scan")} gate-held gate-done eicar-pattern gate-ready & service=$!; cat gate-ready; ";
 
     private List<JsonElement> Events(string type) => [.. PalisadeRun.Events(_events).Where(e => e.GetProperty("type").GetString() == type)];
 

@@ -258,7 +258,7 @@ internal sealed unsafe class KernelBoundary
         if (exists)
         {
             KernelFileKind k = KindOf(in st);
-            if (k is KernelFileKind.File or KernelFileKind.Folder || (k == KernelFileKind.ClientPort && kind != ChangeKind.Object)
+            if (k is KernelFileKind.File or KernelFileKind.Folder or KernelFileKind.ClientPort
                 || (k == KernelFileKind.Ancestor && kind == ChangeKind.Entry))
             {
                 return Errno.EPERM;

@@ -46,6 +46,7 @@ internal sealed class DriverContext : IDriverContext
         Files = new FilesFacade(this);
         Network = new NetworkFacade(this);
         SecurityCenter = new SecurityCenterFacade(this);
+        Ports = new Ports.PortFacade(this);
     }
 
     public DriverObject Driver { get; }
@@ -70,6 +71,8 @@ internal sealed class DriverContext : IDriverContext
     public INetworkFilterEngine Network { get; }
 
     public ISecurityCenter SecurityCenter { get; }
+
+    public IPortManager Ports { get; }
 
     internal PalisadeKernel Kernel => _kernel;
 

@@ -37,6 +37,9 @@ internal sealed class DriverObject
 
     public DriverContext? Context { get; set; }
 
+    /// <summary>The processes kept out of this driver's file callbacks (IPortManager.ExcludeProcess, port clients).</summary>
+    public Ports.ProcessExclusions Exclusions { get; } = new();
+
     private static long s_nextId;
 
     /// <summary>A stable id for the guard's cross-check of the loaded driver list.</summary>

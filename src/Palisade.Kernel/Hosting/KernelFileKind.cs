@@ -22,6 +22,7 @@ public enum KernelFileKind
     /// another home at that path); what is in it is not the kernel's.</summary>
     Ancestor,
 
-    /// <summary>A socket the kernel listens on for clients (a driver's communication port): guests may connect.</summary>
+    /// <summary>A socket the kernel listens on for clients (a driver's communication port): guests may connect to it, and
+    /// change nothing of it (no unlink, rename, chmod, chown).</summary>
     ClientPort,
 }

@@ -202,8 +202,12 @@ public sealed class KernelHost
     {
         KernelFileKind kind = _kernel.KernelFiles.KindOf(identity);
 
-        // A socket the kernel listens on (its control socket) is its state wherever it was bound.
-        return kind == KernelFileKind.None && _kernel.OwnedSockets.Contains(identity) ? KernelFileKind.File : kind;
+        // A socket the kernel listens on (its control socket) is its state wherever it was bound; a driver's
+        // communication port is one guests may connect to.
+        return kind != KernelFileKind.None ? kind
+            : _kernel.OwnedSockets.Contains(identity) ? KernelFileKind.File
+            : _kernel.Ports.Contains(identity) ? KernelFileKind.ClientPort
+            : kind;
     }
 
     /// <summary>True when some network filter is registered at the layer of an operation (others need no request).</summary>

@@ -174,7 +174,9 @@ internal sealed class FilterManager
             Minifilter f = filters[i];
             wantsPost[i] = false;
             contexts[i] = null;
-            if (f.Altitude >= below || f.Disabled)
+
+            // A process the filter's driver excluded (a client of its port, say) passes its filters as if unregistered.
+            if (f.Altitude >= below || f.Disabled || (f.Owner is { } owner && owner.Exclusions.Excludes(op.RequesterProcessId)))
             {
                 continue;
             }
