@@ -65,7 +65,13 @@ public interface INetworkFilterEngine
     /// or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status RegisterCallout(string name, CalloutClassifyCallback classify, out CallbackCookie cookie);
 
-    /// <summary>Unregisters a callout; filters that use it must be deleted first.</summary>
+    /// <summary>Unregisters a callout; filters that use it must be deleted first. After it returns, its classify
+    /// callback is not running and is not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of its classify callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its classify calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the classify callback might take: it waits for them.</remarks>
     /// <param name="cookie">The callout's cookie.</param>
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidHandle"/> or <see cref="Status.InvalidDeviceState"/> when filters use it.</returns>
     Status UnregisterCallout(CallbackCookie cookie);

@@ -41,7 +41,12 @@ public interface IObjectCallbacks
     /// </returns>
     Status Register(ObjectCallbackRegistration registration, out CallbackCookie cookie);
 
-    /// <summary>Removes a registration. After it returns, its callbacks are not called again.</summary>
+    /// <summary>Removes a registration. After it returns, none of its callbacks is running and none is called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of its pre or post callbacks starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its callbacks on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). An operation whose pre callback ran before the removal gets no post callback from it. Do not call it while holding a lock that its callbacks might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);

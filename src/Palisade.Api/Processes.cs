@@ -91,7 +91,13 @@ public interface IProcessCallbacks
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callback withdrew it. Never throws.</returns>
     Status CompletePendedCreate(IPendedOperation operation, Status verdict);
 
-    /// <summary>Removes a registration made through this interface. After it returns, the callback is not called again.</summary>
+    /// <summary>Removes a registration made through this interface. After it returns, the callback is not running and is
+    /// not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the callback might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when the cookie names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);

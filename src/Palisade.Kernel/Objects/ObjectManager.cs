@@ -189,7 +189,11 @@ internal sealed unsafe class ObjectManager : IDisposable
             info.HoldDeadline = pend?.Deadline ?? 0;
             Exception? thrown = null;
             var tag = new OperationTag(operation == HandleOperations.Duplicate ? "object pre-duplicate of process" : "object pre-open of process", requesterPid, null, targetPid);
-            CallbackMonitor.Frame frame = slot.Enter(e, in tag, pend);
+            if (slot.TryEnter(e, in tag, pend) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
             // The callback decides on its own copy: only the access it leaves is read back, so it cannot show the
             // callbacks below it another requester, target or original access.
             ObjectPreOperationInfo view = info;
@@ -272,7 +276,11 @@ internal sealed unsafe class ObjectManager : IDisposable
             }
 
             var postTag = new OperationTag("object post-operation on process", requesterPid, null, targetPid);
-            CallbackMonitor.Frame frame = slot.Enter(e, in postTag);
+            if (slot.TryEnter(e, in postTag) is not { } frame)
+            {
+                continue;
+            }
+
             bool threw = false;
             try
             {
