@@ -57,7 +57,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         Processes.Create.Changed += Holds.CancelRemoved;
         Network.Callouts.Changed += Holds.CancelRemoved;
         Objects.Callbacks.Changed += Holds.CancelRemoved;
-        SecurityCenter = new SecurityCenterService();
+        SecurityCenter = new SecurityCenterService(Events);
         ServiceTable = new SystemServiceTable();
         if (Directory.Exists(options.Home))
         {
@@ -422,7 +422,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
             + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + ParameterCallbacks.Callbacks.RemoveOwnedBy(driver)
             + Files.Filters.RemoveOwnedBy(driver)
-            + SecurityCenter.Products.RemoveOwnedBy(driver);
+            + SecurityCenter.RemoveOwnedBy(driver);
         int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;
         Network.RemoveOwnedBy(driver);
         n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count);
