@@ -239,7 +239,7 @@ public interface IFilterManager
     /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind, a verdict that is not one of the three, or a create completed with a success
     /// status (the hold stays; complete it again correctly); <see cref="Status.InvalidHandle"/> when the handle is not one of
-    /// this driver's; <see cref="Status.AlreadyCompleted"/> when it was completed before; <see cref="Status.Timeout"/> when
+    /// this driver's; <see cref="Status.AlreadyCompleted"/> when it was completed before; <see cref="Status.IoTimeout"/> when
     /// its deadline passed first (the timeout verdict applied); <see cref="Status.Cancelled"/> when the kernel cancelled it;
     /// <see cref="Status.InvalidDeviceState"/> when the pending callback withdrew it. Never throws.</returns>
     Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext);

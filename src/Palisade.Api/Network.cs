@@ -114,7 +114,7 @@ public interface INetworkFilterEngine
     /// <returns><see cref="Status.Success"/> when the result was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind, or a result that is not one of the three (the hold stays);
     /// <see cref="Status.InvalidHandle"/> when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>;
-    /// <see cref="Status.Timeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
+    /// <see cref="Status.IoTimeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
     /// withdrew it. Never throws.</returns>
     Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result);
 }

@@ -75,7 +75,7 @@ public interface IObjectCallbacks
     /// <param name="desiredAccess">The access to grant: the desired access the callback saw, or fewer rights.</param>
     /// <returns><see cref="Status.Success"/> when taken; <see cref="Status.InvalidParameter"/> for a null handle, a handle of
     /// another kind, or rights the callback did not see asked for (the hold stays); <see cref="Status.InvalidHandle"/> when
-    /// the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.IoTimeout"/>;
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when withdrawn. Never throws.</returns>
     Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess);
 }

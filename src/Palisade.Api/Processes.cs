@@ -87,7 +87,7 @@ public interface IProcessCallbacks
     /// <param name="verdict">The verdict; any status but <see cref="Status.Pending"/>.</param>
     /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind or <see cref="Status.Pending"/> (the hold stays); <see cref="Status.InvalidHandle"/>
-    /// when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.IoTimeout"/>;
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callback withdrew it. Never throws.</returns>
     Status CompletePendedCreate(IPendedOperation operation, Status verdict);
 

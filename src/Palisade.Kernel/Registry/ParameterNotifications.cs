@@ -182,7 +182,7 @@ internal sealed class ParameterNotifications
 
             if (!slot.Exit(frame))
             {
-                s = Status.Timeout;
+                s = Status.IoTimeout;
             }
             else if (s != Status.CallbackFaulted)
             {
