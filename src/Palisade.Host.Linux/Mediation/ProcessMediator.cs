@@ -65,7 +65,9 @@ internal sealed class ProcessMediator
             _exits.Watch(target);
         }
 
-        Status s = _host.OpenProcess(in requester, target, RequestDecoder.AccessRightsOf(call.Rights));
+        ObjectAccessKind kind = RequestDecoder.AccessKindOf(call.SystemCall);
+        Status s = _host.OpenProcess(in requester, target, RequestDecoder.AccessRightsOf(call.Rights), kind,
+            kind is ObjectAccessKind.Signal or ObjectAccessKind.ThreadSignal or ObjectAccessKind.PidfdSignal ? call.Signal : 0);
         return s.IsSuccess ? 0 : s == Status.AccessDenied ? Errno.EPERM : StatusErrno.ErrnoOf(s);
     }
 

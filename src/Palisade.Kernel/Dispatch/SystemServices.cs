@@ -256,14 +256,8 @@ internal static unsafe class SystemServices
     private static Status OpenObject(PalisadeKernel k, ref ServiceFrame f, KernelObject target, HandleOperations op)
     {
         GuestProcess? requester = f.KeepHandle ? k.ProcessTable.Find(f.ProcessId) : null;
-        Status s = k.Objects.OpenHandle(requester, f.ProcessId, target, op, f.DesiredAccess, kernelHandle: f.ProcessId == 0,
-            k.CurrentRecord, out f.Handle, out f.GrantedAccess, f.ThreadId);
-        if (s.IsError)
-        {
-            return s;
-        }
-
-        return (f.GrantedAccess & f.DesiredAccess) == f.DesiredAccess ? Status.Success : Status.AccessDenied;
+        var access = new ObjectAccess(op, f.DesiredAccess, f.AccessKind, f.Signal, kernelHandle: f.ProcessId == 0);
+        return k.Objects.OpenHandle(requester, f.ProcessId, target, in access, k.CurrentRecord, out f.Handle, out f.GrantedAccess, f.ThreadId);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

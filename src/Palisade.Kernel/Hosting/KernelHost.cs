@@ -446,14 +446,19 @@ public sealed class KernelHost
     /// <param name="requester">The guest thread that asks.</param>
     /// <param name="targetProcessId">The process it aims at (the kernel must know it: see <see cref="AttachProcess"/>).</param>
     /// <param name="access">The rights the operation needs.</param>
+    /// <param name="kind">The guest system call that asks (object callbacks are told).</param>
+    /// <param name="signal">For a signal, its number; otherwise 0.</param>
     /// <returns><see cref="Status.Success"/> when every right was granted; <see cref="Status.AccessDenied"/> when a callback
     /// stripped one; <see cref="Status.InvalidParameter"/> for a process the kernel does not know.</returns>
-    public Status OpenProcess(in Requester requester, int targetProcessId, ProcessAccessRights access)
+    public Status OpenProcess(in Requester requester, int targetProcessId, ProcessAccessRights access,
+        ObjectAccessKind kind = ObjectAccessKind.Unspecified, int signal = 0)
     {
         ref ServiceFrame f = ref Frame(in requester);
         f.UserId = 0;
         f.TargetProcessId = targetProcessId;
         f.DesiredAccess = access;
+        f.AccessKind = kind;
+        f.Signal = signal;
         OperationRecord? record = Begin(requester.ProcessId, "process-access",
             _kernel.Events.Enabled ? targetProcessId.ToString(CultureInfo.InvariantCulture) + " " + access : null);
         Status s = _kernel.SystemCall(SystemService.OpenProcess, ref f);

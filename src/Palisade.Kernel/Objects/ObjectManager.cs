@@ -140,12 +140,16 @@ internal sealed unsafe class ObjectManager : IDisposable
 
     /// <summary>
     /// Creates (or duplicates) a handle in <paramref name="requester"/>'s table to a process or thread, after the
-    /// pre callbacks (highest altitude first) had their say on the access, then runs the post callbacks.
+    /// pre callbacks (highest altitude first) had their say on the access, then runs the post callbacks with the result
+    /// the operation gets: <see cref="Status.Success"/> when every right asked for was granted, else
+    /// <see cref="Status.AccessDenied"/> (a handle is still made, with the rights left, when one is kept).
     /// </summary>
-    public Status OpenHandle(GuestProcess? requester, int requesterPid, KernelObject target, HandleOperations operation,
-        ProcessAccessRights desired, bool kernelHandle, OperationRecord? record, out int handle, out ProcessAccessRights granted,
-        int guestThread = 0)
+    public Status OpenHandle(GuestProcess? requester, int requesterPid, KernelObject target, in ObjectAccess access,
+        OperationRecord? record, out int handle, out ProcessAccessRights granted, int guestThread = 0)
     {
+        HandleOperations operation = access.Operation;
+        ProcessAccessRights desired = access.Desired;
+        bool kernelHandle = access.KernelHandle;
         handle = 0;
         ObjectTypes type = target is GuestThread ? ObjectTypes.Thread : ObjectTypes.Process;
         int targetPid = target is GuestThread t ? t.ProcessId : ((GuestProcess)target).ProcessId;
@@ -158,6 +162,8 @@ internal sealed unsafe class ObjectManager : IDisposable
             TargetProcessId = targetPid,
             TargetThreadId = targetTid,
             KernelHandle = kernelHandle,
+            AccessKind = access.Kind,
+            Signal = access.Signal,
             OriginalDesiredAccess = desired,
             DesiredAccess = desired,
         };
@@ -248,7 +254,7 @@ internal sealed unsafe class ObjectManager : IDisposable
         }
 
         granted = info.DesiredAccess;
-        Status status = Status.Success;
+        Status status = (granted & desired) == desired ? Status.Success : Status.AccessDenied;
         if (requester is not null)
         {
             target.AddReference();
@@ -264,6 +270,8 @@ internal sealed unsafe class ObjectManager : IDisposable
             TargetProcessId = targetPid,
             TargetThreadId = targetTid,
             KernelHandle = kernelHandle,
+            AccessKind = access.Kind,
+            Signal = access.Signal,
             GrantedAccess = granted,
             ReturnStatus = status,
         };
@@ -338,4 +346,20 @@ internal sealed unsafe class ObjectManager : IDisposable
             t.Dispose();
         }
     }
+}
+
+/// <summary>What a handle operation asks for: the operation, the rights, the guest system call it stands for and, for a
+/// signal, its number; and whether the kernel opens the handle for itself.</summary>
+internal readonly struct ObjectAccess(HandleOperations operation, ProcessAccessRights desired, ObjectAccessKind kind = ObjectAccessKind.Unspecified,
+    int signal = 0, bool kernelHandle = false)
+{
+    public HandleOperations Operation { get; } = operation;
+
+    public ProcessAccessRights Desired { get; } = desired;
+
+    public ObjectAccessKind Kind { get; } = kind;
+
+    public int Signal { get; } = signal;
+
+    public bool KernelHandle { get; } = kernelHandle;
 }

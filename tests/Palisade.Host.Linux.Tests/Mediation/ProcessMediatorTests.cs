@@ -55,6 +55,52 @@ public sealed class ProcessMediatorTests : IDisposable
         Assert.Equal((Errno.EPERM, true), (errno, _k.Host.IsKnownProcess(Init)));
     }
 
+    [Theory]
+    [InlineData(62, 15, (int)ProcessRights.Terminate, ObjectAccessKind.Signal, 15)]
+    [InlineData(62, 0, (int)ProcessRights.Signal, ObjectAccessKind.Signal, 0)]
+    [InlineData(200, 10, (int)ProcessRights.Signal, ObjectAccessKind.ThreadSignal, 10)]
+    [InlineData(234, 9, (int)ProcessRights.Terminate, ObjectAccessKind.ThreadSignal, 9)]
+    [InlineData(424, 2, (int)ProcessRights.Terminate, ObjectAccessKind.PidfdSignal, 2)]
+    [InlineData(434, 0, (int)ProcessRights.OpenHandle, ObjectAccessKind.PidfdOpen, 0)]
+    [InlineData(438, 0, (int)ProcessRights.DuplicateHandle, ObjectAccessKind.PidfdGetfd, 0)]
+    [InlineData(101, 0, (int)ProcessRights.Debug, ObjectAccessKind.Ptrace, 0)]
+    [InlineData(310, 0, (int)ProcessRights.ReadMemory, ObjectAccessKind.ProcessVmRead, 0)]
+    [InlineData(311, 0, (int)ProcessRights.WriteMemory, ObjectAccessKind.ProcessVmWrite, 0)]
+    public void Object_callbacks_are_told_which_call_asks_and_which_signal(int systemCall, int signal, int rights,
+        ObjectAccessKind kind, int toldSignal)
+    {
+        var pre = new List<(ObjectAccessKind, int)>();
+        var post = new List<(ObjectAccessKind, int)>();
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo i) => pre.Add((i.AccessKind, i.Signal)),
+            PostOperation = (in ObjectPostOperationInfo i) => post.Add((i.AccessKind, i.Signal)),
+        }, out _));
+        int errno = new ProcessMediator(_k.Host).Access(_self, new ProcessAccessCall(systemCall, Init, 0, signal, (ProcessRights)rights));
+
+        Assert.Equal(0, errno);
+        Assert.Equal([(kind, toldSignal)], pre);
+        Assert.Equal([(kind, toldSignal)], post);
+    }
+
+    [Fact]
+    public void The_post_callback_reports_the_EPERM_the_guest_got_when_a_right_was_stripped()
+    {
+        var results = new List<Status>();
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo i) => i.DesiredAccess &= i.Signal == 9 ? ~ProcessAccessRights.Terminate : ~ProcessAccessRights.None,
+            PostOperation = (in ObjectPostOperationInfo i) => results.Add(i.ReturnStatus),
+        }, out _));
+        var mediator = new ProcessMediator(_k.Host);
+
+        Assert.Equal(Errno.EPERM, mediator.Access(_self, new ProcessAccessCall(62, Init, 0, 9, ProcessRights.Terminate)));
+        Assert.Equal(0, mediator.Access(_self, new ProcessAccessCall(62, Init, 0, 15, ProcessRights.Terminate)));
+        Assert.Equal([Status.AccessDenied, Status.Success], results);
+    }
+
     [Fact]
     public void Process_access_to_oneself_is_not_asked()
     {
