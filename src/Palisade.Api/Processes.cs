@@ -134,6 +134,13 @@ public readonly struct ProcessCreateInfo
     /// <summary>The process id of the process that will run the image (for an exec, the process that calls it).</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>
+    /// The process's identity for the kernel's life, in the manner of PsGetProcessStartKey: a 64-bit number (1, 2, 3…)
+    /// that no other process gets while this kernel runs, even when Linux reuses the pid. A process keeps it from its first
+    /// notification (fork, or its first exec) to its exit, through every exec. 0 when the kernel does not know the process.
+    /// </summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The parent process id.</summary>
     public int ParentProcessId { get; init; }
 
@@ -172,6 +179,9 @@ public readonly struct ProcessExitInfo
     /// <summary>The process id.</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>The process's start key, as <see cref="ProcessCreateInfo.ProcessStartKey"/> gave it.</summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The exit code (0–255) when <see cref="Signal"/> is 0.</summary>
     public int ExitCode { get; init; }
 
@@ -185,6 +195,10 @@ public readonly struct ThreadInfo
 {
     /// <summary>The process the thread belongs to.</summary>
     public int ProcessId { get; init; }
+
+    /// <summary>That process's start key (see <see cref="ProcessCreateInfo.ProcessStartKey"/>); 0 when the kernel does
+    /// not know the process.</summary>
+    public long ProcessStartKey { get; init; }
 
     /// <summary>The thread id.</summary>
     public int ThreadId { get; init; }

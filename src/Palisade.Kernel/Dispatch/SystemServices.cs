@@ -134,13 +134,16 @@ internal static unsafe class SystemServices
             return Status.InvalidParameter;
         }
 
+        // An exec keeps the process's start key; a process the kernel did not know gets a new one.
+        long startKey = k.ProcessTable.StartKeyOf(f.Create.ProcessId);
+        f.Create = f.Create with { ProcessStartKey = startKey != 0 ? startKey : k.ProcessTable.ReserveStartKey() };
         Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord, f.ThreadId);
         if (verdict.IsError)
         {
             return verdict;
         }
 
-        GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _);
+        GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _, f.Create.ProcessStartKey);
         p.ImagePath = f.Create.ImagePath;
         p.CommandLine = f.Create.CommandLine;
         p.Image = f.Create.File;
@@ -168,7 +171,7 @@ internal static unsafe class SystemServices
 
         if (created)
         {
-            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
+            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = child.StartKey, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
             k.Processes.NotifyThread(create: true, in t);
         }
 
@@ -184,9 +187,9 @@ internal static unsafe class SystemServices
             return Status.InvalidHandle;
         }
 
-        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId };
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = p.StartKey, ThreadId = f.TargetProcessId };
         k.Processes.NotifyThread(create: false, in t);
-        var info = new ProcessExitInfo { ProcessId = f.TargetProcessId, ExitCode = f.ExitCode, Signal = f.Signal };
+        var info = new ProcessExitInfo { ProcessId = f.TargetProcessId, ProcessStartKey = p.StartKey, ExitCode = f.ExitCode, Signal = f.Signal };
         k.Processes.NotifyExit(in info);
         return Status.Success;
     }
@@ -197,7 +200,13 @@ internal static unsafe class SystemServices
         k.ProcessTable.AddThread(f.TargetProcessId, f.TargetThreadId, out bool created);
         if (created)
         {
-            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId, CreatorThreadId = f.ThreadId };
+            var t = new ThreadInfo
+            {
+                ProcessId = f.TargetProcessId,
+                ProcessStartKey = k.ProcessTable.StartKeyOf(f.TargetProcessId),
+                ThreadId = f.TargetThreadId,
+                CreatorThreadId = f.ThreadId,
+            };
             k.Processes.NotifyThread(create: true, in t);
         }
 
@@ -212,7 +221,7 @@ internal static unsafe class SystemServices
             return Status.InvalidHandle;
         }
 
-        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId };
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = k.ProcessTable.StartKeyOf(f.TargetProcessId), ThreadId = f.TargetThreadId };
         k.Processes.NotifyThread(create: false, in t);
         return Status.Success;
     }

@@ -46,8 +46,17 @@ internal sealed class ProcessTable
         }
     }
 
-    /// <summary>Creates the process record; returns the existing one when the pid is already known.</summary>
-    public GuestProcess Add(int pid, int parentPid, int userId, out bool created)
+    private long _lastStartKey;
+
+    /// <summary>A start key no process had before: 1, 2, 3… for the kernel's life (a 64-bit counter never wraps).</summary>
+    public long ReserveStartKey() => Interlocked.Increment(ref _lastStartKey);
+
+    /// <summary>The start key of the live process <paramref name="pid"/>, or 0 when the kernel does not know it.</summary>
+    public long StartKeyOf(int pid) => Find(pid)?.StartKey ?? 0;
+
+    /// <summary>Creates the process record; returns the existing one when the pid is already known.
+    /// <paramref name="startKey"/> is one <see cref="ReserveStartKey"/> gave, or 0 for a new one.</summary>
+    public GuestProcess Add(int pid, int parentPid, int userId, out bool created, long startKey = 0)
     {
         GuestProcess p;
         lock (_lock)
@@ -58,7 +67,7 @@ internal sealed class ProcessTable
                 return existing;
             }
 
-            p = new GuestProcess(ProcessType, pid, parentPid, userId);
+            p = new GuestProcess(ProcessType, pid, parentPid, userId, startKey != 0 ? startKey : ReserveStartKey());
             using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             _byPid.Add(pid, p);
             PublishPids();
