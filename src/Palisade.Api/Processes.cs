@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 
 namespace Palisade.Api;
 
@@ -156,8 +157,15 @@ public readonly struct ProcessCreateInfo
     /// <summary>The command line: the arguments joined with single spaces.</summary>
     public string CommandLine { get; init; }
 
-    /// <summary>The real user id of the creator.</summary>
+    /// <summary>The real user id of the creator (<see cref="Credentials"/><c>.RealUserId</c> when the credentials are known).</summary>
     public int UserId { get; init; }
+
+    /// <summary>
+    /// The creator's credentials when it asks for the exec, read from Linux at that moment (so a <c>setuid</c> made
+    /// before is seen); null when the kernel could not read them (the process went away). A set-user-ID image or file
+    /// capabilities change them when the exec completes, after this notification.
+    /// </summary>
+    public ProcessCredentials? Credentials { get; init; }
 
     /// <summary>The identity of the image file that will actually be executed.</summary>
     public FileIdentity File { get; init; }
@@ -219,4 +227,55 @@ public readonly struct ImageLoadInfo
 
     /// <summary>The identity of the image file.</summary>
     public FileIdentity File { get; init; }
+}
+
+/// <summary>
+/// A process's credentials as Linux holds them (its <c>/proc/PID/status</c>): real, effective, saved and file-system
+/// user and group ids, supplementary groups and capability sets. Immutable: a snapshot at one moment.
+/// </summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "EDR telemetry")]
+public sealed class ProcessCredentials
+{
+    /// <summary>The real user id (who started it).</summary>
+    public int RealUserId { get; init; }
+
+    /// <summary>The effective user id (whose permissions it has).</summary>
+    public int EffectiveUserId { get; init; }
+
+    /// <summary>The saved set-user-ID.</summary>
+    public int SavedUserId { get; init; }
+
+    /// <summary>The file-system user id (the one Linux checks file access with).</summary>
+    public int FileSystemUserId { get; init; }
+
+    /// <summary>The real group id.</summary>
+    public int RealGroupId { get; init; }
+
+    /// <summary>The effective group id.</summary>
+    public int EffectiveGroupId { get; init; }
+
+    /// <summary>The saved set-group-ID.</summary>
+    public int SavedGroupId { get; init; }
+
+    /// <summary>The file-system group id.</summary>
+    public int FileSystemGroupId { get; init; }
+
+    /// <summary>The supplementary groups, in the order Linux lists them; empty when there are none.</summary>
+    public IReadOnlyList<int> SupplementaryGroups { get; init; } = [];
+
+    /// <summary>The effective capability set, one bit per capability (bit 0 is CAP_CHOWN, bit 21 CAP_SYS_ADMIN…),
+    /// as seen from the process's own user namespace.</summary>
+    public ulong EffectiveCapabilities { get; init; }
+
+    /// <summary>The permitted capability set.</summary>
+    public ulong PermittedCapabilities { get; init; }
+
+    /// <summary>The inheritable capability set.</summary>
+    public ulong InheritableCapabilities { get; init; }
+
+    /// <summary>The ambient capability set.</summary>
+    public ulong AmbientCapabilities { get; init; }
+
+    /// <summary>The capability bounding set.</summary>
+    public ulong BoundingCapabilities { get; init; }
 }

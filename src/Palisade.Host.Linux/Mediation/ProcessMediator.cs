@@ -31,7 +31,10 @@ internal sealed class ProcessMediator
     /// <summary>An execve/execveat: the kernel's process creation. 0 or an errno.</summary>
     public int Exec(in Requester requester, in ExecCall call)
     {
-        ProcessImageRequest request = RequestDecoder.Image(in call, ProcFs.ParentOf(requester.ProcessId));
+        ProcessImageRequest request = RequestDecoder.Image(in call, ProcFs.ParentOf(requester.ProcessId)) with
+        {
+            Credentials = CredentialsReader.Read(requester.ThreadId),
+        };
         Status s = _host.CreateProcess(in requester, in request);
         if (s.IsSuccess)
         {

@@ -187,6 +187,9 @@ public readonly struct ProcessImageRequest
 
     /// <summary>The identity of the image file.</summary>
     public FileIdentity Image { get; init; }
+
+    /// <summary>The caller's credentials at the exec, or null when the host could not read them.</summary>
+    public ProcessCredentials? Credentials { get; init; }
 }
 
 /// <summary>The network operations a host reports.</summary>

@@ -407,7 +407,8 @@ public sealed class KernelHost
             CreatorThreadId = requester.ThreadId,
             ImagePath = request.ImagePath,
             CommandLine = request.CommandLine,
-            UserId = requester.UserId,
+            UserId = request.Credentials?.RealUserId ?? requester.UserId,
+            Credentials = request.Credentials,
             File = request.Image,
         };
         OperationRecord? record = Begin(requester.ProcessId, "exec", request.ImagePath);

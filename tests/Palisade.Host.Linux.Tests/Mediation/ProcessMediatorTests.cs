@@ -101,6 +101,65 @@ public sealed class ProcessMediatorTests : IDisposable
         Assert.Equal([Status.AccessDenied, Status.Success], results);
     }
 
+    /// <summary>Starts <c>sleep</c> under setpriv as uid and gid 65534 with groups 4 and 24 (no capabilities left), and
+    /// waits until setpriv has changed its credentials and run sleep.</summary>
+    private static System.Diagnostics.Process StartAsNobody()
+    {
+        var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("setpriv",
+            ["--reuid=65534", "--regid=65534", "--groups=4,24", "--inh-caps=-all", "sleep", "600"]))!;
+        string comm = "/proc/" + child.Id + "/comm";
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(comm) && File.ReadAllText(comm).Trim() == "sleep", TimeSpan.FromSeconds(30)),
+            "setpriv did not run sleep");
+        return child;
+    }
+
+    [RootFact("setpriv", "sleep")]
+    public void Exec_reports_the_credentials_the_caller_has_after_setuid()
+    {
+        using System.Diagnostics.Process child = StartAsNobody();
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.AccessDenied; // Denied, so that the mediator does not watch (and reap) the test's child.
+        }, out _));
+        try
+        {
+            // The requester as the supervisor may have cached it before the setuid: uid 0.
+            int errno = new ProcessMediator(_k.Host).Exec(new Requester(child.Id, child.Id) { UserId = 0 },
+                new ExecCall { Path = "/bin/true"u8, ImagePath = "/usr/bin/true"u8 });
+
+            Assert.Equal(Errno.EACCES, errno);
+            ProcessCredentials c = Assert.IsType<ProcessCredentials>(seen.Credentials);
+            Assert.Equal((65534, 65534, 65534, 65534), (c.RealUserId, c.EffectiveUserId, c.SavedUserId, c.FileSystemUserId));
+            Assert.Equal((65534, 65534, 65534, 65534), (c.RealGroupId, c.EffectiveGroupId, c.SavedGroupId, c.FileSystemGroupId));
+            Assert.Equal([4, 24], c.SupplementaryGroups);
+            Assert.Equal((0UL, 0UL), (c.EffectiveCapabilities, c.PermittedCapabilities));
+            Assert.Equal(65534, seen.UserId);
+        }
+        finally
+        {
+            child.Kill();
+            child.WaitForExit();
+        }
+    }
+
+    [Fact]
+    public void Exec_reports_the_real_user_of_the_caller_as_its_user_id()
+    {
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.AccessDenied;
+        }, out _));
+        new ProcessMediator(_k.Host).Exec(_self, new ExecCall { Path = "/bin/true"u8, ImagePath = "/usr/bin/true"u8 });
+
+        ProcessCredentials c = Assert.IsType<ProcessCredentials>(seen.Credentials);
+        Assert.Equal((int)Libc.GetUid(), c.RealUserId);
+        Assert.Equal(c.RealUserId, seen.UserId);
+    }
+
     [Fact]
     public void Process_access_to_oneself_is_not_asked()
     {
