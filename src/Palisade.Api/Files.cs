@@ -581,6 +581,10 @@ public struct FileOperation
     /// its pre callback). In a create's post callback, the file actually opened; after
     /// <see cref="IFilterManager.PendPreOperation"/>, the regular file the held create was opened on.
     /// </summary>
+    /// <remarks>The kernel sets it. The setter is there for code that builds an operation itself (a test harness); a
+    /// callback that sets it changes only its own copy of the operation: the filters below it, the file system and the
+    /// post callbacks still see the object the kernel resolved (only <see cref="Status"/> and
+    /// <see cref="CompletionContext"/> are read back from a callback).</remarks>
     public FileIdentity File
     {
         readonly get => _file.IsNone && Source is { } source ? source.Identity() : _file;

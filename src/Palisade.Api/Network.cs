@@ -323,10 +323,15 @@ public readonly struct NetworkClassifyContext
     /// <summary>The protocol.</summary>
     public NetworkProtocol Protocol { get; init; }
 
-    /// <summary>The local address, or null when not yet bound.</summary>
+    /// <summary>
+    /// The local address. At bind, the address asked for. At connect, send and listen, the socket's address when the
+    /// call is made (its <c>getsockname</c>): for a socket not bound yet, the unspecified address (<c>0.0.0.0</c> or
+    /// <c>::</c>) with <see cref="LocalPort"/> 0, since Linux chooses them while it performs the connect, after the
+    /// decision. Null only when the host could not read the socket's address.
+    /// </summary>
     public IPAddress? LocalAddress { get; init; }
 
-    /// <summary>The local port, or 0.</summary>
+    /// <summary>The local port: the port asked for at bind, the socket's port otherwise; 0 for a socket not bound yet.</summary>
     public int LocalPort { get; init; }
 
     /// <summary>The remote address, or null (bind, listen).</summary>

@@ -17,7 +17,8 @@ namespace Palisade.Api;
 /// decides. A process-create callback that needs long (a hash of a large image, a question to a server) holds the
 /// creation instead: <see cref="PendCreate"/>, return <see cref="Status.Pending"/>, and complete it later with
 /// <see cref="CompletePendedCreate"/>.</para>
-/// <para><b>Containment.</b> A callback that throws, that has not returned 5 seconds after it was called (its deadline),
+/// <para><b>Containment.</b> A callback that throws, that overruns its 5-second deadline (its own time, as
+/// <see cref="CallbackOptions"/> defines it),
 /// or (process create) that returns <see cref="Status.Pending"/> without a pend faults: the registration's timeout verdict
 /// applies (<see cref="TimeoutVerdict.Allow"/> by default; <see cref="TimeoutVerdict.Deny"/> denies the creation with
 /// <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
