@@ -93,6 +93,32 @@ public interface IProcessCallbacks
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callback withdrew it. Never throws.</returns>
     Status CompletePendedCreate(IPendedOperation operation, Status verdict);
 
+    /// <summary>
+    /// Terminates a guest process (SIGKILL), named by its start key, through the process object the kernel holds (a
+    /// pidfd opened when the kernel first saw the process), never by a pid that Linux may have given to another process
+    /// since. The process ends as <c>kill -9</c> ends it; its process-exit notification follows.
+    /// </summary>
+    /// <param name="processStartKey">The process's <see cref="ProcessCreateInfo.ProcessStartKey"/> (or that of
+    /// <see cref="ThreadInfo"/>, <see cref="ProcessExitInfo"/>).</param>
+    /// <returns><see cref="Status.Success"/> when the signal was sent; <see cref="Status.InvalidParameter"/> for a key of 0
+    /// or less; <see cref="Status.NotFound"/> when no live process has that key (it ended, or the key was never given);
+    /// <see cref="Status.AccessDenied"/> for a process that is not a guest (one the kernel knows only as the target of a
+    /// guest's access) or that Linux refused; <see cref="Status.NotSupported"/> when no host holds an object for the process
+    /// (the kernel runs without a host, or the host watches too many processes); <see cref="Status.InvalidDeviceState"/>
+    /// after the driver unloaded. Never throws.</returns>
+    Status TerminateProcess(long processStartKey);
+
+    /// <summary>Suspends a guest process (SIGSTOP: every thread stops), named by its start key, as
+    /// <see cref="TerminateProcess"/> names it. Its parent may see it stopped, as after <c>kill -STOP</c>.</summary>
+    /// <param name="processStartKey">The process's start key.</param>
+    /// <returns>The statuses of <see cref="TerminateProcess"/>.</returns>
+    Status SuspendProcess(long processStartKey);
+
+    /// <summary>Resumes a process suspended (SIGCONT), named by its start key, as <see cref="TerminateProcess"/> names it.</summary>
+    /// <param name="processStartKey">The process's start key.</param>
+    /// <returns>The statuses of <see cref="TerminateProcess"/>.</returns>
+    Status ResumeProcess(long processStartKey);
+
     /// <summary>Removes a registration made through this interface. After it returns, the callback is not running and is
     /// not called again.</summary>
     /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and

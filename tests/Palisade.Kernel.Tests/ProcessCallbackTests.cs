@@ -209,4 +209,32 @@ public sealed class ProcessCallbackTests : IDisposable
         Assert.NotEqual(KeyOf(seen[0]), KeyOf(seen[1]));
         Assert.NotEqual(0, KeyOf(seen[1]));
     }
+
+    [Fact]
+    public void Process_control_refuses_a_process_that_is_not_a_guest()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        var f = new ServiceFrame { TargetProcessId = 1, ImagePath = "/sbin/init" };
+        Assert.Equal(Status.Success, _k.Kernel.SystemCall(SystemService.AttachProcess, ref f));
+
+        Assert.Equal(Status.AccessDenied, c.Processes.TerminateProcess(_k.Kernel.ProcessTable.StartKeyOf(1)));
+    }
+
+    [Fact]
+    public void Process_control_without_a_host_that_holds_the_process_is_not_supported()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        Exec(10, "/bin/sh");
+
+        Assert.Equal(Status.NotSupported, c.Processes.SuspendProcess(_k.Kernel.ProcessTable.StartKeyOf(10)));
+    }
+
+    [Fact]
+    public void Process_control_of_a_key_no_live_process_has_is_NotFound()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+
+        Assert.Equal(Status.NotFound, c.Processes.ResumeProcess(12345));
+        Assert.Equal(Status.InvalidParameter, c.Processes.ResumeProcess(-1));
+    }
 }

@@ -123,6 +123,7 @@ internal static unsafe class SystemServices
         }
 
         p.ImagePath = f.ImagePath ?? "";
+        p.Attached = true;
         return Status.Success;
     }
 
@@ -144,6 +145,7 @@ internal static unsafe class SystemServices
         }
 
         GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _, f.Create.ProcessStartKey);
+        p.Attached = false; // It runs a program under this kernel: a guest, whatever entered it first.
         p.ImagePath = f.Create.ImagePath;
         p.CommandLine = f.Create.CommandLine;
         p.Image = f.Create.File;
@@ -157,6 +159,7 @@ internal static unsafe class SystemServices
     {
         GuestProcess? parent = k.ProcessTable.Find(f.ProcessId);
         GuestProcess child = k.ProcessTable.Add(f.TargetProcessId, f.ProcessId, f.UserId, out bool created);
+        child.Attached = false; // Its own first call reached the kernel: a guest.
         if (created && parent is not null)
         {
             child.ImagePath = parent.ImagePath;

@@ -414,6 +414,15 @@ internal sealed class DriverContext : IDriverContext
             return verdict == Status.Pending ? Status.InvalidParameter : held!.CompleteCreate(c.Driver, verdict);
         }
 
+        public Status TerminateProcess(long processStartKey) => Signal(processStartKey, 9);
+
+        public Status SuspendProcess(long processStartKey) => Signal(processStartKey, 19);
+
+        public Status ResumeProcess(long processStartKey) => Signal(processStartKey, 18);
+
+        private Status Signal(long processStartKey, int signal) =>
+            c._valid ? c._kernel.Host.SignalProcess(processStartKey, signal) : Status.InvalidDeviceState;
+
         public Status Unregister(CallbackCookie cookie)
         {
             var p = c._kernel.Processes;

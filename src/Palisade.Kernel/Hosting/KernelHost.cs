@@ -417,6 +417,65 @@ public sealed class KernelHost
         return s;
     }
 
+    private IProcessControl[] _controls = [];
+    private readonly Lock _controlsLock = new();
+
+    /// <summary>
+    /// Adds a host's process control: the drivers' <see cref="IProcessCallbacks.TerminateProcess"/>,
+    /// <see cref="IProcessCallbacks.SuspendProcess"/> and <see cref="IProcessCallbacks.ResumeProcess"/> act through it on
+    /// the processes it holds. It stays for the kernel's life; one that no longer holds a process answers ENOENT for it.
+    /// </summary>
+    /// <param name="control">The host's control. Must not be null.</param>
+    public void AddProcessControl(IProcessControl control)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        lock (_controlsLock)
+        {
+            _controls = [.. _controls, control];
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> to the guest process whose start key is <paramref name="startKey"/>, through the
+    /// host that holds its process object. The statuses of <see cref="IProcessCallbacks.TerminateProcess"/>.
+    /// </summary>
+    internal Status SignalProcess(long startKey, int signal)
+    {
+        if (startKey <= 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Processes.GuestProcess? p = _kernel.ProcessTable.FindByStartKey(startKey);
+        if (p is null)
+        {
+            return Status.NotFound;
+        }
+
+        if (p.Attached)
+        {
+            // Not a guest: a process the kernel entered only to decide another's access to it.
+            return Status.AccessDenied;
+        }
+
+        foreach (IProcessControl control in Volatile.Read(ref _controls))
+        {
+            int error = control.SendSignal(p.ProcessId, signal);
+            if (error != Palisade.Interop.Errno.ENOENT)
+            {
+                return error switch
+                {
+                    0 => Status.Success,
+                    Palisade.Interop.Errno.ESRCH => Status.NotFound,
+                    Palisade.Interop.Errno.EPERM => Status.AccessDenied,
+                    _ => StatusErrno.StatusOf(error),
+                };
+            }
+        }
+
+        return Status.NotSupported;
+    }
+
     /// <summary>True when the kernel's process table holds <paramref name="processId"/>.</summary>
     /// <param name="processId">A guest process id.</param>
     /// <returns>True for a process the kernel knows and has not seen end.</returns>

@@ -35,6 +35,10 @@ internal sealed class GuestProcess : KernelObject
 
     public bool Exited { get; set; }
 
+    /// <summary>True for a process entered only as the target of another's access (AttachProcess): not a guest, so the
+    /// drivers' process control does not act on it.</summary>
+    public bool Attached { get; set; }
+
     /// <summary>Links of the active process list (ActiveProcessLinks).</summary>
     internal GuestProcess? Next;
     internal GuestProcess? Previous;

@@ -51,6 +51,23 @@ internal sealed class ProcessTable
     /// <summary>A start key no process had before: 1, 2, 3… for the kernel's life (a 64-bit counter never wraps).</summary>
     public long ReserveStartKey() => Interlocked.Increment(ref _lastStartKey);
 
+    /// <summary>The live process whose start key is <paramref name="startKey"/>, or null (a walk: for driver requests, not hot paths).</summary>
+    public GuestProcess? FindByStartKey(long startKey)
+    {
+        lock (_lock)
+        {
+            foreach (GuestProcess p in _byPid.Values)
+            {
+                if (p.StartKey == startKey)
+                {
+                    return p;
+                }
+            }
+
+            return null;
+        }
+    }
+
     /// <summary>The start key of the live process <paramref name="pid"/>, or 0 when the kernel does not know it.</summary>
     public long StartKeyOf(int pid) => Find(pid)?.StartKey ?? 0;
 
