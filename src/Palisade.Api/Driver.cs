@@ -94,8 +94,13 @@ public interface IDriverContext
     /// </remarks>
     Status RegisterParametersChanged(ParametersChangedCallback callback, out CallbackCookie cookie);
 
-    /// <summary>Removes a registration made with <see cref="RegisterParametersChanged"/>. After it returns, the kernel
-    /// starts no new call of the callback; a call already running finishes.</summary>
+    /// <summary>Removes a registration made with <see cref="RegisterParametersChanged"/>. After it returns, the callback
+    /// is not running and is not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the callback might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live
     /// registration of this driver.</returns>
@@ -193,7 +198,13 @@ public interface IDriverContext
     /// after the driver unloaded.</returns>
     Status RegisterFaultCallback(RegistrationFaultCallback callback, out CallbackCookie cookie);
 
-    /// <summary>Ends a subscription made with <see cref="RegisterFaultCallback"/>; faults found after it returns are not reported to it.</summary>
+    /// <summary>Ends a subscription made with <see cref="RegisterFaultCallback"/>. After it returns, the callback is not
+    /// running and is not called again, not even for a fault found before (whose report was still queued).</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the callback might take: it waits for them.</remarks>
     /// <param name="cookie">The subscription's cookie.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no subscription of this driver.</returns>
     Status UnregisterFaultCallback(CallbackCookie cookie);

@@ -71,7 +71,13 @@ public interface IFilterManager
     /// when the name is taken; <see cref="Status.TooManyRegistrations"/> at 64 filters.</returns>
     Status RegisterFilter(FilterRegistration registration, out CallbackCookie cookie);
 
-    /// <summary>Removes a minifilter and all its file contexts. Operations already past the filter are not affected.</summary>
+    /// <summary>Removes a minifilter and all its file contexts. After it returns, none of its callbacks is running and
+    /// none is called again. Operations already past the filter are not affected.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of its pre or post callbacks starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its callbacks on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). An operation whose pre callback ran before the removal gets no post callback from it. Do not call it while holding a lock that its callbacks might take: it waits for them.</remarks>
     /// <param name="cookie">The filter's cookie.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/>.</returns>
     Status UnregisterFilter(CallbackCookie cookie);
@@ -234,7 +240,7 @@ public interface IFilterManager
     /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind, a verdict that is not one of the three, or a create completed with a success
     /// status (the hold stays; complete it again correctly); <see cref="Status.InvalidHandle"/> when the handle is not one of
-    /// this driver's; <see cref="Status.AlreadyCompleted"/> when it was completed before; <see cref="Status.Timeout"/> when
+    /// this driver's; <see cref="Status.AlreadyCompleted"/> when it was completed before; <see cref="Status.IoTimeout"/> when
     /// its deadline passed first (the timeout verdict applied); <see cref="Status.Cancelled"/> when the kernel cancelled it;
     /// <see cref="Status.InvalidDeviceState"/> when the pending callback withdrew it. Never throws.</returns>
     Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext);
@@ -608,6 +614,10 @@ public struct FileOperation
     /// its pre callback). In a create's post callback, the file actually opened; after
     /// <see cref="IFilterManager.PendPreOperation"/>, the regular file the held create was opened on.
     /// </summary>
+    /// <remarks>The kernel sets it. The setter is there for code that builds an operation itself (a test harness); a
+    /// callback that sets it changes only its own copy of the operation: the filters below it, the file system and the
+    /// post callbacks still see the object the kernel resolved (only <see cref="Status"/> and
+    /// <see cref="CompletionContext"/> are read back from a callback).</remarks>
     public FileIdentity File
     {
         readonly get => _file.IsNone && Source is { } source ? source.Identity() : _file;

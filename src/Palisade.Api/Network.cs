@@ -65,7 +65,13 @@ public interface INetworkFilterEngine
     /// or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status RegisterCallout(string name, CalloutClassifyCallback classify, out CallbackCookie cookie);
 
-    /// <summary>Unregisters a callout; filters that use it must be deleted first.</summary>
+    /// <summary>Unregisters a callout; filters that use it must be deleted first. After it returns, its classify
+    /// callback is not running and is not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of its classify callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its classify calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the classify callback might take: it waits for them.</remarks>
     /// <param name="cookie">The callout's cookie.</param>
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidHandle"/> or <see cref="Status.InvalidDeviceState"/> when filters use it.</returns>
     Status UnregisterCallout(CallbackCookie cookie);
@@ -108,7 +114,7 @@ public interface INetworkFilterEngine
     /// <returns><see cref="Status.Success"/> when the result was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind, or a result that is not one of the three (the hold stays);
     /// <see cref="Status.InvalidHandle"/> when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>;
-    /// <see cref="Status.Timeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
+    /// <see cref="Status.IoTimeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
     /// withdrew it. Never throws.</returns>
     Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result);
 }
@@ -317,10 +323,15 @@ public readonly struct NetworkClassifyContext
     /// <summary>The protocol.</summary>
     public NetworkProtocol Protocol { get; init; }
 
-    /// <summary>The local address, or null when not yet bound.</summary>
+    /// <summary>
+    /// The local address. At bind, the address asked for. At connect, send and listen, the socket's address when the
+    /// call is made (its <c>getsockname</c>): for a socket not bound yet, the unspecified address (<c>0.0.0.0</c> or
+    /// <c>::</c>) with <see cref="LocalPort"/> 0, since Linux chooses them while it performs the connect, after the
+    /// decision. Null only when the host could not read the socket's address.
+    /// </summary>
     public IPAddress? LocalAddress { get; init; }
 
-    /// <summary>The local port, or 0.</summary>
+    /// <summary>The local port: the port asked for at bind, the socket's port otherwise; 0 for a socket not bound yet.</summary>
     public int LocalPort { get; init; }
 
     /// <summary>The remote address, or null (bind, listen).</summary>

@@ -13,7 +13,9 @@ namespace Palisade.Api;
 /// <see cref="ProcessAccessRights.SuspendResume"/>, process_vm_readv needs <see cref="ProcessAccessRights.VmRead"/>,
 /// process_vm_writev needs <see cref="ProcessAccessRights.VmWrite"/>, pidfd_open needs
 /// <see cref="ProcessAccessRights.Synchronize"/>. When a pre callback removes a right the operation needs, the
-/// operation fails with <c>EPERM</c>.</para>
+/// operation fails with <c>EPERM</c>. Each callback is told which operation asks (<see cref="ObjectPreOperationInfo.AccessKind"/>)
+/// and, for a signal, which one (<see cref="ObjectPreOperationInfo.Signal"/>). Opens of <c>/proc/PID/mem</c> are not
+/// handle operations: they are file opens, which minifilters see.</para>
 /// <para><b>Ordering.</b> Pre callbacks run from the highest altitude down; post callbacks from the lowest up. Each
 /// pre callback sees the desired access left by the callbacks above it.</para>
 /// <para><b>Limits.</b> At most 64 registrations at once; altitudes are unique among object-callback registrations.</para>
@@ -41,7 +43,12 @@ public interface IObjectCallbacks
     /// </returns>
     Status Register(ObjectCallbackRegistration registration, out CallbackCookie cookie);
 
-    /// <summary>Removes a registration. After it returns, its callbacks are not called again.</summary>
+    /// <summary>Removes a registration. After it returns, none of its callbacks is running and none is called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of its pre or post callbacks starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its callbacks on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). An operation whose pre callback ran before the removal gets no post callback from it. Do not call it while holding a lock that its callbacks might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);
@@ -70,7 +77,7 @@ public interface IObjectCallbacks
     /// <param name="desiredAccess">The access to grant: the desired access the callback saw, or fewer rights.</param>
     /// <returns><see cref="Status.Success"/> when taken; <see cref="Status.InvalidParameter"/> for a null handle, a handle of
     /// another kind, or rights the callback did not see asked for (the hold stays); <see cref="Status.InvalidHandle"/> when
-    /// the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.IoTimeout"/>;
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when withdrawn. Never throws.</returns>
     Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess);
 }
@@ -99,6 +106,43 @@ public enum HandleOperations
     Create = 1,
     /// <summary>A handle is duplicated (OB_OPERATION_HANDLE_DUPLICATE), for example a pidfd passed to another process.</summary>
     Duplicate = 2,
+}
+
+/// <summary>
+/// Which guest operation asked for access to a process or thread (<see cref="ObjectPreOperationInfo.AccessKind"/>):
+/// the Linux system call that the handle operation stands for.
+/// </summary>
+[ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection", "anti-tampering", "EDR")]
+public enum ObjectAccessKind
+{
+    /// <summary>Not a guest's system call: the kernel's own handle, or a handle opened through the kernel's services
+    /// without one.</summary>
+    Unspecified = 0,
+
+    /// <summary><c>kill(pid, sig)</c>: a signal to a process (<see cref="ObjectPreOperationInfo.Signal"/> says which).</summary>
+    Signal = 1,
+
+    /// <summary><c>tkill(tid, sig)</c> or <c>tgkill(tgid, tid, sig)</c>: a signal to one thread.</summary>
+    ThreadSignal = 2,
+
+    /// <summary><c>pidfd_send_signal(pidfd, sig, ...)</c>: a signal through a pidfd.</summary>
+    PidfdSignal = 3,
+
+    /// <summary><c>pidfd_open(pid, ...)</c>: a pidfd to the process.</summary>
+    PidfdOpen = 4,
+
+    /// <summary><c>pidfd_getfd(pidfd, fd, ...)</c>: a copy of one of the process's descriptors.</summary>
+    PidfdGetfd = 5,
+
+    /// <summary><c>ptrace(request, pid, ...)</c> on another process: attach, seize, or a request on a tracee.
+    /// (<c>PTRACE_TRACEME</c> names the caller itself, and operations on oneself are not handle operations.)</summary>
+    Ptrace = 6,
+
+    /// <summary><c>process_vm_readv(pid, ...)</c>: a read of the process's memory.</summary>
+    ProcessVmRead = 7,
+
+    /// <summary><c>process_vm_writev(pid, ...)</c>: a write to the process's memory.</summary>
+    ProcessVmWrite = 8,
 }
 
 /// <summary>Access rights to a process, with the Windows values.</summary>
@@ -156,6 +200,15 @@ public struct ObjectPreOperationInfo
     /// <summary>True when the kernel opens the handle for itself; such handles are not stripped (changes are ignored).</summary>
     public bool KernelHandle { get; init; }
 
+    /// <summary>The guest operation that asks for the access (a signal, a ptrace, a pidfd, a memory access);
+    /// <see cref="ObjectAccessKind.Unspecified"/> for a handle no guest system call asked for.</summary>
+    public ObjectAccessKind AccessKind { get; init; }
+
+    /// <summary>For <see cref="ObjectAccessKind.Signal"/>, <see cref="ObjectAccessKind.ThreadSignal"/> and
+    /// <see cref="ObjectAccessKind.PidfdSignal"/>: the signal number (1–64; 0 is the existence probe <c>kill(pid, 0)</c>,
+    /// which sends nothing). 0 for every other kind.</summary>
+    public int Signal { get; init; }
+
     /// <summary>The access the requester originally asked for.</summary>
     public ProcessAccessRights OriginalDesiredAccess { get; init; }
 
@@ -195,10 +248,22 @@ public readonly struct ObjectPostOperationInfo
     /// <summary>True when the kernel opened the handle for itself.</summary>
     public bool KernelHandle { get; init; }
 
+    /// <summary>The guest operation that asked for the access, as the pre callbacks saw it.</summary>
+    public ObjectAccessKind AccessKind { get; init; }
+
+    /// <summary>The signal number for a signal operation (see <see cref="ObjectPreOperationInfo.Signal"/>); otherwise 0.</summary>
+    public int Signal { get; init; }
+
     /// <summary>The access actually granted, after every pre callback.</summary>
     public ProcessAccessRights GrantedAccess { get; init; }
 
-    /// <summary>The outcome of the operation.</summary>
+    /// <summary>
+    /// The result the guest's operation got from the kernel: <see cref="Status.AccessDenied"/> when a pre callback removed
+    /// a right the operation needs (the guest's call fails with <c>EPERM</c>); <see cref="Status.Success"/> when every
+    /// right was granted and the call went on to Linux. Linux then performs it with the guest's own credentials and may
+    /// still fail it (<c>ESRCH</c> for a target that exited, <c>EPERM</c> by its own permission checks): that last answer
+    /// is not reported, because the kernel lets Linux perform these calls and does not see their return.
+    /// </summary>
     public Status ReturnStatus { get; init; }
 }
 
@@ -208,7 +273,8 @@ public readonly struct ObjectPostOperationInfo
 [ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "self-protection")]
 public delegate void ObjectPreCallback(ref ObjectPreOperationInfo info);
 
-/// <summary>A post callback: observes the access granted.</summary>
+/// <summary>A post callback: observes the access granted and the result the guest's operation got. Called after every
+/// pre callback, before the guest's call goes on (or fails).</summary>
 /// <param name="info">The completed operation.</param>
 [ApiInfo(ApiArea.Objects, "1.0", ApiState.Draft, "EDR")]
 public delegate void ObjectPostCallback(in ObjectPostOperationInfo info);

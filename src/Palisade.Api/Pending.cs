@@ -154,12 +154,13 @@ public enum TimeoutVerdict
 /// <remarks>
 /// <para>A registration starts with <see cref="Default"/>: it cannot hold operations, the timeout verdict is
 /// <see cref="TimeoutVerdict.Allow"/>, and it is never disabled for faults.</para>
-/// <para><b>Faults.</b> A callback that throws, that has not returned 5 seconds after it was called (the synchronous
-/// deadline, the same for every registration), or that returns a verdict the kernel cannot use, faults: the kernel applies
+/// <para><b>Faults.</b> A callback that throws, that has not returned when its own time passed 5 seconds (the synchronous deadline, the same for every registration: the time since it was
+/// called minus the time spent in other registrations' callbacks nested in it, which its own I/O may meet), or that returns a verdict the kernel cannot use, faults: the kernel applies
 /// <see cref="TimeoutVerdict"/> to the operation, writes a <c>driver-fault</c> event naming the driver, the registration
 /// and the operation, and tells the driver's fault callbacks (<see cref="IDriverContext.RegisterFaultCallback"/>). A
-/// callback that overruns is detected at its deadline (the event and the notification come then) and its guest gets the
-/// verdict when the callback returns. A hold that times out is not a fault: the driver chose its length.</para>
+/// callback that overruns is detected within a monitor period of its deadline (an eighth of it, at most 250 ms; the
+/// event and the notification come then); it is not interrupted, and its guest gets the timeout verdict when the callback
+/// returns, whatever it returned. A hold that times out is not a fault: the driver chose its length.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "every driver")]
 public sealed class CallbackOptions
@@ -198,7 +199,7 @@ public enum RegistrationFaultKind
     /// <summary>The callback threw an exception.</summary>
     Threw,
 
-    /// <summary>The callback had not returned at its deadline (5 seconds).</summary>
+    /// <summary>The callback had not returned when its own time passed its deadline (5 seconds; see <see cref="CallbackOptions"/>).</summary>
     Overran,
 
     /// <summary>

@@ -19,7 +19,7 @@ namespace Palisade.Api;
 /// names, and the driver's own <see cref="PortCallbacks.Connect"/> callback. The kernel enforces it before the driver
 /// hears of the client.</para>
 /// <para><b>Bounded.</b> No call on a port waits for a client longer than its timeout: a client that does not read makes
-/// <see cref="IPortConnection.Send(ReadOnlySpan{byte}, TimeSpan)"/> return <see cref="Status.Timeout"/>, and a client
+/// <see cref="IPortConnection.Send(ReadOnlySpan{byte}, TimeSpan)"/> return <see cref="Status.IoTimeout"/>, and a client
 /// with <see cref="PortOptions.MaximumPendingReplyLimit"/> replies owed makes further sends that want a reply return
 /// <see cref="Status.InsufficientResources"/>.</para>
 /// <para>Every port and connection of a driver is closed when it unloads.</para>
@@ -235,7 +235,7 @@ public interface IPortConnection
     /// </summary>
     /// <param name="message">The message; at most <see cref="PortOptions.MaximumMessageSize"/> bytes, may be empty.</param>
     /// <param name="timeout">How long to wait for room in the client's socket: zero to not wait, at most 5 minutes.</param>
-    /// <returns><see cref="Status.Success"/> once the message is in the client's socket; <see cref="Status.Timeout"/>
+    /// <returns><see cref="Status.Success"/> once the message is in the client's socket; <see cref="Status.IoTimeout"/>
     /// when the client's socket stayed full (the client does not read) for <paramref name="timeout"/>;
     /// <see cref="Status.InvalidParameter"/> for a message too long or a timeout out of range;
     /// <see cref="Status.InvalidDeviceState"/> when the connection has ended.</returns>
@@ -252,7 +252,7 @@ public interface IPortConnection
     /// zero, at most 5 minutes.</param>
     /// <returns><see cref="Status.Success"/> with the reply in <paramref name="reply"/>; <see cref="Status.BufferTooSmall"/>
     /// when the reply is longer than <paramref name="reply"/> (its first bytes are there); the client's own error status
-    /// when it replied with one; <see cref="Status.Timeout"/> when no reply came in time (a reply that comes later is
+    /// when it replied with one; <see cref="Status.IoTimeout"/> when no reply came in time (a reply that comes later is
     /// dropped); <see cref="Status.Cancelled"/> when the connection ended while waiting;
     /// <see cref="Status.InsufficientResources"/> when <see cref="PortOptions.MaximumPendingReplyLimit"/> replies are
     /// already owed on the connection; <see cref="Status.NotSupported"/> when called from this connection's own callback

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 
 namespace Palisade.Api;
 
@@ -16,10 +17,11 @@ namespace Palisade.Api;
 /// decides. A process-create callback that needs long (a hash of a large image, a question to a server) holds the
 /// creation instead: <see cref="PendCreate"/>, return <see cref="Status.Pending"/>, and complete it later with
 /// <see cref="CompletePendedCreate"/>.</para>
-/// <para><b>Containment.</b> A callback that throws, that has not returned 5 seconds after it was called (its deadline),
-/// or (process create) that returns <see cref="Status.Pending"/> without a pend, or (image load) that returns
-/// <see cref="Status.Pending"/> at all, faults: the registration's timeout verdict applies (<see cref="TimeoutVerdict.Allow"/>
-/// by default; <see cref="TimeoutVerdict.Deny"/> denies the creation or the image load with <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
+/// <para><b>Containment.</b> A callback that throws, that overruns its 5-second deadline (its own time, as
+/// <see cref="CallbackOptions"/> defines it), or (process create) that returns <see cref="Status.Pending"/> without a
+/// pend, or (image load) that returns <see cref="Status.Pending"/> at all, faults: the registration's timeout verdict
+/// applies (<see cref="TimeoutVerdict.Allow"/> by default; <see cref="TimeoutVerdict.Deny"/> denies the creation or the
+/// image load with <see cref="Status.AccessDenied"/>), a <c>driver-fault</c> event names the driver, the registration and the operation,
 /// and the driver's fault callbacks are told. The registration is disabled only as its
 /// <see cref="CallbackOptions.DisableAfterFaults"/> says.</para>
 /// </remarks>
@@ -93,11 +95,43 @@ public interface IProcessCallbacks
     /// <param name="verdict">The verdict; any status but <see cref="Status.Pending"/>.</param>
     /// <returns><see cref="Status.Success"/> when the verdict was taken; <see cref="Status.InvalidParameter"/> for a null
     /// handle, a handle of another kind or <see cref="Status.Pending"/> (the hold stays); <see cref="Status.InvalidHandle"/>
-    /// when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.Timeout"/>;
+    /// when the handle is not one of this driver's; <see cref="Status.AlreadyCompleted"/>; <see cref="Status.IoTimeout"/>;
     /// <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callback withdrew it. Never throws.</returns>
     Status CompletePendedCreate(IPendedOperation operation, Status verdict);
 
-    /// <summary>Removes a registration made through this interface. After it returns, the callback is not called again.</summary>
+    /// <summary>
+    /// Terminates a guest process (SIGKILL), named by its start key, through the process object the kernel holds (a
+    /// pidfd opened when the kernel first saw the process), never by a pid that Linux may have given to another process
+    /// since. The process ends as <c>kill -9</c> ends it; its process-exit notification follows.
+    /// </summary>
+    /// <param name="processStartKey">The process's <see cref="ProcessCreateInfo.ProcessStartKey"/> (or that of
+    /// <see cref="ThreadInfo"/>, <see cref="ProcessExitInfo"/>).</param>
+    /// <returns><see cref="Status.Success"/> when the signal was sent; <see cref="Status.InvalidParameter"/> for a key of 0
+    /// or less; <see cref="Status.NotFound"/> when no live process has that key (it ended, or the key was never given);
+    /// <see cref="Status.AccessDenied"/> for a process that is not a guest (one the kernel knows only as the target of a
+    /// guest's access) or that Linux refused; <see cref="Status.NotSupported"/> when no host holds an object for the process
+    /// (the kernel runs without a host, or the host watches too many processes); <see cref="Status.InvalidDeviceState"/>
+    /// after the driver unloaded. Never throws.</returns>
+    Status TerminateProcess(long processStartKey);
+
+    /// <summary>Suspends a guest process (SIGSTOP: every thread stops), named by its start key, as
+    /// <see cref="TerminateProcess"/> names it. Its parent may see it stopped, as after <c>kill -STOP</c>.</summary>
+    /// <param name="processStartKey">The process's start key.</param>
+    /// <returns>The statuses of <see cref="TerminateProcess"/>.</returns>
+    Status SuspendProcess(long processStartKey);
+
+    /// <summary>Resumes a process suspended (SIGCONT), named by its start key, as <see cref="TerminateProcess"/> names it.</summary>
+    /// <param name="processStartKey">The process's start key.</param>
+    /// <returns>The statuses of <see cref="TerminateProcess"/>.</returns>
+    Status ResumeProcess(long processStartKey);
+
+    /// <summary>Removes a registration made through this interface. After it returns, the callback is not running and is
+    /// not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). Do not call it while holding a lock that the callback might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when the cookie names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);
@@ -143,6 +177,13 @@ public readonly struct ProcessCreateInfo
     /// <summary>The process id of the process that will run the image (for an exec, the process that calls it).</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>
+    /// The process's identity for the kernel's life, in the manner of PsGetProcessStartKey: a 64-bit number (1, 2, 3…)
+    /// that no other process gets while this kernel runs, even when Linux reuses the pid. A process keeps it from its first
+    /// notification (fork, or its first exec) to its exit, through every exec. 0 when the kernel does not know the process.
+    /// </summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The parent process id.</summary>
     public int ParentProcessId { get; init; }
 
@@ -158,8 +199,15 @@ public readonly struct ProcessCreateInfo
     /// <summary>The command line: the arguments joined with single spaces.</summary>
     public string CommandLine { get; init; }
 
-    /// <summary>The real user id of the creator.</summary>
+    /// <summary>The real user id of the creator (<see cref="Credentials"/><c>.RealUserId</c> when the credentials are known).</summary>
     public int UserId { get; init; }
+
+    /// <summary>
+    /// The creator's credentials when it asks for the exec, read from Linux at that moment (so a <c>setuid</c> made
+    /// before is seen); null when the kernel could not read them (the process went away). A set-user-ID image or file
+    /// capabilities change them when the exec completes, after this notification.
+    /// </summary>
+    public ProcessCredentials? Credentials { get; init; }
 
     /// <summary>The identity of the image file that will actually be executed.</summary>
     public FileIdentity File { get; init; }
@@ -181,6 +229,9 @@ public readonly struct ProcessExitInfo
     /// <summary>The process id.</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>The process's start key, as <see cref="ProcessCreateInfo.ProcessStartKey"/> gave it.</summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The exit code (0–255) when <see cref="Signal"/> is 0.</summary>
     public int ExitCode { get; init; }
 
@@ -194,6 +245,10 @@ public readonly struct ThreadInfo
 {
     /// <summary>The process the thread belongs to.</summary>
     public int ProcessId { get; init; }
+
+    /// <summary>That process's start key (see <see cref="ProcessCreateInfo.ProcessStartKey"/>); 0 when the kernel does
+    /// not know the process.</summary>
+    public long ProcessStartKey { get; init; }
 
     /// <summary>The thread id.</summary>
     public int ThreadId { get; init; }
@@ -253,4 +308,55 @@ public enum ImageLoadKind
     /// <summary>A file mapped executable by the process: a shared library, a <c>dlopen</c>, a program started through the
     /// dynamic loader (<c>ld-linux-x86-64.so.2 /path/program</c>), an <c>mprotect</c> that makes a file mapping executable.</summary>
     Mapping,
+}
+
+/// <summary>
+/// A process's credentials as Linux holds them (its <c>/proc/PID/status</c>): real, effective, saved and file-system
+/// user and group ids, supplementary groups and capability sets. Immutable: a snapshot at one moment.
+/// </summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "EDR telemetry")]
+public sealed class ProcessCredentials
+{
+    /// <summary>The real user id (who started it).</summary>
+    public int RealUserId { get; init; }
+
+    /// <summary>The effective user id (whose permissions it has).</summary>
+    public int EffectiveUserId { get; init; }
+
+    /// <summary>The saved set-user-ID.</summary>
+    public int SavedUserId { get; init; }
+
+    /// <summary>The file-system user id (the one Linux checks file access with).</summary>
+    public int FileSystemUserId { get; init; }
+
+    /// <summary>The real group id.</summary>
+    public int RealGroupId { get; init; }
+
+    /// <summary>The effective group id.</summary>
+    public int EffectiveGroupId { get; init; }
+
+    /// <summary>The saved set-group-ID.</summary>
+    public int SavedGroupId { get; init; }
+
+    /// <summary>The file-system group id.</summary>
+    public int FileSystemGroupId { get; init; }
+
+    /// <summary>The supplementary groups, in the order Linux lists them; empty when there are none.</summary>
+    public IReadOnlyList<int> SupplementaryGroups { get; init; } = [];
+
+    /// <summary>The effective capability set, one bit per capability (bit 0 is CAP_CHOWN, bit 21 CAP_SYS_ADMIN…),
+    /// as seen from the process's own user namespace.</summary>
+    public ulong EffectiveCapabilities { get; init; }
+
+    /// <summary>The permitted capability set.</summary>
+    public ulong PermittedCapabilities { get; init; }
+
+    /// <summary>The inheritable capability set.</summary>
+    public ulong InheritableCapabilities { get; init; }
+
+    /// <summary>The ambient capability set.</summary>
+    public ulong AmbientCapabilities { get; init; }
+
+    /// <summary>The capability bounding set.</summary>
+    public ulong BoundingCapabilities { get; init; }
 }

@@ -39,7 +39,12 @@ public interface IRegistryCallbacks
     /// <see cref="Status.InvalidAltitude"/>, <see cref="Status.AltitudeCollision"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status Register(RegistryCallback callback, string altitude, out CallbackCookie cookie);
 
-    /// <summary>Removes a registration. After it returns, the callback is not called again.</summary>
+    /// <summary>Removes a registration. After it returns, the callback is not running and is not called again.</summary>
+    /// <remarks>Run-down, as ExWaitForRundownProtectionRelease: no call of the callback starts once the removal began, and
+    /// the method returns only after every call that had started has returned. Called from inside one of its calls on the
+    /// thread that runs it (a callback that removes its own registration), it waits for the calls on other threads only
+    /// and does not deadlock: it returns <see cref="Status.Success"/>, and the calling callback then finishes normally
+    /// (its verdict is used). An operation whose pre notification reached it before the removal gets no post notification from it. Do not call it while holding a lock that the callback might take: it waits for them.</remarks>
     /// <param name="cookie">The cookie returned at registration.</param>
     /// <returns><see cref="Status.Success"/>, or <see cref="Status.InvalidHandle"/> when it names no live registration of this driver.</returns>
     Status Unregister(CallbackCookie cookie);

@@ -7,7 +7,9 @@ namespace Palisade.Api;
 /// <c>palisade run --events</c>) can see which protection is on.
 /// </summary>
 /// <remarks>At most 64 products at once; a driver may register several products (for example antivirus and firewall).
-/// A product is removed when its driver unloads.</remarks>
+/// A product is removed when its driver unloads. Every change (a product registered, a state reported, a product
+/// unregistered or removed at unload) is a <c>security-center</c> line of the event stream (docs/events.md), in the
+/// order the changes were made; a call that fails changes nothing and writes nothing.</remarks>
 [ApiInfo(ApiArea.SecurityCenter, "1.0", ApiState.Draft, "antivirus", "host firewall", "product health reporting")]
 public interface ISecurityCenter
 {
@@ -25,7 +27,8 @@ public interface ISecurityCenter
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> for an undefined state, <see cref="Status.InvalidHandle"/>.</returns>
     Status ReportState(CallbackCookie cookie, ProductState state);
 
-    /// <summary>Unregisters a product.</summary>
+    /// <summary>Unregisters a product. A product has no callbacks, so there is nothing in flight to wait for: the product
+    /// is gone from the security center (and its <c>product-unregistered</c> event written) when it returns.</summary>
     /// <param name="cookie">The product's cookie.</param>
     /// <returns><see cref="Status.Success"/> or <see cref="Status.InvalidHandle"/>.</returns>
     Status UnregisterProduct(CallbackCookie cookie);

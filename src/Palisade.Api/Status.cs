@@ -12,7 +12,8 @@ namespace Palisade.Api;
 /// from Windows keep their Windows values; codes that Windows has no counterpart for use the customer range
 /// (<c>0xE000xxxx</c>). <see cref="IsSuccess"/> is true for success and informational codes.</para>
 /// <para>When a status decides a guest system call (a deny), the kernel maps it to the errno the guest sees;
-/// the mapping is listed with each code. Codes without a listed errno map to <c>EPERM</c>.</para>
+/// the mapping is listed with each code ("Errno: …"). Success codes never reach a guest as an errno; an error code
+/// without a listed errno (one a driver made up with the constructor) maps to <c>EPERM</c>.</para>
 /// </remarks>
 [ApiInfo(ApiArea.Core, "1.0", ApiState.Draft, "every driver")]
 public readonly struct Status : IEquatable<Status>
@@ -37,9 +38,11 @@ public readonly struct Status : IEquatable<Status>
     /// callback that called <see cref="IProcessCallbacks.PendCreate"/> first. A success code; it never reaches a guest.</summary>
     public static Status Pending => new(0x0000_0103);
 
-    /// <summary>Registry callbacks only: the callback performed the operation itself and supplied its result; the
-    /// kernel skips the operation and the remaining pre callbacks (STATUS_CALLBACK_BYPASS). Maps to success for the caller.</summary>
-    public static Status CallbackBypass => new(0x4000_0503);
+    /// <summary>Registry pre callbacks only: the callback performed the operation itself and supplied its result; the
+    /// kernel skips the operation and the remaining pre callbacks, and the caller sees success (STATUS_CALLBACK_BYPASS,
+    /// an error-severity code as in Windows, so <see cref="IsSuccess"/> is false). Returned by any other callback it is
+    /// an error like any other: it denies the operation. Errno: <c>EPERM</c> (when it denies a guest's call).</summary>
+    public static Status CallbackBypass => new(0xC000_0503);
 
     /// <summary>The operation failed for an unspecified reason. Errno: <c>EPERM</c>.</summary>
     public static Status Unsuccessful => new(0xC000_0001);
@@ -80,15 +83,17 @@ public readonly struct Status : IEquatable<Status>
     /// the hive keeps its previous content. Errno: <c>EIO</c>.</summary>
     public static Status RegistryIoFailed => new(0xC000_014D);
 
-    /// <summary>The driver needs a newer API version than this kernel provides.</summary>
+    /// <summary>The driver needs a newer API version than this kernel provides. Errno: <c>EPERM</c>.</summary>
     public static Status RevisionMismatch => new(0xC000_0059);
 
     /// <summary>The kernel could not allocate what the operation needs. Errno: <c>ENOMEM</c>.</summary>
     public static Status InsufficientResources => new(0xC000_009A);
 
     /// <summary>A callback did not return within its deadline, or a held operation's deadline passed before its completion;
-    /// the kernel applied the registration's timeout verdict. Errno: <c>ETIMEDOUT</c>.</summary>
-    public static Status Timeout => new(0xC000_00B5);
+    /// the kernel applied the registration's timeout verdict (STATUS_IO_TIMEOUT: an error, unlike Windows'
+    /// STATUS_TIMEOUT, <c>0x00000102</c>, which is a success code of the wait functions and has no counterpart here).
+    /// Errno: <c>ETIMEDOUT</c>.</summary>
+    public static Status IoTimeout => new(0xC000_00B5);
 
     /// <summary>The operation is not supported by this object or in this context. Errno: <c>EOPNOTSUPP</c>.</summary>
     public static Status NotSupported => new(0xC000_00BB);
@@ -113,35 +118,37 @@ public readonly struct Status : IEquatable<Status>
     /// <summary>The remote end refused the connection. Errno: <c>ECONNREFUSED</c>.</summary>
     public static Status ConnectionRefused => new(0xC000_0236);
 
-    /// <summary>The driver package's signature is missing, malformed or does not match its content.</summary>
+    /// <summary>The driver package's signature is missing, malformed or does not match its content. Errno: <c>EPERM</c>.</summary>
     public static Status InvalidSignature => new(0xC000_A000);
 
-    /// <summary>The altitude is already taken by another registration of the same kind (STATUS_FLT_INSTANCE_ALTITUDE_COLLISION).</summary>
+    /// <summary>The altitude is already taken by another registration of the same kind (STATUS_FLT_INSTANCE_ALTITUDE_COLLISION). Errno: <c>EPERM</c>.</summary>
     public static Status AltitudeCollision => new(0xC01C_0011);
 
-    /// <summary>The limit of registrations of this kind (documented with each registration method) is reached.</summary>
+    /// <summary>The limit of registrations of this kind (documented with each registration method) is reached. Errno: <c>EPERM</c>.</summary>
     public static Status TooManyRegistrations => new(0xE000_0001);
 
-    /// <summary>An altitude is not a positive decimal number of at most 12 digits with an optional fraction.</summary>
+    /// <summary>An altitude is not a positive decimal number of at most 12 digits with an optional fraction. Errno: <c>EPERM</c>.</summary>
     public static Status InvalidAltitude => new(0xE000_0002);
 
-    /// <summary>A driver callback threw an exception; the kernel applied the default verdict.</summary>
+    /// <summary>A driver callback threw an exception; the kernel applied the default verdict. Errno: <c>EPERM</c>.</summary>
     public static Status CallbackFaulted => new(0xE000_0003);
 
-    /// <summary>The driver package is signed by a key that is not in the kernel's trust store.</summary>
+    /// <summary>The driver package is signed by a key that is not in the kernel's trust store. Errno: <c>EPERM</c>.</summary>
     public static Status UntrustedSigner => new(0xE000_0004);
 
-    /// <summary>A held operation was already completed by an earlier call; the later completion changed nothing.</summary>
+    /// <summary>A held operation was already completed by an earlier call; the later completion changed nothing. Errno: <c>EPERM</c>.</summary>
     public static Status AlreadyCompleted => new(0xE000_0005);
 
     /// <summary>
     /// A name does not name the file the caller decided on: it was replaced by another file, or reaches a file only through a
     /// symbolic link (an own-I/O rename or delete given an expected <see cref="FileIdentity"/>). Nothing was changed.
+    /// Errno: <c>EPERM</c>.
     /// </summary>
     public static Status FileIdentityMismatch => new(0xE000_0006);
 
-    /// <summary>The driver references a kernel assembly other than Palisade.Api, or its entry type is unusable.</summary>
-    public static Status DriverBlocked => new(0xC000_036B);
+    /// <summary>The driver references a kernel assembly other than Palisade.Api, or its entry type is unusable
+    /// (STATUS_DRIVER_BLOCKED). Errno: <c>EPERM</c>.</summary>
+    public static Status DriverBlocked => new(0xC000_036C);
 
     /// <summary>The object is not in a state that allows the operation (for example a registration already removed). Errno: <c>EINVAL</c>.</summary>
     public static Status InvalidDeviceState => new(0xC000_0184);
@@ -151,7 +158,7 @@ public readonly struct Status : IEquatable<Status>
     {
         0x0000_0000 => nameof(Success),
         0x0000_0103 => nameof(Pending),
-        0x4000_0503 => nameof(CallbackBypass),
+        0xC000_0503 => nameof(CallbackBypass),
         0xC000_0001 => nameof(Unsuccessful),
         0xC000_0008 => nameof(InvalidHandle),
         0xC000_000D => nameof(InvalidParameter),
@@ -164,7 +171,7 @@ public readonly struct Status : IEquatable<Status>
         0xC000_0043 => nameof(SharingViolation),
         0xC000_0059 => nameof(RevisionMismatch),
         0xC000_009A => nameof(InsufficientResources),
-        0xC000_00B5 => nameof(Timeout),
+        0xC000_00B5 => nameof(IoTimeout),
         0xC000_00BB => nameof(NotSupported),
         0xC000_00CA => nameof(NetworkAccessDenied),
         0xC000_0120 => nameof(Cancelled),
@@ -175,7 +182,7 @@ public readonly struct Status : IEquatable<Status>
         0xC000_0184 => nameof(InvalidDeviceState),
         0xC000_0225 => nameof(NotFound),
         0xC000_0236 => nameof(ConnectionRefused),
-        0xC000_036B => nameof(DriverBlocked),
+        0xC000_036C => nameof(DriverBlocked),
         0xC000_A000 => nameof(InvalidSignature),
         0xC01C_0011 => nameof(AltitudeCollision),
         0xE000_0001 => nameof(TooManyRegistrations),
@@ -192,7 +199,7 @@ public readonly struct Status : IEquatable<Status>
     {
         0x0000_0000 => "The operation completed successfully.",
         0x0000_0103 => "The operation is held and will be decided later.",
-        0x4000_0503 => "A registry callback handled the operation itself.",
+        0xC000_0503 => "A registry callback handled the operation itself.",
         0xC000_0001 => "The operation was unsuccessful.",
         0xC000_0008 => "The handle or cookie does not name a live object or registration.",
         0xC000_000D => "An invalid parameter was passed.",
@@ -216,7 +223,7 @@ public readonly struct Status : IEquatable<Status>
         0xC000_0184 => "The object is not in a state that allows the operation.",
         0xC000_0225 => "The item was not found.",
         0xC000_0236 => "The remote end refused the connection.",
-        0xC000_036B => "The driver was blocked from loading.",
+        0xC000_036C => "The driver was blocked from loading.",
         0xC000_A000 => "The signature is missing or does not match the content.",
         0xC01C_0011 => "The altitude is already in use by another registration of this kind.",
         0xE000_0001 => "The limit of registrations of this kind has been reached.",

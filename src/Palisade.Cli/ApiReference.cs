@@ -82,13 +82,18 @@ internal sealed class ApiReference
             AppendDoc(sb, doc);
         }
 
+        if (IsFlags(t.Type))
+        {
+            sb.Append("*Flags:* the values combine with `|`; each member below is one bit (or a named combination), shown with its value.\n\n");
+        }
+
         string prefix = t.Type.FullName + ".";
         foreach (KeyValuePair<string, XElement> m in _members.Where(m => m.Key.Length > 2 && m.Key[2..].StartsWith(prefix, StringComparison.Ordinal)
                      && !m.Key.StartsWith("T:", StringComparison.Ordinal) && !m.Key[2..][prefix.Length..].Split('(')[0].Contains('.', StringComparison.Ordinal))
                  .OrderBy(m => m.Key, StringComparer.Ordinal))
         {
             string name = m.Key[2..][prefix.Length..].Replace("#ctor", "(constructor)", StringComparison.Ordinal);
-            sb.Append(heading).Append("# ").Append(t.Type.Name).Append('.').Append(Shorten(name)).Append("\n\n");
+            sb.Append(heading).Append("# ").Append(t.Type.Name).Append('.').Append(Shorten(name)).Append(EnumValue(t.Type, m.Key)).Append("\n\n");
             AppendDoc(sb, m.Value);
         }
 
@@ -96,7 +101,25 @@ internal sealed class ApiReference
     }
 
     private static string Kind(Type t) =>
-        t.IsInterface ? "interface" : t.IsEnum ? "enum" : typeof(Delegate).IsAssignableFrom(t) ? "callback" : t.IsValueType ? "struct" : "class";
+        t.IsInterface ? "interface" : IsFlags(t) ? "flags enum" : t.IsEnum ? "enum" : typeof(Delegate).IsAssignableFrom(t) ? "callback" : t.IsValueType ? "struct" : "class";
+
+    private static bool IsFlags(Type t) => t.IsEnum && t.IsDefined(typeof(FlagsAttribute), inherit: false);
+
+    /// <summary>
+    /// For a member of a flags enum, its value in hexadecimal (<c> = 0x10</c>), so that a driver sees which bits it sets;
+    /// empty for every other member.
+    /// </summary>
+    private static string EnumValue(Type t, string memberKey)
+    {
+        if (!IsFlags(t) || !memberKey.StartsWith("F:", StringComparison.Ordinal))
+        {
+            return "";
+        }
+
+        string field = memberKey[(2 + t.FullName!.Length + 1)..];
+        ulong value = Convert.ToUInt64(Enum.Parse(t, field), System.Globalization.CultureInfo.InvariantCulture);
+        return " = 0x" + value.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static string Shorten(string member) => member.Replace("Palisade.Api.", "", StringComparison.Ordinal)
         .Replace("System.", "", StringComparison.Ordinal).Replace("@", "&", StringComparison.Ordinal);

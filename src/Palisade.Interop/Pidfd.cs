@@ -55,6 +55,10 @@ internal static unsafe partial class Pidfd
         return fd < 0 ? -Libc.LastError : (int)fd;
     }
 
+    /// <summary>Sends <paramref name="signal"/> to the process of <paramref name="pidfd"/>; 0, or the errno (ESRCH: it has ended).</summary>
+    public static int SendSignal(int pidfd, int signal) =>
+        Libc.Syscall(Sys.PidfdSendSignal, pidfd, signal, 0, 0, 0, 0) == 0 ? 0 : Libc.LastError;
+
     /// <summary>
     /// The wait status (as waitpid reports it) of the process of <paramref name="pidfd"/> once it has ended, reaped or
     /// not yet; false while it runs or when the status cannot be read.

@@ -57,7 +57,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         Processes.Create.Changed += Holds.CancelRemoved;
         Network.Callouts.Changed += Holds.CancelRemoved;
         Objects.Callbacks.Changed += Holds.CancelRemoved;
-        SecurityCenter = new SecurityCenterService();
+        SecurityCenter = new SecurityCenterService(Events);
         Ports = new Ports.PortManager(string.IsNullOrEmpty(options.Home) ? null : options.Home, KernelFiles, Events);
         ServiceTable = new SystemServiceTable();
         if (Directory.Exists(options.Home))
@@ -426,7 +426,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
             + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + ParameterCallbacks.Callbacks.RemoveOwnedBy(driver)
             + Files.Filters.RemoveOwnedBy(driver)
-            + SecurityCenter.Products.RemoveOwnedBy(driver)
+            + SecurityCenter.RemoveOwnedBy(driver)
             + Ports.CloseOwnedBy(driver);
         driver.Exclusions.Dispose();
         int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;

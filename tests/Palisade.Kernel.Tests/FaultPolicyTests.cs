@@ -279,7 +279,7 @@ public sealed class FaultPolicyTests : IDisposable
         var blamed = new ConcurrentQueue<string>();
         using var monitor = new CallbackMonitor(TimeSpan.FromHours(1), (r, op, own) => blamed.Enqueue(r.Describe()));
         var registration = new CallbackRegistration<ProcessExitCallback>(null, (in ProcessExitInfo _) => { });
-        CallbackMonitor.Frame frame = monitor.Current.Enter(registration, new OperationTag("process-exit", 1));
+        CallbackMonitor.Frame frame = monitor.Current.TryEnter(registration, new OperationTag("process-exit", 1))!;
 
         monitor.Scan(Environment.TickCount64 + (2 * 3_600_000));
         monitor.Scan(Environment.TickCount64 + (3 * 3_600_000));
@@ -294,7 +294,7 @@ public sealed class FaultPolicyTests : IDisposable
         var blamed = new ConcurrentQueue<string>();
         using var monitor = new CallbackMonitor(TimeSpan.FromHours(1), (r, op, own) => blamed.Enqueue(r.Describe()));
         var registration = new CallbackRegistration<ProcessExitCallback>(null, (in ProcessExitInfo _) => { });
-        CallbackMonitor.Frame frame = monitor.Current.Enter(registration, new OperationTag("process-exit", 1));
+        CallbackMonitor.Frame frame = monitor.Current.TryEnter(registration, new OperationTag("process-exit", 1))!;
 
         Assert.True(monitor.Current.Exit(frame));
         monitor.Scan(Environment.TickCount64 + (2 * 3_600_000));

@@ -39,6 +39,29 @@ public sealed class FilterManagerTests : IDisposable
     }
 
     [Fact]
+    public void A_callback_that_sets_File_changes_only_its_own_copy_of_the_operation()
+    {
+        var bogus = new FileIdentity(9, 9);
+        var seen = new List<FileIdentity>();
+        _k.Start(c => c.Files.RegisterFilter(Filter("liar", "320000", (ref FileOperation op) =>
+        {
+            op.File = bogus;
+            return PreOperationStatus.SuccessWithCallback;
+        }, (ref FileOperation op) => seen.Add(op.File)), out _));
+        _k.Start(c => c.Files.RegisterFilter(Filter("lower", "100000", (ref FileOperation op) =>
+        {
+            seen.Add(op.File);
+            return PreOperationStatus.SuccessWithCallback;
+        }, (ref FileOperation op) => seen.Add(op.File)), out _));
+
+        Assert.Equal(Status.Success, _k.Open(_file));
+        Assert.Equal(3, seen.Count);
+        Assert.DoesNotContain(bogus, seen);
+        Assert.False(seen[1].IsNone, "the post callback did not see the file opened");
+        Assert.Equal(seen[1], seen[2]);
+    }
+
+    [Fact]
     public void Pre_complete_with_AccessDenied_fails_the_open_and_lower_filters_never_see_it()
     {
         bool lowerCalled = false;

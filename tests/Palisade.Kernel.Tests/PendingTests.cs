@@ -260,7 +260,7 @@ public sealed class PendingTests : IDisposable
         IPendedOperation held = Next(h);
         Assert.True(open.Wait(Patience));
 
-        Assert.Equal(Status.Timeout, h.Context.Files.CompletePendedPreOperation(held, PreOperationStatus.SuccessNoCallback, Status.Success, null));
+        Assert.Equal(Status.IoTimeout, h.Context.Files.CompletePendedPreOperation(held, PreOperationStatus.SuccessNoCallback, Status.Success, null));
     }
 
     [Fact]

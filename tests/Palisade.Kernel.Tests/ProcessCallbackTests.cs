@@ -198,4 +198,100 @@ public sealed class ProcessCallbackTests : IDisposable
         Assert.Equal(Status.CallbackFaulted, _k.Kernel.StartDriver(record, new LambdaDriver(_ => throw new InvalidOperationException("load bug")), new Dictionary<string, string>()));
         Assert.Null(_k.Kernel.Drivers.Find("throwing"));
     }
+
+    /// <summary>Registers callbacks that record every start key they are told, as "kind pid key".</summary>
+    private List<string> RecordStartKeys()
+    {
+        var seen = new List<string>();
+        _k.Start(c =>
+        {
+            c.Processes.RegisterProcessCreate((in ProcessCreateInfo i) =>
+            {
+                seen.Add("create " + i.ProcessId + " " + i.ProcessStartKey);
+                return Status.Success;
+            }, out _);
+            c.Processes.RegisterThreadCreate((in ThreadInfo i) => seen.Add("thread+ " + i.ThreadId + " " + i.ProcessStartKey), out _);
+            c.Processes.RegisterThreadExit((in ThreadInfo i) => seen.Add("thread- " + i.ThreadId + " " + i.ProcessStartKey), out _);
+            return c.Processes.RegisterProcessExit((in ProcessExitInfo i) => seen.Add("exit " + i.ProcessId + " " + i.ProcessStartKey), out _);
+        });
+        return seen;
+    }
+
+    private void Exit(int pid)
+    {
+        var f = new ServiceFrame { ProcessId = pid, TargetProcessId = pid };
+        Assert.Equal(Status.Success, _k.Kernel.SystemCall(SystemService.ExitProcess, ref f));
+    }
+
+    private static long KeyOf(string line) => long.Parse(line.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void Every_notification_of_a_process_carries_the_same_start_key_through_exec()
+    {
+        List<string> seen = RecordStartKeys();
+        Exec(10, "/bin/sh");
+        Exec(10, "/bin/true");
+        var f = new ServiceFrame { ProcessId = 10, TargetProcessId = 10, TargetThreadId = 11 };
+        _k.Kernel.SystemCall(SystemService.CreateThread, ref f);
+        _k.Kernel.SystemCall(SystemService.ExitThread, ref f);
+        Exit(10);
+
+        long key = KeyOf(seen[0]);
+        Assert.NotEqual(0, key);
+        Assert.Equal([$"create 10 {key}", $"create 10 {key}", $"thread+ 11 {key}", $"thread- 11 {key}", $"thread- 10 {key}", $"exit 10 {key}"], seen);
+    }
+
+    [Fact]
+    public void A_pid_reused_after_an_exit_names_a_process_with_a_new_start_key()
+    {
+        List<string> seen = RecordStartKeys();
+        Exec(10, "/bin/sh");
+        Exit(10);
+        Exec(10, "/bin/sh");
+
+        Assert.Equal(4, seen.Count);
+        Assert.NotEqual(KeyOf(seen[0]), KeyOf(seen[3]));
+    }
+
+    [Fact]
+    public void A_forked_process_gets_a_start_key_of_its_own()
+    {
+        List<string> seen = RecordStartKeys();
+        Exec(10, "/bin/sh");
+        var f = new ServiceFrame { ProcessId = 10, ThreadId = 10, TargetProcessId = 12 };
+        Assert.Equal(Status.Success, _k.Kernel.SystemCall(SystemService.ForkProcess, ref f));
+
+        Assert.Equal(2, seen.Count);
+        Assert.StartsWith("thread+ 12 ", seen[1], StringComparison.Ordinal);
+        Assert.NotEqual(KeyOf(seen[0]), KeyOf(seen[1]));
+        Assert.NotEqual(0, KeyOf(seen[1]));
+    }
+
+    [Fact]
+    public void Process_control_refuses_a_process_that_is_not_a_guest()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        var f = new ServiceFrame { TargetProcessId = 1, ImagePath = "/sbin/init" };
+        Assert.Equal(Status.Success, _k.Kernel.SystemCall(SystemService.AttachProcess, ref f));
+
+        Assert.Equal(Status.AccessDenied, c.Processes.TerminateProcess(_k.Kernel.ProcessTable.StartKeyOf(1)));
+    }
+
+    [Fact]
+    public void Process_control_without_a_host_that_holds_the_process_is_not_supported()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+        Exec(10, "/bin/sh");
+
+        Assert.Equal(Status.NotSupported, c.Processes.SuspendProcess(_k.Kernel.ProcessTable.StartKeyOf(10)));
+    }
+
+    [Fact]
+    public void Process_control_of_a_key_no_live_process_has_is_NotFound()
+    {
+        IDriverContext c = _k.Start(_ => Status.Success);
+
+        Assert.Equal(Status.NotFound, c.Processes.ResumeProcess(12345));
+        Assert.Equal(Status.InvalidParameter, c.Processes.ResumeProcess(-1));
+    }
 }

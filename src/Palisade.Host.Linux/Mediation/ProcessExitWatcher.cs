@@ -56,6 +56,24 @@ internal sealed unsafe class ProcessExitWatcher
     }
 
     /// <summary>
+    /// Sends <paramref name="signal"/> to watched process <paramref name="pid"/> through the pidfd opened when the watch
+    /// began, never by its pid: a process that ended cannot be confused with another that reuses its pid. 0, or the errno:
+    /// ESRCH when it has ended, ENOENT when it is not watched.
+    /// </summary>
+    public int SendSignal(int pid, int signal)
+    {
+        if (!_watches.TryGetValue(pid, out Watched? w))
+        {
+            return Errno.ENOENT;
+        }
+
+        lock (w)
+        {
+            return w.Claimed || w.Fd < 0 ? Errno.ESRCH : Pidfd.SendSignal(w.Fd, signal);
+        }
+    }
+
+    /// <summary>
     /// Starts watching process <paramref name="pid"/> (its thread-group id) unless it is watched already. A process
     /// that is already gone cannot be watched (its pid may name another process by now); false then.
     /// </summary>

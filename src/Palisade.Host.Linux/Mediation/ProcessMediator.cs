@@ -10,7 +10,7 @@ namespace Palisade.Host.Linux.Mediation;
 /// cross-process memory or descriptor access (object callbacks), and the lifetime of processes and threads (first
 /// call, exit, exit_group, and ends no call announces, which <see cref="ProcessExitWatcher"/> sees).
 /// </summary>
-internal sealed class ProcessMediator
+internal sealed class ProcessMediator : IProcessControl
 {
     private readonly KernelHost _host;
     private readonly ProcessExitWatcher _exits;
@@ -26,12 +26,20 @@ internal sealed class ProcessMediator
             _host.ProcessExited(pid, code, signal);
             _ended.Enqueue(pid);
         });
+        host.AddProcessControl(this);
     }
+
+    /// <summary>The drivers' process control (terminate, suspend, resume) acts through the pidfds of the processes this
+    /// mediator watches.</summary>
+    public int SendSignal(int processId, int signal) => _exits.SendSignal(processId, signal);
 
     /// <summary>An execve/execveat: the kernel's process creation. 0 or an errno.</summary>
     public int Exec(in Requester requester, in ExecCall call)
     {
-        ProcessImageRequest request = RequestDecoder.Image(in call, ProcFs.ParentOf(requester.ProcessId));
+        ProcessImageRequest request = RequestDecoder.Image(in call, ProcFs.ParentOf(requester.ProcessId)) with
+        {
+            Credentials = CredentialsReader.Read(requester.ThreadId),
+        };
         Status s = _host.CreateProcess(in requester, in request);
         if (s.IsSuccess)
         {
@@ -77,7 +85,9 @@ internal sealed class ProcessMediator
             _exits.Watch(target);
         }
 
-        Status s = _host.OpenProcess(in requester, target, RequestDecoder.AccessRightsOf(call.Rights));
+        ObjectAccessKind kind = RequestDecoder.AccessKindOf(call.SystemCall);
+        Status s = _host.OpenProcess(in requester, target, RequestDecoder.AccessRightsOf(call.Rights), kind,
+            kind is ObjectAccessKind.Signal or ObjectAccessKind.ThreadSignal or ObjectAccessKind.PidfdSignal ? call.Signal : 0);
         return s.IsSuccess ? 0 : s == Status.AccessDenied ? Errno.EPERM : StatusErrno.ErrnoOf(s);
     }
 

@@ -186,6 +186,21 @@ internal static class RequestDecoder
         return null;
     }
 
+    /// <summary>Which guest operation a process access is, as object callbacks are told
+    /// (<see cref="ObjectPreOperationInfo.AccessKind"/>).</summary>
+    public static ObjectAccessKind AccessKindOf(int systemCall) => systemCall switch
+    {
+        Sys.Kill => ObjectAccessKind.Signal,
+        Sys.Tkill or Sys.Tgkill => ObjectAccessKind.ThreadSignal,
+        Sys.PidfdSendSignal => ObjectAccessKind.PidfdSignal,
+        Sys.PidfdOpen => ObjectAccessKind.PidfdOpen,
+        Sys.PidfdGetfd => ObjectAccessKind.PidfdGetfd,
+        Sys.Ptrace => ObjectAccessKind.Ptrace,
+        Sys.ProcessVmReadv => ObjectAccessKind.ProcessVmRead,
+        Sys.ProcessVmWritev => ObjectAccessKind.ProcessVmWrite,
+        _ => ObjectAccessKind.Unspecified,
+    };
+
     /// <summary>The object-callback rights a process access needs.</summary>
     public static ProcessAccessRights AccessRightsOf(ProcessRights r)
     {

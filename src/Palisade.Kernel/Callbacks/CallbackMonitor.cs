@@ -62,6 +62,31 @@ internal sealed class CallbackMonitor : IDisposable
         }
     }
 
+    /// <summary>
+    /// How many calls into <paramref name="r"/> the calling thread is inside (a callback of it, or one nested in it): the
+    /// calls an unregistration made on this thread cannot wait for.
+    /// </summary>
+    public static int CallsOnThisThread(Registration r)
+    {
+        Slot? s = t_slot;
+        if (s is null)
+        {
+            return 0;
+        }
+
+        Frame[] frames = s.Frames;
+        int n = 0;
+        for (int i = Math.Min(s.Depth, frames.Length) - 1; i >= 0; i--)
+        {
+            if (ReferenceEquals(frames[i].Registration, r))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
     private Slot NewSlot()
     {
         // A thread that served another kernel before (tests boot many) gets a slot of this monitor's own.
@@ -160,12 +185,19 @@ internal sealed class CallbackMonitor : IDisposable
         }
 
         /// <summary>
-        /// Marks the start of a call into <paramref name="r"/> deciding <paramref name="tag"/>. <paramref name="pendable"/>
-        /// is what a pend in this callback would hold (null when the operation cannot be held).
+        /// Marks the start of a call into <paramref name="r"/> deciding <paramref name="tag"/>, counted in the
+        /// registration's run-down protection; null when the registration is being removed (its unregistration has
+        /// begun): then the callback must not be called, and the caller goes on as if it were not registered.
+        /// <paramref name="pendable"/> is what a pend in this callback would hold (null when the operation cannot be held).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public Frame Enter(Registration r, in OperationTag tag, PendContext? pendable = null)
+        public Frame? TryEnter(Registration r, in OperationTag tag, PendContext? pendable = null)
         {
+            if (!r.TryAcquireRundown())
+            {
+                return null;
+            }
+
             int d = _depth;
             Frame[] frames = _frames;
             if (d == frames.Length)
@@ -186,10 +218,12 @@ internal sealed class CallbackMonitor : IDisposable
             return f;
         }
 
-        /// <summary>Clears the frame; returns false when the call overran (its verdict must be replaced).</summary>
+        /// <summary>Clears the frame and ends the call's run-down protection; returns false when the call overran (its
+        /// verdict must be replaced).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool Exit(Frame f)
         {
+            Registration r = f.Registration!;
             int d = _depth - 1;
             Volatile.Write(ref _depth, d);
             bool inTime = Interlocked.CompareExchange(ref f.State, 0, f.Generation) == f.Generation;
@@ -205,6 +239,7 @@ internal sealed class CallbackMonitor : IDisposable
                 outer.Nested += Environment.TickCount64 - f.Start;
             }
 
+            r.ReleaseRundown();
             return inTime;
         }
 

@@ -99,8 +99,13 @@ internal sealed class CallbackTable<T> : IRegistrationTable where T : Registrati
         return Status.Success;
     }
 
+    /// <summary>
+    /// Removes a registration and returns once no call into it is in flight (except those of the calling thread itself);
+    /// <see cref="Status.InvalidHandle"/> when the cookie names no registration of <paramref name="owner"/>.
+    /// </summary>
     public Status Remove(CallbackCookie cookie, DriverObject? owner)
     {
+        T removed;
         lock (_lock)
         {
             T[] old = _entries;
@@ -110,15 +115,25 @@ internal sealed class CallbackTable<T> : IRegistrationTable where T : Registrati
                 return Status.InvalidHandle;
             }
 
+            removed = old[at];
             var next = new T[old.Length - 1];
             Array.Copy(old, 0, next, 0, at);
             Array.Copy(old, at + 1, next, at, old.Length - at - 1);
             Publish(next);
         }
 
+        RunDown(removed);
         Changed?.Invoke(this);
         return Status.Success;
     }
+
+    /// <summary>
+    /// Waits, outside the table's lock, until the calls into a removed registration that started before its removal have
+    /// returned; no new one starts. The calls the removing thread is itself inside (a callback that unregisters its own
+    /// registration) are not waited for: they return after this does. Holds the registration made are cancelled after
+    /// (<see cref="Changed"/>), so a hold a call in flight makes is not missed.
+    /// </summary>
+    private static void RunDown(T removed) => removed.WaitForRundown(CallbackMonitor.CallsOnThisThread(removed));
 
     public T? Find(CallbackCookie cookie, DriverObject? owner)
     {
@@ -133,21 +148,29 @@ internal sealed class CallbackTable<T> : IRegistrationTable where T : Registrati
         return null;
     }
 
-    /// <summary>Removes every entry the driver owns; returns how many.</summary>
-    public int RemoveOwnedBy(DriverObject owner)
+    /// <summary>Removes every entry the driver owns, waiting for the calls into them in flight as <see cref="Remove"/> does; returns how many.</summary>
+    public int RemoveOwnedBy(DriverObject owner) => TakeOwnedBy(owner).Length;
+
+    /// <summary>Removes every entry the driver owns, waiting for the calls into them in flight as <see cref="Remove"/> does; returns them.</summary>
+    public T[] TakeOwnedBy(DriverObject owner)
     {
-        int removed;
+        T[] removed;
         lock (_lock)
         {
             T[] old = _entries;
             T[] next = Array.FindAll(old, e => !ReferenceEquals(e.Owner, owner));
-            removed = old.Length - next.Length;
-            if (removed == 0)
+            if (next.Length == old.Length)
             {
-                return 0;
+                return [];
             }
 
+            removed = Array.FindAll(old, e => ReferenceEquals(e.Owner, owner));
             Publish(next);
+        }
+
+        foreach (T e in removed)
+        {
+            RunDown(e);
         }
 
         Changed?.Invoke(this);

@@ -240,7 +240,7 @@ internal sealed class HeldOperation : IPendedOperation
         {
             PendedOperationState.Held => Status.Success,
             PendedOperationState.Completed => Status.AlreadyCompleted,
-            PendedOperationState.TimedOut => Status.Timeout,
+            PendedOperationState.TimedOut => Status.IoTimeout,
             PendedOperationState.Cancelled => Status.Cancelled,
             _ => Status.InvalidDeviceState,
         };

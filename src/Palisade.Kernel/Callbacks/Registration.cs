@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Palisade.Api;
 using Palisade.Kernel.Drivers;
@@ -118,6 +119,76 @@ internal abstract class Registration
 
     /// <summary>Adds every callback the registration holds (the primary one unless a kind holds more).</summary>
     protected virtual void AppendCallbacks(ref GuardHasher hasher) => hasher.Add(PrimaryCallback);
+
+    // Run-down protection, in the manner of EX_RUNDOWN_REF: twice the number of calls in flight, plus 1 once the run-down
+    // began (then no new call starts). Not part of the guard's digest: it changes with every call.
+    private long _rundown;
+    private ManualResetEventSlim? _drained;
+
+    /// <summary>
+    /// Counts a call into the registration's callbacks as in flight (ExAcquireRundownProtection); false once the
+    /// registration is being removed, and then the callback must not be called. Every true is followed by one
+    /// <see cref="ReleaseRundown"/>. Allocation-free: one compare-and-swap.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public bool TryAcquireRundown()
+    {
+        long v = Volatile.Read(ref _rundown);
+        while ((v & 1) == 0)
+        {
+            long seen = Interlocked.CompareExchange(ref _rundown, v + 2, v);
+            if (seen == v)
+            {
+                return true;
+            }
+
+            v = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Ends a call counted by <see cref="TryAcquireRundown"/>; wakes the remover when the run-down has begun.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void ReleaseRundown()
+    {
+        long v = Interlocked.Add(ref _rundown, -2);
+        Debug.Assert(v >= 0, "a release without an acquire");
+        if ((v & 1) != 0)
+        {
+            Volatile.Read(ref _drained)?.Set();
+        }
+    }
+
+    /// <summary>Calls in flight now (for tests and diagnostics).</summary>
+    public long CallsInFlight => Volatile.Read(ref _rundown) >> 1;
+
+    /// <summary>True once <see cref="WaitForRundown"/> began: no new call starts.</summary>
+    public bool IsRunningDown => (Volatile.Read(ref _rundown) & 1) != 0;
+
+    /// <summary>
+    /// Stops new calls and waits until the calls in flight have returned (ExWaitForRundownProtectionRelease), except
+    /// <paramref name="heldByCaller"/> of them: the calls the calling thread itself is inside (a callback that removes
+    /// its own registration), which cannot return before this does. Called once, by the one remover of the
+    /// registration, after it left every table.
+    /// </summary>
+    public void WaitForRundown(int heldByCaller)
+    {
+        var drained = new ManualResetEventSlim(false);
+        Volatile.Write(ref _drained, drained);
+        Interlocked.Or(ref _rundown, 1);
+        while (true)
+        {
+            // Reset before the check: a release after the check sets the event, so the wait cannot miss it.
+            drained.Reset();
+            if (CallsInFlight <= heldByCaller)
+            {
+                return;
+            }
+
+            drained.Wait();
+        }
+    }
 
     /// <summary>Counts a fault; returns the faults in a row, this one included.</summary>
     public int RecordFault() => Interlocked.Increment(ref _consecutiveFaults);

@@ -57,11 +57,14 @@ internal struct ServiceFrame
     /// <summary>CreateThread / ExitThread / OpenThread: the thread.</summary>
     public int TargetThreadId;
 
-    /// <summary>ExitProcess: the exit code and signal.</summary>
+    /// <summary>ExitProcess: the exit code and signal. OpenProcess / OpenThread: the signal of a signal access.</summary>
     public int ExitCode, Signal;
 
     /// <summary>OpenProcess / OpenThread / DuplicateHandle: the access asked for, then the access granted.</summary>
     public ProcessAccessRights DesiredAccess, GrantedAccess;
+
+    /// <summary>OpenProcess / OpenThread / DuplicateHandle: the guest operation that asks for the access.</summary>
+    public ObjectAccessKind AccessKind;
 
     /// <summary>OpenProcess / OpenThread: the handle made in the caller's handle table (0 when none was kept).</summary>
     public int Handle;

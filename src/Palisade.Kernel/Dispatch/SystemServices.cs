@@ -125,6 +125,7 @@ internal static unsafe class SystemServices
         }
 
         p.ImagePath = f.ImagePath ?? "";
+        p.Attached = true;
         return Status.Success;
     }
 
@@ -136,6 +137,9 @@ internal static unsafe class SystemServices
             return Status.InvalidParameter;
         }
 
+        // An exec keeps the process's start key; a process the kernel did not know gets a new one.
+        long startKey = k.ProcessTable.StartKeyOf(f.Create.ProcessId);
+        f.Create = f.Create with { ProcessStartKey = startKey != 0 ? startKey : k.ProcessTable.ReserveStartKey() };
         Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord, f.ThreadId);
         if (verdict.IsError)
         {
@@ -159,7 +163,8 @@ internal static unsafe class SystemServices
             }
         }
 
-        GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _);
+        GuestProcess p = k.ProcessTable.Add(f.Create.ProcessId, f.Create.ParentProcessId, f.Create.UserId, out _, f.Create.ProcessStartKey);
+        p.Attached = false; // It runs a program under this kernel: a guest, whatever entered it first.
         p.ImagePath = f.Create.ImagePath;
         p.CommandLine = f.Create.CommandLine;
         p.Image = f.Create.File;
@@ -182,6 +187,7 @@ internal static unsafe class SystemServices
     {
         GuestProcess? parent = k.ProcessTable.Find(f.ProcessId);
         GuestProcess child = k.ProcessTable.Add(f.TargetProcessId, f.ProcessId, f.UserId, out bool created);
+        child.Attached = false; // Its own first call reached the kernel: a guest.
         if (created && parent is not null)
         {
             child.ImagePath = parent.ImagePath;
@@ -196,7 +202,7 @@ internal static unsafe class SystemServices
 
         if (created)
         {
-            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
+            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = child.StartKey, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
             k.Processes.NotifyThread(create: true, in t);
         }
 
@@ -212,9 +218,9 @@ internal static unsafe class SystemServices
             return Status.InvalidHandle;
         }
 
-        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetProcessId };
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = p.StartKey, ThreadId = f.TargetProcessId };
         k.Processes.NotifyThread(create: false, in t);
-        var info = new ProcessExitInfo { ProcessId = f.TargetProcessId, ExitCode = f.ExitCode, Signal = f.Signal };
+        var info = new ProcessExitInfo { ProcessId = f.TargetProcessId, ProcessStartKey = p.StartKey, ExitCode = f.ExitCode, Signal = f.Signal };
         k.Processes.NotifyExit(in info);
         return Status.Success;
     }
@@ -225,7 +231,13 @@ internal static unsafe class SystemServices
         k.ProcessTable.AddThread(f.TargetProcessId, f.TargetThreadId, out bool created);
         if (created)
         {
-            var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId, CreatorThreadId = f.ThreadId };
+            var t = new ThreadInfo
+            {
+                ProcessId = f.TargetProcessId,
+                ProcessStartKey = k.ProcessTable.StartKeyOf(f.TargetProcessId),
+                ThreadId = f.TargetThreadId,
+                CreatorThreadId = f.ThreadId,
+            };
             k.Processes.NotifyThread(create: true, in t);
         }
 
@@ -240,7 +252,7 @@ internal static unsafe class SystemServices
             return Status.InvalidHandle;
         }
 
-        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ThreadId = f.TargetThreadId };
+        var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = k.ProcessTable.StartKeyOf(f.TargetProcessId), ThreadId = f.TargetThreadId };
         k.Processes.NotifyThread(create: false, in t);
         return Status.Success;
     }
@@ -284,14 +296,8 @@ internal static unsafe class SystemServices
     private static Status OpenObject(PalisadeKernel k, ref ServiceFrame f, KernelObject target, HandleOperations op)
     {
         GuestProcess? requester = f.KeepHandle ? k.ProcessTable.Find(f.ProcessId) : null;
-        Status s = k.Objects.OpenHandle(requester, f.ProcessId, target, op, f.DesiredAccess, kernelHandle: f.ProcessId == 0,
-            k.CurrentRecord, out f.Handle, out f.GrantedAccess, f.ThreadId);
-        if (s.IsError)
-        {
-            return s;
-        }
-
-        return (f.GrantedAccess & f.DesiredAccess) == f.DesiredAccess ? Status.Success : Status.AccessDenied;
+        var access = new ObjectAccess(op, f.DesiredAccess, f.AccessKind, f.Signal, kernelHandle: f.ProcessId == 0);
+        return k.Objects.OpenHandle(requester, f.ProcessId, target, in access, k.CurrentRecord, out f.Handle, out f.GrantedAccess, f.ThreadId);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -171,6 +171,7 @@ internal sealed class DriverContext : IDriverContext
 
     public Status UnregisterFaultCallback(CallbackCookie cookie)
     {
+        FaultSubscription removed;
         lock (_faultLock)
         {
             FaultSubscription[] all = _faultCallbacks;
@@ -180,10 +181,22 @@ internal sealed class DriverContext : IDriverContext
                 return Status.InvalidHandle;
             }
 
+            removed = all[at];
             _faultCallbacks = [.. all[..at], .. all[(at + 1)..]];
-            return Status.Success;
         }
+
+        // A delivery already queued does not call it any more; one in progress is waited for, unless it is the caller.
+        removed.WaitForRundown(ReferenceEquals(t_delivering, removed) ? 1 : 0);
+        return Status.Success;
     }
+
+    /// <summary>The live fault subscription named by <paramref name="cookie"/>, or null (diagnostics and tests).</summary>
+    internal Registration? FindFaultSubscription(CallbackCookie cookie) =>
+        Array.Find(Volatile.Read(ref _faultCallbacks), f => f.Cookie == cookie);
+
+    /// <summary>The fault subscription whose callback the calling worker thread is running, if any.</summary>
+    [ThreadStatic]
+    private static FaultSubscription? t_delivering;
 
     public Status QueueWorkItem(WorkItemCallback callback, object? state)
     {
@@ -205,7 +218,7 @@ internal sealed class DriverContext : IDriverContext
 
         foreach (FaultSubscription f in Volatile.Read(ref _faultCallbacks))
         {
-            _work.Queue(static state => ((FaultNotification)state!).Deliver(), new FaultNotification(f.Callback, fault));
+            _work.Queue(static state => ((FaultNotification)state!).Deliver(), new FaultNotification(f, fault));
         }
     }
 
@@ -231,9 +244,28 @@ internal sealed class DriverContext : IDriverContext
         public override string Describe() => "fault callback";
     }
 
-    private sealed class FaultNotification(RegistrationFaultCallback callback, RegistrationFaultInfo fault)
+    private sealed class FaultNotification(FaultSubscription subscription, RegistrationFaultInfo fault)
     {
-        public void Deliver() => callback(in fault);
+        /// <summary>Calls the subscription's callback unless it was unregistered since the fault was queued.</summary>
+        public void Deliver()
+        {
+            if (!subscription.TryAcquireRundown())
+            {
+                return;
+            }
+
+            FaultSubscription? outer = t_delivering;
+            t_delivering = subscription;
+            try
+            {
+                subscription.Callback(in fault);
+            }
+            finally
+            {
+                t_delivering = outer;
+                subscription.ReleaseRundown();
+            }
+        }
     }
 
     private sealed class CancelNotification(PendedOperationCancelCallback callback, HeldOperation held)
@@ -384,6 +416,15 @@ internal sealed class DriverContext : IDriverContext
 
             return verdict == Status.Pending ? Status.InvalidParameter : held!.CompleteCreate(c.Driver, verdict);
         }
+
+        public Status TerminateProcess(long processStartKey) => Signal(processStartKey, 9);
+
+        public Status SuspendProcess(long processStartKey) => Signal(processStartKey, 19);
+
+        public Status ResumeProcess(long processStartKey) => Signal(processStartKey, 18);
+
+        private Status Signal(long processStartKey, int signal) =>
+            c._valid ? c._kernel.Host.SignalProcess(processStartKey, signal) : Status.InvalidDeviceState;
 
         public Status Unregister(CallbackCookie cookie)
         {
@@ -825,7 +866,7 @@ internal sealed class DriverContext : IDriverContext
 
         public Status ReportState(CallbackCookie cookie, ProductState state) => c._kernel.SecurityCenter.ReportState(c.Driver, cookie, state);
 
-        public Status UnregisterProduct(CallbackCookie cookie) => c._kernel.SecurityCenter.Products.Remove(cookie, c.Driver);
+        public Status UnregisterProduct(CallbackCookie cookie) => c._kernel.SecurityCenter.Unregister(c.Driver, cookie);
 
         public Status ListProducts(out IReadOnlyList<SecurityProduct> products)
         {

@@ -67,6 +67,10 @@ internal sealed class EventStream : IDisposable
     private static readonly JsonEncodedText s_typeFault = JsonEncodedText.Encode("driver-fault");
     private static readonly JsonEncodedText s_typeKernel = JsonEncodedText.Encode("kernel");
     private static readonly JsonEncodedText s_typeParameters = JsonEncodedText.Encode("parameters");
+    private static readonly JsonEncodedText s_typeSecurityCenter = JsonEncodedText.Encode("security-center");
+    private static readonly JsonEncodedText s_change = JsonEncodedText.Encode("change");
+    private static readonly JsonEncodedText s_product = JsonEncodedText.Encode("product");
+    private static readonly JsonEncodedText s_state = JsonEncodedText.Encode("state");
     private static readonly JsonEncodedText s_typeGap = JsonEncodedText.Encode("gap");
     private static readonly JsonEncodedText s_typeStart = JsonEncodedText.Encode("stream-start");
     private static readonly JsonEncodedText s_typeEnd = JsonEncodedText.Encode("stream-end");
@@ -334,6 +338,28 @@ internal sealed class EventStream : IDisposable
 
         json.WriteEndArray();
         json.WriteString(s_status, status.Name);
+        Queue(_kernel, b.End());
+    }
+
+    /// <summary>
+    /// Writes a change of the security center: a product <c>registered</c>, its <c>state</c> reported, or
+    /// <c>unregistered</c> (by its driver, or by the kernel at the driver's unload), with the product's kind, name,
+    /// driver and state after the change. Never waits.
+    /// </summary>
+    public void WriteSecurityCenter(string change, string driver, SecurityProductKind kind, string product, ProductState state)
+    {
+        if (_kernel is null)
+        {
+            return;
+        }
+
+        LineBuilder b = Builder();
+        Utf8JsonWriter json = b.Begin(s_typeSecurityCenter);
+        WriteText(json, s_change, change);
+        WriteText(json, s_driver, driver);
+        WriteText(json, s_kind, kind.ToString());
+        WriteText(json, s_product, product);
+        WriteText(json, s_state, state.ToString());
         Queue(_kernel, b.End());
     }
 

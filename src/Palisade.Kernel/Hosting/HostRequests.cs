@@ -200,6 +200,9 @@ public readonly struct ProcessImageRequest
     /// <summary>The identity of the image file.</summary>
     public FileIdentity Image { get; init; }
 
+    /// <summary>The caller's credentials at the exec, or null when the host could not read them.</summary>
+    public ProcessCredentials? Credentials { get; init; }
+
     /// <summary>
     /// Every image the exec loads, in Linux's order: the file named (<see cref="ImageLoadKind.Executable"/> or
     /// <see cref="ImageLoadKind.Script"/>), its <c>#!</c> interpreters, the ELF interpreter. Null for the file named alone,
@@ -266,4 +269,19 @@ public readonly struct NetworkRequest
 
     /// <summary>The canonical path of the requester's image.</summary>
     public string ApplicationPath { get; init; }
+}
+
+/// <summary>
+/// What a host offers for the drivers' process control (<see cref="IProcessCallbacks.TerminateProcess"/> and its
+/// siblings): a signal sent through the process object the host holds (for Linux, a pidfd opened when the process was
+/// first seen), never through a bare pid that Linux may have given to another process meanwhile.
+/// </summary>
+public interface IProcessControl
+{
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="processId"/> through the process object the host holds.</summary>
+    /// <param name="processId">The process, as the kernel's process table names it.</param>
+    /// <param name="signal">The signal (SIGKILL, SIGSTOP, SIGCONT).</param>
+    /// <returns>0; ESRCH when the process has ended; ENOENT when this host holds no object for it; another errno when
+    /// Linux refused.</returns>
+    int SendSignal(int processId, int signal);
 }

@@ -417,7 +417,8 @@ public sealed class KernelHost
             CreatorThreadId = requester.ThreadId,
             ImagePath = request.ImagePath,
             CommandLine = request.CommandLine,
-            UserId = requester.UserId,
+            UserId = request.Credentials?.RealUserId ?? requester.UserId,
+            Credentials = request.Credentials,
             File = request.Image,
         };
         f.Images = request.Images;
@@ -451,6 +452,65 @@ public sealed class KernelHost
         return s;
     }
 
+    private IProcessControl[] _controls = [];
+    private readonly Lock _controlsLock = new();
+
+    /// <summary>
+    /// Adds a host's process control: the drivers' <see cref="IProcessCallbacks.TerminateProcess"/>,
+    /// <see cref="IProcessCallbacks.SuspendProcess"/> and <see cref="IProcessCallbacks.ResumeProcess"/> act through it on
+    /// the processes it holds. It stays for the kernel's life; one that no longer holds a process answers ENOENT for it.
+    /// </summary>
+    /// <param name="control">The host's control. Must not be null.</param>
+    public void AddProcessControl(IProcessControl control)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        lock (_controlsLock)
+        {
+            _controls = [.. _controls, control];
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> to the guest process whose start key is <paramref name="startKey"/>, through the
+    /// host that holds its process object. The statuses of <see cref="IProcessCallbacks.TerminateProcess"/>.
+    /// </summary>
+    internal Status SignalProcess(long startKey, int signal)
+    {
+        if (startKey <= 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Processes.GuestProcess? p = _kernel.ProcessTable.FindByStartKey(startKey);
+        if (p is null)
+        {
+            return Status.NotFound;
+        }
+
+        if (p.Attached)
+        {
+            // Not a guest: a process the kernel entered only to decide another's access to it.
+            return Status.AccessDenied;
+        }
+
+        foreach (IProcessControl control in Volatile.Read(ref _controls))
+        {
+            int error = control.SendSignal(p.ProcessId, signal);
+            if (error != Palisade.Interop.Errno.ENOENT)
+            {
+                return error switch
+                {
+                    0 => Status.Success,
+                    Palisade.Interop.Errno.ESRCH => Status.NotFound,
+                    Palisade.Interop.Errno.EPERM => Status.AccessDenied,
+                    _ => StatusErrno.StatusOf(error),
+                };
+            }
+        }
+
+        return Status.NotSupported;
+    }
+
     /// <summary>True when the kernel's process table holds <paramref name="processId"/>.</summary>
     /// <param name="processId">A guest process id.</param>
     /// <returns>True for a process the kernel knows and has not seen end.</returns>
@@ -481,14 +541,19 @@ public sealed class KernelHost
     /// <param name="requester">The guest thread that asks.</param>
     /// <param name="targetProcessId">The process it aims at (the kernel must know it: see <see cref="AttachProcess"/>).</param>
     /// <param name="access">The rights the operation needs.</param>
+    /// <param name="kind">The guest system call that asks (object callbacks are told).</param>
+    /// <param name="signal">For a signal, its number; otherwise 0.</param>
     /// <returns><see cref="Status.Success"/> when every right was granted; <see cref="Status.AccessDenied"/> when a callback
     /// stripped one; <see cref="Status.InvalidParameter"/> for a process the kernel does not know.</returns>
-    public Status OpenProcess(in Requester requester, int targetProcessId, ProcessAccessRights access)
+    public Status OpenProcess(in Requester requester, int targetProcessId, ProcessAccessRights access,
+        ObjectAccessKind kind = ObjectAccessKind.Unspecified, int signal = 0)
     {
         ref ServiceFrame f = ref Frame(in requester);
         f.UserId = 0;
         f.TargetProcessId = targetProcessId;
         f.DesiredAccess = access;
+        f.AccessKind = kind;
+        f.Signal = signal;
         OperationRecord? record = Begin(requester.ProcessId, "process-access",
             _kernel.Events.Enabled ? targetProcessId.ToString(CultureInfo.InvariantCulture) + " " + access : null);
         Status s = _kernel.SystemCall(SystemService.OpenProcess, ref f);

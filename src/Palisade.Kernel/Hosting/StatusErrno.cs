@@ -29,7 +29,7 @@ public static class StatusErrno
         (Status.RegistryCorrupt, Errno.EIO),
         (Status.RegistryIoFailed, Errno.EIO),
         (Status.InsufficientResources, Errno.ENOMEM),
-        (Status.Timeout, Errno.ETIMEDOUT),
+        (Status.IoTimeout, Errno.ETIMEDOUT),
         (Status.NotSupported, Errno.EOPNOTSUPP),
         (Status.NetworkAccessDenied, Errno.EACCES),
         (Status.Cancelled, Errno.EACCES),

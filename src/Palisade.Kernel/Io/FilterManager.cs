@@ -205,7 +205,11 @@ internal sealed class FilterManager
             view.CompletionContext = null;
             PreOperationStatus verdict;
             Exception? thrown = null;
-            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, TagTarget(in op)), hold == 0 ? null : pend);
+            if (slot.TryEnter(f, new OperationTag(s_preNames[kind], op.RequesterProcessId, TagTarget(in op)), hold == 0 ? null : pend) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered (no post callback either).
+            }
+
             try
             {
                 verdict = pre(ref view);
@@ -396,6 +400,11 @@ internal sealed class FilterManager
             contexts[i] = null;
             Status before = op.Status;
             bool readable = op.Kind == FileOperationKind.Create && op.Status.IsSuccess;
+            if (slot.TryEnter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, TagTarget(in op))) is not { } frame)
+            {
+                continue; // Unregistered since its pre callback: no new call starts.
+            }
+
             IFileSystemPerformer? outerPerformer = t_postCreate;
             FileIdentity outerFile = t_postCreateFile;
             Minifilter? outerFilter = t_postFilter;
@@ -403,7 +412,6 @@ internal sealed class FilterManager
             t_postCreateFile = op.File;
             t_postFilter = f;
             Exception? thrown = null;
-            CallbackMonitor.Frame frame = slot.Enter(f, new OperationTag(s_postNames[kind], op.RequesterProcessId, TagTarget(in op)));
             try
             {
                 post(ref view);

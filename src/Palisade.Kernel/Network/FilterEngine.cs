@@ -363,7 +363,11 @@ internal sealed class FilterEngine
                 Exception? thrown = null;
                 long hold = guestThread == 0 || slot.Depth != 0 ? 0 : c.Policy.HoldMilliseconds;
                 PendContext? pend = hold == 0 ? null : Pendable(in ctx, guestThread, hold);
-                CallbackMonitor.Frame frame = slot.Enter(c, Tag(in ctx), pend);
+                if (slot.TryEnter(c, Tag(in ctx), pend) is not { } frame)
+                {
+                    continue; // Being unregistered: the filter calls no callout, as if it had none.
+                }
+
                 try
                 {
                     if (pend is null)

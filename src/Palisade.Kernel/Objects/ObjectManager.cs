@@ -140,12 +140,16 @@ internal sealed unsafe class ObjectManager : IDisposable
 
     /// <summary>
     /// Creates (or duplicates) a handle in <paramref name="requester"/>'s table to a process or thread, after the
-    /// pre callbacks (highest altitude first) had their say on the access, then runs the post callbacks.
+    /// pre callbacks (highest altitude first) had their say on the access, then runs the post callbacks with the result
+    /// the operation gets: <see cref="Status.Success"/> when every right asked for was granted, else
+    /// <see cref="Status.AccessDenied"/> (a handle is still made, with the rights left, when one is kept).
     /// </summary>
-    public Status OpenHandle(GuestProcess? requester, int requesterPid, KernelObject target, HandleOperations operation,
-        ProcessAccessRights desired, bool kernelHandle, OperationRecord? record, out int handle, out ProcessAccessRights granted,
-        int guestThread = 0)
+    public Status OpenHandle(GuestProcess? requester, int requesterPid, KernelObject target, in ObjectAccess access,
+        OperationRecord? record, out int handle, out ProcessAccessRights granted, int guestThread = 0)
     {
+        HandleOperations operation = access.Operation;
+        ProcessAccessRights desired = access.Desired;
+        bool kernelHandle = access.KernelHandle;
         handle = 0;
         ObjectTypes type = target is GuestThread ? ObjectTypes.Thread : ObjectTypes.Process;
         int targetPid = target is GuestThread t ? t.ProcessId : ((GuestProcess)target).ProcessId;
@@ -158,6 +162,8 @@ internal sealed unsafe class ObjectManager : IDisposable
             TargetProcessId = targetPid,
             TargetThreadId = targetTid,
             KernelHandle = kernelHandle,
+            AccessKind = access.Kind,
+            Signal = access.Signal,
             OriginalDesiredAccess = desired,
             DesiredAccess = desired,
         };
@@ -189,7 +195,11 @@ internal sealed unsafe class ObjectManager : IDisposable
             info.HoldDeadline = pend?.Deadline ?? 0;
             Exception? thrown = null;
             var tag = new OperationTag(operation == HandleOperations.Duplicate ? "object pre-duplicate of process" : "object pre-open of process", requesterPid, null, targetPid);
-            CallbackMonitor.Frame frame = slot.Enter(e, in tag, pend);
+            if (slot.TryEnter(e, in tag, pend) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
             // The callback decides on its own copy: only the access it leaves is read back, so it cannot show the
             // callbacks below it another requester, target or original access.
             ObjectPreOperationInfo view = info;
@@ -244,7 +254,7 @@ internal sealed unsafe class ObjectManager : IDisposable
         }
 
         granted = info.DesiredAccess;
-        Status status = Status.Success;
+        Status status = (granted & desired) == desired ? Status.Success : Status.AccessDenied;
         if (requester is not null)
         {
             target.AddReference();
@@ -260,6 +270,8 @@ internal sealed unsafe class ObjectManager : IDisposable
             TargetProcessId = targetPid,
             TargetThreadId = targetTid,
             KernelHandle = kernelHandle,
+            AccessKind = access.Kind,
+            Signal = access.Signal,
             GrantedAccess = granted,
             ReturnStatus = status,
         };
@@ -272,7 +284,11 @@ internal sealed unsafe class ObjectManager : IDisposable
             }
 
             var postTag = new OperationTag("object post-operation on process", requesterPid, null, targetPid);
-            CallbackMonitor.Frame frame = slot.Enter(e, in postTag);
+            if (slot.TryEnter(e, in postTag) is not { } frame)
+            {
+                continue;
+            }
+
             bool threw = false;
             try
             {
@@ -330,4 +346,20 @@ internal sealed unsafe class ObjectManager : IDisposable
             t.Dispose();
         }
     }
+}
+
+/// <summary>What a handle operation asks for: the operation, the rights, the guest system call it stands for and, for a
+/// signal, its number; and whether the kernel opens the handle for itself.</summary>
+internal readonly struct ObjectAccess(HandleOperations operation, ProcessAccessRights desired, ObjectAccessKind kind = ObjectAccessKind.Unspecified,
+    int signal = 0, bool kernelHandle = false)
+{
+    public HandleOperations Operation { get; } = operation;
+
+    public ProcessAccessRights Desired { get; } = desired;
+
+    public ObjectAccessKind Kind { get; } = kind;
+
+    public int Signal { get; } = signal;
+
+    public bool KernelHandle { get; } = kernelHandle;
 }

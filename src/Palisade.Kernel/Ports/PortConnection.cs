@@ -230,7 +230,7 @@ internal sealed class PortConnection : IPortConnection
 
             if (!waiter.Done.Wait((int)Math.Max(0, deadline - Environment.TickCount64)))
             {
-                return Status.Timeout;
+                return Status.IoTimeout;
             }
 
             if (waiter.Cancelled)
@@ -285,7 +285,7 @@ internal sealed class PortConnection : IPortConnection
     {
         if (!_greeted.IsSet && !_greeted.Wait(timeoutMilliseconds))
         {
-            return Status.Timeout;
+            return Status.IoTimeout;
         }
 
         byte[] record = ArrayPool<byte>.Shared.Rent(PortProtocol.HeaderSize + message.Length);
@@ -295,7 +295,7 @@ internal sealed class PortConnection : IPortConnection
             _socket.SafeHandle.DangerousAddRef(ref added);
             int length = PortProtocol.Write(record, in header, message);
             int n = SocketMessages.Send((int)_socket.Handle, record.AsSpan(0, length), timeoutMilliseconds);
-            return n >= 0 ? Status.Success : n == -EAgain ? Status.Timeout : Status.InvalidDeviceState;
+            return n >= 0 ? Status.Success : n == -EAgain ? Status.IoTimeout : Status.InvalidDeviceState;
         }
         catch (ObjectDisposedException)
         {

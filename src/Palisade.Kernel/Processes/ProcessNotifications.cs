@@ -71,7 +71,11 @@ internal sealed class ProcessNotifications
             ProcessCreateInfo current = info with { CreationStatus = verdict, HoldDeadline = deadline };
             Status s;
             Exception? thrown = null;
-            CallbackMonitor.Frame frame = slot.Enter(r, new OperationTag("process-create", info.ProcessId, info.ImagePath), hold == 0 ? null : pend);
+            if (slot.TryEnter(r, new OperationTag("process-create", info.ProcessId, info.ImagePath), hold == 0 ? null : pend) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
             try
             {
                 s = r.Callback(in current);
@@ -155,7 +159,11 @@ internal sealed class ProcessNotifications
             }
 
             var tag = new OperationTag("image-load", info.ProcessId, info.ImagePath);
-            CallbackMonitor.Frame frame = slot.Enter(r, tag);
+            if (slot.TryEnter(r, tag) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
             Status s;
             bool threw = false;
             try
@@ -207,7 +215,11 @@ internal sealed class ProcessNotifications
                 continue;
             }
 
-            CallbackMonitor.Frame frame = slot.Enter(r, new OperationTag(what, call.ProcessId));
+            if (slot.TryEnter(r, new OperationTag(what, call.ProcessId)) is not { } frame)
+            {
+                continue;
+            }
+
             bool threw = false;
             try
             {

@@ -46,9 +46,35 @@ internal sealed class ProcessTable
         }
     }
 
-    /// <summary>Creates the process record; returns the existing one when the pid is already known.</summary>
+    private long _lastStartKey;
+
+    /// <summary>A start key no process had before: 1, 2, 3… for the kernel's life (a 64-bit counter never wraps).</summary>
+    public long ReserveStartKey() => Interlocked.Increment(ref _lastStartKey);
+
+    /// <summary>The live process whose start key is <paramref name="startKey"/>, or null (a walk: for driver requests, not hot paths).</summary>
+    public GuestProcess? FindByStartKey(long startKey)
+    {
+        lock (_lock)
+        {
+            foreach (GuestProcess p in _byPid.Values)
+            {
+                if (p.StartKey == startKey)
+                {
+                    return p;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>The start key of the live process <paramref name="pid"/>, or 0 when the kernel does not know it.</summary>
+    public long StartKeyOf(int pid) => Find(pid)?.StartKey ?? 0;
+
+    /// <summary>Creates the process record; returns the existing one when the pid is already known.
+    /// <paramref name="startKey"/> is one <see cref="ReserveStartKey"/> gave, or 0 for a new one.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)] // a guard change demands a kernel frame: never inlined into a caller
-    public GuestProcess Add(int pid, int parentPid, int userId, out bool created)
+    public GuestProcess Add(int pid, int parentPid, int userId, out bool created, long startKey = 0)
     {
         GuestProcess p;
         lock (_lock)
@@ -59,7 +85,7 @@ internal sealed class ProcessTable
                 return existing;
             }
 
-            p = new GuestProcess(ProcessType, pid, parentPid, userId);
+            p = new GuestProcess(ProcessType, pid, parentPid, userId, startKey != 0 ? startKey : ReserveStartKey());
             using Guard.GuardChange scope = ChangeGate?.Open() ?? default;
             _byPid.Add(pid, p);
             PublishPids();

@@ -165,7 +165,11 @@ internal sealed class ParameterNotifications
 
             Status s;
             var tag = new OperationTag("parameters-changed", 0, context.DriverName);
-            CallbackMonitor.Frame frame = slot.Enter(r, in tag);
+            if (slot.TryEnter(r, in tag) is not { } frame)
+            {
+                continue;
+            }
+
             try
             {
                 s = r.Callback(in change);
@@ -178,7 +182,7 @@ internal sealed class ParameterNotifications
 
             if (!slot.Exit(frame))
             {
-                s = Status.Timeout;
+                s = Status.IoTimeout;
             }
             else if (s != Status.CallbackFaulted)
             {

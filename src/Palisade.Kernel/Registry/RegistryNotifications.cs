@@ -101,7 +101,11 @@ internal sealed class RegistryNotifications
             Status s;
             Exception? thrown = null;
             var tag = new OperationTag(NameOf(preClass), processId, request.KeyPath);
-            CallbackMonitor.Frame frame = slot.Enter(e, in tag);
+            if (slot.TryEnter(e, in tag) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
             // Each callback gets its own copy of the notification: it cannot show the callbacks below it another key,
             // value or data than the operation performed. Only its status and, with a bypass, its result are read back.
             RegistryNotification view = n;
@@ -174,7 +178,11 @@ internal sealed class RegistryNotifications
 
             CallbackRegistration<RegistryCallback> e = entries[i];
             var tag = new OperationTag(NameOf(postClass), processId, request.KeyPath);
-            CallbackMonitor.Frame frame = slot.Enter(e, in tag);
+            if (slot.TryEnter(e, in tag) is not { } frame)
+            {
+                continue; // Unregistered since its pre callback: no new call starts.
+            }
+
             bool threw = false;
             RegistryNotification view = post;
             try

@@ -1,6 +1,7 @@
 using Palisade.Api;
 using Palisade.Kernel.Callbacks;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Events;
 
 namespace Palisade.Kernel.SecurityCenter;
 
@@ -18,12 +19,14 @@ internal sealed class ProductEntry(DriverObject? owner, SecurityProductKind kind
     public override string Describe() => "security product " + DisplayName;
 }
 
-/// <summary>The security center: products and their reported health.</summary>
-internal sealed class SecurityCenterService
+/// <summary>
+/// The security center: products and their reported health. Every change (a product registered, its state reported,
+/// a product unregistered by its driver or removed at the driver's unload) is a <c>security-center</c> line of the
+/// event stream (docs/events.md).
+/// </summary>
+internal sealed class SecurityCenterService(EventStream events)
 {
     public CallbackTable<ProductEntry> Products { get; } = new("security products", 64, byAltitude: false);
-
-    public event Action<ProductEntry>? StateChanged;
 
     public Status Register(DriverObject? owner, SecurityProductKind kind, string? name, out CallbackCookie cookie)
     {
@@ -46,7 +49,7 @@ internal sealed class SecurityCenterService
         if (s.IsSuccess)
         {
             cookie = entry.Cookie;
-            StateChanged?.Invoke(entry);
+            Write("registered", entry);
         }
 
         return s;
@@ -66,8 +69,32 @@ internal sealed class SecurityCenterService
         }
 
         p.State = state;
-        StateChanged?.Invoke(p);
+        Write("state", p);
         return Status.Success;
+    }
+
+    public Status Unregister(DriverObject? owner, CallbackCookie cookie)
+    {
+        ProductEntry? p = Products.Find(cookie, owner);
+        if (p is null || Products.Remove(cookie, owner).IsError)
+        {
+            return Status.InvalidHandle;
+        }
+
+        Write("unregistered", p);
+        return Status.Success;
+    }
+
+    /// <summary>Removes every product of a driver (at its unload); returns how many.</summary>
+    public int RemoveOwnedBy(DriverObject owner)
+    {
+        ProductEntry[] removed = Products.TakeOwnedBy(owner);
+        foreach (ProductEntry p in removed)
+        {
+            Write("unregistered", p);
+        }
+
+        return removed.Length;
     }
 
     public IReadOnlyList<SecurityProduct> List()
@@ -81,4 +108,6 @@ internal sealed class SecurityCenterService
 
         return list;
     }
+
+    private void Write(string change, ProductEntry p) => events.WriteSecurityCenter(change, p.OwnerName, p.Kind, p.DisplayName, p.State);
 }

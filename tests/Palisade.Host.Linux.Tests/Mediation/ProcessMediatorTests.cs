@@ -55,6 +55,111 @@ public sealed class ProcessMediatorTests : IDisposable
         Assert.Equal((Errno.EPERM, true), (errno, _k.Host.IsKnownProcess(Init)));
     }
 
+    [Theory]
+    [InlineData(62, 15, (int)ProcessRights.Terminate, ObjectAccessKind.Signal, 15)]
+    [InlineData(62, 0, (int)ProcessRights.Signal, ObjectAccessKind.Signal, 0)]
+    [InlineData(200, 10, (int)ProcessRights.Signal, ObjectAccessKind.ThreadSignal, 10)]
+    [InlineData(234, 9, (int)ProcessRights.Terminate, ObjectAccessKind.ThreadSignal, 9)]
+    [InlineData(424, 2, (int)ProcessRights.Terminate, ObjectAccessKind.PidfdSignal, 2)]
+    [InlineData(434, 0, (int)ProcessRights.OpenHandle, ObjectAccessKind.PidfdOpen, 0)]
+    [InlineData(438, 0, (int)ProcessRights.DuplicateHandle, ObjectAccessKind.PidfdGetfd, 0)]
+    [InlineData(101, 0, (int)ProcessRights.Debug, ObjectAccessKind.Ptrace, 0)]
+    [InlineData(310, 0, (int)ProcessRights.ReadMemory, ObjectAccessKind.ProcessVmRead, 0)]
+    [InlineData(311, 0, (int)ProcessRights.WriteMemory, ObjectAccessKind.ProcessVmWrite, 0)]
+    public void Object_callbacks_are_told_which_call_asks_and_which_signal(int systemCall, int signal, int rights,
+        ObjectAccessKind kind, int toldSignal)
+    {
+        var pre = new List<(ObjectAccessKind, int)>();
+        var post = new List<(ObjectAccessKind, int)>();
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo i) => pre.Add((i.AccessKind, i.Signal)),
+            PostOperation = (in ObjectPostOperationInfo i) => post.Add((i.AccessKind, i.Signal)),
+        }, out _));
+        int errno = new ProcessMediator(_k.Host).Access(_self, new ProcessAccessCall(systemCall, Init, 0, signal, (ProcessRights)rights));
+
+        Assert.Equal(0, errno);
+        Assert.Equal([(kind, toldSignal)], pre);
+        Assert.Equal([(kind, toldSignal)], post);
+    }
+
+    [Fact]
+    public void The_post_callback_reports_the_EPERM_the_guest_got_when_a_right_was_stripped()
+    {
+        var results = new List<Status>();
+        _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
+        {
+            Altitude = "321000",
+            PreOperation = (ref ObjectPreOperationInfo i) => i.DesiredAccess &= i.Signal == 9 ? ~ProcessAccessRights.Terminate : ~ProcessAccessRights.None,
+            PostOperation = (in ObjectPostOperationInfo i) => results.Add(i.ReturnStatus),
+        }, out _));
+        var mediator = new ProcessMediator(_k.Host);
+
+        Assert.Equal(Errno.EPERM, mediator.Access(_self, new ProcessAccessCall(62, Init, 0, 9, ProcessRights.Terminate)));
+        Assert.Equal(0, mediator.Access(_self, new ProcessAccessCall(62, Init, 0, 15, ProcessRights.Terminate)));
+        Assert.Equal([Status.AccessDenied, Status.Success], results);
+    }
+
+    /// <summary>Starts <c>sleep</c> under setpriv as uid and gid 65534 with groups 4 and 24 (no capabilities left), and
+    /// waits until setpriv has changed its credentials and run sleep.</summary>
+    private static System.Diagnostics.Process StartAsNobody()
+    {
+        var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("setpriv",
+            ["--reuid=65534", "--regid=65534", "--groups=4,24", "--inh-caps=-all", "sleep", "600"]))!;
+        string comm = "/proc/" + child.Id + "/comm";
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(comm) && File.ReadAllText(comm).Trim() == "sleep", TimeSpan.FromSeconds(30)),
+            "setpriv did not run sleep");
+        return child;
+    }
+
+    [RootFact("setpriv", "sleep")]
+    public void Exec_reports_the_credentials_the_caller_has_after_setuid()
+    {
+        using System.Diagnostics.Process child = StartAsNobody();
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.AccessDenied; // Denied, so that the mediator does not watch (and reap) the test's child.
+        }, out _));
+        try
+        {
+            // The requester as the supervisor may have cached it before the setuid: uid 0.
+            int errno = new ProcessMediator(_k.Host).Exec(new Requester(child.Id, child.Id) { UserId = 0 },
+                new ExecCall { Path = "/bin/true"u8, ImagePath = "/usr/bin/true"u8 });
+
+            Assert.Equal(Errno.EACCES, errno);
+            ProcessCredentials c = Assert.IsType<ProcessCredentials>(seen.Credentials);
+            Assert.Equal((65534, 65534, 65534, 65534), (c.RealUserId, c.EffectiveUserId, c.SavedUserId, c.FileSystemUserId));
+            Assert.Equal((65534, 65534, 65534, 65534), (c.RealGroupId, c.EffectiveGroupId, c.SavedGroupId, c.FileSystemGroupId));
+            Assert.Equal([4, 24], c.SupplementaryGroups);
+            Assert.Equal((0UL, 0UL), (c.EffectiveCapabilities, c.PermittedCapabilities));
+            Assert.Equal(65534, seen.UserId);
+        }
+        finally
+        {
+            child.Kill();
+            child.WaitForExit();
+        }
+    }
+
+    [Fact]
+    public void Exec_reports_the_real_user_of_the_caller_as_its_user_id()
+    {
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.AccessDenied;
+        }, out _));
+        new ProcessMediator(_k.Host).Exec(_self, new ExecCall { Path = "/bin/true"u8, ImagePath = "/usr/bin/true"u8 });
+
+        ProcessCredentials c = Assert.IsType<ProcessCredentials>(seen.Credentials);
+        Assert.Equal((int)Libc.GetUid(), c.RealUserId);
+        Assert.Equal(c.RealUserId, seen.UserId);
+    }
+
     [Fact]
     public void Process_access_to_oneself_is_not_asked()
     {

@@ -228,7 +228,7 @@ public sealed class PortManagerTests : IDisposable
         Connect(port);
         Told();
 
-        Assert.Equal(Status.Timeout, port.Connections[0].Send("x"u8, new byte[1], out int length, TimeSpan.FromMilliseconds(50)));
+        Assert.Equal(Status.IoTimeout, port.Connections[0].Send("x"u8, new byte[1], out int length, TimeSpan.FromMilliseconds(50)));
         Assert.Equal(0, length);
     }
 
@@ -249,7 +249,7 @@ public sealed class PortManagerTests : IDisposable
                 s = c.Send(big, TimeSpan.Zero);
             }
 
-            Assert.Equal(Status.Timeout, s);
+            Assert.Equal(Status.IoTimeout, s);
         }
         finally
         {
