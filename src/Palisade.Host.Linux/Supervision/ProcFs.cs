@@ -75,8 +75,14 @@ internal static unsafe class ProcFs
     public static int ReadStatus(int tid, Span<byte> proc, Span<byte> status)
     {
         Format(proc, tid, "status"u8);
-        fixed (byte* p = proc)
-        fixed (byte* s = status)
+        return ReadStart(proc, status);
+    }
+
+    /// <summary>Reads the start of the file named by <paramref name="pathWithNul"/> into <paramref name="destination"/>; the length read, or -errno.</summary>
+    private static int ReadStart(ReadOnlySpan<byte> pathWithNul, Span<byte> destination)
+    {
+        fixed (byte* p = pathWithNul)
+        fixed (byte* d = destination)
         {
             int fd = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
             if (fd < 0)
@@ -84,7 +90,7 @@ internal static unsafe class ProcFs
                 return -Libc.LastError;
             }
 
-            nint n = Libc.Read(fd, s, (nuint)status.Length);
+            nint n = Libc.Read(fd, d, (nuint)destination.Length);
             int error = Libc.LastError;
             Libc.CloseOwned(fd);
             return n < 0 ? -error : (int)n;
@@ -185,20 +191,7 @@ internal static unsafe class ProcFs
     public static int ReadFdInfo(int pid, int fd, Span<byte> proc, Span<byte> info)
     {
         _ = new Utf8Builder(proc).Append("/proc/"u8).Append(pid).Append("/fdinfo/"u8).Append(fd).Append("\0"u8);
-        fixed (byte* p = proc)
-        fixed (byte* b = info)
-        {
-            int handle = Libc.OpenAt(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-            if (handle < 0)
-            {
-                return -Libc.LastError;
-            }
-
-            nint n = Libc.Read(handle, b, (nuint)info.Length);
-            int error = Libc.LastError;
-            Libc.CloseOwned(handle);
-            return n < 0 ? -error : (int)n;
-        }
+        return ReadStart(proc, info);
     }
 
     /// <summary>What descriptor <paramref name="fd"/> of <paramref name="pid"/> names (the link of /proc/PID/fd/FD), or null.</summary>

@@ -183,18 +183,16 @@ internal static class PathResolution
         return true;
     }
 
-    /// <summary>
-    /// For exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N (any pid), the descriptor number N.
-    /// </summary>
-    public static bool TryDescriptorNumber(ReadOnlySpan<byte> path, out int descriptor)
+    /// <summary>For a path /proc/PID/... or /proc/PID/task/TID/... (any pid), what follows that prefix ("/fd/3", "/uid_map").</summary>
+    private static bool TryAfterTask(ReadOnlySpan<byte> path, out ReadOnlySpan<byte> rest)
     {
-        descriptor = -1;
+        rest = default;
         if (!path.StartsWith("/proc/"u8))
         {
             return false;
         }
 
-        var rest = path[6..];
+        rest = path[6..];
         int pidLength = Digits(rest);
         if (pidLength == 0)
         {
@@ -205,6 +203,20 @@ internal static class PathResolution
         if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
         {
             rest = rest[(6 + tidLength)..];
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// For exactly /proc/PID/fd/N or /proc/PID/task/TID/fd/N (any pid), the descriptor number N.
+    /// </summary>
+    public static bool TryDescriptorNumber(ReadOnlySpan<byte> path, out int descriptor)
+    {
+        descriptor = -1;
+        if (!TryAfterTask(path, out ReadOnlySpan<byte> rest))
+        {
+            return false;
         }
 
         return rest.StartsWith("/fd/"u8) && Digits(rest[4..]) == rest.Length - 4 && rest.Length > 4
@@ -223,22 +235,9 @@ internal static class PathResolution
             return true;
         }
 
-        if (!path.StartsWith("/proc/"u8))
+        if (!TryAfterTask(path, out ReadOnlySpan<byte> rest))
         {
             return false;
-        }
-
-        var rest = path[6..];
-        int pidLength = Digits(rest);
-        if (pidLength == 0)
-        {
-            return false;
-        }
-
-        rest = rest[pidLength..];
-        if (rest.StartsWith("/task/"u8) && Digits(rest[6..]) is > 0 and int tidLength)
-        {
-            rest = rest[(6 + tidLength)..];
         }
 
         return rest.SequenceEqual("/uid_map"u8) || rest.SequenceEqual("/gid_map"u8) || rest.SequenceEqual("/projid_map"u8)
