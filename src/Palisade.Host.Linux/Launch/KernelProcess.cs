@@ -86,10 +86,17 @@ internal static unsafe class KernelProcess
             return $"setenv failed: errno {Libc.LastError}";
         }
 
-        // The socket and pipes this runtime made would outlive it: exec runs no shutdown.
+        // The socket and pipes this runtime made would outlive it: exec runs no shutdown. A file of the same pattern that
+        // cannot be deleted is not this runtime's: a process that had this pid before, under another user, left it.
         foreach (string file in DiagnosticFilesOf(Environment.ProcessId, Path.GetTempPath()))
         {
-            File.Delete(file);
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+            }
         }
 
         string[] argv = File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0');
