@@ -48,7 +48,8 @@ internal sealed class ReceiverWatch : IDisposable
     [ThreadStatic]
     private static int t_tid;
 
-    private readonly Action _takeOver;
+    private readonly Action _reserve;
+    private readonly Action<bool> _takeOver;
     private readonly Func<ulong, bool> _stillWaiting;
     private readonly Action<int, int, ulong> _guestGone;
     private readonly Action _atLimit;
@@ -75,14 +76,18 @@ internal sealed class ReceiverWatch : IDisposable
     private volatile bool _disposed;
 
     /// <summary>
-    /// Creates a watch. <paramref name="takeOver"/> starts a new receiving thread (called on the watch thread);
+    /// Creates a watch. <paramref name="reserve"/> counts a receiving thread about to be started, before the hand-over is
+    /// claimed; then <paramref name="takeOver"/>(true) starts it, or <paramref name="takeOver"/>(false) returns the
+    /// reservation when the notification ended first (both called on the watch thread);
     /// <paramref name="stillWaiting"/> says whether a notification is still valid; <paramref name="guestGone"/> is told the
     /// process, thread and notification of a waiting thread whose guest no longer waits (or that has just answered: the
     /// notification id tells which call); <paramref name="atLimit"/> is told once when the bound stops a hand-over.
     /// </summary>
-    public ReceiverWatch(Action takeOver, Func<ulong, bool> stillWaiting, Action<int, int, ulong> guestGone, Action atLimit)
+    public ReceiverWatch(Action reserve, Action<bool> takeOver, Func<ulong, bool> stillWaiting, Action<int, int, ulong> guestGone, Action atLimit)
     {
+        ArgumentNullException.ThrowIfNull(reserve);
         ArgumentNullException.ThrowIfNull(takeOver);
+        _reserve = reserve;
         ArgumentNullException.ThrowIfNull(stillWaiting);
         ArgumentNullException.ThrowIfNull(guestGone);
         ArgumentNullException.ThrowIfNull(atLimit);
@@ -284,27 +289,33 @@ internal sealed class ReceiverWatch : IDisposable
 
         // Read what the notification is before claiming it: once claimed, the receiver never changes these again. The claim
         // and the record of the waiting thread are made under the lock that a failed End takes, so End always finds it.
+        // The next receiving thread is counted before the claim (and started after it, outside the lock): once claimed,
+        // the receiving thread may end at once, and it must never end as the last one counted (the last closes the
+        // listener, and every guest's next call would fail with ENOSYS).
         ulong id = _currentId;
         int process = _currentProcess, thread = _currentThread, receiver = _currentReceiver;
+        _reserve();
+        bool claimed;
         lock (_waiters)
         {
-            if (Interlocked.CompareExchange(ref _inProgress, TakenOver, ticket) != ticket)
+            claimed = Interlocked.CompareExchange(ref _inProgress, TakenOver, ticket) == ticket;
+            if (claimed)
             {
-                return;
+                int free = Array.IndexOf(_waiters, null);
+                _waiters[free] = new Waiter(ticket, id, process, thread, receiver);
+                Interlocked.Increment(ref _waiting);
             }
+        }
 
-            int free = Array.IndexOf(_waiters, null);
-            _waiters[free] = new Waiter(ticket, id, process, thread, receiver);
-            Interlocked.Increment(ref _waiting);
-
-            // The new receiver is counted before the lock is left: the old thread's End, which takes this lock before it
-            // returns false, must not let the old thread end as the last one serving the listener (it would close the
-            // listener under every guest, whose calls would then fail with ENOSYS) before the new one is counted.
-            Interlocked.Increment(ref _takeOvers);
-            _takeOver();
+        if (!claimed)
+        {
+            _takeOver(false);
+            return;
         }
 
         _limitReported = false;
+        Interlocked.Increment(ref _takeOvers);
+        _takeOver(true);
     }
 
     /// <summary>At the bound: cuts the receiving thread's slow notification short, unless it has just ended.</summary>

@@ -52,7 +52,7 @@ internal sealed unsafe partial class Supervisor
         _mediator = mediator;
         _families = mediator.Subscriptions;
         _onFault = onFault;
-        _watch = new ReceiverWatch(TakeOver, StillWaiting, GuestGone, AtThreadLimit);
+        _watch = new ReceiverWatch(ReserveReceiver, TakeOver, StillWaiting, GuestGone, AtThreadLimit);
         _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
         if (mediator is KernelMediator kernel)
         {
@@ -113,12 +113,34 @@ internal sealed unsafe partial class Supervisor
     private void StartReceiver(bool first)
     {
         Interlocked.Increment(ref _serving);
+        StartCounted(first);
+    }
+
+    private void StartCounted(bool first)
+    {
         var thread = new Thread(() => Serve(first)) { IsBackground = true, Name = "palisade-supervisor" };
         thread.Start();
     }
 
-    /// <summary>Called by the watch when the receiving thread serves a slow notification: a new thread receives from now on.</summary>
-    private void TakeOver() => StartReceiver(first: false);
+    /// <summary>Called by the watch before it hands the listener over: the thread about to be started is counted first.</summary>
+    private void ReserveReceiver() => Interlocked.Increment(ref _serving);
+
+    /// <summary>
+    /// Called by the watch after <see cref="ReserveReceiver"/>: <paramref name="claimed"/>, the receiving thread serves a
+    /// slow notification and the reserved thread receives from now on; otherwise the notification ended first and the
+    /// reservation is returned.
+    /// </summary>
+    private void TakeOver(bool claimed)
+    {
+        if (claimed)
+        {
+            StartCounted(first: false);
+        }
+        else
+        {
+            ThreadDone();
+        }
+    }
 
     /// <summary>The guest of a thread serving a slow notification no longer waits: a decision held for it is cancelled.</summary>
     private void GuestGone(int process, int thread, ulong notification) =>
