@@ -20,6 +20,28 @@ public sealed class AttackRunTests : IDisposable
         return dir;
     }
 
+    [RootFact("unshare", "mount")]
+    public void The_test_virus_on_a_mount_the_kernel_has_never_seen_is_scanned_the_first_time()
+    {
+        // The antivirus skips files on kernel file systems, and the kernel learns a mount's file system once per mount
+        // (by its unique id). A guest makes a mount of its own in a private mount namespace, a tmpfs and then a second
+        // one over it, and reads the test virus from each at its first sight: each is a new mount, and each read is scanned.
+        Directory.CreateDirectory(Path.Combine(_p.Work, "mnt"));
+
+        // Written without reading it (a write-only open is not scanned), then read: the read is what must be refused.
+        string write = "printf '%s' '" + Eicar + "' > mnt/e && test -s mnt/e";
+        ProcessResult run = _p.Run(
+            ["--driver", PalisadeRun.Driver("antivirus")],
+            "unshare", "-m", "sh", "-c",
+            $"mount -t tmpfs none mnt && {write} && echo made; cat mnt/e; echo \"first $?\"; " +
+            $"mount -t tmpfs none mnt && {write} && echo made; cat mnt/e; echo \"second $?\"");
+
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.DoesNotContain("EICAR", run.Stdout, StringComparison.Ordinal);
+        Assert.Equal("made\nfirst 1\nmade\nsecond 1\n", run.Stdout);
+        Assert.Equal(2, run.Stderr.Split("Permission denied").Length - 1);
+    }
+
     [Fact]
     public void Callback_removal_under_run_is_refused_at_load_with_status_125_naming_the_rule()
     {
