@@ -105,18 +105,7 @@ internal sealed class ControlSocket : IDisposable
 
         _disposed = true;
         _owned.Remove(_path);
-        try
-        {
-            // Only this kernel's own socket file (the hive's lock, still held, keeps any other kernel from binding).
-            if (Libc.FileIdentityOf(_path, out FileIdentity now, out _) == 0 && now == _identity)
-            {
-                File.Delete(_path);
-            }
-        }
-        catch (IOException)
-        {
-            // Left for the next kernel, which replaces it.
-        }
+        SocketFile.RemoveIfSame(_path, _identity);
 
         _listener.Dispose();
         lock (_lock)

@@ -8,6 +8,7 @@ using Microsoft.Win32.SafeHandles;
 using Palisade.Api;
 using Palisade.Interop;
 using Palisade.Kernel.Drivers;
+using Palisade.Kernel.Control;
 
 namespace Palisade.Kernel.Ports;
 
@@ -84,18 +85,7 @@ internal sealed class CommunicationPort : IPort
         }
 
         _manager.Removed(this);
-        try
-        {
-            // Only this port's own socket file: the name's lock, still held, keeps any other kernel from binding it.
-            if (Libc.FileIdentityOf(Path, out FileIdentity now, out _) == 0 && now == Identity)
-            {
-                File.Delete(Path);
-            }
-        }
-        catch (IOException)
-        {
-            // Left for the next owner of the name, which replaces it.
-        }
+        SocketFile.RemoveIfSame(Path, Identity);
 
         _listener.Dispose();
         _lock.Dispose();
