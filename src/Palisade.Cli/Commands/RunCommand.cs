@@ -116,6 +116,20 @@ internal static class RunCommand
             }
         }
 
+        // The launcher's runtime starts while the kernel boots and loads the drivers (it waits for what to trap).
+        LauncherProcess launcher;
+        try
+        {
+            launcher = LauncherProcess.Spawn(LaunchCommand.OfCurrentProcess(), program[0], program[1..]);
+        }
+        catch (InvalidOperationException e)
+        {
+            events?.Dispose();
+            Console.Error.WriteLine($"palisade: cannot run {program[0]}: {e.Message}");
+            return SetupFailure;
+        }
+
+        using LauncherProcess spawned = launcher;
         using PalisadeKernel? kernel = KernelBoot.Boot(home, flavor, events, ownsEvents: eventsPath != "-", new EventStreamOptions(policy));
         if (kernel is null)
         {
@@ -154,7 +168,7 @@ internal static class RunCommand
         string? failure = null;
         try
         {
-            status = HiddenVerbs.RunSupervised(LaunchCommand.OfCurrentProcess(), mediator, program[0], program[1..], mediator.ReportFault);
+            status = HiddenVerbs.RunSupervised(spawned, mediator, mediator.ReportFault);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {

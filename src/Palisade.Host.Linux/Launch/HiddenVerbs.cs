@@ -64,7 +64,18 @@ internal static class HiddenVerbs
     /// </summary>
     public static int RunSupervised(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault = null)
     {
-        using var guest = SupervisedGuest.Start(launcher, mediator, program, arguments, onFault ?? WriteFault);
+        ArgumentNullException.ThrowIfNull(launcher);
+        using LauncherProcess spawned = LauncherProcess.Spawn(launcher, program, arguments);
+        return RunSupervised(spawned, mediator, onFault);
+    }
+
+    /// <summary>
+    /// Runs to completion the program of a launcher spawned ahead (<see cref="LauncherProcess.Spawn"/>), as
+    /// <see cref="RunSupervised(LaunchCommand, ISyscallMediator, string, IReadOnlyList{string}, Action{Exception}?)"/> does.
+    /// </summary>
+    public static int RunSupervised(LauncherProcess launcher, ISyscallMediator mediator, Action<Exception>? onFault = null)
+    {
+        using var guest = SupervisedGuest.Start(launcher, mediator, onFault ?? WriteFault);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Forward(context, guest, 15));
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Forward(context, guest, 1));
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);

@@ -1,14 +1,14 @@
-using System.Globalization;
 using Palisade.Interop;
 using Palisade.Host.Linux.Filtering;
 
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
-/// The launcher: Palisade's own executable re-run in the hidden <c>__launch</c> mode by
-/// <see cref="SupervisedGuest"/>. It installs the seccomp filter on its main thread with a new listener,
-/// hands the listener's number to the supervisor over descriptor 3, waits for "go", closes every trace of
-/// the listener and execs the program, so that the program's very first exec is mediated and the guest
+/// The launcher: Palisade's own executable re-run in the hidden <c>__launch</c> mode (<see cref="LauncherProcess"/>),
+/// as soon as the program is known, so that its runtime starts while the kernel boots. It prepares everything it
+/// will call, then reads from descriptor 3 the system call families to trap (sent once the drivers are loaded),
+/// installs the seccomp filter on its main thread with a new listener, hands the listener's number to the supervisor
+/// over descriptor 3, waits for "go", closes every trace of the listener and execs the program, so that the program's very first exec is mediated and the guest
 /// never holds the listener. Between installing the filter and exec it only calls functions it has
 /// already called once (so no lazy binding opens a library while the supervisor cannot yet answer).
 /// </summary>
@@ -31,20 +31,32 @@ internal static unsafe class Launcher
     /// </summary>
     public const string WrapperEnvironment = "PALISADE_WRAPPER_ENV";
 
-    /// <summary>Runs the launcher: <c>__launch FAMILIES PROGRAM [ARGS...]</c>. Returns only on failure.</summary>
+    /// <summary>
+    /// Runs the launcher: <c>__launch PROGRAM [ARGS...]</c>, then the families as a 32-bit integer on descriptor 3.
+    /// Returns only on failure; exits quietly when descriptor 3 ends before the families (the run did not start).
+    /// </summary>
     public static int Run(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Length < 3 || args[0] != Verb || !int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out int families))
+        if (args.Length < 2 || args[0] != Verb)
         {
             Console.Error.WriteLine("palisade: __launch is internal; use 'palisade run'.");
             return 2;
         }
 
         RemoveWrapperEnvironment();
+        byte** argv = Spawn.AllocStrings(args[1..]);
+        byte* message = (byte*)System.Runtime.InteropServices.Marshal.StringToCoTaskMemUTF8($"palisade: cannot execute {args[1]}: ");
+
+        // The filter builder's code is compiled now, while the kernel boots, not once the families arrive.
+        _ = FilterBuilder.Build(SyscallFamilies.FileOpen);
+        int families;
+        if (Libc.Read(ControlFd, &families, sizeof(int)) != sizeof(int))
+        {
+            Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
+        }
+
         SockFilter[] filter = FilterBuilder.Build((SyscallFamilies)families);
-        byte** argv = Spawn.AllocStrings(args[2..]);
-        byte* message = (byte*)System.Runtime.InteropServices.Marshal.StringToCoTaskMemUTF8($"palisade: cannot execute {args[2]}: ");
 
         // Bind every native call used after the filter is on, while nothing is mediated yet.
         byte go = 0;

@@ -21,9 +21,9 @@ internal sealed record LaunchCommand(string Executable, IReadOnlyList<string> Pr
 }
 
 /// <summary>
-/// A guest program tree under supervision. <see cref="Start"/> spawns the launcher (posix_spawn, with the
-/// control socket as descriptor 3 and the default signal state), takes the launcher's listener with
-/// pidfd_getfd, starts the <see cref="Supervisor"/> and lets the launcher exec the program.
+/// A guest program tree under supervision. <c>Start</c> takes a launcher (<see cref="LauncherProcess"/>, spawned
+/// ahead or by <c>Start</c> itself), tells it what to trap, takes its listener with pidfd_getfd, starts the
+/// <see cref="Supervisor"/> and lets the launcher exec the program.
 /// Standard input, output and error are inherited, so the program sees the caller's terminal.
 /// </summary>
 internal sealed unsafe class SupervisedGuest : IDisposable
@@ -72,32 +72,32 @@ internal sealed unsafe class SupervisedGuest : IDisposable
     /// <summary>Starts a guest tree held as <paramref name="containment"/> says.</summary>
     internal static SupervisedGuest Start(LaunchCommand launcher, ISyscallMediator mediator, string program, IReadOnlyList<string> arguments, Action<Exception>? onFault, Containment containment)
     {
+        ArgumentNullException.ThrowIfNull(mediator);
+        using LauncherProcess spawned = LauncherProcess.Spawn(launcher, program, arguments);
+        return Start(spawned, mediator, onFault, containment);
+    }
+
+    /// <summary>
+    /// Starts the guest tree of a launcher spawned ahead (<see cref="LauncherProcess.Spawn"/>) under
+    /// <paramref name="mediator"/>: the launcher's filter traps the mediator's families. The launcher is handed over to
+    /// the run when this returns; on a throw it is left to its owner, who disposes it.
+    /// </summary>
+    public static SupervisedGuest Start(LauncherProcess launcher, ISyscallMediator mediator, Action<Exception>? onFault = null) =>
+        Start(launcher, mediator, onFault, Containment.Cgroup);
+
+    private static SupervisedGuest Start(LauncherProcess launcher, ISyscallMediator mediator, Action<Exception>? onFault, Containment containment)
+    {
         ArgumentNullException.ThrowIfNull(launcher);
         ArgumentNullException.ThrowIfNull(mediator);
-        ArgumentNullException.ThrowIfNull(program);
-        ArgumentNullException.ThrowIfNull(arguments);
-
-        var argv = new List<string>(launcher.PrefixArguments.Count + arguments.Count + 4) { launcher.Executable };
-        argv.AddRange(launcher.PrefixArguments);
-        argv.Add(Launcher.Verb);
-        argv.Add(((int)mediator.Subscriptions).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        argv.Add(program);
-        argv.AddRange(arguments);
-
-        int* pair = stackalloc int[2];
-        if (Libc.SocketPair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, pair) < 0)
+        int pid = launcher.Pid;
+        if (pid <= 0)
         {
-            throw new InvalidOperationException($"socketpair failed: errno {Libc.LastError}");
+            throw new InvalidOperationException("The launcher was already handed over to a run.");
         }
 
-        int ours = pair[0], theirs = pair[1];
-        int pid = SpawnLauncher(argv, theirs);
-        Libc.CloseOwned(theirs);
-        if (pid < 0)
-        {
-            Libc.CloseOwned(ours);
-            throw new InvalidOperationException($"posix_spawn of the launcher {launcher.Executable} failed: errno {-pid}");
-        }
+        // The launcher builds and installs its filter as soon as it has the families; the cgroup is joined meanwhile,
+        // before it may execute the program.
+        bool sent = launcher.SendFamilies((int)mediator.Subscriptions);
 
         // Every guest ends with the run: the launcher goes into the run's cgroup before it executes the program, so each
         // process it starts is in it; where no cgroup can be had, the supervisor becomes the guests' child subreaper.
@@ -118,9 +118,7 @@ internal sealed unsafe class SupervisedGuest : IDisposable
         long pidfd = Libc.Syscall(Sys.PidfdOpen, pid, 0, 0, 0, 0, 0);
         try
         {
-            int remote;
-            nint got = Libc.Read(ours, &remote, sizeof(int));
-            if (got != sizeof(int) || pidfd < 0)
+            if (!sent || !launcher.ReceiveListener(out int remote) || pidfd < 0)
             {
                 throw new InvalidOperationException("The launcher exited before handing over its seccomp listener (see its standard error).");
             }
@@ -141,27 +139,20 @@ internal sealed unsafe class SupervisedGuest : IDisposable
 
             // The guests' own process group (made at spawn) gets the terminal's foreground, as a shell's job would.
             ForegroundTerminal? terminal = ForegroundTerminal.HandTo(pid);
-            byte go = (byte)'g';
-            _ = Libc.Write(ours, &go, 1);
+            launcher.Go();
+            launcher.Release();
             return new SupervisedGuest(pid, (int)pidfd, supervisor, terminal, cgroup);
         }
         catch
         {
-            _ = Libc.Kill(pid, Libc.SIGKILL);
             cgroup?.Dispose();
             GuestTree.Ended(pid);
             if (pidfd >= 0)
             {
-                SigInfo info;
-                _ = Libc.WaitId(Libc.P_PIDFD, (int)pidfd, &info, Libc.WEXITED);
                 Libc.CloseOwned((int)pidfd);
             }
 
             throw;
-        }
-        finally
-        {
-            Libc.CloseOwned(ours);
         }
     }
 
@@ -228,46 +219,5 @@ internal sealed unsafe class SupervisedGuest : IDisposable
         GuestTree.Ended(Pid);
         _terminal?.Dispose();
         Libc.CloseOwned(_pidfd);
-    }
-
-    private static int SpawnLauncher(List<string> argv, int control)
-    {
-        byte* actions = stackalloc byte[Spawn.OpaqueSize];
-        byte* attributes = stackalloc byte[Spawn.OpaqueSize];
-        byte* all = stackalloc byte[Spawn.SigSetSize];
-        byte* none = stackalloc byte[Spawn.SigSetSize];
-        new Span<byte>(none, Spawn.SigSetSize).Clear();
-        _ = Spawn.SigFillSet(all);
-        _ = Spawn.SigDelSet(all, Libc.SIGKILL);
-        _ = Spawn.SigDelSet(all, 19 /* SIGSTOP */);
-
-        // dup2 onto itself would keep O_CLOEXEC; move the descriptor first in that unlikely case.
-        int source = control == Launcher.ControlFd ? Libc.Fcntl(control, Libc.F_DUPFD_CLOEXEC, 10) : control;
-        byte** args = Spawn.AllocStrings(argv);
-        try
-        {
-            _ = Spawn.FileActionsInit(actions);
-            _ = Spawn.FileActionsAddDup2(actions, source, Launcher.ControlFd);
-            _ = Spawn.AttrInit(attributes);
-            // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal
-            // of the terminal reaches the kernel (docs/security.md).
-            _ = Spawn.AttrSetFlags(attributes, Spawn.POSIX_SPAWN_SETSIGDEF | Spawn.POSIX_SPAWN_SETSIGMASK | Spawn.POSIX_SPAWN_SETPGROUP);
-            _ = Spawn.AttrSetProcessGroup(attributes, 0);
-            _ = Spawn.AttrSetSigDefault(attributes, all);
-            _ = Spawn.AttrSetSigMask(attributes, none);
-            int pid;
-            int error = Spawn.PosixSpawn(&pid, args[0], actions, attributes, args, Spawn.Environ);
-            return error != 0 ? -error : pid;
-        }
-        finally
-        {
-            _ = Spawn.FileActionsDestroy(actions);
-            _ = Spawn.AttrDestroy(attributes);
-            Spawn.FreeStrings(args);
-            if (source != control)
-            {
-                Libc.CloseOwned(source);
-            }
-        }
     }
 }

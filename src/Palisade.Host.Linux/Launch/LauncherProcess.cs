@@ -1,0 +1,155 @@
+using Palisade.Interop;
+
+namespace Palisade.Host.Linux.Launch;
+
+/// <summary>
+/// A launcher started ahead of its supervisor: Palisade's executable in <c>__launch</c> mode, spawned (posix_spawn, the
+/// control socket as descriptor 3, the default signal state, a process group of its own) as soon as the program to run
+/// is known, so that its runtime starts while the kernel boots and loads its drivers. It waits, filterless, for the
+/// system call families to trap; <see cref="SupervisedGuest.Start(LauncherProcess, Mediation.ISyscallMediator, System.Action{System.Exception}?)"/>
+/// sends them and takes it over. Disposed before that (a driver refused, the boot failed), the launcher is killed and
+/// reaped; it would also exit by itself on the end of its control socket.
+/// </summary>
+internal sealed unsafe class LauncherProcess : IDisposable
+{
+    private int _control;
+    private int _pid;
+
+    private LauncherProcess(int pid, int control)
+    {
+        _pid = pid;
+        _control = control;
+    }
+
+    /// <summary>The launcher's pid (the program's, once it executes).</summary>
+    public int Pid => _pid;
+
+    /// <summary>
+    /// Spawns the launcher for <paramref name="program"/> (looked up in PATH like a shell) and
+    /// <paramref name="arguments"/>. Throws <see cref="InvalidOperationException"/> when it cannot be spawned.
+    /// </summary>
+    public static LauncherProcess Spawn(LaunchCommand command, string program, IReadOnlyList<string> arguments)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(program);
+        ArgumentNullException.ThrowIfNull(arguments);
+
+        var argv = new List<string>(command.PrefixArguments.Count + arguments.Count + 3) { command.Executable };
+        argv.AddRange(command.PrefixArguments);
+        argv.Add(Launcher.Verb);
+        argv.Add(program);
+        argv.AddRange(arguments);
+
+        int* pair = stackalloc int[2];
+        if (Libc.SocketPair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, pair) < 0)
+        {
+            throw new InvalidOperationException($"socketpair failed: errno {Libc.LastError}");
+        }
+
+        int ours = pair[0], theirs = pair[1];
+        int pid = SpawnLauncher(argv, theirs);
+        Libc.CloseOwned(theirs);
+        if (pid < 0)
+        {
+            Libc.CloseOwned(ours);
+            throw new InvalidOperationException($"posix_spawn of the launcher {command.Executable} failed: errno {-pid}");
+        }
+
+        return new LauncherProcess(pid, ours);
+    }
+
+    /// <summary>Sends the families the launcher's filter traps; false when the launcher is gone.</summary>
+    internal bool SendFamilies(int families) => Libc.Write(_control, &families, sizeof(int)) == sizeof(int);
+
+    /// <summary>Reads the number the launcher's listener has in the launcher; false when it exited before handing it over.</summary>
+    internal bool ReceiveListener(out int remote)
+    {
+        int value;
+        bool got = Libc.Read(_control, &value, sizeof(int)) == sizeof(int);
+        remote = value;
+        return got;
+    }
+
+    /// <summary>Lets the launcher execute the program.</summary>
+    internal void Go()
+    {
+        byte go = (byte)'g';
+        _ = Libc.Write(_control, &go, 1);
+    }
+
+    /// <summary>
+    /// Hands the launcher over to its run: its control socket is closed and <see cref="Dispose"/> no longer kills it
+    /// (the <see cref="SupervisedGuest"/> owns the process from here).
+    /// </summary>
+    internal void Release()
+    {
+        CloseControl();
+        _pid = 0;
+    }
+
+    /// <summary>Kills and reaps a launcher that was not handed over to a run.</summary>
+    public void Dispose()
+    {
+        CloseControl();
+        if (_pid > 0)
+        {
+            _ = Libc.Kill(_pid, Libc.SIGKILL);
+            SigInfo info;
+            while (Libc.WaitId(Libc.P_PID, _pid, &info, Libc.WEXITED) < 0 && Libc.LastError == Errno.EINTR)
+            {
+            }
+
+            _pid = 0;
+        }
+    }
+
+    private void CloseControl()
+    {
+        if (_control >= 0)
+        {
+            Libc.CloseOwned(_control);
+            _control = -1;
+        }
+    }
+
+    private static int SpawnLauncher(List<string> argv, int control)
+    {
+        byte* actions = stackalloc byte[Interop.Spawn.OpaqueSize];
+        byte* attributes = stackalloc byte[Interop.Spawn.OpaqueSize];
+        byte* all = stackalloc byte[Interop.Spawn.SigSetSize];
+        byte* none = stackalloc byte[Interop.Spawn.SigSetSize];
+        new Span<byte>(none, Interop.Spawn.SigSetSize).Clear();
+        _ = Interop.Spawn.SigFillSet(all);
+        _ = Interop.Spawn.SigDelSet(all, Libc.SIGKILL);
+        _ = Interop.Spawn.SigDelSet(all, 19 /* SIGSTOP */);
+
+        // dup2 onto itself would keep O_CLOEXEC; move the descriptor first in that unlikely case.
+        int source = control == Launcher.ControlFd ? Libc.Fcntl(control, Libc.F_DUPFD_CLOEXEC, 10) : control;
+        byte** args = Interop.Spawn.AllocStrings(argv);
+        try
+        {
+            _ = Interop.Spawn.FileActionsInit(actions);
+            _ = Interop.Spawn.FileActionsAddDup2(actions, source, Launcher.ControlFd);
+            _ = Interop.Spawn.AttrInit(attributes);
+            // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal
+            // of the terminal reaches the kernel (docs/security.md).
+            _ = Interop.Spawn.AttrSetFlags(attributes, Interop.Spawn.POSIX_SPAWN_SETSIGDEF | Interop.Spawn.POSIX_SPAWN_SETSIGMASK | Interop.Spawn.POSIX_SPAWN_SETPGROUP);
+            _ = Interop.Spawn.AttrSetProcessGroup(attributes, 0);
+            _ = Interop.Spawn.AttrSetSigDefault(attributes, all);
+            _ = Interop.Spawn.AttrSetSigMask(attributes, none);
+            int pid;
+            int error = Interop.Spawn.PosixSpawn(&pid, args[0], actions, attributes, args, Interop.Spawn.Environ);
+            return error != 0 ? -error : pid;
+        }
+        finally
+        {
+            _ = Interop.Spawn.FileActionsDestroy(actions);
+            _ = Interop.Spawn.AttrDestroy(attributes);
+            Interop.Spawn.FreeStrings(args);
+            if (source != control)
+            {
+                Libc.CloseOwned(source);
+            }
+        }
+    }
+}
