@@ -8,6 +8,9 @@
 // question to the prompt program through the channel folder (parameter "prompt", Shared/ServiceChannel.cs); the
 // program's answer file (ID.allow or ID.block), seen by the firewall's own minifilter "firewall-prompt", completes the
 // connection. Only the program that connects waits; no answer within promptTime gives the onTimeout verdict.
+//
+// Connection log (parameter "flowLog" = on): a flow callback reports each connection a guest establishes and its end as
+// driver events ("flow-established", "flow-closed"), with the flow id, both ends, the program and the rule that allowed it.
 using System.Globalization;
 using Palisade.Api;
 
@@ -20,6 +23,7 @@ public sealed class FirewallDriver : IDriver
     internal const string PromptKey = "prompt";
     internal const string PromptTimeKey = "promptTime";
     internal const string OnTimeoutKey = "onTimeout";
+    internal const string FlowLogKey = "flowLog";
     internal const string CalloutName = "palisade-sample-firewall-ask";
     internal const string PromptFilterName = "firewall-prompt";
     internal const string PromptAltitude = "370100";
@@ -34,6 +38,7 @@ public sealed class FirewallDriver : IDriver
     private CallbackCookie _product;
     private CallbackCookie _callout;
     private CallbackCookie _promptFilter;
+    private CallbackCookie _flowLog;
     private ServiceChannel? _channel;
     private ClassifyResult _noAnswer = ClassifyResult.Block;
     private PendedOperationCancelCallback? _onPromptEnded;
@@ -86,6 +91,21 @@ public sealed class FirewallDriver : IDriver
             }
 
             _filters.Add(cookie);
+        }
+
+        if (context.Parameters.TryGetValue(FlowLogKey, out string? log))
+        {
+            if (log is not ("on" or "off"))
+            {
+                context.ReportEvent("config-error", FlowLogKey + " is \"" + log + "\"; expected on or off", 0, null);
+                return Status.InvalidParameter;
+            }
+
+            s = log == "on" ? context.Network.RegisterFlowCallback(LogFlow, out _flowLog) : Status.Success;
+            if (s.IsError)
+            {
+                return s;
+            }
         }
 
         s = context.SecurityCenter.RegisterProduct(SecurityProductKind.Firewall, ProductName, out _product);
@@ -179,6 +199,17 @@ public sealed class FirewallDriver : IDriver
         return ClassifyResult.Pending;
     }
 
+    /// <summary>The connection log: one event per flow established and per flow closed.</summary>
+    private void LogFlow(in NetworkFlowInfo flow)
+    {
+        NetworkClassifyContext c = flow.Classify;
+        string line = string.Format(CultureInfo.InvariantCulture, "flow {0} {1} {2} {3}:{4} {5} {6}:{7} app {8} by {9}",
+            flow.FlowId, c.Protocol.ToString().ToLowerInvariant(), c.Layer is NetworkLayer.AcceptV4 or NetworkLayer.AcceptV6 ? "in" : "out",
+            c.LocalAddress, c.LocalPort, c.Layer is NetworkLayer.AcceptV4 or NetworkLayer.AcceptV6 ? "<-" : "->", c.RemoteAddress, c.RemotePort,
+            c.ApplicationPath, flow.DecidingFilter ?? "no rule");
+        _context!.ReportEvent(flow.Event == NetworkFlowEvent.Established ? "flow-established" : "flow-closed", line, c.ProcessId, c.ApplicationPath);
+    }
+
     /// <summary>The minifilter of the channel folder: an answer file completes the connection it names.</summary>
     private PreOperationStatus PromptAnswer(ref FileOperation op)
     {
@@ -214,6 +245,11 @@ public sealed class FirewallDriver : IDriver
         }
 
         _context.SecurityCenter.UnregisterProduct(_product);
+        if (_flowLog != default)
+        {
+            _context.Network.UnregisterFlowCallback(_flowLog);
+        }
+
         foreach (CallbackCookie f in _filters)
         {
             _context.Network.DeleteFilter(f);
