@@ -124,7 +124,7 @@ internal sealed unsafe partial class Supervisor
             {
                 if (autobound)
                 {
-                    Unbind(socket);
+                    Unbind(socket, type);
                 }
 
                 Reply(n.Id, decision);
@@ -345,10 +345,19 @@ internal sealed unsafe partial class Supervisor
         return SocketAddressCall(guest, Sys.Bind, socket, domain, any, -1) == 0;
     }
 
-    /// <summary>Undoes <see cref="Autobind"/> after a refused connect: a connect to AF_UNSPEC releases a port that was not
-    /// bound explicitly (for TCP, tcp_disconnect; for UDP, udp_disconnect), leaving the socket as the guest had it.</summary>
-    private static void Unbind(int socket)
+    /// <summary>
+    /// Undoes <see cref="Autobind"/> after a refused connect, leaving the socket unbound as the guest had it: a connect to
+    /// AF_UNSPEC releases a port that was not bound explicitly. UDP's disconnect does it at once; TCP's does only for a
+    /// socket that leaves another state for CLOSE, so a TCP socket is first made to listen on the port it was given (it
+    /// accepts nothing in that instant: a connection that came would be reset with the listen's end).
+    /// </summary>
+    private static void Unbind(int socket, int type)
     {
+        if ((type & Libc.SOCK_TYPE_MASK) == Libc.SOCK_STREAM)
+        {
+            _ = Libc.Listen(socket, 0);
+        }
+
         Span<byte> unspecified = stackalloc byte[16];
         unspecified.Clear();
         fixed (byte* u = unspecified)
