@@ -130,7 +130,8 @@ public interface INetworkFilterEngine
     /// <remarks>
     /// <para>Both notifications carry the same <see cref="NetworkFlowInfo.FlowId"/> and the classification that decided
     /// the flow (<see cref="NetworkFlowInfo.Classify"/>, with the socket's local address and port as Linux chose them).
-    /// Established is told on the thread that served the guest's call, before the guest's call returns; closed is told
+    /// Established is told on the thread that served the guest's call, as that call returns (for a connect just before
+    /// the guest sees its result, for an accept just after the connection was given to it); closed is told
     /// from the kernel's flow sweep, which looks at the host's sockets (sock_diag) every
     /// <see cref="FlowSweepMilliseconds"/>: a flow is reported closed at most that long after its socket's last descriptor
     /// was closed (by close, exit or exec), or when the run ends. Flows established before the callback was registered
@@ -480,8 +481,8 @@ public readonly struct NetworkFlowInfo
     public long FlowId { get; init; }
 
     /// <summary>The classification of the connect or accept that established the flow (its layer is a connect or an
-    /// accept layer), with the local and remote address and port of the connected socket as Linux reports them
-    /// (<c>getsockname</c>, <c>getpeername</c>) once it is established.</summary>
+    /// accept layer), with the local address and port of the connected socket as Linux reports them once it is
+    /// established (<c>getsockname</c>), and the remote end the program connected to or the peer its accept returned.</summary>
     public NetworkClassifyContext Classify { get; init; }
 
     /// <summary>The final verdict, which permitted the flow: the name of the filter whose permit decided it, or null when
