@@ -106,10 +106,13 @@ internal sealed unsafe class ApplicationFacts
         }
 
         byte[] digest;
+        bool unchanged;
         try
         {
-            using var stream = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            // The stream does not own the descriptor: the stamp is taken again on it after the read.
+            using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: false), FileAccess.Read, bufferSize: 0);
             digest = SHA256.HashData(stream);
+            unchanged = !stamp.IsNone && ChangeStamps.Of(fd) == stamp;
         }
         catch (IOException)
         {
@@ -118,7 +121,7 @@ internal sealed unsafe class ApplicationFacts
 
         // A stamp taken after the read that differs means the image changed while it was read: the digest is used for
         // this operation (it is of what was read) but not kept.
-        if (!stamp.IsNone && ChangeStamps.Of(fd) == stamp)
+        if (unchanged)
         {
             lock (_gate)
             {
