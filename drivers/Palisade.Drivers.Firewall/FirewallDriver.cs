@@ -5,8 +5,8 @@
 // still wins over this firewall's allow).
 //
 // Interactive rules ("ask out ..."): a callout holds the connection (INetworkFilterEngine.PendClassify) and sends a
-// question to the prompt program through the channel folder (parameter "prompt", Shared/ServiceChannel.cs); the
-// program's answer file (ID.allow or ID.block), seen by the firewall's own minifilter "firewall-prompt", completes the
+// question to the prompt program through the firewall's communication port (parameter "prompt" names it,
+// Shared/ServicePort.cs, docs/ports.md); the program's answer message ("ID allow" or "ID block") completes the
 // connection. Only the program that connects waits; no answer within promptTime gives the onTimeout verdict.
 //
 // Connection log (parameter "flowLog" = on): a flow callback reports each connection a guest establishes and its end as
@@ -25,8 +25,6 @@ public sealed class FirewallDriver : IDriver
     internal const string OnTimeoutKey = "onTimeout";
     internal const string FlowLogKey = "flowLog";
     internal const string CalloutName = "palisade-sample-firewall-ask";
-    internal const string PromptFilterName = "firewall-prompt";
-    internal const string PromptAltitude = "370100";
     internal const int DefaultPromptSeconds = 60;
     internal const string SublayerName = "palisade-sample-firewall";
     internal const ushort SublayerWeight = 0x4000;
@@ -37,9 +35,8 @@ public sealed class FirewallDriver : IDriver
     private CallbackCookie _sublayer;
     private CallbackCookie _product;
     private CallbackCookie _callout;
-    private CallbackCookie _promptFilter;
     private CallbackCookie _flowLog;
-    private ServiceChannel? _channel;
+    private ServicePort? _prompt;
     private ClassifyResult _noAnswer = ClassifyResult.Block;
     private PendedOperationCancelCallback? _onPromptEnded;
 
@@ -121,14 +118,14 @@ public sealed class FirewallDriver : IDriver
 
     /// <summary>
     /// Sets up the "ask" lines: the callout that holds a connection and asks, its hold time and verdict without an answer,
-    /// the channel to the prompt program, and the minifilter that sees its answers.
+    /// and the communication port the prompt program connects to, whose answers complete the held connections.
     /// </summary>
     private Status StartPrompt(IDriverContext context)
     {
         IReadOnlyDictionary<string, string> p = context.Parameters;
-        if (!p.TryGetValue(PromptKey, out string? folder) || !Path.IsPathFullyQualified(folder))
+        if (!p.TryGetValue(PromptKey, out string? port) || port.Length == 0)
         {
-            context.ReportEvent("config-error", "the rules ask, so " + PromptKey + " must name the prompt program's channel folder (an absolute path)", 0, null);
+            context.ReportEvent("config-error", "the rules ask, so " + PromptKey + " must name the prompt program's communication port", 0, null);
             return Status.InvalidParameter;
         }
 
@@ -150,20 +147,15 @@ public sealed class FirewallDriver : IDriver
             _noAnswer = verdict == "block" ? ClassifyResult.Block : ClassifyResult.Continue;
         }
 
-        _channel = new ServiceChannel(context.Files, folder);
+        _prompt = new ServicePort((state, word) => Answered((IPendedOperation)state, word));
         _onPromptEnded = OnPromptEnded;
-        Status s = context.Files.RegisterFilter(new FilterRegistration
-        {
-            Name = PromptFilterName,
-            Altitude = PromptAltitude,
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PromptAnswer }],
-        }, out _promptFilter);
+        Status s = _prompt.Open(context.Ports, port);
         if (s.IsError)
         {
+            context.ReportEvent("config-error", PromptKey + ": the port \"" + port + "\" cannot be created (" + s.Name + ")", 0, null);
             return s;
         }
 
-        _channel.Filter = _promptFilter;
         s = context.Network.RegisterCallout(CalloutName, Ask, out _callout);
         return s.IsError ? s : context.SetCallbackOptions(_callout, new CallbackOptions
         {
@@ -175,12 +167,6 @@ public sealed class FirewallDriver : IDriver
     /// <summary>The callout of the "ask" lines: holds the connection and asks the prompt program.</summary>
     private ClassifyResult Ask(in NetworkClassifyContext context)
     {
-        if (_channel!.ServiceProcessId == 0)
-        {
-            // No prompt program listens: the verdict there would be after the prompt time anyway.
-            return _noAnswer;
-        }
-
         Status s = _context!.Network.PendClassify(in context, _onPromptEnded, out IPendedOperation? held);
         if (s.IsError)
         {
@@ -189,9 +175,10 @@ public sealed class FirewallDriver : IDriver
 
         string question = string.Format(CultureInfo.InvariantCulture, "connect {0} {1} {2} {3} user {4}",
             context.ApplicationPath, context.Protocol.ToString().ToLowerInvariant(), context.RemoteAddress, context.RemotePort, context.UserId);
-        if (_channel.Ask(held!, held, question).IsError)
+        if (_prompt!.Ask(held!, held!, question).IsError)
         {
-            // Returning a verdict instead of Pending withdraws the hold.
+            // No prompt program is connected (or its socket is full): the verdict there would be after the prompt time
+            // anyway. Returning a verdict instead of Pending withdraws the hold.
             return _noAnswer;
         }
 
@@ -210,28 +197,23 @@ public sealed class FirewallDriver : IDriver
         _context!.ReportEvent(flow.Event == NetworkFlowEvent.Established ? "flow-established" : "flow-closed", line, c.ProcessId, c.ApplicationPath);
     }
 
-    /// <summary>The minifilter of the channel folder: an answer file completes the connection it names.</summary>
-    private PreOperationStatus PromptAnswer(ref FileOperation op)
+    /// <summary>The prompt program's answer message about a held connection completes it.</summary>
+    private void Answered(IPendedOperation held, string word)
     {
-        if (_channel!.Contains(op.Path) && _channel.TryTakeAnswer(in op, out object? state, out string word) && state is IPendedOperation held)
+        ClassifyResult answer = word switch
         {
-            ClassifyResult answer = word switch
-            {
-                "allow" => ClassifyResult.Permit,
-                "block" => ClassifyResult.Block,
-                _ => _noAnswer,
-            };
-            Status s = _context!.Network.CompletePendedClassify(held, answer);
-            _context.ReportEvent("prompt-answered", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": " + word + " (" + s.Name + ")", held.RequesterProcessId, null);
-        }
-
-        return PreOperationStatus.SuccessNoCallback;
+            "allow" => ClassifyResult.Permit,
+            "block" => ClassifyResult.Block,
+            _ => _noAnswer,
+        };
+        Status s = _context!.Network.CompletePendedClassify(held, answer);
+        _context.ReportEvent("prompt-answered", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": " + word + " (" + s.Name + ")", held.RequesterProcessId, null);
     }
 
     /// <summary>The kernel ended a held connection without an answer: it timed out, or the program went away.</summary>
     private void OnPromptEnded(IPendedOperation held)
     {
-        _channel?.Forget(held);
+        _prompt?.Forget(held);
         _context!.ReportEvent("prompt-ended", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": "
             + (held.State == PendedOperationState.TimedOut ? "no answer in time" : "cancelled"), held.RequesterProcessId, null);
     }
@@ -257,11 +239,10 @@ public sealed class FirewallDriver : IDriver
 
         _filters.Clear();
         _context.Network.DeleteSublayer(_sublayer);
-        if (_channel is not null)
+        if (_prompt is not null)
         {
             _context.Network.UnregisterCallout(_callout);
-            _context.Files.UnregisterFilter(_promptFilter);
-            _channel.Close();
+            _prompt.Close();
         }
     }
 }
