@@ -11,13 +11,12 @@ writing and closes it once it is connected (a FIFO a script waits on with `cat P
 usage: scan-service.py SOCKET [--ready PATH]
 """
 import os
-import socket
-import struct
 import sys
 
+sys.dont_write_bytecode = True  # the shared module sits beside the samples, in the repository: leave no cache there
+from palisade_port import connect, messages, send  # noqa: E402
+
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-HEADER = struct.Struct("<BBHIQ")  # type, flags, reserved, status, id
-HELLO, CONNECT, CONNECTED, MESSAGE = 1, 2, 3, 4
 
 
 def scan(path):
@@ -28,31 +27,14 @@ def scan(path):
         return "error-" + (os.strerror(e.errno).replace(" ", "-") if e.errno else "unreadable")
 
 
-def connect(path):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.connect(path)
-    if sock.recv(65600)[0] != HELLO:
-        sys.exit("scan-service: the port did not greet")
-    sock.send(HEADER.pack(CONNECT, 0, 0, 0, 0) + struct.pack("<II", 0, 0))
-    kind, _, _, status, _ = HEADER.unpack_from(sock.recv(65600))
-    if kind != CONNECTED or status >> 30 in (2, 3):
-        sys.exit("scan-service: refused, status 0x%08X" % status)
-    return sock
-
-
 def main():
-    sock = connect(sys.argv[1])
+    sock = connect(sys.argv[1], "scan-service")
     print("scan-service: ready", file=sys.stderr, flush=True)
     if len(sys.argv) == 4 and sys.argv[2] == "--ready":
         open(sys.argv[3], "w").close()
-    while True:
-        record = sock.recv(65600)
-        if len(record) < HEADER.size:
-            break  # The run ended (the driver unloaded).
-        if record[0] != MESSAGE:
-            continue
-        request_id, path = record[HEADER.size:].decode().split(" ", 1)
-        sock.send(HEADER.pack(MESSAGE, 0, 0, 0, 0) + (request_id + " " + scan(path)).encode())
+    for message in messages(sock):
+        request_id, path = message.split(" ", 1)
+        send(sock, request_id + " " + scan(path))
 
 
 if __name__ == "__main__":

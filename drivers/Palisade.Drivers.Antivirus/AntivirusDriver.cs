@@ -16,7 +16,7 @@
 //
 // Scanning elsewhere (scanService, asyncScan): the pre-create holds the open (IFilterManager.PendPreOperation) instead of
 // scanning on the guest's thread. With scanService, the scan request goes to a user-mode scanning service through the
-// driver's communication port (ScanService.cs) and the service's answer message completes the open; with asyncScan, one of the driver's
+// driver's communication port (Shared/ServicePort.cs) and the service's answer message completes the open; with asyncScan, one of the driver's
 // work items reads the held file (IFilterManager.ReadFile on the held create) and completes it. Either way only the
 // guest that opened the file waits; an open of a file already known clean, or one that cannot be held, is decided at once
 // as before.
@@ -55,7 +55,7 @@ public sealed class AntivirusDriver : IDriver
     private IDriverContext? _context;
     private volatile Configuration? _config;
     private AntivirusOptions? _loaded;
-    private ScanService? _service;
+    private ServicePort? _service;
     private PendedOperationCancelCallback? _onHoldEnded;
     private WorkItemCallback? _scanHeld;
     private CallbackCookie _scanFilter;
@@ -176,7 +176,7 @@ public sealed class AntivirusDriver : IDriver
 
         if (options.ScanService is { } port)
         {
-            _service = new ScanService((state, word) => Answered((HeldScan)state, word));
+            _service = new ServicePort((state, word) => Answered((HeldScan)state, word));
             s = _service.Open(context.Ports, port);
             if (s.IsError)
             {

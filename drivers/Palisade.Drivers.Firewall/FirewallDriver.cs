@@ -5,9 +5,12 @@
 // still wins over this firewall's allow).
 //
 // Interactive rules ("ask out ..."): a callout holds the connection (INetworkFilterEngine.PendClassify) and sends a
-// question to the prompt program through the channel folder (parameter "prompt", Shared/ServiceChannel.cs); the
-// program's answer file (ID.allow or ID.block), seen by the firewall's own minifilter "firewall-prompt", completes the
+// question to the prompt program through the firewall's communication port (parameter "prompt" names it,
+// Shared/ServicePort.cs, docs/ports.md); the program's answer message ("ID allow" or "ID block") completes the
 // connection. Only the program that connects waits; no answer within promptTime gives the onTimeout verdict.
+//
+// Connection log (parameter "flowLog" = on): a flow callback reports each connection a guest establishes and its end as
+// driver events ("flow-established", "flow-closed"), with the flow id, both ends, the program and the rule that allowed it.
 using System.Globalization;
 using Palisade.Api;
 
@@ -20,9 +23,8 @@ public sealed class FirewallDriver : IDriver
     internal const string PromptKey = "prompt";
     internal const string PromptTimeKey = "promptTime";
     internal const string OnTimeoutKey = "onTimeout";
+    internal const string FlowLogKey = "flowLog";
     internal const string CalloutName = "palisade-sample-firewall-ask";
-    internal const string PromptFilterName = "firewall-prompt";
-    internal const string PromptAltitude = "370100";
     internal const int DefaultPromptSeconds = 60;
     internal const string SublayerName = "palisade-sample-firewall";
     internal const ushort SublayerWeight = 0x4000;
@@ -33,8 +35,8 @@ public sealed class FirewallDriver : IDriver
     private CallbackCookie _sublayer;
     private CallbackCookie _product;
     private CallbackCookie _callout;
-    private CallbackCookie _promptFilter;
-    private ServiceChannel? _channel;
+    private CallbackCookie _flowLog;
+    private ServicePort? _prompt;
     private ClassifyResult _noAnswer = ClassifyResult.Block;
     private PendedOperationCancelCallback? _onPromptEnded;
 
@@ -88,6 +90,21 @@ public sealed class FirewallDriver : IDriver
             _filters.Add(cookie);
         }
 
+        if (context.Parameters.TryGetValue(FlowLogKey, out string? log))
+        {
+            if (log is not ("on" or "off"))
+            {
+                context.ReportEvent("config-error", FlowLogKey + " is \"" + log + "\"; expected on or off", 0, null);
+                return Status.InvalidParameter;
+            }
+
+            s = log == "on" ? context.Network.RegisterFlowCallback(LogFlow, out _flowLog) : Status.Success;
+            if (s.IsError)
+            {
+                return s;
+            }
+        }
+
         s = context.SecurityCenter.RegisterProduct(SecurityProductKind.Firewall, ProductName, out _product);
         if (s.IsError)
         {
@@ -101,14 +118,14 @@ public sealed class FirewallDriver : IDriver
 
     /// <summary>
     /// Sets up the "ask" lines: the callout that holds a connection and asks, its hold time and verdict without an answer,
-    /// the channel to the prompt program, and the minifilter that sees its answers.
+    /// and the communication port the prompt program connects to, whose answers complete the held connections.
     /// </summary>
     private Status StartPrompt(IDriverContext context)
     {
         IReadOnlyDictionary<string, string> p = context.Parameters;
-        if (!p.TryGetValue(PromptKey, out string? folder) || !Path.IsPathFullyQualified(folder))
+        if (!p.TryGetValue(PromptKey, out string? port) || port.Length == 0)
         {
-            context.ReportEvent("config-error", "the rules ask, so " + PromptKey + " must name the prompt program's channel folder (an absolute path)", 0, null);
+            context.ReportEvent("config-error", "the rules ask, so " + PromptKey + " must name the prompt program's communication port", 0, null);
             return Status.InvalidParameter;
         }
 
@@ -130,20 +147,15 @@ public sealed class FirewallDriver : IDriver
             _noAnswer = verdict == "block" ? ClassifyResult.Block : ClassifyResult.Continue;
         }
 
-        _channel = new ServiceChannel(context.Files, folder);
+        _prompt = new ServicePort((state, word) => Answered((IPendedOperation)state, word));
         _onPromptEnded = OnPromptEnded;
-        Status s = context.Files.RegisterFilter(new FilterRegistration
-        {
-            Name = PromptFilterName,
-            Altitude = PromptAltitude,
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PromptAnswer }],
-        }, out _promptFilter);
+        Status s = _prompt.Open(context.Ports, port);
         if (s.IsError)
         {
+            context.ReportEvent("config-error", PromptKey + ": the port \"" + port + "\" cannot be created (" + s.Name + ")", 0, null);
             return s;
         }
 
-        _channel.Filter = _promptFilter;
         s = context.Network.RegisterCallout(CalloutName, Ask, out _callout);
         return s.IsError ? s : context.SetCallbackOptions(_callout, new CallbackOptions
         {
@@ -155,12 +167,6 @@ public sealed class FirewallDriver : IDriver
     /// <summary>The callout of the "ask" lines: holds the connection and asks the prompt program.</summary>
     private ClassifyResult Ask(in NetworkClassifyContext context)
     {
-        if (_channel!.ServiceProcessId == 0)
-        {
-            // No prompt program listens: the verdict there would be after the prompt time anyway.
-            return _noAnswer;
-        }
-
         Status s = _context!.Network.PendClassify(in context, _onPromptEnded, out IPendedOperation? held);
         if (s.IsError)
         {
@@ -169,9 +175,10 @@ public sealed class FirewallDriver : IDriver
 
         string question = string.Format(CultureInfo.InvariantCulture, "connect {0} {1} {2} {3} user {4}",
             context.ApplicationPath, context.Protocol.ToString().ToLowerInvariant(), context.RemoteAddress, context.RemotePort, context.UserId);
-        if (_channel.Ask(held!, held, question).IsError)
+        if (_prompt!.Ask(held!, held!, question).IsError)
         {
-            // Returning a verdict instead of Pending withdraws the hold.
+            // No prompt program is connected (or its socket is full): the verdict there would be after the prompt time
+            // anyway. Returning a verdict instead of Pending withdraws the hold.
             return _noAnswer;
         }
 
@@ -179,28 +186,34 @@ public sealed class FirewallDriver : IDriver
         return ClassifyResult.Pending;
     }
 
-    /// <summary>The minifilter of the channel folder: an answer file completes the connection it names.</summary>
-    private PreOperationStatus PromptAnswer(ref FileOperation op)
+    /// <summary>The connection log: one event per flow established and per flow closed.</summary>
+    private void LogFlow(in NetworkFlowInfo flow)
     {
-        if (_channel!.Contains(op.Path) && _channel.TryTakeAnswer(in op, out object? state, out string word) && state is IPendedOperation held)
-        {
-            ClassifyResult answer = word switch
-            {
-                "allow" => ClassifyResult.Permit,
-                "block" => ClassifyResult.Block,
-                _ => _noAnswer,
-            };
-            Status s = _context!.Network.CompletePendedClassify(held, answer);
-            _context.ReportEvent("prompt-answered", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": " + word + " (" + s.Name + ")", held.RequesterProcessId, null);
-        }
+        NetworkClassifyContext c = flow.Classify;
+        string line = string.Format(CultureInfo.InvariantCulture, "flow {0} {1} {2} {3}:{4} {5} {6}:{7} app {8} by {9}",
+            flow.FlowId, c.Protocol.ToString().ToLowerInvariant(), c.Layer is NetworkLayer.AcceptV4 or NetworkLayer.AcceptV6 ? "in" : "out",
+            c.LocalAddress, c.LocalPort, c.Layer is NetworkLayer.AcceptV4 or NetworkLayer.AcceptV6 ? "<-" : "->", c.RemoteAddress, c.RemotePort,
+            c.ApplicationPath, flow.DecidingFilter ?? "no rule");
+        _context!.ReportEvent(flow.Event == NetworkFlowEvent.Established ? "flow-established" : "flow-closed", line, c.ProcessId, c.ApplicationPath);
+    }
 
-        return PreOperationStatus.SuccessNoCallback;
+    /// <summary>The prompt program's answer message about a held connection completes it.</summary>
+    private void Answered(IPendedOperation held, string word)
+    {
+        ClassifyResult answer = word switch
+        {
+            "allow" => ClassifyResult.Permit,
+            "block" => ClassifyResult.Block,
+            _ => _noAnswer,
+        };
+        Status s = _context!.Network.CompletePendedClassify(held, answer);
+        _context.ReportEvent("prompt-answered", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": " + word + " (" + s.Name + ")", held.RequesterProcessId, null);
     }
 
     /// <summary>The kernel ended a held connection without an answer: it timed out, or the program went away.</summary>
     private void OnPromptEnded(IPendedOperation held)
     {
-        _channel?.Forget(held);
+        _prompt?.Forget(held);
         _context!.ReportEvent("prompt-ended", "connection " + held.Id.ToString(CultureInfo.InvariantCulture) + ": "
             + (held.State == PendedOperationState.TimedOut ? "no answer in time" : "cancelled"), held.RequesterProcessId, null);
     }
@@ -214,6 +227,11 @@ public sealed class FirewallDriver : IDriver
         }
 
         _context.SecurityCenter.UnregisterProduct(_product);
+        if (_flowLog != default)
+        {
+            _context.Network.UnregisterFlowCallback(_flowLog);
+        }
+
         foreach (CallbackCookie f in _filters)
         {
             _context.Network.DeleteFilter(f);
@@ -221,11 +239,10 @@ public sealed class FirewallDriver : IDriver
 
         _filters.Clear();
         _context.Network.DeleteSublayer(_sublayer);
-        if (_channel is not null)
+        if (_prompt is not null)
         {
             _context.Network.UnregisterCallout(_callout);
-            _context.Files.UnregisterFilter(_promptFilter);
-            _channel.Close();
+            _prompt.Close();
         }
     }
 }

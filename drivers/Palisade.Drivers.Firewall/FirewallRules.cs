@@ -43,8 +43,11 @@ internal sealed class FirewallRule
 
     public int PortHigh { get; init; } = -1;
 
-    /// <summary>The program's absolute path, or null for any.</summary>
+    /// <summary>The program's absolute path, or null for any; a path ending in "/" names a folder (the programs in it and below).</summary>
     public string? Application { get; init; }
+
+    /// <summary>The SHA-256 of the program's image, or null for any.</summary>
+    public byte[]? ApplicationHash { get; init; }
 
     /// <summary>The user id, or null for any.</summary>
     public int? UserId { get; init; }
@@ -167,6 +170,7 @@ internal sealed class FirewallPolicy
         IPAddress? address = null;
         int prefix = 0, low = -1, high = -1;
         string? app = null;
+        byte[]? hash = null;
         int? user = null;
         for (int i = 2; i < words.Length; i++)
         {
@@ -198,6 +202,15 @@ internal sealed class FirewallPolicy
 
                     app = words[i];
                     break;
+                case "sha256":
+                    if (++i >= words.Length || words[i].Length != 64 || !IsHex(words[i]))
+                    {
+                        error = At(line, "\"sha256\" needs the SHA-256 of a program, 64 hexadecimal digits");
+                        return false;
+                    }
+
+                    hash = Convert.FromHexString(words[i]);
+                    break;
                 case "user":
                     if (++i >= words.Length || !int.TryParse(words[i], NumberStyles.None, CultureInfo.InvariantCulture, out int uid))
                     {
@@ -210,7 +223,7 @@ internal sealed class FirewallPolicy
                 default:
                     if (address is not null || !TryParseNetwork(w, out address, out prefix))
                     {
-                        error = At(line, "\"" + w + "\" is not a protocol (tcp, udp, any), an address such as 10.0.0.0/8 or 2001:db8::/32, or one of port, app, user"
+                        error = At(line, "\"" + w + "\" is not a protocol (tcp, udp, any), an address such as 10.0.0.0/8 or 2001:db8::/32, or one of port, app, sha256, user"
                             + (address is not null ? " (a rule has at most one address)" : ""));
                         return false;
                     }
@@ -222,11 +235,13 @@ internal sealed class FirewallPolicy
         rule = new FirewallRule
         {
             Line = line, Allow = words[0] == "allow", Ask = words[0] == "ask", Direction = words[1] == "in" ? Direction.In : Direction.Out, Protocol = protocol,
-            Address = address, PrefixLength = prefix, PortLow = low, PortHigh = high, Application = app, UserId = user,
+            Address = address, PrefixLength = prefix, PortLow = low, PortHigh = high, Application = app, ApplicationHash = hash, UserId = user,
         };
         error = null;
         return true;
     }
+
+    private static bool IsHex(string text) => text.All(char.IsAsciiHexDigit);
 
     private static bool TryParsePorts(string text, out int low, out int high)
     {
@@ -329,7 +344,12 @@ internal sealed class FirewallPolicy
 
             if (r.Application is not null)
             {
-                conditions.Add(NetworkCondition.ApplicationPath(r.Application));
+                conditions.Add(r.Application.EndsWith('/') ? NetworkCondition.ApplicationFolder(r.Application) : NetworkCondition.ApplicationPath(r.Application));
+            }
+
+            if (r.ApplicationHash is not null)
+            {
+                conditions.Add(NetworkCondition.ApplicationHash(r.ApplicationHash));
             }
 
             if (r.UserId is int uid)

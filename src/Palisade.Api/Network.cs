@@ -26,8 +26,11 @@ namespace Palisade.Api;
 /// <item>When no sublayer decides, the operation is permitted (the default of an open system).</item>
 /// </list>
 /// <para><b>Effect.</b> A blocked connect, bind, listen or send with an address fails with <c>EACCES</c> (the
-/// errno of a Linux host firewall rejecting at the socket layer); a blocked accept drops the incoming connection
-/// and the guest's accept fails with <c>ECONNABORTED</c>.</para>
+/// errno of a Linux host firewall rejecting at the socket layer). Accept is decided per connection, with its peer: the
+/// host accepts the connection itself, classifies it at the accept layer, and only a permitted connection reaches the
+/// guest. A blocked connection is reset (its peer sees <c>ECONNRESET</c>) and the guest's accept goes on to the next
+/// one: a blocking accept waits on, a non-blocking one with no further connection pending fails with <c>EAGAIN</c>, as
+/// if the blocked connection had never arrived.</para>
 /// <para><b>Limits.</b> At most 64 sublayers, 4096 filters and 64 callouts; names are 1–128 characters; a filter
 /// has at most 16 conditions.</para>
 /// <para><b>Holding a classification.</b> A callout may hold the operation until it knows the answer (an interactive
@@ -117,6 +120,40 @@ public interface INetworkFilterEngine
     /// <see cref="Status.IoTimeout"/>; <see cref="Status.Cancelled"/>; <see cref="Status.InvalidDeviceState"/> when the callout
     /// withdrew it. Never throws.</returns>
     Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result);
+
+    /// <summary>
+    /// Registers a flow callback (the ALE flow-established layer and a callout's flow-delete function of WFP): it is told
+    /// of each flow a guest establishes and, later, of its end. A flow is a connected socket of IPv4 or IPv6 (TCP, or a
+    /// connected UDP socket): established after a connect that succeeded (a blocking connect, or a non-blocking one once
+    /// it returned 0) or an accept the filters permitted; closed when the guest's last descriptor of that socket is gone.
+    /// </summary>
+    /// <remarks>
+    /// <para>Both notifications carry the same <see cref="NetworkFlowInfo.FlowId"/> and the classification that decided
+    /// the flow (<see cref="NetworkFlowInfo.Classify"/>, with the socket's local address and port as Linux chose them).
+    /// Established is told on the thread that served the guest's call, as that call returns (for a connect just before
+    /// the guest sees its result, for an accept just after the connection was given to it); closed is told
+    /// from the kernel's flow sweep, which looks at the host's sockets (sock_diag) every
+    /// <see cref="FlowSweepMilliseconds"/>: a flow is reported closed at most that long after its socket's last descriptor
+    /// was closed (by close, exit or exec), or when the run ends. Flows established before the callback was registered
+    /// are not reported closed to it. A connect that fails, a non-blocking connect still in progress and an accept the
+    /// filters blocked establish no flow.</para>
+    /// <para>Callbacks of all drivers run in registration order; one that throws or overruns its deadline is contained
+    /// as every callback is. At most 64 flow callbacks.</para>
+    /// </remarks>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration for <see cref="UnregisterFlowCallback"/>.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> for a null callback, or
+    /// <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterFlowCallback(NetworkFlowCallback callback, out CallbackCookie cookie);
+
+    /// <summary>Unregisters a flow callback. After it returns, the callback is not running and is not called again
+    /// (run-down, as for <see cref="UnregisterCallout"/>).</summary>
+    /// <param name="cookie">The registration's cookie.</param>
+    /// <returns><see cref="Status.Success"/> or <see cref="Status.InvalidHandle"/>.</returns>
+    Status UnregisterFlowCallback(CallbackCookie cookie);
+
+    /// <summary>The period of the flow sweep that finds closed flows, in milliseconds.</summary>
+    const int FlowSweepMilliseconds = 200;
 }
 
 /// <summary>The layers where filters apply (the ALE authorization layers of WFP).</summary>
@@ -210,6 +247,10 @@ public enum ConditionField
     ApplicationPath,
     /// <summary>The real user id of the process.</summary>
     UserId,
+    /// <summary>The folder of the program of the process: its absolute path lies in that folder or below it.</summary>
+    ApplicationFolder,
+    /// <summary>The SHA-256 digest of the program's image: the file the process runs, read whole.</summary>
+    ApplicationHash,
 }
 
 /// <summary>One condition of a filter. Make conditions with the static methods; all conditions of a filter must match.</summary>
@@ -239,8 +280,12 @@ public sealed class NetworkCondition
     /// <summary>For <see cref="ConditionField.UserId"/> conditions, the real user id matched.</summary>
     public int MatchedUserId { get; private init; }
 
-    /// <summary>For application conditions, the path.</summary>
+    /// <summary>For <see cref="ConditionField.ApplicationPath"/> and <see cref="ConditionField.ApplicationFolder"/> conditions,
+    /// the path (for a folder, without a trailing slash, except for the root "/").</summary>
     public string? Path { get; private init; }
+
+    /// <summary>For <see cref="ConditionField.ApplicationHash"/> conditions, the SHA-256 digest matched (32 bytes).</summary>
+    public ReadOnlyMemory<byte> Hash { get; private init; }
 
     /// <summary>Matches a remote address within <paramref name="address"/>/<paramref name="prefixLength"/>.</summary>
     /// <param name="address">The network address. Must not be null.</param>
@@ -282,6 +327,37 @@ public sealed class NetworkCondition
     /// <param name="userId">The user id.</param>
     /// <returns>The condition.</returns>
     public static NetworkCondition UserId(int userId) => new(ConditionField.UserId) { MatchedUserId = userId };
+
+    /// <summary>
+    /// Matches a program in <paramref name="folder"/> or any folder below it, by the canonical path of the image (links
+    /// resolved, as <see cref="NetworkClassifyContext.ApplicationPath"/> holds it): <c>/usr/bin</c> matches
+    /// <c>/usr/bin/curl</c> and <c>/usr/bin/x/y</c>, not <c>/usr/binaries/z</c>. A trailing slash is ignored.
+    /// </summary>
+    /// <param name="folder">The folder's absolute path. Must not be null or relative; a relative or empty one makes
+    /// <see cref="INetworkFilterEngine.AddFilter"/> fail.</param>
+    /// <returns>The condition.</returns>
+    public static NetworkCondition ApplicationFolder(string folder) => new(ConditionField.ApplicationFolder) { Path = WithoutTrailingSlash(folder) };
+
+    private static string WithoutTrailingSlash(string folder)
+    {
+        if (folder is null || folder.Length < 2 || folder[^1] != '/')
+        {
+            return folder!;
+        }
+
+        string trimmed = folder.TrimEnd('/');
+        return trimmed.Length == 0 ? "/" : trimmed;
+    }
+
+    /// <summary>
+    /// Matches a program by the SHA-256 digest of its image: the very file the process runs (read through the process, so
+    /// a path replaced since the exec does not matter). The host computes the digest only for layers where some filter has
+    /// such a condition, and caches it per file identity and change stamp, so an image rewritten in place is hashed again.
+    /// A process whose image cannot be read (gone, unreadable, larger than 1 GiB) matches no hash condition.
+    /// </summary>
+    /// <param name="sha256">The digest, 32 bytes (copied); any other length makes <see cref="INetworkFilterEngine.AddFilter"/> fail.</param>
+    /// <returns>The condition.</returns>
+    public static NetworkCondition ApplicationHash(ReadOnlySpan<byte> sha256) => new(ConditionField.ApplicationHash) { Hash = sha256.ToArray() };
 }
 
 /// <summary>A filter definition (FWPM_FILTER).</summary>
@@ -324,17 +400,22 @@ public readonly struct NetworkClassifyContext
     public NetworkProtocol Protocol { get; init; }
 
     /// <summary>
-    /// The local address. At bind, the address asked for. At connect, send and listen, the socket's address when the
-    /// call is made (its <c>getsockname</c>): for a socket not bound yet, the unspecified address (<c>0.0.0.0</c> or
-    /// <c>::</c>) with <see cref="LocalPort"/> 0, since Linux chooses them while it performs the connect, after the
-    /// decision. Null only when the host could not read the socket's address.
+    /// The local address. At bind, the address asked for. At connect of a TCP socket, the socket's address and port as
+    /// the connect will use them: a socket not bound yet is first bound by the host to an ephemeral port of the
+    /// unspecified address, as Linux would bind it at connect (so <see cref="LocalPort"/> is the port the connection will
+    /// have), and this is the unspecified address (<c>0.0.0.0</c> or <c>::</c>) since Linux chooses the source address by
+    /// the route while it connects. At accept, the accepted connection's local address and port. At send and listen,
+    /// the socket's address when the call is made (its <c>getsockname</c>); for a UDP socket not bound yet, the
+    /// unspecified address with port 0. Null only when the host could not read the socket's address.
     /// </summary>
     public IPAddress? LocalAddress { get; init; }
 
-    /// <summary>The local port: the port asked for at bind, the socket's port otherwise; 0 for a socket not bound yet.</summary>
+    /// <summary>The local port: the port asked for at bind, the socket's port otherwise (at connect of TCP, the ephemeral
+    /// port bound for it); 0 for a UDP socket not bound yet.</summary>
     public int LocalPort { get; init; }
 
-    /// <summary>The remote address, or null (bind, listen).</summary>
+    /// <summary>The remote address: the peer at connect and send, the peer of the incoming connection at accept; null at
+    /// bind and listen.</summary>
     public IPAddress? RemoteAddress { get; init; }
 
     /// <summary>The remote port, or 0.</summary>
@@ -343,8 +424,24 @@ public readonly struct NetworkClassifyContext
     /// <summary>The process.</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>The process's identity for the kernel's life (<see cref="ProcessCreateInfo.ProcessStartKey"/>); 0 when
+    /// the kernel has no entry for the process.</summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The absolute path of the process's program.</summary>
     public string ApplicationPath { get; init; }
+
+    /// <summary>The identity of the process's image: the file the process runs (through <c>/proc/PID/exe</c>), default
+    /// when the host could not read it.</summary>
+    public FileIdentity ApplicationFile { get; init; }
+
+    /// <summary>The SHA-256 digest of the process's image (32 bytes) when some filter at this layer has an
+    /// <see cref="ConditionField.ApplicationHash"/> condition and the image could be read; empty otherwise.</summary>
+    public ReadOnlyMemory<byte> ApplicationHash { get; init; }
+
+    /// <summary>The process's arguments (argv) as the process holds them at the call (<c>/proc/PID/cmdline</c>), or null
+    /// when the host could not read them.</summary>
+    public IReadOnlyList<string>? Arguments { get; init; }
 
     /// <summary>The real user id of the process.</summary>
     public int UserId { get; init; }
@@ -362,3 +459,41 @@ public readonly struct NetworkClassifyContext
 /// <returns>Permit, block, continue, or (after <see cref="INetworkFilterEngine.PendClassify"/>) pending.</returns>
 [ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "per-application network control")]
 public delegate ClassifyResult CalloutClassifyCallback(in NetworkClassifyContext context);
+
+/// <summary>Which notification a <see cref="NetworkFlowCallback"/> receives.</summary>
+[ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "network monitoring")]
+public enum NetworkFlowEvent
+{
+    /// <summary>The flow is established: the connect succeeded, or the accepted connection was permitted and given to the guest.</summary>
+    Established,
+    /// <summary>The flow is closed: the guest's last descriptor of its socket is gone.</summary>
+    Closed,
+}
+
+/// <summary>One flow notification (<see cref="INetworkFilterEngine.RegisterFlowCallback"/>).</summary>
+[ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "network monitoring")]
+public readonly struct NetworkFlowInfo
+{
+    /// <summary>Established or closed.</summary>
+    public NetworkFlowEvent Event { get; init; }
+
+    /// <summary>The flow's id: unique for the kernel's life, the same in its established and closed notifications.</summary>
+    public long FlowId { get; init; }
+
+    /// <summary>The classification of the connect or accept that established the flow (its layer is a connect or an
+    /// accept layer), with the local address and port of the connected socket as Linux reports them once it is
+    /// established (<c>getsockname</c>), and the remote end the program connected to or the peer its accept returned.</summary>
+    public NetworkClassifyContext Classify { get; init; }
+
+    /// <summary>The final verdict, which permitted the flow: the name of the filter whose permit decided it, or null when
+    /// no filter decided (no filter at that layer matched, or none is registered there: the engine's default permit).</summary>
+    public string? DecidingFilter { get; init; }
+
+    /// <summary>The name of the driver that owns <see cref="DecidingFilter"/>, or null.</summary>
+    public string? DecidingDriver { get; init; }
+}
+
+/// <summary>A flow callback: told of each flow's establishment and end.</summary>
+/// <param name="flow">The notification.</param>
+[ApiInfo(ApiArea.Network, "1.0", ApiState.Draft, "network monitoring")]
+public delegate void NetworkFlowCallback(in NetworkFlowInfo flow);

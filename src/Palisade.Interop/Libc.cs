@@ -78,6 +78,14 @@ internal static unsafe partial class Libc
     public const int IPPROTO_TCP = 6;
     public const int IPPROTO_UDP = 17;
     public const int SOCK_CLOEXEC = 0x80000;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int AF_UNSPEC = 0;
+    public const int AF_NETLINK = 16;
+    public const int NETLINK_SOCK_DIAG = 4;
+    public const int SO_LINGER = 13;
+    public const int SO_COOKIE = 57;
+    public const int IPPROTO_IP = 0;
+    public const int IP_BIND_ADDRESS_NO_PORT = 24;
 
     public const int CLONE_FS = 0x200;
     public const ulong CLONE_VFORK = 0x4000;
@@ -226,6 +234,27 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "getsockname", SetLastError = true)]
     public static partial int GetSockName(int fd, byte* address, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "getpeername", SetLastError = true)]
+    public static partial int GetPeerName(int fd, byte* address, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "accept4", SetLastError = true)]
+    public static partial int Accept4(int fd, byte* address, uint* length, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "recv", SetLastError = true)]
+    public static partial nint Recv(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "process_vm_writev", SetLastError = true)]
+    public static partial nint ProcessVmWritev(int pid, IoVec* local, ulong localCount, IoVec* remote, ulong remoteCount, ulong flags);
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, ulong count, int timeoutMilliseconds);

@@ -88,6 +88,7 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Network.Sublayers, GuardRegionType.CallbackObject);
         Guarded(k.Network.Filters, GuardRegionType.CallbackObject);
         Guarded(k.Network.Callouts, GuardRegionType.CallbackObject);
+        Guarded(k.Network.FlowCallbacks, GuardRegionType.NotificationCallout);
 
         // The kernel's own wiring (which filter manager, engine, table... it dispatches to) and the host's watches.
         guard.Protect(new KernelWiring(k));

@@ -429,9 +429,9 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             + SecurityCenter.RemoveOwnedBy(driver)
             + Ports.CloseOwnedBy(driver);
         driver.Exclusions.Dispose();
-        int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count;
+        int net = Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + Network.FlowCallbacks.Count;
         Network.RemoveOwnedBy(driver);
-        n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count);
+        n += net - (Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + Network.FlowCallbacks.Count);
         return n;
     }
 
@@ -445,7 +445,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         r ??= (Registration?)Processes.ThreadCreate.Find(cookie, owner) ?? Processes.ThreadExit.Find(cookie, owner);
         r ??= (Registration?)Processes.ImageLoad.Find(cookie, owner) ?? Objects.Callbacks.Find(cookie, owner);
         r ??= (Registration?)RegistryCallbacks.Callbacks.Find(cookie, owner) ?? Files.Filters.Find(cookie, owner);
-        r ??= Network.Callouts.Find(cookie, owner);
+        r ??= (Registration?)Network.Callouts.Find(cookie, owner) ?? Network.FlowCallbacks.Find(cookie, owner);
         return r is { HasCallbacks: true } ? r : null;
     }
 
@@ -454,7 +454,8 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         Processes.Create.Count + Processes.Exit.Count + Processes.ThreadCreate.Count + Processes.ThreadExit.Count
         + Processes.ImageLoad.Count + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count
         + ParameterCallbacks.Callbacks.Count + Files.Filters.Count
-        + Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + SecurityCenter.Products.Count;
+        + Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + Network.FlowCallbacks.Count
+        + SecurityCenter.Products.Count;
 
     public void Dispose()
     {

@@ -48,10 +48,41 @@ public sealed class FirewallTests : IDisposable
     [InlineData("allow out user root", "line 2: \"user\" needs a numeric user id")]
     [InlineData("allow out 10.0.0.1 10.0.0.2", "line 2: \"10.0.0.2\" is not a protocol")]
     [InlineData("default out maybe", "line 2: expected 'default in|out allow|block'")]
+    [InlineData("block out sha256 abcd", "line 2: \"sha256\" needs the SHA-256 of a program")]
+    [InlineData("block out sha256 zz86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "line 2: \"sha256\" needs the SHA-256 of a program")]
     public void A_bad_line_is_refused_with_its_line_number_and_the_reason(string line, string expected)
     {
         Assert.False(FirewallPolicy.TryParse("allow out tcp port 80\n" + line + "\n", out _, out string? error));
         Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_folder_rule_blocks_the_programs_below_it_and_leaves_the_others()
+    {
+        Start("block out app /opt/untrusted/\nallow out any\n");
+
+        Assert.Equal(Status.NetworkAccessDenied, Connect("192.0.2.1", 80, app: "/opt/untrusted/bin/tool"));
+        Assert.Equal(Status.Success, Connect("192.0.2.1", 80, app: "/opt/untrusted-not/tool"));
+    }
+
+    [Fact]
+    public void A_sha256_rule_becomes_a_hash_condition_with_the_digest_of_the_line()
+    {
+        const string Hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        Assert.True(FirewallPolicy.TryParse("block out sha256 " + Hex + "\n", out FirewallPolicy? policy, out string? error), error);
+
+        NetworkCondition hash = policy.BuildFilters(default)[0].Conditions.Single();
+
+        Assert.Equal(ConditionField.ApplicationHash, hash.Field);
+        Assert.Equal(Convert.FromHexString(Hex), hash.Hash.ToArray());
+    }
+
+    [Fact]
+    public void A_flow_log_value_other_than_on_or_off_fails_the_load()
+    {
+        Status s = _h.Start(new FirewallDriver(), "firewall", ("flowLog", "yes"));
+
+        Assert.Equal(Status.InvalidParameter, s);
     }
 
     [Fact]
@@ -72,7 +103,7 @@ public sealed class FirewallTests : IDisposable
     }
 
     [Fact]
-    public void Rules_that_ask_without_a_prompt_folder_fail_the_load()
+    public void Rules_that_ask_without_a_prompt_port_fail_the_load()
     {
         string rules = _h.WriteFile("firewall.rules", "ask out tcp port 8080\n");
 
@@ -81,10 +112,19 @@ public sealed class FirewallTests : IDisposable
     }
 
     [Fact]
+    public void A_prompt_that_is_not_a_port_name_fails_the_load_and_says_why()
+    {
+        string rules = _h.WriteFile("firewall.rules", "ask out tcp port 8080\n");
+
+        Assert.NotEqual(Status.Success, _h.Start(new FirewallDriver(), "firewall", ("rules", rules), ("prompt", "/tmp/a/folder")));
+        Assert.Contains("the port \"/tmp/a/folder\" cannot be created", Assert.Single(_h.Events("config-error")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void With_no_prompt_program_listening_an_ask_line_gives_its_no_answer_verdict_at_once()
     {
         string rules = _h.WriteFile("firewall.rules", "ask out tcp port 8080\nallow out any\n");
-        Assert.Equal(Status.Success, _h.Start(new FirewallDriver(), "firewall", ("rules", rules), ("prompt", _h.Files), ("onTimeout", "block")));
+        Assert.Equal(Status.Success, _h.Start(new FirewallDriver(), "firewall", ("rules", rules), ("prompt", "fw-prompt"), ("onTimeout", "block")));
 
         Assert.Equal(Status.NetworkAccessDenied, Connect("127.0.0.1", 8080));
         Assert.Equal(Status.Success, Connect("127.0.0.1", 8081));

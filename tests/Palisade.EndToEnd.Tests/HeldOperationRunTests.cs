@@ -65,14 +65,10 @@ with open(gate_done, "w") as g: g.write("done\n")
 """;
 
     private readonly PalisadeRun _p = new();
-    private readonly string _spool;
     private readonly string _events;
 
     public HeldOperationRunTests()
     {
-        _spool = Path.Combine(_p.Work, "spool");
-        Directory.CreateDirectory(_spool);
-        File.SetUnixFileMode(_spool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         _events = Path.Combine(_p.Work, "events.jsonl");
         File.WriteAllText(Path.Combine(_p.Work, "service.py"), ServiceScript);
         File.WriteAllText(Path.Combine(_p.Work, "other.py"), OtherGuestScript);
@@ -220,8 +216,8 @@ except OSError as e:
         File.WriteAllText(Path.Combine(_p.Work, "client.py"), client);
         string prompt = Path.Combine(PalisadeRun.Repo, "samples", "firewall-prompt.py");
         return _p.Run(
-            ["--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules, "--param", "firewall.prompt=" + _spool, "--events", _events],
+            ["--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules, "--param", "firewall.prompt=fw-prompt", "--events", _events],
             "/bin/sh", "-c",
-            $"{Python} {prompt} spool --answer {answer} --ready gate-ready 2>/dev/null & prompt=$!; cat gate-ready; {Python} client.py; kill $prompt");
+            $"{Python} {prompt} {Path.Combine(_p.Home, "ports", "fw-prompt")} --answer {answer} --ready gate-ready 2>/dev/null & prompt=$!; cat gate-ready; {Python} client.py; kill $prompt");
     }
 }

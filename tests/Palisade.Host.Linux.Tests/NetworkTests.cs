@@ -42,7 +42,94 @@ public sealed class NetworkTests : IDisposable
 
         Assert.Equal(0, status);
         Assert.Equal("over the mediated socket", await accepted);
+    }
+
+    [Fact]
+    public async Task Connect_decision_sees_the_local_port_the_connection_then_has()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var peerPort = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            return ((IPEndPoint)client.Client.RemoteEndPoint!).Port;
+        });
+        var mediator = new RecordingMediator(SyscallFamilies.Network);
+
+        int status = _guest.Shell(mediator, Python($"s = socket.socket()\ns.connect(('127.0.0.1', {port}))\nprint(s.getsockname()[1])"));
+
+        Assert.Equal(0, status);
+        int local = await peerPort;
+        Assert.Equal(local.ToString(System.Globalization.CultureInfo.InvariantCulture), Output());
+        Assert.Contains($"Connect family=2 local={local} remote={port}", mediator.Events);
+        Assert.Contains($"flow Connect local={local} remote={port}", mediator.Events);
+    }
+
+    [Fact]
+    public void A_refused_connect_releases_the_port_it_was_decided_with()
+    {
+        var mediator = new RecordingMediator(SyscallFamilies.Network) { DenyNetwork = (op, _, remote) => op == NetworkOperation.Connect && remote == 47124 };
+
+        // As after a connect Linux fails: the port is free again (another socket can bind it).
+        int status = _guest.Shell(mediator, Python(
+            "s = socket.socket()\ntry:\n    s.connect(('127.0.0.1', 47124))\nexcept OSError as e:\n    other = socket.socket(); other.bind(('0.0.0.0', s.getsockname()[1])); print(e.errno, 'free')"));
+
+        Assert.Equal(0, status);
+        Assert.Equal("13 free", Output());
+        Assert.Contains(mediator.Events, e => e.StartsWith("Connect family=2 local=", StringComparison.Ordinal) && !e.Contains("local=0 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_program_that_defers_its_port_to_the_connect_is_decided_without_one()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var mediator = new RecordingMediator(SyscallFamilies.Network);
+
+        // IP_BIND_ADDRESS_NO_PORT (24): the port is chosen at connect, where Linux may share it across destinations.
+        int status = _guest.Shell(mediator, Python($"s = socket.socket()\ns.setsockopt(socket.IPPROTO_IP, 24, 1)\ns.bind(('127.0.0.1', 0))\ns.connect(('127.0.0.1', {port}))\nprint('connected')"));
+
+        Assert.Equal(0, status);
+        Assert.Equal("connected", Output());
         Assert.Contains($"Connect family=2 local=0 remote={port}", mediator.Events);
+    }
+
+    [Fact]
+    public void An_accept_denied_for_one_peer_resets_it_and_the_guest_gets_the_next_with_its_address()
+    {
+        var mediator = new RecordingMediator(SyscallFamilies.Network)
+        {
+            MediateAccept = true,
+            DenyNetwork = (op, _, remote) => op == NetworkOperation.Accept && remote == 47125,
+        };
+
+        int status = _guest.Shell(mediator, Python(
+            "import os\nsrv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4); port = srv.getsockname()[1]\n"
+            + "denied = socket.socket(); denied.bind(('127.0.0.2', 47125)); denied.connect(('127.0.0.1', port))\n"
+            + "allowed = socket.socket(); allowed.bind(('127.0.0.3', 47126)); allowed.connect(('127.0.0.1', port))\n"
+            + "conn, peer = srv.accept()\n"
+            + "denied.settimeout(5)\ntry:\n    denied.recv(1); reset = 'no'\nexcept ConnectionResetError:\n    reset = 'reset'\n"
+            + "print(peer[0], peer[1], reset, os.get_inheritable(conn.fileno()), conn.getpeername() == allowed.getsockname())"));
+
+        Assert.Equal(0, status);
+        Assert.Equal("127.0.0.3 47126 reset False True", Output());
+        Assert.Contains(mediator.Events, e => e.StartsWith("flow Accept local=", StringComparison.Ordinal) && e.EndsWith("remote=47126", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_non_blocking_accept_whose_only_connection_is_denied_fails_with_EAGAIN()
+    {
+        var mediator = new RecordingMediator(SyscallFamilies.Network) { MediateAccept = true, DenyNetwork = (op, _, _) => op == NetworkOperation.Accept };
+
+        int status = _guest.Shell(mediator, Python(
+            "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4)\n"
+            + "c = socket.socket(); c.connect(srv.getsockname()); srv.setblocking(False)\n"
+            + "try:\n    srv.accept(); print('accepted')\nexcept BlockingIOError as e:\n    print(e.errno)"));
+
+        Assert.Equal(0, status);
+        Assert.Equal("11", Output());
     }
 
     [Fact]

@@ -17,6 +17,9 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
 
     public Func<ProcessAccessCall, bool> DenyProcessAccess { get; init; } = _ => false;
 
+    /// <summary>True to have the supervisor perform accepts, deciding each connection here.</summary>
+    public bool MediateAccept { get; init; }
+
     public Func<ProcessCreateCall, bool> DenyCreate { get; init; } = _ => false;
 
     public Func<string, bool> DenyExecImage { get; init; } = _ => false;
@@ -57,6 +60,11 @@ internal sealed class RecordingMediator(SyscallFamilies families) : ISyscallMedi
         Events.Enqueue($"{request.Operation} family={request.Family} local={request.LocalPort} remote={request.RemotePort}");
         return DenyNetwork(request.Operation, request.LocalPort, request.RemotePort) ? 13 : 0;
     }
+
+    public bool MediatesAccept(int family) => MediateAccept;
+
+    public void FlowEstablished(in Requester requester, in NetworkCall request, int socket) =>
+        Events.Enqueue($"flow {request.Operation} local={request.LocalPort} remote={request.RemotePort}");
 
     public int ProcessAccess(in Requester requester, in ProcessAccessCall request)
     {

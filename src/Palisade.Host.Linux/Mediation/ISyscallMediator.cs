@@ -94,8 +94,20 @@ internal interface ISyscallMediator
     /// </summary>
     int ImageMapping(in Requester requester, in ImageMappingCall request) => 0;
 
-    /// <summary>connect, bind, listen, accept and sends with an explicit destination.</summary>
+    /// <summary>connect, bind, listen, accept and sends with an explicit destination. For an accept the supervisor
+    /// performs (<see cref="MediatesAccept"/>), the call is the connection accepted, with its peer; an errno drops it.</summary>
     int Network(in Requester requester, in NetworkCall request);
+
+    /// <summary>True when the supervisor must perform the guest's accepts on sockets of <paramref name="family"/> itself
+    /// (so that each connection is decided, with its peer, before the guest has it); false lets the guest's accept run.</summary>
+    bool MediatesAccept(int family) => false;
+
+    /// <summary>A connect that succeeded, or an accept that was permitted and given to the guest: the flow of socket
+    /// <paramref name="socket"/> (the supervisor's copy, open for the duration of the call) is established.
+    /// <paramref name="request"/> holds the connected socket's addresses.</summary>
+    void FlowEstablished(in Requester requester, in NetworkCall request, int socket)
+    {
+    }
 
     /// <summary>A signal, pidfd, ptrace or cross-process memory access aimed at another process or thread.</summary>
     int ProcessAccess(in Requester requester, in ProcessAccessCall request);

@@ -66,6 +66,11 @@ internal sealed class KernelMediator : ISyscallMediator
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Network(in Requester requester, in NetworkCall request) => _network.Decide(in requester, in request);
 
+    public bool MediatesAccept(int family) => _network.MediatesAccept(family);
+
+    public void FlowEstablished(in Requester requester, in NetworkCall request, int socket) =>
+        _network.FlowEstablished(in requester, in request, socket);
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int ProcessAccess(in Requester requester, in ProcessAccessCall request) => _processes.Access(in requester, in request);
 
@@ -79,7 +84,11 @@ internal sealed class KernelMediator : ISyscallMediator
 
     public void ProcessExit(in Requester requester, bool wholeProcess, int status) => _processes.Exit(in requester, wholeProcess, status);
 
-    public void Drain() => _processes.Drain();
+    public void Drain()
+    {
+        _processes.Drain();
+        _network.SweepFlows();
+    }
 
     public KernelFileKind KernelFileKindOf(Palisade.Api.FileIdentity identity) => _host.KernelFileKindOf(identity);
 

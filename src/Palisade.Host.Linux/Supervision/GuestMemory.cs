@@ -74,6 +74,33 @@ internal static unsafe class GuestMemory
     }
 
     /// <summary>
+    /// Writes <paramref name="source"/> to the memory of the process of thread <paramref name="threadId"/> at
+    /// <paramref name="address"/>, as a system call's result is copied out (process_vm_writev honours the page
+    /// protections the guest's own call would meet): 0, -EFAULT for an address the guest could not write, or -errno.
+    /// The caller checks that the guest still waits for its call first, so the thread is the one that asked.
+    /// </summary>
+    public static int Write(int threadId, ulong address, ReadOnlySpan<byte> source)
+    {
+        if (address == 0 || address >= UserSpaceEnd)
+        {
+            return -Errno.EFAULT;
+        }
+
+        fixed (byte* s = source)
+        {
+            var local = new IoVec { Base = s, Length = (nuint)source.Length };
+            var remote = new IoVec { Base = (void*)address, Length = (nuint)source.Length };
+            nint written = Libc.ProcessVmWritev(threadId, &local, 1, &remote, 1, 0);
+            if (written < 0)
+            {
+                return -Libc.LastError;
+            }
+
+            return written == source.Length ? 0 : -Errno.EFAULT;
+        }
+    }
+
+    /// <summary>
     /// Reads a NUL-terminated path from <paramref name="process"/> into <paramref name="destination"/> (at least
     /// PATH_MAX + 1 bytes). Returns its length without the NUL, -EFAULT for a bad pointer, -ENAMETOOLONG past
     /// PATH_MAX, -ESRCH when the address space is gone.

@@ -10,10 +10,12 @@ namespace Palisade.Host.Linux.Supervision;
 
 /// <summary>
 /// connect, bind, listen (performed by the supervisor as the guest, on its own copy of the guest's socket taken with
-/// pidfd_getfd: the same open socket, so the guest's socket is the one connected), and accept and sends
-/// with an explicit destination (decided, then continued: see docs/security.md). A blocking connect waits for its peer
-/// on the thread that serves it, as the guest would; if it takes long, <see cref="ReceiverWatch"/> hands receiving to
-/// another thread meanwhile.
+/// pidfd_getfd: the same open socket, so the guest's socket is the one connected), and sends with an explicit
+/// destination (decided, then continued: see docs/security.md). Accept, when a filter decides each connection or flows
+/// are reported, is performed by the supervisor too: it accepts on its copy of the listening socket, classifies the
+/// connection with its peer, and either gives it to the guest (SECCOMP_IOCTL_NOTIF_ADDFD, answering with its number) or
+/// resets it and accepts the next. A blocking connect or accept waits on the thread that serves it, as the guest would;
+/// if it takes long, <see cref="ReceiverWatch"/> hands receiving to another thread meanwhile.
 /// </summary>
 internal sealed unsafe partial class Supervisor
 {
@@ -80,7 +82,22 @@ internal sealed unsafe partial class Supervisor
                 return;
             }
 
+            if (nr is Sys.Accept or Sys.Accept4)
+            {
+                if ((_families & SyscallFamilies.Network) != 0 && _mediator.MediatesAccept(domain))
+                {
+                    HandleAccept(in n, ref thread, requester, socket, domain, type, protocol, s);
+                }
+                else
+                {
+                    Continue(n.Id);
+                }
+
+                return;
+            }
+
             ReadOnlySpan<byte> address = s.Address.AsSpan(0, remoteLength);
+            bool autobound = nr == Sys.Connect && (_families & SyscallFamilies.Network) != 0 && Autobind(guest, socket, domain, type, address);
             int localLength = nr == Sys.Bind ? 0 : LocalAddress(socket, s.LocalAddress);
             var local = nr == Sys.Bind ? address : s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
             var remote = nr == Sys.Bind ? default : address;
@@ -105,6 +122,11 @@ internal sealed unsafe partial class Supervisor
             int decision = (_families & SyscallFamilies.Network) != 0 ? _mediator.Network(requester, request) : 0;
             if (decision != 0)
             {
+                if (autobound)
+                {
+                    Unbind(socket, type);
+                }
+
                 Reply(n.Id, decision);
                 return;
             }
@@ -127,9 +149,15 @@ internal sealed unsafe partial class Supervisor
                     }
 
                     // A blocking connect that waits for its peer is handed over with its thread (ReceiverWatch).
-                    Reply(n.Id, AfterWait(socketFile >= 0
+                    int connected = AfterWait(socketFile >= 0
                         ? SocketAddressCall(guest, Sys.Connect, socket, domain, address, -1, inGuestRoot: false)
-                        : UnixAware(guest, Sys.Connect, tid, socket, domain, address, s)));
+                        : UnixAware(guest, Sys.Connect, tid, socket, domain, address, s));
+                    if (connected == 0 && (_families & SyscallFamilies.Network) != 0)
+                    {
+                        EstablishFlow(requester, socket, in request, s);
+                    }
+
+                    Reply(n.Id, connected);
                     return;
                 case Sys.Bind:
                     Reply(n.Id, UnixAware(guest, Sys.Bind, tid, socket, domain, address, s));
@@ -148,6 +176,207 @@ internal sealed unsafe partial class Supervisor
             Libc.CloseOwned(socket);
             Libc.CloseOwned(socketFile);
         }
+    }
+
+    /// <summary>
+    /// Performs an accept for the guest (accept, or accept4 with its flags) on <paramref name="socket"/>, our copy of its
+    /// listening socket: each connection is classified with its peer before the guest can use it. A permitted one gets
+    /// the peer's address written as accept writes it (move_addr_to_user) and is injected with the descriptor flags
+    /// asked for; a blocked one is reset (SO_LINGER 0: its peer sees ECONNRESET) and the next is accepted, so a blocking
+    /// accept waits on and a non-blocking one ends with EAGAIN when no other connection is pending.
+    /// </summary>
+    private void HandleAccept(in SeccompNotif n, ref SupervisedThread thread, Requester requester, int socket, int domain, int type, int protocol, Scratch s)
+    {
+        ulong peerAt = n.Data.Args[1], lengthAt = n.Data.Args[2];
+        int flags = n.Data.Nr == Sys.Accept4 ? (int)n.Data.Args[3] : 0;
+        if ((flags & ~(Libc.SOCK_CLOEXEC | Libc.SOCK_NONBLOCK)) != 0)
+        {
+            Reply(n.Id, Errno.EINVAL);
+            return;
+        }
+
+        while (true)
+        {
+            int accepted = AcceptAs(thread.Authority, socket, flags & Libc.SOCK_NONBLOCK, s.Address, out int peerLength);
+            if (accepted < 0)
+            {
+                Reply(n.Id, AfterWait(-accepted));
+                return;
+            }
+
+            try
+            {
+                int localLength = LocalAddress(accepted, s.LocalAddress);
+                ReadOnlySpan<byte> local = s.LocalAddress.AsSpan(0, Math.Max(localLength, 0)), peer = s.Address.AsSpan(0, peerLength);
+                var call = new NetworkCall
+                {
+                    Operation = NetworkOperation.Accept,
+                    Family = domain,
+                    SocketType = type & Libc.SOCK_TYPE_MASK,
+                    Protocol = protocol,
+                    LocalAddress = local,
+                    RemoteAddress = peer,
+                    LocalPort = Port(local),
+                    RemotePort = Port(peer),
+                };
+                if (_mediator.Network(requester, call) != 0)
+                {
+                    Reset(accepted);
+                    continue;
+                }
+
+                if (!StillWaiting(n.Id))
+                {
+                    return; // The guest no longer waits: closing our descriptor ends the connection, as its exit would.
+                }
+
+                int error = peerAt == 0 ? 0 : MoveAddressToGuest(ref thread, n.Id, peerAt, lengthAt, peer, s);
+                if (error != 0)
+                {
+                    Reply(n.Id, error); // As Linux: the connection accepted is dropped when its address cannot be written.
+                    return;
+                }
+
+                int injected = Seccomp.AddFdAndSend(_listener, n.Id, accepted, (flags & Libc.SOCK_CLOEXEC) != 0);
+                if (injected < 0)
+                {
+                    if (injected != -Errno.ENOENT)
+                    {
+                        Reply(n.Id, -injected);
+                    }
+
+                    return;
+                }
+
+                _mediator.FlowEstablished(requester, call, accepted);
+                return;
+            }
+            finally
+            {
+                Libc.CloseOwned(accepted);
+            }
+        }
+    }
+
+    /// <summary>accept4 on <paramref name="socket"/> as the guest (the new socket is the guest's: its owner, its
+    /// security context); the new descriptor, close-on-exec in the supervisor, or -errno.</summary>
+    private static int AcceptAs(GuestAuthority guest, int socket, int nonBlocking, byte[] peer, out int peerLength)
+    {
+        uint length = (uint)peer.Length;
+        fixed (byte* p = peer)
+        {
+            var action = new SyscallAction { Number = Sys.Accept4, A1 = socket, A2 = (long)p, A3 = (long)&length, A4 = Libc.SOCK_CLOEXEC | nonBlocking };
+            long fd = GuestAction.Run(guest, ref action, inGuestRoot: false);
+            peerLength = (int)Math.Min(length, (uint)peer.Length);
+            return (int)fd;
+        }
+    }
+
+    /// <summary>Closes a connection the filters blocked so that its peer sees a reset, not an orderly end.</summary>
+    private static void Reset(int socket)
+    {
+        var linger = stackalloc int[2] { 1, 0 };
+        _ = Libc.SetSockOpt(socket, Libc.SOL_SOCKET, Libc.SO_LINGER, linger, 2 * sizeof(int));
+    }
+
+    /// <summary>
+    /// Writes an accepted peer's address to the guest as Linux's move_addr_to_user does: the length the guest gave (EFAULT
+    /// when unreadable, EINVAL when negative), at most that many bytes of the address, then the address's real length.
+    /// 0 or the errno.
+    /// </summary>
+    private int MoveAddressToGuest(ref SupervisedThread thread, ulong id, ulong peerAt, ulong lengthAt, ReadOnlySpan<byte> peer, Scratch s)
+    {
+        if (ReadGuest(ref thread, id, lengthAt, s.Small, sizeof(int), s) != sizeof(int))
+        {
+            return Errno.EFAULT;
+        }
+
+        int room = BinaryPrimitives.ReadInt32LittleEndian(s.Small);
+        if (room < 0)
+        {
+            return Errno.EINVAL;
+        }
+
+        int pid = thread.Requester.ThreadId;
+        int copied = Math.Min(room, peer.Length);
+        if (copied > 0 && GuestMemory.Write(pid, peerAt, peer[..copied]) != 0)
+        {
+            return Errno.EFAULT;
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(s.Small, peer.Length);
+        return GuestMemory.Write(pid, lengthAt, s.Small.AsSpan(0, sizeof(int))) != 0 ? Errno.EFAULT : 0;
+    }
+
+    /// <summary>
+    /// Binds an unbound TCP or UDP socket about to connect to an ephemeral port of the unspecified address, as Linux would
+    /// bind it while connecting, so that the decision sees the local port the connection will have. Not done when the
+    /// guest asked Linux to choose the port at connect (IP_BIND_ADDRESS_NO_PORT), when the address does not fit the socket
+    /// (the connect then fails as Linux fails it), or when no port is free for a bind (the connect may still share one).
+    /// True when it bound the socket (<see cref="Unbind"/> undoes it if the connect is refused).
+    /// </summary>
+    private static bool Autobind(GuestAuthority guest, int socket, int domain, int type, ReadOnlySpan<byte> address)
+    {
+        int kind = type & Libc.SOCK_TYPE_MASK;
+        if (!RequestDecoder.IsInternet(domain) || kind is not (Libc.SOCK_STREAM or Libc.SOCK_DGRAM) || address.Length < 2
+            || BinaryPrimitives.ReadUInt16LittleEndian(address) != domain || address.Length < (domain == Libc.AF_INET ? 16 : 24))
+        {
+            return false;
+        }
+
+        int noPort;
+        uint optionLength = sizeof(int);
+        if (Libc.GetSockOpt(socket, Libc.IPPROTO_IP, Libc.IP_BIND_ADDRESS_NO_PORT, &noPort, &optionLength) == 0 && noPort != 0)
+        {
+            return false;
+        }
+
+        Span<byte> local = stackalloc byte[Libc.SOCKADDR_STORAGE_SIZE];
+        int length = LocalAddress(socket, local);
+        if (length < 4 || Port(local[..length]) != 0 || RequestDecoder.AddressOf(local[..length]) is not { } bound
+            || !bound.Equals(domain == Libc.AF_INET ? System.Net.IPAddress.Any : System.Net.IPAddress.IPv6Any))
+        {
+            return false;
+        }
+
+        Span<byte> any = stackalloc byte[domain == Libc.AF_INET ? 16 : 28];
+        any.Clear();
+        BinaryPrimitives.WriteUInt16LittleEndian(any, (ushort)domain);
+        return SocketAddressCall(guest, Sys.Bind, socket, domain, any, -1) == 0;
+    }
+
+    /// <summary>
+    /// Undoes <see cref="Autobind"/> after a refused connect, leaving the socket unbound as the guest had it: a connect to
+    /// AF_UNSPEC releases a port that was not bound explicitly. UDP's disconnect does it at once; TCP's does only for a
+    /// socket that leaves another state for CLOSE, so a TCP socket is first made to listen on the port it was given (it
+    /// accepts nothing in that instant: a connection that came would be reset with the listen's end).
+    /// </summary>
+    private static void Unbind(int socket, int type)
+    {
+        if ((type & Libc.SOCK_TYPE_MASK) == Libc.SOCK_STREAM)
+        {
+            _ = Libc.Listen(socket, 0);
+        }
+
+        Span<byte> unspecified = stackalloc byte[16];
+        unspecified.Clear();
+        fixed (byte* u = unspecified)
+        {
+            _ = Libc.Connect(socket, u, (uint)unspecified.Length);
+        }
+    }
+
+    /// <summary>A connect succeeded: its flow, with the addresses Linux gave the socket, is reported.</summary>
+    private void EstablishFlow(Requester requester, int socket, in NetworkCall connect, Scratch s)
+    {
+        if (!RequestDecoder.IsInternet(connect.Family))
+        {
+            return;
+        }
+
+        int localLength = LocalAddress(socket, s.LocalAddress);
+        ReadOnlySpan<byte> local = s.LocalAddress.AsSpan(0, Math.Max(localLength, 0));
+        _mediator.FlowEstablished(requester, connect with { LocalAddress = local, LocalPort = Port(local) }, socket);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ internal sealed class CallbackRegistration<TDelegate> : Registration where TDele
             Palisade.Api.ThreadCallback => "thread callback",
             Palisade.Api.ImageLoadCallback => "image-load callback",
             Palisade.Api.RegistryCallback => "registry callback",
+            Palisade.Api.NetworkFlowCallback => "flow callback",
             _ => "callback",
         };
         return kind + (AltitudeText is null ? "" : " at " + AltitudeText) + " (cookie 0x" + Cookie.Value.ToString("x", System.Globalization.CultureInfo.InvariantCulture) + ")";

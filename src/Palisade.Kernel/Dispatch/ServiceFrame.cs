@@ -78,6 +78,9 @@ internal struct ServiceFrame
     /// <summary>NetworkClassify: the filter that decided, for the event stream.</summary>
     public string? DecidingFilter;
 
+    /// <summary>NetworkClassify: the driver of the filter that decided.</summary>
+    public string? DecidingDriver;
+
     /// <summary>Registry services: the request.</summary>
     public Registry.RegistryRequest? Registry;
 }

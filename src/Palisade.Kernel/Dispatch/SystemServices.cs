@@ -305,6 +305,7 @@ internal static unsafe class SystemServices
     {
         Network.Classification c = k.Network.Classify(in f.Network, k.CurrentRecord, f.ThreadId);
         f.DecidingFilter = c.DecidingFilter;
+        f.DecidingDriver = c.DecidingDriver;
         return c.Permitted ? Status.Success : Status.NetworkAccessDenied;
     }
 

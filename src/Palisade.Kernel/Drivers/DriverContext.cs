@@ -828,6 +828,14 @@ internal sealed class DriverContext : IDriverContext
 
         public Status DeleteFilter(CallbackCookie cookie) => c._kernel.Network.DeleteFilter(c.Driver, cookie);
 
+        public Status RegisterFlowCallback(NetworkFlowCallback callback, out CallbackCookie cookie)
+        {
+            cookie = default;
+            return c._valid ? c._kernel.Network.RegisterFlowCallback(c.Driver, callback, out cookie) : Status.InvalidDeviceState;
+        }
+
+        public Status UnregisterFlowCallback(CallbackCookie cookie) => c._kernel.Network.FlowCallbacks.Remove(cookie, c.Driver);
+
         public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
         {
             pended = null;

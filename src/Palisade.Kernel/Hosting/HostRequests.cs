@@ -236,7 +236,8 @@ public enum NetworkOperation
     /// <summary>listen on the socket bound to <see cref="NetworkRequest.LocalAddress"/>.</summary>
     Listen,
 
-    /// <summary>accept on the listening socket at <see cref="NetworkRequest.LocalAddress"/> (the peer is not known yet).</summary>
+    /// <summary>An incoming connection the host accepted for the guest: <see cref="NetworkRequest.RemoteAddress"/> is its
+    /// peer, <see cref="NetworkRequest.LocalAddress"/> its local end.</summary>
     Accept,
 
     /// <summary>A send with an explicit destination <see cref="NetworkRequest.RemoteAddress"/> (classified at the connect layer).</summary>
@@ -269,6 +270,15 @@ public readonly struct NetworkRequest
 
     /// <summary>The canonical path of the requester's image.</summary>
     public string ApplicationPath { get; init; }
+
+    /// <summary>The identity of the requester's image, default when unknown.</summary>
+    public FileIdentity ApplicationFile { get; init; }
+
+    /// <summary>The SHA-256 of the requester's image when the host computed it (see <see cref="KernelHost.TestsApplicationHash"/>); empty otherwise.</summary>
+    public ReadOnlyMemory<byte> ApplicationHash { get; init; }
+
+    /// <summary>The requester's argv, or null when unknown.</summary>
+    public IReadOnlyList<string>? Arguments { get; init; }
 }
 
 /// <summary>

@@ -173,7 +173,7 @@ public sealed class KernelHost
                 i |= HostInterests.ImageMappings;
             }
 
-            if (k.Network.AnyFilters)
+            if (k.Network.AnyFilters || k.Network.HasFlowCallbacks)
             {
                 i |= HostInterests.Network;
             }
@@ -215,6 +215,17 @@ public sealed class KernelHost
     /// <param name="ipv6">True for IPv6, false for IPv4.</param>
     /// <returns>True when <see cref="ClassifyNetwork"/> has something to decide about it.</returns>
     public bool IsWatched(NetworkOperation operation, bool ipv6) => _kernel.Network.IsSubscribed(LayerOf(operation, ipv6));
+
+    /// <summary>True when some filter at the layer of an operation tests the image's SHA-256: the host then puts the
+    /// digest in <see cref="NetworkRequest.ApplicationHash"/>.</summary>
+    /// <param name="operation">The operation the host is about to decide.</param>
+    /// <param name="ipv6">True for IPv6, false for IPv4.</param>
+    /// <returns>True when the digest is needed.</returns>
+    public bool TestsApplicationHash(NetworkOperation operation, bool ipv6) => _kernel.Network.TestsApplicationHash(LayerOf(operation, ipv6));
+
+    /// <summary>True when some driver registered a flow callback: the host then reports flows
+    /// (<see cref="FlowEstablished"/>, <see cref="FlowClosed"/>), and performs accepts itself so that it knows them.</summary>
+    public bool HasFlowCallbacks => _kernel.Network.HasFlowCallbacks;
 
     /// <summary>The filter engine's layer of an operation: a send with a destination is classified as a connect.</summary>
     internal static NetworkLayer LayerOf(NetworkOperation operation, bool ipv6) => (operation, ipv6) switch
@@ -647,30 +658,91 @@ public sealed class KernelHost
     /// <param name="requester">The guest thread.</param>
     /// <param name="request">The operation.</param>
     /// <returns><see cref="Status.Success"/> to permit it; <see cref="Status.NetworkAccessDenied"/> when a filter blocks it.</returns>
-    public Status ClassifyNetwork(in Requester requester, in NetworkRequest request)
+    public Status ClassifyNetwork(in Requester requester, in NetworkRequest request) =>
+        ClassifyNetwork(in requester, in request, out _, out _);
+
+    /// <summary>A network operation, as <see cref="ClassifyNetwork(in Requester, in NetworkRequest)"/>, telling which
+    /// filter decided (for the flow the operation may establish).</summary>
+    /// <param name="requester">The guest thread.</param>
+    /// <param name="request">The operation.</param>
+    /// <param name="decidingFilter">The name of the filter that decided, or null when none did.</param>
+    /// <param name="decidingDriver">Its driver, or null.</param>
+    /// <returns><see cref="Status.Success"/> to permit it; <see cref="Status.NetworkAccessDenied"/> when a filter blocks it.</returns>
+    public Status ClassifyNetwork(in Requester requester, in NetworkRequest request, out string? decidingFilter, out string? decidingDriver)
     {
         ref ServiceFrame f = ref Frame(in requester);
         f.UserId = 0;
-        f.Network = new NetworkClassifyContext
-        {
-            Layer = LayerOf(request.Operation, request.IsIPv6),
-            Protocol = request.Protocol,
-            LocalAddress = request.LocalAddress,
-            LocalPort = request.LocalPort,
-            RemoteAddress = request.RemoteAddress,
-            RemotePort = request.RemotePort,
-            ProcessId = requester.ProcessId,
-            ApplicationPath = request.ApplicationPath,
-            UserId = requester.UserId,
-        };
+        f.Network = ContextOf(in requester, in request);
         string? target = _kernel.Events.Enabled
             ? request.RemoteAddress is { } remote ? remote + ":" + request.RemotePort : request.LocalAddress + ":" + request.LocalPort
             : null;
         OperationRecord? record = Begin(requester.ProcessId, OperationName(request.Operation), target);
         Status s = _kernel.SystemCall(SystemService.NetworkClassify, ref f);
+        decidingFilter = f.DecidingFilter;
+        decidingDriver = f.DecidingDriver;
         End(record, s);
         return s;
     }
+
+    /// <summary>
+    /// A flow the guest established (a connect that succeeded, an accept the filters permitted): gives it an id and tells
+    /// the flow callbacks. <paramref name="request"/> holds the connected socket's addresses.
+    /// </summary>
+    /// <param name="requester">The guest thread.</param>
+    /// <param name="request">The connect or accept, with the socket's local and remote ends.</param>
+    /// <param name="decidingFilter">The filter that permitted it (from <see cref="ClassifyNetwork(in Requester, in NetworkRequest, out string?, out string?)"/>), or null.</param>
+    /// <param name="decidingDriver">Its driver, or null.</param>
+    /// <returns>The notification sent, for <see cref="FlowClosed"/>.</returns>
+    public NetworkFlowInfo FlowEstablished(in Requester requester, in NetworkRequest request, string? decidingFilter, string? decidingDriver)
+    {
+        var flow = new NetworkFlowInfo
+        {
+            Event = NetworkFlowEvent.Established,
+            FlowId = _kernel.Network.NewFlowId(),
+            Classify = ContextOf(in requester, in request),
+            DecidingFilter = decidingFilter,
+            DecidingDriver = decidingDriver,
+        };
+        _kernel.Network.NotifyFlow(in flow);
+        if (_kernel.Events.Enabled)
+        {
+            _kernel.Events.WriteKernel("flow-established", FlowLine(in flow));
+        }
+
+        return flow;
+    }
+
+    /// <summary>The end of a flow <see cref="FlowEstablished"/> reported: the flow callbacks are told.</summary>
+    /// <param name="established">What <see cref="FlowEstablished"/> returned.</param>
+    public void FlowClosed(in NetworkFlowInfo established)
+    {
+        NetworkFlowInfo closed = established with { Event = NetworkFlowEvent.Closed };
+        _kernel.Network.NotifyFlow(in closed);
+        if (_kernel.Events.Enabled)
+        {
+            _kernel.Events.WriteKernel("flow-closed", FlowLine(in closed));
+        }
+    }
+
+    private static string FlowLine(in NetworkFlowInfo flow) => string.Create(CultureInfo.InvariantCulture,
+        $"flow {flow.FlowId} pid {flow.Classify.ProcessId} {flow.Classify.LocalAddress}:{flow.Classify.LocalPort} -> {flow.Classify.RemoteAddress}:{flow.Classify.RemotePort} by {flow.DecidingFilter ?? "no filter"}");
+
+    private NetworkClassifyContext ContextOf(in Requester requester, in NetworkRequest request) => new()
+    {
+        Layer = LayerOf(request.Operation, request.IsIPv6),
+        Protocol = request.Protocol,
+        LocalAddress = request.LocalAddress,
+        LocalPort = request.LocalPort,
+        RemoteAddress = request.RemoteAddress,
+        RemotePort = request.RemotePort,
+        ProcessId = requester.ProcessId,
+        ProcessStartKey = _kernel.ProcessTable.StartKeyOf(requester.ProcessId),
+        ApplicationPath = request.ApplicationPath,
+        ApplicationFile = request.ApplicationFile,
+        ApplicationHash = request.ApplicationHash,
+        Arguments = request.Arguments,
+        UserId = requester.UserId,
+    };
 
     /// <summary>
     /// The event sink for the host's own faults (a decision that threw, a request it could not decode): the kernel

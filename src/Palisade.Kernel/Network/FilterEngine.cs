@@ -92,8 +92,82 @@ internal sealed class FilterEngine
 
     public CallbackTable<FilterEntry> Filters { get; } = new("network filters", FilterLimit, byAltitude: false);
 
+    /// <summary>The flow callbacks (<see cref="INetworkFilterEngine.RegisterFlowCallback"/>), in registration order.</summary>
+    public CallbackTable<CallbackRegistration<NetworkFlowCallback>> FlowCallbacks { get; } = new("flow callbacks", FlowCallbackLimit, byAltitude: false);
+
+    public const int FlowCallbackLimit = 64;
+
     /// <summary>The filters in classification order (sublayer weight, then filter weight, highest first), rebuilt on change.</summary>
     private FilterEntry[] _ordered = [];
+
+    /// <summary>Per <see cref="NetworkLayer"/>, whether some filter there tests the image's digest (rebuilt with <see cref="_ordered"/>).</summary>
+    private bool[] _hashLayers = new bool[8];
+
+    private long _lastFlowId;
+
+    /// <summary>True when some filter at <paramref name="layer"/> has an <see cref="ConditionField.ApplicationHash"/> condition:
+    /// the host computes the image's digest only then.</summary>
+    public bool TestsApplicationHash(NetworkLayer layer) => (uint)layer < 8 && Volatile.Read(ref _hashLayers)[(int)layer];
+
+    /// <summary>True when some driver registered a flow callback.</summary>
+    public bool HasFlowCallbacks => FlowCallbacks.Count > 0;
+
+    /// <summary>A new flow id, unique for the kernel's life.</summary>
+    public long NewFlowId() => Interlocked.Increment(ref _lastFlowId);
+
+    public Status RegisterFlowCallback(DriverObject? owner, NetworkFlowCallback? callback, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (callback is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        var registration = new CallbackRegistration<NetworkFlowCallback>(owner, callback);
+        Status st = FlowCallbacks.Add(registration);
+        if (st.IsSuccess)
+        {
+            cookie = registration.Cookie;
+        }
+
+        return st;
+    }
+
+    /// <summary>Tells every flow callback of <paramref name="flow"/>, containing each.</summary>
+    public void NotifyFlow(in NetworkFlowInfo flow)
+    {
+        CallbackMonitor.Slot slot = _monitor.Current;
+        string what = flow.Event == NetworkFlowEvent.Established ? "flow-established" : "flow-closed";
+        foreach (CallbackRegistration<NetworkFlowCallback> r in FlowCallbacks.Snapshot)
+        {
+            if (r.Disabled)
+            {
+                continue;
+            }
+
+            var tag = new OperationTag(what, flow.Classify.ProcessId, flow.Classify.RemoteAddress, flow.Classify.RemotePort);
+            if (slot.TryEnter(r, tag) is not { } frame)
+            {
+                continue; // Being unregistered: as if it were not registered.
+            }
+
+            bool threw = false;
+            try
+            {
+                r.Callback(in flow);
+            }
+            catch (Exception ex)
+            {
+                threw = true;
+                _faults.Threw(r, in tag, ex);
+            }
+
+            if (slot.Exit(frame) && !threw)
+            {
+                r.RecordSuccess();
+            }
+        }
+    }
 
     public bool IsSubscribed(NetworkLayer layer)
     {
@@ -281,6 +355,7 @@ internal sealed class FilterEngine
         Filters.RemoveOwnedBy(owner);
         Callouts.RemoveOwnedBy(owner);
         Sublayers.RemoveOwnedBy(owner);
+        FlowCallbacks.RemoveOwnedBy(owner);
         Reorder();
     }
 
@@ -305,6 +380,16 @@ internal sealed class FilterEngine
             c = b.Definition.Weight.CompareTo(a.Definition.Weight);
             return c != 0 ? c : a.Order.CompareTo(b.Order);
         });
+        var hashLayers = new bool[8];
+        foreach (FilterEntry f in copy)
+        {
+            foreach (NetworkCondition c in f.Definition.Conditions)
+            {
+                hashLayers[(int)f.Definition.Layer] |= c.Field == ConditionField.ApplicationHash;
+            }
+        }
+
+        Volatile.Write(ref _hashLayers, hashLayers);
         Volatile.Write(ref _ordered, copy);
     }
 
@@ -318,7 +403,8 @@ internal sealed class FilterEngine
             && c.PrefixLength >= 0 && c.PrefixLength <= (v6 ? 128 : 32),
         ConditionField.RemotePort or ConditionField.LocalPort => c.LowPort is >= 0 and <= 65535 && c.HighPort >= c.LowPort && c.HighPort <= 65535,
         ConditionField.Protocol => Enum.IsDefined(c.MatchedProtocol),
-        ConditionField.ApplicationPath => c.Path is { Length: > 0 } && c.Path[0] == '/',
+        ConditionField.ApplicationPath or ConditionField.ApplicationFolder => c.Path is { Length: > 0 } && c.Path[0] == '/',
+        ConditionField.ApplicationHash => c.Hash.Length == 32,
         ConditionField.UserId => c.MatchedUserId >= 0,
         _ => false,
     };
@@ -497,6 +583,8 @@ internal sealed class FilterEngine
                 ConditionField.LocalPort => ctx.LocalPort >= c.LowPort && ctx.LocalPort <= c.HighPort,
                 ConditionField.Protocol => ctx.Protocol == c.MatchedProtocol,
                 ConditionField.ApplicationPath => string.Equals(ctx.ApplicationPath, c.Path, StringComparison.Ordinal),
+                ConditionField.ApplicationFolder => InFolder(ctx.ApplicationPath, c.Path!),
+                ConditionField.ApplicationHash => ctx.ApplicationHash.Length == 32 && ctx.ApplicationHash.Span.SequenceEqual(c.Hash.Span),
                 ConditionField.UserId => ctx.UserId == c.MatchedUserId,
                 _ => false,
             };
@@ -507,6 +595,17 @@ internal sealed class FilterEngine
         }
 
         return true;
+    }
+
+    /// <summary>True when <paramref name="path"/> lies in <paramref name="folder"/> or below it (a whole-name prefix).</summary>
+    internal static bool InFolder(string? path, string folder)
+    {
+        if (path is null || !path.StartsWith(folder, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        return folder == "/" || (path.Length > folder.Length && path[folder.Length] == '/');
     }
 
     private static bool InPrefix(IPAddress? address, IPAddress network, int prefix)

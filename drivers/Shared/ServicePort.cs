@@ -1,24 +1,26 @@
-// The antivirus's user-mode scanning service (scanService=NAME), reached through the driver's communication port NAME
-// ($PALISADE_HOME/ports/NAME, docs/ports.md). For each open it holds, the driver sends the message "ID PATH" (UTF-8, no
-// reply wanted: the service takes its time and answers in any order) and keeps the held open under ID; the service
-// answers with its own message "ID WORD" (clean, infected or infected:NAME), which completes the held open. One service
-// at a time; its processes are kept out of the driver's file callbacks while it is connected
-// (ExcludeClientsFromFileCallbacks), so its reads of the files it scans are neither scanned nor held behind themselves.
+// A driver's user-mode service reached through the driver's communication port NAME ($PALISADE_HOME/ports/NAME,
+// docs/ports.md): the antivirus's scanning service (scanService=NAME) and the firewall's prompt program (prompt=NAME).
+// For each operation it holds, the driver sends the message "ID TEXT" (UTF-8, no reply wanted: the service takes its
+// time and answers in any order) and keeps the held operation under ID; the service answers with its own message
+// "ID WORD" (for the antivirus clean, infected or infected:NAME; for the firewall allow or block), which completes the
+// held operation. One service at a time; its processes are kept out of the driver's file callbacks while it is
+// connected (ExcludeClientsFromFileCallbacks), so a scanning service's reads of the files it scans are neither scanned
+// nor held behind themselves.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Palisade.Api;
 
-namespace Palisade.Drivers.Antivirus;
+namespace Palisade.Drivers;
 
-internal sealed class ScanService
+internal sealed class ServicePort
 {
     private readonly ConcurrentDictionary<long, object> _held = new();
     private readonly Action<object, string> _answered;
     private IPort? _port;
 
     /// <summary>A service whose answers go to <paramref name="answered"/> (with what <see cref="Ask"/> was given).</summary>
-    public ScanService(Action<object, string> answered) => _answered = answered;
+    public ServicePort(Action<object, string> answered) => _answered = answered;
 
     /// <summary>Creates the port NAME the service connects to: one client, root or the kernel's user, kept out of the
     /// driver's file callbacks.</summary>
@@ -29,10 +31,10 @@ internal sealed class ScanService
     }
 
     /// <summary>
-    /// Sends "ID PATH" about <paramref name="held"/> to the service and keeps <paramref name="state"/> until its answer.
+    /// Sends "ID TEXT" about <paramref name="held"/> to the service and keeps <paramref name="state"/> until its answer.
     /// Fails (and keeps nothing) when no service is connected or its socket is full: never waits for it.
     /// </summary>
-    public Status Ask(IPendedOperation held, object state, string path)
+    public Status Ask(IPendedOperation held, object state, string text)
     {
         IReadOnlyList<IPortConnection> services = _port?.Connections ?? [];
         if (services.Count == 0)
@@ -41,7 +43,7 @@ internal sealed class ScanService
         }
 
         _held[held.Id] = state;
-        Status s = services[0].Send(Encoding.UTF8.GetBytes(held.Id.ToString(CultureInfo.InvariantCulture) + " " + path), TimeSpan.Zero);
+        Status s = services[0].Send(Encoding.UTF8.GetBytes(held.Id.ToString(CultureInfo.InvariantCulture) + " " + text), TimeSpan.Zero);
         if (s.IsError)
         {
             _held.TryRemove(held.Id, out _);
