@@ -9,7 +9,7 @@ namespace Palisade.Api;
 /// </summary>
 /// <remarks>
 /// <para><b>Limits.</b> At most 64 callbacks of each kind (process create, process exit, thread create, thread exit,
-/// image load) are registered at once, across all drivers; the 65th registration returns
+/// image load, process fork, exec result) are registered at once, across all drivers; the 65th registration returns
 /// <see cref="Status.TooManyRegistrations"/>.</para>
 /// <para><b>Ordering.</b> Callbacks of one kind are called in the order they were registered.</para>
 /// <para><b>Threading.</b> Callbacks run on a kernel thread while the guest thread that caused the event waits; they run
