@@ -401,11 +401,12 @@ public readonly struct ProcessForkInfo
     /// program <c>palisade run</c> started).</summary>
     public long ParentProcessStartKey { get; init; }
 
-    /// <summary>The program the new process runs: its parent's, as the kernel knew it (the canonical path of its image);
-    /// empty when the kernel knew none.</summary>
+    /// <summary>The program the new process runs (a fork runs its parent's): the canonical path of its parent's image as
+    /// the kernel knew it; when the kernel did not know the parent, the image Linux reports for the new process (for the
+    /// program <c>palisade run</c> starts, the launcher's, before its first exec); empty when neither is known.</summary>
     public string ImagePath { get; init; }
 
-    /// <summary>The identity of that image file; default when unknown.</summary>
+    /// <summary>The identity of the parent's image file; default when the kernel did not know the parent.</summary>
     public FileIdentity File { get; init; }
 }
 
