@@ -4,7 +4,7 @@
 //   processes  an object pre callback strips Terminate, VmWrite, VmOperation and SuspendResume from handles that
 //              other processes ask for to a protected process (kill, ptrace, process_vm_writev then fail with
 //              EPERM). Which pids are protected is learnt from image-load notifications (the image that actually
-//              started), forks (a child of a protected process is protected) and exits.
+//              started), fork notifications (a child of a protected process is protected) and exits.
 //   files      a minifilter denies opening for write, creating (open O_CREAT, mkdir, mknod, symlink), truncating,
 //              deleting, renaming (either end, RENAME_EXCHANGE included) and changing the information (size,
 //              allocation, mode, owner, times, extended attributes, hard links) of protected paths, and renaming or
@@ -32,7 +32,6 @@ public sealed class SelfProtectionDriver : IDriver
         ProcessAccessRights.Terminate | ProcessAccessRights.VmWrite | ProcessAccessRights.VmOperation | ProcessAccessRights.SuspendResume;
 
     private readonly ConcurrentDictionary<int, byte> _pids = new();
-    private readonly ConcurrentDictionary<int, int> _threads = new();
     private readonly List<CallbackCookie> _process = [];
     private IDriverContext? _context;
     private ProtectedSet? _set;
@@ -142,14 +141,7 @@ public sealed class SelfProtectionDriver : IDriver
         }
 
         _process.Add(c);
-        s = processes.RegisterThreadCreate(OnThreadCreate, out c);
-        if (s.IsError)
-        {
-            return s;
-        }
-
-        _process.Add(c);
-        s = processes.RegisterThreadExit(OnThreadExit, out c);
+        s = processes.RegisterProcessFork(OnFork, out c);
         if (s.IsError)
         {
             return s;
@@ -178,7 +170,6 @@ public sealed class SelfProtectionDriver : IDriver
         if (_set!.IsProtectedImage(info.ImagePath))
         {
             _pids[info.ProcessId] = 0;
-            _threads[info.ProcessId] = info.ProcessId;
         }
         else
         {
@@ -188,39 +179,18 @@ public sealed class SelfProtectionDriver : IDriver
         return Status.Success;
     }
 
-    private void OnThreadCreate(in ThreadInfo info)
+    // A fork of a protected process is the product too, until it execs another program (its image load says so).
+    private void OnFork(in ProcessForkInfo info)
     {
-        if (_pids.ContainsKey(info.ProcessId))
+        if (_pids.ContainsKey(info.ParentProcessId))
         {
-            _threads[info.ThreadId] = info.ProcessId;
-        }
-        else if (info.ThreadId == info.ProcessId && info.CreatorThreadId != 0 && _threads.ContainsKey(info.CreatorThreadId))
-        {
-            // The first thread of a new process, created by a thread of a protected process: a fork of the product.
             _pids[info.ProcessId] = 0;
-            _threads[info.ThreadId] = info.ProcessId;
         }
     }
-
-    private void OnThreadExit(in ThreadInfo info) => _threads.TryRemove(info.ThreadId, out _);
 
     private void OnProcessExit(in ProcessExitInfo info) => Forget(info.ProcessId);
 
-    private void Forget(int pid)
-    {
-        if (!_pids.TryRemove(pid, out _))
-        {
-            return;
-        }
-
-        foreach (KeyValuePair<int, int> t in _threads)
-        {
-            if (t.Value == pid)
-            {
-                _threads.TryRemove(t.Key, out _);
-            }
-        }
-    }
+    private void Forget(int pid) => _pids.TryRemove(pid, out _);
 
     private bool IsExempt(int requester) => _pids.ContainsKey(requester);
 

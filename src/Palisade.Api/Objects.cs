@@ -262,7 +262,9 @@ public readonly struct ObjectPostOperationInfo
     /// a right the operation needs (the guest's call fails with <c>EPERM</c>); <see cref="Status.Success"/> when every
     /// right was granted and the call went on to Linux. Linux then performs it with the guest's own credentials and may
     /// still fail it (<c>ESRCH</c> for a target that exited, <c>EPERM</c> by its own permission checks): that last answer
-    /// is not reported, because the kernel lets Linux perform these calls and does not see their return.
+    /// is not reported, because the kernel lets Linux perform these calls (with the guest's credentials, namespaces and
+    /// sandbox, and the sender's identity in the signal) and does not see their return. docs/scenarios.md says what
+    /// learning it would cost.
     /// </summary>
     public Status ReturnStatus { get; init; }
 }

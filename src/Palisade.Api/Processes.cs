@@ -9,7 +9,7 @@ namespace Palisade.Api;
 /// </summary>
 /// <remarks>
 /// <para><b>Limits.</b> At most 64 callbacks of each kind (process create, process exit, thread create, thread exit,
-/// image load) are registered at once, across all drivers; the 65th registration returns
+/// image load, process fork, exec result) are registered at once, across all drivers; the 65th registration returns
 /// <see cref="Status.TooManyRegistrations"/>.</para>
 /// <para><b>Ordering.</b> Callbacks of one kind are called in the order they were registered.</para>
 /// <para><b>Threading.</b> Callbacks run on a kernel thread while the guest thread that caused the event waits; they run
@@ -69,6 +69,52 @@ public interface IProcessCallbacks
     /// <param name="cookie">On success, names the registration; otherwise default.</param>
     /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
     Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie);
+
+    /// <summary>
+    /// Registers a callback told of every new process (a fork, vfork or clone without <c>CLONE_THREAD</c>, whether or not
+    /// it ever execs), with its real parent: the process that forked it, by pid and start key. A fork cannot be refused:
+    /// Linux names the child only once it exists, so the notification is a post notification (a driver that must stop the
+    /// child ends it with <see cref="TerminateProcess"/>, by the start key it is given here).
+    /// </summary>
+    /// <remarks>
+    /// <para><b>When.</b> Before the first system call of the child that the kernel mediates is served: a child that execs
+    /// is reported before its exec's process-create notification, one that exits before its exit (and its process-exit
+    /// notification). With this callback registered the kernel mediates <c>exit</c> and <c>exit_group</c>, so every child
+    /// that ends by exiting or by exec is reported; a child that a signal kills before any mediated system call, or one that
+    /// runs without ever making one, is not (see docs/security.md).</para>
+    /// <para><b>Parent.</b> The parent is the process Linux names as the child's parent at the notification
+    /// (<c>CLONE_PARENT</c> makes that the forker's parent, as Linux says). If the forker ended before the child's first
+    /// mediated call, Linux has already given the child to a reaper, and the notification names the reaper: the kernel
+    /// does not see the fork itself, only its child.</para>
+    /// <para><b>Ordering.</b> Callbacks are called in the order they were registered, on the child's thread; they cannot
+    /// hold the child (there is no verdict).</para>
+    /// </remarks>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterProcessFork(ProcessForkCallback callback, out CallbackCookie cookie);
+
+    /// <summary>
+    /// Registers a callback told how each exec ended: <see cref="ExecResultInfo.Succeeded"/> when Linux replaced the
+    /// process's program, or the errno the guest's <c>execve</c>/<c>execveat</c> returned. Every exec a guest asks for gets
+    /// one result, keyed by the process's start key: one that the kernel failed itself (a path that names nothing: the
+    /// process-create callbacks never ran), one a process-create or image-load callback denied, and one that Linux
+    /// performed or failed after the callbacks allowed it.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>When.</b> A failure the kernel answers is reported before the guest gets its errno. For an exec the
+    /// callbacks allowed, the kernel learns what Linux did at the process's next mediated system call (with this callback
+    /// registered, at the latest its <c>exit</c> or <c>exit_group</c>): the program changed (success), or the thread that
+    /// called exec is back with the old program (failure). The kernel lets Linux perform the exec and does not see its
+    /// return value, so such a failure (<c>ENOEXEC</c> for an unknown format, <c>E2BIG</c>, <c>ETXTBSY</c>...) is reported
+    /// with <see cref="ExecResultInfo.Errno"/> 0: failed, errno unknown. A process that ends (a signal) before its next
+    /// mediated call gets no result. An exec of the very file the process already runs that Linux fails is reported as a
+    /// success (the program file did not change).</para>
+    /// </remarks>
+    /// <param name="callback">The callback. Must not be null.</param>
+    /// <param name="cookie">On success, names the registration; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/>, <see cref="Status.InvalidParameter"/> or <see cref="Status.TooManyRegistrations"/>.</returns>
+    Status RegisterExecResult(ExecResultCallback callback, out CallbackCookie cookie);
 
     /// <summary>
     /// Holds the process creation whose process-create callback of this driver runs on the calling thread, to decide it
@@ -146,6 +192,16 @@ public interface IProcessCallbacks
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "application control", "antivirus")]
 public delegate Status ProcessCreateCallback(in ProcessCreateInfo info);
 
+/// <summary>Observes a new process (a fork). See <see cref="IProcessCallbacks.RegisterProcessFork"/>.</summary>
+/// <param name="info">The new process and its parent. Valid only during the call.</param>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "self-protection")]
+public delegate void ProcessForkCallback(in ProcessForkInfo info);
+
+/// <summary>Observes how an exec ended. See <see cref="IProcessCallbacks.RegisterExecResult"/>.</summary>
+/// <param name="info">The exec and its outcome. Valid only during the call.</param>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "application control")]
+public delegate void ExecResultCallback(in ExecResultInfo info);
+
 /// <summary>Observes a process exit.</summary>
 /// <param name="info">The process that exited.</param>
 [ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "self-protection")]
@@ -184,8 +240,12 @@ public readonly struct ProcessCreateInfo
     /// </summary>
     public long ProcessStartKey { get; init; }
 
-    /// <summary>The parent process id.</summary>
+    /// <summary>The parent process id (the parent Linux names for the process when it asks for the exec).</summary>
     public int ParentProcessId { get; init; }
+
+    /// <summary>The parent's start key (see <see cref="ProcessStartKey"/>); 0 when the kernel does not know the parent (the
+    /// program <c>palisade run</c> started, or a parent that is no guest).</summary>
+    public long ParentProcessStartKey { get; init; }
 
     /// <summary>The process id of the creator: the process that asked for the program to start.</summary>
     public int CreatorProcessId { get; init; }
@@ -196,8 +256,37 @@ public readonly struct ProcessCreateInfo
     /// <summary>The absolute path of the image file, with symbolic links resolved.</summary>
     public string ImagePath { get; init; }
 
-    /// <summary>The command line: the arguments joined with single spaces.</summary>
+    /// <summary>
+    /// The command line, derived from <see cref="Arguments"/>: the arguments joined with single spaces (so an argument with
+    /// a space, or an empty one, cannot be told apart here); the image path when there are no arguments. Kept for
+    /// compatibility: use <see cref="Arguments"/>.
+    /// </summary>
     public string CommandLine { get; init; }
+
+    /// <summary>
+    /// The new program's arguments (its <c>argv</c>, <c>argv[0]</c> first), one string each, as the exec call passed them:
+    /// read once from the guest's memory when it asks for the exec. Bytes that are valid UTF-8 are kept exactly (spaces,
+    /// empty strings, any character); a byte sequence that is not UTF-8 becomes U+FFFD. Empty for an exec with a null or
+    /// empty <c>argv</c>. For an exec whose arguments and environment together exceed Linux's limit (which Linux then fails
+    /// with <c>E2BIG</c>), the strings that fit in that limit. Never null.
+    /// </summary>
+    /// <remarks>Another thread of the guest can change the strings in memory after the kernel read them and before Linux
+    /// copies them; the program then gets the changed strings. What the callback sees is what the caller passed at the
+    /// call.</remarks>
+    public IReadOnlyList<string> Arguments { get; init; }
+
+    /// <summary>
+    /// The new program's environment (its <c>envp</c>), one string each as passed (normally <c>NAME=value</c>), read and
+    /// decoded as <see cref="Arguments"/> are. Empty for a null or empty <c>envp</c>. Never null.
+    /// </summary>
+    public IReadOnlyList<string> EnvironmentVariables { get; init; }
+
+    /// <summary>
+    /// The working directory of the thread that asks for the exec, as Linux resolves it for that thread (its
+    /// <c>/proc/TID/cwd</c>, as the kernel's own view of the file system names it; a removed directory ends in
+    /// <c> (deleted)</c>); null when Linux would not tell (the thread went away).
+    /// </summary>
+    public string? WorkingDirectory { get; init; }
 
     /// <summary>The real user id of the creator (<see cref="Credentials"/><c>.RealUserId</c> when the credentials are known).</summary>
     public int UserId { get; init; }
@@ -275,6 +364,10 @@ public readonly struct ImageLoadInfo
     /// <summary>The process the image is loaded into.</summary>
     public int ProcessId { get; init; }
 
+    /// <summary>That process's start key (see <see cref="ProcessCreateInfo.ProcessStartKey"/>): for the images of an exec,
+    /// the key its process-create notification carried; 0 when the kernel does not know the process.</summary>
+    public long ProcessStartKey { get; init; }
+
     /// <summary>The absolute path of the image as Linux resolved it (no <c>..</c>, <c>//</c> or symbolic links); for a file
     /// with no name (a memfd, a deleted file), what Linux reports for it, such as <c>/memfd:name (deleted)</c>.</summary>
     public string ImagePath { get; init; }
@@ -287,6 +380,66 @@ public readonly struct ImageLoadInfo
 
     /// <summary>What kind of object the image is (a regular file, or for a mapping possibly a device).</summary>
     public FileObjectType FileType { get; init; }
+}
+
+/// <summary>What a fork callback sees: a new process and its parent.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "self-protection")]
+public readonly struct ProcessForkInfo
+{
+    /// <summary>The new process's id.</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>The new process's start key (see <see cref="ProcessCreateInfo.ProcessStartKey"/>); it keeps it through its
+    /// execs, and it names it to <see cref="IProcessCallbacks.TerminateProcess"/>.</summary>
+    public long ProcessStartKey { get; init; }
+
+    /// <summary>The parent's process id, as Linux names it at the notification (see
+    /// <see cref="IProcessCallbacks.RegisterProcessFork"/>).</summary>
+    public int ParentProcessId { get; init; }
+
+    /// <summary>The parent's start key; 0 when the kernel does not know the parent (it is no guest: the parent of the
+    /// program <c>palisade run</c> started).</summary>
+    public long ParentProcessStartKey { get; init; }
+
+    /// <summary>The program the new process runs (a fork runs its parent's): the canonical path of its parent's image as
+    /// the kernel knew it; when the kernel did not know the parent, the image Linux reports for the new process (for the
+    /// program <c>palisade run</c> starts, the launcher's, before its first exec); empty when neither is known.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The identity of the parent's image file; default when the kernel did not know the parent.</summary>
+    public FileIdentity File { get; init; }
+}
+
+/// <summary>What an exec-result callback sees: one exec and how it ended.</summary>
+[ApiInfo(ApiArea.Processes, "1.0", ApiState.Draft, "EDR telemetry", "application control")]
+public readonly struct ExecResultInfo
+{
+    /// <summary>The process that called exec.</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>Its start key: the one its process-create notification for this exec carried (an exec keeps it, whatever
+    /// the outcome); 0 when the kernel does not know the process.</summary>
+    public long ProcessStartKey { get; init; }
+
+    /// <summary>The thread that called exec.</summary>
+    public int ThreadId { get; init; }
+
+    /// <summary>The image the exec named: the canonical path the process-create notification carried, or, for an exec the
+    /// kernel failed before resolving it, the path as the guest named it.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The identity of that image; default when the exec failed before it was resolved.</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>True when Linux replaced the process's program (the exec returned nothing: the new program runs).</summary>
+    public bool Succeeded { get; init; }
+
+    /// <summary>
+    /// For a failed exec, the errno the guest's call returned (<c>ENOENT</c> 2, <c>EACCES</c> 13 for a denial...), when the
+    /// kernel knows it; 0 for a success, and for a failure of Linux after the callbacks allowed the exec, whose errno the
+    /// kernel does not see (see <see cref="IProcessCallbacks.RegisterExecResult"/>).
+    /// </summary>
+    public int Errno { get; init; }
 }
 
 /// <summary>How an image comes to run in a process (<see cref="ImageLoadInfo.Kind"/>).</summary>

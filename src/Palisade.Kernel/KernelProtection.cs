@@ -80,6 +80,8 @@ internal sealed class KernelProtection : IDisposable
         Guarded(k.Processes.ThreadCreate, GuardRegionType.NotificationCallout);
         Guarded(k.Processes.ThreadExit, GuardRegionType.NotificationCallout);
         Guarded(k.Processes.ImageLoad, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.Fork, GuardRegionType.NotificationCallout);
+        Guarded(k.Processes.ExecResult, GuardRegionType.NotificationCallout);
         Guarded(k.Objects.Callbacks, GuardRegionType.NotificationCallout);
         Guarded(k.RegistryCallbacks.Callbacks, GuardRegionType.NotificationCallout);
         Guarded(k.ParameterCallbacks.Callbacks, GuardRegionType.NotificationCallout);

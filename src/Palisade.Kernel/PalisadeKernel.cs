@@ -423,7 +423,8 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
     {
         int n = Processes.Create.RemoveOwnedBy(driver) + Processes.Exit.RemoveOwnedBy(driver)
             + Processes.ThreadCreate.RemoveOwnedBy(driver) + Processes.ThreadExit.RemoveOwnedBy(driver)
-            + Processes.ImageLoad.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
+            + Processes.ImageLoad.RemoveOwnedBy(driver) + Processes.Fork.RemoveOwnedBy(driver)
+            + Processes.ExecResult.RemoveOwnedBy(driver) + Objects.Callbacks.RemoveOwnedBy(driver)
             + RegistryCallbacks.Callbacks.RemoveOwnedBy(driver) + ParameterCallbacks.Callbacks.RemoveOwnedBy(driver)
             + Files.Filters.RemoveOwnedBy(driver)
             + SecurityCenter.RemoveOwnedBy(driver)
@@ -444,6 +445,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         Registration? r = (Registration?)Processes.Create.Find(cookie, owner) ?? Processes.Exit.Find(cookie, owner);
         r ??= (Registration?)Processes.ThreadCreate.Find(cookie, owner) ?? Processes.ThreadExit.Find(cookie, owner);
         r ??= (Registration?)Processes.ImageLoad.Find(cookie, owner) ?? Objects.Callbacks.Find(cookie, owner);
+        r ??= (Registration?)Processes.Fork.Find(cookie, owner) ?? Processes.ExecResult.Find(cookie, owner);
         r ??= (Registration?)RegistryCallbacks.Callbacks.Find(cookie, owner) ?? Files.Filters.Find(cookie, owner);
         r ??= (Registration?)Network.Callouts.Find(cookie, owner) ?? Network.FlowCallbacks.Find(cookie, owner);
         return r is { HasCallbacks: true } ? r : null;
@@ -452,7 +454,8 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
     /// <summary>Every registration currently held, of every kind (the guard and the dump list them).</summary>
     public int RegistrationCount =>
         Processes.Create.Count + Processes.Exit.Count + Processes.ThreadCreate.Count + Processes.ThreadExit.Count
-        + Processes.ImageLoad.Count + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count
+        + Processes.ImageLoad.Count + Processes.Fork.Count + Processes.ExecResult.Count
+        + Objects.Callbacks.Count + RegistryCallbacks.Callbacks.Count
         + ParameterCallbacks.Callbacks.Count + Files.Filters.Count
         + Network.Filters.Count + Network.Callouts.Count + Network.Sublayers.Count + Network.FlowCallbacks.Count
         + SecurityCenter.Products.Count;

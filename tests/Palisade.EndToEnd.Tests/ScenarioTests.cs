@@ -154,6 +154,25 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         Assert.Contains("\"kind\":\"tamper-attempt\"", Events, StringComparison.Ordinal);
     }
 
+    [GuestFact("/bin/sh", "/usr/bin/mkfifo")]
+    public void Kill_9_of_a_fork_of_a_protected_process_that_never_execs_fails_with_EPERM()
+    {
+        string agent = Path.Combine(_dir, "product", "bin", "agent-sh");
+        Directory.CreateDirectory(Path.GetDirectoryName(agent)!);
+        File.Copy("/bin/sh", agent);
+        string ready = Path.Combine(_dir, "ready"), go = Path.Combine(_dir, "go"), started = Path.Combine(_dir, "started");
+        // The agent (a protected shell) forks a subshell that never execs; the subshell's create of "started" is its first
+        // mediated call, so its fork is reported before the agent sees the file and hands its pid out through "ready".
+        string product = $"( : > {started}; read x < {go}; exit 4 ) & until [ -e {started} ]; do :; done; echo $! > {ready}; wait $!; echo sub=$?";
+        string script = $"mkfifo {ready} {go}; {agent} -c '{product}' & read p < {ready}; kill -9 $p; echo kill=$?; echo go > {go}; wait";
+
+        (int exit, string output, string error) = Palisade(Run("selfprotect", ["processes=" + Path.GetDirectoryName(agent) + "/"], "/bin/sh", "-c", script));
+
+        Assert.True(exit == 0, error);
+        Assert.Equal("kill=1\nsub=4\n", output);
+        Assert.Contains("Operation not permitted", error, StringComparison.Ordinal);
+    }
+
     private ProcessResult RunToolUnderApplicationControl(bool listTheTool)
     {
         string tool = Path.Combine(_dir, "tool");

@@ -88,6 +88,14 @@ internal interface ISyscallMediator
     int Exec(in Requester requester, in ExecCall request);
 
     /// <summary>
+    /// How an exec ended: failed by the supervisor or the mediator (with the errno the guest got), or performed or failed
+    /// by Linux after it was allowed (seen at the process's next mediated call). Once per exec.
+    /// </summary>
+    void ExecCompleted(in Requester requester, in ExecOutcome outcome)
+    {
+    }
+
+    /// <summary>
     /// A file about to be mapped executable (mmap with PROT_EXEC of a descriptor, mprotect adding PROT_EXEC to a file
     /// mapping): only when <see cref="SyscallFamilies.ImageMappings"/> is subscribed. 0 lets it be mapped; an errno fails
     /// the call before anything is mapped.
@@ -336,14 +344,39 @@ internal readonly ref struct ExecCall
     /// <summary>Identity of that image.</summary>
     public FileIdentity Image { get; init; }
 
-    /// <summary>The arguments (argv) joined with single spaces, as far as they could be read (at most 4 KiB).</summary>
+    /// <summary>A command line given as it is (tests); empty to derive it from <see cref="Arguments"/>.</summary>
     public ReadOnlySpan<byte> CommandLine { get; init; }
+
+    /// <summary>The arguments (argv), one string each, as read from the guest at the call; null when none were read.</summary>
+    public IReadOnlyList<string>? Arguments { get; init; }
+
+    /// <summary>The environment (envp), one string each; null when none was read.</summary>
+    public IReadOnlyList<string>? EnvironmentVariables { get; init; }
+
+    /// <summary>The calling thread's working directory as Linux resolves it; null when unknown.</summary>
+    public string? WorkingDirectory { get; init; }
 
     /// <summary>
     /// Every image the exec loads, in Linux's order (the file named, its <c>#!</c> interpreters, the ELF interpreter),
     /// with their canonical paths; null when the file named is all there is to say (an ELF without an interpreter read).
     /// </summary>
     public Palisade.Api.ImageLoadInfo[]? Images { get; init; }
+}
+
+/// <summary>How an exec ended (<see cref="ISyscallMediator.ExecCompleted"/>).</summary>
+internal readonly struct ExecOutcome
+{
+    /// <summary>The canonical path of the image, or the path as the guest named it when it was never resolved.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>Identity of the image; default when it was never resolved.</summary>
+    public FileIdentity Image { get; init; }
+
+    /// <summary>True when Linux replaced the process's program.</summary>
+    public bool Succeeded { get; init; }
+
+    /// <summary>The errno the guest got for a failure, when known; 0 otherwise.</summary>
+    public int Errno { get; init; }
 }
 
 /// <summary>A file about to be mapped executable, identified by the supervisor.</summary>

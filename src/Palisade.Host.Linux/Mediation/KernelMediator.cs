@@ -60,6 +60,8 @@ internal sealed class KernelMediator : ISyscallMediator
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);
 
+    public void ExecCompleted(in Requester requester, in ExecOutcome outcome) => _processes.ExecCompleted(in requester, in outcome);
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int ImageMapping(in Requester requester, in ImageMappingCall request) => _processes.ImageMapping(in requester, in request);
 

@@ -49,6 +49,19 @@ internal sealed class ProcessMediator : IProcessControl
         return StatusErrno.ErrnoOf(s);
     }
 
+    /// <summary>How an exec ended: the kernel's exec result.</summary>
+    public void ExecCompleted(in Requester requester, in ExecOutcome outcome)
+    {
+        var request = new ExecOutcomeRequest
+        {
+            ImagePath = outcome.ImagePath,
+            Image = outcome.Image,
+            Succeeded = outcome.Succeeded,
+            Errno = outcome.Errno,
+        };
+        _ = _host.ExecCompleted(in requester, in request);
+    }
+
     /// <summary>A file about to be mapped executable: the kernel's image load. 0 or an errno.</summary>
     public int ImageMapping(in Requester requester, in ImageMappingCall call)
     {

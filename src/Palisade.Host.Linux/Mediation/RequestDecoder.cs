@@ -138,7 +138,10 @@ internal static class RequestDecoder
         {
             ParentProcessId = parentProcessId,
             ImagePath = image,
-            CommandLine = call.CommandLine.IsEmpty ? image : Utf8(call.CommandLine),
+            CommandLine = call.CommandLine.IsEmpty ? KernelHost.CommandLineOf(call.Arguments, image) : Utf8(call.CommandLine),
+            Arguments = call.Arguments,
+            EnvironmentVariables = call.EnvironmentVariables,
+            WorkingDirectory = call.WorkingDirectory,
             Image = new FileIdentity(call.Image.Device, call.Image.Inode),
             Images = call.Images,
         };

@@ -507,6 +507,7 @@ internal sealed unsafe partial class Supervisor
     internal bool StillWaiting(ulong id) => Seccomp.IsValid(_listener, id);
 
     /// <summary>An exec that was let run: the file named, the image before, the calling thread, the program that finally runs
-    /// when it is not the file named (a script's last interpreter), and the ELF interpreter Linux must map (none when none).</summary>
-    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter, FileIdentity ElfInterpreter);
+    /// when it is not the file named (a script's last interpreter), the ELF interpreter Linux must map (none when none), and
+    /// the canonical path of the file named (for the exec's result).</summary>
+    private readonly record struct PendingExec(FileIdentity Approved, FileIdentity Previous, int Thread, FileIdentity Interpreter, FileIdentity ElfInterpreter, string ImagePath);
 }

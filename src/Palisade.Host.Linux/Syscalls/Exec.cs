@@ -23,22 +23,46 @@ internal sealed unsafe partial class Supervisor
 {
     private void HandleExec(in SeccompNotif n, SupervisedThread thread, Scratch s)
     {
+        int error = DecideExec(in n, ref thread, s, out string? named, out FileIdentity resolved);
+        if (error != 0)
+        {
+            // Failed before Linux saw it (a path that names nothing, a denial): the mediator learns the result, the guest its errno.
+            if (named is not null)
+            {
+                _mediator.ExecCompleted(thread.Requester with { CallId = n.Id }, new ExecOutcome { ImagePath = named, Image = resolved, Errno = error });
+            }
+
+            Reply(n.Id, error);
+        }
+    }
+
+    /// <summary>
+    /// Resolves and decides one exec; 0 when it was let continue (or the guest no longer waits), or the errno to answer.
+    /// <paramref name="named"/> and <paramref name="resolved"/> describe the image for the exec's result (the canonical
+    /// path and identity once resolved, the path as named before); <paramref name="named"/> is null when there is nothing
+    /// to report now.
+    /// </summary>
+    private int DecideExec(in SeccompNotif n, ref SupervisedThread thread, Scratch s, out string? named, out FileIdentity resolved)
+    {
         int tid = (int)n.Pid;
         bool at = n.Data.Nr == Sys.Execveat;
         int dirfd = at ? (int)n.Data.Args[0] : Libc.AT_FDCWD;
         ulong pathAddress = at ? n.Data.Args[1] : n.Data.Args[0];
         int flags = at ? (int)n.Data.Args[4] : 0;
+        resolved = default;
+        named = "";
 
         int pathLength = ReadGuestPath(ref thread, n.Id, pathAddress, s.Path, s);
         if (pathLength < 0)
         {
-            Reply(n.Id, -pathLength);
-            return;
+            return -pathLength;
         }
 
+        named = System.Text.Encoding.UTF8.GetString(s.Path.AsSpan(0, pathLength));
         if (!StillWaiting(n.Id))
         {
-            return;
+            named = null;
+            return 0;
         }
 
         Requester requester = thread.Requester with { CallId = n.Id };
@@ -49,8 +73,7 @@ internal sealed unsafe partial class Supervisor
         int baseFd = emptyPath ? ProcFs.OpenGuestDirectory(tid, dirfd, s.Proc) : PathResolution.OpenBase(tid, dirfd, path[..^1], s.Proc);
         if (baseFd < 0 && baseFd != Libc.AT_FDCWD)
         {
-            Reply(n.Id, -baseFd);
-            return;
+            return -baseFd;
         }
 
         int image = -1;
@@ -59,10 +82,10 @@ internal sealed unsafe partial class Supervisor
             int absoluteLength = PathResolution.Absolute(baseFd, emptyPath ? default : path[..^1], s.Proc, s.Absolute);
             if (absoluteLength < 0)
             {
-                Reply(n.Id, -absoluteLength);
-                return;
+                return -absoluteLength;
             }
 
+            named = System.Text.Encoding.UTF8.GetString(s.Absolute.AsSpan(0, absoluteLength));
             absoluteLength = RewriteSelf(thread, s.Absolute, absoluteLength, s, out bool rewritten);
             if (emptyPath)
             {
@@ -84,48 +107,70 @@ internal sealed unsafe partial class Supervisor
                 image = GuestResolver.OpenObject(guest, baseFd, path, follow: (flags & Libc.AT_SYMLINK_NOFOLLOW) == 0, descriptorLink);
                 if (image < 0)
                 {
-                    Reply(n.Id, pathLength == 0 ? Errno.ENOENT : -image);
-                    return;
+                    return pathLength == 0 ? Errno.ENOENT : -image;
                 }
             }
 
             Stat stat;
             if (Libc.FStat(image, &stat) < 0)
             {
-                Reply(n.Id, Libc.LastError);
-                return;
+                return Libc.LastError;
             }
 
             int resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
             var identity = new FileIdentity(stat.Dev, stat.Ino);
             string imagePath = System.Text.Encoding.UTF8.GetString(resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : s.Absolute.AsSpan(0, absoluteLength));
+            named = imagePath;
+            resolved = identity;
 
             // Every image this exec loads, read from the files Linux will load: the script's interpreters, the ELF interpreter.
             Api.ImageLoadInfo[] images = ExecImages.Find(guest, tid, requester.ProcessId, image, in stat, imagePath, s, out FileIdentity program, out FileIdentity elfInterpreter);
+
+            // argv and envp as the caller passes them, read once each; the calling thread's working directory.
+            int budget = ExecArguments.LinuxLimit;
+            List<string> arguments = ExecArguments.Read(thread.Process, at ? n.Data.Args[2] : n.Data.Args[1], ref budget);
+            List<string> environment = ExecArguments.Read(thread.Process, at ? n.Data.Args[3] : n.Data.Args[2], ref budget);
+            string? workingDirectory = WorkingDirectoryOf(tid, s);
             resolvedLength = ProcFs.ReadSelfFdLink(image, s.Proc, s.Resolved);
             var request = new ExecCall
             {
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
-                CommandLine = ReadArguments(thread.Process, at ? n.Data.Args[2] : n.Data.Args[1], s),
+                Arguments = arguments,
+                EnvironmentVariables = environment,
+                WorkingDirectory = workingDirectory,
                 Images = images,
             };
             int decision = _mediator.Exec(requester, request);
             if (decision != 0)
             {
-                Reply(n.Id, decision);
-                return;
+                return decision;
             }
 
             var previous = ExeIdentity(requester.ProcessId, s);
-            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, SameFile(program, identity) ? default : program, elfInterpreter));
+            SetPendingExec(requester.ProcessId, new PendingExec(identity, previous, requester.ThreadId, SameFile(program, identity) ? default : program, elfInterpreter, imagePath));
             Continue(n.Id);
+            named = null;
+            return 0;
         }
         finally
         {
             Libc.CloseOwned(image);
             PathResolution.CloseBase(baseFd);
+        }
+    }
+
+    /// <summary>The working directory of thread <paramref name="tid"/> as Linux resolves it (/proc/TID/cwd); null when
+    /// it cannot be read.</summary>
+    private static string? WorkingDirectoryOf(int tid, Scratch s)
+    {
+        ProcFs.Format(s.Proc2, tid, "cwd"u8);
+        fixed (byte* p = s.Proc2)
+        fixed (byte* d = s.Directory)
+        {
+            nint n = Libc.ReadLinkAt(Libc.AT_FDCWD, p, d, (nuint)s.Directory.Length);
+            return n < 0 || n >= s.Directory.Length ? null : System.Text.Encoding.UTF8.GetString(s.Directory, 0, (int)n);
         }
     }
 
@@ -148,6 +193,7 @@ internal sealed unsafe partial class Supervisor
         if (SameFile(current, pending.Approved) || (pending.Interpreter.Inode != 0 && SameFile(current, pending.Interpreter)))
         {
             ForgetPendingExec(requester.ProcessId);
+            _mediator.ExecCompleted(requester with { ThreadId = pending.Thread }, new ExecOutcome { ImagePath = pending.ImagePath, Image = pending.Approved, Succeeded = true });
             if (pending.ElfInterpreter.IsNone || MapsFile(requester.ProcessId, pending.ElfInterpreter, s))
             {
                 return true;
@@ -165,7 +211,9 @@ internal sealed unsafe partial class Supervisor
             // another thread's call proves nothing (the exec may not have happened yet), so keep watching.
             if (requester.ThreadId == pending.Thread)
             {
+                // Linux failed it; its errno went to the guest, unseen (the exec was let continue).
                 ForgetPendingExec(requester.ProcessId);
+                _mediator.ExecCompleted(requester, new ExecOutcome { ImagePath = pending.ImagePath, Image = pending.Approved });
             }
 
             return true;
@@ -218,51 +266,6 @@ internal sealed unsafe partial class Supervisor
         {
             maps.Dispose();
         }
-    }
-
-    /// <summary>Reads argv (a NULL-terminated array of string pointers) into one space-separated line.</summary>
-    private static ReadOnlySpan<byte> ReadArguments(SupervisedProcess process, ulong argv, Scratch s)
-    {
-        const int MaxArguments = 64, MaxLine = 4096;
-        if (argv == 0)
-        {
-            return default;
-        }
-
-        Span<byte> pointers = stackalloc byte[MaxArguments * 8];
-        int got = GuestMemory.Read(process, argv, pointers, pointers.Length);
-        if (got <= 0)
-        {
-            return default;
-        }
-
-        byte[] line = new byte[MaxLine];
-        int used = 0;
-        for (int i = 0; i + 8 <= got && used < MaxLine; i += 8)
-        {
-            ulong p = BitConverter.ToUInt64(pointers.Slice(i, 8));
-            if (p == 0)
-            {
-                break;
-            }
-
-            int length = GuestMemory.ReadPath(process, p, s.Path2);
-            if (length < 0)
-            {
-                break;
-            }
-
-            if (used > 0 && used < MaxLine)
-            {
-                line[used++] = (byte)' ';
-            }
-
-            int take = Math.Min(length, MaxLine - used);
-            s.Path2.AsSpan(0, take).CopyTo(line.AsSpan(used));
-            used += take;
-        }
-
-        return line.AsSpan(0, used);
     }
 
     private static bool SameFile(FileIdentity a, FileIdentity b) => a.Device == b.Device && a.Inode == b.Inode;

@@ -45,6 +45,9 @@ internal struct ServiceFrame
     /// <summary>LoadImage: the file a process maps executable.</summary>
     public ImageLoadInfo Image;
 
+    /// <summary>ExecResult: the exec and its outcome (the kernel sets the start key).</summary>
+    public ExecResultInfo ExecResult;
+
     /// <summary>AttachProcess: the parent of <see cref="TargetProcessId"/> (0 when unknown).</summary>
     public int ParentProcessId;
 

@@ -46,4 +46,7 @@ internal enum SystemService
 
     /// <summary>A process is about to map a file executable (a library, a dlopen): image-load callbacks decide.</summary>
     LoadImage,
+
+    /// <summary>An exec ended (Linux performed it, or it failed): exec-result callbacks are told.</summary>
+    ExecResult,
 }

@@ -30,6 +30,7 @@ internal static unsafe class SystemServices
         SystemService.CompleteFileOperation => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&CompleteFileOperation,
         SystemService.AttachProcess => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&AttachProcess,
         SystemService.LoadImage => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&LoadImage,
+        SystemService.ExecResult => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&ExecResult,
         _ => (nint)(delegate*<PalisadeKernel, ref ServiceFrame, Status>)&RegistryService,
     };
 
@@ -60,7 +61,7 @@ internal static unsafe class SystemServices
         nameof(FileService), nameof(BeginFileOperation), nameof(CompleteFileOperation), nameof(CreateProcess),
         nameof(ForkProcess), nameof(AttachProcess), nameof(ExitProcess), nameof(CreateThread), nameof(ExitThread),
         nameof(OpenProcess), nameof(OpenThread), nameof(DuplicateHandle), nameof(NetworkClassify), nameof(RegistryService),
-        nameof(LoadImage),
+        nameof(LoadImage), nameof(ExecResult),
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -139,7 +140,13 @@ internal static unsafe class SystemServices
 
         // An exec keeps the process's start key; a process the kernel did not know gets a new one.
         long startKey = k.ProcessTable.StartKeyOf(f.Create.ProcessId);
-        f.Create = f.Create with { ProcessStartKey = startKey != 0 ? startKey : k.ProcessTable.ReserveStartKey() };
+        f.Create = f.Create with
+        {
+            ProcessStartKey = startKey != 0 ? startKey : k.ProcessTable.ReserveStartKey(),
+            ParentProcessStartKey = k.ProcessTable.StartKeyOf(f.Create.ParentProcessId),
+            Arguments = f.Create.Arguments ?? [],
+            EnvironmentVariables = f.Create.EnvironmentVariables ?? [],
+        };
         Status verdict = k.Processes.NotifyCreate(in f.Create, k.CurrentRecord, f.ThreadId);
         if (verdict.IsError)
         {
@@ -154,8 +161,9 @@ internal static unsafe class SystemServices
             Kind = ImageLoadKind.Executable, FileType = FileObjectType.Regular,
         };
         ReadOnlySpan<ImageLoadInfo> images = f.Images ?? new ReadOnlySpan<ImageLoadInfo>(in named);
-        foreach (ref readonly ImageLoadInfo image in images)
+        foreach (ref readonly ImageLoadInfo listed in images)
         {
+            ImageLoadInfo image = listed with { ProcessStartKey = f.Create.ProcessStartKey };
             verdict = k.Processes.NotifyImageLoad(in image, k.CurrentRecord);
             if (verdict.IsError)
             {
@@ -179,7 +187,26 @@ internal static unsafe class SystemServices
             return Status.InvalidParameter;
         }
 
+        f.Image = f.Image with { ProcessStartKey = k.ProcessTable.StartKeyOf(f.Image.ProcessId) };
         return k.Processes.NotifyImageLoad(in f.Image, k.CurrentRecord);
+    }
+
+    /// <summary>An exec ended (service ExecResult): exec-result callbacks are told, keyed by the process's start key.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static Status ExecResult(PalisadeKernel k, ref ServiceFrame f)
+    {
+        if (f.ExecResult.ProcessId <= 0)
+        {
+            return Status.InvalidParameter;
+        }
+
+        f.ExecResult = f.ExecResult with
+        {
+            ProcessStartKey = k.ProcessTable.StartKeyOf(f.ExecResult.ProcessId),
+            ImagePath = f.ExecResult.ImagePath ?? "",
+        };
+        k.Processes.NotifyExecResult(in f.ExecResult);
+        return Status.Success;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -202,6 +229,12 @@ internal static unsafe class SystemServices
 
         if (created)
         {
+            var fork = new ProcessForkInfo
+            {
+                ProcessId = f.TargetProcessId, ProcessStartKey = child.StartKey, ParentProcessId = f.ProcessId,
+                ParentProcessStartKey = parent?.StartKey ?? 0, ImagePath = child.ImagePath, File = child.Image,
+            };
+            k.Processes.NotifyFork(in fork);
             var t = new ThreadInfo { ProcessId = f.TargetProcessId, ProcessStartKey = child.StartKey, ThreadId = f.TargetProcessId, CreatorThreadId = f.ThreadId };
             k.Processes.NotifyThread(create: true, in t);
         }

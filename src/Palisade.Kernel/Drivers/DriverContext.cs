@@ -392,6 +392,12 @@ internal sealed class DriverContext : IDriverContext
         public Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie) =>
             Add(c, c._kernel.Processes.ImageLoad, callback, out cookie);
 
+        public Status RegisterProcessFork(ProcessForkCallback callback, out CallbackCookie cookie) =>
+            Add(c, c._kernel.Processes.Fork, callback, out cookie);
+
+        public Status RegisterExecResult(ExecResultCallback callback, out CallbackCookie cookie) =>
+            Add(c, c._kernel.Processes.ExecResult, callback, out cookie);
+
         public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
         {
             pended = null;
@@ -449,7 +455,19 @@ internal sealed class DriverContext : IDriverContext
             }
 
             s = p.ThreadExit.Remove(cookie, d);
-            return s.IsSuccess ? s : p.ImageLoad.Remove(cookie, d);
+            if (s.IsSuccess)
+            {
+                return s;
+            }
+
+            s = p.ImageLoad.Remove(cookie, d);
+            if (s.IsSuccess)
+            {
+                return s;
+            }
+
+            s = p.Fork.Remove(cookie, d);
+            return s.IsSuccess ? s : p.ExecResult.Remove(cookie, d);
         }
     }
 

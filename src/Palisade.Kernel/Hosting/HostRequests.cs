@@ -194,8 +194,17 @@ public readonly struct ProcessImageRequest
     /// <summary>The canonical path of the image.</summary>
     public string ImagePath { get; init; }
 
-    /// <summary>The command line (arguments joined with spaces).</summary>
-    public string CommandLine { get; init; }
+    /// <summary>The command line (arguments joined with spaces); derived from <see cref="Arguments"/> when null.</summary>
+    public string? CommandLine { get; init; }
+
+    /// <summary>The arguments (argv), one string each; null for none.</summary>
+    public IReadOnlyList<string>? Arguments { get; init; }
+
+    /// <summary>The environment (envp), one string each; null for none.</summary>
+    public IReadOnlyList<string>? EnvironmentVariables { get; init; }
+
+    /// <summary>The working directory of the calling thread; null when unknown.</summary>
+    public string? WorkingDirectory { get; init; }
 
     /// <summary>The identity of the image file.</summary>
     public FileIdentity Image { get; init; }
@@ -209,6 +218,22 @@ public readonly struct ProcessImageRequest
     /// as an executable. The process id of each is the requester's.
     /// </summary>
     public ImageLoadInfo[]? Images { get; init; }
+}
+
+/// <summary>How an exec ended (<see cref="KernelHost.ExecCompleted"/>).</summary>
+public readonly struct ExecOutcomeRequest
+{
+    /// <summary>The image the exec named: its canonical path, or the path as named when it was never resolved.</summary>
+    public string ImagePath { get; init; }
+
+    /// <summary>The identity of the image; default when it was never resolved.</summary>
+    public FileIdentity Image { get; init; }
+
+    /// <summary>True when Linux replaced the process's program.</summary>
+    public bool Succeeded { get; init; }
+
+    /// <summary>The errno the guest got for a failure, when known; 0 otherwise.</summary>
+    public int Errno { get; init; }
 }
 
 /// <summary>A file a process is about to map executable (<see cref="KernelHost.LoadImage"/>).</summary>

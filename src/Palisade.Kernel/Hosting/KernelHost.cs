@@ -168,6 +168,12 @@ public sealed class KernelHost
                 i |= HostInterests.ProcessCreation;
             }
 
+            if (k.Processes.ExecResult.Count > 0)
+            {
+                // The execs, and every process's exit, at which an exec's outcome is known at the latest.
+                i |= HostInterests.ProcessCreation | HostInterests.ProcessExits;
+            }
+
             if (k.Processes.ImageLoad.Count > 0)
             {
                 i |= HostInterests.ImageMappings;
@@ -183,7 +189,8 @@ public sealed class KernelHost
                 i |= HostInterests.ProcessAccess | HostInterests.ProcessCreation;
             }
 
-            if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0)
+            if (k.Processes.Exit.Count > 0 || k.Processes.ThreadCreate.Count > 0 || k.Processes.ThreadExit.Count > 0
+                || k.Processes.Fork.Count > 0)
             {
                 i |= HostInterests.ProcessExits;
             }
@@ -427,7 +434,10 @@ public sealed class KernelHost
             CreatorProcessId = requester.ProcessId,
             CreatorThreadId = requester.ThreadId,
             ImagePath = request.ImagePath,
-            CommandLine = request.CommandLine,
+            CommandLine = request.CommandLine ?? CommandLineOf(request.Arguments, request.ImagePath),
+            Arguments = request.Arguments ?? [],
+            EnvironmentVariables = request.EnvironmentVariables ?? [],
+            WorkingDirectory = request.WorkingDirectory,
             UserId = request.Credentials?.RealUserId ?? requester.UserId,
             Credentials = request.Credentials,
             File = request.Image,
@@ -437,6 +447,34 @@ public sealed class KernelHost
         Status s = _kernel.SystemCall(SystemService.CreateProcess, ref f);
         End(record, s);
         return s;
+    }
+
+    /// <summary>The command line a process-create notification shows: the arguments joined with single spaces, or the
+    /// image path when there are none.</summary>
+    public static string CommandLineOf(IReadOnlyList<string>? arguments, string imagePath) =>
+        arguments is null || arguments.Count == 0 ? imagePath : string.Join(' ', arguments);
+
+    /// <summary>
+    /// An exec of the requester's process ended (service ExecResult): exec-result callbacks are told, keyed by the
+    /// process's start key. Report each exec once: when the kernel or a callback failed it, or when Linux was seen to
+    /// perform or fail it.
+    /// </summary>
+    /// <param name="requester">The thread that called exec.</param>
+    /// <param name="outcome">How it ended.</param>
+    /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a requester without a process.</returns>
+    public Status ExecCompleted(in Requester requester, in ExecOutcomeRequest outcome)
+    {
+        ref ServiceFrame f = ref Frame(in requester);
+        f.ExecResult = new ExecResultInfo
+        {
+            ProcessId = requester.ProcessId,
+            ThreadId = requester.ThreadId,
+            ImagePath = outcome.ImagePath,
+            File = outcome.Image,
+            Succeeded = outcome.Succeeded,
+            Errno = outcome.Succeeded ? 0 : outcome.Errno,
+        };
+        return _kernel.SystemCall(SystemService.ExecResult, ref f);
     }
 
     /// <summary>

@@ -36,6 +36,10 @@ internal sealed class ProcessNotifications
 
     public CallbackTable<CallbackRegistration<ImageLoadCallback>> ImageLoad { get; } = new("image load", Limit, byAltitude: false);
 
+    public CallbackTable<CallbackRegistration<ProcessForkCallback>> Fork { get; } = new("process fork", Limit, byAltitude: false);
+
+    public CallbackTable<CallbackRegistration<ExecResultCallback>> ExecResult { get; } = new("exec result", Limit, byAltitude: false);
+
     /// <summary>
     /// Runs every process-create callback; the first error denies, later callbacks still see the verdict. A creation a
     /// guest thread (<paramref name="guestThread"/>, 0 for none) waits for can be held by a callback.
@@ -139,6 +143,12 @@ internal sealed class ProcessNotifications
 
     public void NotifyExit(in ProcessExitInfo info) =>
         Notify(Exit, new ExitCall(info), "process-exit");
+
+    public void NotifyFork(in ProcessForkInfo info) =>
+        Notify(Fork, new ForkCall(info), "process-fork");
+
+    public void NotifyExecResult(in ExecResultInfo info) =>
+        Notify(ExecResult, new ExecResultCall(info), "exec-result");
 
     public void NotifyThread(bool create, in ThreadInfo info) =>
         Notify(create ? ThreadCreate : ThreadExit, new ThreadCall(info), create ? "thread-create" : "thread-exit");
@@ -251,6 +261,20 @@ internal sealed class ProcessNotifications
         public int ProcessId => info.ProcessId;
 
         public void Invoke(ProcessExitCallback callback) => callback(in info);
+    }
+
+    private readonly struct ForkCall(ProcessForkInfo info) : ICall<ProcessForkCallback>
+    {
+        public int ProcessId => info.ProcessId;
+
+        public void Invoke(ProcessForkCallback callback) => callback(in info);
+    }
+
+    private readonly struct ExecResultCall(ExecResultInfo info) : ICall<ExecResultCallback>
+    {
+        public int ProcessId => info.ProcessId;
+
+        public void Invoke(ExecResultCallback callback) => callback(in info);
     }
 
     private readonly struct ThreadCall(ThreadInfo info) : ICall<ThreadCallback>

@@ -43,6 +43,48 @@ public sealed class ProcessMediatorTests : IDisposable
     }
 
     [Fact]
+    public void Exec_passes_argv_environment_and_working_directory_to_process_create_and_derives_the_command_line()
+    {
+        ProcessCreateInfo seen = default;
+        _k.Start(c => c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) =>
+        {
+            seen = info;
+            return Status.Success;
+        }, out _));
+        string[] argv = ["sleep", "6 0", ""];
+
+        int errno = new ProcessMediator(_k.Host).Exec(_self, new ExecCall
+        {
+            Path = "/bin/sleep"u8, ImagePath = "/usr/bin/sleep"u8, Arguments = argv, EnvironmentVariables = ["A=b c"], WorkingDirectory = "/w",
+        });
+
+        Assert.Equal(0, errno);
+        Assert.Equal(argv, seen.Arguments);
+        Assert.Equal(["A=b c"], seen.EnvironmentVariables);
+        Assert.Equal(("/w", "sleep 6 0 "), (seen.WorkingDirectory, seen.CommandLine));
+    }
+
+    [Fact]
+    public void An_exec_outcome_reaches_the_exec_result_callbacks_with_the_start_key_of_the_process()
+    {
+        var results = new List<ExecResultInfo>();
+        long created = 0;
+        _k.Start(c =>
+        {
+            c.Processes.RegisterProcessCreate((in ProcessCreateInfo info) => { created = info.ProcessStartKey; return Status.Success; }, out _);
+            return c.Processes.RegisterExecResult((in ExecResultInfo info) => results.Add(info), out _);
+        });
+        var mediator = new ProcessMediator(_k.Host);
+        Assert.Equal(0, mediator.Exec(_self, new ExecCall { Path = "/bin/sleep"u8, ImagePath = "/usr/bin/sleep"u8 }));
+
+        mediator.ExecCompleted(_self, new ExecOutcome { ImagePath = "/usr/bin/sleep", Errno = Errno.ENOENT });
+
+        ExecResultInfo result = Assert.Single(results);
+        Assert.Equal((false, Errno.ENOENT, created), (result.Succeeded, result.Errno, result.ProcessStartKey));
+        Assert.NotEqual(0, result.ProcessStartKey);
+    }
+
+    [Fact]
     public void Process_access_an_object_callback_strips_fails_with_EPERM_and_attaches_the_target()
     {
         _k.Start(c => c.Objects.Register(new ObjectCallbackRegistration
