@@ -80,7 +80,7 @@ public sealed class InjectionTests
         });
         supervisor.Start();
         Assert.True(supervisor.Join(TimeSpan.FromSeconds(60)), "the injection did not finish");
-        Assert.Null(failure);
+        Rethrow(failure);
 
         Assert.True(outcome.SignalledWhileWaiting, "the signal did not reach the injection while it waited for the guest");
         Assert.True(outcome.GuestReceived > 2, $"the guest's openat returned {outcome.GuestReceived}, the injection {outcome.Injected}");
@@ -125,18 +125,42 @@ public sealed class InjectionTests
 
             // The probe sleeps in its notification; from now on it cannot run until the spinner stops.
             using var spinning = new ManualResetEventSlim();
-            var spinner = new Thread(() => Spin(spinning));
+            Exception? spinFault = null, signalFault = null;
+            var spinner = new Thread(() =>
+            {
+                try
+                {
+                    Spin(spinning);
+                }
+                catch (Exception e)
+                {
+                    spinFault = e;
+                    spinning.Set();
+                }
+            });
             spinner.Start();
             Assert.True(spinning.Wait(TimeSpan.FromSeconds(30)), "the spinner did not start");
+            Rethrow(spinFault);
 
             bool signalled = false;
-            var signaller = new Thread(() => signalled = SignalOnceWaiting(self, listener, spinner));
+            var signaller = new Thread(() =>
+            {
+                try
+                {
+                    signalled = SignalOnceWaiting(self, listener, spinner);
+                }
+                catch (Exception e)
+                {
+                    signalFault = e;
+                }
+            });
             signaller.Start();
 
             int injected = Seccomp.AddFdAndSend(listener, notification.Id, file, closeOnExec: false);
             InterruptSignal.Absorb();
             Assert.True(signaller.Join(TimeSpan.FromSeconds(30)), "the signaller did not finish");
             Assert.True(spinner.Join(TimeSpan.FromSeconds(30)), "the spinner did not stop");
+            Rethrow(signalFault);
 
             string? received = probe.StandardOutput.ReadLine();
             Assert.True(probe.WaitForExit(30_000), "the probe did not exit");
@@ -170,12 +194,15 @@ public sealed class InjectionTests
     }
 
     /// <summary>
-    /// Waits until thread <paramref name="tid"/> sleeps in an ioctl on <paramref name="listener"/> (its /proc syscall line),
+    /// Waits until thread <paramref name="tid"/> sleeps in an ioctl on <paramref name="listener"/> (the /proc syscall line of
+    /// a blocked thread: its call's number and arguments),
     /// then sends it the interrupt signal; true when that happened while <paramref name="spinner"/> still kept the probe
     /// from running (so the ioctl was waiting for the probe).
     /// </summary>
     private static bool SignalOnceWaiting(int tid, int listener, Thread spinner)
     {
+        // Not on the probe's CPU, where the spinner would keep this thread from running too.
+        Pin(SupervisorCpu);
         string expected = FormattableString.Invariant($"16 0x{listener:x} ");
         string path = FormattableString.Invariant($"/proc/self/task/{tid}/syscall");
         while (spinner.IsAlive)
@@ -188,6 +215,15 @@ public sealed class InjectionTests
         }
 
         return false;
+    }
+
+    /// <summary>Fails the test with what failed on another thread, if anything did.</summary>
+    private static void Rethrow(Exception? failure)
+    {
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
     }
 
     private static unsafe void Pin(int cpu)
