@@ -40,6 +40,9 @@ internal static unsafe class Seccomp
     private const ulong NOTIF_SET_FLAGS = 0x40082104;
 
     private const long SYS_seccomp = 317;
+    private const long RtSigprocmask = 14;
+    private const long SIG_SETMASK = 2;
+    private const long SigsetBytes = 8;
 
     /// <summary>Installs <paramref name="filter"/> on the calling thread and returns the listener fd, or -errno.</summary>
     /// <remarks>
@@ -94,6 +97,22 @@ internal static unsafe class Seccomp
     public static bool IsValid(int listener, ulong id) => Libc.Ioctl(listener, NOTIF_ID_VALID, &id) == 0;
 
     /// <summary>Installs <paramref name="fd"/> in the guest and answers the notification with its number; or -errno.</summary>
+    /// <remarks>
+    /// <para>The calling thread takes no signal during the ioctl. With SECCOMP_ADDFD_FLAG_SEND, Linux marks the
+    /// notification answered (with 0) as soon as it queues the descriptor, then waits, interruptibly, for the guest's
+    /// thread to install it. A signal that cuts that wait short withdraws the queued descriptor but leaves the answer: the
+    /// guest's call returns 0 with no descriptor installed (its open "succeeds" with descriptor 0, whatever that is, a
+    /// shell's /dev/null for a background job), and a repeated ioctl fails (EINPROGRESS, ENOENT). The supervisor
+    /// interrupts its own threads on purpose (<see cref="InterruptSignal"/>: the receiver watch cuts the wait of a thread
+    /// whose notification no longer looks pending, which is how an answered one looks), and a process-directed signal may
+    /// land on this thread too, so every signal stays pending until the ioctl has returned (one rt_sigprocmask before and
+    /// one after). A signal that arrived meanwhile is delivered when they are unblocked: its handler runs then, with no
+    /// system call to cut short.</para>
+    /// <para>The wait cannot last: the guest's thread installs the descriptor as soon as it runs, and if it dies or a
+    /// signal interrupts its call first Linux completes the request with ESRCH. Only SIGKILL and SIGSTOP cannot be held
+    /// back (and a cgroup freezer's wake-up): SIGKILL ends the supervisor; a stop of the supervisor in that instant is
+    /// the one case left.</para>
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AddFdAndSend(int listener, ulong id, int fd, bool closeOnExec)
     {
@@ -104,13 +123,27 @@ internal static unsafe class Seccomp
             SrcFd = (uint)fd,
             NewFdFlags = closeOnExec ? (uint)Libc.O_CLOEXEC : 0,
         };
-        while (true)
+        ulong every = ulong.MaxValue, before = 0;
+        if (Libc.Syscall(RtSigprocmask, SIG_SETMASK, (long)&every, (long)&before, SigsetBytes, 0, 0) < 0)
         {
-            int result = Libc.Ioctl(listener, NOTIF_ADDFD, &request);
-            if (result >= 0 || Libc.LastError != Errno.EINTR)
+            return -Libc.LastError;
+        }
+
+        try
+        {
+            while (true)
             {
-                return result < 0 ? -Libc.LastError : result;
+                // EINTR now comes from the ioctl's lock, before anything is queued (a stop aside, see above): ask again.
+                int result = Libc.Ioctl(listener, NOTIF_ADDFD, &request);
+                if (result >= 0 || Libc.LastError != Errno.EINTR)
+                {
+                    return result < 0 ? -Libc.LastError : result;
+                }
             }
+        }
+        finally
+        {
+            _ = Libc.Syscall(RtSigprocmask, SIG_SETMASK, (long)&before, 0, SigsetBytes, 0, 0);
         }
     }
 

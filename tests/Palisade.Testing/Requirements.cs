@@ -93,10 +93,23 @@ internal sealed class RootGuestTheoryAttribute : TheoryAttribute
 [AttributeUsage(AttributeTargets.Method)]
 internal sealed class RootGuestFactAttribute : FactAttribute
 {
+    private int _cpus;
+
     /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
     public RootGuestFactAttribute(params string[] programs)
     {
         Skip = Requirements.GuestMissing() ?? Requirements.RootMissing() ?? Requirements.ProgramMissing(programs);
+    }
+
+    /// <summary>The CPUs the test needs at least (one it keeps busy while it works on another); skipped with fewer.</summary>
+    public int Cpus
+    {
+        get => _cpus;
+        set
+        {
+            _cpus = value;
+            Skip ??= Environment.ProcessorCount < value ? $"needs {value} CPUs, this process may use {Environment.ProcessorCount}" : null;
+        }
     }
 }
 
