@@ -29,6 +29,63 @@ public sealed class ProcessExitWatcherTests : IDisposable
     }
 
     [Fact]
+    public void Watch_and_claim_racing_on_one_process_never_close_a_descriptor_they_do_not_own()
+    {
+        // A claim (the process's exit_group, on one supervisor thread) racing a watch (its first call, on another) once
+        // closed the pidfd between the watch's publication and its epoll registration, and the failed registration then
+        // closed the same number again: by then another thread's file. A third thread keeps opening and reading a file
+        // of its own; every read must see that file.
+        string path = Path.Combine(Path.GetTempPath(), $"palisade-watch-race-{Environment.ProcessId}");
+        File.WriteAllText(path, "sentinel");
+        try
+        {
+            ProcessExitWatcher watcher = NewWatcher();
+            Process p = Start("exec sleep 60");
+            using var stop = new CancellationTokenSource();
+            int badReads = 0;
+            var churn = new Thread(() =>
+            {
+                byte[] buffer = new byte[16];
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        using Microsoft.Win32.SafeHandles.SafeFileHandle h = File.OpenHandle(path);
+                        if (RandomAccess.Read(h, buffer, 0) != 8 || buffer[0] != (byte)'s')
+                        {
+                            Interlocked.Increment(ref badReads);
+                        }
+                    }
+                    catch (IOException)
+                    {
+                        Interlocked.Increment(ref badReads);
+                    }
+                }
+            });
+            churn.Start();
+            for (int i = 0; i < 2000; i++)
+            {
+                using var go = new Barrier(2);
+                var watch = new Thread(() => { go.SignalAndWait(); _ = watcher.Watch(p.Id); });
+                var claim = new Thread(() => { go.SignalAndWait(); _ = watcher.Claim(p.Id); });
+                watch.Start();
+                claim.Start();
+                Assert.True(watch.Join(TimeSpan.FromSeconds(30)) && claim.Join(TimeSpan.FromSeconds(30)), "a watch or claim hung");
+                _ = watcher.Claim(p.Id);
+                Assert.Equal(0, watcher.Pending);
+            }
+
+            stop.Cancel();
+            churn.Join();
+            Assert.Equal(0, Volatile.Read(ref badReads));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void A_process_killed_by_a_signal_is_reported_with_the_signal()
     {
         ProcessExitWatcher watcher = NewWatcher();

@@ -91,19 +91,25 @@ internal sealed unsafe class ProcessExitWatcher
             return false;
         }
 
+        // Published and added to the epoll set under the watch's lock: a Claim of the same pid on another thread (its
+        // exit_group) waits for this, then closes the descriptor once; this never touches the number after that close,
+        // when it may name another file of the kernel's.
         var watch = new Watched(fd);
-        if (!_watches.TryAdd(pid, watch))
+        lock (watch)
         {
-            Libc.CloseOwned(fd);
-            return false;
-        }
+            if (!_watches.TryAdd(pid, watch))
+            {
+                watch.Close();
+                return false;
+            }
 
-        var evt = new Pidfd.EpollEvent { Events = Pidfd.EPOLLIN, Data = (ulong)pid };
-        if (Pidfd.EpollCtl(EnsureStarted(), Pidfd.EPOLL_CTL_ADD, fd, &evt) < 0)
-        {
-            _watches.TryRemove(new KeyValuePair<int, Watched>(pid, watch));
-            Libc.CloseOwned(fd);
-            return false;
+            var evt = new Pidfd.EpollEvent { Events = Pidfd.EPOLLIN, Data = (ulong)pid };
+            if (Pidfd.EpollCtl(EnsureStarted(), Pidfd.EPOLL_CTL_ADD, watch.Fd, &evt) < 0)
+            {
+                _watches.TryRemove(new KeyValuePair<int, Watched>(pid, watch));
+                watch.Close();
+                return false;
+            }
         }
 
         return true;
