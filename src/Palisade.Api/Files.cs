@@ -490,6 +490,24 @@ public enum CreateDisposition
     OverwriteIf,
 }
 
+/// <summary>
+/// What a create did (the counterpart of the <c>IoStatus.Information</c> of IRP_MJ_CREATE: FILE_OPENED, FILE_CREATED,
+/// FILE_OVERWRITTEN). Linux has no counterpart of FILE_SUPERSEDED (an open never replaces a file with a new one).
+/// </summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "backup and audit")]
+public enum CreateResult
+{
+    /// <summary>Not known: a pre callback, an operation that is not a create, a create that failed, or the rare open
+    /// whose outcome the kernel could not learn (see <see cref="FileOperation.CreateResult"/>).</summary>
+    Unknown,
+    /// <summary>An existing object was opened as it was (FILE_OPENED).</summary>
+    Opened,
+    /// <summary>The create made the object: an open with O_CREAT that found no file, O_TMPFILE, mkdir, mknod, symlink (FILE_CREATED).</summary>
+    Created,
+    /// <summary>An existing regular file was opened with O_TRUNC, which emptied it (FILE_OVERWRITTEN), whatever its size was.</summary>
+    Overwritten,
+}
+
 /// <summary>What a pre callback returns.</summary>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
 public enum PreOperationStatus
@@ -580,6 +598,22 @@ public struct FileOperation
 
     /// <summary>For a create, what happens when the file exists or not.</summary>
     public CreateDisposition Disposition { get; init; }
+
+    /// <summary>
+    /// In a create's post callback, what the create did: <see cref="CreateResult.Created"/> when it made the file,
+    /// <see cref="CreateResult.Opened"/> when it opened one that existed, <see cref="CreateResult.Overwritten"/> when it
+    /// emptied an existing regular file (O_TRUNC). <see cref="CreateResult.Unknown"/> in pre callbacks and for other operations.
+    /// </summary>
+    /// <remarks>
+    /// Linux does not say whether an <c>O_CREAT</c> open found the file. So that the answer is a fact and not a guess, the
+    /// kernel makes such an open (only when some filter asked for a post-create callback) as an exclusive create first
+    /// (<c>O_CREAT|O_EXCL</c>): when that succeeds the file was created by this very open; when it fails with
+    /// <c>EEXIST</c> the file is opened without <c>O_CREAT</c>, which cannot create it. Should the name disappear between
+    /// the two (another process deleted it), the pair is tried again; a name that exists but whose target does not (a
+    /// dangling symbolic link, which only a following open would create through) is opened once more with the guest's
+    /// own flags and reported <see cref="CreateResult.Unknown"/>. An open without <c>O_CREAT</c> costs nothing more.
+    /// </remarks>
+    public CreateResult CreateResult { get; init; }
 
     /// <summary>For a create, the raw Linux open flags; 0 otherwise.</summary>
     public int OpenFlags { get; init; }
