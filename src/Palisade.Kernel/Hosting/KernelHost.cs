@@ -352,6 +352,12 @@ public sealed class KernelHost
             End(r.Record, s);
             r.Reset();
         }
+        else if (r.Facts is not null && r.WantsPost())
+        {
+            // A post callback sees the object the operation acted on: resolve it now, while the name still names it (after a
+            // rename or a delete it names nothing, or something else).
+            _ = r.Facts.Identity();
+        }
 
         return s;
     }
