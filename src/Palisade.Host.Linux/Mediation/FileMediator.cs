@@ -56,6 +56,7 @@ internal sealed class FileMediator(KernelHost host) : ILastCloseSink
             Path = System.Text.Encoding.UTF8.GetString(call.ImagePath.IsEmpty ? call.Path : call.ImagePath),
             File = call.Image,
             Type = call.ImageType,
+            FileSystemType = FileFacts.FileSystemOf(call.ImageDescriptor, out StatfsBuffer fs) == 0 ? fs.Type : 0,
             Descriptor = call.ImageDescriptor,
         };
         return StatusErrno.ErrnoOf(host.ExecuteFile(in requester, in request));

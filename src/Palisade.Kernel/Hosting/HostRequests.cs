@@ -128,6 +128,9 @@ public readonly struct ExecuteRequest
     /// <summary>The image's type.</summary>
     public FileObjectType Type { get; init; }
 
+    /// <summary>The statfs f_type of its file system, 0 when unknown.</summary>
+    public long FileSystemType { get; init; }
+
     /// <summary>
     /// The host's descriptor of the resolved image (O_PATH is enough), open until <see cref="KernelHost.ExecuteFile"/>
     /// returns: the kernel reads the image for a filter through a description it opens from it, so that what is read is

@@ -409,6 +409,7 @@ public sealed class KernelHost
             Path = request.Path,
             File = request.File,
             FileType = request.Type,
+            FileSystemType = request.FileSystemType,
             IsDirectory = request.Type == FileObjectType.Directory,
             Access = FileAccessRights.Execute,
             Disposition = CreateDisposition.Open,
