@@ -335,12 +335,6 @@ internal readonly ref struct ExecCall
     /// <summary>Identity of that image.</summary>
     public FileIdentity Image { get; init; }
 
-    /// <summary>The type of that image.</summary>
-    public Palisade.Api.FileObjectType ImageType { get; init; }
-
-    /// <summary>The supervisor's O_PATH descriptor of that image, valid during the call (the file an execute decision reads).</summary>
-    public int ImageDescriptor { get; init; }
-
     /// <summary>The arguments (argv) joined with single spaces, as far as they could be read (at most 4 KiB).</summary>
     public ReadOnlySpan<byte> CommandLine { get; init; }
 

@@ -68,12 +68,7 @@ internal sealed class KernelMediator : ISyscallMediator
     public Supervision.ILastCloseSink? LastCloses { get; }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public int Exec(in Requester requester, in ExecCall request)
-    {
-        // The minifilters first, on the file about to run (an execute create), then the process callbacks.
-        int denied = _files.Execute(in requester, in request);
-        return denied != 0 ? denied : _processes.Exec(in requester, in request);
-    }
+    public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int ImageMapping(in Requester requester, in ImageMappingCall request) => _processes.ImageMapping(in requester, in request);

@@ -245,7 +245,7 @@ internal static class RequestDecoder
     /// </summary>
     private static readonly (HostInterests Interest, SyscallFamilies Families)[] FamiliesOfInterest =
     [
-        (HostInterests.FileOpen, SyscallFamilies.FileOpen | SyscallFamilies.CreateNames | SyscallFamilies.Exec),
+        (HostInterests.FileOpen, SyscallFamilies.FileOpen | SyscallFamilies.CreateNames),
         (HostInterests.FileOpenCompletion, SyscallFamilies.FileOpenPost),
         (HostInterests.PathOperations, SyscallFamilies.PathOperations),
         (HostInterests.FileCleanup, SyscallFamilies.FileClose),

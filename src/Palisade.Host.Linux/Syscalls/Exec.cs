@@ -108,8 +108,6 @@ internal sealed unsafe partial class Supervisor
                 Path = s.Absolute.AsSpan(0, absoluteLength),
                 ImagePath = resolvedLength > 0 ? s.Resolved.AsSpan(0, resolvedLength) : default,
                 Image = identity,
-                ImageType = Libc.TypeOf(stat.Mode),
-                ImageDescriptor = image,
                 CommandLine = ReadArguments(thread.Process, at ? n.Data.Args[2] : n.Data.Args[1], s),
                 Images = images,
             };
