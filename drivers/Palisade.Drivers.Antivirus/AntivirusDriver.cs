@@ -7,8 +7,9 @@
 //                  identity and the change stamp the kernel took before the scan read it: any change to the file —
 //                  through a descriptor left open, O_APPEND, truncate, another process, or from outside Palisade —
 //                  moves the stamp, and the next open or exec scans again. The driver keeps no cache of its own.
-//   "antivirus-io" (325001) cleanup: after a guest wrote a file, scans the new content (to report it; the cleanup
-//                  cannot be refused). It also issues the driver's own I/O for the process-create and image-load checks: its
+//   "antivirus-io" (325001) cleanup: when the description a guest wrote a file through is released (its last close,
+//                  or the exit of its last holder), scans the content through IFilterManager.ReadFile on that very file
+//                  (to report it; the cleanup cannot be refused). It also issues the driver's own I/O for the process-create and image-load checks: its
 //                  OpenFile goes to filters below it only, so it reaches "antivirus", whose post-create scans the opened
 //                  file and records its identity; the callback then checks that identity against the image that will
 //                  really run. The image-load callback scans every image an exec or a mapping loads besides the file the
@@ -422,36 +423,23 @@ public sealed class AntivirusDriver : IDriver
 
     private PreOperationStatus PreCleanup(ref FileOperation op)
     {
-        if (op.Offset == 0 || HoldsNothingToScan(in op))
+        if (HoldsNothingToScan(in op))
         {
             return PreOperationStatus.SuccessNoCallback;
         }
 
-        // Scan what was just written. A cleanup cannot be refused (the descriptor is already closed), so this scan
-        // reports and quarantines; the next open still scans the exact file, since the write moved its change stamp. The
-        // file is opened with the scan filter's own I/O, which filters below it see and the scan filter does not.
+        // Scan what was written, at the release of the description it was written through (its last close, or its last
+        // holder's exit), through the kernel's own read of that very file (ReadFile on the cleanup's file, not a path
+        // that may name another file by now). A cleanup cannot be refused (the description is already released), so this
+        // scan reports and quarantines; the next open still scans the exact file, since the write moved its change stamp.
         IFilterManager files = _context!.Files;
         Configuration config = _config!;
-        if (files.OpenFile(_scanFilter, op.Path, FileAccess.Read, out Stream? stream, out FileIdentity scanned).IsError || stream is null)
+        var source = new OpenedFileSource(files, _ioFilter, op.File);
+        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out string? detection);
+        Interlocked.Increment(ref _scans);
+        if (s.IsSuccess && detection is not null)
         {
-            return PreOperationStatus.SuccessNoCallback;
-        }
-
-        string? detection;
-        using (stream)
-        {
-            var source = new StreamSource(stream);
-            Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out detection);
-            Interlocked.Increment(ref _scans);
-            if (s.IsError)
-            {
-                return PreOperationStatus.SuccessNoCallback;
-            }
-        }
-
-        if (detection is not null)
-        {
-            Detected(config, detection, op.Path, scanned, op.RequesterProcessId, "found after a write");
+            Detected(config, detection, op.Path, op.File, op.RequesterProcessId, "found after a write");
         }
 
         return PreOperationStatus.SuccessNoCallback;

@@ -29,8 +29,8 @@ namespace Palisade.Api;
 /// <see cref="RegistrationFaultKind.InvalidVerdict"/> fault). A filter above may only turn a create's success into an
 /// error (a cancel, like FltCancelFileOpen); other changes of a non-create's outcome have no effect.</para>
 /// <para><b>Operations.</b> <see cref="FileOperationKind.Create"/> (open, openat, openat2, creat),
-/// <see cref="FileOperationKind.Cleanup"/> (the last close of a file opened for writing by a guest — only reported to
-/// filters that register for it), <see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/>
+/// <see cref="FileOperationKind.Cleanup"/> (the release of an open file description a guest opened for writing: its last
+/// close, or the exit of its last holder — only reported to filters that register for it; see the member), <see cref="FileOperationKind.Rename"/>, <see cref="FileOperationKind.Delete"/>
 /// (unlink, rmdir), <see cref="FileOperationKind.SetInformation"/> (truncate, chmod, chown), and, when registered,
 /// <see cref="FileOperationKind.Read"/> and <see cref="FileOperationKind.Write"/> (opt-in: they make every read or
 /// write of the files a guest opens through the filter manager go to the supervisor, which is slow).</para>
@@ -165,7 +165,9 @@ public interface IFilterManager
     /// any filter, and not by the requester either: its file offset does not move, and its access time does not change
     /// where Linux allows the kernel to read without updating it (O_NOATIME: the kernel is the file's owner or holds
     /// CAP_FOWNER). Only a regular file is read: reading a FIFO, a socket or a device would take data the requester is
-    /// to receive.
+    /// to receive. Also valid inside a cleanup callback of a filter registered for <see cref="FileOperationKind.Cleanup"/>,
+    /// for that cleanup's <see cref="FileOperation.File"/>: the read goes through the kernel's own read-only description of
+    /// the file whose description was released (which may move its access time).
     /// </summary>
     /// <param name="cookie">The filter's cookie.</param>
     /// <param name="file">The operation's <see cref="FileOperation.File"/>.</param>
@@ -173,7 +175,7 @@ public interface IFilterManager
     /// <param name="buffer">Receives the bytes.</param>
     /// <param name="bytesRead">The number of bytes read; 0 at the end of the file.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> for a negative offset;
-    /// <see cref="Status.InvalidDeviceState"/> when called outside a post-create callback or for another file;
+    /// <see cref="Status.InvalidDeviceState"/> when called outside a post-create or cleanup callback or for another file;
     /// <see cref="Status.AccessDenied"/> when the file was not opened for reading and cannot be read;
     /// <see cref="Status.NotSupported"/> for an object that is not a regular file; <see cref="Status.InvalidHandle"/>.</returns>
     Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
@@ -375,7 +377,27 @@ public enum FileOperationKind
     /// mknod, mknodat (the type of its mode), symlink, symlinkat (<see cref="FileObjectType.SymbolicLink"/>).
     /// </summary>
     Create,
-    /// <summary>The last close of a file a guest opened for writing (IRP_MJ_CLEANUP). Opt-in.</summary>
+    /// <summary>
+    /// The release of an open file description that a guest opened for writing on a regular file (IRP_MJ_CLEANUP): once,
+    /// when the last descriptor that shares it is closed (dups and the copies a fork made included) or the last process
+    /// that holds it exits, however it ends (a SIGKILL too). Opt-in. A notification: it cannot be refused or held, and its
+    /// status is ignored.
+    /// </summary>
+    /// <remarks>
+    /// <para>The callbacks run on a kernel thread of their own, after the release (the guest has gone on); a filter reads
+    /// the file with <see cref="IFilterManager.ReadFile(CallbackCookie, FileIdentity, long, Span{byte}, out int)"/> on
+    /// <see cref="FileOperation.File"/>, through the kernel's own read-only description of that very file.
+    /// <see cref="FileOperation.RequesterProcessId"/> is the process that released the description (the one that closed its
+    /// last descriptor, or that exited); <see cref="FileOperation.RequesterThreadId"/> is 0 (Linux names the process, not
+    /// the thread); <see cref="FileOperation.UserId"/> is its real user id, or -1 when it was gone before the kernel read it.
+    /// At a process's exit, its cleanups may come after its exit notification.</para>
+    /// <para>How it is seen: the kernel watches each regular file it opens for writing for a guest (fanotify, Linux's
+    /// FAN_CLOSE_WRITE), which needs CAP_SYS_ADMIN. The watch is on the file, so the release of a description of that file
+    /// opened for writing by a process outside Palisade is reported as well, with that process's id (no process
+    /// notification names it). Without CAP_SYS_ADMIN the kernel falls back to reporting each close(2) of a descriptor open
+    /// for writing, which is not the release (a dup still holds it; <c>echo hi &gt; f</c> is reported twice, once before the
+    /// write) and misses the releases of a process's exit.</para>
+    /// </remarks>
     Cleanup,
     /// <summary>
     /// A rename: rename, renameat, renameat2 (<see cref="FileOperation.Flags"/> holds its RENAME_* flags:
@@ -490,6 +512,24 @@ public enum CreateDisposition
     OverwriteIf,
 }
 
+/// <summary>
+/// What a create did (the counterpart of the <c>IoStatus.Information</c> of IRP_MJ_CREATE: FILE_OPENED, FILE_CREATED,
+/// FILE_OVERWRITTEN). Linux has no counterpart of FILE_SUPERSEDED (an open never replaces a file with a new one).
+/// </summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "backup and audit")]
+public enum CreateResult
+{
+    /// <summary>Not known: a pre callback, an operation that is not a create, a create that failed, or the rare open
+    /// whose outcome the kernel could not learn (see <see cref="FileOperation.CreateResult"/>).</summary>
+    Unknown,
+    /// <summary>An existing object was opened as it was (FILE_OPENED).</summary>
+    Opened,
+    /// <summary>The create made the object: an open with O_CREAT that found no file, O_TMPFILE, mkdir, mknod, symlink (FILE_CREATED).</summary>
+    Created,
+    /// <summary>An existing regular file was opened with O_TRUNC, which emptied it (FILE_OVERWRITTEN), whatever its size was.</summary>
+    Overwritten,
+}
+
 /// <summary>What a pre callback returns.</summary>
 [ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
 public enum PreOperationStatus
@@ -528,6 +568,7 @@ public struct FileOperation
     private FileObjectType _type;
     private long _fileSystemType;
     private FileChangeStamp _stamp;
+    private bool _isDirectory;
 
     /// <summary>The operation.</summary>
     public FileOperationKind Kind { get; init; }
@@ -581,6 +622,22 @@ public struct FileOperation
     /// <summary>For a create, what happens when the file exists or not.</summary>
     public CreateDisposition Disposition { get; init; }
 
+    /// <summary>
+    /// In a create's post callback, what the create did: <see cref="CreateResult.Created"/> when it made the file,
+    /// <see cref="CreateResult.Opened"/> when it opened one that existed, <see cref="CreateResult.Overwritten"/> when it
+    /// emptied an existing regular file (O_TRUNC). <see cref="CreateResult.Unknown"/> in pre callbacks and for other operations.
+    /// </summary>
+    /// <remarks>
+    /// Linux does not say whether an <c>O_CREAT</c> open found the file. So that the answer is a fact and not a guess, the
+    /// kernel makes such an open (only when some filter asked for a post-create callback) as an exclusive create first
+    /// (<c>O_CREAT|O_EXCL</c>): when that succeeds the file was created by this very open; when it fails with
+    /// <c>EEXIST</c> the file is opened without <c>O_CREAT</c>, which cannot create it. Should the name disappear between
+    /// the two (another process deleted it), the pair is tried again; a name that exists but whose target does not (a
+    /// dangling symbolic link, which only a following open would create through) is opened once more with the guest's
+    /// own flags and reported <see cref="CreateResult.Unknown"/>. An open without <c>O_CREAT</c> costs nothing more.
+    /// </remarks>
+    public CreateResult CreateResult { get; init; }
+
     /// <summary>For a create, the raw Linux open flags; 0 otherwise.</summary>
     public int OpenFlags { get; init; }
 
@@ -600,14 +657,26 @@ public struct FileOperation
     /// <summary>For an extended attribute (<see cref="FileInformationClass.ExtendedAttributes"/>), its name; otherwise null.</summary>
     public string? AttributeName { get; init; }
 
-    /// <summary>For read and write: the file offset; for an allocation, the start of the range. For cleanup: the number of bytes the guest wrote through the closed file description, or -1 when unknown.</summary>
+    /// <summary>
+    /// For read and write: the file offset; for an allocation, the start of the range. For cleanup: -1, the number of
+    /// bytes written through the released description being unknown (Linux counts no bytes written per description, and
+    /// its file position is not that number: a seek, pwrite or O_APPEND write moves it otherwise).
+    /// </summary>
     public long Offset { get; init; }
 
     /// <summary>For read and write: the number of bytes asked for; for an allocation, the length of the range (bounded to <see cref="int.MaxValue"/>).</summary>
     public int Length { get; init; }
 
-    /// <summary>True when the target is a directory (known for existing files; see <see cref="FileType"/> for the type of any object).</summary>
-    public bool IsDirectory { get; init; }
+    /// <summary>
+    /// True when the target is a directory: an existing directory (its <see cref="FileType"/> is
+    /// <see cref="FileObjectType.Directory"/>; reading this resolves the object as <see cref="FileType"/> does), a directory
+    /// a create makes (mkdir), or the target of rmdir and of unlinkat with AT_REMOVEDIR.
+    /// </summary>
+    public bool IsDirectory
+    {
+        readonly get => _isDirectory || (Source is not null && FileType == FileObjectType.Directory);
+        init => _isDirectory = value;
+    }
 
     /// <summary>
     /// The identity of the object the operation acts on; none when there is no object yet (a create of a new name, in

@@ -147,6 +147,29 @@ internal static unsafe class Seccomp
         }
     }
 
+    /// <summary>
+    /// Installs <paramref name="fd"/> in the guest without answering the notification (the guest stays in its call until
+    /// the answer, so it cannot close the descriptor before the caller closed its own); the guest's descriptor number or
+    /// -errno.
+    /// </summary>
+    public static int AddFd(int listener, ulong id, int fd, bool closeOnExec)
+    {
+        var request = new SeccompNotifAddFd
+        {
+            Id = id,
+            SrcFd = (uint)fd,
+            NewFdFlags = closeOnExec ? (uint)Libc.O_CLOEXEC : 0,
+        };
+        while (true)
+        {
+            int result = Libc.Ioctl(listener, NOTIF_ADDFD, &request);
+            if (result >= 0 || Libc.LastError != Errno.EINTR)
+            {
+                return result < 0 ? -Libc.LastError : result;
+            }
+        }
+    }
+
     /// <summary>Asks the kernel to wake the supervisor on the guest's CPU (Linux 6.6+); -errno when unsupported.</summary>
     /// <remarks>Unlike the other ioctls, this one takes the flags by value, not through a pointer.</remarks>
     public static int SetSyncWakeUp(int listener) =>

@@ -74,7 +74,7 @@ public sealed class AppControlTests : IDisposable
 
         Assert.Equal(Status.Success, _h.Open(tool, FileAccessRights.Write));
         File.WriteAllText(tool, "#!/bin/sh\necho tampered\n");
-        Assert.Equal(Status.Success, _h.Cleanup(tool, written: 24));
+        Assert.Equal(Status.Success, _h.Cleanup(tool));
 
         Assert.Equal(Status.AccessDenied, _h.Exec(506, tool));
         Assert.Equal(2, _driver.HashCount);

@@ -84,8 +84,18 @@ internal sealed class DriverHarness : IDisposable
     }
 
     /// <summary>Reports the last close of a file a guest wrote <paramref name="written"/> bytes to.</summary>
-    public Status Cleanup(string path, long written, int pid = 100) =>
-        FileService(SystemService.CleanupFile, new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), Offset = written, RequesterProcessId = pid }, pid);
+    /// <summary>The release of a description written through: cleanup callbacks may read the file, as under a host.</summary>
+    public Status Cleanup(string path, int pid = 100)
+    {
+        using SafeFileHandle reader = File.OpenHandle(path);
+        var frame = new ServiceFrame
+        {
+            ProcessId = pid,
+            File = new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), Offset = -1, RequesterProcessId = pid },
+            FilePerformer = new ReleasedFile(reader),
+        };
+        return Kernel.SystemCall(SystemService.CleanupFile, ref frame);
+    }
 
     public Status Delete(string path, int pid = 100) =>
         FileService(SystemService.DeleteFile, new FileOperation { Kind = FileOperationKind.Delete, Path = path, File = IdentityOf(path), RequesterProcessId = pid }, pid);
@@ -273,5 +283,21 @@ internal sealed class HostFileSystem : IFileSystemPerformer
     {
         bytesRead = 0;
         return Status.InvalidDeviceState;
+    }
+}
+
+/// <summary>A cleanup's file, read through a descriptor of the harness's own, as a host's cleanup reads it.</summary>
+internal sealed class ReleasedFile(SafeFileHandle reader) : IFileSystemPerformer
+{
+    public Status Perform(ref FileOperation operation) => Status.Success;
+
+    public void CancelCreate(ref FileOperation operation)
+    {
+    }
+
+    public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = RandomAccess.Read(reader, buffer, offset);
+        return Status.Success;
     }
 }

@@ -40,6 +40,14 @@ internal static class Requirements
     public static string? RootMissing() =>
         Palisade.Interop.Libc.GetUid() == 0 ? null : "needs root (the guests drop to other uids, the test mounts procfs)";
 
+    /// <summary>Why the last close of a file description cannot be watched (a privileged fanotify group needs CAP_SYS_ADMIN), or null.</summary>
+    public static string? FanotifyMissing()
+    {
+        int group = Palisade.Interop.Fanotify.Init(Palisade.Interop.Fanotify.FAN_CLOEXEC);
+        Palisade.Interop.Libc.CloseOwned(group);
+        return group >= 0 ? null : "needs a privileged fanotify group (CAP_SYS_ADMIN) to see the last close of a file description (errno " + -group + ")";
+    }
+
     private static bool InPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Any(dir => File.Exists(Path.Combine(dir, name)));
@@ -121,5 +129,16 @@ internal sealed class RootFactAttribute : FactAttribute
     public RootFactAttribute(params string[] programs)
     {
         Skip = Requirements.RootMissing() ?? Requirements.GuestMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that runs a guest whose cleanups are seen at the last close (fanotify, CAP_SYS_ADMIN): skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class LastCloseFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public LastCloseFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.FanotifyMissing() ?? Requirements.ProgramMissing(programs);
     }
 }

@@ -11,7 +11,7 @@ namespace Palisade.Host.Linux.Mediation;
 /// chmod, chown; close): decodes each call into the kernel's request, issues it through the hosting surface and maps
 /// the status to an errno.
 /// </summary>
-internal sealed class FileMediator(KernelHost host)
+internal sealed class FileMediator(KernelHost host) : ILastCloseSink
 {
     /// <summary>Before an open: the pre-create decision. 0, <see cref="ISyscallMediator.AllowWithoutPost"/>, or an errno.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -39,6 +39,7 @@ internal sealed class FileMediator(KernelHost host)
             Descriptor = file.Descriptor,
             Facts = file.Facts,
             ChangeStamp = file.ChangeStamp,
+            Result = file.Result,
         };
         return StatusErrno.ErrnoOf(host.CompleteOpen(in requester, in completion));
     }
@@ -73,50 +74,85 @@ internal sealed class FileMediator(KernelHost host)
             return;
         }
 
-        if (!DescribeDescriptor(requester.ProcessId, fd, out FileIdentity id, out FileObjectType type, out long fileSystemType)
-            || type == FileObjectType.Directory)
+        int handle = OpenThroughLink(ProcFs.DescriptorPath(requester.ProcessId, fd), Libc.O_PATH);
+        int reader = -1;
+        try
+        {
+            if (!Describe(handle, out FileIdentity id, out FileObjectType type, out long fileSystemType) || type != FileObjectType.Regular)
+            {
+                return;
+            }
+
+            // A read-only description of the kernel's own, through which a cleanup callback reads the file (-1 when the
+            // kernel may not read it).
+            reader = OpenThroughLink(ProcFs.DescriptorPath(Environment.ProcessId, handle), Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+            host.CleanupFile(in requester, new CleanupRequest { Path = target, File = id, Type = type, FileSystemType = fileSystemType, Descriptor = fd, Reader = reader });
+        }
+        finally
+        {
+            Libc.CloseOwned(reader);
+            Libc.CloseOwned(handle);
+        }
+    }
+
+    /// <summary>
+    /// The last close of a description opened for writing (see <see cref="LastCloseWatch"/>): minifilters get a cleanup
+    /// notification for the regular file <paramref name="reader"/> reads, in the name of the process that released it.
+    /// </summary>
+    public void LastClose(int processId, int reader)
+    {
+        if (!Describe(reader, out FileIdentity id, out FileObjectType type, out long fileSystemType) || type != FileObjectType.Regular)
         {
             return;
         }
 
-        host.CleanupFile(in requester, target, id, fd, type, fileSystemType);
+        string? path = ProcFs.DescriptorTarget(Environment.ProcessId, reader);
+        if (path is null || path.Length == 0 || path[0] != '/')
+        {
+            return;
+        }
+
+        // The release may come from the process's exit: its credentials may be gone with it.
+        int userId = CredentialsReader.Read(processId) is { } credentials ? (int)credentials.RealUserId : -1;
+        host.CleanupFile(new Requester(processId, 0) { UserId = userId }, new CleanupRequest
+        {
+            Path = path,
+            File = id,
+            Type = type,
+            FileSystemType = fileSystemType,
+            Descriptor = -1,
+            Reader = reader,
+        });
     }
 
-    /// <summary>The identity, type and file system of the file behind a guest's descriptor (through its /proc link).</summary>
-    private static unsafe bool DescribeDescriptor(int processId, int fd, out FileIdentity identity, out FileObjectType type, out long fileSystemType)
+    /// <summary>Opens <paramref name="link"/> (a /proc descriptor link) with <paramref name="flags"/>; the descriptor or -errno.</summary>
+    private static unsafe int OpenThroughLink(string link, int flags)
+    {
+        Span<byte> path = stackalloc byte[64];
+        int length = System.Text.Encoding.ASCII.GetBytes(link, path);
+        path[length] = 0;
+        fixed (byte* l = path)
+        {
+            int fd = Libc.OpenAt(Libc.AT_FDCWD, l, flags | Libc.O_CLOEXEC, 0);
+            return fd >= 0 ? fd : -Libc.LastError;
+        }
+    }
+
+    /// <summary>The identity, type and file system of the file behind one of the kernel's descriptors.</summary>
+    private static unsafe bool Describe(int handle, out FileIdentity identity, out FileObjectType type, out long fileSystemType)
     {
         identity = default;
         type = FileObjectType.Unknown;
         fileSystemType = 0;
-        Span<byte> link = stackalloc byte[48];
-        ProcFs.FormatFd(link, processId, fd);
-        int handle;
-        fixed (byte* l = link)
-        {
-            handle = Libc.OpenAt(Libc.AT_FDCWD, l, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-        }
-
-        if (handle < 0)
+        Stat stat;
+        if (handle < 0 || Libc.FStat(handle, &stat) != 0)
         {
             return false;
         }
 
-        try
-        {
-            Stat stat;
-            if (Libc.FStat(handle, &stat) != 0)
-            {
-                return false;
-            }
-
-            identity = new FileIdentity(stat.Dev, stat.Ino);
-            type = Libc.TypeOf(stat.Mode);
-            fileSystemType = FileFacts.FileSystemOf(handle, out StatfsBuffer fs) == 0 ? fs.Type : 0;
-            return true;
-        }
-        finally
-        {
-            Libc.CloseOwned(handle);
-        }
+        identity = new FileIdentity(stat.Dev, stat.Ino);
+        type = Libc.TypeOf(stat.Mode);
+        fileSystemType = FileFacts.FileSystemOf(handle, out StatfsBuffer fs) == 0 ? fs.Type : 0;
+        return true;
     }
 }

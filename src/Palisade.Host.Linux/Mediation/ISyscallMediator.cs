@@ -84,6 +84,14 @@ internal interface ISyscallMediator
     /// <summary>A descriptor is being closed (only when <see cref="SyscallFamilies.FileClose"/> is subscribed).</summary>
     void Close(in Requester requester, int fd);
 
+    /// <summary>
+    /// Where the last closes of the files guests open for writing go, when the mediator wants them reported at the release
+    /// of the open file description (see <see cref="Supervision.LastCloseWatch"/>); null (the default) when it does not.
+    /// A mediator that returns one subscribes <see cref="SyscallFamilies.FileOpen"/>, so that the supervisor opens those
+    /// files and can watch them.
+    /// </summary>
+    Supervision.ILastCloseSink? LastCloses => null;
+
     /// <summary>An execve/execveat of the image whose identity is given (see docs/security.md for the guarantee).</summary>
     int Exec(in Requester requester, in ExecCall request);
 
@@ -221,6 +229,9 @@ internal readonly ref struct OpenedFile
 
     /// <summary>The type of the opened object.</summary>
     public Palisade.Api.FileObjectType Type => Interop.Libc.TypeOf(_mode);
+
+    /// <summary>What the open did (see <see cref="Palisade.Api.FileOperation.CreateResult"/>).</summary>
+    public Palisade.Api.CreateResult Result { get; init; }
 
     /// <summary>The opened file's change stamp, taken with its identity; none when it was not (the kernel then takes it when asked).</summary>
     public Palisade.Api.FileChangeStamp ChangeStamp { get; }

@@ -24,11 +24,19 @@ internal sealed class KernelMediator : ISyscallMediator
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
         // The kernel boundary is part of the kernel: subscribed whatever the drivers registered, with no driver too.
-        Subscriptions = RequestDecoder.FamiliesOf(host.Interests) | SyscallFamilies.KernelBoundary;
+        HostInterests interests = host.Interests;
+        Subscriptions = RequestDecoder.FamiliesOf(interests) | SyscallFamilies.KernelBoundary;
 
         // A create a filter holds is opened by the supervisor's thread that serves it, as the guest's open will resolve.
         host.HeldFiles = Supervision.HeldCreates.Instance;
         _files = new FileMediator(host);
+        if ((interests & HostInterests.FileCleanup) != 0 && Supervision.LastCloseWatch.IsSupported)
+        {
+            // Cleanup at the release of the open file description (the last close, or the exit of its last holder), seen
+            // through fanotify on the files the supervisor opens for writing: no close(2) needs to leave the kernel.
+            Subscriptions = (Subscriptions & ~SyscallFamilies.FileClose) | SyscallFamilies.FileOpen;
+            LastCloses = _files;
+        }
         _processes = new ProcessMediator(host);
         _network = new NetworkMediator(host);
         Supervision.HostProtection.WatchMediation(host);
@@ -56,6 +64,8 @@ internal sealed class KernelMediator : ISyscallMediator
         _files.PathOperationCompleted(in requester, error);
 
     public void Close(in Requester requester, int fd) => _files.Close(in requester, fd);
+
+    public Supervision.ILastCloseSink? LastCloses { get; }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);

@@ -39,6 +39,9 @@ internal sealed unsafe partial class Supervisor
     private long _handled;
     private HostWatch? _guardWatch;
 
+    /// <summary>The watch of last closes, when the mediator wants them (<see cref="ISyscallMediator.LastCloses"/>) and Linux allows it.</summary>
+    private readonly LastCloseWatch? _lastCloses;
+
     // Threads that may still use the listener (the receiving one and those serving a slow notification); the last one
     // out closes it. The receiving thread leaves only when the listener hung up (no guest uses the filter any more).
     private int _serving;
@@ -54,6 +57,15 @@ internal sealed unsafe partial class Supervisor
         _onFault = onFault;
         _watch = new ReceiverWatch(ReserveReceiver, TakeOver, StillWaiting, GuestGone, AtThreadLimit);
         _boundary = (_families & SyscallFamilies.KernelBoundary) != 0 ? new Boundary.KernelBoundary(mediator) : null;
+        if (mediator.LastCloses is { } sink)
+        {
+            _lastCloses = LastCloseWatch.TryStart(sink, onFault, out int error);
+            if (_lastCloses is null)
+            {
+                onFault?.Invoke(new InvalidOperationException($"the watch of last closes could not start (errno {error}): no cleanup is reported for this guest tree"));
+            }
+        }
+
         if (mediator is KernelMediator kernel)
         {
             // The guard watches the listener this supervisor serves and the mediator it asks, until the listener closes.
@@ -167,6 +179,9 @@ internal sealed unsafe partial class Supervisor
         _guardWatch?.Dispose();
         _threads.Dispose();
         Libc.CloseOwned(_listener);
+
+        // No guest is left: every last close of theirs is queued already (Linux raises it before a process is gone).
+        _lastCloses?.Stop();
         _ended.Set();
     }
 

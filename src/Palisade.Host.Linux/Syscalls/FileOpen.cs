@@ -261,7 +261,7 @@ internal sealed unsafe partial class Supervisor
                 }
 
                 ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-                AfterOpen(n.Id, requester, in request, OpenHeld(held, thread.Authority, ref ours, creates, s), post, plan, descriptorLink, in link, guestFlags, s);
+                AfterOpen(n.Id, requester, in request, OpenHeld(held, thread.Authority, ref ours, creates, s), post, plan, descriptorLink, in link, guestFlags, CreateResult.Opened, s);
                 return;
             }
 
@@ -287,8 +287,21 @@ internal sealed unsafe partial class Supervisor
             }
 
             ours.Flags |= Libc.O_CLOEXEC | Libc.O_NOCTTY;
-            int fd = OpenOnReceiver(thread.Authority, openFrom, path, ref ours, creates, inGuestRoot, ref plan);
-            AfterOpen(n.Id, requester, in request, fd, post, plan, descriptorLink, in link, guestFlags, s);
+            int fd;
+            CreateResult result;
+            if (post && (guestFlags & (Libc.O_CREAT | Libc.O_EXCL)) == Libc.O_CREAT && (guestFlags & Libc.O_TMPFILE) != Libc.O_TMPFILE)
+            {
+                // A post callback is told whether the open created the file, which Linux does not say: learn it.
+                fd = OpenLearningCreation(thread.Authority, openFrom, path, ref ours, inGuestRoot, ref plan, out result);
+            }
+            else
+            {
+                fd = OpenOnReceiver(thread.Authority, openFrom, path, ref ours, creates, inGuestRoot, ref plan);
+                result = (guestFlags & (Libc.O_CREAT | Libc.O_EXCL)) == (Libc.O_CREAT | Libc.O_EXCL) || (guestFlags & Libc.O_TMPFILE) == Libc.O_TMPFILE
+                    ? CreateResult.Created : CreateResult.Opened;
+            }
+
+            AfterOpen(n.Id, requester, in request, fd, post, plan, descriptorLink, in link, guestFlags, result, s);
         }
         finally
         {
@@ -299,11 +312,53 @@ internal sealed unsafe partial class Supervisor
     }
 
     /// <summary>
+    /// Opens as an <c>O_CREAT</c> open without <c>O_EXCL</c> does, and learns whether it created the file (see
+    /// <see cref="FileOperation.CreateResult"/>): an exclusive create first (it succeeds only when this open makes the file),
+    /// and on <c>EEXIST</c> an open without <c>O_CREAT</c> (which cannot make it). A name that vanished in between is tried
+    /// once more; then (a dangling symbolic link, or a name that keeps coming and going) the guest's own flags are used and
+    /// the result is <see cref="CreateResult.Unknown"/>. Every error the guest's own open would get is the error returned:
+    /// an exclusive create fails as the plain one would, except on an existing name (EEXIST, which is not returned), and
+    /// the open without <c>O_CREAT</c> of an existing name fails as the plain one would, except that it can open a
+    /// directory, which <see cref="AfterOpen"/> refuses with the plain open's EISDIR. The kernel boundary's plan is
+    /// restored before each attempt, so that what one attempt settled never admits another's path.
+    /// </summary>
+    private int OpenLearningCreation(GuestAuthority guest, int baseFd, ReadOnlySpan<byte> pathWithNul, ref OpenHow how, bool inGuestRoot, ref Boundary.OpenPlan plan, out CreateResult result)
+    {
+        OpenHow asked = how;
+        Boundary.OpenPlan planned = plan;
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            (how, plan) = (asked, planned);
+            how.Flags |= Libc.O_EXCL;
+            int fd = OpenOnReceiver(guest, baseFd, pathWithNul, ref how, creates: true, inGuestRoot, ref plan);
+            if (fd != -Errno.EEXIST)
+            {
+                result = CreateResult.Created;
+                return fd;
+            }
+
+            (how, plan) = (asked, planned);
+            how.Flags &= ~(ulong)Libc.O_CREAT;
+            how.Mode = 0; // openat2 refuses a mode without O_CREAT
+            fd = OpenOnReceiver(guest, baseFd, pathWithNul, ref how, creates: false, inGuestRoot, ref plan);
+            if (fd != -Errno.ENOENT)
+            {
+                result = CreateResult.Opened;
+                return fd;
+            }
+        }
+
+        (how, plan) = (asked, planned);
+        result = CreateResult.Unknown;
+        return OpenOnReceiver(guest, baseFd, pathWithNul, ref how, creates: true, inGuestRoot, ref plan);
+    }
+
+    /// <summary>
     /// After the open (<paramref name="fd"/>, or -errno): the kernel boundary's check of what was opened when its plan
     /// asks for one, the identity for the post decision, then <see cref="FinishOpen"/>. Consumes <paramref name="fd"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void AfterOpen(ulong id, Requester requester, in OpenCall request, int fd, bool post, Boundary.OpenPlan plan, bool descriptorLink, in Boundary.DescriptorLink link, int guestFlags, Scratch s)
+    private void AfterOpen(ulong id, Requester requester, in OpenCall request, int fd, bool post, Boundary.OpenPlan plan, bool descriptorLink, in Boundary.DescriptorLink link, int guestFlags, CreateResult result, Scratch s)
     {
         if (fd < 0)
         {
@@ -328,7 +383,24 @@ internal sealed unsafe partial class Supervisor
             return;
         }
 
-        FinishOpen(id, requester, request, fd, in stat, post, s);
+        if (post)
+        {
+            bool directory = (stat.Mode & Libc.S_IFMT) == Libc.S_IFDIR;
+            if (directory && (guestFlags & Libc.O_CREAT) != 0)
+            {
+                // Only the open without O_CREAT of OpenLearningCreation opens a directory here; Linux refuses O_CREAT on one.
+                Libc.CloseOwned(fd);
+                Reply(id, Errno.EISDIR);
+                return;
+            }
+
+            if (result == CreateResult.Opened && (guestFlags & Libc.O_TRUNC) != 0 && (stat.Mode & Libc.S_IFMT) == Libc.S_IFREG)
+            {
+                result = CreateResult.Overwritten;
+            }
+        }
+
+        FinishOpen(id, requester, request, fd, in stat, post, result, s);
     }
 
     /// <summary>What the post decision of an open reads of the opened file, in one statx.</summary>
@@ -463,19 +535,38 @@ internal sealed unsafe partial class Supervisor
     /// Consumes <paramref name="fd"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in StatxBuffer stat, bool post, Scratch s)
+    private void FinishOpen(ulong id, Requester requester, in OpenCall request, int fd, in StatxBuffer stat, bool post, CreateResult result, Scratch s)
     {
         try
         {
             if (post)
             {
-                var opened = new OpenedFile(new FileIdentity(stat.Device, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat), ChangeStamps.From(in stat, fd));
+                var opened = new OpenedFile(new FileIdentity(stat.Device, stat.Ino), stat.Mode, fd, s.Proc, s.Resolved, s.Opened.Set(fd, in stat), ChangeStamps.From(in stat, fd))
+                {
+                    Result = result,
+                };
                 int decision = _mediator.PostOpen(requester, request, opened);
                 if (decision != 0)
                 {
                     Reply(id, decision);
                     return;
                 }
+            }
+
+            if (_lastCloses is not null && (request.Flags & Libc.O_ACCMODE) != Libc.O_RDONLY && WatchLastClose(fd, post ? (uint)stat.Mode : 0u))
+            {
+                // The guest's copy must hold the last reference before the guest can close it: install it, close ours,
+                // then answer (the guest waits in its call meanwhile). Otherwise a quick close by the guest would make
+                // the supervisor's own close the last one, which the watch does not report.
+                int number = Seccomp.AddFd(_listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
+                Libc.CloseOwned(fd);
+                fd = -1;
+                if (number != -Errno.ENOENT)
+                {
+                    Reply(id, number < 0 ? -number : 0, number);
+                }
+
+                return;
             }
 
             int injected = Seccomp.AddFdAndSend(_listener, id, fd, (request.Flags & Libc.O_CLOEXEC) != 0);
@@ -488,5 +579,25 @@ internal sealed unsafe partial class Supervisor
         {
             Libc.CloseOwned(fd);
         }
+    }
+
+    /// <summary>
+    /// Watches the last close of <paramref name="fd"/>, opened for writing for a guest, when it is a regular file
+    /// (<paramref name="mode"/> is its st_mode when known, else 0 and it is stated). True when it is watched.
+    /// </summary>
+    private bool WatchLastClose(int fd, uint mode)
+    {
+        if (mode == 0)
+        {
+            Stat st;
+            if (Libc.FStat(fd, &st) != 0)
+            {
+                return false;
+            }
+
+            mode = st.Mode;
+        }
+
+        return (mode & Libc.S_IFMT) == Libc.S_IFREG && _lastCloses!.Watch(fd) == 0;
     }
 }

@@ -113,6 +113,31 @@ public readonly struct OpenRequest
     public int OpenFlags { get; init; }
 }
 
+/// <summary>The last close of an open file description written through (<see cref="KernelHost.CleanupFile"/>).</summary>
+public readonly struct CleanupRequest
+{
+    /// <summary>The canonical path of the file.</summary>
+    public string Path { get; init; }
+
+    /// <summary>The file's identity.</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>The type of the file.</summary>
+    public FileObjectType Type { get; init; }
+
+    /// <summary>The statfs f_type of its file system, 0 when unknown.</summary>
+    public long FileSystemType { get; init; }
+
+    /// <summary>The guest's descriptor being closed, for crash dumps; -1 when the release is not a close the host saw (a process's exit, a watch's report).</summary>
+    public int Descriptor { get; init; }
+
+    /// <summary>
+    /// The host's own read-only descriptor of the file, open until <see cref="KernelHost.CleanupFile"/> returns, through
+    /// which a cleanup callback reads the file; -1 when the host has none (a read then returns <see cref="Status.AccessDenied"/>).
+    /// </summary>
+    public int Reader { get; init; }
+}
+
 /// <summary>The completion of an open: what the host really opened (<see cref="KernelHost.CompleteOpen"/>).</summary>
 public readonly struct OpenCompletion
 {
@@ -139,6 +164,9 @@ public readonly struct OpenCompletion
     /// file for a filter; none (the default) lets the kernel take it from <see cref="Descriptor"/> when a filter asks.
     /// </summary>
     public FileChangeStamp ChangeStamp { get; init; }
+
+    /// <summary>What the open did (created, opened or emptied the file), as the host learned it; <see cref="CreateResult.Unknown"/> when it did not.</summary>
+    public CreateResult Result { get; init; }
 }
 
 /// <summary>

@@ -324,7 +324,7 @@ public sealed class KernelHost
             return Status.Success;
         }
 
-        r.Operation = r.Operation with { IsDirectory = file.IsDirectory, FileType = file.Type };
+        r.Operation = r.Operation with { IsDirectory = file.IsDirectory, FileType = file.Type, CreateResult = file.Result };
         r.Operation.File = file.File;
         r.UseFacts(file.Facts);
         r.Operation.Status = Status.Success;
@@ -370,6 +370,12 @@ public sealed class KernelHost
             End(r.Record, s);
             r.Reset();
         }
+        else if (r.Facts is not null && r.WantsPost())
+        {
+            // A post callback sees the object the operation acted on: resolve it now, while the name still names it (after a
+            // rename or a delete it names nothing, or something else).
+            _ = r.Facts.Identity();
+        }
 
         return s;
     }
@@ -391,31 +397,56 @@ public sealed class KernelHost
         }
 
         r.Operation.Status = result;
+        if (r.Operation.Kind == FileOperationKind.Create && result.IsSuccess)
+        {
+            // mkdir, mknod, symlink: a name is made or the call fails.
+            r.Operation = r.Operation with { CreateResult = CreateResult.Created };
+        }
+
         Status s = FileCall(SystemService.CompleteFileOperation, in requester, r);
         End(r.Record, s);
         r.Reset();
         return s;
     }
 
-    /// <summary>The last close of a file that was written to (service CleanupFile): minifilters are notified.</summary>
-    /// <param name="requester">The guest thread that closes.</param>
-    /// <param name="path">The canonical path of the file.</param>
-    /// <param name="file">Its identity.</param>
-    /// <param name="descriptor">The guest's descriptor being closed (for crash dumps).</param>
-    /// <param name="type">The type of the file.</param>
-    /// <param name="fileSystemType">The statfs f_type of its file system, 0 when unknown.</param>
-    /// <returns>The status of the notification; the close itself is the guest's and happens anyway.</returns>
-    public Status CleanupFile(in Requester requester, string path, FileIdentity file, int descriptor, FileObjectType type, long fileSystemType)
+    /// <summary>
+    /// The last close of an open file description that was written through (service CleanupFile): minifilters are
+    /// notified, and may read the file through <see cref="CleanupRequest.Reader"/>. May be called from any thread.
+    /// </summary>
+    /// <param name="requester">The process that released the description (thread id 0 when the host does not know the thread).</param>
+    /// <param name="request">The file.</param>
+    /// <returns>The status of the notification; the close itself is the guest's and happened, or happens, anyway.</returns>
+    public Status CleanupFile(in Requester requester, in CleanupRequest request)
     {
-        ref ServiceFrame f = ref Frame(in requester);
-        f.Descriptor = descriptor;
-        f.File = OperationOf(in requester, FileOperationKind.Cleanup, path) with { Path = path, File = file, Offset = -1, FileType = type, FileSystemType = fileSystemType };
-        f.FilePerformer = NotificationOnly.Instance;
-        OperationRecord? record = Begin(requester.ProcessId, "cleanup", path);
-        Status s = _kernel.SystemCall(SystemService.CleanupFile, ref f);
-        End(record, s);
-        return s;
+        CleanupReader reader = t_cleanupReader ??= new CleanupReader();
+        reader.Descriptor = request.Reader;
+        try
+        {
+            ref ServiceFrame f = ref Frame(in requester);
+            f.Descriptor = request.Descriptor;
+            f.File = OperationOf(in requester, FileOperationKind.Cleanup, request.Path) with
+            {
+                Path = request.Path,
+                File = request.File,
+                Offset = -1,
+                FileType = request.Type,
+                FileSystemType = request.FileSystemType,
+            };
+            f.FilePerformer = reader;
+            OperationRecord? record = Begin(requester.ProcessId, "cleanup", request.Path);
+            Status s = _kernel.SystemCall(SystemService.CleanupFile, ref f);
+            End(record, s);
+            return s;
+        }
+        finally
+        {
+            reader.Descriptor = -1;
+        }
     }
+
+    /// <summary>This thread's performer of cleanups (a notification whose file a callback may read).</summary>
+    [ThreadStatic]
+    private static CleanupReader? t_cleanupReader;
 
     /// <summary>
     /// An image is about to run in the requester's process (service CreateProcess): process-create callbacks may deny
@@ -900,10 +931,13 @@ public sealed class KernelHost
         }
     }
 
-    /// <summary>For notifications only (cleanup): the guest performs the close itself.</summary>
-    private sealed class NotificationOnly : Io.IFileSystemPerformer
+    /// <summary>
+    /// For cleanup, a notification (the guest performs the close itself) whose file a callback reads through the host's
+    /// read-only descriptor, with pread (no offset of anyone's moves).
+    /// </summary>
+    private sealed class CleanupReader : Io.IFileSystemPerformer
     {
-        public static readonly NotificationOnly Instance = new();
+        public int Descriptor = -1;
 
         public Status Perform(ref FileOperation operation) => Status.Success;
 
@@ -914,7 +948,13 @@ public sealed class KernelHost
         public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
         {
             bytesRead = 0;
-            return Status.InvalidDeviceState;
+            if (Descriptor < 0)
+            {
+                return Status.AccessDenied;
+            }
+
+            int errno = Palisade.Interop.Libc.PRead(Descriptor, buffer, offset, out bytesRead);
+            return errno == 0 ? Status.Success : Status.Unsuccessful;
         }
     }
 }

@@ -34,6 +34,13 @@ internal sealed class FilterManager
     [ThreadStatic]
     private static Minifilter? t_postFilter;
 
+    /// <summary>The cleanup whose callbacks run on this thread, for <see cref="ReadOpened"/>, and its file.</summary>
+    [ThreadStatic]
+    private static IFileSystemPerformer? t_cleanup;
+
+    [ThreadStatic]
+    private static FileIdentity t_cleanupFile;
+
     public FilterManager(CallbackMonitor monitor, FaultPolicy faults, HoldTable holds)
     {
         _monitor = monitor;
@@ -111,12 +118,18 @@ internal sealed class FilterManager
         }
 
         IFileSystemPerformer? p = t_postCreate;
-        if (p is null || !ReferenceEquals(t_postFilter, filter) || t_postCreateFile != file)
+        if (p is not null && ReferenceEquals(t_postFilter, filter) && t_postCreateFile == file)
         {
-            return Status.InvalidDeviceState;
+            return p.ReadOpened(offset, buffer, out bytesRead);
         }
 
-        return p.ReadOpened(offset, buffer, out bytesRead);
+        // Inside a cleanup's callbacks: a filter registered for cleanup reads the file whose description was released.
+        if (t_cleanup is { } cleanup && t_cleanupFile == file && filter.Handles(FileOperationKind.Cleanup))
+        {
+            return cleanup.ReadOpened(offset, buffer, out bytesRead);
+        }
+
+        return Status.InvalidDeviceState;
     }
 
     /// <summary>
@@ -129,6 +142,10 @@ internal sealed class FilterManager
         // A filter may issue its own I/O from inside a callback (OpenFile), which dispatches again on this thread:
         // each level gets its own state.
         IoState state = IoState.Rent();
+        IFileSystemPerformer? outerCleanup = t_cleanup;
+        FileIdentity outerCleanupFile = t_cleanupFile;
+        t_cleanup = op.Kind == FileOperationKind.Cleanup ? performer : null;
+        t_cleanupFile = op.File;
         try
         {
             if (PreOperation(ref op, state, below, record))
@@ -140,6 +157,7 @@ internal sealed class FilterManager
         }
         finally
         {
+            (t_cleanup, t_cleanupFile) = (outerCleanup, outerCleanupFile);
             IoState.Return(state);
         }
     }

@@ -21,8 +21,8 @@ public sealed class KernelMediatorTests : IDisposable
         Assert.Equal(SyscallFamilies.KernelBoundary, new KernelMediator(_k.Host).Subscriptions);
     }
 
-    [Fact]
-    public void A_cleanup_minifilter_subscribes_the_close_family_beside_the_kernel_boundary()
+    [LastCloseFact]
+    public void A_cleanup_minifilter_subscribes_opens_whose_descriptions_the_supervisor_watches_not_closes()
     {
         _k.Start(c => c.Files.RegisterFilter(new FilterRegistration
         {
@@ -31,7 +31,8 @@ public sealed class KernelMediatorTests : IDisposable
             Operations = [new FileOperationRegistration { Kind = FileOperationKind.Cleanup, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
         }, out _));
 
-        Assert.Equal(SyscallFamilies.FileClose | SyscallFamilies.KernelBoundary, new KernelMediator(_k.Host).Subscriptions);
+        var mediator = new KernelMediator(_k.Host);
+        Assert.Equal((SyscallFamilies.FileOpen | SyscallFamilies.KernelBoundary, true), (mediator.Subscriptions, mediator.LastCloses is not null));
     }
 
     [Fact]
