@@ -492,7 +492,17 @@ public enum FileAccessRights
     Write = 2,
     /// <summary>Append only.</summary>
     Append = 4,
-    /// <summary>Execute the file as a program image (the open made for an exec).</summary>
+    /// <summary>
+    /// Execute the file as a program image: the create an exec makes (execve, execveat, fexecve), sent to minifilters
+    /// before the process callbacks, with <see cref="FileOperation.File"/>, <see cref="FileOperation.Path"/> and
+    /// <see cref="FileOperation.FileType"/> of the image as Linux resolves it for the guest (for a memfd,
+    /// <c>/memfd:NAME (deleted)</c>), <see cref="CreateDisposition.Open"/> and <see cref="FileOperation.OpenFlags"/> 0. A
+    /// pre callback that denies it fails the exec with the status's errno; its post callback reads exactly that image with
+    /// <see cref="IFilterManager.ReadFile(CallbackCookie, FileIdentity, long, Span{byte}, out int)"/> (the kernel opens
+    /// it for reading from its handle of the resolved file, whatever the guest may read), and may cancel the exec. The
+    /// kernel checks after the exec that the image that runs is the one decided on. A script's interpreters and the ELF
+    /// interpreter reach image-load callbacks, not minifilters.
+    /// </summary>
     Execute = 8,
 }
 

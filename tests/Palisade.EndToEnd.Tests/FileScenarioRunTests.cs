@@ -6,7 +6,7 @@ namespace Palisade.EndToEnd.Tests;
 /// <summary>
 /// The sample antivirus's file scenarios of the vendor review (issue 14) with real programs under <c>palisade run</c>: a
 /// cleanup at the release of the description a file was written through (once, with the content written, at a close or
-/// at an exit).
+/// at an exit), and the image an exec runs scanned as it is, a memfd included.
 /// </summary>
 public sealed class FileScenarioRunTests : IDisposable
 {
@@ -55,5 +55,26 @@ public sealed class FileScenarioRunTests : IDisposable
         Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}; stderr: {r.Stderr}");
         Assert.Single(Cleanups(file));
         Assert.Single(Detections(file));
+    }
+
+    [GuestFact("python3")]
+    public void A_memfd_run_by_fexecve_is_scanned_as_the_image_it_is_and_refused()
+    {
+        const string script = """
+            import os, sys
+            fd = os.memfd_create("dropped")
+            os.write(fd, b"#!/bin/sh\necho ran # MARKER\n")
+            try:
+                os.execve(fd, ["dropped"], {})
+            except PermissionError:
+                print("refused")
+            """;
+
+        ProcessResult r = RunAntivirus("python3", "-c", script.Replace("MARKER", Marker, StringComparison.Ordinal));
+
+        Assert.Equal("refused\n", r.Stdout);
+        JsonElement detection = Assert.Single(PalisadeRun.Events(_events), e => e.GetProperty("type").GetString() == "driver"
+            && e.GetProperty("kind").GetString() == "detection" && e.GetProperty("path").GetString()!.StartsWith("/memfd:dropped", StringComparison.Ordinal));
+        Assert.Contains("Test.Written.Marker", detection.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 }

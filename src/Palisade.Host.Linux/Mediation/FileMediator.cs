@@ -44,6 +44,24 @@ internal sealed class FileMediator(KernelHost host) : ILastCloseSink
         return StatusErrno.ErrnoOf(host.CompleteOpen(in requester, in completion));
     }
 
+    /// <summary>
+    /// Before an exec: the minifilters decide on the image about to run as a create with execute access (the kernel reads
+    /// it, for a post callback, through the supervisor's descriptor of the resolved file). 0 or an errno.
+    /// </summary>
+    public int Execute(in Requester requester, in ExecCall call)
+    {
+        var request = new ExecuteRequest
+        {
+            RequestedPath = call.Path.IsEmpty ? null : System.Text.Encoding.UTF8.GetString(call.Path),
+            Path = System.Text.Encoding.UTF8.GetString(call.ImagePath.IsEmpty ? call.Path : call.ImagePath),
+            File = call.Image,
+            Type = call.ImageType,
+            FileSystemType = FileFacts.FileSystemOf(call.ImageDescriptor, out StatfsBuffer fs) == 0 ? fs.Type : 0,
+            Descriptor = call.ImageDescriptor,
+        };
+        return StatusErrno.ErrnoOf(host.ExecuteFile(in requester, in request));
+    }
+
     /// <summary>Before a path operation: 0 (the supervisor performs it, then <see cref="PathOperationCompleted"/>) or an errno.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public int PathOperation(in Requester requester, in PathOperationCall call)

@@ -355,6 +355,12 @@ internal readonly ref struct ExecCall
     /// <summary>Identity of that image.</summary>
     public FileIdentity Image { get; init; }
 
+    /// <summary>The type of that image.</summary>
+    public Palisade.Api.FileObjectType ImageType { get; init; }
+
+    /// <summary>The supervisor's O_PATH descriptor of that image, valid during the call (the file an execute decision reads).</summary>
+    public int ImageDescriptor { get; init; }
+
     /// <summary>A command line given as it is (tests); empty to derive it from <see cref="Arguments"/>.</summary>
     public ReadOnlySpan<byte> CommandLine { get; init; }
 

@@ -68,7 +68,12 @@ internal sealed class KernelMediator : ISyscallMediator
     public Supervision.ILastCloseSink? LastCloses { get; }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public int Exec(in Requester requester, in ExecCall request) => _processes.Exec(in requester, in request);
+    public int Exec(in Requester requester, in ExecCall request)
+    {
+        // The minifilters first, on the file about to run (an execute create), then the process callbacks.
+        int denied = _files.Execute(in requester, in request);
+        return denied != 0 ? denied : _processes.Exec(in requester, in request);
+    }
 
     public void ExecCompleted(in Requester requester, in ExecOutcome outcome) => _processes.ExecCompleted(in requester, in outcome);
 

@@ -248,7 +248,7 @@ internal static class RequestDecoder
     /// </summary>
     private static readonly (HostInterests Interest, SyscallFamilies Families)[] FamiliesOfInterest =
     [
-        (HostInterests.FileOpen, SyscallFamilies.FileOpen | SyscallFamilies.CreateNames),
+        (HostInterests.FileOpen, SyscallFamilies.FileOpen | SyscallFamilies.CreateNames | SyscallFamilies.Exec),
         (HostInterests.FileOpenCompletion, SyscallFamilies.FileOpenPost),
         (HostInterests.PathOperations, SyscallFamilies.PathOperations),
         (HostInterests.FileCleanup, SyscallFamilies.FileClose),

@@ -140,6 +140,8 @@ internal sealed unsafe partial class Supervisor
                 Arguments = arguments,
                 EnvironmentVariables = environment,
                 WorkingDirectory = workingDirectory,
+                ImageType = Libc.TypeOf(stat.Mode),
+                ImageDescriptor = image,
                 Images = images,
             };
             int decision = _mediator.Exec(requester, request);

@@ -180,6 +180,13 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         return _stamp;
     }
 
+    /// <summary>True for an O_PATH descriptor.</summary>
+    private static bool IsPathOnly(int fd)
+    {
+        int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+        return flags >= 0 && (flags & Libc.O_PATH) != 0;
+    }
+
     /// <summary>The host performs the operation itself; the filter manager never asks this performer to.</summary>
     public Status Perform(ref FileOperation operation) => Status.NotSupported;
 
@@ -212,7 +219,12 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         if (!_readPrepared)
         {
             _readPrepared = true;
-            if (Io.InvisibleRead.IsReadable(Descriptor) && Io.InvisibleRead.WouldTouchAccessTime(Descriptor))
+            if (IsPathOnly(Descriptor))
+            {
+                // The host named the file without opening it (the image of an exec): the kernel opens it to read.
+                _quietDescriptor = Io.InvisibleRead.OpenThrough(Descriptor);
+            }
+            else if (Io.InvisibleRead.IsReadable(Descriptor) && Io.InvisibleRead.WouldTouchAccessTime(Descriptor))
             {
                 _quietDescriptor = Io.InvisibleRead.OpenWithoutAccessTime(Descriptor);
             }

@@ -113,6 +113,32 @@ public readonly struct OpenRequest
     public int OpenFlags { get; init; }
 }
 
+/// <summary>The file an exec is about to run, as the host resolved it (<see cref="KernelHost.ExecuteFile"/>).</summary>
+public readonly struct ExecuteRequest
+{
+    /// <summary>The path as the guest named it, made absolute; null for an exec of a descriptor (execveat with AT_EMPTY_PATH).</summary>
+    public string? RequestedPath { get; init; }
+
+    /// <summary>The canonical path of the resolved image (for a memfd, <c>/memfd:NAME (deleted)</c>).</summary>
+    public string Path { get; init; }
+
+    /// <summary>The image's identity.</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>The image's type.</summary>
+    public FileObjectType Type { get; init; }
+
+    /// <summary>The statfs f_type of its file system, 0 when unknown.</summary>
+    public long FileSystemType { get; init; }
+
+    /// <summary>
+    /// The host's descriptor of the resolved image (O_PATH is enough), open until <see cref="KernelHost.ExecuteFile"/>
+    /// returns: the kernel reads the image for a filter through a description it opens from it, so that what is read is
+    /// the very file resolved.
+    /// </summary>
+    public int Descriptor { get; init; }
+}
+
 /// <summary>The last close of an open file description written through (<see cref="KernelHost.CleanupFile"/>).</summary>
 public readonly struct CleanupRequest
 {

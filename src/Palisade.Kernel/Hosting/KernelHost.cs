@@ -410,6 +410,75 @@ public sealed class KernelHost
     }
 
     /// <summary>
+    /// An exec is about to run a file (services BeginFileOperation and CompleteFileOperation): minifilters see it as a
+    /// create with <see cref="FileAccessRights.Execute"/> of the resolved image, before any process-create callback (as
+    /// Windows opens an image with FILE_EXECUTE before it creates the process). A pre callback may deny it or hold it; a
+    /// post callback may read the image (<c>ReadFile</c>) and cancel it. Call it on the thread that serves the guest.
+    /// </summary>
+    /// <param name="requester">The guest thread that executes.</param>
+    /// <param name="request">The image.</param>
+    /// <returns><see cref="Status.Success"/> to let the exec go on; otherwise the verdict that denies it.</returns>
+    public Status ExecuteFile(in Requester requester, in ExecuteRequest request)
+    {
+        FileRequest r = t_spareOpen ?? new FileRequest();
+        t_spareOpen = null;
+        r.Operation = OperationOf(in requester, FileOperationKind.Create, request.RequestedPath) with
+        {
+            Path = request.Path,
+            File = request.File,
+            FileType = request.Type,
+            FileSystemType = request.FileSystemType,
+            IsDirectory = request.Type == FileObjectType.Directory,
+            Access = FileAccessRights.Execute,
+            Disposition = CreateDisposition.Open,
+        };
+
+        // A held execute is held on the image resolved: the filter reads that file through the handle of the hold.
+        r.HeldFiles = new ImageHeldFile(request.Descriptor, request.File);
+        r.UseFacts(null);
+        r.Record = Begin(requester.ProcessId, "execute", request.Path);
+        try
+        {
+            Status s = FileCall(SystemService.BeginFileOperation, in requester, r);
+            if (s.IsSuccess && r.NeedsCompletion)
+            {
+                r.Operation = r.Operation with { CreateResult = CreateResult.Opened };
+                r.Operation.Status = Status.Success;
+                r.Descriptor = request.Descriptor;
+                s = FileCall(SystemService.CompleteFileOperation, in requester, r);
+            }
+
+            End(r.Record, s);
+            return s;
+        }
+        finally
+        {
+            ReturnSpare(r);
+        }
+    }
+
+    /// <summary>
+    /// The host's part in holding an execute: the image it resolved, named by a duplicate of its descriptor and read
+    /// through a description of the kernel's own opened from it.
+    /// </summary>
+    private sealed class ImageHeldFile(int descriptor, FileIdentity file) : IHeldFileAccess
+    {
+        public int OpenHeldCreate(out int reader, out FileIdentity identity)
+        {
+            identity = file;
+            int named = Palisade.Interop.Libc.Fcntl(descriptor, Palisade.Interop.Libc.F_DUPFD_CLOEXEC, 0);
+            if (named < 0)
+            {
+                reader = -1;
+                return -Palisade.Interop.Libc.LastError;
+            }
+
+            reader = Io.InvisibleRead.OpenThrough(descriptor);
+            return named;
+        }
+    }
+
+    /// <summary>
     /// The last close of an open file description that was written through (service CleanupFile): minifilters are
     /// notified, and may read the file through <see cref="CleanupRequest.Reader"/>. May be called from any thread.
     /// </summary>

@@ -58,6 +58,18 @@ internal static unsafe class InvisibleRead
         return flags >= 0 && (flags & Libc.O_ACCMODE) != Libc.O_WRONLY && (flags & Libc.O_PATH) == 0;
     }
 
+    /// <summary>
+    /// A readable description of the kernel's own of the file behind <paramref name="fd"/> (any descriptor, O_PATH
+    /// included), opened as <see cref="OpenForReading"/> opens; fd or -errno. The caller closes it.
+    /// </summary>
+    public static int OpenThrough(int fd)
+    {
+        Span<byte> link = stackalloc byte[40];
+        int length = System.Text.Encoding.ASCII.GetBytes("/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture), link);
+        link[length] = 0;
+        return OpenForReading(link[..(length + 1)]);
+    }
+
     /// <summary>Opens <paramref name="pathWithNul"/> read-only for the kernel's own I/O: O_NOATIME where Linux allows it, never waiting on a lease or a FIFO; fd or -errno.</summary>
     public static int OpenForReading(ReadOnlySpan<byte> pathWithNul)
     {

@@ -67,9 +67,9 @@ public sealed class RequestDecoderTests
     }
 
     [Fact]
-    public void Open_interest_subscribes_the_open_family_its_post_decision_and_the_creates_of_names()
+    public void Open_interest_subscribes_the_open_family_its_post_decision_the_creates_of_names_and_exec()
     {
-        Assert.Equal(SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost | SyscallFamilies.CreateNames,
+        Assert.Equal(SyscallFamilies.FileOpen | SyscallFamilies.FileOpenPost | SyscallFamilies.CreateNames | SyscallFamilies.Exec,
             RequestDecoder.FamiliesOf(HostInterests.FileOpen | HostInterests.FileOpenCompletion));
     }
 }
