@@ -51,7 +51,14 @@ internal static unsafe class Launcher
         // The filter builder's code is compiled now, while the kernel boots, not once the families arrive.
         _ = FilterBuilder.Build(SyscallFamilies.FileOpen);
         int families;
-        if (Libc.Read(ControlFd, &families, sizeof(int)) != sizeof(int))
+        nint got;
+        do
+        {
+            got = Libc.Read(ControlFd, &families, sizeof(int));
+        }
+        while (got < 0 && Libc.LastError == Errno.EINTR);
+
+        if (got != sizeof(int))
         {
             Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }
@@ -93,7 +100,20 @@ internal static unsafe class Launcher
             return ExitCannotExecute;
         }
 
-        if (Libc.Write(ControlFd, &listener, sizeof(int)) != sizeof(int) || Libc.Read(ControlFd, &go, 1) != 1)
+        nint handed, answered;
+        do
+        {
+            handed = Libc.Write(ControlFd, &listener, sizeof(int));
+        }
+        while (handed < 0 && Libc.LastError == Errno.EINTR);
+
+        do
+        {
+            answered = handed == sizeof(int) ? Libc.Read(ControlFd, &go, 1) : 0;
+        }
+        while (answered < 0 && Libc.LastError == Errno.EINTR);
+
+        if (answered != 1)
         {
             Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }

@@ -85,6 +85,9 @@ internal sealed unsafe partial class Supervisor
     /// <summary>Notifications after which the loop counts as warm (caches filled, code jitted).</summary>
     public const int WarmUpNotifications = 64;
 
+    /// <summary>Notifications a receiving thread serves past the run's warm-up before its own allocations are counted.</summary>
+    public const int ThreadWarmUpNotifications = 8;
+
     /// <summary>The seccomp listener this supervisor serves (the guard watches it).</summary>
     internal int Listener => _listener;
 
@@ -217,7 +220,10 @@ internal sealed unsafe partial class Supervisor
 
         var scratch = new Scratch();
         SeccompNotif notification;
-        long warm = Interlocked.Read(ref _handled) >= WarmUpNotifications ? GC.GetAllocatedBytesForCurrentThread() : -1;
+        // Measured from this thread's own first notifications on (a thread that takes over receiving makes its per-thread
+        // records at its first open), and only once the run as a whole is past its warm-up.
+        long warm = -1;
+        int served = 0;
         try
         {
             while (true)
@@ -243,7 +249,7 @@ internal sealed unsafe partial class Supervisor
 
                 long ticket = _watch.Begin(notification.Id, 0, (int)notification.Pid);
                 Dispatch(in notification, scratch);
-                if (Interlocked.Increment(ref _handled) == WarmUpNotifications)
+                if (Interlocked.Increment(ref _handled) >= WarmUpNotifications && ++served == ThreadWarmUpNotifications)
                 {
                     warm = GC.GetAllocatedBytesForCurrentThread();
                 }
