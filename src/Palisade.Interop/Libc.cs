@@ -145,6 +145,32 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, void* buffer, nuint count);
 
+    /// <summary><see cref="Read"/>, asked again when a signal interrupts it before it read anything.</summary>
+    public static nint ReadRestarting(int fd, void* buffer, nuint count)
+    {
+        nint got;
+        do
+        {
+            got = Read(fd, buffer, count);
+        }
+        while (got < 0 && LastError == Errno.EINTR);
+
+        return got;
+    }
+
+    /// <summary><see cref="Write"/>, asked again when a signal interrupts it before it wrote anything.</summary>
+    public static nint WriteRestarting(int fd, void* buffer, nuint count)
+    {
+        nint put;
+        do
+        {
+            put = Write(fd, buffer, count);
+        }
+        while (put < 0 && LastError == Errno.EINTR);
+
+        return put;
+    }
+
     [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
     public static partial nint PRead(int fd, void* buffer, nuint count, long offset);
 

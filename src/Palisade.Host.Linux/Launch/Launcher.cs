@@ -51,14 +51,7 @@ internal static unsafe class Launcher
         // The filter builder's code is compiled now, while the kernel boots, not once the families arrive.
         _ = FilterBuilder.Build(SyscallFamilies.FileOpen);
         int families;
-        nint got;
-        do
-        {
-            got = Libc.Read(ControlFd, &families, sizeof(int));
-        }
-        while (got < 0 && Libc.LastError == Errno.EINTR);
-
-        if (got != sizeof(int))
+        if (Libc.ReadRestarting(ControlFd, &families, sizeof(int)) != sizeof(int))
         {
             Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }
@@ -67,8 +60,8 @@ internal static unsafe class Launcher
 
         // Bind every native call used after the filter is on, while nothing is mediated yet.
         byte go = 0;
-        _ = Libc.Write(-1, &go, 0);
-        _ = Libc.Read(-1, &go, 0);
+        _ = Libc.WriteRestarting(-1, &go, 0);
+        _ = Libc.ReadRestarting(-1, &go, 0);
         _ = Libc.Close(-1);
         _ = Libc.ExecVp(&go, argv);
         _ = Libc.Syscall(Sys.Getpid, 0, 0, 0, 0, 0, 0);
@@ -100,20 +93,7 @@ internal static unsafe class Launcher
             return ExitCannotExecute;
         }
 
-        nint handed, answered;
-        do
-        {
-            handed = Libc.Write(ControlFd, &listener, sizeof(int));
-        }
-        while (handed < 0 && Libc.LastError == Errno.EINTR);
-
-        do
-        {
-            answered = handed == sizeof(int) ? Libc.Read(ControlFd, &go, 1) : 0;
-        }
-        while (answered < 0 && Libc.LastError == Errno.EINTR);
-
-        if (answered != 1)
+        if (Libc.WriteRestarting(ControlFd, &listener, sizeof(int)) != sizeof(int) || Libc.ReadRestarting(ControlFd, &go, 1) != 1)
         {
             Libc.Syscall(Sys.ExitGroup, ExitCannotExecute, 0, 0, 0, 0, 0);
         }

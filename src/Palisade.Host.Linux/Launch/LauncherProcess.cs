@@ -59,41 +59,23 @@ internal sealed unsafe class LauncherProcess : IDisposable
     }
 
     /// <summary>Sends the families the launcher's filter traps; false when the launcher is gone.</summary>
-    internal bool SendFamilies(int families)
-    {
-        nint sent;
-        do
-        {
-            sent = Libc.Write(_control, &families, sizeof(int));
-        }
-        while (sent < 0 && Libc.LastError == Errno.EINTR);
-
-        return sent == sizeof(int);
-    }
+    internal bool SendFamilies(int families) => Libc.WriteRestarting(_control, &families, sizeof(int)) == sizeof(int);
 
     /// <summary>Reads the number the launcher's listener has in the launcher; false when it exited before handing it over.</summary>
     internal bool ReceiveListener(out int remote)
     {
         // A signal of this process (a child's end, the runtime's own) may cut the wait for the launcher short: wait on.
         int value;
-        nint got;
-        do
-        {
-            got = Libc.Read(_control, &value, sizeof(int));
-        }
-        while (got < 0 && Libc.LastError == Errno.EINTR);
-
+        bool got = Libc.ReadRestarting(_control, &value, sizeof(int)) == sizeof(int);
         remote = value;
-        return got == sizeof(int);
+        return got;
     }
 
     /// <summary>Lets the launcher execute the program.</summary>
     internal void Go()
     {
         byte go = (byte)'g';
-        while (Libc.Write(_control, &go, 1) < 0 && Libc.LastError == Errno.EINTR)
-        {
-        }
+        _ = Libc.WriteRestarting(_control, &go, 1);
     }
 
     /// <summary>
