@@ -28,6 +28,16 @@ public sealed class ProcessExitWatcherTests : IDisposable
         return report;
     }
 
+    private static void WaitUntil(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the condition never held");
+            Thread.Sleep(5);
+        }
+    }
+
     [Fact]
     public void Watch_and_claim_racing_on_one_process_never_close_a_descriptor_they_do_not_own()
     {
@@ -115,6 +125,8 @@ public sealed class ProcessExitWatcherTests : IDisposable
         // The grandchild is killed and stays a zombie: its parent became a sleep that never waits.
         Process parent = Start("sleep 60 & echo $!; exec sleep 60");
         int zombie = int.Parse(parent.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
+        // Until the shell has become the sleep it may still reap its background job itself.
+        WaitUntil(() => File.ReadAllText($"/proc/{parent.Id}/comm").Trim() == "sleep");
         ProcessExitWatcher watcher = NewWatcher();
         Assert.True(watcher.Watch(zombie));
 
