@@ -26,6 +26,24 @@ public sealed class LifetimeTests : IDisposable
     }
 
     [Fact]
+    public void A_launcher_spawned_ahead_outlives_the_end_of_another_run_under_the_subreaper()
+    {
+        // The end of a run under the subreaper kills the process's descendants outside its other live runs; a launcher
+        // spawned ahead and not yet handed over is one of those runs (once it was killed: "the launcher exited before
+        // handing over its seccomp listener", seen in CI when another test's run ended meanwhile).
+        using Launch.LauncherProcess waiting = Launch.LauncherProcess.Spawn(Guest.Launcher, "/bin/sh", ["-c", "exit 5"]);
+        using (var other = Launch.SupervisedGuest.Start(Guest.Launcher, Guest.DenyMarker(), "/bin/true", [],
+            onFault: null, Launch.SupervisedGuest.Containment.Subreaper))
+        {
+            Assert.Equal(0, other.WaitForExit());
+        }
+
+        Assert.True(Directory.Exists($"/proc/{waiting.Pid}"), "the waiting launcher was killed by the other run's end");
+        using var guest = Launch.SupervisedGuest.Start(waiting, Guest.DenyMarker());
+        Assert.Equal(5, guest.WaitForExit());
+    }
+
+    [Fact]
     public void Exit_status_passes_through()
     {
         Assert.Equal(42, _guest.Shell(Guest.DenyMarker(), "exit 42"));

@@ -55,6 +55,9 @@ internal sealed unsafe class LauncherProcess : IDisposable
             throw new InvalidOperationException($"posix_spawn of the launcher {command.Executable} failed: errno {-pid}");
         }
 
+        // A live run from now on: a run of this process that ends under the subreaper kills the descendants outside its
+        // other live runs, and a launcher not yet handed over is one of them.
+        GuestTree.Started(pid, null);
         return new LauncherProcess(pid, ours);
     }
 
@@ -100,6 +103,7 @@ internal sealed unsafe class LauncherProcess : IDisposable
             {
             }
 
+            GuestTree.Ended(_pid);
             _pid = 0;
         }
     }
