@@ -64,6 +64,7 @@ internal static unsafe partial class Libc
     public const int WNOHANG = 1;
     public const int WEXITED = 4;
     public const int WSTOPPED = 2;
+    public const int WNOWAIT = 0x01000000;
     public const int CLD_EXITED = 1;
     public const int CLD_KILLED = 2;
     public const int CLD_DUMPED = 3;

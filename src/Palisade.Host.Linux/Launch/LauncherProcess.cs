@@ -74,6 +74,17 @@ internal sealed unsafe class LauncherProcess : IDisposable
         return got;
     }
 
+    /// <summary>What became of a launcher that did not hand over its listener, for the error that says so.</summary>
+    internal string Describe(string step)
+    {
+        int error = Libc.LastError;
+        SigInfo info = default;
+        string state = Libc.WaitId(Libc.P_PID, _pid, &info, Libc.WEXITED | Libc.WNOHANG | Libc.WNOWAIT) < 0 || info.Pid == 0
+            ? "still running"
+            : info.Code == Libc.CLD_EXITED ? $"exited with {info.Status}" : $"killed by signal {info.Status}";
+        return $"The launcher {_pid} did not hand over its seccomp listener ({step} failed, errno {error}; the launcher {state}; see its standard error).";
+    }
+
     /// <summary>Lets the launcher execute the program.</summary>
     internal void Go()
     {

@@ -118,9 +118,19 @@ internal sealed unsafe class SupervisedGuest : IDisposable
         long pidfd = Libc.Syscall(Sys.PidfdOpen, pid, 0, 0, 0, 0, 0);
         try
         {
-            if (!sent || !launcher.ReceiveListener(out int remote) || pidfd < 0)
+            if (pidfd < 0)
             {
-                throw new InvalidOperationException("The launcher exited before handing over its seccomp listener (see its standard error).");
+                throw new InvalidOperationException(launcher.Describe("pidfd_open"));
+            }
+
+            if (!sent)
+            {
+                throw new InvalidOperationException(launcher.Describe("sending the families"));
+            }
+
+            if (!launcher.ReceiveListener(out int remote))
+            {
+                throw new InvalidOperationException(launcher.Describe("receiving the listener"));
             }
 
             long listener = Libc.Syscall(Sys.PidfdGetfd, pidfd, remote, 0, 0, 0, 0);
