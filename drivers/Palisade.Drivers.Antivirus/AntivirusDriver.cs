@@ -88,6 +88,7 @@ public sealed class AntivirusDriver : IDriver
         {
             Name = ScanFilterName,
             Altitude = ScanAltitude,
+            VerdictCacheCapacity = options.VerdictCache,
             Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PreCreate, PostOperation = PostCreate }],
         }, out _scanFilter);
         if (s.IsError)

@@ -15,12 +15,14 @@ internal sealed class AntivirusOptions
     public const string AsyncScanKey = "asyncScan";
     public const string HoldTimeKey = "holdTime";
     public const string OnTimeoutKey = "onTimeout";
+    public const string VerdictCacheKey = "verdictCache";
     public const long DefaultMaxScanSize = 64L * 1024 * 1024;
     public const int DefaultHoldSeconds = 30;
 
     private AntivirusOptions(bool scanOnRead, SignatureSet signatures, string? quarantine, long maxScanSize, string? scanService, bool asyncScan,
-        TimeSpan holdTime, TimeoutVerdict onTimeout)
+        TimeSpan holdTime, TimeoutVerdict onTimeout, int verdictCache)
     {
+        VerdictCache = verdictCache;
         MaxScanSize = maxScanSize;
         ScanOnRead = scanOnRead;
         Signatures = signatures;
@@ -45,6 +47,9 @@ internal sealed class AntivirusOptions
 
     /// <summary>The verdict for an open whose scan did not end in time (or whose callback faulted).</summary>
     public TimeoutVerdict OnTimeout { get; }
+
+    /// <summary>How many clean verdicts the kernel keeps for the scan filter (0: the kernel's default, 4,096).</summary>
+    public int VerdictCache { get; }
 
     /// <summary>Scan files opened for reading, not only those opened for execution. Default true.</summary>
     public bool ScanOnRead { get; }
@@ -147,7 +152,16 @@ internal sealed class AntivirusOptions
             onTimeout = verdict == "allow" ? TimeoutVerdict.Allow : TimeoutVerdict.Deny;
         }
 
-        options = new AntivirusOptions(scanOnRead, signatures, quarantine, maxScanSize, scanService, asyncScan, TimeSpan.FromSeconds(holdSeconds), onTimeout);
+        int verdictCache = 0;
+        if (parameters.TryGetValue(VerdictCacheKey, out string? cache)
+            && (!int.TryParse(cache, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out verdictCache)
+                || verdictCache is < 4 or > FilterRegistration.MaxVerdictCacheCapacity))
+        {
+            error = VerdictCacheKey + " is \"" + cache + "\"; expected a number of verdicts from 4 to " + FilterRegistration.MaxVerdictCacheCapacity.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return false;
+        }
+
+        options = new AntivirusOptions(scanOnRead, signatures, quarantine, maxScanSize, scanService, asyncScan, TimeSpan.FromSeconds(holdSeconds), onTimeout, verdictCache);
         error = null;
         return true;
     }

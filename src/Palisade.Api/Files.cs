@@ -66,7 +66,8 @@ public interface IFilterManager
     /// <param name="registration">The filter's name, altitude and callbacks.</param>
     /// <param name="cookie">On success, names the filter for <see cref="UnregisterFilter"/>, the context calls and the own-I/O methods.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when the registration is null, the name
-    /// is empty or longer than 64 characters, an operation appears twice, or an entry has neither callback;
+    /// is empty or longer than 64 characters, an operation appears twice, an entry has neither callback, or the verdict
+    /// cache capacity is negative, 1 to 3, or above <see cref="FilterRegistration.MaxVerdictCacheCapacity"/>;
     /// <see cref="Status.InvalidAltitude"/>; <see cref="Status.AltitudeCollision"/>; <see cref="Status.ObjectNameCollision"/>
     /// when the name is taken; <see cref="Status.TooManyRegistrations"/> at 64 filters.</returns>
     Status RegisterFilter(FilterRegistration registration, out CallbackCookie cookie);
@@ -119,9 +120,9 @@ public interface IFilterManager
     /// (<see cref="FileOperation.File"/> and <see cref="FileOperation.ChangeStamp"/>), both read before the content: the
     /// kernel takes the stamp before any filter can read the file, so a change made during the examination leaves the
     /// cached stamp behind and the next open examines the file again.</para>
-    /// <para><b>Bound.</b> Each filter holds at most 4096 verdicts, 4 per slot of 1024
-    /// slots chosen by the identity's hash; storing a fifth verdict in a full slot evicts the one least recently stored
-    /// or found. An evicted verdict is simply missing: the file is examined again. The verdicts go when the filter
+    /// <para><b>Bound.</b> Each filter holds at most <see cref="FilterRegistration.VerdictCacheCapacity"/> verdicts
+    /// (4,096 unless it registered another capacity), 4 per slot, the slot chosen by the identity's hash; storing a fifth
+    /// verdict in a full slot evicts the one least recently stored or found. An evicted verdict is simply missing: the file is examined again. The verdicts go when the filter
     /// unregisters. Storing and finding allocate nothing (the table is allocated at the first store).</para>
     /// <para>Each filter has its own verdicts: no filter sees or replaces another's.</para>
     /// </remarks>
@@ -826,4 +827,19 @@ public sealed class FilterRegistration
 
     /// <summary>The operations and their callbacks; each operation at most once.</summary>
     public required IReadOnlyList<FileOperationRegistration> Operations { get; init; }
+
+    /// <summary>
+    /// How many verdicts the filter's verdict cache holds (<see cref="IFilterManager.SetFileVerdict"/>): 0 (the default)
+    /// for <see cref="DefaultVerdictCacheCapacity"/>, else from 4 to <see cref="MaxVerdictCacheCapacity"/>, rounded up to
+    /// a multiple of 4 (4 verdicts per slot). The table takes 64 bytes per verdict it can hold (plus the verdict objects
+    /// the filter stores), allocated at the filter's first store: 4,096 take 256 KiB, 131,072 take 8 MiB. Size it to the
+    /// number of files the product expects to see judged again; a verdict evicted for room only costs a new examination.
+    /// </summary>
+    public int VerdictCacheCapacity { get; init; }
+
+    /// <summary>The capacity of a verdict cache when <see cref="VerdictCacheCapacity"/> is 0: 4,096 verdicts.</summary>
+    public const int DefaultVerdictCacheCapacity = 4096;
+
+    /// <summary>The largest <see cref="VerdictCacheCapacity"/>: 4,194,304 verdicts (256 MiB of table).</summary>
+    public const int MaxVerdictCacheCapacity = 4 * 1024 * 1024;
 }

@@ -135,6 +135,8 @@ public sealed class AntivirusTests : IDisposable
     [InlineData("holdTime", "0", "from 1 to 600")]
     [InlineData("holdTime", "601", "from 1 to 600")]
     [InlineData("onTimeout", "maybe", "expected allow or deny")]
+    [InlineData("verdictCache", "3", "from 4 to 4194304")]
+    [InlineData("verdictCache", "many", "from 4 to 4194304")]
     public void A_bad_holding_parameter_fails_the_load_and_says_why(string key, string value, string expected)
     {
         Assert.Equal(Status.InvalidParameter, _h.Start(new AntivirusDriver(), "antivirus", (key, value)));
@@ -148,6 +150,15 @@ public sealed class AntivirusTests : IDisposable
 
         Palisade.Kernel.Io.Minifilter scan = Assert.Single(_h.Kernel.Files.Filters.Snapshot, f => f.Name == AntivirusDriver.ScanFilterName);
         Assert.Equal((12_000L, true), (scan.Policy.HoldMilliseconds, scan.Policy.DenyOnTimeout));
+    }
+
+    [Fact]
+    public void The_verdict_cache_parameter_sizes_the_scan_filters_cache()
+    {
+        Assert.Equal(Status.Success, _h.Start(new AntivirusDriver(), "antivirus", ("verdictCache", "131072")));
+
+        Palisade.Kernel.Io.Minifilter scan = Assert.Single(_h.Kernel.Files.Filters.Snapshot, f => f.Name == AntivirusDriver.ScanFilterName);
+        Assert.Equal(131_072, scan.Verdicts.Capacity);
     }
 
     [Theory]

@@ -160,33 +160,90 @@ public sealed class VerdictCacheTests : IDisposable
     [Fact]
     public void The_cache_holds_at_most_its_capacity()
     {
-        var cache = new VerdictCache();
+        var cache = new VerdictCache(FilterRegistration.DefaultVerdictCacheCapacity);
         var stamp = new FileChangeStamp(1, 1, 1, 0);
-        for (ulong i = 1; i <= VerdictCache.Capacity * 3; i++)
+        for (ulong i = 1; i <= (ulong)cache.Capacity * 3; i++)
         {
             cache.Set(new FileIdentity(7, i), stamp, "v");
         }
 
-        Assert.True(cache.Count <= VerdictCache.Capacity);
-        Assert.Equal("v", cache.Get(new FileIdentity(7, VerdictCache.Capacity * 3), stamp));
+        Assert.Equal(FilterRegistration.DefaultVerdictCacheCapacity, cache.Capacity);
+        Assert.True(cache.Count <= cache.Capacity);
+        Assert.Equal("v", cache.Get(new FileIdentity(7, (ulong)cache.Capacity * 3), stamp));
+    }
+
+    [Fact]
+    public void A_capacity_is_rounded_up_to_whole_slots()
+    {
+        Assert.Equal(8, new VerdictCache(5).Capacity);
+        Assert.Equal(100_000, new VerdictCache(100_000).Capacity);
+    }
+
+    [Fact]
+    public void A_filter_registered_with_a_larger_capacity_keeps_that_many_more_verdicts()
+    {
+        var stamp = new FileChangeStamp(1, 1, 1, 0);
+        IDriverContext c = _k.Start(c => c.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = "large",
+            Altitude = "320000",
+            VerdictCacheCapacity = 131_072,
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
+        }, out _filter));
+        for (ulong i = 1; i <= 100_000; i++)
+        {
+            Assert.Equal(Status.Success, c.Files.SetFileVerdict(_filter, new FileIdentity(3, i), stamp, "clean"));
+        }
+
+        int kept = 0;
+        for (ulong i = 1; i <= 100_000; i++)
+        {
+            kept += c.Files.GetFileVerdict(_filter, new FileIdentity(3, i), stamp, out _) == Status.Success ? 1 : 0;
+        }
+
+        // Consecutive inodes, as a file system hands them out, spread over the slots without a collision; the default
+        // capacity would have kept 4,096.
+        Assert.Equal(100_000, kept);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(FilterRegistration.MaxVerdictCacheCapacity + 1)]
+    public void A_verdict_cache_capacity_out_of_range_is_refused(int capacity)
+    {
+        Status status = Status.Success;
+        _k.Start(c =>
+        {
+            status = c.Files.RegisterFilter(new FilterRegistration
+            {
+                Name = "bad",
+                Altitude = "320000",
+                VerdictCacheCapacity = capacity,
+                Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
+            }, out _);
+            return Status.Success;
+        });
+        Assert.Equal(Status.InvalidParameter, status);
     }
 
     [Fact]
     public void A_full_slot_evicts_its_least_recently_used_verdict()
     {
         // Five identities that share one slot of four ways.
+        var cache = new VerdictCache(FilterRegistration.DefaultVerdictCacheCapacity);
         var same = new List<FileIdentity>();
-        int slot = VerdictCache.SlotOf(new FileIdentity(9, 1));
+        int slot = VerdictCache.SlotOf(new FileIdentity(9, 1), cache.Slots);
         for (ulong i = 1; same.Count < VerdictCache.Ways + 1; i++)
         {
             var id = new FileIdentity(9, i);
-            if (VerdictCache.SlotOf(id) == slot)
+            if (VerdictCache.SlotOf(id, cache.Slots) == slot)
             {
                 same.Add(id);
             }
         }
 
-        var cache = new VerdictCache();
         var stamp = new FileChangeStamp(1, 1, 1, 0);
         for (int i = 0; i < VerdictCache.Ways; i++)
         {

@@ -68,7 +68,8 @@ internal sealed class FilterManager
     public Status Register(DriverObject? owner, FilterRegistration? r, out CallbackCookie cookie)
     {
         cookie = default;
-        if (r is null || string.IsNullOrEmpty(r.Name) || r.Name.Length > 64 || r.Operations is null || r.Operations.Count == 0)
+        if (r is null || string.IsNullOrEmpty(r.Name) || r.Name.Length > 64 || r.Operations is null || r.Operations.Count == 0
+            || !VerdictCache.IsValidCapacity(r.VerdictCacheCapacity))
         {
             return Status.InvalidParameter;
         }

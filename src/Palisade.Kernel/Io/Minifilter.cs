@@ -14,6 +14,7 @@ internal sealed class Minifilter : Registration
         : base(owner, altitude, r.Altitude)
     {
         Name = r.Name;
+        Verdicts = new VerdictCache(r.VerdictCacheCapacity == 0 ? FilterRegistration.DefaultVerdictCacheCapacity : r.VerdictCacheCapacity);
         foreach (FileOperationRegistration op in r.Operations)
         {
             Pre[(int)op.Kind] = op.PreOperation;
@@ -30,7 +31,7 @@ internal sealed class Minifilter : Registration
     public ConcurrentDictionary<FileIdentity, object> Contexts { get; } = new();
 
     /// <summary>The filter's verdicts bound to a change stamp (IFilterManager.SetFileVerdict).</summary>
-    public VerdictCache Verdicts { get; } = new();
+    public VerdictCache Verdicts { get; }
 
     public bool Handles(FileOperationKind kind) => Pre[(int)kind] is not null || Post[(int)kind] is not null;
 
