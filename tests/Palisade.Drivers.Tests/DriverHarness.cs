@@ -91,7 +91,7 @@ internal sealed class DriverHarness : IDisposable
         var frame = new ServiceFrame
         {
             ProcessId = pid,
-            File = new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), Offset = -1, RequesterProcessId = pid },
+            File = new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), RequesterProcessId = pid },
             FilePerformer = new ReleasedFile(reader),
         };
         return Kernel.SystemCall(SystemService.CleanupFile, ref frame);
@@ -284,6 +284,12 @@ internal sealed class HostFileSystem : IFileSystemPerformer
         bytesRead = 0;
         return Status.InvalidDeviceState;
     }
+
+    public Status QueryOpened(Palisade.Kernel.Processes.ProcessTable guests, out FileState state)
+    {
+        state = default;
+        return Status.InvalidDeviceState;
+    }
 }
 
 /// <summary>A cleanup's file, read through a descriptor of the harness's own, as a host's cleanup reads it.</summary>
@@ -300,4 +306,7 @@ internal sealed class ReleasedFile(SafeFileHandle reader) : IFileSystemPerformer
         bytesRead = RandomAccess.Read(reader, buffer, offset);
         return Status.Success;
     }
+
+    public Status QueryOpened(Palisade.Kernel.Processes.ProcessTable guests, out FileState state) =>
+        Palisade.Kernel.Io.FileStateQuery.Of(reader, guests, out state);
 }
