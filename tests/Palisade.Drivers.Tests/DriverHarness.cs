@@ -83,7 +83,6 @@ internal sealed class DriverHarness : IDisposable
         return s;
     }
 
-    /// <summary>Reports the last close of a file a guest wrote <paramref name="written"/> bytes to.</summary>
     /// <summary>The release of a description written through: cleanup callbacks may read the file, as under a host.</summary>
     public Status Cleanup(string path, int pid = 100)
     {
