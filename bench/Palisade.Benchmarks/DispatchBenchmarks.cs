@@ -40,6 +40,12 @@ public class DispatchBenchmarks
             bytesRead = 0;
             return Status.Success;
         }
+
+        public Status QueryOpened(Palisade.Kernel.Processes.ProcessTable guests, out FileState state)
+        {
+            state = default;
+            return Status.InvalidDeviceState;
+        }
     }
 
     private sealed class Driver(int callbacks) : IDriver

@@ -435,12 +435,24 @@ public sealed class AntivirusDriver : IDriver
         // scan reports and quarantines; the next open still scans the exact file, since the write moved its change stamp.
         IFilterManager files = _context!.Files;
         Configuration config = _config!;
+
+        // The file's state before the scan reads it: when no description anywhere is left open for writing (no writer
+        // and no writable shared mapping, which holds one), the content scanned can change only through a new change
+        // that moves this stamp, so a clean verdict is cached under it and the next open of the unchanged file is not
+        // scanned again. A file still open for writing is scanned, but its verdict is left to the next open.
+        FileChangeStamp settled = files.QueryFileState(_ioFilter, op.File, out FileState state).IsSuccess && state.Writers == WriterCheck.NoWriter
+            ? state.ChangeStamp
+            : default;
         var source = new OpenedFileSource(files, _ioFilter, op.File);
         Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsSuccess && detection is not null)
         {
             Detected(config, detection, op.Path, op.File, op.RequesterProcessId, "found after a write");
+        }
+        else if (s.IsSuccess && !settled.IsNone)
+        {
+            files.SetFileVerdict(_scanFilter, op.File, settled, config.Clean);
         }
 
         return PreOperationStatus.SuccessNoCallback;

@@ -182,6 +182,44 @@ public interface IFilterManager
     Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead);
 
     /// <summary>
+    /// Reports the state of the file an operation acts on, as it is now (in the manner of FltQueryInformationFile with
+    /// the standard and basic information, plus who has it open for writing): its identity and type, size, modification,
+    /// change and birth times, the change stamp the verdict cache takes, whether anyone on the system has it open for
+    /// writing, and how many write descriptions of it guests hold. Valid where
+    /// <see cref="ReadFile(CallbackCookie, FileIdentity, long, Span{byte}, out int)"/> is: inside this filter's post-create
+    /// callback for that operation's <see cref="FileOperation.File"/>, and inside a cleanup callback of a filter registered
+    /// for <see cref="FileOperationKind.Cleanup"/> for that cleanup's file. The file is the one Linux resolved for the
+    /// operation, reached through the kernel's descriptor of it, never reopened by its path.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Open for writing.</b> Linux does not give user space a file's count of write opens (i_writecount), but it
+    /// refuses a read lease on a file that any description, anywhere on the system, holds open for writing. The kernel asks
+    /// for one on a read-only description of its own opened through its descriptor of the file (fcntl <c>F_SETLEASE</c>
+    /// <c>F_RDLCK</c>) and releases it at once (<c>F_UNLCK</c>): refused, the file is open for writing
+    /// (<see cref="WriterCheck.Writer"/>); granted, it is not (<see cref="WriterCheck.NoWriter"/>). A process that opens the
+    /// file for writing, or truncates it, during those two system calls waits until the release (microseconds); one that
+    /// opens it with O_NONBLOCK meanwhile fails with <c>EAGAIN</c>, as it would against any lease holder. The lease-break
+    /// signal Linux sends the holder goes to SIGURG, which the kernel's process ignores. The answer is true when it is
+    /// given: a writer may open the file right after it.</para>
+    /// <para><b>Guest write descriptions.</b> <see cref="FileState.GuestWriteDescriptions"/> counts what Palisade sees: the
+    /// open file descriptions open for writing on this file held, now, by the guest processes the kernel knows (those
+    /// that made a call the kernel saw), each description once however many descriptors share it (dups, forks). A
+    /// description held by a process outside Palisade, or passed out of the guests, is counted only by the lease check.</para>
+    /// <para>The query costs system calls (a statx, an open, two fcntl, and a walk of the guests' descriptor tables): it is
+    /// made only when a filter asks, never on an ordinary open.</para>
+    /// </remarks>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The operation's <see cref="FileOperation.File"/>.</param>
+    /// <param name="state">On success, the file's state; otherwise default.</param>
+    /// <returns><see cref="Status.Success"/> (the file's facts are stated; whether the open-for-writing check could be
+    /// made is in <see cref="FileState.Writers"/>); <see cref="Status.InvalidDeviceState"/> when called outside a
+    /// post-create or cleanup callback of this filter or for another file; <see cref="Status.InvalidHandle"/> for a cookie
+    /// that names no filter of this driver; <see cref="Status.AccessDenied"/> when the kernel holds no descriptor of the
+    /// file it may use (a cleanup of a file the kernel could not open for reading); <see cref="Status.Unsuccessful"/> when
+    /// Linux could not state the file.</returns>
+    Status QueryFileState(CallbackCookie cookie, FileIdentity file, out FileState state);
+
+    /// <summary>
     /// Reads the file a held create names: the file the kernel opened for it when the create was pended (see
     /// <see cref="PendPreOperation"/>), which is the file the guest receives if the create is allowed. From any thread,
     /// while the create is held. The read is not seen by any filter and changes nothing the guest observes (it has its own
@@ -362,6 +400,84 @@ public interface IFilterManager
     /// <see cref="Status.InvalidHandle"/>; <see cref="Status.InvalidDeviceState"/> after the driver unloaded;
     /// <see cref="Status.Unsuccessful"/> for any other failure of the file system.</returns>
     Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value);
+}
+
+/// <summary>
+/// The state of a file as <see cref="IFilterManager.QueryFileState"/> found it: what statx(2) reports for the open file,
+/// and who has it open for writing.
+/// </summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning", "backup and audit")]
+public readonly struct FileState
+{
+    /// <summary>The file's identity (st_dev and st_ino of the file the kernel's descriptor names).</summary>
+    public FileIdentity File { get; init; }
+
+    /// <summary>The file's type (the file type bits of st_mode).</summary>
+    public FileObjectType Type { get; init; }
+
+    /// <summary>The size in bytes (stx_size).</summary>
+    public long Size { get; init; }
+
+    /// <summary>The modification time (stx_mtime: the last change of the content) in nanoseconds since the epoch.</summary>
+    public long ModificationTime { get; init; }
+
+    /// <summary>The change time (stx_ctime: the last change of the content or of the metadata) in nanoseconds since the epoch.</summary>
+    public long ChangeTime { get; init; }
+
+    /// <summary>The birth time (stx_btime) in nanoseconds since the epoch; 0 when the file system does not record it.</summary>
+    public long BirthTime { get; init; }
+
+    /// <summary>
+    /// The change stamp of the file now, under the rules of <see cref="FileOperation.ChangeStamp"/>: none when the file
+    /// changed so recently that a further change could leave its times as they are (see
+    /// <see cref="IFilterManager.GetFileVerdict"/>). Taken before the open-for-writing check, so a filter that caches a
+    /// verdict on the content it reads after the query passes this stamp to <see cref="IFilterManager.SetFileVerdict"/>.
+    /// </summary>
+    public FileChangeStamp ChangeStamp { get; init; }
+
+    /// <summary>
+    /// What the open-for-writing check found: <see cref="WriterCheck.Writer"/> or <see cref="WriterCheck.NoWriter"/>
+    /// when it was made, otherwise why it could not be (see <see cref="WriterCheck"/>).
+    /// </summary>
+    public WriterCheck Writers { get; init; }
+
+    /// <summary>
+    /// True when some open file description anywhere on the system (a guest's, the kernel's, a process's outside Palisade)
+    /// holds the file open for writing, as the lease check found (<see cref="Writers"/> is <see cref="WriterCheck.Writer"/>);
+    /// false when it found none, or could not check (see <see cref="Writers"/>). In a create's post callback of an open
+    /// for writing, the description being opened is already open, so this is true.
+    /// </summary>
+    public bool OpenForWriting => Writers == WriterCheck.Writer;
+
+    /// <summary>
+    /// How many distinct open file descriptions open for writing on this file the guest processes the kernel knows hold
+    /// now (see the remarks of <see cref="IFilterManager.QueryFileState"/>); -1 when the kernel could not tell two
+    /// descriptors apart (kcmp(2) refused). In a create's post callback, the description being opened is not counted: the
+    /// guest does not hold it until the create completes.
+    /// </summary>
+    public int GuestWriteDescriptions { get; init; }
+}
+
+/// <summary>What the check of whether a file is open for writing found (see <see cref="IFilterManager.QueryFileState"/>).</summary>
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum WriterCheck
+{
+    /// <summary>No check was made (a default <see cref="FileState"/>).</summary>
+    NotChecked,
+    /// <summary>No description anywhere holds the file open for writing (Linux granted the read lease).</summary>
+    NoWriter,
+    /// <summary>Some description holds the file open for writing (Linux refused the read lease with EAGAIN).</summary>
+    Writer,
+    /// <summary>The file is not a regular file: Linux gives leases on regular files only, and the kernel opens nothing
+    /// else (opening a FIFO or a device has effects of its own).</summary>
+    NotRegularFile,
+    /// <summary>Leases are disabled on this machine (<c>/proc/sys/fs/leases-enable</c> is 0).</summary>
+    LeasesDisabled,
+    /// <summary>The file's file system gives no leases (for example some network and FUSE file systems).</summary>
+    LeasesNotSupported,
+    /// <summary>The kernel may not take a lease on the file: it is not the file's owner and lacks CAP_LEASE, or it may not
+    /// open the file for reading.</summary>
+    NotPermitted,
 }
 
 /// <summary>
@@ -669,9 +785,11 @@ public struct FileOperation
     public string? AttributeName { get; init; }
 
     /// <summary>
-    /// For read and write: the file offset; for an allocation, the start of the range. For cleanup: -1, the number of
-    /// bytes written through the released description being unknown (Linux counts no bytes written per description, and
-    /// its file position is not that number: a seek, pwrite or O_APPEND write moves it otherwise).
+    /// For read and write: the file offset; for an allocation, the start of the range; 0 otherwise. A cleanup carries no
+    /// count of the bytes written through the released description: Linux keeps none per description, and its file
+    /// position is not that number (a seek, pwrite or O_APPEND write moves it otherwise). What a cleanup reports exactly is
+    /// the file as the release left it: its <see cref="ChangeStamp"/>, and its size and times through
+    /// <see cref="IFilterManager.QueryFileState"/>; a filter that kept the stamp of the file's open compares the two.
     /// </summary>
     public long Offset { get; init; }
 
@@ -707,7 +825,9 @@ public struct FileOperation
     /// <summary>
     /// The change stamp of the file the operation opened (see <see cref="FileChangeStamp"/>), taken by the kernel from the
     /// very descriptor the requester receives before any filter can read through it: in a create's post callback, and
-    /// after <see cref="IFilterManager.PendPreOperation"/> for the file a held create was opened on. None elsewhere, when
+    /// after <see cref="IFilterManager.PendPreOperation"/> for the file a held create was opened on; in a cleanup, the stamp
+    /// of the file as the release left it, taken from the kernel's own read-only description of it before any filter can
+    /// read. None elsewhere, when
     /// the file could not be stated, and when it changed within the last 20 ms (see
     /// <see cref="IFilterManager.GetFileVerdict"/>). Pass it with <see cref="File"/> to the verdict cache.
     /// </summary>

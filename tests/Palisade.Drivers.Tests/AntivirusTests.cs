@@ -90,6 +90,33 @@ public sealed class AntivirusTests : IDisposable
     }
 
     [Fact]
+    public void A_clean_file_no_one_writes_any_more_is_not_scanned_again_after_its_cleanup()
+    {
+        Start();
+        string file = _h.WriteFile("written.bin", "harmless");
+
+        Assert.Equal(Status.Success, _h.Cleanup(file));
+        Assert.Equal(Status.Success, _h.Open(file));
+
+        Assert.Equal(1, _av.ScanCount);
+    }
+
+    [Fact]
+    public void A_clean_file_still_open_for_writing_at_its_cleanup_is_scanned_again_at_its_next_open()
+    {
+        Start();
+        string file = _h.WriteFile("written.bin", "harmless");
+        using (File.Open(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            Assert.Equal(Status.Success, _h.Cleanup(file));
+        }
+
+        Assert.Equal(Status.Success, _h.Open(file));
+
+        Assert.Equal(2, _av.ScanCount);
+    }
+
+    [Fact]
     public void A_sha256_signature_detects_the_whole_file_with_that_digest()
     {
         byte[] malware = Encoding.ASCII.GetBytes("not really malware, but listed by digest");

@@ -83,7 +83,6 @@ internal sealed class DriverHarness : IDisposable
         return s;
     }
 
-    /// <summary>Reports the last close of a file a guest wrote <paramref name="written"/> bytes to.</summary>
     /// <summary>The release of a description written through: cleanup callbacks may read the file, as under a host.</summary>
     public Status Cleanup(string path, int pid = 100)
     {
@@ -91,7 +90,7 @@ internal sealed class DriverHarness : IDisposable
         var frame = new ServiceFrame
         {
             ProcessId = pid,
-            File = new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), Offset = -1, RequesterProcessId = pid },
+            File = new FileOperation { Kind = FileOperationKind.Cleanup, Path = path, File = IdentityOf(path), RequesterProcessId = pid },
             FilePerformer = new ReleasedFile(reader),
         };
         return Kernel.SystemCall(SystemService.CleanupFile, ref frame);
@@ -284,6 +283,12 @@ internal sealed class HostFileSystem : IFileSystemPerformer
         bytesRead = 0;
         return Status.InvalidDeviceState;
     }
+
+    public Status QueryOpened(Palisade.Kernel.Processes.ProcessTable guests, out FileState state)
+    {
+        state = default;
+        return Status.InvalidDeviceState;
+    }
 }
 
 /// <summary>A cleanup's file, read through a descriptor of the harness's own, as a host's cleanup reads it.</summary>
@@ -300,4 +305,7 @@ internal sealed class ReleasedFile(SafeFileHandle reader) : IFileSystemPerformer
         bytesRead = RandomAccess.Read(reader, buffer, offset);
         return Status.Success;
     }
+
+    public Status QueryOpened(Palisade.Kernel.Processes.ProcessTable guests, out FileState state) =>
+        Palisade.Kernel.Io.FileStateQuery.Of(reader, guests, out state);
 }

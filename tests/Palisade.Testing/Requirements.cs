@@ -48,6 +48,12 @@ internal static class Requirements
         return group >= 0 ? null : "needs a privileged fanotify group (CAP_SYS_ADMIN) to see the last close of a file description (errno " + -group + ")";
     }
 
+    /// <summary>Why a file's writers cannot be checked with a read lease (leases disabled: /proc/sys/fs/leases-enable is 0), or null.</summary>
+    public static string? LeasesMissing() =>
+        File.Exists("/proc/sys/fs/leases-enable") && File.ReadAllText("/proc/sys/fs/leases-enable").Trim() == "0"
+            ? "needs file leases (/proc/sys/fs/leases-enable is 0) to check whether a file is open for writing"
+            : null;
+
     private static bool InPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Any(dir => File.Exists(Path.Combine(dir, name)));
@@ -140,5 +146,28 @@ internal sealed class LastCloseFactAttribute : FactAttribute
     public LastCloseFactAttribute(params string[] programs)
     {
         Skip = Requirements.GuestMissing() ?? Requirements.FanotifyMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that runs a guest whose files' state is queried (last closes through fanotify, writers through a read
+/// lease): skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class FileStateFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public FileStateFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.GuestMissing() ?? Requirements.FanotifyMissing() ?? Requirements.LeasesMissing() ?? Requirements.ProgramMissing(programs);
+    }
+}
+
+/// <summary>A fact that takes file leases and may need programs: skipped with the reason otherwise.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+internal sealed class LeaseFactAttribute : FactAttribute
+{
+    /// <param name="programs">Programs the test runs: absolute paths, or names looked up in PATH.</param>
+    public LeaseFactAttribute(params string[] programs)
+    {
+        Skip = Requirements.LeasesMissing() ?? Requirements.ProgramMissing(programs);
     }
 }

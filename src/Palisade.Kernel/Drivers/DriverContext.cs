@@ -631,6 +631,13 @@ internal sealed class DriverContext : IDriverContext
             return f is null ? Status.InvalidHandle : Io.FilterManager.ReadOpened(f, file, offset, buffer, out bytesRead);
         }
 
+        public Status QueryFileState(CallbackCookie cookie, FileIdentity file, out FileState state)
+        {
+            state = default;
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            return f is null ? Status.InvalidHandle : Io.FilterManager.QueryOpened(f, file, c._kernel.ProcessTable, out state);
+        }
+
         public Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead)
         {
             bytesRead = 0;

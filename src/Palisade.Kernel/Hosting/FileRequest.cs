@@ -195,6 +195,13 @@ internal sealed class FileRequest : IFileSystemPerformer, IFileObjectSource
         // The host closes its descriptor when the completion denies.
     }
 
+    /// <summary>The state of the opened file, through the descriptor the guest receives (its stamp taken first, as for a read).</summary>
+    public Status QueryOpened(Processes.ProcessTable guests, out FileState state)
+    {
+        TakeStamp();
+        return Io.FileStateQuery.Of(Descriptor, guests, out state);
+    }
+
     /// <summary>
     /// Reads the opened file for a filter without the guest seeing it: through the guest's own description with pread
     /// (its offset does not move), or through a description of the kernel's own opened with O_NOATIME when the read

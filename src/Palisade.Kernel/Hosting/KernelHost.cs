@@ -497,7 +497,7 @@ public sealed class KernelHost
             {
                 Path = request.Path,
                 File = request.File,
-                Offset = -1,
+                ChangeStamp = Palisade.Interop.ChangeStamps.Of(request.Reader),
                 FileType = request.Type,
                 FileSystemType = request.FileSystemType,
             };
@@ -1013,6 +1013,8 @@ public sealed class KernelHost
         public void CancelCreate(ref FileOperation operation)
         {
         }
+
+        public Status QueryOpened(Processes.ProcessTable guests, out FileState state) => Io.FileStateQuery.Of(Descriptor, guests, out state);
 
         public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
         {

@@ -118,19 +118,32 @@ internal sealed class FilterManager
             return Status.InvalidParameter;
         }
 
+        IFileSystemPerformer? p = OpenedFor(filter, file);
+        return p is null ? Status.InvalidDeviceState : p.ReadOpened(offset, buffer, out bytesRead);
+    }
+
+    /// <summary>The state of the file <see cref="ReadOpened"/> would read (see <see cref="FileStateQuery"/>).</summary>
+    public static Status QueryOpened(Minifilter filter, FileIdentity file, Processes.ProcessTable guests, out FileState state)
+    {
+        state = default;
+        IFileSystemPerformer? p = OpenedFor(filter, file);
+        return p is null ? Status.InvalidDeviceState : p.QueryOpened(guests, out state);
+    }
+
+    /// <summary>
+    /// The performer whose file <paramref name="filter"/> may read on this thread: the create whose post callback of that
+    /// filter runs, or the cleanup whose callbacks run (for a filter registered for cleanup); null otherwise.
+    /// </summary>
+    private static IFileSystemPerformer? OpenedFor(Minifilter filter, FileIdentity file)
+    {
         IFileSystemPerformer? p = t_postCreate;
         if (p is not null && ReferenceEquals(t_postFilter, filter) && t_postCreateFile == file)
         {
-            return p.ReadOpened(offset, buffer, out bytesRead);
+            return p;
         }
 
         // Inside a cleanup's callbacks: a filter registered for cleanup reads the file whose description was released.
-        if (t_cleanup is { } cleanup && t_cleanupFile == file && filter.Handles(FileOperationKind.Cleanup))
-        {
-            return cleanup.ReadOpened(offset, buffer, out bytesRead);
-        }
-
-        return Status.InvalidDeviceState;
+        return t_cleanup is { } cleanup && t_cleanupFile == file && filter.Handles(FileOperationKind.Cleanup) ? cleanup : null;
     }
 
     /// <summary>

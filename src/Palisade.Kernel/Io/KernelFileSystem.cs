@@ -133,6 +133,8 @@ internal sealed class KernelFileSystem : IFileSystemPerformer
         }
     }
 
+    public Status QueryOpened(Processes.ProcessTable guests, out FileState state) => FileStateQuery.Of(Opened, guests, out state);
+
     public Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead)
     {
         bytesRead = 0;

@@ -93,4 +93,7 @@ internal interface IFileSystemPerformer
 
     /// <summary>Reads from the file a create opened (for a filter's post-create scan); returns the status.</summary>
     Status ReadOpened(long offset, Span<byte> buffer, out int bytesRead);
+
+    /// <summary>The state of the file a create opened, or a cleanup released (see <see cref="FileStateQuery"/>).</summary>
+    Status QueryOpened(Processes.ProcessTable guests, out FileState state);
 }
