@@ -99,23 +99,27 @@ public sealed class NetworkTests : IDisposable
     [Fact]
     public void An_accept_denied_for_one_peer_resets_it_and_the_guest_gets_the_next_with_its_address()
     {
+        // Fixed client ports (the decision is on the peer's port), above Linux's ephemeral range (32768-60999) so that no
+        // other socket can be given them; SO_REUSEADDR lets a run bind them while an earlier run's connection on the same
+        // address waits in TIME_WAIT.
         var mediator = new RecordingMediator(SyscallFamilies.Network)
         {
             MediateAccept = true,
-            DenyNetwork = (op, _, remote) => op == NetworkOperation.Accept && remote == 47125,
+            DenyNetwork = (op, _, remote) => op == NetworkOperation.Accept && remote == 61125,
         };
 
         int status = _guest.Shell(mediator, Python(
             "import os\nsrv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4); port = srv.getsockname()[1]\n"
-            + "denied = socket.socket(); denied.bind(('127.0.0.2', 47125)); denied.connect(('127.0.0.1', port))\n"
-            + "allowed = socket.socket(); allowed.bind(('127.0.0.3', 47126)); allowed.connect(('127.0.0.1', port))\n"
+            + "def client(address):\n    c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); c.bind(address); c.connect(('127.0.0.1', port)); return c\n"
+            + "denied = client(('127.0.0.2', 61125))\n"
+            + "allowed = client(('127.0.0.3', 61126))\n"
             + "conn, peer = srv.accept()\n"
             + "denied.settimeout(5)\ntry:\n    denied.recv(1); reset = 'no'\nexcept ConnectionResetError:\n    reset = 'reset'\n"
             + "print(peer[0], peer[1], reset, os.get_inheritable(conn.fileno()), conn.getpeername() == allowed.getsockname())"));
 
         Assert.Equal(0, status);
-        Assert.Equal("127.0.0.3 47126 reset False True", Output());
-        Assert.Contains(mediator.Events, e => e.StartsWith("flow Accept local=", StringComparison.Ordinal) && e.EndsWith("remote=47126", StringComparison.Ordinal));
+        Assert.Equal("127.0.0.3 61126 reset False True", Output());
+        Assert.Contains(mediator.Events, e => e.StartsWith("flow Accept local=", StringComparison.Ordinal) && e.EndsWith("remote=61126", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -135,9 +139,9 @@ public sealed class NetworkTests : IDisposable
     [Fact]
     public void Bind_decision_sees_the_requested_port_and_a_denied_bind_fails()
     {
-        var mediator = new RecordingMediator(SyscallFamilies.Network) { DenyNetwork = (op, local, _) => op == NetworkOperation.Bind && local == 47123 };
+        var mediator = new RecordingMediator(SyscallFamilies.Network) { DenyNetwork = (op, local, _) => op == NetworkOperation.Bind && local == 61123 };
 
-        int status = _guest.Shell(mediator, Python("s = socket.socket()\ntry:\n    s.bind(('127.0.0.1', 47123)); print('bound')\nexcept OSError as e:\n    print(e.errno)"));
+        int status = _guest.Shell(mediator, Python("s = socket.socket()\ntry:\n    s.bind(('127.0.0.1', 61123)); print('bound')\nexcept OSError as e:\n    print(e.errno)"));
 
         Assert.Equal(0, status);
         Assert.Equal("13", Output());
