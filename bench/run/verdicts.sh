@@ -34,7 +34,7 @@ for c in "${capacities[@]}"; do
   marker="verdicts-$c-$$"
   rm -f "$work/ready" "$work/done" "$work/times"
   "$root/palisade" run --driver antivirus --param "antivirus.verdictCache=$c" -- sh -c '
-    work=$2
+    work=$1
     t0=$(date +%s.%N); find "$work/files" -type f -exec cat {} + > /dev/null
     t1=$(date +%s.%N); find "$work/files" -type f -exec cat {} + > /dev/null
     t2=$(date +%s.%N)
