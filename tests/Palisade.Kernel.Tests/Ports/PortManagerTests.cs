@@ -463,8 +463,10 @@ public sealed class PortManagerTests : IDisposable
     {
         var seen = new ConcurrentBag<int>();
         IDriverContext c = _k.Start(ctx => ctx.Files.RegisterFilter(Filter(seen), out _));
-        using var child = System.Diagnostics.Process.Start("/bin/true")!;
+        // A child that lives until it is ended (a /bin/true could end, and be reaped, before the exclusion is asked for).
+        using var child = System.Diagnostics.Process.Start("/bin/sleep", "600")!;
         Assert.Equal(Status.Success, c.Ports.ExcludeProcess(child.Id));
+        child.Kill();
         Assert.True(child.WaitForExit(30_000));
         string file = Path.Combine(_k.Home, "f");
         File.WriteAllText(file, "x");
