@@ -1,6 +1,7 @@
-// One end of the socket between the kernel and a driver host, the same code on both sides. A reader thread receives
-// every record and hands it to the conversation it belongs to: a thread of this side waiting in a call on it, or, for a
-// call that starts a conversation of the other side, a worker thread of this side that serves it. A thread that calls
+// One end of the socket between the kernel and a driver host, the same code on both sides. Receiving threads take every
+// record and hand it to the conversation it belongs to: a thread of this side waiting in a call on it; a call that starts
+// a conversation of the other side is served by the thread that received it, which leaves receiving to the others
+// meanwhile (starting one when none is left). A thread that calls
 // while it serves a call of the other side calls on that same conversation, so the other side's answer reaches the
 // thread that waits for it and its nested calls are served on the thread that made the outer one.
 //
@@ -149,10 +150,9 @@ internal sealed class IsolationChannel : IDisposable
     private readonly Stack<Conversation> _free = new();
     private readonly Stack<Conversation> _freeRemote = new();
     private readonly ConcurrentDictionary<uint, Conversation> _remote = new();
-    private readonly Queue<Conversation> _fresh = new();
     private Conversation?[] _local = new Conversation?[16];
     private int _localCount;
-    private int _idleWorkers;
+    private int _receiving;
     private volatile string? _failure;
     private Action<string>? _onFailure;
 
@@ -177,6 +177,7 @@ internal sealed class IsolationChannel : IDisposable
     public void Start(Action<string>? onFailure)
     {
         _onFailure = onFailure;
+        _receiving = 1;
         _reader.Start();
     }
 
@@ -378,7 +379,7 @@ internal sealed class IsolationChannel : IDisposable
                 fresh.Id = id;
                 _remote[id] = fresh;
                 fresh.Deliver(record);
-                Dispatch(fresh);
+                Serve(fresh);
             }
             else
             {
@@ -388,57 +389,34 @@ internal sealed class IsolationChannel : IDisposable
         }
     }
 
-    /// <summary>Hands a conversation the other side started to a worker thread: an idle one, or a new one.</summary>
-    private void Dispatch(Conversation c)
+    /// <summary>
+    /// Serves a conversation the other side started on this receiving thread, which leaves receiving to the others (a new
+    /// one when no other receives), and receives again once it is done: a callback costs no hand-over between threads.
+    /// </summary>
+    private void Serve(Conversation c)
     {
+        if (Interlocked.Decrement(ref _receiving) == 0)
+        {
+            Interlocked.Increment(ref _receiving);
+            new Thread(Read) { IsBackground = true, Name = _reader.Name }.Start();
+        }
+
+        _ = c.WaitForRecord(0);
+        c.Depth = 1;
+        c.Outer = t_innermost;
+        t_innermost = c;
+        ReadOnlySpan<byte> record = c.Received.AsSpan(0, c.ReceivedLength);
+        _ = IsolationRecord.TryParseHeader(record, out _, out _, out IsolationOp op);
+        Serve(c, op, record);
+        t_innermost = c.Outer;
+        c.Outer = null;
+        c.Depth = 0;
         lock (_sync)
         {
-            if (_idleWorkers > 0)
-            {
-                _idleWorkers--;
-                _fresh.Enqueue(c);
-                Monitor.Pulse(_sync);
-                return;
-            }
+            _freeRemote.Push(c);
         }
 
-        new Thread(() => Work(c)) { IsBackground = true, Name = "palisade-isolation-worker" }.Start();
-    }
-
-    private void Work(Conversation? c)
-    {
-        while (c is not null)
-        {
-            _ = c.WaitForRecord(0);
-            c.Depth = 1;
-            c.Outer = t_innermost;
-            t_innermost = c;
-            ReadOnlySpan<byte> record = c.Received.AsSpan(0, c.ReceivedLength);
-            _ = IsolationRecord.TryParseHeader(record, out _, out _, out IsolationOp op);
-            Serve(c, op, record);
-            t_innermost = c.Outer;
-            c.Outer = null;
-            c.Depth = 0;
-            lock (_sync)
-            {
-                _freeRemote.Push(c);
-                c = null;
-                _idleWorkers++;
-                while (_fresh.Count == 0 && _failure is null)
-                {
-                    Monitor.Wait(_sync);
-                }
-
-                if (_fresh.Count > 0)
-                {
-                    c = _fresh.Dequeue();
-                }
-                else
-                {
-                    _idleWorkers--;
-                }
-            }
-        }
+        Interlocked.Increment(ref _receiving);
     }
 
     /// <summary>Marks the channel failed (once), closes the socket and wakes every waiting thread.</summary>
@@ -454,7 +432,6 @@ internal sealed class IsolationChannel : IDisposable
 
             _failure = why;
             tell = _onFailure;
-            Monitor.PulseAll(_sync);
         }
 
         try
