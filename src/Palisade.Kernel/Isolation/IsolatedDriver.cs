@@ -223,6 +223,8 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         _ = Interop.Spawn.SigFillSet(all);
         _ = Interop.Spawn.SigDelSet(all, Libc.SIGKILL);
         _ = Interop.Spawn.SigDelSet(all, 19 /* SIGSTOP */);
+        byte* devNull = stackalloc byte[10];
+        "/dev/null\0"u8.CopyTo(new Span<byte>(devNull, 10));
         int source = socket == SocketFd ? Libc.Fcntl(socket, Libc.F_DUPFD_CLOEXEC, 10) : socket;
         byte** args = Interop.Spawn.AllocStrings(argv);
         byte** environment = Interop.Spawn.AllocStrings([Environment]);
@@ -230,6 +232,11 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         {
             _ = Interop.Spawn.FileActionsInit(actions);
             _ = Interop.Spawn.FileActionsAddDup2(actions, source, SocketFd);
+
+            // The guest's terminal is not the driver's: no input from it, no output into the guest's; standard error stays
+            // the kernel's, for the host's own last words (a runtime failure).
+            _ = SpawnOpen(actions, 0, devNull, 0 /* O_RDONLY */, 0);
+            _ = SpawnOpen(actions, 1, devNull, 1 /* O_WRONLY */, 0);
 
             // Nothing else of the kernel's crosses: every descriptor above the socket is closed in the child before exec.
             _ = SpawnCloseFrom(actions, SocketFd + 1);
@@ -256,6 +263,9 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
             }
         }
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
+    private static extern int SpawnOpen(void* actions, int fd, byte* path, int flags, int mode);
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
     private static extern int SpawnCloseFrom(void* actions, int from);
