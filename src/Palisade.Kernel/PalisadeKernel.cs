@@ -374,6 +374,44 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         return s;
     }
 
+    /// <summary>
+    /// Loads a driver package to run isolated (docs/security.md, "The isolated mode"): the kernel verifies it as
+    /// <see cref="LoadDriverPackage"/> does but loads none of its code; a driver host process started with
+    /// <paramref name="host"/> loads and runs it, and reaches the kernel through one socket.
+    /// </summary>
+    public Status LoadIsolatedDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, Isolation.DriverHostCommand host,
+        out DriverObject? record, out string message)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        record = null;
+        var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
+        DriverLoadResult result = loader.Verify(packageDirectory, out VerifiedPackage? verified);
+        if (!result.IsLoaded || verified is null)
+        {
+            message = result.Message;
+            return result.Status;
+        }
+
+        foreach ((Palisade.Api.FileIdentity identity, bool isFolder) in verified.PackageObjects)
+        {
+            KernelFiles.Add(identity, isFolder ? KernelFileKind.Folder : KernelFileKind.File);
+        }
+
+        DriverManifest m = verified.Manifest;
+        string directory = verified.Package.Directory;
+        record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), Path.Combine(directory, m.Assembly), Convert.ToHexStringLower(verified.MainSha256));
+        var isolated = new Isolation.IsolatedDriver(this, directory, host);
+        Status s = StartDriver(record, isolated, overrides);
+        message = s.IsSuccess ? "loaded isolated" : "the driver's Load returned " + s + (isolated.Failure is { } why ? " (its driver host: " + why + ")" : "");
+        if (s.IsError)
+        {
+            isolated.Unload();
+            record = null;
+        }
+
+        return s;
+    }
+
     /// <summary>Calls the driver's Unload (contained), removes whatever it left registered, and unlists it.</summary>
     public Status StopDriver(DriverObject driver)
     {

@@ -11,7 +11,7 @@ using Palisade.Kernel.Registry;
 namespace Palisade.Cli.Commands;
 
 /// <summary>
-/// <c>palisade run [--driver NAME|PATH]... [--param NAME.KEY=VALUE]... [--events FILE|-] [--events-policy drop|block] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
+/// <c>palisade run [--driver NAME|PATH]... [--isolated] [--param NAME.KEY=VALUE]... [--events FILE|-] [--events-policy drop|block] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
 /// boots the kernel, loads and verifies the drivers, and runs PROGRAM and its whole process tree under it.
 /// </summary>
 internal static class RunCommand
@@ -24,15 +24,16 @@ internal static class RunCommand
     public static Command Create()
     {
         var drivers = new Option<string[]>("--driver") { Description = "A driver package folder, or the name of a sample driver (antivirus, firewall, appcontrol, selfprotect). Repeatable.", AllowMultipleArgumentsPerToken = false };
+        var isolated = new Option<bool>("--isolated") { Description = "Run each driver in a driver host process of its own, reaching the kernel only through the API (docs/security.md, the isolated mode). Opt-in while not every API area is proxied: file filters, the verdict cache, process create, image load, security center, parameters and events are; the others answer NotSupported." };
         var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; wins over the registry's Services\\NAME\\Parameters for the whole run (other values follow the registry, also while the run goes on). Repeatable." };
         var events = new Option<string?>("--events") { Description = "Write one JSON object per line (docs/events.md) for every mediated operation and driver event to FILE, or to standard error with '-'." };
         var eventsPolicy = new Option<string>("--events-policy") { Description = "When the events reader is slower than the kernel: drop (default: lines are dropped, counted and reported as gaps) or block (guest operations wait for room; nothing is lost).", DefaultValueFactory = _ => "drop" };
         var flavor = new Option<string>("--flavor") { Description = "protected (default) or compat (no guard, unsigned drivers; announced at start).", DefaultValueFactory = _ => "protected" };
         var home = new Option<string?>("--home") { Description = "The kernel's state folder (default $PALISADE_HOME or ~/.palisade)." };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
-        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, parameters, events, eventsPolicy, flavor, home, program };
+        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, isolated, parameters, events, eventsPolicy, flavor, home, program };
         run.SetAction(parse => Run(
-            parse.GetValue(drivers) ?? [], parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(eventsPolicy)!,
+            parse.GetValue(drivers) ?? [], parse.GetValue(isolated), parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(eventsPolicy)!,
             parse.GetValue(flavor)!, parse.GetValue(home), parse.GetValue(program)!));
         return run;
     }
@@ -68,7 +69,7 @@ internal static class RunCommand
     /// </summary>
     private static void StopGuests() => GuestTree.StopAll();
 
-    private static int Run(string[] driverArgs, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
+    private static int Run(string[] driverArgs, bool isolated, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
     {
         if (!Enum.TryParse(flavorText, ignoreCase: true, out KernelFlavor flavor) || !Enum.IsDefined(flavor))
         {
@@ -155,7 +156,10 @@ internal static class RunCommand
 
             // The kernel reads the driver's Parameters key itself, and keeps following it; --param values win over it.
             string name = Path.GetFileName(dir.TrimEnd('/'));
-            Status s = kernel.LoadDriverPackage(dir, overrides.GetValueOrDefault(name) ?? NoOverrides, out DriverObject? record, out string message);
+            IReadOnlyDictionary<string, string> given = overrides.GetValueOrDefault(name) ?? NoOverrides;
+            Status s = isolated
+                ? kernel.LoadIsolatedDriverPackage(dir, given, HiddenVerbs.DriverHostCommand(), out DriverObject? record, out string message)
+                : kernel.LoadDriverPackage(dir, given, out record, out message);
             if (s.IsError)
             {
                 Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");

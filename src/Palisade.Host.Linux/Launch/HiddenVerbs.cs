@@ -5,13 +5,21 @@ using Palisade.Host.Linux.Filtering;
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
-/// The CLI's hidden verbs owned by the host: <c>__launch</c> (the launcher, see <see cref="Launcher"/>) and
+/// The CLI's hidden verbs owned by the host: <c>__launch</c> (the launcher, see <see cref="Launcher"/>),
+/// <c>__driverhost</c> (an isolated driver's process, see <see cref="DriverHostProcess"/>) and
 /// <c>__supervise [--deny MARKER] -- PROGRAM [ARGS...]</c>, which runs a program under the supervisor with
 /// <see cref="MarkerPolicyMediator"/> on file opens (post decision included): the benchmark entry point
 /// until <c>palisade run</c> wires the kernel.
 /// </summary>
 internal static class HiddenVerbs
 {
+    /// <summary>The command that starts a driver host: this executable, as it was started.</summary>
+    public static Palisade.Kernel.Isolation.DriverHostCommand DriverHostCommand()
+    {
+        LaunchCommand self = LaunchCommand.OfCurrentProcess();
+        return new Palisade.Kernel.Isolation.DriverHostCommand(self.Executable, self.PrefixArguments);
+    }
+
     /// <summary>The supervise verb.</summary>
     public const string Supervise = "__supervise";
 
@@ -28,6 +36,12 @@ internal static class HiddenVerbs
         if (args[0] == Launcher.Verb)
         {
             exitCode = Launcher.Run(args);
+            return true;
+        }
+
+        if (args[0] == Palisade.Kernel.Isolation.DriverHostEntry.Verb)
+        {
+            exitCode = DriverHostProcess.Run(args);
             return true;
         }
 

@@ -44,10 +44,56 @@ internal sealed class DriverLoader
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="driver">The loaded driver, or null when refused.</param>
     /// <returns>The outcome: <see cref="DriverLoadResult.IsLoaded"/>, or the refusal with its status and message.</returns>
-    public DriverLoadResult Load(string packageDirectory, out LoadedPackage? driver)
+    public DriverLoadResult Load(string packageDirectory, out LoadedPackage? driver) => Load(packageDirectory, beforeCode: null, out driver);
+
+    /// <summary>
+    /// As <see cref="Load(string, out LoadedPackage?)"/>; <paramref name="beforeCode"/>, when given, runs after every check
+    /// passed and before any code of the package loads (a driver host gives up its privileges there, having read the
+    /// package and the trust store with them).
+    /// </summary>
+    public DriverLoadResult Load(string packageDirectory, Action? beforeCode, out LoadedPackage? driver)
+    {
+        driver = null;
+        DriverLoadResult? refusal = Check(packageDirectory, out VerifiedPackage? verified);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        (DriverPackage package, DriverManifest manifest, SignatureVerification signature, Dictionary<string, PackageFile> assemblies) =
+            (verified!.Package, verified.Manifest, verified.Signature, verified.Assemblies);
+        beforeCode?.Invoke();
+        var context = new DriverLoadContext(manifest.Name, package, assemblies);
+        refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
+        if (refusal is not null)
+        {
+            context.Unload();
+            return refusal;
+        }
+
+        byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
+        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!)
+        {
+            PackageObjects = verified.PackageObjects,
+        };
+        return new DriverLoadResult(Status.Success, DriverLoadRefusal.None, "loaded " + verified.Describe(Flavor));
+    }
+
+    /// <summary>
+    /// Every check of <see cref="Load(string, out LoadedPackage?)"/> (package, signature, manifest, API version, assemblies'
+    /// metadata, the driver verifier in the protected flavor) without loading any of the package's code: what the kernel
+    /// does for a driver that runs isolated, whose host then loads it.
+    /// </summary>
+    public DriverLoadResult Verify(string packageDirectory, out VerifiedPackage? verified)
+    {
+        DriverLoadResult? refusal = Check(packageDirectory, out verified);
+        return refusal ?? new DriverLoadResult(Status.Success, DriverLoadRefusal.None, "verified " + verified!.Describe(Flavor));
+    }
+
+    private DriverLoadResult? Check(string packageDirectory, out VerifiedPackage? verified)
     {
         ArgumentNullException.ThrowIfNull(packageDirectory);
-        driver = null;
+        verified = null;
         if (!DriverPackage.TryRead(packageDirectory, out DriverPackage? package, out string? error))
         {
             return DriverLoadResult.Refused(DriverLoadRefusal.PackageUnreadable, error);
@@ -82,9 +128,9 @@ internal sealed class DriverLoader
             return refusal;
         }
 
-        // Every driver runs inside the kernel process, so in the protected flavor every package passes the verifier
-        // before any of its code loads. There is no switch that skips it; only the compat flavor, which also accepts
-        // unsigned drivers and runs without the guard, does not verify.
+        // In the protected flavor every package passes the verifier before any of its code loads, in the kernel or in a
+        // driver host. There is no switch that skips it; only the compat flavor, which also accepts unsigned drivers and
+        // runs without the guard, does not verify.
         if (Flavor == KernelFlavor.Protected)
         {
             VerificationReport report = DriverVerifier.Verify(package);
@@ -95,31 +141,8 @@ internal sealed class DriverLoader
             }
         }
 
-        var context = new DriverLoadContext(manifest.Name, package, assemblies);
-        refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
-        if (refusal is not null)
-        {
-            context.Unload();
-            return refusal;
-        }
-
-        byte[] mainSha256 = package.Find(manifest.Assembly)!.Sha256;
-        driver = new LoadedPackage(manifest, package.Directory, signature, context, mainAssembly!, loaded!, mainSha256, entry!)
-        {
-            PackageObjects =
-            [
-                .. package.Folders.Select(f => (f, true)),
-                .. package.Files.Select(f => (f.Identity, false)),
-                .. (package.Signature is null ? [] : new[] { (package.SignatureIdentity, false) }),
-            ],
-        };
-        string how = Flavor == KernelFlavor.Protected
-            ? signature.Message + "; code verified"
-            : signature.IsValid
-                ? signature.Message + "; compat flavor, code not verified"
-                : $"compat flavor, signature not enforced ({signature.Outcome}: {signature.Message}), code not verified";
-        return new DriverLoadResult(Status.Success, DriverLoadRefusal.None,
-            $"loaded driver {manifest.Name} {manifest.Version} by {manifest.Vendor}; {how}");
+        verified = new VerifiedPackage(package, manifest, signature, assemblies);
+        return null;
     }
 
     private static DriverLoadResult? Instantiate(
@@ -202,4 +225,30 @@ internal sealed class DriverLoader
         SignatureOutcome.UntrustedSigner => DriverLoadRefusal.UntrustedSigner,
         _ => DriverLoadRefusal.Tampered,
     };
+}
+
+/// <summary>A package that passed every check of the loader; none of its code is loaded.</summary>
+internal sealed record VerifiedPackage(DriverPackage Package, DriverManifest Manifest, SignatureVerification Signature, Dictionary<string, PackageFile> Assemblies)
+{
+    /// <summary>The package's folders and files (with its signature), which the kernel keeps guests from changing.</summary>
+    public IReadOnlyList<(FileIdentity Identity, bool IsFolder)> PackageObjects { get; } =
+    [
+        .. Package.Folders.Select(f => (f, true)),
+        .. Package.Files.Select(f => (f.Identity, false)),
+        .. (Package.Signature is null ? [] : new[] { (Package.SignatureIdentity, false) }),
+    ];
+
+    /// <summary>The SHA-256 of the main assembly.</summary>
+    public byte[] MainSha256 => Package.Find(Manifest.Assembly)!.Sha256;
+
+    /// <summary>What was checked, for the load message.</summary>
+    public string Describe(KernelFlavor flavor)
+    {
+        string how = flavor == KernelFlavor.Protected
+            ? Signature.Message + "; code verified"
+            : Signature.IsValid
+                ? Signature.Message + "; compat flavor, code not verified"
+                : $"compat flavor, signature not enforced ({Signature.Outcome}: {Signature.Message}), code not verified";
+        return $"driver {Manifest.Name} {Manifest.Version} by {Manifest.Vendor}; {how}";
+    }
 }

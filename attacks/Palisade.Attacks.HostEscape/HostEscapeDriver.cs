@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+using Palisade.Api;
+
+namespace Palisade.Attacks.HostEscape;
+
+/// <summary>
+/// Package <c>host-escape</c>, loaded isolated: from its driver host it reaches for the kernel (its parent) every way a
+/// driver's own code could, and reports what each attempt got in one <c>probe</c> event: reading the kernel's memory
+/// through <c>/proc/PID/mem</c>, its environment and descriptors through <c>/proc</c>, attaching with ptrace, a signal
+/// (kill with signal 0, which checks the right to signal), a pidfd of the kernel, and a file of the kernel's its
+/// <c>secret</c> parameter names. Each part is <c>NAME=denied</c> (or the errno) when the boundary held, <c>NAME=OPEN</c>
+/// when it did not.
+/// </summary>
+public sealed partial class HostEscapeDriver : IDriver
+{
+    /// <inheritdoc/>
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        int kernel = GetParentPid();
+        string secret = context.Parameters.GetValueOrDefault("secret") ?? "/nonexistent";
+        string report = string.Join(' ',
+            "uid=" + GetUid(),
+            "mem=" + TryRead($"/proc/{kernel}/mem"),
+            "environ=" + TryRead($"/proc/{kernel}/environ"),
+            "fd=" + TryList($"/proc/{kernel}/fd"),
+            "ptrace=" + Errno(Ptrace(16 /* PTRACE_ATTACH */, kernel, 0, 0)),
+            "kill=" + Errno(Kill(kernel, 0)),
+            "pidfd=" + Errno((int)Syscall(434 /* pidfd_open */, kernel, 0)),
+            "secret=" + TryRead(secret));
+        return context.ReportEvent("probe", report, kernel, null);
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+    }
+
+    private static string TryRead(string path)
+    {
+        try
+        {
+            using FileStream f = File.OpenRead(path);
+            return f.Read(new byte[16]) >= 0 ? "OPEN" : "OPEN";
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            return "denied";
+        }
+    }
+
+    private static string TryList(string path)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(path).Any() ? "OPEN" : "OPEN";
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            return "denied";
+        }
+    }
+
+    private static string Errno(long result) => result >= 0 ? "OPEN" : Marshal.GetLastPInvokeError() switch
+    {
+        1 => "EPERM",
+        13 => "EACCES",
+        var e => "errno" + e,
+    };
+
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetParentPid();
+
+    [LibraryImport("libc", EntryPoint = "getuid")]
+    private static partial uint GetUid();
+
+    [LibraryImport("libc", EntryPoint = "ptrace", SetLastError = true)]
+    private static partial long Ptrace(long request, int pid, nint address, nint data);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long number, long a1, long a2);
+}
+
+/// <summary>
+/// Package <c>host-crash</c>, loaded isolated: a minifilter whose faults deny (its timeout verdict), and whose pre-create
+/// ends its own process (<see cref="Environment.FailFast(string)"/>) on an open of a file named <c>crash-me</c>. The
+/// kernel must survive, deny that open, and keep denying through the dead driver's registration.
+/// </summary>
+public sealed class HostCrashDriver : IDriver
+{
+    /// <inheritdoc/>
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Status s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = "host-crash",
+            Altitude = "388000",
+            Operations =
+            [
+                new FileOperationRegistration
+                {
+                    Kind = FileOperationKind.Create,
+                    PreOperation = static (ref FileOperation op) =>
+                    {
+                        if (op.Path.EndsWith("/crash-me", StringComparison.Ordinal))
+                        {
+                            Environment.FailFast("host-crash: a driver host ends itself in a pre-create");
+                        }
+
+                        return PreOperationStatus.SuccessNoCallback;
+                    },
+                },
+            ],
+        }, out CallbackCookie filter);
+        return s.IsError ? s : context.SetCallbackOptions(filter, new CallbackOptions { TimeoutVerdict = TimeoutVerdict.Deny });
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+    }
+}

@@ -1,0 +1,788 @@
+// The kernel's side of a driver that runs isolated: to the kernel it is a driver like any other (an IDriver with a
+// DriverContext of its own, its registrations made through the kernel's sanctioned path), whose callbacks are proxies
+// that send the operation to the driver host and read back the verdict, and whose calls into the API are requests the
+// host sends, served here against that context. None of the driver's code runs in the kernel process.
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Sockets;
+using Palisade.Api;
+using Palisade.Interop;
+using Palisade.Kernel.Drivers;
+
+namespace Palisade.Kernel.Isolation;
+
+/// <summary>How the kernel starts a driver host: its own executable (and the arguments before the verb).</summary>
+/// <param name="Executable">The palisade apphost, or dotnet.</param>
+/// <param name="PrefixArguments">Arguments before the verb (palisade.dll when run through dotnet).</param>
+public sealed record DriverHostCommand(string Executable, IReadOnlyList<string> PrefixArguments);
+
+/// <summary>What the host's hidden verb needs of the kernel's assembly (the verb itself is the host's, <c>DriverHostProcess</c>).</summary>
+public static class DriverHostEntry
+{
+    /// <summary>The hidden verb of the driver host.</summary>
+    public const string Verb = IsolatedDriver.Verb;
+
+    /// <summary>
+    /// Runs a driver host on its socket (descriptor 3) until the kernel unloads the driver or goes away; returns the exit
+    /// status. <paramref name="confine"/> runs once the package and the trust store are read and verified, before any of
+    /// the package's code loads.
+    /// </summary>
+    /// <param name="packageDirectory">The package folder.</param>
+    /// <param name="home">The kernel's state folder (its trust store).</param>
+    /// <param name="flavor">The kernel's flavor, by name: the same checks as the kernel's.</param>
+    /// <param name="confine">Gives up the host's privileges; ends the process when it cannot.</param>
+    public static int Run(string packageDirectory, string home, string flavor, Action confine) =>
+        Enum.TryParse(flavor, out KernelFlavor f) && Enum.IsDefined(f) ? DriverHost.Run(IsolatedDriver.SocketFd, packageDirectory, home, f, confine) : 2;
+}
+
+internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
+{
+    /// <summary>The hidden verb of the driver host.</summary>
+    public const string Verb = "__driverhost";
+
+    /// <summary>The descriptor of the socket in the host.</summary>
+    public const int SocketFd = 3;
+
+    /// <summary>The only variable of the host's environment: the runtime's diagnostics (debugger, profiler, IPC) off.</summary>
+    public const string Environment = "DOTNET_EnableDiagnostics=0";
+
+    /// <summary>The first uid (and gid) of driver hosts when the kernel runs as root: a per-run id above every usual range.</summary>
+    public const int FirstHostId = 0x6000_0000;
+
+    /// <summary>How long the host may take to start and run the driver's Load.</summary>
+    public static readonly TimeSpan StartTime = TimeSpan.FromSeconds(60);
+
+    private static int s_hosts;
+
+    private readonly PalisadeKernel _kernel;
+    private readonly string _package;
+    private readonly DriverHostCommand _command;
+    private readonly ConcurrentDictionary<long, Stream> _streams = new();
+    private readonly ConcurrentDictionary<long, VerdictToken> _verdicts = new();
+    private DriverContext? _context;
+    private IsolationChannel? _channel;
+    private int _pid;
+    private long _nextStream;
+    private volatile bool _stopping;
+
+    public IsolatedDriver(PalisadeKernel kernel, string packageDirectory, DriverHostCommand command)
+    {
+        _kernel = kernel;
+        _package = packageDirectory;
+        _command = command;
+    }
+
+    /// <summary>The host's process id (0 before it starts).</summary>
+    public int HostProcessId => _pid;
+
+    /// <summary>The uid and gid the host runs under, or -1 when the kernel does not run as root (the host keeps the kernel's).</summary>
+    public int HostUserId { get; private set; } = -1;
+
+    /// <summary>Why the host failed, or null while it works.</summary>
+    public string? Failure => _channel?.Failure;
+
+    public Status Load(IDriverContext context)
+    {
+        _context = (DriverContext)context;
+        if (Libc.GetEUid() == 0)
+        {
+            int n = Interlocked.Increment(ref s_hosts);
+            HostUserId = FirstHostId + ((System.Environment.ProcessId & 0xFFFFF) << 4) + (n & 0xF);
+        }
+
+        int* pair = stackalloc int[2];
+        if (Libc.SocketPair(Libc.AF_UNIX, 5 /* SOCK_SEQPACKET */ | Libc.SOCK_CLOEXEC, 0, pair) < 0)
+        {
+            _kernel.Events.WriteDriverFault(context.DriverName, "socketpair for its driver host failed: errno " + Libc.LastError);
+            return Status.InsufficientResources;
+        }
+
+        _pid = Spawn(pair[1]);
+        Libc.CloseOwned(pair[1]);
+        var socket = new Socket(new SafeSocketHandle(pair[0], ownsHandle: true));
+        _channel = new IsolationChannel(socket, kernelSide: true, this, _kernel.Options.CallbackDeadline);
+        if (_pid < 0)
+        {
+            _channel.Dispose();
+            _kernel.Events.WriteDriverFault(context.DriverName, "its driver host could not be started: errno " + -_pid);
+            return Status.InsufficientResources;
+        }
+
+        _channel.Start(OnFailure);
+        Conversation c = _channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.Load);
+            IsolationCodec.WriteMap(ref w, context.Parameters);
+            if (!c.Call(ref w, out RecordReader r, StartTime))
+            {
+                return Status.CallbackFaulted;
+            }
+
+            Status s = r.Status();
+            string message = r.Text();
+            if (r.Finish().IsError)
+            {
+                _channel.Fail("a malformed reply to Load");
+                return Status.CallbackFaulted;
+            }
+
+            _kernel.Events.WriteKernel("driver-host", FormattableString.Invariant(
+                $"{context.DriverName} runs isolated in driver host {_pid} (uid {(HostUserId < 0 ? (int)Libc.GetEUid() : HostUserId)}): {message}"));
+            return s;
+        }
+        finally
+        {
+            _channel.Leave(c);
+        }
+    }
+
+    public void Unload()
+    {
+        IsolationChannel? channel = _channel;
+        if (channel is null)
+        {
+            return;
+        }
+
+        if (channel.Failure is null)
+        {
+            Conversation c = channel.Enter();
+            try
+            {
+                RecordWriter w = c.BeginCall(IsolationOp.Unload);
+                if (c.Call(ref w, out RecordReader r))
+                {
+                    _ = r.Status();
+                }
+            }
+            finally
+            {
+                channel.Leave(c);
+            }
+        }
+
+        Stop();
+    }
+
+    /// <summary>Closes the channel and ends the host (it may be mid-callback: it is killed, and reaped).</summary>
+    private void Stop()
+    {
+        _stopping = true;
+        _channel?.Dispose();
+        foreach (Stream s in _streams.Values)
+        {
+            s.Dispose();
+        }
+
+        _streams.Clear();
+        int pid = Interlocked.Exchange(ref _pid, 0);
+        if (pid > 0)
+        {
+            _ = Libc.Kill(pid, Libc.SIGKILL);
+            SigInfo info;
+            while (Libc.WaitId(Libc.P_PID, pid, &info, Libc.WEXITED) < 0 && Libc.LastError == Errno.EINTR)
+            {
+            }
+        }
+    }
+
+    /// <summary>The host crashed, hung past a deadline or broke the protocol: a faulting driver from now on.</summary>
+    private void OnFailure(string why)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        string name = _context?.DriverName ?? "?";
+        _kernel.Events.WriteDriverFault(name, FormattableString.Invariant(
+            $"its driver host {_pid} failed ({why}); the host is ended and the driver's registrations give their timeout verdicts until it is unloaded"));
+        if (_pid > 0)
+        {
+            _ = Libc.Kill(_pid, Libc.SIGKILL);
+        }
+    }
+
+    private int Spawn(int socket)
+    {
+        var argv = new List<string>(_command.PrefixArguments.Count + 8) { _command.Executable };
+        argv.AddRange(_command.PrefixArguments);
+        argv.Add(Verb);
+        argv.Add(_package);
+        argv.Add(_kernel.Options.Home);
+        argv.Add(_kernel.Flavor.ToString());
+        argv.Add(System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        argv.Add(HostUserId.ToString(CultureInfo.InvariantCulture));
+
+        byte* actions = stackalloc byte[Interop.Spawn.OpaqueSize];
+        byte* attributes = stackalloc byte[Interop.Spawn.OpaqueSize];
+        byte* all = stackalloc byte[Interop.Spawn.SigSetSize];
+        byte* none = stackalloc byte[Interop.Spawn.SigSetSize];
+        new Span<byte>(none, Interop.Spawn.SigSetSize).Clear();
+        _ = Interop.Spawn.SigFillSet(all);
+        _ = Interop.Spawn.SigDelSet(all, Libc.SIGKILL);
+        _ = Interop.Spawn.SigDelSet(all, 19 /* SIGSTOP */);
+        byte* devNull = stackalloc byte[10];
+        "/dev/null\0"u8.CopyTo(new Span<byte>(devNull, 10));
+        int source = socket == SocketFd ? Libc.Fcntl(socket, Libc.F_DUPFD_CLOEXEC, 10) : socket;
+        byte** args = Interop.Spawn.AllocStrings(argv);
+        byte** environment = Interop.Spawn.AllocStrings([Environment]);
+        try
+        {
+            _ = Interop.Spawn.FileActionsInit(actions);
+            _ = Interop.Spawn.FileActionsAddDup2(actions, source, SocketFd);
+
+            // The guest's terminal is not the driver's: no input from it, no output into the guest's; standard error stays
+            // the kernel's, for the host's own last words (a runtime failure).
+            _ = SpawnOpen(actions, 0, devNull, 0 /* O_RDONLY */, 0);
+            _ = SpawnOpen(actions, 1, devNull, 1 /* O_WRONLY */, 0);
+
+            // Nothing else of the kernel's crosses: every descriptor above the socket is closed in the child before exec.
+            _ = SpawnCloseFrom(actions, SocketFd + 1);
+            _ = Interop.Spawn.AttrInit(attributes);
+
+            // A process group of its own: kill(0, ...) in the host reaches no process of the kernel's group.
+            _ = Interop.Spawn.AttrSetFlags(attributes, Interop.Spawn.POSIX_SPAWN_SETSIGDEF | Interop.Spawn.POSIX_SPAWN_SETSIGMASK | Interop.Spawn.POSIX_SPAWN_SETPGROUP);
+            _ = Interop.Spawn.AttrSetProcessGroup(attributes, 0);
+            _ = Interop.Spawn.AttrSetSigDefault(attributes, all);
+            _ = Interop.Spawn.AttrSetSigMask(attributes, none);
+            int pid;
+            int error = Interop.Spawn.PosixSpawn(&pid, args[0], actions, attributes, args, environment);
+            return error != 0 ? -error : pid;
+        }
+        finally
+        {
+            _ = Interop.Spawn.FileActionsDestroy(actions);
+            _ = Interop.Spawn.AttrDestroy(attributes);
+            Interop.Spawn.FreeStrings(args);
+            Interop.Spawn.FreeStrings(environment);
+            if (source != socket)
+            {
+                Libc.CloseOwned(source);
+            }
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
+    private static extern int SpawnOpen(void* actions, int fd, byte* path, int flags, int mode);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    private static extern int SpawnCloseFrom(void* actions, int from);
+
+    private Exception HostFailed() =>
+        new IsolatedCallbackException("the driver host failed: " + (_channel?.Failure ?? "unknown"));
+
+    /// <summary>Reads a callback's outcome: returns normally when it returned, throws what the kernel contains when it threw.</summary>
+    private void ReadOutcome(ref RecordReader r)
+    {
+        _ = r.Status();
+        if ((CallbackOutcome)r.U8() != CallbackOutcome.Threw)
+        {
+            return;
+        }
+
+        string type = r.Text();
+        string message = r.Text();
+        EndReply(ref r);
+        throw new IsolatedCallbackException(type + " in the driver host: " + message);
+    }
+
+    private void EndReply(ref RecordReader r)
+    {
+        if (r.Finish().IsError)
+        {
+            _channel!.Fail("a malformed reply");
+            throw HostFailed();
+        }
+    }
+
+    internal PreOperationStatus Pre(int registration, ref FileOperation op)
+    {
+        IsolationChannel channel = _channel!;
+        Conversation c = channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.FilePre);
+            w.I32(registration);
+            IsolationCodec.Write(ref w, in op);
+            if (!c.Call(ref w, out RecordReader r))
+            {
+                throw HostFailed();
+            }
+
+            ReadOutcome(ref r);
+            int verdict = r.I32();
+            Status status = r.Status();
+            long context = r.I64();
+            EndReply(ref r);
+            op.Status = status;
+            op.CompletionContext = context == 0 ? null : new ContextToken(context);
+            return (PreOperationStatus)verdict;
+        }
+        finally
+        {
+            channel.Leave(c);
+        }
+    }
+
+    internal void Post(int registration, ref FileOperation op)
+    {
+        IsolationChannel channel = _channel!;
+        Conversation c = channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.FilePost);
+            w.I32(registration);
+            IsolationCodec.Write(ref w, in op);
+            w.I64(op.CompletionContext is ContextToken t ? t.Value : 0);
+            if (!c.Call(ref w, out RecordReader r))
+            {
+                throw HostFailed();
+            }
+
+            ReadOutcome(ref r);
+            Status status = r.Status();
+            EndReply(ref r);
+            op.Status = status;
+        }
+        finally
+        {
+            channel.Leave(c);
+        }
+    }
+
+    internal Status ProcessCreate(int registration, in ProcessCreateInfo info)
+    {
+        IsolationChannel channel = _channel!;
+        Conversation c = channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.ProcessCreate);
+            w.I32(registration);
+            IsolationCodec.Write(ref w, in info);
+            return CallForStatus(c, ref w);
+        }
+        finally
+        {
+            channel.Leave(c);
+        }
+    }
+
+    internal Status ImageLoad(int registration, in ImageLoadInfo info)
+    {
+        IsolationChannel channel = _channel!;
+        Conversation c = channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.ImageLoad);
+            w.I32(registration);
+            IsolationCodec.Write(ref w, in info);
+            return CallForStatus(c, ref w);
+        }
+        finally
+        {
+            channel.Leave(c);
+        }
+    }
+
+    internal Status ParametersChanged(int registration, in ParametersChange change)
+    {
+        IsolationChannel channel = _channel!;
+        Conversation c = channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.ParametersChanged);
+            w.I32(registration);
+            IsolationCodec.WriteMap(ref w, change.Parameters);
+            IsolationCodec.WriteMap(ref w, change.Previous);
+            IsolationCodec.WriteList(ref w, change.ChangedNames);
+            return CallForStatus(c, ref w);
+        }
+        finally
+        {
+            channel.Leave(c);
+        }
+    }
+
+    private Status CallForStatus(Conversation c, ref RecordWriter w)
+    {
+        if (!c.Call(ref w, out RecordReader r))
+        {
+            throw HostFailed();
+        }
+
+        ReadOutcome(ref r);
+        Status status = r.Status();
+        EndReply(ref r);
+        return status;
+    }
+
+    /// <summary>Serves the driver's calls into the API (the host's requests), against the driver's own context.</summary>
+    public void Serve(Conversation c, IsolationOp op, ref RecordReader a)
+    {
+        DriverContext context = _context!;
+        IFilterManager files = context.Files;
+        switch (op)
+        {
+            case IsolationOp.ReportEvent:
+            {
+                string kind = a.Text();
+                string message = a.Text();
+                int pid = a.I32();
+                string? path = a.String();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(context.ReportEvent(kind, message, pid, path));
+                }
+
+                return;
+            }
+
+            case IsolationOp.RegisterFilter:
+                RegisterFilter(c, ref a, files);
+                return;
+            case IsolationOp.UnregisterFilter:
+                ServeCookie(c, ref a, files.UnregisterFilter);
+                return;
+            case IsolationOp.SetCallbackOptions:
+            {
+                CallbackCookie cookie = new(a.I64());
+                long hold = a.I64();
+                TimeoutVerdict verdict = a.Enum<TimeoutVerdict>();
+                int disableAfter = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(context.SetCallbackOptions(cookie, new CallbackOptions { MaximumHoldTime = TimeSpan.FromTicks(hold), TimeoutVerdict = verdict, DisableAfterFaults = disableAfter }));
+                }
+
+                return;
+            }
+
+            case IsolationOp.EnableRegistration:
+                ServeCookie(c, ref a, context.EnableRegistration);
+                return;
+            case IsolationOp.DisableRegistration:
+                ServeCookie(c, ref a, context.DisableRegistration);
+                return;
+            case IsolationOp.GetFileVerdict:
+            {
+                CallbackCookie cookie = new(a.I64());
+                FileIdentity file = a.Identity();
+                FileChangeStamp stamp = a.Stamp();
+                if (a.Finish().IsSuccess)
+                {
+                    Status s = files.GetFileVerdict(cookie, file, stamp, out object? verdict);
+                    RecordWriter w = c.BeginReply(s);
+                    w.I64(verdict is VerdictToken t ? t.Value : 0);
+                    c.Reply(ref w);
+                }
+
+                return;
+            }
+
+            case IsolationOp.SetFileVerdict:
+            {
+                CallbackCookie cookie = new(a.I64());
+                FileIdentity file = a.Identity();
+                FileChangeStamp stamp = a.Stamp();
+                long token = a.I64();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(token == 0 ? Status.InvalidParameter : files.SetFileVerdict(cookie, file, stamp, _verdicts.GetOrAdd(token, static t => new VerdictToken(t))));
+                }
+
+                return;
+            }
+
+            case IsolationOp.ReadFile:
+            {
+                CallbackCookie cookie = new(a.I64());
+                FileIdentity file = a.Identity();
+                long offset = a.I64();
+                int length = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    // Read straight into the reply (a read makes no nested call).
+                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
+                    RecordWriter w = c.BeginReply(Status.Success);
+                    Span<byte> data = w.Data(room);
+                    Status s = files.ReadFile(cookie, file, offset, data, out int read);
+                    if (s.IsError)
+                    {
+                        c.Reply(s);
+                        return;
+                    }
+
+                    w.TrimData(room, read);
+                    c.Reply(ref w);
+                }
+
+                return;
+            }
+
+            case IsolationOp.OpenFile:
+            {
+                CallbackCookie cookie = new(a.I64());
+                string path = a.Text();
+                if (a.Finish().IsSuccess)
+                {
+                    Status s = files.OpenFile(cookie, path, FileAccess.Read, out Stream? stream, out FileIdentity file);
+                    long handle = 0;
+                    if (stream is not null)
+                    {
+                        handle = Interlocked.Increment(ref _nextStream);
+                        _streams[handle] = stream;
+                    }
+
+                    RecordWriter w = c.BeginReply(s);
+                    w.I64(handle);
+                    w.Identity(file);
+                    c.Reply(ref w);
+                }
+
+                return;
+            }
+
+            case IsolationOp.StreamRead:
+            {
+                long handle = a.I64();
+                long offset = a.I64();
+                int length = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    if (!_streams.TryGetValue(handle, out Stream? stream))
+                    {
+                        c.Reply(Status.InvalidHandle);
+                        return;
+                    }
+
+                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
+                    RecordWriter w = c.BeginReply(Status.Success);
+                    Span<byte> data = w.Data(room);
+                    int read;
+                    try
+                    {
+                        stream.Position = offset;
+                        read = stream.Read(data);
+                    }
+                    catch (IOException)
+                    {
+                        c.Reply(Status.Unsuccessful);
+                        return;
+                    }
+
+                    w.TrimData(room, read);
+                    c.Reply(ref w);
+                }
+
+                return;
+            }
+
+            case IsolationOp.StreamClose:
+            {
+                long handle = a.I64();
+                if (a.Finish().IsSuccess)
+                {
+                    bool closed = _streams.TryRemove(handle, out Stream? stream);
+                    stream?.Dispose();
+                    c.Reply(closed ? Status.Success : Status.InvalidHandle);
+                }
+
+                return;
+            }
+
+            case IsolationOp.RenameFile:
+            {
+                CallbackCookie cookie = new(a.I64());
+                string path = a.Text();
+                string newPath = a.Text();
+                bool expects = a.Bool();
+                FileIdentity expected = a.Identity();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(expects ? files.RenameFile(cookie, path, newPath, expected) : files.RenameFile(cookie, path, newPath));
+                }
+
+                return;
+            }
+
+            case IsolationOp.DeleteFile:
+            {
+                CallbackCookie cookie = new(a.I64());
+                string path = a.Text();
+                bool expects = a.Bool();
+                FileIdentity expected = a.Identity();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(expects ? files.DeleteFile(cookie, path, expected) : files.DeleteFile(cookie, path));
+                }
+
+                return;
+            }
+
+            case IsolationOp.SetFileInformation:
+            {
+                CallbackCookie cookie = new(a.I64());
+                string path = a.Text();
+                FileInformationClass what = a.Enum<FileInformationClass>();
+                long value = a.I64();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(files.SetFileInformation(cookie, path, what, value));
+                }
+
+                return;
+            }
+
+            case IsolationOp.RegisterProcessCreate:
+            {
+                int registration = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    var proxy = new ProcessProxy(this, registration);
+                    ReplyCookie(c, context.Processes.RegisterProcessCreate(proxy.Create, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.RegisterImageLoad:
+            {
+                int registration = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    var proxy = new ProcessProxy(this, registration);
+                    ReplyCookie(c, context.Processes.RegisterImageLoad(proxy.Image, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.UnregisterProcessCallback:
+                ServeCookie(c, ref a, context.Processes.Unregister);
+                return;
+            case IsolationOp.RegisterProduct:
+            {
+                SecurityProductKind kind = a.Enum<SecurityProductKind>();
+                string name = a.Text();
+                if (a.Finish().IsSuccess)
+                {
+                    ReplyCookie(c, context.SecurityCenter.RegisterProduct(kind, name, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.ReportProductState:
+            {
+                CallbackCookie cookie = new(a.I64());
+                ProductState state = a.Enum<ProductState>();
+                if (a.Finish().IsSuccess)
+                {
+                    c.Reply(context.SecurityCenter.ReportState(cookie, state));
+                }
+
+                return;
+            }
+
+            case IsolationOp.UnregisterProduct:
+                ServeCookie(c, ref a, context.SecurityCenter.UnregisterProduct);
+                return;
+            case IsolationOp.RegisterParametersChanged:
+            {
+                int registration = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    var proxy = new ProcessProxy(this, registration);
+                    ReplyCookie(c, context.RegisterParametersChanged(proxy.Parameters, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.UnregisterParametersChanged:
+                ServeCookie(c, ref a, context.UnregisterParametersChanged);
+                return;
+            default:
+                // A callback sent to the kernel: the host broke the protocol (no reply: the channel fails).
+                return;
+        }
+    }
+
+    private static void ServeCookie(Conversation c, ref RecordReader a, Func<CallbackCookie, Status> call)
+    {
+        CallbackCookie cookie = new(a.I64());
+        if (a.Finish().IsSuccess)
+        {
+            c.Reply(call(cookie));
+        }
+    }
+
+    private static void ReplyCookie(Conversation c, Status s, CallbackCookie cookie)
+    {
+        RecordWriter w = c.BeginReply(s);
+        w.I64(cookie.Value);
+        c.Reply(ref w);
+    }
+
+    private void RegisterFilter(Conversation c, ref RecordReader a, IFilterManager files)
+    {
+        string name = a.Text();
+        string altitude = a.Text();
+        uint count = a.U32();
+        if (count > 64)
+        {
+            return;
+        }
+
+        var operations = new List<FileOperationRegistration>((int)count);
+        for (uint i = 0; i < count && !a.Malformed; i++)
+        {
+            FileOperationKind kind = a.Enum<FileOperationKind>();
+            int registration = a.I32();
+            bool pre = a.Bool();
+            bool post = a.Bool();
+            var proxy = new FilterProxy(this, registration);
+            operations.Add(new FileOperationRegistration { Kind = kind, PreOperation = pre ? proxy.Pre : null, PostOperation = post ? proxy.Post : null });
+        }
+
+        if (a.Finish().IsError)
+        {
+            return;
+        }
+
+        Status s = files.RegisterFilter(new FilterRegistration { Name = name, Altitude = altitude, Operations = operations }, out CallbackCookie cookie);
+        ReplyCookie(c, s, cookie);
+    }
+
+    /// <summary>The kernel's callbacks of one filter operation registration of the host's.</summary>
+    private sealed class FilterProxy(IsolatedDriver driver, int registration)
+    {
+        public PreOperationStatus Pre(ref FileOperation op) => driver.Pre(registration, ref op);
+
+        public void Post(ref FileOperation op) => driver.Post(registration, ref op);
+    }
+
+    /// <summary>The kernel's callback of one process, image-load or parameters registration of the host's.</summary>
+    private sealed class ProcessProxy(IsolatedDriver driver, int registration)
+    {
+        public Status Create(in ProcessCreateInfo info) => driver.ProcessCreate(registration, in info);
+
+        public Status Image(in ImageLoadInfo info) => driver.ImageLoad(registration, in info);
+
+        public Status Parameters(in ParametersChange change) => driver.ParametersChanged(registration, in change);
+    }
+
+    /// <summary>A verdict the host cached: the kernel's verdict cache keeps this object, the host its own by number.</summary>
+    private sealed class VerdictToken(long value)
+    {
+        public long Value { get; } = value;
+    }
+
+    /// <summary>A completion context the host's pre callback keeps for its post callback, by number.</summary>
+    private sealed class ContextToken(long value)
+    {
+        public long Value { get; } = value;
+    }
+}

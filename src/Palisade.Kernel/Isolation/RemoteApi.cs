@@ -1,0 +1,658 @@
+// The API managers of a driver in its host. The areas the sample antivirus uses are requests to the kernel; the others
+// answer Status.NotSupported, documented as "not yet in isolated mode" (docs/security.md), never a silent success.
+using Palisade.Api;
+
+namespace Palisade.Kernel.Isolation;
+
+/// <summary>IFilterManager in a driver host.</summary>
+internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
+{
+    private readonly Lock _sync = new();
+    private readonly Dictionary<object, long> _verdictNumbers = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<long, object> _verdicts = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, object> _completionContexts = new();
+    private long _nextNumber;
+
+    private IsolationChannel Channel => context.Channel;
+
+    private RemoteDriverContext Context => context;
+
+    /// <summary>Runs a pre or post callback the kernel sent and replies with its verdict.</summary>
+    internal void Run(Conversation c, IsolationOp op, int registration, ref FileOperation operation, long token)
+    {
+        RecordWriter w;
+        try
+        {
+            var r = context.Find(registration) as FileOperationRegistration
+                ?? throw new InvalidOperationException("no filter registration " + registration + " in this host");
+            if (op == IsolationOp.FilePre)
+            {
+                FilePreCallback pre = r.PreOperation ?? throw new InvalidOperationException("registration " + registration + " has no pre callback");
+                PreOperationStatus verdict = pre(ref operation);
+                long number = 0;
+                if (operation.CompletionContext is { } kept)
+                {
+                    number = Interlocked.Increment(ref _nextNumber);
+                    _completionContexts[number] = kept;
+                }
+
+                w = c.BeginReply(Status.Success);
+                w.U8((byte)CallbackOutcome.Returned);
+                w.I32((int)verdict);
+                w.Status(operation.Status);
+                w.I64(number);
+            }
+            else
+            {
+                FilePostCallback post = r.PostOperation ?? throw new InvalidOperationException("registration " + registration + " has no post callback");
+                operation.CompletionContext = token != 0 && _completionContexts.TryRemove(token, out object? kept) ? kept : null;
+                post(ref operation);
+                w = c.BeginReply(Status.Success);
+                w.U8((byte)CallbackOutcome.Returned);
+                w.Status(operation.Status);
+            }
+        }
+#pragma warning disable CA1031 // The driver's exception goes to the kernel, which contains it as it does an in-kernel one.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            w = c.BeginReply(Status.Success);
+            IsolationCodec.WriteThrew(ref w, e);
+        }
+
+        c.Reply(ref w);
+    }
+
+    public Status RegisterFilter(FilterRegistration registration, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (registration?.Operations is null || registration.Name is null || registration.Altitude is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.RegisterFilter);
+            w.String(registration.Name);
+            w.String(registration.Altitude);
+            w.U32((uint)registration.Operations.Count);
+            foreach (FileOperationRegistration o in registration.Operations)
+            {
+                if (o is null)
+                {
+                    return Status.InvalidParameter;
+                }
+
+                w.I32((int)o.Kind);
+                w.I32(context.Keep(o));
+                w.Bool(o.PreOperation is not null);
+                w.Bool(o.PostOperation is not null);
+            }
+
+            return context.ReadCookie(c, ref w, out cookie);
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    public Status UnregisterFilter(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterFilter, cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status SetFileContext(CallbackCookie cookie, FileIdentity file, object context) => RemoteDriverContext.NotYet;
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status GetFileContext(CallbackCookie cookie, FileIdentity file, out object? context)
+    {
+        context = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status DeleteFileContext(CallbackCookie cookie, FileIdentity file) => RemoteDriverContext.NotYet;
+
+    public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
+    {
+        if (verdict is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        long number;
+        lock (_sync)
+        {
+            if (!_verdictNumbers.TryGetValue(verdict, out number))
+            {
+                number = Interlocked.Increment(ref _nextNumber);
+                _verdictNumbers[verdict] = number;
+                _verdicts[number] = verdict;
+            }
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.SetFileVerdict);
+            w.I64(cookie.Value);
+            w.Identity(file);
+            w.Stamp(stamp);
+            w.I64(number);
+            return context.Request(c, ref w);
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    public Status GetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, out object? verdict)
+    {
+        verdict = null;
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.GetFileVerdict);
+            w.I64(cookie.Value);
+            w.Identity(file);
+            w.Stamp(stamp);
+            if (!c.Call(ref w, out RecordReader r))
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = r.Status();
+            long number = r.I64();
+            s = context.End(ref r, s);
+            if (s == Status.Success)
+            {
+                lock (_sync)
+                {
+                    verdict = _verdicts.GetValueOrDefault(number);
+                }
+            }
+
+            return s;
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        Conversation c = Channel.Enter();
+        try
+        {
+            // In pieces of at most one record: a short piece is the end of the file.
+            while (bytesRead < buffer.Length)
+            {
+                int want = Math.Min(buffer.Length - bytesRead, IsolationRecord.MaximumData);
+                RecordWriter w = c.BeginCall(IsolationOp.ReadFile);
+                w.I64(cookie.Value);
+                w.Identity(file);
+                w.I64(offset + bytesRead);
+                w.I32(want);
+                Status s = ReadData(c, ref w, buffer[bytesRead..], want, out int got);
+                if (s.IsError)
+                {
+                    return bytesRead > 0 ? Status.Success : s;
+                }
+
+                bytesRead += got;
+                if (got < want)
+                {
+                    break;
+                }
+            }
+
+            return Status.Success;
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    /// <summary>A read's reply: its status and at most <paramref name="want"/> bytes into <paramref name="into"/>.</summary>
+    internal Status ReadData(Conversation c, ref RecordWriter w, Span<byte> into, int want, out int got)
+    {
+        got = 0;
+        if (!c.Call(ref w, out RecordReader r))
+        {
+            return Status.InvalidDeviceState;
+        }
+
+        Status s = r.Status();
+        if (s.IsError)
+        {
+            return context.End(ref r, s);
+        }
+
+        ReadOnlySpan<byte> data = r.Data();
+        if (data.Length > want)
+        {
+            Channel.Fail("the kernel sent more bytes than asked for");
+            return Status.InvalidDeviceState;
+        }
+
+        data.CopyTo(into);
+        got = data.Length;
+        return context.End(ref r, s);
+    }
+
+    /// <summary>Not yet in isolated mode (held operations).</summary>
+    public Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead)
+    {
+        bytesRead = 0;
+        return RemoteDriverContext.NotYet;
+    }
+
+    /// <summary>Not yet in isolated mode: the pre callback decides at once (held operations are not proxied).</summary>
+    public Status PendPreOperation(ref FileOperation operation, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+    {
+        pended = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext) =>
+        RemoteDriverContext.NotYet;
+
+    public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) => OpenFile(cookie, path, access, out stream, out _);
+
+    /// <summary>For reading; write access is not yet in isolated mode.</summary>
+    public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream, out FileIdentity file)
+    {
+        stream = null;
+        file = default;
+        if (path is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        if (access != FileAccess.Read)
+        {
+            return RemoteDriverContext.NotYet;
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.OpenFile);
+            w.I64(cookie.Value);
+            w.String(path);
+            if (w.Overflowed)
+            {
+                return Status.InvalidParameter;
+            }
+
+            if (!c.Call(ref w, out RecordReader r))
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = r.Status();
+            long handle = r.I64();
+            file = r.Identity();
+            s = context.End(ref r, s);
+            if (handle != 0 && Channel.Failure is null)
+            {
+                stream = new RemoteStream(this, handle);
+            }
+
+            return s;
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    public Status RenameFile(CallbackCookie cookie, string path, string newPath) => Rename(cookie, path, newPath, expects: false, default);
+
+    public Status RenameFile(CallbackCookie cookie, string path, string newPath, FileIdentity expected) => Rename(cookie, path, newPath, expects: true, expected);
+
+    public Status DeleteFile(CallbackCookie cookie, string path) => Delete(cookie, path, expects: false, default);
+
+    public Status DeleteFile(CallbackCookie cookie, string path, FileIdentity expected) => Delete(cookie, path, expects: true, expected);
+
+    public Status SetFileInformation(CallbackCookie cookie, string path, FileInformationClass informationClass, long value)
+    {
+        if (path is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.SetFileInformation);
+            w.I64(cookie.Value);
+            w.String(path);
+            w.I32((int)informationClass);
+            w.I64(value);
+            return context.Request(c, ref w);
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    private Status Rename(CallbackCookie cookie, string path, string newPath, bool expects, FileIdentity expected)
+    {
+        if (path is null || newPath is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.RenameFile);
+            w.I64(cookie.Value);
+            w.String(path);
+            w.String(newPath);
+            w.Bool(expects);
+            w.Identity(expected);
+            return context.Request(c, ref w);
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    private Status Delete(CallbackCookie cookie, string path, bool expects, FileIdentity expected)
+    {
+        if (path is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.DeleteFile);
+            w.I64(cookie.Value);
+            w.String(path);
+            w.Bool(expects);
+            w.Identity(expected);
+            return context.Request(c, ref w);
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
+    /// <summary>A stream the kernel opened for the driver, read through requests.</summary>
+    private sealed class RemoteStream(RemoteFiles files, long handle) : Stream
+    {
+        private long _position;
+        private bool _closed;
+
+        public override bool CanRead => !_closed;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException("the length of a stream opened in the kernel is not known to the driver host");
+
+        public override long Position
+        {
+            get => _position;
+            set => throw new NotSupportedException("a stream opened in the kernel is read in order");
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            IsolationChannel channel = files.Channel;
+            Conversation c = channel.Enter();
+            try
+            {
+                int want = Math.Min(buffer.Length, IsolationRecord.MaximumData);
+                RecordWriter w = c.BeginCall(IsolationOp.StreamRead);
+                w.I64(handle);
+                w.I64(_position);
+                w.I32(want);
+                Status s = files.ReadData(c, ref w, buffer, want, out int got);
+                if (s.IsError)
+                {
+                    throw new IOException("the kernel's read failed: " + s.Name);
+                }
+
+                _position += got;
+                return got;
+            }
+            finally
+            {
+                channel.Leave(c);
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a stream opened in the kernel is read in order");
+
+        public override void SetLength(long value) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && !_closed)
+            {
+                _closed = true;
+                IsolationChannel channel = files.Channel;
+                Conversation c = channel.Enter();
+                try
+                {
+                    RecordWriter w = c.BeginCall(IsolationOp.StreamClose);
+                    w.I64(handle);
+                    _ = files.Context.Request(c, ref w);
+                }
+                finally
+                {
+                    channel.Leave(c);
+                }
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>IProcessCallbacks in a driver host: process-create and image-load registrations; the rest not yet.</summary>
+internal sealed class RemoteProcesses(RemoteDriverContext context) : IProcessCallbacks
+{
+    public Status RegisterProcessCreate(ProcessCreateCallback callback, out CallbackCookie cookie) =>
+        context.Register(IsolationOp.RegisterProcessCreate, callback, out cookie);
+
+    public Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie) =>
+        context.Register(IsolationOp.RegisterImageLoad, callback, out cookie);
+
+    public Status Unregister(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterProcessCallback, cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status RegisterProcessExit(ProcessExitCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status RegisterThreadCreate(ThreadCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status RegisterThreadExit(ThreadCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status RegisterProcessFork(ProcessForkCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status RegisterExecResult(ExecResultCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+    {
+        pended = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status CompletePendedCreate(IPendedOperation operation, Status verdict) => RemoteDriverContext.NotYet;
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status TerminateProcess(long processStartKey) => RemoteDriverContext.NotYet;
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status SuspendProcess(long processStartKey) => RemoteDriverContext.NotYet;
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status ResumeProcess(long processStartKey) => RemoteDriverContext.NotYet;
+
+    private static Status NotYet(out CallbackCookie cookie)
+    {
+        cookie = default;
+        return RemoteDriverContext.NotYet;
+    }
+}
+
+/// <summary>ISecurityCenter in a driver host: a product's registration and state; the list not yet.</summary>
+internal sealed class RemoteSecurityCenter(RemoteDriverContext context) : ISecurityCenter
+{
+    public Status RegisterProduct(SecurityProductKind kind, string displayName, out CallbackCookie cookie)
+    {
+        cookie = default;
+        if (displayName is null)
+        {
+            return Status.InvalidParameter;
+        }
+
+        Conversation c = context.Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.RegisterProduct);
+            w.I32((int)kind);
+            w.String(displayName);
+            return context.ReadCookie(c, ref w, out cookie);
+        }
+        finally
+        {
+            context.Channel.Leave(c);
+        }
+    }
+
+    public Status ReportState(CallbackCookie cookie, ProductState state)
+    {
+        Conversation c = context.Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.ReportProductState);
+            w.I64(cookie.Value);
+            w.I32((int)state);
+            return context.Request(c, ref w);
+        }
+        finally
+        {
+            context.Channel.Leave(c);
+        }
+    }
+
+    public Status UnregisterProduct(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterProduct, cookie);
+
+    /// <summary>Not yet in isolated mode.</summary>
+    public Status ListProducts(out IReadOnlyList<SecurityProduct> products)
+    {
+        products = [];
+        return RemoteDriverContext.NotYet;
+    }
+}
+
+/// <summary>Object callbacks: not yet in isolated mode.</summary>
+internal sealed class NotYetObjects : IObjectCallbacks
+{
+    public Status Register(ObjectCallbackRegistration registration, out CallbackCookie cookie)
+    {
+        cookie = default;
+        return RemoteDriverContext.NotYet;
+    }
+
+    public Status Unregister(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+
+    public Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+    {
+        pended = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess) => RemoteDriverContext.NotYet;
+}
+
+/// <summary>Registry callbacks: not yet in isolated mode.</summary>
+internal sealed class NotYetRegistry : IRegistryCallbacks
+{
+    public Status Register(RegistryCallback callback, string altitude, out CallbackCookie cookie)
+    {
+        cookie = default;
+        return RemoteDriverContext.NotYet;
+    }
+
+    public Status Unregister(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+}
+
+/// <summary>The network filter engine: not yet in isolated mode.</summary>
+internal sealed class NotYetNetwork : INetworkFilterEngine
+{
+    public Status AddSublayer(string name, ushort weight, out CallbackCookie cookie) => NotYet(out cookie);
+
+    public Status DeleteSublayer(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+
+    public Status RegisterCallout(string name, CalloutClassifyCallback classify, out CallbackCookie cookie) => NotYet(out cookie);
+
+    public Status UnregisterCallout(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+
+    public Status AddFilter(NetworkFilter filter, out CallbackCookie cookie) => NotYet(out cookie);
+
+    public Status DeleteFilter(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+
+    public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
+    {
+        pended = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    public Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result) => RemoteDriverContext.NotYet;
+
+    public Status RegisterFlowCallback(NetworkFlowCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
+
+    public Status UnregisterFlowCallback(CallbackCookie cookie) => RemoteDriverContext.NotYet;
+
+    private static Status NotYet(out CallbackCookie cookie)
+    {
+        cookie = default;
+        return RemoteDriverContext.NotYet;
+    }
+}
+
+/// <summary>Communication ports: not yet in isolated mode.</summary>
+internal sealed class NotYetPorts : IPortManager
+{
+    public Status CreatePort(string name, PortOptions options, PortCallbacks callbacks, out IPort? port)
+    {
+        port = null;
+        return RemoteDriverContext.NotYet;
+    }
+
+    public Status ExcludeProcess(int processId) => RemoteDriverContext.NotYet;
+
+    public Status IncludeProcess(int processId) => RemoteDriverContext.NotYet;
+}

@@ -1,0 +1,106 @@
+namespace Palisade.EndToEnd.Tests;
+
+/// <summary>
+/// Drivers under <c>palisade run --isolated</c>: each runs in a driver host process of its own (docs/security.md, "The
+/// isolated mode"), started by the kernel, confined before any of the driver's code loads, and reaching the kernel only
+/// through its socket. The sample antivirus decides as it does in the kernel; a host that crashes is contained; a driver's
+/// own code in its host cannot reach the kernel's memory, threads or files.
+/// </summary>
+public sealed class IsolatedRunTests : IDisposable
+{
+    private const string Eicar = @"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    private readonly PalisadeRun _p = new();
+
+    public void Dispose() => _p.Dispose();
+
+    private static string Attack(string name)
+    {
+        string dir = Path.Combine(PalisadeRun.Repo, "attacks", "out", name);
+        Assert.True(Directory.Exists(dir), $"{dir} is missing: run attacks/build.sh (./test.sh does) before the end-to-end tests");
+        return dir;
+    }
+
+    private string EventsFile => Path.Combine(_p.Work, "events.jsonl");
+
+    private IEnumerable<System.Text.Json.JsonElement> EventsOf(string type) =>
+        PalisadeRun.Events(EventsFile).Where(e => e.GetProperty("type").GetString() == type);
+
+    [Fact]
+    public void The_isolated_antivirus_lets_a_clean_file_through_and_denies_the_test_virus_with_EACCES()
+    {
+        File.WriteAllText(Path.Combine(_p.Work, "hello.txt"), "hello\n");
+        File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
+
+        ProcessResult run = _p.Run(
+            ["--isolated", "--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile],
+            "sh", "-c", "cat hello.txt; cat eicar.com; echo \"status $?\"");
+
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.Equal("hello\nstatus 1\n", run.Stdout);
+        Assert.Contains("eicar.com: Permission denied", run.Stderr, StringComparison.Ordinal);
+
+        // The driver ran in a host process of its own, and its detection came from there.
+        string host = Assert.Single(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-host").GetProperty("message").GetString()!;
+        Assert.StartsWith("antivirus runs isolated in driver host ", host, StringComparison.Ordinal);
+        Assert.Contains(EventsOf("driver"), e => e.GetProperty("kind").GetString() == "detection"
+            && e.GetProperty("message").GetString()!.StartsWith("EICAR-Test-File in ", StringComparison.Ordinal));
+        Assert.Empty(EventsOf("driver-fault"));
+    }
+
+    [Fact]
+    public void A_driver_host_that_crashes_in_a_callback_leaves_the_kernel_running_and_the_guest_gets_the_drivers_fault_verdict()
+    {
+        // host-crash chose Deny for its faults and ends its host (FailFast) in the pre-create of "crash-me".
+        File.WriteAllText(Path.Combine(_p.Work, "crash-me"), "x");
+
+        ProcessResult run = _p.Run(
+            ["--flavor", "compat", "--isolated", "--driver", Attack("host-crash"), "--events", EventsFile],
+            "sh", "-c", "cat crash-me; echo \"first $?\"; cat crash-me; echo \"second $?\"");
+
+        // The kernel ran the guest to its end: the shell printed both lines and its status is the run's.
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.StartsWith("first 1\nsecond ", run.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("second 0", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("crash-me: Permission denied", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains(EventsOf("driver-fault"), e => e.GetProperty("driver").GetString() == "host-crash"
+            && e.GetProperty("reason").GetString()!.Contains("failed (the other side closed the connection)", StringComparison.Ordinal));
+        Assert.Contains(EventsOf("driver-fault"), e => e.TryGetProperty("operation", out System.Text.Json.JsonElement op)
+            && op.GetString()!.Contains("/crash-me by process ", StringComparison.Ordinal) && e.GetProperty("verdict").GetString() == "deny");
+    }
+
+    [RootFact]
+    public void A_driver_in_its_host_cannot_read_trace_signal_or_open_the_kernel_nor_read_its_files()
+    {
+        // host-escape runs its own code in its host (compat flavor: nothing refuses its P/Invoke) and reports each attempt.
+        string secret = Path.Combine(_p.Work, "kernel-only");
+        File.WriteAllText(secret, "the kernel's");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        ProcessResult run = _p.Run(
+            ["--flavor", "compat", "--isolated", "--driver", Attack("host-escape"), "--param", "host-escape.secret=" + secret, "--events", EventsFile],
+            "true");
+
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        string probe = Assert.Single(EventsOf("driver"), e => e.GetProperty("kind").GetString() == "probe").GetProperty("message").GetString()!;
+        Dictionary<string, string> got = probe.Split(' ').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        Assert.NotEqual("0", got["uid"]);
+        Assert.Equal("denied", got["mem"]);
+        Assert.Equal("denied", got["environ"]);
+        Assert.Equal("denied", got["fd"]);
+        Assert.Equal("EPERM", got["ptrace"]);
+        Assert.Equal("EPERM", got["kill"]);
+        Assert.Equal("EPERM", got["pidfd"]);
+        Assert.Equal("denied", got["secret"]);
+    }
+
+    [Fact]
+    public void Isolated_is_opt_in_the_antivirus_runs_in_the_kernel_without_the_switch()
+    {
+        File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
+
+        ProcessResult run = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile], "cat", "eicar.com");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.DoesNotContain(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-host");
+    }
+}
