@@ -47,6 +47,23 @@ public sealed class IsolatedRunTests : IDisposable
         Assert.Empty(EventsOf("driver-fault"));
     }
 
+    [LastCloseFact("/bin/sh")]
+    public void The_isolated_antivirus_scans_at_cleanup_what_a_write_left_reading_it_and_its_state_through_the_kernel()
+    {
+        // At a cleanup the antivirus reads the file (ReadFile) and, for a clean one, asks its state (QueryFileState):
+        // both cross from the host to the kernel on the conversation of the cleanup callback.
+        ProcessResult run = _p.Run(
+            ["--isolated", "--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile],
+            "sh", "-c", "printf '%s' '" + Eicar + "' > written.com; echo hi > clean.txt; cat clean.txt");
+
+        Assert.True(run.ExitCode == 0, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.Equal("hi\n", run.Stdout);
+        Assert.Contains(EventsOf("driver"), e => e.GetProperty("kind").GetString() == "detection"
+            && e.GetProperty("message").GetString()!.Contains("written.com", StringComparison.Ordinal)
+            && e.GetProperty("message").GetString()!.Contains("found after a write", StringComparison.Ordinal));
+        Assert.Empty(EventsOf("driver-fault"));
+    }
+
     [Fact]
     public void A_driver_host_that_crashes_in_a_callback_leaves_the_kernel_running_and_the_guest_gets_the_drivers_fault_verdict()
     {

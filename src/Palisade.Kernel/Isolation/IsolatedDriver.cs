@@ -621,6 +621,29 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
                 return;
             }
 
+            case IsolationOp.QueryFileState:
+            {
+                CallbackCookie cookie = new(a.I64());
+                FileIdentity file = a.Identity();
+                if (a.Finish().IsSuccess)
+                {
+                    Status s = files.QueryFileState(cookie, file, out FileState state);
+                    RecordWriter w = c.BeginReply(s);
+                    w.Identity(state.File);
+                    w.I32((int)state.Type);
+                    w.I64(state.Size);
+                    w.I64(state.ModificationTime);
+                    w.I64(state.ChangeTime);
+                    w.I64(state.BirthTime);
+                    w.Stamp(state.ChangeStamp);
+                    w.I32((int)state.Writers);
+                    w.I32(state.GuestWriteDescriptions);
+                    c.Reply(ref w);
+                }
+
+                return;
+            }
+
             case IsolationOp.SetFileInformation:
             {
                 CallbackCookie cookie = new(a.I64());

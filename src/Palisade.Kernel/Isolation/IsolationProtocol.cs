@@ -121,6 +121,10 @@ internal enum IsolationOp : ushort
 
     /// <summary>Host to kernel: IDriverContext.UnregisterParametersChanged.</summary>
     UnregisterParametersChanged = 54,
+
+    /// <summary>Host to kernel: IFilterManager.QueryFileState. Reply: status, then the state's fields in declaration
+    /// order (identity, type, size, the three times, stamp, writer check, guest write descriptions).</summary>
+    QueryFileState = 55,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>
@@ -146,7 +150,7 @@ internal static class IsolationRecord
     public const int MaximumData = MaximumSize - 256;
 
     /// <summary>The highest operation number defined.</summary>
-    public const IsolationOp LastOp = IsolationOp.UnregisterParametersChanged;
+    public const IsolationOp LastOp = IsolationOp.QueryFileState;
 
     /// <summary>
     /// Reads a header. <see cref="Status.InvalidParameter"/> for a record shorter than a header or longer than the limit,

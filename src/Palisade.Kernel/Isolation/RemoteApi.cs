@@ -182,6 +182,47 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         }
     }
 
+    public Status QueryFileState(CallbackCookie cookie, FileIdentity file, out FileState state)
+    {
+        state = default;
+        Conversation c = Channel.Enter();
+        try
+        {
+            RecordWriter w = c.BeginCall(IsolationOp.QueryFileState);
+            w.I64(cookie.Value);
+            w.Identity(file);
+            if (!c.Call(ref w, out RecordReader r))
+            {
+                return Status.InvalidDeviceState;
+            }
+
+            Status s = r.Status();
+            FileState read = new()
+            {
+                File = r.Identity(),
+                Type = r.Enum<FileObjectType>(),
+                Size = r.I64(),
+                ModificationTime = r.I64(),
+                ChangeTime = r.I64(),
+                BirthTime = r.I64(),
+                ChangeStamp = r.Stamp(),
+                Writers = r.Enum<WriterCheck>(),
+                GuestWriteDescriptions = r.I32(),
+            };
+            s = context.End(ref r, s);
+            if (s == Status.Success)
+            {
+                state = read;
+            }
+
+            return s;
+        }
+        finally
+        {
+            Channel.Leave(c);
+        }
+    }
+
     public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
     {
         bytesRead = 0;
