@@ -68,6 +68,8 @@ public interface IFilterManager
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when the registration is null, the name
     /// is empty or longer than 64 characters, an operation appears twice, an entry has neither callback, or the verdict
     /// cache capacity is negative, 1 to 3, or above <see cref="FilterRegistration.MaxVerdictCacheCapacity"/>;
+    /// <see cref="Status.InsufficientResources"/> when the verdict caches of all registered filters, this one included,
+    /// would hold more than <see cref="FilterRegistration.MaxVerdictCacheCapacity"/> verdicts together;
     /// <see cref="Status.InvalidAltitude"/>; <see cref="Status.AltitudeCollision"/>; <see cref="Status.ObjectNameCollision"/>
     /// when the name is taken; <see cref="Status.TooManyRegistrations"/> at 64 filters.</returns>
     Status RegisterFilter(FilterRegistration registration, out CallbackCookie cookie);
@@ -960,6 +962,8 @@ public sealed class FilterRegistration
     /// <summary>The capacity of a verdict cache when <see cref="VerdictCacheCapacity"/> is 0: 4,096 verdicts.</summary>
     public const int DefaultVerdictCacheCapacity = 4096;
 
-    /// <summary>The largest <see cref="VerdictCacheCapacity"/>: 4,194,304 verdicts (256 MiB of table).</summary>
+    /// <summary>The largest <see cref="VerdictCacheCapacity"/>, and the most verdicts the caches of all filters may hold
+    /// together: 4,194,304 verdicts (256 MiB of table). A registration beyond it fails with
+    /// <see cref="Status.InsufficientResources"/>.</summary>
     public const int MaxVerdictCacheCapacity = 4 * 1024 * 1024;
 }

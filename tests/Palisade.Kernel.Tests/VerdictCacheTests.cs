@@ -229,6 +229,37 @@ public sealed class VerdictCacheTests : IDisposable
     }
 
     [Fact]
+    public void Filters_cannot_reserve_more_verdicts_together_than_the_kernels_budget()
+    {
+        // An attack on the capacity: each filter asks for the most, so that the kernel would reserve 256 MiB per filter.
+        var statuses = new List<Status>();
+        _k.Start(c =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                statuses.Add(c.Files.RegisterFilter(new FilterRegistration
+                {
+                    Name = "greedy" + i.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    Altitude = (320000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    VerdictCacheCapacity = i == 0 ? FilterRegistration.MaxVerdictCacheCapacity - FilterRegistration.DefaultVerdictCacheCapacity : FilterRegistration.MaxVerdictCacheCapacity,
+                    Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
+                }, out _));
+            }
+
+            statuses.Add(c.Files.RegisterFilter(new FilterRegistration
+            {
+                Name = "modest",
+                Altitude = "320100",
+                Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
+            }, out _));
+            return Status.Success;
+        });
+
+        // The first fits with room for one default cache; the next two would pass the budget; the default one fits.
+        Assert.Equal([Status.Success, Status.InsufficientResources, Status.InsufficientResources, Status.Success], statuses);
+    }
+
+    [Fact]
     public void A_full_slot_evicts_its_least_recently_used_verdict()
     {
         // Five identities that share one slot of four ways.

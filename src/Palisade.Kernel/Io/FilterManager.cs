@@ -15,6 +15,7 @@ internal sealed class FilterManager
     private readonly CallbackMonitor _monitor;
     private readonly FaultPolicy _faults;
     private readonly HoldTable _holds;
+    private readonly Lock _registering = new();
 
     /// <summary>The names faults give each operation's callbacks, by <see cref="FileOperationKind"/>.</summary>
     private static readonly string[] s_preNames = ["pre-create", "pre-cleanup", "pre-rename", "pre-delete", "pre-set-information", "pre-read", "pre-write"];
@@ -99,14 +100,30 @@ internal sealed class FilterManager
             }
         }
 
-        var filter = new Minifilter(owner, altitude, r);
-        Status s = Filters.Add(filter);
-        if (s.IsSuccess)
+        lock (_registering)
         {
-            cookie = filter.Cookie;
-        }
+            // The verdict caches of all filters together stay within the kernel's budget: no driver can make the kernel
+            // reserve memory without bound by registering large caches.
+            long verdicts = r.VerdictCacheCapacity == 0 ? FilterRegistration.DefaultVerdictCacheCapacity : r.VerdictCacheCapacity;
+            foreach (Minifilter f in Filters.Snapshot)
+            {
+                verdicts += f.Verdicts.Capacity;
+            }
 
-        return s;
+            if (verdicts > FilterRegistration.MaxVerdictCacheCapacity)
+            {
+                return Status.InsufficientResources;
+            }
+
+            var filter = new Minifilter(owner, altitude, r);
+            Status s = Filters.Add(filter);
+            if (s.IsSuccess)
+            {
+                cookie = filter.Cookie;
+            }
+
+            return s;
+        }
     }
 
     /// <summary>Reads the file of the create whose post callback of <paramref name="filter"/> runs on this thread.</summary>
