@@ -25,6 +25,12 @@ internal static unsafe partial class Spawn
     [LibraryImport(Lib, EntryPoint = "posix_spawn")]
     public static partial int PosixSpawn(int* pid, byte* path, void* fileActions, void* attributes, byte** argv, byte** envp);
 
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addopen")]
+    public static partial int FileActionsAddOpen(void* fileActions, int fd, byte* path, int flags, int mode);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    public static partial int FileActionsAddCloseFrom(void* fileActions, int from);
+
     [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_init")]
     public static partial int FileActionsInit(void* fileActions);
 
@@ -86,6 +92,61 @@ internal static unsafe partial class Spawn
 
     [LibraryImport(Lib, EntryPoint = "signal", SetLastError = true)]
     public static partial nint Signal(int signal, nint handler);
+
+    /// <summary>
+    /// Starts <paramref name="argv"/>[0] as a helper of Palisade's own (the launcher, a driver host): descriptor
+    /// <paramref name="control"/> becomes <paramref name="at"/> in the child, every signal has its default disposition and
+    /// none is blocked, and the child gets a process group of its own (no group signal sent from the child's group reaches
+    /// the caller's). With <paramref name="sealOff"/>, standard input and output are /dev/null and every descriptor above
+    /// <paramref name="at"/> is closed, so that nothing else of the caller's crosses. Returns the pid, or -errno.
+    /// </summary>
+    public static int SpawnHelper(IReadOnlyList<string> argv, byte** environment, int control, int at, bool sealOff)
+    {
+        byte* actions = stackalloc byte[OpaqueSize];
+        byte* attributes = stackalloc byte[OpaqueSize];
+        byte* all = stackalloc byte[SigSetSize];
+        byte* none = stackalloc byte[SigSetSize];
+        new Span<byte>(none, SigSetSize).Clear();
+        _ = SigFillSet(all);
+        _ = SigDelSet(all, Libc.SIGKILL);
+        _ = SigDelSet(all, 19 /* SIGSTOP */);
+        byte* devNull = stackalloc byte[10];
+        "/dev/null\0"u8.CopyTo(new Span<byte>(devNull, 10));
+
+        // dup2 onto itself would keep O_CLOEXEC; move the descriptor first in that unlikely case.
+        int source = control == at ? Libc.Fcntl(control, Libc.F_DUPFD_CLOEXEC, 10) : control;
+        byte** args = AllocStrings(argv);
+        try
+        {
+            _ = FileActionsInit(actions);
+            _ = FileActionsAddDup2(actions, source, at);
+            if (sealOff)
+            {
+                _ = FileActionsAddOpen(actions, 0, devNull, 0 /* O_RDONLY */, 0);
+                _ = FileActionsAddOpen(actions, 1, devNull, 1 /* O_WRONLY */, 0);
+                _ = FileActionsAddCloseFrom(actions, at + 1);
+            }
+
+            _ = AttrInit(attributes);
+            _ = AttrSetFlags(attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+            _ = AttrSetProcessGroup(attributes, 0);
+            _ = AttrSetSigDefault(attributes, all);
+            _ = AttrSetSigMask(attributes, none);
+            int pid;
+            int error = PosixSpawn(&pid, args[0], actions, attributes, args, environment);
+            return error != 0 ? -error : pid;
+        }
+        finally
+        {
+            _ = FileActionsDestroy(actions);
+            _ = AttrDestroy(attributes);
+            FreeStrings(args);
+            if (source != control)
+            {
+                Libc.CloseOwned(source);
+            }
+        }
+    }
 
     /// <summary>The process environment (libc's environ), passed through to guests untouched.</summary>
     public static byte** Environ

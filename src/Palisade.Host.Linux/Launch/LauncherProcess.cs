@@ -128,44 +128,8 @@ internal sealed unsafe class LauncherProcess : IDisposable
         }
     }
 
-    private static int SpawnLauncher(List<string> argv, int control)
-    {
-        byte* actions = stackalloc byte[Interop.Spawn.OpaqueSize];
-        byte* attributes = stackalloc byte[Interop.Spawn.OpaqueSize];
-        byte* all = stackalloc byte[Interop.Spawn.SigSetSize];
-        byte* none = stackalloc byte[Interop.Spawn.SigSetSize];
-        new Span<byte>(none, Interop.Spawn.SigSetSize).Clear();
-        _ = Interop.Spawn.SigFillSet(all);
-        _ = Interop.Spawn.SigDelSet(all, Libc.SIGKILL);
-        _ = Interop.Spawn.SigDelSet(all, 19 /* SIGSTOP */);
-
-        // dup2 onto itself would keep O_CLOEXEC; move the descriptor first in that unlikely case.
-        int source = control == Launcher.ControlFd ? Libc.Fcntl(control, Libc.F_DUPFD_CLOEXEC, 10) : control;
-        byte** args = Interop.Spawn.AllocStrings(argv);
-        try
-        {
-            _ = Interop.Spawn.FileActionsInit(actions);
-            _ = Interop.Spawn.FileActionsAddDup2(actions, source, Launcher.ControlFd);
-            _ = Interop.Spawn.AttrInit(attributes);
-            // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal
-            // of the terminal reaches the kernel (docs/security.md).
-            _ = Interop.Spawn.AttrSetFlags(attributes, Interop.Spawn.POSIX_SPAWN_SETSIGDEF | Interop.Spawn.POSIX_SPAWN_SETSIGMASK | Interop.Spawn.POSIX_SPAWN_SETPGROUP);
-            _ = Interop.Spawn.AttrSetProcessGroup(attributes, 0);
-            _ = Interop.Spawn.AttrSetSigDefault(attributes, all);
-            _ = Interop.Spawn.AttrSetSigMask(attributes, none);
-            int pid;
-            int error = Interop.Spawn.PosixSpawn(&pid, args[0], actions, attributes, args, Interop.Spawn.Environ);
-            return error != 0 ? -error : pid;
-        }
-        finally
-        {
-            _ = Interop.Spawn.FileActionsDestroy(actions);
-            _ = Interop.Spawn.AttrDestroy(attributes);
-            Interop.Spawn.FreeStrings(args);
-            if (source != control)
-            {
-                Libc.CloseOwned(source);
-            }
-        }
-    }
+    // A process group of its own: no group signal of the guests (kill(0), a SIGIO to their group) and no signal of the
+    // terminal reaches the kernel (docs/security.md). The guest inherits the caller's standard descriptors.
+    private static int SpawnLauncher(List<string> argv, int control) =>
+        Interop.Spawn.SpawnHelper(argv, Interop.Spawn.Environ, control, Launcher.ControlFd, sealOff: false);
 }

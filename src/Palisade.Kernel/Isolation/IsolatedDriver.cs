@@ -215,60 +215,19 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         argv.Add(System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         argv.Add(HostUserId.ToString(CultureInfo.InvariantCulture));
 
-        byte* actions = stackalloc byte[Interop.Spawn.OpaqueSize];
-        byte* attributes = stackalloc byte[Interop.Spawn.OpaqueSize];
-        byte* all = stackalloc byte[Interop.Spawn.SigSetSize];
-        byte* none = stackalloc byte[Interop.Spawn.SigSetSize];
-        new Span<byte>(none, Interop.Spawn.SigSetSize).Clear();
-        _ = Interop.Spawn.SigFillSet(all);
-        _ = Interop.Spawn.SigDelSet(all, Libc.SIGKILL);
-        _ = Interop.Spawn.SigDelSet(all, 19 /* SIGSTOP */);
-        byte* devNull = stackalloc byte[10];
-        "/dev/null\0"u8.CopyTo(new Span<byte>(devNull, 10));
-        int source = socket == SocketFd ? Libc.Fcntl(socket, Libc.F_DUPFD_CLOEXEC, 10) : socket;
-        byte** args = Interop.Spawn.AllocStrings(argv);
+        // The guest's terminal is not the driver's (standard input and output are /dev/null; standard error stays the
+        // kernel's, for the host's own last words), nothing else of the kernel's crosses (every descriptor above the
+        // socket is closed), and kill(0, ...) in the host reaches no process of the kernel's group.
         byte** environment = Interop.Spawn.AllocStrings([Environment]);
         try
         {
-            _ = Interop.Spawn.FileActionsInit(actions);
-            _ = Interop.Spawn.FileActionsAddDup2(actions, source, SocketFd);
-
-            // The guest's terminal is not the driver's: no input from it, no output into the guest's; standard error stays
-            // the kernel's, for the host's own last words (a runtime failure).
-            _ = SpawnOpen(actions, 0, devNull, 0 /* O_RDONLY */, 0);
-            _ = SpawnOpen(actions, 1, devNull, 1 /* O_WRONLY */, 0);
-
-            // Nothing else of the kernel's crosses: every descriptor above the socket is closed in the child before exec.
-            _ = SpawnCloseFrom(actions, SocketFd + 1);
-            _ = Interop.Spawn.AttrInit(attributes);
-
-            // A process group of its own: kill(0, ...) in the host reaches no process of the kernel's group.
-            _ = Interop.Spawn.AttrSetFlags(attributes, Interop.Spawn.POSIX_SPAWN_SETSIGDEF | Interop.Spawn.POSIX_SPAWN_SETSIGMASK | Interop.Spawn.POSIX_SPAWN_SETPGROUP);
-            _ = Interop.Spawn.AttrSetProcessGroup(attributes, 0);
-            _ = Interop.Spawn.AttrSetSigDefault(attributes, all);
-            _ = Interop.Spawn.AttrSetSigMask(attributes, none);
-            int pid;
-            int error = Interop.Spawn.PosixSpawn(&pid, args[0], actions, attributes, args, environment);
-            return error != 0 ? -error : pid;
+            return Interop.Spawn.SpawnHelper(argv, environment, socket, SocketFd, sealOff: true);
         }
         finally
         {
-            _ = Interop.Spawn.FileActionsDestroy(actions);
-            _ = Interop.Spawn.AttrDestroy(attributes);
-            Interop.Spawn.FreeStrings(args);
             Interop.Spawn.FreeStrings(environment);
-            if (source != socket)
-            {
-                Libc.CloseOwned(source);
-            }
         }
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
-    private static extern int SpawnOpen(void* actions, int fd, byte* path, int flags, int mode);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
-    private static extern int SpawnCloseFrom(void* actions, int from);
 
     private Exception HostFailed() =>
         new IsolatedCallbackException("the driver host failed: " + (_channel?.Failure ?? "unknown"));
