@@ -65,6 +65,57 @@ public sealed class IsolatedRunTests : IDisposable
     }
 
     [Fact]
+    public void A_guest_cannot_kill_the_driver_host_to_blind_the_isolated_antivirus()
+    {
+        // The attack: a root guest ends the antivirus' host so that its registrations fault, then reads the test virus.
+        // The host is part of the kernel for the boundary: the kill is refused and the antivirus still decides. (The guest
+        // cannot find the host itself: its /proc entries are the kernel's; the test hands it the pid.)
+        File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
+        using BackgroundRun run = _p.Start(
+            ["--isolated", "--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile],
+            "sh", "-c", "echo ready; while [ ! -s hostpid ]; do sleep 0.05; done; kill -9 \"$(cat hostpid)\"; echo \"kill $?\"; cat eicar.com; echo \"cat $?\"");
+        Assert.Equal("ready", run.NextLine());
+        int host = Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out int pid) ? pid : 0)
+            .Single(pid => pid > 0 && ParentOf(pid) == run.ProcessId && CommandLineOf(pid).Contains("__driverhost", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(_p.Work, "hostpid.new"), host.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(Path.Combine(_p.Work, "hostpid.new"), Path.Combine(_p.Work, "hostpid"));
+
+        ProcessResult result = run.Wait();
+
+        Assert.True(result.ExitCode == 0, $"status {result.ExitCode}\n{result.Stdout}\n{result.Stderr}");
+        Assert.Equal("ready\nkill 1\ncat 1\n", result.Stdout);
+        Assert.Contains("eicar.com: Permission denied", result.Stderr, StringComparison.Ordinal);
+        Assert.Empty(EventsOf("driver-fault"));
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static string CommandLineOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    [Fact]
     public void A_driver_host_that_crashes_in_a_callback_leaves_the_kernel_running_and_the_guest_gets_the_drivers_fault_verdict()
     {
         // host-crash chose Deny for its faults and ends its host (FailFast) in the pre-create of "crash-me".

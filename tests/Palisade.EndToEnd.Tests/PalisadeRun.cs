@@ -163,6 +163,9 @@ internal sealed class BackgroundRun : IDisposable
         }
     }
 
+    /// <summary>The pid of the palisade run process (the kernel's).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>Waits for the program's next line on standard output (up to three minutes) and returns it.</summary>
     public string NextLine()
     {

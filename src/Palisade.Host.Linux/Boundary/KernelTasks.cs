@@ -3,7 +3,8 @@ using Palisade.Interop;
 namespace Palisade.Host.Linux.Boundary;
 
 /// <summary>
-/// The kernel's own tasks: the process the kernel runs in (the supervisor), each of its threads, and its process group.
+/// The kernel's own tasks: the process the kernel runs in (the supervisor), each of its threads, and its process group;
+/// and the driver host processes of isolated drivers, their threads and groups (<see cref="Kernel.Isolation.DriverHostProcesses"/>).
 /// Answers are read from Linux at each question, never cached: threads come and go (the runtime's, the supervisor's
 /// receiving threads) and a pid once the kernel's may be a guest's later.
 /// </summary>
@@ -21,10 +22,11 @@ internal static class KernelTasks
     /// it is the process id itself; never for 0 or negative ids.
     /// </summary>
     public static bool Includes(int id) =>
-        id > 0 && (id == ProcessId || Libc.Syscall(Sys.Tgkill, ProcessId, id, 0, 0, 0, 0) == 0);
+        id > 0 && (id == ProcessId || Libc.Syscall(Sys.Tgkill, ProcessId, id, 0, 0, 0, 0) == 0 || Kernel.Isolation.DriverHostProcesses.Includes(id));
 
-    /// <summary>True when <paramref name="processGroup"/> is the kernel's process group.</summary>
-    public static bool IsKernelGroup(int processGroup) => processGroup > 0 && processGroup == ProcessGroup;
+    /// <summary>True when <paramref name="processGroup"/> is the kernel's process group or a driver host's.</summary>
+    public static bool IsKernelGroup(int processGroup) =>
+        processGroup > 0 && (processGroup == ProcessGroup || Kernel.Isolation.DriverHostProcesses.IsHostGroup(processGroup));
 
     /// <summary>The kernel's real user id.</summary>
     public static readonly uint UserId = Libc.GetUid();

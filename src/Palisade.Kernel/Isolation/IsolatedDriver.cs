@@ -98,6 +98,11 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         }
 
         _pid = Spawn(pair[1]);
+        if (_pid > 0)
+        {
+            DriverHostProcesses.Started(_pid);
+        }
+
         Libc.CloseOwned(pair[1]);
         var socket = new Socket(new SafeSocketHandle(pair[0], ownsHandle: true));
         _channel = new IsolationChannel(socket, kernelSide: true, this, _kernel.Options.CallbackDeadline);
@@ -184,6 +189,8 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
             while (Libc.WaitId(Libc.P_PID, pid, &info, Libc.WEXITED) < 0 && Libc.LastError == Errno.EINTR)
             {
             }
+
+            DriverHostProcesses.Reaped(pid);
         }
     }
 
