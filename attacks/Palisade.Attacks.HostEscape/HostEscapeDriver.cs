@@ -124,3 +124,55 @@ public sealed class HostCrashDriver : IDriver
     {
     }
 }
+
+/// <summary>
+/// Package <c>hold-forever</c>: a minifilter that tries to hang guests by holding every open of a file named
+/// <c>hold-me</c> (<see cref="IFilterManager.PendPreOperation"/>) and never completing it. The kernel bounds the hold by
+/// the registration's hold time (parameter <c>holdSeconds</c>, 1 by default), applies the timeout verdict the driver chose (deny), and tells the driver
+/// through its cancel callback, which reports <c>hold-ended</c> with the hold's id and how it ended. Run isolated, it
+/// also proves that a hold made in a driver host lives in the kernel: it ends on time even though the host never
+/// answers for it.
+/// </summary>
+public sealed class HoldForeverDriver : IDriver
+{
+    private IDriverContext? _context;
+    private PendedOperationCancelCallback? _ended;
+
+    /// <inheritdoc/>
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
+        _ended = held => context.ReportEvent("hold-ended", "hold " + held.Id + ": " + held.State, held.RequesterProcessId, null);
+        Status s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = "hold-forever",
+            Altitude = "388000",
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = Hold }],
+        }, out CallbackCookie filter);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        int seconds = context.Parameters.TryGetValue("holdSeconds", out string? value) ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 1;
+        return context.SetCallbackOptions(filter, new CallbackOptions { MaximumHoldTime = TimeSpan.FromSeconds(seconds), TimeoutVerdict = TimeoutVerdict.Deny });
+    }
+
+    private PreOperationStatus Hold(ref FileOperation op)
+    {
+        if (!op.Path.EndsWith("/hold-me", StringComparison.Ordinal))
+        {
+            return PreOperationStatus.SuccessNoCallback;
+        }
+
+        Status s = _context!.Files.PendPreOperation(ref op, _ended, out IPendedOperation? held);
+        _ = _context.ReportEvent("held", "hold " + held?.Id + ": " + s + ", " + held?.State, op.RequesterProcessId, op.Path);
+        return s.IsSuccess ? PreOperationStatus.Pending : PreOperationStatus.SuccessNoCallback;
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+    }
+}

@@ -35,7 +35,7 @@ public static class DriverHostEntry
         Enum.TryParse(flavor, out KernelFlavor f) && Enum.IsDefined(f) ? DriverHost.Run(IsolatedDriver.SocketFd, packageDirectory, home, f, confine) : 2;
 }
 
-internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
+internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 {
     /// <summary>The hidden verb of the driver host.</summary>
     public const string Verb = "__driverhost";
@@ -181,6 +181,7 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         }
 
         _streams.Clear();
+        _held.Clear();
         int pid = Interlocked.Exchange(ref _pid, 0);
         if (pid > 0)
         {
@@ -267,6 +268,8 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
+        PreFrames frames = PreFrames.Current;
+        int frame = frames.Push(c, in op);
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.FilePre);
@@ -284,10 +287,12 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
             EndReply(ref r);
             op.Status = status;
             op.CompletionContext = context == 0 ? null : new ContextToken(context);
+            AfterPre(frames, frame, ref op, (PreOperationStatus)verdict);
             return (PreOperationStatus)verdict;
         }
         finally
         {
+            frames.Pop(frame);
             channel.Leave(c);
         }
     }
@@ -391,6 +396,26 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
         IFilterManager files = context.Files;
         switch (op)
         {
+            case IsolationOp.PendPreOperation:
+            case IsolationOp.CompletePendedPreOperation:
+            case IsolationOp.ReadPendedFile:
+                ServeHold(c, op, ref a, files);
+                return;
+            case IsolationOp.RegisterFaultCallback:
+            {
+                int registration = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    var proxy = new FaultProxy(this, registration);
+                    ReplyCookie(c, context.RegisterFaultCallback(proxy.Fault, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.UnregisterFaultCallback:
+                ServeCookie(c, ref a, context.UnregisterFaultCallback);
+                return;
             case IsolationOp.ReportEvent:
             {
                 string kind = a.Text();
@@ -470,18 +495,8 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
                 if (a.Finish().IsSuccess)
                 {
                     // Read straight into the reply (a read makes no nested call).
-                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
-                    RecordWriter w = c.BeginReply(Status.Success);
-                    Span<byte> data = w.Data(room);
-                    Status s = files.ReadFile(cookie, file, offset, data, out int read);
-                    if (s.IsError)
-                    {
-                        c.Reply(s);
-                        return;
-                    }
-
-                    w.TrimData(room, read);
-                    c.Reply(ref w);
+                    Span<byte> data = BeginRead(c, length, out RecordWriter w);
+                    EndRead(c, ref w, files.ReadFile(cookie, file, offset, data, out int read), data.Length, read);
                 }
 
                 return;
@@ -523,10 +538,9 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
                         return;
                     }
 
-                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
-                    RecordWriter w = c.BeginReply(Status.Success);
-                    Span<byte> data = w.Data(room);
-                    int read;
+                    Span<byte> data = BeginRead(c, length, out RecordWriter w);
+                    int read = 0;
+                    Status s = Status.Success;
                     try
                     {
                         stream.Position = offset;
@@ -534,12 +548,10 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
                     }
                     catch (IOException)
                     {
-                        c.Reply(Status.Unsuccessful);
-                        return;
+                        s = Status.Unsuccessful;
                     }
 
-                    w.TrimData(room, read);
-                    c.Reply(ref w);
+                    EndRead(c, ref w, s, data.Length, read);
                 }
 
                 return;

@@ -5,7 +5,7 @@ using Palisade.Api;
 namespace Palisade.Kernel.Isolation;
 
 /// <summary>IFilterManager in a driver host.</summary>
-internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
+internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilterManager
 {
     private readonly Lock _sync = new();
     private readonly Dictionary<object, long> _verdictNumbers = new(ReferenceEqualityComparer.Instance);
@@ -28,13 +28,9 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
             if (op == IsolationOp.FilePre)
             {
                 FilePreCallback pre = r.PreOperation ?? throw new InvalidOperationException("registration " + registration + " has no pre callback");
-                PreOperationStatus verdict = pre(ref operation);
-                long number = 0;
-                if (operation.CompletionContext is { } kept)
-                {
-                    number = Interlocked.Increment(ref _nextNumber);
-                    _completionContexts[number] = kept;
-                }
+                PreOperationStatus verdict = RunPre(pre, ref operation);
+                // A context is kept only for the post callback that takes it back (any other verdict has none).
+                long number = verdict == PreOperationStatus.SuccessWithCallback ? KeepContext(operation.CompletionContext) : 0;
 
                 w = c.BeginReply(Status.Success);
                 w.U8((byte)CallbackOutcome.Returned);
@@ -223,19 +219,30 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         }
     }
 
-    public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
+    public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead) =>
+        Read(IsolationOp.ReadFile, cookie.Value, file, offset, buffer, out bytesRead);
+
+    /// <summary>
+    /// Reads a file the kernel holds open, in pieces of at most one record (a short piece is the end of the file):
+    /// <see cref="IsolationOp.ReadFile"/> of a filter's create or cleanup (<paramref name="first"/> is its cookie), or
+    /// <see cref="IsolationOp.ReadPendedFile"/> of a held create (<paramref name="first"/> is the hold's id, no identity).
+    /// </summary>
+    private Status Read(IsolationOp op, long first, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
     {
         bytesRead = 0;
         Conversation c = Channel.Enter();
         try
         {
-            // In pieces of at most one record: a short piece is the end of the file.
             while (bytesRead < buffer.Length)
             {
                 int want = Math.Min(buffer.Length - bytesRead, IsolationRecord.MaximumData);
-                RecordWriter w = c.BeginCall(IsolationOp.ReadFile);
-                w.I64(cookie.Value);
-                w.Identity(file);
+                RecordWriter w = c.BeginCall(op);
+                w.I64(first);
+                if (op == IsolationOp.ReadFile)
+                {
+                    w.Identity(file);
+                }
+
                 w.I64(offset + bytesRead);
                 w.I32(want);
                 Status s = ReadData(c, ref w, buffer[bytesRead..], want, out int got);
@@ -285,24 +292,6 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         got = data.Length;
         return context.End(ref r, s);
     }
-
-    /// <summary>Not yet in isolated mode (held operations).</summary>
-    public Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead)
-    {
-        bytesRead = 0;
-        return RemoteDriverContext.NotYet;
-    }
-
-    /// <summary>Not yet in isolated mode: the pre callback decides at once (held operations are not proxied).</summary>
-    public Status PendPreOperation(ref FileOperation operation, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext) =>
-        RemoteDriverContext.NotYet;
 
     public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) => OpenFile(cookie, path, access, out stream, out _);
 
