@@ -401,6 +401,16 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             case IsolationOp.ReadPendedFile:
                 ServeHold(c, op, ref a, files);
                 return;
+            case IsolationOp.StreamWrite:
+            case IsolationOp.StreamLength:
+            case IsolationOp.StreamSetLength:
+                ServeStream(c, op, ref a);
+                return;
+            case IsolationOp.SetFileContext:
+            case IsolationOp.GetFileContext:
+            case IsolationOp.DeleteFileContext:
+                ServeFileContext(c, op, ref a, files);
+                return;
             case IsolationOp.RegisterFaultCallback:
             {
                 int registration = a.I32();
@@ -506,9 +516,10 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             {
                 CallbackCookie cookie = new(a.I64());
                 string path = a.Text();
+                var access = a.Enum<FileAccess>();
                 if (a.Finish().IsSuccess)
                 {
-                    Status s = files.OpenFile(cookie, path, FileAccess.Read, out Stream? stream, out FileIdentity file);
+                    Status s = files.OpenFile(cookie, path, access, out Stream? stream, out FileIdentity file);
                     long handle = 0;
                     if (stream is not null)
                     {

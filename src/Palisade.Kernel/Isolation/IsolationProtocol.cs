@@ -80,7 +80,7 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IFilterManager.ReadFile(cookie, ...). Reply: status, the bytes read.</summary>
     ReadFile = 40,
 
-    /// <summary>Host to kernel: IFilterManager.OpenFile (read access). Reply: status, stream handle, file identity.</summary>
+    /// <summary>Host to kernel: IFilterManager.OpenFile (cookie, path, access). Reply: status, stream handle, file identity.</summary>
     OpenFile = 41,
 
     /// <summary>Host to kernel: read from a stream OpenFile gave. Reply: status, the bytes read.</summary>
@@ -153,6 +153,25 @@ internal enum IsolationOp : ushort
     /// <summary>Kernel to host: a fault of one of the driver's registrations (host registration id, then the fault's
     /// fields in declaration order). Reply: outcome, status.</summary>
     RegistrationFault = 106,
+
+    /// <summary>Host to kernel: write to a stream OpenFile gave (handle, offset, the bytes). Reply: status.</summary>
+    StreamWrite = 107,
+
+    /// <summary>Host to kernel: the length of a stream OpenFile gave. Reply: status, length.</summary>
+    StreamLength = 108,
+
+    /// <summary>Host to kernel: set the length of a stream OpenFile gave for writing (handle, length). Reply: status.</summary>
+    StreamSetLength = 109,
+
+    /// <summary>Host to kernel: IFilterManager.SetFileContext (cookie, identity, the host's number for the context).
+    /// Reply: status, the number of the context it replaced (0 for none).</summary>
+    SetFileContext = 110,
+
+    /// <summary>Host to kernel: IFilterManager.GetFileContext (cookie, identity). Reply: status, the context's number.</summary>
+    GetFileContext = 111,
+
+    /// <summary>Host to kernel: IFilterManager.DeleteFileContext (cookie, identity). Reply: status, the removed context's number.</summary>
+    DeleteFileContext = 112,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>

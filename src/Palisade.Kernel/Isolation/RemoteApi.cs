@@ -95,20 +95,16 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
         }
     }
 
-    public Status UnregisterFilter(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterFilter, cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status SetFileContext(CallbackCookie cookie, FileIdentity file, object context) => RemoteDriverContext.NotYet;
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status GetFileContext(CallbackCookie cookie, FileIdentity file, out object? context)
+    public Status UnregisterFilter(CallbackCookie cookie)
     {
-        context = null;
-        return RemoteDriverContext.NotYet;
-    }
+        Status s = context.Cookie(IsolationOp.UnregisterFilter, cookie);
+        if (s.IsSuccess)
+        {
+            ForgetFileContexts(cookie);
+        }
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status DeleteFileContext(CallbackCookie cookie, FileIdentity file) => RemoteDriverContext.NotYet;
+        return s;
+    }
 
     public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
     {
@@ -295,7 +291,6 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
 
     public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) => OpenFile(cookie, path, access, out stream, out _);
 
-    /// <summary>For reading; write access is not yet in isolated mode.</summary>
     public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream, out FileIdentity file)
     {
         stream = null;
@@ -305,17 +300,13 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             return Status.InvalidParameter;
         }
 
-        if (access != FileAccess.Read)
-        {
-            return RemoteDriverContext.NotYet;
-        }
-
         Conversation c = Channel.Enter();
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.OpenFile);
             w.I64(cookie.Value);
             w.String(path);
+            w.I32((int)access);
             if (w.Overflowed)
             {
                 return Status.InvalidParameter;
@@ -332,7 +323,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             s = context.End(ref r, s);
             if (handle != 0 && Channel.Failure is null)
             {
-                stream = new RemoteStream(this, handle);
+                stream = new RemoteStream(this, handle, access);
             }
 
             return s;
@@ -422,23 +413,53 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
     }
 
     /// <summary>A stream the kernel opened for the driver, read through requests.</summary>
-    private sealed class RemoteStream(RemoteFiles files, long handle) : Stream
+    /// <summary>
+    /// A stream the kernel opened for the driver (<see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>):
+    /// each read, write, length and seek is a request on the kernel's own stream, at this stream's position.
+    /// </summary>
+    private sealed class RemoteStream(RemoteFiles files, long handle, FileAccess access) : Stream
     {
         private long _position;
         private bool _closed;
 
-        public override bool CanRead => !_closed;
+        public override bool CanRead => !_closed && (access & FileAccess.Read) != 0;
 
-        public override bool CanSeek => false;
+        public override bool CanSeek => !_closed;
 
-        public override bool CanWrite => false;
+        public override bool CanWrite => !_closed && (access & FileAccess.Write) != 0;
 
-        public override long Length => throw new NotSupportedException("the length of a stream opened in the kernel is not known to the driver host");
+        public override long Length
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                IsolationChannel channel = files.Channel;
+                Conversation c = channel.Enter();
+                try
+                {
+                    RecordWriter w = c.BeginCall(IsolationOp.StreamLength);
+                    w.I64(handle);
+                    if (!c.Call(ref w, out RecordReader r))
+                    {
+                        throw new IOException("the kernel is gone");
+                    }
+
+                    Status s = r.Status();
+                    long length = s.IsSuccess ? r.I64() : 0;
+                    s = files.Context.End(ref r, s);
+                    return s.IsSuccess ? length : throw new IOException("the kernel could not tell the length: " + s.Name);
+                }
+                finally
+                {
+                    channel.Leave(c);
+                }
+            }
+        }
 
         public override long Position
         {
             get => _position;
-            set => throw new NotSupportedException("a stream opened in the kernel is read in order");
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "a position is not negative");
         }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
@@ -470,15 +491,80 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             }
         }
 
-        public override void Flush()
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
         {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            while (!buffer.IsEmpty)
+            {
+                // In pieces of at most one record.
+                ReadOnlySpan<byte> piece = buffer[..Math.Min(buffer.Length, IsolationRecord.MaximumData)];
+                Status s = Request(IsolationOp.StreamWrite, piece, 0);
+                if (s.IsError)
+                {
+                    throw new IOException("the kernel's write failed: " + s.Name);
+                }
+
+                _position += piece.Length;
+                buffer = buffer[piece.Length..];
+            }
         }
 
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a stream opened in the kernel is read in order");
+        public override void Flush()
+        {
+            // Each write is the kernel's write on its own stream, done when it returns.
+        }
 
-        public override void SetLength(long value) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            Position = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => _position + offset,
+                SeekOrigin.End => Length + offset,
+                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+            };
+            return _position;
+        }
 
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+        public override void SetLength(long value)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            Status s = Request(IsolationOp.StreamSetLength, default, value);
+            if (s.IsError)
+            {
+                throw new IOException("the kernel could not set the length: " + s.Name);
+            }
+        }
+
+        /// <summary>A write (at this stream's position) or a length change: a request whose reply is a status.</summary>
+        private Status Request(IsolationOp op, ReadOnlySpan<byte> data, long length)
+        {
+            IsolationChannel channel = files.Channel;
+            Conversation c = channel.Enter();
+            try
+            {
+                RecordWriter w = c.BeginCall(op);
+                w.I64(handle);
+                if (op == IsolationOp.StreamWrite)
+                {
+                    w.I64(_position);
+                    data.CopyTo(w.Data(data.Length));
+                }
+                else
+                {
+                    w.I64(length);
+                }
+
+                return files.Context.Request(c, ref w);
+            }
+            finally
+            {
+                channel.Leave(c);
+            }
+        }
 
         protected override void Dispose(bool disposing)
         {
