@@ -149,6 +149,49 @@ internal sealed class DriverHost : IIsolationHandler
                 return;
             }
 
+            case IsolationOp.PortConnect:
+            {
+                int registration = a.I32();
+                long port = a.I64();
+                long id = a.I64();
+                int pid = a.I32();
+                uint uid = a.U32();
+                uint gid = a.U32();
+                ReadOnlySpan<byte> bytes = a.Data();
+                if (a.Finish().IsSuccess)
+                {
+                    _context.Ports.Connected(c, registration, port, id, pid, uid, gid, bytes);
+                }
+
+                return;
+            }
+
+            case IsolationOp.PortDisconnect:
+            {
+                int registration = a.I32();
+                long id = a.I64();
+                if (a.Finish().IsSuccess)
+                {
+                    _context.Ports.Disconnected(c, registration, id);
+                }
+
+                return;
+            }
+
+            case IsolationOp.PortMessage:
+            {
+                int registration = a.I32();
+                long id = a.I64();
+                int room = a.I32();
+                ReadOnlySpan<byte> message = a.Data();
+                if (a.Finish().IsSuccess)
+                {
+                    _context.Ports.Message(c, registration, id, room, message);
+                }
+
+                return;
+            }
+
             case IsolationOp.ProcessCreate:
             {
                 int registration = a.I32();
@@ -210,6 +253,7 @@ internal sealed class RemoteDriverContext : IDriverContext
         Files = new RemoteFiles(this);
         Processes = new RemoteProcesses(this);
         SecurityCenter = new RemoteSecurityCenter(this);
+        Ports = new RemotePorts(this);
     }
 
     /// <summary>What an area not proxied yet answers (docs/security.md, "The isolated mode").</summary>
@@ -237,7 +281,9 @@ internal sealed class RemoteDriverContext : IDriverContext
 
     public ISecurityCenter SecurityCenter { get; }
 
-    public IPortManager Ports { get; } = new NotYetPorts();
+    IPortManager IDriverContext.Ports => Ports;
+
+    public RemotePorts Ports { get; }
 
     internal void SetParameters(IReadOnlyDictionary<string, string> parameters) => _parameters = parameters;
 

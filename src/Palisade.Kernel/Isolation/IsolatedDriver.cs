@@ -182,6 +182,8 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 
         _streams.Clear();
         _held.Clear();
+        _ports.Clear();
+        _connections.Clear();
         int pid = Interlocked.Exchange(ref _pid, 0);
         if (pid > 0)
         {
@@ -410,6 +412,15 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             case IsolationOp.GetFileContext:
             case IsolationOp.DeleteFileContext:
                 ServeFileContext(c, op, ref a, files);
+                return;
+            case IsolationOp.CreatePort:
+            case IsolationOp.ClosePort:
+            case IsolationOp.PortSend:
+            case IsolationOp.PortSendForReply:
+            case IsolationOp.CloseConnection:
+            case IsolationOp.ExcludeProcess:
+            case IsolationOp.IncludeProcess:
+                ServePorts(c, op, ref a, context.Ports);
                 return;
             case IsolationOp.RegisterFaultCallback:
             {

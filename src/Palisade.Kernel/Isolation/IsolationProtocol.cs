@@ -172,6 +172,40 @@ internal enum IsolationOp : ushort
 
     /// <summary>Host to kernel: IFilterManager.DeleteFileContext (cookie, identity). Reply: status, the removed context's number.</summary>
     DeleteFileContext = 112,
+
+    /// <summary>Host to kernel: IPortManager.CreatePort (name, options, host registration id, which callbacks the
+    /// driver gave). Reply: status, port handle, the socket's path.</summary>
+    CreatePort = 113,
+
+    /// <summary>Host to kernel: IPort.Close (port handle).</summary>
+    ClosePort = 114,
+
+    /// <summary>Kernel to host: a client connects (host registration id, port handle, connection id, process, user and
+    /// group ids, the connect context bytes). Reply: outcome, status (an error refuses the client).</summary>
+    PortConnect = 115,
+
+    /// <summary>Kernel to host: a connection ended (host registration id, connection id). Reply: outcome, status.</summary>
+    PortDisconnect = 116,
+
+    /// <summary>Kernel to host: a client's message (host registration id, connection id, room for a reply, the message).
+    /// Reply: outcome, status, reply length, the reply's bytes.</summary>
+    PortMessage = 117,
+
+    /// <summary>Host to kernel: IPortConnection.Send without a reply (connection id, timeout ticks, the message).</summary>
+    PortSend = 118,
+
+    /// <summary>Host to kernel: IPortConnection.Send with a reply (connection id, timeout ticks, room for the reply, the
+    /// message). Reply: status, reply length, the reply's bytes.</summary>
+    PortSendForReply = 119,
+
+    /// <summary>Host to kernel: IPortConnection.Close (connection id).</summary>
+    CloseConnection = 120,
+
+    /// <summary>Host to kernel: IPortManager.ExcludeProcess (process id).</summary>
+    ExcludeProcess = 121,
+
+    /// <summary>Host to kernel: IPortManager.IncludeProcess (process id).</summary>
+    IncludeProcess = 122,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>
@@ -190,8 +224,8 @@ internal static class IsolationRecord
     /// <summary>Bytes of the header.</summary>
     public const int HeaderSize = 8;
 
-    /// <summary>The largest record either side sends or accepts.</summary>
-    public const int MaximumSize = 64 * 1024;
+    /// <summary>The largest record either side sends or accepts: a port message of the most bytes a port allows (64 KiB) with its fields.</summary>
+    public const int MaximumSize = (64 * 1024) + 1024;
 
     /// <summary>The most bytes one ReadFile or stream read carries (the rest of a record is its header and status).</summary>
     public const int MaximumData = MaximumSize - 256;
@@ -514,6 +548,25 @@ internal ref struct RecordReader
         for (int i = 0; i < list.Length && !Malformed; i++)
         {
             list[i] = Text();
+        }
+
+        return list;
+    }
+
+    /// <summary>A list of u32 (a u32 count, then each): a count larger than the bytes left is malformed, before any allocation.</summary>
+    public uint[] UInt32s()
+    {
+        uint count = U32();
+        if (count > (uint)(_data.Length - _at) / 4)
+        {
+            Malformed = true;
+            return [];
+        }
+
+        var list = new uint[count];
+        for (int i = 0; i < list.Length; i++)
+        {
+            list[i] = U32();
         }
 
         return list;

@@ -758,17 +758,3 @@ internal sealed class NotYetNetwork : INetworkFilterEngine
         return RemoteDriverContext.NotYet;
     }
 }
-
-/// <summary>Communication ports: not yet in isolated mode.</summary>
-internal sealed class NotYetPorts : IPortManager
-{
-    public Status CreatePort(string name, PortOptions options, PortCallbacks callbacks, out IPort? port)
-    {
-        port = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    public Status ExcludeProcess(int processId) => RemoteDriverContext.NotYet;
-
-    public Status IncludeProcess(int processId) => RemoteDriverContext.NotYet;
-}

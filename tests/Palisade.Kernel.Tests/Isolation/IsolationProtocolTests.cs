@@ -156,6 +156,27 @@ public sealed class IsolationProtocolTests : IDisposable
     }
 
     [Fact]
+    public void A_list_of_ids_that_claims_more_ids_than_bytes_is_malformed_without_allocating_them()
+    {
+        // A port's allowed user ids: two claimed, one sent.
+        byte[] args = [2, 0, 0, 0, 7, 0, 0, 0];
+        var r = new RecordReader(args);
+
+        Assert.Empty(r.UInt32s());
+        Assert.Equal(Status.InvalidParameter, r.Finish());
+    }
+
+    [Fact]
+    public void A_list_of_ids_is_read_back()
+    {
+        byte[] args = [2, 0, 0, 0, 7, 0, 0, 0, 0xE8, 0x03, 0, 0];
+        var r = new RecordReader(args);
+
+        Assert.Equal([7u, 1000u], r.UInt32s());
+        Assert.Equal(Status.Success, r.Finish());
+    }
+
+    [Fact]
     public void A_record_that_does_not_fit_overflows_instead_of_being_cut()
     {
         byte[] small = new byte[16];
