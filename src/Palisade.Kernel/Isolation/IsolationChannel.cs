@@ -136,7 +136,7 @@ internal sealed class Conversation
 }
 
 /// <summary>The kernel's or the host's end of the socket.</summary>
-internal sealed class IsolationChannel : IDisposable
+internal sealed partial class IsolationChannel : IDisposable
 {
     [ThreadStatic]
     private static Conversation? t_innermost;
@@ -147,6 +147,7 @@ internal sealed class IsolationChannel : IDisposable
     private readonly int _waitMilliseconds;
     private readonly Thread _reader;
     private readonly object _sync = new();
+    private readonly Lock _receiveLock = new();
     private readonly Stack<Conversation> _free = new();
     private readonly Stack<Conversation> _freeRemote = new();
     private readonly ConcurrentDictionary<uint, Conversation> _remote = new();
@@ -327,6 +328,22 @@ internal sealed class IsolationChannel : IDisposable
         byte[] buffer = new byte[IsolationRecord.MaximumSize + 1];
         while (_failure is null)
         {
+            if (Route(buffer) is { } fresh)
+            {
+                Serve(fresh);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives one record and routes it; returns a conversation of the other side's to serve on this thread, if it
+    /// started one. One thread at a time receives and routes, so that records are routed in the order they arrived
+    /// (notifications are served in that order).
+    /// </summary>
+    private Conversation? Route(byte[] buffer)
+    {
+        lock (_receiveLock)
+        {
             int n;
             try
             {
@@ -335,20 +352,26 @@ internal sealed class IsolationChannel : IDisposable
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 Fail("the socket failed: " + e.Message);
-                return;
+                return null;
             }
 
             if (n == 0)
             {
                 Fail("the other side closed the connection");
-                return;
+                return null;
             }
 
             ReadOnlySpan<byte> record = buffer.AsSpan(0, n);
             if (IsolationRecord.TryParseHeader(record, out uint id, out RecordKind kind, out IsolationOp op).IsError)
             {
                 Fail("a malformed record (" + n + " bytes)");
-                return;
+                return null;
+            }
+
+            if (kind == RecordKind.Notify)
+            {
+                Notified(id, op, record);
+                return null;
             }
 
             if ((id & 1) == _parity)
@@ -359,7 +382,7 @@ internal sealed class IsolationChannel : IDisposable
                 if (c is null || c.Depth == 0)
                 {
                     Fail("a record for conversation " + id + ", which is not open");
-                    return;
+                    return null;
                 }
 
                 c.Deliver(record);
@@ -379,13 +402,15 @@ internal sealed class IsolationChannel : IDisposable
                 fresh.Id = id;
                 _remote[id] = fresh;
                 fresh.Deliver(record);
-                Serve(fresh);
+                return fresh;
             }
             else
             {
                 Fail("a reply (" + op + ") on conversation " + id + ", which is not open");
-                return;
+                return null;
             }
+
+            return null;
         }
     }
 
@@ -454,6 +479,7 @@ internal sealed class IsolationChannel : IDisposable
             c.Wake();
         }
 
+        StopNotifications();
         tell?.Invoke(why);
     }
 

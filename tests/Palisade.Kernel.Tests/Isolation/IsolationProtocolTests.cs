@@ -77,7 +77,7 @@ public sealed class IsolationProtocolTests : IDisposable
     }
 
     [Theory]
-    [InlineData(4, 3)] // kind 3 is neither call nor reply
+    [InlineData(4, 4)] // kind 4 is neither call, reply nor notification
     [InlineData(5, 1)] // the reserved byte is not 0
     [InlineData(6, 200)] // operation 200 is not defined
     [InlineData(0, 0)] // conversation 0
