@@ -169,6 +169,9 @@ internal sealed partial class IsolationChannel : IDisposable
         _parity = kernelSide ? 1u : 0u;
         _waitMilliseconds = wait == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Clamp(wait.TotalMilliseconds, 1, int.MaxValue);
         _reader = new Thread(Read) { IsBackground = true, Name = kernelSide ? "palisade-isolation" : "driverhost-reader" };
+
+        // Conversation 0 is not valid on the wire: the host's own conversations are numbered from 2.
+        _localCount = kernelSide ? 0 : 1;
     }
 
     /// <summary>Why the channel failed, or null while it works.</summary>

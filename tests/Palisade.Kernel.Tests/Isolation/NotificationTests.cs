@@ -255,4 +255,33 @@ public sealed class NotificationTests : IDisposable
         Assert.True(sent > 0, "not one notification was sent before the socket was full");
         Assert.Null(kernel.Failure);
     }
+
+    [Fact]
+    public async Task A_call_the_host_starts_itself_is_numbered_as_a_valid_conversation()
+    {
+        // A notification's callback (or a work item) calls the kernel on a conversation of the host's own: never number 0.
+        using var failed = new ManualResetEventSlim();
+        (IsolationChannel host, Socket kernel) = Host(new Recorder(), limit: 16, failed);
+        Task<bool> call = Task.Run(() =>
+        {
+            Conversation c = host.Enter();
+            try
+            {
+                RecordWriter w = c.BeginCall(IsolationOp.ReportEvent);
+                return c.Call(ref w, out _);
+            }
+            finally
+            {
+                host.Leave(c);
+            }
+        });
+
+        byte[] got = new byte[IsolationRecord.MaximumSize];
+        int n = kernel.Receive(got);
+
+        Assert.Equal(Status.Success, IsolationRecord.TryParseHeader(got.AsSpan(0, n), out uint id, out RecordKind kind, out _));
+        Assert.Equal((0u, RecordKind.Call), (id & 1, kind));
+        host.Dispose();
+        Assert.False(await call.WaitAsync(Bound)); // No reply: it ends when the channel closes.
+    }
 }
