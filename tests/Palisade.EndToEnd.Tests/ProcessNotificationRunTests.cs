@@ -17,17 +17,17 @@ public sealed class ProcessNotificationRunTests : IDisposable
     public ProcessNotificationRunTests()
     {
         _events = Path.Combine(_p.Work, "events.jsonl");
-        _package = Package();
+        _package = Package(_p);
     }
 
     public void Dispose() => _p.Dispose();
 
     /// <summary>The fixture as a package signed with the development key (which the run's home trusts).</summary>
-    private string Package()
+    internal static string Package(PalisadeRun run)
     {
         const string project = "Palisade.TestDrivers.ProcessWatch";
         string built = Path.Combine(AppContext.BaseDirectory, "TestDrivers", project);
-        string package = Path.Combine(_p.Work, "processwatch");
+        string package = Path.Combine(run.Work, "processwatch");
         Directory.CreateDirectory(package);
         File.Copy(Path.Combine(built, project + ".dll"), Path.Combine(package, project + ".dll"));
         File.WriteAllText(Path.Combine(package, "manifest.json"), $$"""
@@ -40,7 +40,7 @@ public sealed class ProcessNotificationRunTests : IDisposable
               "minimumApiVersion": "1.0"
             }
             """);
-        ProcessResult signed = _p.Palisade("driver", "sign", package, "--key", Path.Combine(PalisadeRun.Repo, "drivers", "dev-signing-key.pem"));
+        ProcessResult signed = run.Palisade("driver", "sign", package, "--key", Path.Combine(PalisadeRun.Repo, "drivers", "dev-signing-key.pem"));
         Assert.True(signed.ExitCode == 0, "signing the process-watch driver failed (the verifier refuses it?): " + signed.Stderr);
         return package;
     }

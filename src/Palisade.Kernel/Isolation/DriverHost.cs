@@ -9,7 +9,7 @@ using Palisade.Kernel.Drivers;
 
 namespace Palisade.Kernel.Isolation;
 
-internal sealed class DriverHost : IIsolationHandler
+internal sealed partial class DriverHost : IIsolationHandler
 {
     private readonly LoadedPackage? _loaded;
     private readonly DriverLoadResult _result;
@@ -48,15 +48,18 @@ internal sealed class DriverHost : IIsolationHandler
         DriverHost host = null!;
         var channel = new IsolationChannel(socket, kernelSide: false, new Forward(() => host), Timeout.InfiniteTimeSpan);
         host = new DriverHost(loaded, result, channel);
+        channel.ServeNotificationsInOrder(NotificationQueueLimit);
         channel.Start(_ => host._done.Set());
         host._done.Wait();
         return 0;
     }
 
     /// <summary>The handler exists before the host that it forwards to.</summary>
-    private sealed class Forward(Func<DriverHost> host) : IIsolationHandler
+    private sealed class Forward(Func<DriverHost> host) : IIsolationHandler, INotificationHandler
     {
         public void Serve(Conversation conversation, IsolationOp op, ref RecordReader arguments) => host().Serve(conversation, op, ref arguments);
+
+        public bool Notify(IsolationOp op, ref RecordReader arguments) => host().Notify(op, ref arguments);
     }
 
     public void Serve(Conversation c, IsolationOp op, ref RecordReader a)
@@ -100,6 +103,7 @@ internal sealed class DriverHost : IIsolationHandler
                     return;
                 }
 
+                _ = c.Channel.WaitForNotifications(Timeout.Infinite);
                 Status s = _loaded is { IsUnloaded: false } l ? l.Unload(static () => { }).Status : Status.Success;
                 c.Reply(s);
                 _done.Set();

@@ -167,6 +167,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             }
         }
 
+        ReportDroppedNotifications();
         Stop();
     }
 
@@ -726,6 +727,9 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 
             case IsolationOp.UnregisterParametersChanged:
                 ServeCookie(c, ref a, context.UnregisterParametersChanged);
+                return;
+            case >= IsolationOp.RegisterProcessExit and <= IsolationOp.LastProcessOp:
+                ServeProcesses(c, op, ref a, context);
                 return;
             default:
                 // A callback sent to the kernel: the host broke the protocol (no reply: the channel fails).

@@ -136,7 +136,7 @@ internal sealed class Conversation
 }
 
 /// <summary>The kernel's or the host's end of the socket.</summary>
-internal sealed class IsolationChannel : IDisposable
+internal sealed partial class IsolationChannel : IDisposable
 {
     [ThreadStatic]
     private static Conversation? t_innermost;
@@ -147,12 +147,12 @@ internal sealed class IsolationChannel : IDisposable
     private readonly int _waitMilliseconds;
     private readonly Thread _reader;
     private readonly object _sync = new();
+    private readonly Lock _receiveLock = new();
     private readonly Stack<Conversation> _free = new();
     private readonly Stack<Conversation> _freeRemote = new();
     private readonly ConcurrentDictionary<uint, Conversation> _remote = new();
     private Conversation?[] _local = new Conversation?[16];
-    // Conversation 0 is not valid on the wire, and the host's first would be 0 (index 0, even): index 0 is never used.
-    private int _localCount = 1;
+    private int _localCount;
     private int _receiving;
     private volatile string? _failure;
     private Action<string>? _onFailure;
@@ -169,6 +169,9 @@ internal sealed class IsolationChannel : IDisposable
         _parity = kernelSide ? 1u : 0u;
         _waitMilliseconds = wait == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Clamp(wait.TotalMilliseconds, 1, int.MaxValue);
         _reader = new Thread(Read) { IsBackground = true, Name = kernelSide ? "palisade-isolation" : "driverhost-reader" };
+
+        // Conversation 0 is not valid on the wire: the host's own conversations are numbered from 2.
+        _localCount = kernelSide ? 0 : 1;
     }
 
     /// <summary>Why the channel failed, or null while it works.</summary>
@@ -328,6 +331,22 @@ internal sealed class IsolationChannel : IDisposable
         byte[] buffer = new byte[IsolationRecord.MaximumSize + 1];
         while (_failure is null)
         {
+            if (Route(buffer) is { } fresh)
+            {
+                Serve(fresh);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives one record and routes it; returns a conversation of the other side's to serve on this thread, if it
+    /// started one. One thread at a time receives and routes, so that records are routed in the order they arrived
+    /// (notifications are served in that order).
+    /// </summary>
+    private Conversation? Route(byte[] buffer)
+    {
+        lock (_receiveLock)
+        {
             int n;
             try
             {
@@ -336,13 +355,13 @@ internal sealed class IsolationChannel : IDisposable
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 Fail("the socket failed: " + e.Message);
-                return;
+                return null;
             }
 
             if (n == 0)
             {
                 Fail("the other side closed the connection");
-                return;
+                return null;
             }
 
             ReadOnlySpan<byte> record = buffer.AsSpan(0, n);
@@ -351,7 +370,13 @@ internal sealed class IsolationChannel : IDisposable
                 Fail(n < IsolationRecord.HeaderSize
                     ? "a malformed record (" + n + " bytes)"
                     : "a malformed record (" + n + " bytes: conversation " + id + ", kind " + (byte)kind + ", operation " + (ushort)op + ")");
-                return;
+                return null;
+            }
+
+            if (kind == RecordKind.Notify)
+            {
+                Notified(id, op, record);
+                return null;
             }
 
             if ((id & 1) == _parity)
@@ -362,7 +387,7 @@ internal sealed class IsolationChannel : IDisposable
                 if (c is null || c.Depth == 0)
                 {
                     Fail("a record for conversation " + id + ", which is not open");
-                    return;
+                    return null;
                 }
 
                 c.Deliver(record);
@@ -382,13 +407,15 @@ internal sealed class IsolationChannel : IDisposable
                 fresh.Id = id;
                 _remote[id] = fresh;
                 fresh.Deliver(record);
-                Serve(fresh);
+                return fresh;
             }
             else
             {
                 Fail("a reply (" + op + ") on conversation " + id + ", which is not open");
-                return;
+                return null;
             }
+
+            return null;
         }
     }
 
@@ -457,6 +484,7 @@ internal sealed class IsolationChannel : IDisposable
             c.Wake();
         }
 
+        StopNotifications();
         tell?.Invoke(why);
     }
 

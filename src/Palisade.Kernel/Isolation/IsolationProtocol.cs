@@ -27,6 +27,13 @@ internal enum RecordKind : byte
 
     /// <summary>The reply to the innermost call of the conversation.</summary>
     Reply = 2,
+
+    /// <summary>
+    /// A one-way record outside every conversation: no reply. Its conversation field is 1 from the kernel, 2 from the
+    /// host. The kernel sends it without waiting (a full socket drops it and counts it); the host serves them in order
+    /// on a thread of its own (IsolationChannel.Notify.cs).
+    /// </summary>
+    Notify = 3,
 }
 
 /// <summary>The operations of the protocol: callbacks (kernel to host) and API calls (host to kernel).</summary>
@@ -126,7 +133,59 @@ internal enum IsolationOp : ushort
     /// order (identity, type, size, the three times, stamp, writer check, guest write descriptions).</summary>
     QueryFileState = 55,
 
-    // 60-79: the process area and object callbacks; 80-99: the network filter engine and registry callbacks.
+    // 60-79: process notifications and process control (IsolatedDriver.Processes.cs, RemoteApi.Processes.cs).
+
+    /// <summary>Kernel to host, Notify: a process-exit callback (host registration, the exit by value).</summary>
+    ProcessExit = 60,
+
+    /// <summary>Kernel to host, Notify: a thread-create callback (host registration, the thread by value).</summary>
+    ThreadCreate = 61,
+
+    /// <summary>Kernel to host, Notify: a thread-exit callback (host registration, the thread by value).</summary>
+    ThreadExit = 62,
+
+    /// <summary>Kernel to host, Notify: a process-fork callback (host registration, the fork by value).</summary>
+    ProcessFork = 63,
+
+    /// <summary>Kernel to host, Notify: an exec-result callback (host registration, the result by value).</summary>
+    ExecResult = 64,
+
+    /// <summary>Host to kernel, Notify: u32 notifications the host dropped because its queue was full.</summary>
+    NotificationsDropped = 65,
+
+    /// <summary>Host to kernel: IProcessCallbacks.RegisterProcessExit with a host registration id. Reply: status, cookie.</summary>
+    RegisterProcessExit = 66,
+
+    /// <summary>Host to kernel: IProcessCallbacks.RegisterThreadCreate. Reply: status, cookie.</summary>
+    RegisterThreadCreate = 67,
+
+    /// <summary>Host to kernel: IProcessCallbacks.RegisterThreadExit. Reply: status, cookie.</summary>
+    RegisterThreadExit = 68,
+
+    /// <summary>Host to kernel: IProcessCallbacks.RegisterProcessFork. Reply: status, cookie.</summary>
+    RegisterProcessFork = 69,
+
+    /// <summary>Host to kernel: IProcessCallbacks.RegisterExecResult. Reply: status, cookie.</summary>
+    RegisterExecResult = 70,
+
+    /// <summary>Host to kernel: IProcessCallbacks.TerminateProcess (i64 start key). Reply: status.</summary>
+    TerminateProcess = 71,
+
+    /// <summary>Host to kernel: IProcessCallbacks.SuspendProcess (i64 start key). Reply: status.</summary>
+    SuspendProcess = 72,
+
+    /// <summary>Host to kernel: IProcessCallbacks.ResumeProcess (i64 start key). Reply: status.</summary>
+    ResumeProcess = 73,
+
+    /// <summary>Host to kernel: ISecurityCenter.ListProducts. Reply: status, u32 count, then each product's kind (i32),
+    /// display name, driver name and state (i32).</summary>
+    ListProducts = 74,
+
+    /// <summary>The last process operation (60-79 are theirs).</summary>
+    LastProcessOp = ListProducts,
+
+    // 80-99: the network filter engine and registry callbacks; 100 on: held operations, fault callbacks, file
+    // contexts, written streams and communication ports.
 
     /// <summary>Host to kernel: IFilterManager.PendPreOperation, inside the pre callback the kernel is waiting for (same
     /// conversation). Reply: status, then the hold's id, kind, deadline, requester process and thread, registration cookie,
@@ -251,7 +310,7 @@ internal static class IsolationRecord
         kind = (RecordKind)record[4];
         op = (IsolationOp)BinaryPrimitives.ReadUInt16LittleEndian(record[6..]);
         bool known = (int)op < s_known.Length && s_known[(int)op];
-        return conversation != 0 && kind is RecordKind.Call or RecordKind.Reply && record[5] == 0 && known ? Status.Success : Status.InvalidParameter;
+        return conversation != 0 && kind is RecordKind.Call or RecordKind.Reply or RecordKind.Notify && record[5] == 0 && known ? Status.Success : Status.InvalidParameter;
     }
 
     private static bool[] Known()

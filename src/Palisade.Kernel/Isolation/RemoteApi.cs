@@ -590,59 +590,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
     }
 }
 
-/// <summary>IProcessCallbacks in a driver host: process-create and image-load registrations; the rest not yet.</summary>
-internal sealed class RemoteProcesses(RemoteDriverContext context) : IProcessCallbacks
-{
-    public Status RegisterProcessCreate(ProcessCreateCallback callback, out CallbackCookie cookie) =>
-        context.Register(IsolationOp.RegisterProcessCreate, callback, out cookie);
-
-    public Status RegisterImageLoad(ImageLoadCallback callback, out CallbackCookie cookie) =>
-        context.Register(IsolationOp.RegisterImageLoad, callback, out cookie);
-
-    public Status Unregister(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterProcessCallback, cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status RegisterProcessExit(ProcessExitCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status RegisterThreadCreate(ThreadCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status RegisterThreadExit(ThreadCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status RegisterProcessFork(ProcessForkCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status RegisterExecResult(ExecResultCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedCreate(IPendedOperation operation, Status verdict) => RemoteDriverContext.NotYet;
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status TerminateProcess(long processStartKey) => RemoteDriverContext.NotYet;
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status SuspendProcess(long processStartKey) => RemoteDriverContext.NotYet;
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status ResumeProcess(long processStartKey) => RemoteDriverContext.NotYet;
-
-    private static Status NotYet(out CallbackCookie cookie)
-    {
-        cookie = default;
-        return RemoteDriverContext.NotYet;
-    }
-}
-
-/// <summary>ISecurityCenter in a driver host: a product's registration and state; the list not yet.</summary>
+/// <summary>ISecurityCenter in a driver host: every call a request to the kernel.</summary>
 internal sealed class RemoteSecurityCenter(RemoteDriverContext context) : ISecurityCenter
 {
     public Status RegisterProduct(SecurityProductKind kind, string displayName, out CallbackCookie cookie)
@@ -685,12 +633,7 @@ internal sealed class RemoteSecurityCenter(RemoteDriverContext context) : ISecur
 
     public Status UnregisterProduct(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterProduct, cookie);
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status ListProducts(out IReadOnlyList<SecurityProduct> products)
-    {
-        products = [];
-        return RemoteDriverContext.NotYet;
-    }
+    public Status ListProducts(out IReadOnlyList<SecurityProduct> products) => RemoteProcesses.ListProducts(context, out products);
 }
 
 /// <summary>Object callbacks: not yet in isolated mode.</summary>
