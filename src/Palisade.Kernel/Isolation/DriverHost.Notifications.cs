@@ -40,6 +40,12 @@ internal sealed partial class DriverHost : INotificationHandler
                 return a.Finish().IsSuccess && Run(registration, op, (ExecResultCallback callback) => callback(in info));
             }
 
+            case IsolationOp.ObjectPost:
+            {
+                ObjectPostOperationInfo info = ObjectCodec.ReadPost(ref a);
+                return a.Finish().IsSuccess && Run(registration, op, (ObjectPostCallback callback) => callback(in info));
+            }
+
             default:
                 return false;
         }

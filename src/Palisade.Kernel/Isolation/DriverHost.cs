@@ -153,6 +153,18 @@ internal sealed partial class DriverHost : IIsolationHandler
                 return;
             }
 
+            case IsolationOp.ObjectPre:
+            {
+                int registration = a.I32();
+                ObjectPreOperationInfo info = ObjectCodec.ReadPre(ref a);
+                if (a.Finish().IsSuccess)
+                {
+                    _context.Objects.RunPre(c, registration, ref info);
+                }
+
+                return;
+            }
+
             case IsolationOp.PortConnect:
             {
                 int registration = a.I32();
@@ -258,6 +270,7 @@ internal sealed class RemoteDriverContext : IDriverContext
         Processes = new RemoteProcesses(this);
         SecurityCenter = new RemoteSecurityCenter(this);
         Ports = new RemotePorts(this);
+        Objects = new RemoteObjects(this);
     }
 
     /// <summary>What an area not proxied yet answers (docs/security.md, "The isolated mode").</summary>
@@ -273,7 +286,9 @@ internal sealed class RemoteDriverContext : IDriverContext
 
     public IProcessCallbacks Processes { get; }
 
-    public IObjectCallbacks Objects { get; } = new NotYetObjects();
+    IObjectCallbacks IDriverContext.Objects => Objects;
+
+    public RemoteObjects Objects { get; }
 
     public IRegistryCallbacks Registry { get; } = new NotYetRegistry();
 

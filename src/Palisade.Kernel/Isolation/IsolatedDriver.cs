@@ -414,6 +414,12 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             case IsolationOp.DeleteFileContext:
                 ServeFileContext(c, op, ref a, files);
                 return;
+            case IsolationOp.RegisterObjectCallback:
+                RegisterObjectCallback(c, ref a, context.Objects);
+                return;
+            case IsolationOp.UnregisterObjectCallback:
+                ServeCookie(c, ref a, context.Objects.Unregister);
+                return;
             case IsolationOp.CreatePort:
             case IsolationOp.ClosePort:
             case IsolationOp.PortSend:

@@ -36,7 +36,7 @@ internal enum NotifyResult
 internal static class IsolationNotifications
 {
     /// <summary>True for the notifications the kernel sends to a host.</summary>
-    public static bool FromKernel(IsolationOp op) => op is >= IsolationOp.ProcessExit and <= IsolationOp.ExecResult;
+    public static bool FromKernel(IsolationOp op) => op is >= IsolationOp.ProcessExit and <= IsolationOp.ExecResult or IsolationOp.ObjectPost;
 
     /// <summary>True for the notifications a host sends to the kernel.</summary>
     public static bool FromHost(IsolationOp op) => op == IsolationOp.NotificationsDropped;

@@ -181,6 +181,20 @@ internal enum IsolationOp : ushort
     /// display name, driver name and state (i32).</summary>
     ListProducts = 74,
 
+    /// <summary>Host to kernel: IObjectCallbacks.Register (altitude, object types, operations, host registration ids of
+    /// the pre and post callbacks, 0 for none). Reply: status, cookie.</summary>
+    RegisterObjectCallback = 75,
+
+    /// <summary>Host to kernel: IObjectCallbacks.Unregister.</summary>
+    UnregisterObjectCallback = 76,
+
+    /// <summary>Kernel to host: an object pre callback (host registration id, the operation by value). Reply: outcome, the
+    /// desired access the callback left.</summary>
+    ObjectPre = 77,
+
+    /// <summary>Kernel to host, Notify: an object post callback (host registration id, the operation by value).</summary>
+    ObjectPost = 78,
+
     /// <summary>The last process operation (60-79 are theirs).</summary>
     LastProcessOp = ListProducts,
 

@@ -636,26 +636,6 @@ internal sealed class RemoteSecurityCenter(RemoteDriverContext context) : ISecur
     public Status ListProducts(out IReadOnlyList<SecurityProduct> products) => RemoteProcesses.ListProducts(context, out products);
 }
 
-/// <summary>Object callbacks: not yet in isolated mode.</summary>
-internal sealed class NotYetObjects : IObjectCallbacks
-{
-    public Status Register(ObjectCallbackRegistration registration, out CallbackCookie cookie)
-    {
-        cookie = default;
-        return RemoteDriverContext.NotYet;
-    }
-
-    public Status Unregister(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-
-    public Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess) => RemoteDriverContext.NotYet;
-}
-
 /// <summary>Registry callbacks: not yet in isolated mode.</summary>
 internal sealed class NotYetRegistry : IRegistryCallbacks
 {
