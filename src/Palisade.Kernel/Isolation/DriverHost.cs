@@ -161,6 +161,9 @@ internal sealed class DriverHost : IIsolationHandler
                 return;
             }
 
+            case IsolationOp.Classify or IsolationOp.FlowNotifications or IsolationOp.RegistryCallback:
+                RemoteNetworkCallbacks.Serve(_context, c, op, ref a);
+                return;
             default:
                 // An API call sent to the host: the kernel broke the protocol (no reply: the channel fails).
                 return;
@@ -182,6 +185,8 @@ internal sealed class RemoteDriverContext : IDriverContext
         Files = new RemoteFiles(this);
         Processes = new RemoteProcesses(this);
         SecurityCenter = new RemoteSecurityCenter(this);
+        Registry = new RemoteRegistry(this);
+        Network = new RemoteNetwork(this);
     }
 
     /// <summary>What an area not proxied yet answers (docs/security.md, "The isolated mode").</summary>
@@ -199,13 +204,13 @@ internal sealed class RemoteDriverContext : IDriverContext
 
     public IObjectCallbacks Objects { get; } = new NotYetObjects();
 
-    public IRegistryCallbacks Registry { get; } = new NotYetRegistry();
+    public IRegistryCallbacks Registry { get; }
 
     IFilterManager IDriverContext.Files => Files;
 
     public RemoteFiles Files { get; }
 
-    public INetworkFilterEngine Network { get; } = new NotYetNetwork();
+    public INetworkFilterEngine Network { get; }
 
     public ISecurityCenter SecurityCenter { get; }
 

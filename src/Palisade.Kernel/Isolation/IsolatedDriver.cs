@@ -35,7 +35,7 @@ public static class DriverHostEntry
         Enum.TryParse(flavor, out KernelFlavor f) && Enum.IsDefined(f) ? DriverHost.Run(IsolatedDriver.SocketFd, packageDirectory, home, f, confine) : 2;
 }
 
-internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
+internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 {
     /// <summary>The hidden verb of the driver host.</summary>
     public const string Verb = "__driverhost";
@@ -150,6 +150,7 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
             return;
         }
 
+        StopFlowNotifications();
         if (channel.Failure is null)
         {
             Conversation c = channel.Enter();
@@ -692,6 +693,9 @@ internal sealed unsafe class IsolatedDriver : IDriver, IIsolationHandler
 
             case IsolationOp.UnregisterParametersChanged:
                 ServeCookie(c, ref a, context.UnregisterParametersChanged);
+                return;
+            case >= IsolationOp.AddSublayer and <= IsolationOp.UnregisterRegistryCallback:
+                ServeNetworkOrRegistry(c, op, ref a, context);
                 return;
             default:
                 // A callback sent to the kernel: the host broke the protocol (no reply: the channel fails).

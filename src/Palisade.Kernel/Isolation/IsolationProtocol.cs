@@ -125,6 +125,50 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IFilterManager.QueryFileState. Reply: status, then the state's fields in declaration
     /// order (identity, type, size, the three times, stamp, writer check, guest write descriptions).</summary>
     QueryFileState = 55,
+
+    // 80-99: the network filter engine and registry callbacks (IsolatedDriver.Network.cs, RemoteApi.Network.cs,
+    // RemoteApi.Registry.cs; the records in IsolationCodec.Network.cs).
+
+    /// <summary>Kernel to host: a callout's classify function (host registration, the context). Reply: outcome, result.</summary>
+    Classify = 80,
+
+    /// <summary>Kernel to host: flow notifications, a batch sent off the guest's path (count, then host registration and
+    /// flow of each). Reply: the outcome of each, in order.</summary>
+    FlowNotifications = 81,
+
+    /// <summary>Kernel to host: a registry pre or post callback (host registration, the notification). Reply: outcome,
+    /// status, and for a bypass its type, data and names.</summary>
+    RegistryCallback = 82,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.AddSublayer. Reply: status, cookie.</summary>
+    AddSublayer = 84,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.DeleteSublayer.</summary>
+    DeleteSublayer = 85,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.RegisterCallout with a host registration. Reply: status, cookie.</summary>
+    RegisterCallout = 86,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.UnregisterCallout.</summary>
+    UnregisterCallout = 87,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.AddFilter. Reply: status, cookie.</summary>
+    AddFilter = 88,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.DeleteFilter.</summary>
+    DeleteFilter = 89,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.RegisterFlowCallback with a host registration. Reply: status, cookie.</summary>
+    RegisterFlowCallback = 90,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.UnregisterFlowCallback.</summary>
+    UnregisterFlowCallback = 91,
+
+    /// <summary>Host to kernel: IRegistryCallbacks.Register with a host registration and the altitude. Reply: status, cookie.</summary>
+    RegisterRegistryCallback = 92,
+
+    /// <summary>Host to kernel: IRegistryCallbacks.Unregister.</summary>
+    UnregisterRegistryCallback = 93,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>
@@ -169,12 +213,17 @@ internal static class IsolationRecord
         conversation = BinaryPrimitives.ReadUInt32LittleEndian(record);
         kind = (RecordKind)record[4];
         op = (IsolationOp)BinaryPrimitives.ReadUInt16LittleEndian(record[6..]);
-        bool known = op is >= IsolationOp.Load and <= IsolationOp.ParametersChanged or >= IsolationOp.ReportEvent and <= LastOp;
+        bool known = op is >= IsolationOp.Load and <= IsolationOp.ParametersChanged or >= IsolationOp.ReportEvent and <= LastOp
+            || IsNetworkOrRegistryOp(op);
         return conversation != 0 && kind is RecordKind.Call or RecordKind.Reply && record[5] == 0 && known ? Status.Success : Status.InvalidParameter;
     }
 
     /// <summary>True for the operations the kernel calls (callbacks); false for those the host calls (the API).</summary>
-    public static bool IsCallback(IsolationOp op) => op < IsolationOp.ReportEvent;
+    public static bool IsCallback(IsolationOp op) => op < IsolationOp.ReportEvent || op is >= IsolationOp.Classify and <= IsolationOp.RegistryCallback;
+
+    /// <summary>The operations of the network filter engine and registry callbacks (80-99).</summary>
+    public static bool IsNetworkOrRegistryOp(IsolationOp op) =>
+        op is >= IsolationOp.Classify and <= IsolationOp.RegistryCallback or >= IsolationOp.AddSublayer and <= IsolationOp.UnregisterRegistryCallback;
 }
 
 /// <summary>Writes one record into a buffer; a record that does not fit sets <see cref="Overflowed"/> and writes nothing more.</summary>
@@ -333,6 +382,9 @@ internal ref struct RecordReader
 
     /// <summary>True once something could not be read.</summary>
     public bool Malformed { get; private set; }
+
+    /// <summary>Marks the record malformed: a value read is not one the record may hold.</summary>
+    public void Fail() => Malformed = true;
 
     /// <summary>Success when everything was read and nothing is left; <see cref="Status.InvalidParameter"/> otherwise.</summary>
     public readonly Status Finish() => !Malformed && _at == _data.Length ? Api.Status.Success : Api.Status.InvalidParameter;

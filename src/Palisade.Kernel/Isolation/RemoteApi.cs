@@ -638,52 +638,6 @@ internal sealed class NotYetObjects : IObjectCallbacks
     public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess) => RemoteDriverContext.NotYet;
 }
 
-/// <summary>Registry callbacks: not yet in isolated mode.</summary>
-internal sealed class NotYetRegistry : IRegistryCallbacks
-{
-    public Status Register(RegistryCallback callback, string altitude, out CallbackCookie cookie)
-    {
-        cookie = default;
-        return RemoteDriverContext.NotYet;
-    }
-
-    public Status Unregister(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-}
-
-/// <summary>The network filter engine: not yet in isolated mode.</summary>
-internal sealed class NotYetNetwork : INetworkFilterEngine
-{
-    public Status AddSublayer(string name, ushort weight, out CallbackCookie cookie) => NotYet(out cookie);
-
-    public Status DeleteSublayer(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-
-    public Status RegisterCallout(string name, CalloutClassifyCallback classify, out CallbackCookie cookie) => NotYet(out cookie);
-
-    public Status UnregisterCallout(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-
-    public Status AddFilter(NetworkFilter filter, out CallbackCookie cookie) => NotYet(out cookie);
-
-    public Status DeleteFilter(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-
-    public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    public Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result) => RemoteDriverContext.NotYet;
-
-    public Status RegisterFlowCallback(NetworkFlowCallback callback, out CallbackCookie cookie) => NotYet(out cookie);
-
-    public Status UnregisterFlowCallback(CallbackCookie cookie) => RemoteDriverContext.NotYet;
-
-    private static Status NotYet(out CallbackCookie cookie)
-    {
-        cookie = default;
-        return RemoteDriverContext.NotYet;
-    }
-}
-
 /// <summary>Communication ports: not yet in isolated mode.</summary>
 internal sealed class NotYetPorts : IPortManager
 {
