@@ -2,6 +2,7 @@
  * Listens on a loopback port of its own, then N times connects a new TCP socket to it (a blocking connect: one
  * classification at the connect layer), accepts the connection and closes both ends; prints the mean cost of one
  * iteration. usage: connectloop N */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
