@@ -124,3 +124,124 @@ public sealed class HostCrashDriver : IDriver
     {
     }
 }
+
+/// <summary>
+/// Package <c>hold-forever</c>: a minifilter that tries to hang guests by holding every open of a file named
+/// <c>hold-me</c> (<see cref="IFilterManager.PendPreOperation"/>) and never completing it. The kernel bounds the hold by
+/// the registration's hold time (parameter <c>holdSeconds</c>, 1 by default), applies the timeout verdict the driver chose (deny), and tells the driver
+/// through its cancel callback, which reports <c>hold-ended</c> with the hold's id and how it ended. Run isolated, it
+/// also proves that a hold made in a driver host lives in the kernel: it ends on time even though the host never
+/// answers for it.
+/// </summary>
+public sealed class HoldForeverDriver : IDriver
+{
+    private IDriverContext? _context;
+    private PendedOperationCancelCallback? _ended;
+
+    /// <inheritdoc/>
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
+        _ended = held => context.ReportEvent("hold-ended", "hold " + held.Id + ": " + held.State, held.RequesterProcessId, null);
+        Status s = context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = "hold-forever",
+            Altitude = "388000",
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = Hold }],
+        }, out CallbackCookie filter);
+        if (s.IsError)
+        {
+            return s;
+        }
+
+        int seconds = context.Parameters.TryGetValue("holdSeconds", out string? value) ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 1;
+        return context.SetCallbackOptions(filter, new CallbackOptions { MaximumHoldTime = TimeSpan.FromSeconds(seconds), TimeoutVerdict = TimeoutVerdict.Deny });
+    }
+
+    private PreOperationStatus Hold(ref FileOperation op)
+    {
+        if (!op.Path.EndsWith("/hold-me", StringComparison.Ordinal))
+        {
+            return PreOperationStatus.SuccessNoCallback;
+        }
+
+        Status s = _context!.Files.PendPreOperation(ref op, _ended, out IPendedOperation? held);
+        _ = _context.ReportEvent("held", "hold " + held?.Id + ": " + s + ", " + held?.State, op.RequesterProcessId, op.Path);
+        return s.IsSuccess ? PreOperationStatus.Pending : PreOperationStatus.SuccessNoCallback;
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+    }
+}
+
+/// <summary>
+/// Package <c>context-probe</c>: a minifilter that keeps a context of its own on a file and tries to read another
+/// filter's. On each post-create of a file named <c>probe-me</c> it finds its context (a counter object it set on the
+/// first open) and counts the open in it, reporting <c>context N</c>; asks for the file's context under a cookie that is
+/// not its own and reports <c>forged STATUS</c> (the kernel must refuse it); and appends a line to the file
+/// <c>probe-log</c> beside it through <see cref="IFilterManager.OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>
+/// for writing. Run isolated, the counter is the host's own object and the stream the kernel's.
+/// </summary>
+public sealed class ContextProbeDriver : IDriver
+{
+    private IDriverContext? _context;
+    private CallbackCookie _filter;
+
+    /// <inheritdoc/>
+    public Status Load(IDriverContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
+        return context.Files.RegisterFilter(new FilterRegistration
+        {
+            Name = "context-probe",
+            Altitude = "388000",
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PostOperation = Probe }],
+        }, out _filter);
+    }
+
+    private void Probe(ref FileOperation op)
+    {
+        if (!op.Path.EndsWith("/probe-me", StringComparison.Ordinal) || op.Status.IsError)
+        {
+            return;
+        }
+
+        IFilterManager files = _context!.Files;
+        if (files.GetFileContext(_filter, op.File, out object? found).IsError || found is not Counter counter)
+        {
+            counter = new Counter();
+            _ = files.SetFileContext(_filter, op.File, counter);
+        }
+
+        int n = Interlocked.Increment(ref counter.Opens);
+        _ = _context.ReportEvent("context", "context " + n, op.RequesterProcessId, op.Path);
+        _ = _context.ReportEvent("forged", "forged " + files.GetFileContext(new CallbackCookie(_filter.Value + 1), op.File, out _).Name, op.RequesterProcessId, op.Path);
+
+        string log = Path.Combine(Path.GetDirectoryName(op.Path)!, "probe-log");
+        Status s = files.OpenFile(_filter, log, FileAccess.Write, out Stream? stream);
+        if (s.IsSuccess)
+        {
+            using (stream)
+            {
+                stream!.Seek(0, SeekOrigin.End);
+                stream.Write(System.Text.Encoding.UTF8.GetBytes("open " + n + " of probe-me\n"));
+            }
+        }
+
+        _ = _context.ReportEvent("log", "log " + s.Name, op.RequesterProcessId, log);
+    }
+
+    /// <inheritdoc/>
+    public void Unload()
+    {
+    }
+
+    private sealed class Counter
+    {
+        public int Opens;
+    }
+}

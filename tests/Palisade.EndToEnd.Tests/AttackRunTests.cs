@@ -13,12 +13,7 @@ public sealed class AttackRunTests : IDisposable
 
     public void Dispose() => _p.Dispose();
 
-    private static string Attack(string name)
-    {
-        string dir = Path.Combine(PalisadeRun.Repo, "attacks", "out", name);
-        Assert.True(Directory.Exists(dir), $"{dir} is missing: run attacks/build.sh (./test.sh does) before the end-to-end tests");
-        return dir;
-    }
+    private static string Attack(string name) => PalisadeRun.Attack(name);
 
     [RootFact("unshare", "mount")]
     public void The_test_virus_on_a_mount_the_kernel_has_never_seen_is_scanned_the_first_time()

@@ -135,11 +135,16 @@ with open(gate_done, "w") as g: g.write("done\n")
         Assert.Contains(Events("driver"), e => e.GetProperty("kind").GetString() == "detection");
     }
 
-    [GuestFact("/bin/sh", "/bin/cat")]
-    public void An_open_held_for_a_scan_on_a_worker_thread_is_scanned_through_the_file_the_guest_receives()
+    /// <summary>The driver in the kernel, or in a driver host of its own (<c>--isolated</c>): holds behave the same.</summary>
+    private static string[] Mode(bool isolated) => isolated ? ["--isolated"] : [];
+
+    [GuestTheory("/bin/sh", "/bin/cat")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_open_held_for_a_scan_on_a_worker_thread_is_scanned_through_the_file_the_guest_receives(bool isolated)
     {
         ProcessResult r = _p.Run(
-            ["--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.asyncScan=true", "--events", _events],
+            [.. Mode(isolated), "--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.asyncScan=true", "--events", _events],
             "/bin/sh", "-c", "cat clean.txt && cat eicar.com");
 
         Assert.Equal(1, r.ExitCode);
@@ -176,6 +181,45 @@ with open(gate_done, "w") as g: g.write("done\n")
         Assert.Contains("never.txt: Permission denied", r.Stderr, StringComparison.Ordinal);
         JsonElement told = Assert.Single(Events("driver"), e => e.GetProperty("kind").GetString() == "hold-ended");
         Assert.EndsWith(": timed out", told.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [GuestTheory("/bin/sh", "/bin/cat")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_hold_its_driver_never_completes_ends_at_its_hold_time_with_the_timeout_verdict_and_the_driver_is_told(bool isolated)
+    {
+        // hold-forever holds every open of hold-me and never completes it; its hold time is 1 s and its timeout verdict deny.
+        File.WriteAllText(Path.Combine(_p.Work, "hold-me"), "held\n");
+        ProcessResult r = _p.Run(
+            [.. Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--events", _events],
+            "/bin/sh", "-c", "cat hold-me; echo \"cat $?\"");
+
+        Assert.Equal("cat 1\n", r.Stdout);
+        Assert.Contains("hold-me: Permission denied", r.Stderr, StringComparison.Ordinal);
+        JsonElement open = Assert.Single(Opens("hold-me"));
+        Assert.Equal("AccessDenied", open.GetProperty("result").GetString());
+        string id = Assert.Single(Verdicts(open), v => v.StartsWith("pending ", StringComparison.Ordinal))["pending ".Length..];
+        Assert.Contains("timeout: deny", Verdicts(open));
+        JsonElement told = Assert.Single(Events("driver"), e => e.GetProperty("kind").GetString() == "hold-ended");
+        Assert.Equal("hold " + id + ": TimedOut", told.GetProperty("message").GetString());
+    }
+
+    [GuestTheory("/bin/sh", "/bin/cat", "/bin/grep")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_guest_killed_while_a_driver_holds_its_open_cancels_the_hold_and_the_driver_is_told(bool isolated)
+    {
+        File.WriteAllText(Path.Combine(_p.Work, "hold-me"), "held\n");
+        ProcessResult r = _p.Run(
+            [.. Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--param", "hold-forever.holdSeconds=60", "--events", _events],
+            "/bin/sh", "-c", "cat hold-me & c=$!; until grep -q '\"kind\":\"held\"' events.jsonl; do :; done; kill -9 $c; wait $c; echo \"cat $?\"; "
+            + "until grep -q hold-ended events.jsonl; do :; done");
+
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}\n{r.Stdout}\n{r.Stderr}");
+        Assert.Equal("cat 137\n", r.Stdout);
+        string id = Assert.Single(Verdicts(Assert.Single(Opens("hold-me"))), v => v.StartsWith("pending ", StringComparison.Ordinal))["pending ".Length..];
+        JsonElement told = Assert.Single(Events("driver"), e => e.GetProperty("kind").GetString() == "hold-ended");
+        Assert.Equal("hold " + id + ": Cancelled", told.GetProperty("message").GetString());
     }
 
     [GuestFact(Python, "/bin/sh")]

@@ -13,12 +13,7 @@ public sealed class IsolatedRunTests : IDisposable
 
     public void Dispose() => _p.Dispose();
 
-    private static string Attack(string name)
-    {
-        string dir = Path.Combine(PalisadeRun.Repo, "attacks", "out", name);
-        Assert.True(Directory.Exists(dir), $"{dir} is missing: run attacks/build.sh (./test.sh does) before the end-to-end tests");
-        return dir;
-    }
+    private static string Attack(string name) => PalisadeRun.Attack(name);
 
     private string EventsFile => Path.Combine(_p.Work, "events.jsonl");
 

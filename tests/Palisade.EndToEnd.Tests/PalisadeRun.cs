@@ -50,6 +50,14 @@ internal sealed class PalisadeRun : IDisposable
         return dir;
     }
 
+    /// <summary>The package folder of an attack driver; fails with a clear message when attacks/build.sh has not run.</summary>
+    public static string Attack(string name)
+    {
+        string dir = Path.Combine(Repo, "attacks", "out", name);
+        Assert.True(Directory.Exists(dir), $"{dir} is missing: run attacks/build.sh (./test.sh does) before the end-to-end tests");
+        return dir;
+    }
+
     /// <summary>Runs <c>palisade ARGS</c>.</summary>
     public ProcessResult Palisade(params string[] args) => Exec("dotnet", [Cli, .. args], Work);
 

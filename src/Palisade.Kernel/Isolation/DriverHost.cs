@@ -121,6 +121,34 @@ internal sealed class DriverHost : IIsolationHandler
                 return;
             }
 
+            case IsolationOp.HoldEnded:
+            {
+                long id = a.I64();
+                PendedOperationState state = a.Enum<PendedOperationState>();
+                if (a.Finish().IsSuccess)
+                {
+                    _context.Files.HoldEnded(c, id, state);
+                }
+
+                return;
+            }
+
+            case IsolationOp.RegistrationFault:
+            {
+                int registration = a.I32();
+                RegistrationFaultInfo fault = IsolationCodec.ReadFault(ref a);
+                if (a.Finish().IsSuccess)
+                {
+                    _context.RunCallback(c, registration, (object callback) =>
+                    {
+                        ((RegistrationFaultCallback)callback)(in fault);
+                        return Status.Success;
+                    });
+                }
+
+                return;
+            }
+
             case IsolationOp.ProcessCreate:
             {
                 int registration = a.I32();
@@ -400,14 +428,10 @@ internal sealed class RemoteDriverContext : IDriverContext
 
     public Status DisableRegistration(CallbackCookie registration) => Cookie(IsolationOp.DisableRegistration, registration);
 
-    /// <summary>Not yet in isolated mode: the kernel's fault notifications are not sent to hosts.</summary>
-    public Status RegisterFaultCallback(RegistrationFaultCallback callback, out CallbackCookie cookie)
-    {
-        cookie = default;
-        return NotYet;
-    }
+    public Status RegisterFaultCallback(RegistrationFaultCallback callback, out CallbackCookie cookie) =>
+        Register(IsolationOp.RegisterFaultCallback, callback, out cookie);
 
-    public Status UnregisterFaultCallback(CallbackCookie cookie) => Status.InvalidHandle;
+    public Status UnregisterFaultCallback(CallbackCookie cookie) => Cookie(IsolationOp.UnregisterFaultCallback, cookie);
 
     /// <summary>A work item runs in the host, on its own thread pool: its calls into the kernel are conversations of their own.</summary>
     public Status QueueWorkItem(WorkItemCallback callback, object? state)

@@ -182,6 +182,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         }
 
         _streams.Clear();
+        _held.Clear();
         int pid = Interlocked.Exchange(ref _pid, 0);
         if (pid > 0)
         {
@@ -268,6 +269,8 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
+        PreFrames frames = PreFrames.Current;
+        int frame = frames.Push(c, in op);
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.FilePre);
@@ -285,10 +288,12 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             EndReply(ref r);
             op.Status = status;
             op.CompletionContext = context == 0 ? null : new ContextToken(context);
+            AfterPre(frames, frame, ref op, (PreOperationStatus)verdict);
             return (PreOperationStatus)verdict;
         }
         finally
         {
+            frames.Pop(frame);
             channel.Leave(c);
         }
     }
@@ -392,6 +397,36 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         IFilterManager files = context.Files;
         switch (op)
         {
+            case IsolationOp.PendPreOperation:
+            case IsolationOp.CompletePendedPreOperation:
+            case IsolationOp.ReadPendedFile:
+                ServeHold(c, op, ref a, files);
+                return;
+            case IsolationOp.StreamWrite:
+            case IsolationOp.StreamLength:
+            case IsolationOp.StreamSetLength:
+                ServeStream(c, op, ref a);
+                return;
+            case IsolationOp.SetFileContext:
+            case IsolationOp.GetFileContext:
+            case IsolationOp.DeleteFileContext:
+                ServeFileContext(c, op, ref a, files);
+                return;
+            case IsolationOp.RegisterFaultCallback:
+            {
+                int registration = a.I32();
+                if (a.Finish().IsSuccess)
+                {
+                    var proxy = new FaultProxy(this, registration);
+                    ReplyCookie(c, context.RegisterFaultCallback(proxy.Fault, out CallbackCookie cookie), cookie);
+                }
+
+                return;
+            }
+
+            case IsolationOp.UnregisterFaultCallback:
+                ServeCookie(c, ref a, context.UnregisterFaultCallback);
+                return;
             case IsolationOp.ReportEvent:
             {
                 string kind = a.Text();
@@ -471,18 +506,8 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                 if (a.Finish().IsSuccess)
                 {
                     // Read straight into the reply (a read makes no nested call).
-                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
-                    RecordWriter w = c.BeginReply(Status.Success);
-                    Span<byte> data = w.Data(room);
-                    Status s = files.ReadFile(cookie, file, offset, data, out int read);
-                    if (s.IsError)
-                    {
-                        c.Reply(s);
-                        return;
-                    }
-
-                    w.TrimData(room, read);
-                    c.Reply(ref w);
+                    Span<byte> data = BeginRead(c, length, out RecordWriter w);
+                    EndRead(c, ref w, files.ReadFile(cookie, file, offset, data, out int read), data.Length, read);
                 }
 
                 return;
@@ -492,9 +517,10 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             {
                 CallbackCookie cookie = new(a.I64());
                 string path = a.Text();
+                var access = a.Enum<FileAccess>();
                 if (a.Finish().IsSuccess)
                 {
-                    Status s = files.OpenFile(cookie, path, FileAccess.Read, out Stream? stream, out FileIdentity file);
+                    Status s = files.OpenFile(cookie, path, access, out Stream? stream, out FileIdentity file);
                     long handle = 0;
                     if (stream is not null)
                     {
@@ -524,10 +550,9 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                         return;
                     }
 
-                    int room = Math.Clamp(length, 0, IsolationRecord.MaximumData);
-                    RecordWriter w = c.BeginReply(Status.Success);
-                    Span<byte> data = w.Data(room);
-                    int read;
+                    Span<byte> data = BeginRead(c, length, out RecordWriter w);
+                    int read = 0;
+                    Status s = Status.Success;
                     try
                     {
                         stream.Position = offset;
@@ -535,12 +560,10 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                     }
                     catch (IOException)
                     {
-                        c.Reply(Status.Unsuccessful);
-                        return;
+                        s = Status.Unsuccessful;
                     }
 
-                    w.TrimData(room, read);
-                    c.Reply(ref w);
+                    EndRead(c, ref w, s, data.Length, read);
                 }
 
                 return;

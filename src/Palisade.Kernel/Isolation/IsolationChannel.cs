@@ -151,7 +151,8 @@ internal sealed class IsolationChannel : IDisposable
     private readonly Stack<Conversation> _freeRemote = new();
     private readonly ConcurrentDictionary<uint, Conversation> _remote = new();
     private Conversation?[] _local = new Conversation?[16];
-    private int _localCount;
+    // Conversation 0 is not valid on the wire, and the host's first would be 0 (index 0, even): index 0 is never used.
+    private int _localCount = 1;
     private int _receiving;
     private volatile string? _failure;
     private Action<string>? _onFailure;
@@ -347,7 +348,9 @@ internal sealed class IsolationChannel : IDisposable
             ReadOnlySpan<byte> record = buffer.AsSpan(0, n);
             if (IsolationRecord.TryParseHeader(record, out uint id, out RecordKind kind, out IsolationOp op).IsError)
             {
-                Fail("a malformed record (" + n + " bytes)");
+                Fail(n < IsolationRecord.HeaderSize
+                    ? "a malformed record (" + n + " bytes)"
+                    : "a malformed record (" + n + " bytes: conversation " + id + ", kind " + (byte)kind + ", operation " + (ushort)op + ")");
                 return;
             }
 

@@ -184,6 +184,30 @@ internal static class IsolationCodec
         FileType = r.Enum<FileObjectType>(),
     };
 
+    public static void Write(ref RecordWriter w, in RegistrationFaultInfo fault)
+    {
+        w.I64(fault.Registration.Value);
+        w.String(fault.RegistrationName);
+        w.I32((int)fault.Kind);
+        w.String(fault.Operation);
+        w.String(fault.Reason);
+        w.I32((int)fault.AppliedVerdict);
+        w.I32(fault.ConsecutiveFaults);
+        w.Bool(fault.Disabled);
+    }
+
+    public static RegistrationFaultInfo ReadFault(ref RecordReader r) => new()
+    {
+        Registration = new CallbackCookie(r.I64()),
+        RegistrationName = r.Text(),
+        Kind = r.Enum<RegistrationFaultKind>(),
+        Operation = r.Text(),
+        Reason = r.Text(),
+        AppliedVerdict = r.Enum<TimeoutVerdict>(),
+        ConsecutiveFaults = r.I32(),
+        Disabled = r.Bool(),
+    };
+
     public static void WriteList(ref RecordWriter w, IReadOnlyList<string>? list)
     {
         w.U32((uint)(list?.Count ?? 0));

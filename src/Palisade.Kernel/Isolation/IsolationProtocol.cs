@@ -80,7 +80,7 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IFilterManager.ReadFile(cookie, ...). Reply: status, the bytes read.</summary>
     ReadFile = 40,
 
-    /// <summary>Host to kernel: IFilterManager.OpenFile (read access). Reply: status, stream handle, file identity.</summary>
+    /// <summary>Host to kernel: IFilterManager.OpenFile (cookie, path, access). Reply: status, stream handle, file identity.</summary>
     OpenFile = 41,
 
     /// <summary>Host to kernel: read from a stream OpenFile gave. Reply: status, the bytes read.</summary>
@@ -169,6 +169,53 @@ internal enum IsolationOp : ushort
 
     /// <summary>Host to kernel: IRegistryCallbacks.Unregister.</summary>
     UnregisterRegistryCallback = 93,
+
+    // 60-79: the process area and object callbacks; 80-99: the network filter engine and registry callbacks.
+
+    /// <summary>Host to kernel: IFilterManager.PendPreOperation, inside the pre callback the kernel is waiting for (same
+    /// conversation). Reply: status, then the hold's id, kind, deadline, requester process and thread, registration cookie,
+    /// and the file identity and change stamp the pend gave the operation.</summary>
+    PendPreOperation = 100,
+
+    /// <summary>Host to kernel: IFilterManager.CompletePendedPreOperation (hold id, verdict, status, completion context
+    /// number). Reply: status (<see cref="Palisade.Api.Status.NotFound"/> for a hold the kernel no longer keeps).</summary>
+    CompletePendedPreOperation = 101,
+
+    /// <summary>Host to kernel: IFilterManager.ReadFile of a held create (hold id, offset, length). Reply: status, the bytes read.</summary>
+    ReadPendedFile = 102,
+
+    /// <summary>Kernel to host: the kernel ended a hold without the driver's completion (hold id, the state it ended in).
+    /// Reply: outcome.</summary>
+    HoldEnded = 103,
+
+    /// <summary>Host to kernel: IDriverContext.RegisterFaultCallback with a host registration id. Reply: status, cookie.</summary>
+    RegisterFaultCallback = 104,
+
+    /// <summary>Host to kernel: IDriverContext.UnregisterFaultCallback.</summary>
+    UnregisterFaultCallback = 105,
+
+    /// <summary>Kernel to host: a fault of one of the driver's registrations (host registration id, then the fault's
+    /// fields in declaration order). Reply: outcome, status.</summary>
+    RegistrationFault = 106,
+
+    /// <summary>Host to kernel: write to a stream OpenFile gave (handle, offset, the bytes). Reply: status.</summary>
+    StreamWrite = 107,
+
+    /// <summary>Host to kernel: the length of a stream OpenFile gave. Reply: status, length.</summary>
+    StreamLength = 108,
+
+    /// <summary>Host to kernel: set the length of a stream OpenFile gave for writing (handle, length). Reply: status.</summary>
+    StreamSetLength = 109,
+
+    /// <summary>Host to kernel: IFilterManager.SetFileContext (cookie, identity, the host's number for the context).
+    /// Reply: status, the number of the context it replaced (0 for none).</summary>
+    SetFileContext = 110,
+
+    /// <summary>Host to kernel: IFilterManager.GetFileContext (cookie, identity). Reply: status, the context's number.</summary>
+    GetFileContext = 111,
+
+    /// <summary>Host to kernel: IFilterManager.DeleteFileContext (cookie, identity). Reply: status, the removed context's number.</summary>
+    DeleteFileContext = 112,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>
@@ -193,8 +240,8 @@ internal static class IsolationRecord
     /// <summary>The most bytes one ReadFile or stream read carries (the rest of a record is its header and status).</summary>
     public const int MaximumData = MaximumSize - 256;
 
-    /// <summary>The highest operation number defined.</summary>
-    public const IsolationOp LastOp = IsolationOp.QueryFileState;
+    /// <summary>Which operation numbers are defined (indexed by number): a record of any other is malformed.</summary>
+    private static readonly bool[] s_known = Known();
 
     /// <summary>
     /// Reads a header. <see cref="Status.InvalidParameter"/> for a record shorter than a header or longer than the limit,
@@ -213,17 +260,21 @@ internal static class IsolationRecord
         conversation = BinaryPrimitives.ReadUInt32LittleEndian(record);
         kind = (RecordKind)record[4];
         op = (IsolationOp)BinaryPrimitives.ReadUInt16LittleEndian(record[6..]);
-        bool known = op is >= IsolationOp.Load and <= IsolationOp.ParametersChanged or >= IsolationOp.ReportEvent and <= LastOp
-            || IsNetworkOrRegistryOp(op);
+        bool known = (int)op < s_known.Length && s_known[(int)op];
         return conversation != 0 && kind is RecordKind.Call or RecordKind.Reply && record[5] == 0 && known ? Status.Success : Status.InvalidParameter;
     }
 
-    /// <summary>True for the operations the kernel calls (callbacks); false for those the host calls (the API).</summary>
-    public static bool IsCallback(IsolationOp op) => op < IsolationOp.ReportEvent || op is >= IsolationOp.Classify and <= IsolationOp.RegistryCallback;
+    private static bool[] Known()
+    {
+        IsolationOp[] defined = System.Enum.GetValues<IsolationOp>();
+        var known = new bool[(int)defined.Max() + 1];
+        foreach (IsolationOp op in defined)
+        {
+            known[(int)op] = true;
+        }
 
-    /// <summary>The operations of the network filter engine and registry callbacks (80-99).</summary>
-    public static bool IsNetworkOrRegistryOp(IsolationOp op) =>
-        op is >= IsolationOp.Classify and <= IsolationOp.RegistryCallback or >= IsolationOp.AddSublayer and <= IsolationOp.UnregisterRegistryCallback;
+        return known;
+    }
 }
 
 /// <summary>Writes one record into a buffer; a record that does not fit sets <see cref="Overflowed"/> and writes nothing more.</summary>

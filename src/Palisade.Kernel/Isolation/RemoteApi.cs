@@ -5,7 +5,7 @@ using Palisade.Api;
 namespace Palisade.Kernel.Isolation;
 
 /// <summary>IFilterManager in a driver host.</summary>
-internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
+internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilterManager
 {
     private readonly Lock _sync = new();
     private readonly Dictionary<object, long> _verdictNumbers = new(ReferenceEqualityComparer.Instance);
@@ -28,13 +28,9 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
             if (op == IsolationOp.FilePre)
             {
                 FilePreCallback pre = r.PreOperation ?? throw new InvalidOperationException("registration " + registration + " has no pre callback");
-                PreOperationStatus verdict = pre(ref operation);
-                long number = 0;
-                if (operation.CompletionContext is { } kept)
-                {
-                    number = Interlocked.Increment(ref _nextNumber);
-                    _completionContexts[number] = kept;
-                }
+                PreOperationStatus verdict = RunPre(pre, ref operation);
+                // A context is kept only for the post callback that takes it back (any other verdict has none).
+                long number = verdict == PreOperationStatus.SuccessWithCallback ? KeepContext(operation.CompletionContext) : 0;
 
                 w = c.BeginReply(Status.Success);
                 w.U8((byte)CallbackOutcome.Returned);
@@ -99,20 +95,16 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         }
     }
 
-    public Status UnregisterFilter(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterFilter, cookie);
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status SetFileContext(CallbackCookie cookie, FileIdentity file, object context) => RemoteDriverContext.NotYet;
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status GetFileContext(CallbackCookie cookie, FileIdentity file, out object? context)
+    public Status UnregisterFilter(CallbackCookie cookie)
     {
-        context = null;
-        return RemoteDriverContext.NotYet;
-    }
+        Status s = context.Cookie(IsolationOp.UnregisterFilter, cookie);
+        if (s.IsSuccess)
+        {
+            ForgetFileContexts(cookie);
+        }
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status DeleteFileContext(CallbackCookie cookie, FileIdentity file) => RemoteDriverContext.NotYet;
+        return s;
+    }
 
     public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
     {
@@ -223,19 +215,30 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         }
     }
 
-    public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
+    public Status ReadFile(CallbackCookie cookie, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead) =>
+        Read(IsolationOp.ReadFile, cookie.Value, file, offset, buffer, out bytesRead);
+
+    /// <summary>
+    /// Reads a file the kernel holds open, in pieces of at most one record (a short piece is the end of the file):
+    /// <see cref="IsolationOp.ReadFile"/> of a filter's create or cleanup (<paramref name="first"/> is its cookie), or
+    /// <see cref="IsolationOp.ReadPendedFile"/> of a held create (<paramref name="first"/> is the hold's id, no identity).
+    /// </summary>
+    private Status Read(IsolationOp op, long first, FileIdentity file, long offset, Span<byte> buffer, out int bytesRead)
     {
         bytesRead = 0;
         Conversation c = Channel.Enter();
         try
         {
-            // In pieces of at most one record: a short piece is the end of the file.
             while (bytesRead < buffer.Length)
             {
                 int want = Math.Min(buffer.Length - bytesRead, IsolationRecord.MaximumData);
-                RecordWriter w = c.BeginCall(IsolationOp.ReadFile);
-                w.I64(cookie.Value);
-                w.Identity(file);
+                RecordWriter w = c.BeginCall(op);
+                w.I64(first);
+                if (op == IsolationOp.ReadFile)
+                {
+                    w.Identity(file);
+                }
+
                 w.I64(offset + bytesRead);
                 w.I32(want);
                 Status s = ReadData(c, ref w, buffer[bytesRead..], want, out int got);
@@ -286,27 +289,8 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
         return context.End(ref r, s);
     }
 
-    /// <summary>Not yet in isolated mode (held operations).</summary>
-    public Status ReadFile(IPendedOperation operation, long offset, Span<byte> buffer, out int bytesRead)
-    {
-        bytesRead = 0;
-        return RemoteDriverContext.NotYet;
-    }
-
-    /// <summary>Not yet in isolated mode: the pre callback decides at once (held operations are not proxied).</summary>
-    public Status PendPreOperation(ref FileOperation operation, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
-
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedPreOperation(IPendedOperation operation, PreOperationStatus verdict, Status status, object? completionContext) =>
-        RemoteDriverContext.NotYet;
-
     public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream) => OpenFile(cookie, path, access, out stream, out _);
 
-    /// <summary>For reading; write access is not yet in isolated mode.</summary>
     public Status OpenFile(CallbackCookie cookie, string path, FileAccess access, out Stream? stream, out FileIdentity file)
     {
         stream = null;
@@ -316,17 +300,13 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
             return Status.InvalidParameter;
         }
 
-        if (access != FileAccess.Read)
-        {
-            return RemoteDriverContext.NotYet;
-        }
-
         Conversation c = Channel.Enter();
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.OpenFile);
             w.I64(cookie.Value);
             w.String(path);
+            w.I32((int)access);
             if (w.Overflowed)
             {
                 return Status.InvalidParameter;
@@ -343,7 +323,7 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
             s = context.End(ref r, s);
             if (handle != 0 && Channel.Failure is null)
             {
-                stream = new RemoteStream(this, handle);
+                stream = new RemoteStream(this, handle, access);
             }
 
             return s;
@@ -433,23 +413,53 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
     }
 
     /// <summary>A stream the kernel opened for the driver, read through requests.</summary>
-    private sealed class RemoteStream(RemoteFiles files, long handle) : Stream
+    /// <summary>
+    /// A stream the kernel opened for the driver (<see cref="OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>):
+    /// each read, write, length and seek is a request on the kernel's own stream, at this stream's position.
+    /// </summary>
+    private sealed class RemoteStream(RemoteFiles files, long handle, FileAccess access) : Stream
     {
         private long _position;
         private bool _closed;
 
-        public override bool CanRead => !_closed;
+        public override bool CanRead => !_closed && (access & FileAccess.Read) != 0;
 
-        public override bool CanSeek => false;
+        public override bool CanSeek => !_closed;
 
-        public override bool CanWrite => false;
+        public override bool CanWrite => !_closed && (access & FileAccess.Write) != 0;
 
-        public override long Length => throw new NotSupportedException("the length of a stream opened in the kernel is not known to the driver host");
+        public override long Length
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                IsolationChannel channel = files.Channel;
+                Conversation c = channel.Enter();
+                try
+                {
+                    RecordWriter w = c.BeginCall(IsolationOp.StreamLength);
+                    w.I64(handle);
+                    if (!c.Call(ref w, out RecordReader r))
+                    {
+                        throw new IOException("the kernel is gone");
+                    }
+
+                    Status s = r.Status();
+                    long length = s.IsSuccess ? r.I64() : 0;
+                    s = files.Context.End(ref r, s);
+                    return s.IsSuccess ? length : throw new IOException("the kernel could not tell the length: " + s.Name);
+                }
+                finally
+                {
+                    channel.Leave(c);
+                }
+            }
+        }
 
         public override long Position
         {
             get => _position;
-            set => throw new NotSupportedException("a stream opened in the kernel is read in order");
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "a position is not negative");
         }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
@@ -481,15 +491,80 @@ internal sealed class RemoteFiles(RemoteDriverContext context) : IFilterManager
             }
         }
 
-        public override void Flush()
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
         {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            while (!buffer.IsEmpty)
+            {
+                // In pieces of at most one record.
+                ReadOnlySpan<byte> piece = buffer[..Math.Min(buffer.Length, IsolationRecord.MaximumData)];
+                Status s = Request(IsolationOp.StreamWrite, piece, 0);
+                if (s.IsError)
+                {
+                    throw new IOException("the kernel's write failed: " + s.Name);
+                }
+
+                _position += piece.Length;
+                buffer = buffer[piece.Length..];
+            }
         }
 
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("a stream opened in the kernel is read in order");
+        public override void Flush()
+        {
+            // Each write is the kernel's write on its own stream, done when it returns.
+        }
 
-        public override void SetLength(long value) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            Position = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => _position + offset,
+                SeekOrigin.End => Length + offset,
+                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+            };
+            return _position;
+        }
 
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("a stream opened in the kernel is read-only");
+        public override void SetLength(long value)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            Status s = Request(IsolationOp.StreamSetLength, default, value);
+            if (s.IsError)
+            {
+                throw new IOException("the kernel could not set the length: " + s.Name);
+            }
+        }
+
+        /// <summary>A write (at this stream's position) or a length change: a request whose reply is a status.</summary>
+        private Status Request(IsolationOp op, ReadOnlySpan<byte> data, long length)
+        {
+            IsolationChannel channel = files.Channel;
+            Conversation c = channel.Enter();
+            try
+            {
+                RecordWriter w = c.BeginCall(op);
+                w.I64(handle);
+                if (op == IsolationOp.StreamWrite)
+                {
+                    w.I64(_position);
+                    data.CopyTo(w.Data(data.Length));
+                }
+                else
+                {
+                    w.I64(length);
+                }
+
+                return files.Context.Request(c, ref w);
+            }
+            finally
+            {
+                channel.Leave(c);
+            }
+        }
 
         protected override void Dispose(bool disposing)
         {

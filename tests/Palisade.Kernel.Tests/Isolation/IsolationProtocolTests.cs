@@ -269,4 +269,34 @@ public sealed class IsolationProtocolTests : IDisposable
         Assert.Equal(Status.Success, status);
         Assert.Equal(Environment.CurrentManagedThreadId, servedOn);
     }
+
+    [Fact]
+    public void A_call_the_host_starts_outside_any_callback_reaches_the_kernel_on_a_valid_conversation()
+    {
+        // A work item of an isolated driver calls the kernel: the host's first conversation of its own must not be
+        // conversation 0, which the kernel refuses as malformed.
+        (Socket kernelEnd, Socket hostEnd) = Pair();
+        IsolationOp served = 0;
+        var kernel = new IsolationChannel(kernelEnd, kernelSide: true, new Handler((c, op) =>
+        {
+            served = op;
+            c.Reply(Status.Success);
+        }), TimeSpan.FromMinutes(1));
+        var host = new IsolationChannel(hostEnd, kernelSide: false, new Handler((c, _) => c.Reply(Status.Success)), Timeout.InfiniteTimeSpan);
+        _owned.Add(kernel);
+        _owned.Add(host);
+        kernel.Start(null);
+        host.Start(null);
+
+        Conversation c = host.Enter();
+        RecordWriter w = c.BeginCall(IsolationOp.ReportEvent);
+        bool replied = c.Call(ref w, out RecordReader reply);
+        Status status = replied ? reply.Status() : Status.Unsuccessful;
+        host.Leave(c);
+
+        Assert.True(replied, kernel.Failure ?? host.Failure);
+        Assert.Equal(Status.Success, status);
+        Assert.Equal(IsolationOp.ReportEvent, served);
+        Assert.NotEqual(0u, c.Id);
+    }
 }
