@@ -248,6 +248,9 @@ internal sealed partial class DriverHost : IIsolationHandler
                 return;
             }
 
+            case IsolationOp.Classify or IsolationOp.FlowNotifications or IsolationOp.RegistryCallback:
+                RemoteNetworkCallbacks.Serve(_context, c, op, ref a);
+                return;
             default:
                 // An API call sent to the host: the kernel broke the protocol (no reply: the channel fails).
                 return;
@@ -271,6 +274,8 @@ internal sealed class RemoteDriverContext : IDriverContext
         SecurityCenter = new RemoteSecurityCenter(this);
         Ports = new RemotePorts(this);
         Objects = new RemoteObjects(this);
+        Registry = new RemoteRegistry(this);
+        Network = new RemoteNetwork(this);
     }
 
     /// <summary>What an area not proxied yet answers (docs/security.md, "The isolated mode").</summary>
@@ -290,13 +295,13 @@ internal sealed class RemoteDriverContext : IDriverContext
 
     public RemoteObjects Objects { get; }
 
-    public IRegistryCallbacks Registry { get; } = new NotYetRegistry();
+    public IRegistryCallbacks Registry { get; }
 
     IFilterManager IDriverContext.Files => Files;
 
     public RemoteFiles Files { get; }
 
-    public INetworkFilterEngine Network { get; } = new NotYetNetwork();
+    public INetworkFilterEngine Network { get; }
 
     public ISecurityCenter SecurityCenter { get; }
 

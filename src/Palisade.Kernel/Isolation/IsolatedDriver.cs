@@ -150,6 +150,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             return;
         }
 
+        StopFlowNotifications();
         if (channel.Failure is null)
         {
             Conversation c = channel.Enter();
@@ -736,6 +737,9 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                 return;
             case >= IsolationOp.RegisterProcessExit and <= IsolationOp.LastProcessOp:
                 ServeProcesses(c, op, ref a, context);
+                return;
+            case >= IsolationOp.AddSublayer and <= IsolationOp.UnregisterRegistryCallback:
+                ServeNetworkOrRegistry(c, op, ref a, context);
                 return;
             default:
                 // A callback sent to the kernel: the host broke the protocol (no reply: the channel fails).

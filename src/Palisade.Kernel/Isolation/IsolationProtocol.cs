@@ -198,8 +198,52 @@ internal enum IsolationOp : ushort
     /// <summary>The last process operation (60-79 are theirs).</summary>
     LastProcessOp = ListProducts,
 
-    // 80-99: the network filter engine and registry callbacks; 100 on: held operations, fault callbacks, file
-    // contexts, written streams and communication ports.
+    // 80-99: the network filter engine and registry callbacks (IsolatedDriver.Network.cs, RemoteApi.Network.cs,
+    // RemoteApi.Registry.cs; the records in IsolationCodec.Network.cs).
+
+    /// <summary>Kernel to host: a callout's classify function (host registration, the context). Reply: outcome, result.</summary>
+    Classify = 80,
+
+    /// <summary>Kernel to host: flow notifications, a batch sent off the guest's path (count, then host registration and
+    /// flow of each). Reply: the outcome of each, in order.</summary>
+    FlowNotifications = 81,
+
+    /// <summary>Kernel to host: a registry pre or post callback (host registration, the notification). Reply: outcome,
+    /// status, and for a bypass its type, data and names.</summary>
+    RegistryCallback = 82,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.AddSublayer. Reply: status, cookie.</summary>
+    AddSublayer = 84,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.DeleteSublayer.</summary>
+    DeleteSublayer = 85,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.RegisterCallout with a host registration. Reply: status, cookie.</summary>
+    RegisterCallout = 86,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.UnregisterCallout.</summary>
+    UnregisterCallout = 87,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.AddFilter. Reply: status, cookie.</summary>
+    AddFilter = 88,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.DeleteFilter.</summary>
+    DeleteFilter = 89,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.RegisterFlowCallback with a host registration. Reply: status, cookie.</summary>
+    RegisterFlowCallback = 90,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.UnregisterFlowCallback.</summary>
+    UnregisterFlowCallback = 91,
+
+    /// <summary>Host to kernel: IRegistryCallbacks.Register with a host registration and the altitude. Reply: status, cookie.</summary>
+    RegisterRegistryCallback = 92,
+
+    /// <summary>Host to kernel: IRegistryCallbacks.Unregister.</summary>
+    UnregisterRegistryCallback = 93,
+
+    // 100 on: held operations, fault callbacks, file contexts, written streams and communication ports
+    // (IsolatedDriver.Holds.cs, IsolatedDriver.Files.cs, IsolatedDriver.Ports.cs and their RemoteApi counterparts).
 
     /// <summary>Host to kernel: IFilterManager.PendPreOperation, inside the pre callback the kernel is waiting for (same
     /// conversation). Reply: status, then the hold's id, kind, deadline, requester process and thread, registration cookie,
@@ -496,6 +540,9 @@ internal ref struct RecordReader
 
     /// <summary>True once something could not be read.</summary>
     public bool Malformed { get; private set; }
+
+    /// <summary>Marks the record malformed: a value read is not one the record may hold.</summary>
+    public void Fail() => Malformed = true;
 
     /// <summary>Success when everything was read and nothing is left; <see cref="Status.InvalidParameter"/> otherwise.</summary>
     public readonly Status Finish() => !Malformed && _at == _data.Length ? Api.Status.Success : Api.Status.InvalidParameter;
