@@ -20,14 +20,9 @@ public sealed class CallbackAllocationTests : IDisposable
             _k.Kernel.Processes.NotifyExit(in info);
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
-        {
-            _k.Kernel.Processes.NotifyExit(in info);
-        }
-
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = Allocations.SteadyState(() => _k.Kernel.Processes.NotifyExit(in info), iterations: 1000);
         Assert.Equal(0, allocated);
-        Assert.Equal(1016, calls);
+        // Every exit reached the driver's callback, in each round run (16 warming calls, then 1,000 per round).
+        Assert.True(calls > 16 && (calls - 16) % 1000 == 0, calls + " calls");
     }
 }

@@ -16,6 +16,12 @@ internal static class GuestTree
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, RunCgroup?> Runs = new();
 
+    /// <summary>
+    /// Held while a launcher is spawned and recorded, and while a round of <see cref="KillOrphansOf"/> decides and kills:
+    /// a launcher spawned but not yet recorded would otherwise be an orphan to that round, and be killed.
+    /// </summary>
+    public static Lock Spawning { get; } = new();
+
     /// <summary>Records a live run: its launcher's pid and its cgroup (null when it runs under the subreaper).</summary>
     public static void Started(int launcher, RunCgroup? cgroup) => Runs[launcher] = cgroup;
 
@@ -54,21 +60,25 @@ internal static class GuestTree
         int sent = 0;
         for (int round = 0; round < Rounds; round++)
         {
-            var others = new HashSet<int>(Runs.Keys.Where(l => l != launcher));
-            foreach (int other in others.ToArray())
+            HashSet<int> others;
+            lock (Spawning)
             {
-                others.UnionWith(Descendants(other));
-            }
+                others = new HashSet<int>(Runs.Keys.Where(l => l != launcher));
+                foreach (int other in others.ToArray())
+                {
+                    others.UnionWith(Descendants(other));
+                }
 
-            List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid) && !OfOwnGroup(pid))];
-            if (found.Count == 0)
-            {
-                break;
-            }
+                List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid) && !OfOwnGroup(pid))];
+                if (found.Count == 0)
+                {
+                    break;
+                }
 
-            foreach (int pid in found)
-            {
-                sent += Libc.Kill(pid, Libc.SIGKILL) == 0 ? 1 : 0;
+                foreach (int pid in found)
+                {
+                    sent += Libc.Kill(pid, Libc.SIGKILL) == 0 ? 1 : 0;
+                }
             }
 
             ReapChildren(others);

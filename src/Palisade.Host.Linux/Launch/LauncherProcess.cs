@@ -47,7 +47,21 @@ internal sealed unsafe class LauncherProcess : IDisposable
         }
 
         int ours = pair[0], theirs = pair[1];
-        int pid = SpawnLauncher(argv, theirs);
+        int pid;
+
+        // A live run from the moment it exists: a run of this process that ends under the subreaper kills the descendants
+        // outside its other live runs, and a launcher not yet handed over is one of them. Spawned and recorded under the
+        // tree's lock, so that no such round sees it in between (it was killed there under load: the run then failed with
+        // "receiving the listener failed, errno 104").
+        lock (GuestTree.Spawning)
+        {
+            pid = SpawnLauncher(argv, theirs);
+            if (pid > 0)
+            {
+                GuestTree.Started(pid, null);
+            }
+        }
+
         Libc.CloseOwned(theirs);
         if (pid < 0)
         {
@@ -55,9 +69,6 @@ internal sealed unsafe class LauncherProcess : IDisposable
             throw new InvalidOperationException($"posix_spawn of the launcher {command.Executable} failed: errno {-pid}");
         }
 
-        // A live run from now on: a run of this process that ends under the subreaper kills the descendants outside its
-        // other live runs, and a launcher not yet handed over is one of them.
-        GuestTree.Started(pid, null);
         return new LauncherProcess(pid, ours);
     }
 

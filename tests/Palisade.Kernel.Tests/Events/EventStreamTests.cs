@@ -312,13 +312,12 @@ public sealed class EventStreamTests : IDisposable
         _k.Kernel.Events.WriteOperation(record);
         d.ReportEvent("tick", "warm", 42, "/etc/hostname");
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++)
-        {
-            _k.Kernel.Events.WriteOperation(record);
-            d.ReportEvent("tick", "steady", 42, "/etc/hostname");
-        }
-
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.SteadyState(
+            () =>
+            {
+                _k.Kernel.Events.WriteOperation(record);
+                d.ReportEvent("tick", "steady", 42, "/etc/hostname");
+            },
+            iterations: 100));
     }
 }
