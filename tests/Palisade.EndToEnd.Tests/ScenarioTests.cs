@@ -64,9 +64,17 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
 
     private ProcessResult Palisade(params string[] arguments) => ProcessRunner.Run("dotnet", [_packages.Cli, .. arguments]);
 
-    private string[] Run(string driver, string[] parameters, params string[] program)
+    private string[] Run(string driver, string[] parameters, params string[] program) => Run(false, driver, parameters, program);
+
+    /// <summary>Runs a sample driver in the kernel, or in a driver host of its own (<c>--isolated</c>).</summary>
+    private string[] Run(bool isolated, string driver, string[] parameters, params string[] program)
     {
         var args = new List<string> { "run", "--home", _home, "--driver", _packages.Package(driver), "--events", Path.Combine(_dir, "events.json") };
+        if (isolated)
+        {
+            args.Add("--isolated");
+        }
+
         foreach (string p in parameters)
         {
             args.Add("--param");
@@ -136,8 +144,10 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         served.Wait();
     }
 
-    [GuestFact("/bin/sh", "/usr/bin/sleep", "/usr/bin/readlink")]
-    public void Kill_9_of_a_protected_process_fails_with_EPERM_and_the_process_lives_on()
+    [GuestTheory("/bin/sh", "/usr/bin/sleep", "/usr/bin/readlink")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Kill_9_of_a_protected_process_fails_with_EPERM_and_the_process_lives_on(bool isolated)
     {
         string agent = Path.Combine(_dir, "product", "bin", "agent");
         Directory.CreateDirectory(Path.GetDirectoryName(agent)!);
@@ -146,7 +156,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
         // then ends by itself: exit status 0 from wait, not 137 (killed).
         string script = $"{agent} 1 & p=$!; until [ \"$(readlink /proc/$p/exe)\" = {agent} ]; do :; done; kill -9 $p; echo kill=$?; wait $p; echo agent=$?";
 
-        (int exit, string output, string error) = Palisade(Run("selfprotect", ["processes=" + Path.GetDirectoryName(agent) + "/"], "/bin/sh", "-c", script));
+        (int exit, string output, string error) = Palisade(Run(isolated, "selfprotect", ["processes=" + Path.GetDirectoryName(agent) + "/"], "/bin/sh", "-c", script));
 
         Assert.True(exit == 0, error);
         Assert.Equal("kill=1\nagent=0\n", output);
