@@ -126,8 +126,10 @@ public sealed class HostCrashDriver : IDriver
 }
 
 /// <summary>
-/// Package <c>hold-forever</c>: a minifilter that tries to hang guests by holding every open of a file named
-/// <c>hold-me</c> (<see cref="IFilterManager.PendPreOperation"/>) and never completing it. The kernel bounds the hold by
+/// Package <c>hold-forever</c>: a driver that tries to hang guests by holding what it could decide and never completing
+/// it: every open of a file named <c>hold-me</c> (<see cref="IFilterManager.PendPreOperation"/>), every exec of a program
+/// named <c>hold-exec</c> (<see cref="IProcessCallbacks.PendCreate"/>), and every signal sent to a process named
+/// <c>hold-kill</c> (<see cref="IObjectCallbacks.PendOperation"/>). The kernel bounds the hold by
 /// the registration's hold time (parameter <c>holdSeconds</c>, 1 by default), applies the timeout verdict the driver chose (deny), and tells the driver
 /// through its cancel callback, which reports <c>hold-ended</c> with the hold's id and how it ended. Run isolated, it
 /// also proves that a hold made in a driver host lives in the kernel: it ends on time even though the host never
@@ -156,7 +158,51 @@ public sealed class HoldForeverDriver : IDriver
         }
 
         int seconds = context.Parameters.TryGetValue("holdSeconds", out string? value) ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : 1;
-        return context.SetCallbackOptions(filter, new CallbackOptions { MaximumHoldTime = TimeSpan.FromSeconds(seconds), TimeoutVerdict = TimeoutVerdict.Deny });
+        var options = new CallbackOptions { MaximumHoldTime = TimeSpan.FromSeconds(seconds), TimeoutVerdict = TimeoutVerdict.Deny };
+        s = context.SetCallbackOptions(filter, options);
+        if (s.IsError || (s = context.Processes.RegisterProcessCreate(HoldExec, out CallbackCookie create)).IsError
+            || (s = context.SetCallbackOptions(create, options)).IsError)
+        {
+            return s;
+        }
+
+        s = context.Objects.Register(new ObjectCallbackRegistration { Altitude = "388000", ObjectTypes = ObjectTypes.Process, PreOperation = HoldKill }, out CallbackCookie objects);
+        return s.IsError ? s : context.SetCallbackOptions(objects, options);
+    }
+
+    private Status HoldExec(in ProcessCreateInfo info)
+    {
+        if (!info.ImagePath.EndsWith("/hold-exec", StringComparison.Ordinal))
+        {
+            return Status.Success;
+        }
+
+        Status s = _context!.Processes.PendCreate(in info, _ended, out IPendedOperation? held);
+        _ = _context.ReportEvent("held", "hold " + held?.Id + ": " + s + ", " + held?.State, info.CreatorProcessId, info.ImagePath);
+        return s.IsSuccess ? Status.Pending : Status.Success;
+    }
+
+    private void HoldKill(ref ObjectPreOperationInfo info)
+    {
+        if (info.AccessKind != ObjectAccessKind.Signal || CommandOf(info.TargetProcessId) != "hold-kill")
+        {
+            return;
+        }
+
+        Status s = _context!.Objects.PendOperation(ref info, _ended, out IPendedOperation? held);
+        _ = _context.ReportEvent("held", "hold " + held?.Id + ": " + s + ", " + held?.State, info.RequesterProcessId, null);
+    }
+
+    private static string CommandOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/comm").TrimEnd('\n');
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     private PreOperationStatus Hold(ref FileOperation op)

@@ -215,6 +215,53 @@ with open(gate_done, "w") as g: g.write("done\n")
         Assert.Equal("hold " + id + ": TimedOut", told.GetProperty("message").GetString());
     }
 
+    [GuestTheory("/bin/sh", "/bin/true", "/bin/grep")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_exec_its_driver_holds_and_never_completes_fails_at_its_hold_time_with_EACCES(bool isolated)
+    {
+        // hold-forever holds every exec of a program named hold-exec (IProcessCallbacks.PendCreate).
+        File.Copy("/bin/true", Path.Combine(_p.Work, "hold-exec"));
+        ProcessResult r = _p.Run(
+            [.. Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--events", _events],
+            "/bin/sh", "-c", "./hold-exec; echo \"exec $?\"; until grep -q hold-ended events.jsonl; do :; done");
+
+        Assert.Equal("exec 126\n", r.Stdout);
+        Assert.Contains("hold-exec: Permission denied", r.Stderr, StringComparison.Ordinal);
+        string id = HeldId();
+        JsonElement told = Assert.Single(Events("driver"), e => e.GetProperty("kind").GetString() == "hold-ended");
+        Assert.Equal("hold " + id + ": TimedOut", told.GetProperty("message").GetString());
+    }
+
+    [GuestTheory("/bin/sh", "/bin/sleep", "/bin/grep")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_signal_its_driver_holds_and_never_completes_fails_at_its_hold_time_with_EPERM(bool isolated)
+    {
+        // hold-forever holds every signal to a process named hold-kill (IObjectCallbacks.PendOperation); the timeout
+        // verdict (deny) removes every right, so the kill fails with EPERM and the process lives on (its /proc entry says so).
+        File.Copy("/bin/sleep", Path.Combine(_p.Work, "hold-kill"));
+        ProcessResult r = _p.Run(
+            [.. Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--events", _events],
+            "/bin/sh", "-c", "./hold-kill 30 & k=$!; until [ \"$(cat /proc/$k/comm)\" = hold-kill ]; do :; done; kill -TERM $k; echo \"kill $?\"; "
+            + "until grep -q hold-ended events.jsonl; do :; done; [ \"$(cat /proc/$k/comm)\" = hold-kill ] && echo alive");
+
+        Assert.Equal("kill 1\nalive\n", r.Stdout);
+        Assert.Contains("Operation not permitted", r.Stderr, StringComparison.Ordinal);
+        string id = HeldId();
+        JsonElement told = Assert.Single(Events("driver"), e => e.GetProperty("kind").GetString() == "hold-ended"
+            && e.GetProperty("message").GetString()!.StartsWith("hold " + id + ":", StringComparison.Ordinal));
+        Assert.Equal("hold " + id + ": TimedOut", told.GetProperty("message").GetString());
+    }
+
+    /// <summary>The id of the first hold hold-forever reported (its "held" event: "hold ID: STATUS, STATE").</summary>
+    private string HeldId()
+    {
+        string held = Events("driver").First(e => e.GetProperty("kind").GetString() == "held").GetProperty("message").GetString()!;
+        Assert.Contains(": Success", held, StringComparison.Ordinal);
+        return held["hold ".Length..held.IndexOf(':', StringComparison.Ordinal)];
+    }
+
     [GuestTheory("/bin/sh", "/bin/cat", "/bin/grep")]
     [InlineData(false)]
     [InlineData(true)]
@@ -233,10 +280,12 @@ with open(gate_done, "w") as g: g.write("done\n")
         Assert.Equal("hold " + id + ": Cancelled", told.GetProperty("message").GetString());
     }
 
-    [GuestFact(Python, "/bin/sh")]
-    public void An_ask_rule_holds_a_connect_until_the_prompt_program_allows_it()
+    [GuestTheory(Python, "/bin/sh")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_ask_rule_holds_a_connect_until_the_prompt_program_allows_it(bool isolated)
     {
-        ProcessResult r = RunPrompt("allow");
+        ProcessResult r = RunPrompt("allow", isolated);
 
         Assert.True(r.ExitCode == 0, $"status {r.ExitCode}\n{r.Stdout}\n{r.Stderr}");
         Assert.Equal("connected\n", r.Stdout);
@@ -245,10 +294,12 @@ with open(gate_done, "w") as g: g.write("done\n")
         Assert.Contains(Events("driver"), e => e.GetProperty("kind").GetString() == "prompt-answered" && e.GetProperty("message").GetString() == "connection 1: allow (Success)");
     }
 
-    [GuestFact(Python, "/bin/sh")]
-    public void An_ask_rule_answered_block_fails_the_connect_with_EACCES()
+    [GuestTheory(Python, "/bin/sh")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_ask_rule_answered_block_fails_the_connect_with_EACCES(bool isolated)
     {
-        ProcessResult r = RunPrompt("block");
+        ProcessResult r = RunPrompt("block", isolated);
 
         Assert.Equal("refused EACCES\n", r.Stdout);
         JsonElement connect = Assert.Single(Events("operation"), e => e.GetProperty("operation").GetString() == "connect");
@@ -256,7 +307,7 @@ with open(gate_done, "w") as g: g.write("done\n")
     }
 
     /// <summary>A loopback connect under "ask out tcp 127.0.0.1", answered by the sample prompt program with <paramref name="answer"/>.</summary>
-    private ProcessResult RunPrompt(string answer)
+    private ProcessResult RunPrompt(string answer, bool isolated)
     {
         string rules = Path.Combine(_p.Work, "fw.rules");
         File.WriteAllText(rules, "ask out tcp 127.0.0.1\nallow out any\nallow in any\n");
@@ -271,7 +322,7 @@ except OSError as e:
         File.WriteAllText(Path.Combine(_p.Work, "client.py"), client);
         string prompt = Path.Combine(PalisadeRun.Repo, "samples", "firewall-prompt.py");
         return _p.Run(
-            ["--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules, "--param", "firewall.prompt=fw-prompt", "--events", _events],
+            [.. Mode(isolated), "--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules, "--param", "firewall.prompt=fw-prompt", "--events", _events],
             "/bin/sh", "-c",
             $"{Python} {prompt} {Path.Combine(_p.Home, "ports", "fw-prompt")} --answer {answer} --ready gate-ready 2>/dev/null & prompt=$!; cat gate-ready; {Python} client.py; kill $prompt");
     }

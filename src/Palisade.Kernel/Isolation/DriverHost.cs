@@ -131,7 +131,7 @@ internal sealed partial class DriverHost : IIsolationHandler
                 PendedOperationState state = a.Enum<PendedOperationState>();
                 if (a.Finish().IsSuccess)
                 {
-                    _context.Files.HoldEnded(c, id, state);
+                    _context.Holds.HoldEnded(c, id, state);
                 }
 
                 return;
@@ -214,7 +214,20 @@ internal sealed partial class DriverHost : IIsolationHandler
                 ProcessCreateInfo info = IsolationCodec.ReadProcessCreate(ref a);
                 if (a.Finish().IsSuccess)
                 {
-                    _context.RunCallback(c, registration, (object callback) => ((ProcessCreateCallback)callback)(in info));
+                    _context.RunCallback(c, registration, (object callback) =>
+                    {
+                        RemoteHolds.Scope scope = _context.Holds.Enter(PendedOperationKind.ProcessCreate);
+                        Status verdict = Status.Unsuccessful;
+                        try
+                        {
+                            verdict = ((ProcessCreateCallback)callback)(in info);
+                            return verdict;
+                        }
+                        finally
+                        {
+                            _context.Holds.Exit(scope, verdict == Status.Pending);
+                        }
+                    });
                 }
 
                 return;
@@ -274,6 +287,7 @@ internal sealed class RemoteDriverContext : IDriverContext
         SecurityCenter = new RemoteSecurityCenter(this);
         Ports = new RemotePorts(this);
         Objects = new RemoteObjects(this);
+        Holds = new RemoteHolds(this);
         Registry = new RemoteRegistry(this);
         Network = new RemoteNetwork(this);
     }
@@ -282,6 +296,9 @@ internal sealed class RemoteDriverContext : IDriverContext
     public static Status NotYet => Status.NotSupported;
 
     public IsolationChannel Channel { get; }
+
+    /// <summary>The driver's held operations, of every kind.</summary>
+    public RemoteHolds Holds { get; }
 
     public string DriverName { get; }
 

@@ -1,13 +1,14 @@
-// Held file operations of an isolated driver (IFilterManager.PendPreOperation and its completion), and the fault
-// notifications of its registrations (IDriverContext.RegisterFaultCallback), which drivers that hold use to learn of
-// holds they lost. The driver pends
-// inside its pre callback, in its host: the call crosses on the pre callback's own conversation, so the kernel serves
-// it on the very thread whose callback frame is pending, and pends there with a copy of the operation the proxy sent
-// (the kernel recognizes an operation by its source and path references, which the copy shares). The hold then lives
-// in the kernel as any in-kernel driver's; the host keeps a handle under the hold's id, and the kernel tells it when it
-// ends a hold itself (timeout, cancel), so that the handle's state is the kernel's.
+// Held operations of an isolated driver (a file pre callback's, a process create's, a classification's, an object pre
+// callback's, and their completions), and the fault notifications of its registrations
+// (IDriverContext.RegisterFaultCallback), which drivers that hold use to learn of holds they lost. The driver pends
+// inside its callback, in its host: the call crosses on the callback's own conversation, so the kernel serves it on the
+// very thread whose callback frame is pending, and pends there with its own API and a copy of the operation the proxy
+// sent (the kernel recognizes an operation by its references, which the copy shares). The hold then lives in the
+// kernel as any in-kernel driver's; the host keeps a handle under the hold's id, and the kernel tells it when it ends a
+// hold itself (timeout, cancel), so that the handle's state is the kernel's.
 using System.Collections.Concurrent;
 using Palisade.Api;
+using Palisade.Kernel.Drivers;
 
 namespace Palisade.Kernel.Isolation;
 
@@ -22,70 +23,92 @@ internal sealed partial class IsolatedDriver
     internal int HeldCount => _held.Count;
 
     /// <summary>
-    /// The operations of the proxy's pre callbacks this thread is in, innermost last, with the conversation each waits on:
-    /// a pend the host asks for on that conversation pends the innermost one.
+    /// The operations of the proxy's deciding callbacks this thread is in (file pre callbacks, process creates,
+    /// classifications, object pre callbacks), innermost last, each with the conversation it waits on: a pend the host
+    /// asks for on that conversation pends the innermost one, with the kernel's own API and a copy of the operation.
     /// </summary>
-    private sealed class PreFrames
+    private sealed class HoldFrames
     {
         [ThreadStatic]
-        private static PreFrames? t_current;
+        private static HoldFrames? t_current;
 
-        private FileOperation[] _operations = new FileOperation[4];
-        private Conversation?[] _conversations = new Conversation?[4];
-        private long[] _pended = new long[4];
+        private Frame[] _frames = [new(), new(), new(), new()];
         private int _depth;
 
-        public static PreFrames Current => t_current ??= new PreFrames();
+        public static HoldFrames Current => t_current ??= new HoldFrames();
 
-        public int Push(Conversation c, in FileOperation op)
+        public Frame Push(Conversation c, PendedOperationKind kind)
         {
-            if (_depth == _operations.Length)
+            if (_depth == _frames.Length)
             {
-                Array.Resize(ref _operations, _depth * 2);
-                Array.Resize(ref _conversations, _depth * 2);
-                Array.Resize(ref _pended, _depth * 2);
+                Array.Resize(ref _frames, _depth * 2);
+                for (int i = _depth; i < _frames.Length; i++)
+                {
+                    _frames[i] = new Frame();
+                }
             }
 
-            _operations[_depth] = op;
-            _conversations[_depth] = c;
-            _pended[_depth] = 0;
-            return _depth++;
+            Frame f = _frames[_depth];
+            f.Depth = _depth++;
+            f.Conversation = c;
+            f.Kind = kind;
+            f.Pended = 0;
+            return f;
         }
 
-        public void Pop(int frame)
+        public void Pop(Frame f)
         {
             // Nothing of a finished operation stays reachable from the thread.
-            _operations[frame] = default;
-            _conversations[frame] = null;
-            _depth = frame;
+            f.File = default;
+            f.Create = default;
+            f.Classify = default;
+            f.Object = default;
+            f.Conversation = null;
+            _depth = f.Depth;
         }
 
-        /// <summary>The innermost frame, when it waits on <paramref name="c"/>; -1 otherwise.</summary>
-        public int Innermost(Conversation c) => _depth > 0 && ReferenceEquals(_conversations[_depth - 1], c) ? _depth - 1 : -1;
+        /// <summary>The innermost frame, when it is of <paramref name="kind"/> and waits on <paramref name="c"/>; null otherwise.</summary>
+        public Frame? Innermost(Conversation c, PendedOperationKind kind) =>
+            _depth > 0 && _frames[_depth - 1] is { } f && ReferenceEquals(f.Conversation, c) && f.Kind == kind ? f : null;
+    }
 
-        public ref FileOperation Operation(int frame) => ref _operations[frame];
+    /// <summary>One deciding callback of the proxy on this thread: the copy of its operation (of its kind) and its hold.</summary>
+    private sealed class Frame
+    {
+        public int Depth;
+        public Conversation? Conversation;
+        public PendedOperationKind Kind;
+        public FileOperation File;
+        public ProcessCreateInfo Create;
+        public NetworkClassifyContext Classify;
+        public ObjectPreOperationInfo Object;
 
-        public ref long Pended(int frame) => ref _pended[frame];
+        /// <summary>The id of the hold made in this callback, or 0.</summary>
+        public long Pended;
     }
 
     /// <summary>
     /// After the host's pre callback returned: a pend it made gave the operation the held file; a verdict other than
     /// pending withdrew it (the kernel applies the verdict), so the host's handle is done with.
     /// </summary>
-    private void AfterPre(PreFrames frames, int frame, ref FileOperation op, PreOperationStatus verdict)
+    private void AfterPre(Frame frame, ref FileOperation op, PreOperationStatus verdict)
     {
-        long id = frames.Pended(frame);
-        if (id == 0)
+        if (frame.Pended == 0)
         {
             return;
         }
 
-        ref FileOperation pended = ref frames.Operation(frame);
-        op.File = pended.File;
-        op.ChangeStamp = pended.ChangeStamp;
-        if (verdict != PreOperationStatus.Pending)
+        op.File = frame.File.File;
+        op.ChangeStamp = frame.File.ChangeStamp;
+        AfterDecision(frame, verdict == PreOperationStatus.Pending);
+    }
+
+    /// <summary>After a deciding callback returned: a hold it made and did not return pending for is withdrawn.</summary>
+    private void AfterDecision(Frame frame, bool returnedPending)
+    {
+        if (frame.Pended != 0 && !returnedPending)
         {
-            _ = _held.TryRemove(id, out _);
+            _ = _held.TryRemove(frame.Pended, out _);
         }
     }
 
@@ -96,10 +119,55 @@ internal sealed partial class IsolatedDriver
             case IsolationOp.PendPreOperation:
                 if (a.Finish().IsSuccess)
                 {
-                    Pend(c, files);
+                    Pend(c, PendedOperationKind.FilePreOperation);
                 }
 
                 return;
+            case IsolationOp.PendCreate:
+            case IsolationOp.PendClassify:
+            case IsolationOp.PendObjectOperation:
+                if (a.Finish().IsSuccess)
+                {
+                    Pend(c, op switch
+                    {
+                        IsolationOp.PendCreate => PendedOperationKind.ProcessCreate,
+                        IsolationOp.PendClassify => PendedOperationKind.NetworkClassify,
+                        _ => PendedOperationKind.ObjectPreOperation,
+                    });
+                }
+
+                return;
+            case IsolationOp.CompletePended:
+            {
+                long id = a.I64();
+                long value = a.I64();
+                if (a.Finish().IsError)
+                {
+                    return;
+                }
+
+                if (!_held.TryGetValue(id, out IPendedOperation? held))
+                {
+                    c.Reply(Status.NotFound);
+                    return;
+                }
+
+                DriverContext context = _context!;
+                Status s = held.Kind switch
+                {
+                    PendedOperationKind.ProcessCreate => context.Processes.CompletePendedCreate(held, new Status((uint)value)),
+                    PendedOperationKind.NetworkClassify => context.Network.CompletePendedClassify(held, (ClassifyResult)value),
+                    PendedOperationKind.ObjectPreOperation => context.Objects.CompletePendedOperation(held, (ProcessAccessRights)value),
+                    _ => Status.InvalidParameter,
+                };
+                if (s.IsSuccess || held.State != PendedOperationState.Held)
+                {
+                    _ = _held.TryRemove(id, out _);
+                }
+
+                c.Reply(s);
+                return;
+            }
 
             case IsolationOp.CompletePendedPreOperation:
             {
@@ -151,13 +219,13 @@ internal sealed partial class IsolatedDriver
         }
     }
 
-    private void Pend(Conversation c, IFilterManager files)
+    private void Pend(Conversation c, PendedOperationKind kind)
     {
-        PreFrames frames = PreFrames.Current;
-        int frame = frames.Innermost(c);
-        if (frame < 0)
+        Frame? frame = HoldFrames.Current.Innermost(c, kind);
+        if (frame is null)
         {
-            // Not inside a pre callback the kernel waits for on this conversation (a work item, a post callback).
+            // Not inside a deciding callback of that kind the kernel waits for on this conversation (a work item, a
+            // post callback, another kind of callback).
             c.Reply(Status.InvalidDeviceState);
             return;
         }
@@ -165,16 +233,23 @@ internal sealed partial class IsolatedDriver
         // The host is told of every hold the kernel ends, so that its handle says how; whether the driver's own cancel
         // callback runs is the host's to decide.
         _onHoldEnded ??= OnHoldEnded;
-        Status s = files.PendPreOperation(ref frames.Operation(frame), _onHoldEnded, out IPendedOperation? held);
+        DriverContext context = _context!;
+        IPendedOperation? held;
+        Status s = kind switch
+        {
+            PendedOperationKind.FilePreOperation => context.Files.PendPreOperation(ref frame.File, _onHoldEnded, out held),
+            PendedOperationKind.ProcessCreate => context.Processes.PendCreate(in frame.Create, _onHoldEnded, out held),
+            PendedOperationKind.NetworkClassify => context.Network.PendClassify(in frame.Classify, _onHoldEnded, out held),
+            _ => context.Objects.PendOperation(ref frame.Object, _onHoldEnded, out held),
+        };
         if (s.IsError)
         {
             c.Reply(s);
             return;
         }
 
-        frames.Pended(frame) = held!.Id;
+        frame.Pended = held!.Id;
         _held[held.Id] = held;
-        ref FileOperation op = ref frames.Operation(frame);
         RecordWriter w = c.BeginReply(Status.Success);
         w.I64(held.Id);
         w.I32((int)held.Kind);
@@ -182,8 +257,12 @@ internal sealed partial class IsolatedDriver
         w.I32(held.RequesterProcessId);
         w.I32(held.RequesterThreadId);
         w.I64(held.Registration.Value);
-        w.Identity(op.File);
-        w.Stamp(op.ChangeStamp);
+        if (kind == PendedOperationKind.FilePreOperation)
+        {
+            w.Identity(frame.File.File);
+            w.Stamp(frame.File.ChangeStamp);
+        }
+
         c.Reply(ref w);
     }
 

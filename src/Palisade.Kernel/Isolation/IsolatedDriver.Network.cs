@@ -113,6 +113,9 @@ internal sealed partial class IsolatedDriver
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
+        HoldFrames frames = HoldFrames.Current;
+        Frame frame = frames.Push(c, PendedOperationKind.NetworkClassify);
+        frame.Classify = context;
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.Classify);
@@ -131,10 +134,12 @@ internal sealed partial class IsolatedDriver
             ReadOutcome(ref r);
             int result = r.I32();
             EndReply(ref r);
+            AfterDecision(frame, (ClassifyResult)result == ClassifyResult.Pending);
             return (ClassifyResult)result;
         }
         finally
         {
+            frames.Pop(frame);
             channel.Leave(c);
         }
     }

@@ -1,7 +1,8 @@
 // Object callbacks of an isolated driver (IObjectCallbacks: who may signal, trace, or open a process or thread). The
 // registration is the kernel's, made through the driver's context; a pre callback crosses by value and only the desired
-// access it leaves is read back (the kernel then keeps only rights that were asked for, as for an in-kernel callback);
-// a post callback carries no verdict and crosses as a notification, never waited for.
+// access it leaves is read back (the kernel then keeps only rights that were asked for, as for an in-kernel callback),
+// and it may hold the operation (IsolatedDriver.Holds.cs); a post callback carries no verdict and crosses as a
+// notification, never waited for.
 using Palisade.Api;
 
 namespace Palisade.Kernel.Isolation;
@@ -36,6 +37,9 @@ internal sealed partial class IsolatedDriver
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
+        HoldFrames frames = HoldFrames.Current;
+        Frame frame = frames.Push(c, PendedOperationKind.ObjectPreOperation);
+        frame.Object = info;
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.ObjectPre);
@@ -50,9 +54,13 @@ internal sealed partial class IsolatedDriver
             var desired = (ProcessAccessRights)r.U32();
             EndReply(ref r);
             info.DesiredAccess = desired;
+
+            // An object pre callback that pended returns as usual: the hold stands (what it left is ignored).
+            AfterDecision(frame, returnedPending: true);
         }
         finally
         {
+            frames.Pop(frame);
             channel.Leave(c);
         }
     }

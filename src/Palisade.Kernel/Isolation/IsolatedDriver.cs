@@ -272,8 +272,9 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
-        PreFrames frames = PreFrames.Current;
-        int frame = frames.Push(c, in op);
+        HoldFrames frames = HoldFrames.Current;
+        Frame frame = frames.Push(c, PendedOperationKind.FilePreOperation);
+        frame.File = op;
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.FilePre);
@@ -291,7 +292,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             EndReply(ref r);
             op.Status = status;
             op.CompletionContext = context == 0 ? null : new ContextToken(context);
-            AfterPre(frames, frame, ref op, (PreOperationStatus)verdict);
+            AfterPre(frame, ref op, (PreOperationStatus)verdict);
             return (PreOperationStatus)verdict;
         }
         finally
@@ -331,15 +332,26 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     {
         IsolationChannel channel = _channel!;
         Conversation c = channel.Enter();
+        HoldFrames frames = HoldFrames.Current;
+        Frame? frame = null;
         try
         {
+            frame = frames.Push(c, PendedOperationKind.ProcessCreate);
+            frame.Create = info;
             RecordWriter w = c.BeginCall(IsolationOp.ProcessCreate);
             w.I32(registration);
             IsolationCodec.Write(ref w, in info);
-            return CallForStatus(c, ref w);
+            Status verdict = CallForStatus(c, ref w);
+            AfterDecision(frame, verdict == Status.Pending);
+            return verdict;
         }
         finally
         {
+            if (frame is not null)
+            {
+                frames.Pop(frame);
+            }
+
             channel.Leave(c);
         }
     }
@@ -403,6 +415,10 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             case IsolationOp.PendPreOperation:
             case IsolationOp.CompletePendedPreOperation:
             case IsolationOp.ReadPendedFile:
+            case IsolationOp.PendCreate:
+            case IsolationOp.PendClassify:
+            case IsolationOp.PendObjectOperation:
+            case IsolationOp.CompletePended:
                 ServeHold(c, op, ref a, files);
                 return;
             case IsolationOp.StreamWrite:

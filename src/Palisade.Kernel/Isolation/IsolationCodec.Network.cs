@@ -63,8 +63,7 @@ internal static class NetworkCodec
         }
 
         w.I32(c.UserId);
-
-        // A classify function in a host cannot hold the classification (PendClassify is not proxied): no deadline.
+        w.I64(c.HoldDeadline);
     }
 
     /// <summary>The most bytes of arguments a classification carries to a host (the record's limit is 64 KiB).</summary>
@@ -111,6 +110,7 @@ internal static class NetworkCodec
             ApplicationHash = digest,
             Arguments = arguments,
             UserId = r.I32(),
+            HoldDeadline = r.I64(),
         };
     }
 

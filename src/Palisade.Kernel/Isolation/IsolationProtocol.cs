@@ -323,6 +323,23 @@ internal enum IsolationOp : ushort
 
     /// <summary>Host to kernel: IPortManager.IncludeProcess (process id).</summary>
     IncludeProcess = 122,
+
+    /// <summary>Host to kernel: IProcessCallbacks.PendCreate, inside the process-create callback the kernel is waiting for
+    /// (same conversation). Reply: status, then the hold's id, kind, deadline, requester process and thread, registration cookie.</summary>
+    PendCreate = 123,
+
+    /// <summary>Host to kernel: INetworkFilterEngine.PendClassify, inside the classify function the kernel is waiting for.
+    /// Reply: as <see cref="PendCreate"/>.</summary>
+    PendClassify = 124,
+
+    /// <summary>Host to kernel: IObjectCallbacks.PendOperation, inside the object pre callback the kernel is waiting for.
+    /// Reply: as <see cref="PendCreate"/>.</summary>
+    PendObjectOperation = 125,
+
+    /// <summary>Host to kernel: the completion of a held process create (the verdict's status code), classification (the
+    /// result) or object operation (the access granted): hold id, i64 value. Reply: status
+    /// (<see cref="Palisade.Api.Status.NotFound"/> for a hold the kernel no longer keeps).</summary>
+    CompletePended = 126,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>

@@ -95,15 +95,14 @@ internal sealed class RemoteNetwork(RemoteDriverContext context) : INetworkFilte
 
     public Status DeleteFilter(CallbackCookie cookie) => context.Cookie(IsolationOp.DeleteFilter, cookie);
 
-    /// <summary>Not yet in isolated mode: a classify function in a host decides at once.</summary>
-    public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
+    private RemoteHolds Holds => context.Holds;
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result) => RemoteDriverContext.NotYet;
+    /// <summary>Holds the classification of the classify function this thread runs (the kernel pends it on its thread).</summary>
+    public Status PendClassify(in NetworkClassifyContext context, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended) =>
+        Holds.Pend(PendedOperationKind.NetworkClassify, cancelCallback, out pended, out _, out _);
+
+    public Status CompletePendedClassify(IPendedOperation operation, ClassifyResult result) =>
+        context.Holds.Complete(operation, PendedOperationKind.NetworkClassify, (long)result);
 
     public Status RegisterFlowCallback(NetworkFlowCallback callback, out CallbackCookie cookie)
     {
@@ -165,7 +164,17 @@ internal sealed class RemoteNetwork(RemoteDriverContext context) : INetworkFilte
         {
             var callout = context.Find(registration) as CalloutClassifyCallback
                 ?? throw new InvalidOperationException("no callout " + registration + " in this host");
-            ClassifyResult result = callout(in classify);
+            RemoteHolds.Scope scope = context.Holds.Enter(PendedOperationKind.NetworkClassify);
+            ClassifyResult result = ClassifyResult.Continue;
+            try
+            {
+                result = callout(in classify);
+            }
+            finally
+            {
+                context.Holds.Exit(scope, result == ClassifyResult.Pending);
+            }
+
             w = c.BeginReply(Status.Success);
             w.U8((byte)CallbackOutcome.Returned);
             w.I32((int)result);

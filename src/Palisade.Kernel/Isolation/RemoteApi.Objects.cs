@@ -1,5 +1,5 @@
 // Object callbacks of a driver in its host (IObjectCallbacks): registrations are the kernel's (IsolatedDriver.Objects.cs);
-// the driver's pre and post callbacks are kept here under numbers. Held object operations are not yet in isolated mode.
+// the driver's pre and post callbacks are kept here under numbers; a pre callback may hold its operation (RemoteHolds).
 using Palisade.Api;
 
 namespace Palisade.Kernel.Isolation;
@@ -36,15 +36,12 @@ internal sealed class RemoteObjects(RemoteDriverContext context) : IObjectCallba
 
     public Status Unregister(CallbackCookie cookie) => context.Cookie(IsolationOp.UnregisterObjectCallback, cookie);
 
-    /// <summary>Not yet in isolated mode: the pre callback decides at once (held object operations are not proxied).</summary>
-    public Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
+    /// <summary>Holds the operation of the object pre callback this thread runs (the kernel pends it on its thread).</summary>
+    public Status PendOperation(ref ObjectPreOperationInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended) =>
+        context.Holds.Pend(PendedOperationKind.ObjectPreOperation, cancelCallback, out pended, out _, out _);
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess) => RemoteDriverContext.NotYet;
+    public Status CompletePendedOperation(IPendedOperation operation, ProcessAccessRights desiredAccess) =>
+        context.Holds.Complete(operation, PendedOperationKind.ObjectPreOperation, (long)desiredAccess);
 
     /// <summary>Runs a pre callback the kernel sent and replies with the desired access it left.</summary>
     internal void RunPre(Conversation c, int registration, ref ObjectPreOperationInfo info)
@@ -54,7 +51,17 @@ internal sealed class RemoteObjects(RemoteDriverContext context) : IObjectCallba
         {
             var pre = context.Find(registration) as ObjectPreCallback
                 ?? throw new InvalidOperationException("no object pre callback " + registration + " in this host");
-            pre(ref info);
+            RemoteHolds.Scope scope = context.Holds.Enter(PendedOperationKind.ObjectPreOperation);
+            try
+            {
+                pre(ref info);
+            }
+            finally
+            {
+                // An object pre callback that pended returns as usual: the hold stands.
+                context.Holds.Exit(scope, returnedPending: true);
+            }
+
             w = c.BeginReply(Status.Success);
             w.U8((byte)CallbackOutcome.Returned);
             w.U32((uint)info.DesiredAccess);

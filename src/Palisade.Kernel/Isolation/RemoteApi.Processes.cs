@@ -32,15 +32,12 @@ internal sealed class RemoteProcesses(RemoteDriverContext context) : IProcessCal
     public Status RegisterExecResult(ExecResultCallback callback, out CallbackCookie cookie) =>
         context.Register(IsolationOp.RegisterExecResult, callback, out cookie);
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended)
-    {
-        pended = null;
-        return RemoteDriverContext.NotYet;
-    }
+    /// <summary>Holds the creation of the process-create callback this thread runs (the kernel pends it on its thread).</summary>
+    public Status PendCreate(in ProcessCreateInfo info, PendedOperationCancelCallback? cancelCallback, out IPendedOperation? pended) =>
+        context.Holds.Pend(PendedOperationKind.ProcessCreate, cancelCallback, out pended, out _, out _);
 
-    /// <summary>Not yet in isolated mode.</summary>
-    public Status CompletePendedCreate(IPendedOperation operation, Status verdict) => RemoteDriverContext.NotYet;
+    public Status CompletePendedCreate(IPendedOperation operation, Status verdict) =>
+        context.Holds.Complete(operation, PendedOperationKind.ProcessCreate, verdict.Code);
 
     public Status TerminateProcess(long processStartKey) => Control(IsolationOp.TerminateProcess, processStartKey);
 

@@ -36,7 +36,7 @@ public sealed class NetworkCodecTests
     };
 
     [Fact]
-    public void A_classify_context_crosses_by_value_without_a_hold_deadline()
+    public void A_classify_context_crosses_by_value_with_its_hold_deadline()
     {
         NetworkClassifyContext sent = Context(["prog", "", "a b"]);
         RecordWriter w = Writer(IsolationOp.Classify);
@@ -59,7 +59,7 @@ public sealed class NetworkCodecTests
         Assert.Equal(sent.ApplicationHash.ToArray(), got.ApplicationHash.ToArray());
         Assert.Equal(sent.Arguments, got.Arguments);
         Assert.Equal(sent.UserId, got.UserId);
-        Assert.Equal(0, got.HoldDeadline);
+        Assert.Equal(sent.HoldDeadline, got.HoldDeadline);
     }
 
     [Fact]
