@@ -292,9 +292,6 @@ internal sealed class RemoteDriverContext : IDriverContext
         Network = new RemoteNetwork(this);
     }
 
-    /// <summary>What an area not proxied yet answers (docs/security.md, "The isolated mode").</summary>
-    public static Status NotYet => Status.NotSupported;
-
     public IsolationChannel Channel { get; }
 
     /// <summary>The driver's held operations, of every kind.</summary>

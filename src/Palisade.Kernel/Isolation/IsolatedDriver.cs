@@ -52,6 +52,13 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     /// <summary>How long the host may take to start and run the driver's Load.</summary>
     public static readonly TimeSpan StartTime = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long the kernel waits for each record of a host before it judges the host hung (12 times the callback deadline,
+    /// at least a minute). A callback that overruns its deadline is not that: the kernel's callback monitor blames it at
+    /// its deadline, as an in-kernel callback's overrun, and the host is kept; only a host silent this long is ended.
+    /// </summary>
+    public static TimeSpan HangLimit(TimeSpan callbackDeadline) => TimeSpan.FromTicks(Math.Max(StartTime.Ticks, callbackDeadline.Ticks * 12));
+
     private static int s_hosts;
 
     private readonly PalisadeKernel _kernel;
@@ -105,7 +112,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 
         Libc.CloseOwned(pair[1]);
         var socket = new Socket(new SafeSocketHandle(pair[0], ownsHandle: true));
-        _channel = new IsolationChannel(socket, kernelSide: true, this, _kernel.Options.CallbackDeadline);
+        _channel = new IsolationChannel(socket, kernelSide: true, this, HangLimit(_kernel.Options.CallbackDeadline));
         if (_pid < 0)
         {
             _channel.Dispose();

@@ -1,5 +1,5 @@
-// The API managers of a driver in its host. The areas the sample antivirus uses are requests to the kernel; the others
-// answer Status.NotSupported, documented as "not yet in isolated mode" (docs/security.md), never a silent success.
+// The API managers of a driver in its host: every call is a request to the kernel (docs/security.md, "The isolated
+// mode"); the other areas are in RemoteApi.*.cs.
 using Palisade.Api;
 
 namespace Palisade.Kernel.Isolation;
