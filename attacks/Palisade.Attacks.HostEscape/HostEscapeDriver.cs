@@ -244,7 +244,7 @@ public sealed class ContextProbeDriver : IDriver
         return context.Files.RegisterFilter(new FilterRegistration
         {
             Name = "context-probe",
-            Altitude = "388000",
+            Altitude = "388100",
             Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PostOperation = Probe }],
         }, out _filter);
     }
@@ -266,6 +266,11 @@ public sealed class ContextProbeDriver : IDriver
         int n = Interlocked.Increment(ref counter.Opens);
         _ = _context.ReportEvent("context", "context " + n, op.RequesterProcessId, op.Path);
         _ = _context.ReportEvent("forged", "forged " + files.GetFileContext(new CallbackCookie(_filter.Value + 1), op.File, out _).Name, op.RequesterProcessId, op.Path);
+
+        // Another driver's hold, by its id (ids are small and sequential): a handle of its own making must not complete
+        // it, in the kernel or across the isolation boundary.
+        Status stolen = files.CompletePendedPreOperation(new ForgedHold(1), PreOperationStatus.SuccessNoCallback, Status.Success, null);
+        _ = _context.ReportEvent("forged-hold", "forged-hold " + stolen.Name, op.RequesterProcessId, op.Path);
 
         string log = Path.Combine(Path.GetDirectoryName(op.Path)!, "probe-log");
         Status s = files.OpenFile(_filter, log, FileAccess.Write, out Stream? stream);
@@ -289,5 +294,25 @@ public sealed class ContextProbeDriver : IDriver
     private sealed class Counter
     {
         public int Opens;
+    }
+
+    /// <summary>A completion handle made up by the driver, naming a hold by id.</summary>
+    private sealed class ForgedHold(long id) : IPendedOperation
+    {
+        public long Id { get; } = id;
+
+        public PendedOperationKind Kind => PendedOperationKind.FilePreOperation;
+
+        public long Deadline => Environment.TickCount64 + 60_000;
+
+        public TimeSpan Remaining => TimeSpan.FromMinutes(1);
+
+        public int RequesterProcessId => 0;
+
+        public int RequesterThreadId => 0;
+
+        public CallbackCookie Registration => default;
+
+        public PendedOperationState State => PendedOperationState.Held;
     }
 }

@@ -37,4 +37,24 @@ public sealed class IsolatedApiParityTests : IDisposable
         Assert.Equal(["log Success", "log Success"], DriverMessages("log"));
         Assert.Equal("probe\nprobe\nopen 1 of probe-me\nopen 2 of probe-me\n", r.Stdout);
     }
+
+    [GuestTheory("/bin/sh", "/bin/cat", "/bin/grep")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_driver_cannot_complete_another_drivers_hold_with_a_handle_of_its_own_making(bool isolated)
+    {
+        // hold-forever holds the guest's open of hold-me (hold 1, 3 s, deny on timeout); context-probe then tries to
+        // complete hold 1 with SuccessNoCallback through a forged handle. The open must still time out and be denied.
+        File.WriteAllText(Path.Combine(_p.Work, "hold-me"), "held\n");
+        File.WriteAllText(Path.Combine(_p.Work, "probe-me"), "probe\n");
+        File.WriteAllText(Path.Combine(_p.Work, "probe-log"), "");
+        ProcessResult r = _p.Run(
+            [.. isolated ? new[] { "--isolated" } : [], "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--param", "hold-forever.holdSeconds=3",
+                "--driver", PalisadeRun.Attack("context-probe"), "--events", EventsFile],
+            "/bin/sh", "-c", "cat hold-me > /dev/null & c=$!; until grep -q '\"kind\":\"held\"' events.jsonl; do :; done; cat probe-me > /dev/null; wait $c; echo \"held cat $?\"");
+
+        Assert.Equal("held cat 1\n", r.Stdout);
+        Assert.Contains("hold-me: Permission denied", r.Stderr, StringComparison.Ordinal);
+        Assert.Equal(["forged-hold InvalidHandle"], DriverMessages("forged-hold"));
+    }
 }
