@@ -331,59 +331,93 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             return loaded;
         }
 
-        Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version);
+        Events.WriteKernel("driver-loaded", driver.Name + " " + driver.Version + (entry is Isolation.IsolatedDriver ? " isolated" : " in-kernel"));
         ParameterCallbacks.Started(driver.Context);
         return Status.Success;
     }
 
     /// <summary>
-    /// Loads a driver package (the loader verifies its signature against the trust store before any of its code
-    /// loads, in the protected flavor) and starts it. On refusal, <paramref name="message"/> says why.
+    /// Loads a driver package where it is to run (docs/security.md, "Where a driver runs") and starts it. The loader
+    /// verifies the package first (signature against the trust store, manifest, and the driver verifier in the protected
+    /// flavor) whatever the mode. Then, by <paramref name="mode"/>: <see cref="DriverMode.Default"/> follows the
+    /// manifest's <c>hosting</c> (isolated unless it says <c>"in-kernel"</c>; in the compat flavor a manifest that says
+    /// nothing means in the kernel, as legacy drivers expect); <see cref="DriverMode.Isolated"/> and
+    /// <see cref="DriverMode.InKernel"/> place every driver so, whatever its manifest says. An isolated driver's code
+    /// never loads into this process: a driver host process started with <paramref name="host"/> loads and runs it, and
+    /// reaches the kernel through one socket; <paramref name="host"/> may be null when no driver is to run isolated (a
+    /// driver that would is then refused with <see cref="Status.InvalidParameter"/>). On refusal, <paramref name="message"/>
+    /// says why.
     /// </summary>
-    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message)
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, DriverMode mode, Isolation.DriverHostCommand? host,
+        out DriverObject? record, out string message)
     {
         record = null;
-        var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
-        DriverLoadResult result = loader.Load(packageDirectory, out LoadedPackage? loaded);
-        if (!result.IsLoaded || loaded is null)
+        Status s = Prepare(packageDirectory, mode, host, out PreparedDriver? prepared, out message);
+        return s.IsError ? s : Start(prepared!, overrides, out record, out message);
+    }
+
+    /// <summary>
+    /// Loads the drivers of a run, in order, as <see cref="LoadDriverPackage(string, IReadOnlyDictionary{string, string}, DriverMode, Isolation.DriverHostCommand?, out DriverObject?, out string)"/>
+    /// loads one; but every package is verified, and every isolated driver's host started, before the first driver's
+    /// Load, so that the hosts' start-ups (a runtime each) overlap. Stops at the first refusal: the drivers started
+    /// before it stay loaded, the hosts started for those after it are ended.
+    /// </summary>
+    /// <param name="packages">The package folders, with the parameters that win over each driver's registry key.</param>
+    /// <param name="mode">Where the drivers run.</param>
+    /// <param name="host">How to start a driver host; null when no driver is to run isolated.</param>
+    /// <param name="refused">The index in <paramref name="packages"/> of the package refused, or -1.</param>
+    /// <param name="message">Why it was refused; empty when none was.</param>
+    public Status LoadDriverPackages(IReadOnlyList<(string PackageDirectory, IReadOnlyDictionary<string, string> Overrides)> packages, DriverMode mode,
+        Isolation.DriverHostCommand? host, out int refused, out string message)
+    {
+        ArgumentNullException.ThrowIfNull(packages);
+        var prepared = new List<PreparedDriver>(packages.Count);
+        Status s = Status.Success;
+        message = string.Empty;
+        refused = -1;
+        for (int i = 0; i < packages.Count && s.IsSuccess; i++)
         {
-            message = result.Message;
-            return result.Status;
+            s = Prepare(packages[i].PackageDirectory, mode, host, out PreparedDriver? p, out message);
+            if (s.IsSuccess)
+            {
+                prepared.Add(p!);
+            }
+            else
+            {
+                refused = i;
+            }
         }
 
-        foreach ((Palisade.Api.FileIdentity identity, bool isFolder) in loaded.PackageObjects)
+        for (int i = 0; i < prepared.Count; i++)
         {
-            KernelFiles.Add(identity, isFolder ? KernelFileKind.Folder : KernelFileKind.File);
-        }
-
-        DriverManifest m = loaded.Manifest;
-        string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
-        string sha256 = loaded.MainAssemblySha256;
-        record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
-        {
-            Package = loaded,
-            Assemblies = [.. loaded.Assemblies],
-        };
-        Status s = StartDriver(record, loaded.Entry, overrides);
-        message = s.IsSuccess ? "loaded" : "the driver's Load returned " + s;
-        if (s.IsError)
-        {
-            record = null;
+            if (refused < 0 || i < refused)
+            {
+                Status started = Start(prepared[i], packages[i].Overrides, out _, out string why);
+                if (started.IsError && refused < 0)
+                {
+                    (s, refused, message) = (started, i, why);
+                }
+            }
+            else
+            {
+                prepared[i].Isolated?.Discard();
+            }
         }
 
         return s;
     }
 
-    /// <summary>
-    /// Loads a driver package to run isolated (docs/security.md, "The isolated mode"): the kernel verifies it as
-    /// <see cref="LoadDriverPackage"/> does but loads none of its code; a driver host process started with
-    /// <paramref name="host"/> loads and runs it, and reaches the kernel through one socket.
-    /// </summary>
-    public Status LoadIsolatedDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, Isolation.DriverHostCommand host,
-        out DriverObject? record, out string message)
+    /// <summary>A verified package, placed: an isolated driver's host is already starting.</summary>
+    private sealed record PreparedDriver(DriverLoader Loader, VerifiedPackage Package, Isolation.IsolatedDriver? Isolated);
+
+    private Status Prepare(string packageDirectory, DriverMode mode, Isolation.DriverHostCommand? host, out PreparedDriver? prepared, out string message)
     {
-        ArgumentNullException.ThrowIfNull(host);
-        record = null;
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "not a driver mode");
+        }
+
+        prepared = null;
         var loader = new DriverLoader(Flavor, TrustStore.ForHome(Options.Home));
         DriverLoadResult result = loader.Verify(packageDirectory, out VerifiedPackage? verified);
         if (!result.IsLoaded || verified is null)
@@ -397,10 +431,107 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             KernelFiles.Add(identity, isFolder ? KernelFileKind.Folder : KernelFileKind.File);
         }
 
+        message = string.Empty;
+        if (!RunsIsolated(verified.Manifest.Hosting, Flavor, mode))
+        {
+            prepared = new PreparedDriver(loader, verified, null);
+            return Status.Success;
+        }
+
+        if (host is null)
+        {
+            message = "the driver runs isolated and no driver host command was given";
+            return Status.InvalidParameter;
+        }
+
+        var isolated = new Isolation.IsolatedDriver(this, verified.Package.Directory, PackageDigest.ContentDigest(verified.Package), host);
+        Status s = isolated.StartHost(verified.Manifest.Name);
+        if (s.IsError)
+        {
+            message = "its driver host could not be started" + (isolated.Failure is { } why ? ": " + why : "");
+            isolated.Discard();
+            return s;
+        }
+
+        prepared = new PreparedDriver(loader, verified, isolated);
+        return Status.Success;
+    }
+
+    private Status Start(PreparedDriver prepared, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message) =>
+        prepared.Isolated is { } isolated
+            ? StartIsolated(prepared.Package, isolated, overrides, out record, out message)
+            : StartInKernel(prepared.Loader, prepared.Package, overrides, out record, out message);
+
+    /// <summary>
+    /// Where a driver runs: <paramref name="mode"/> when the run chose one for every driver, else what the manifest asks,
+    /// else isolated in the protected flavor and inside the kernel in the compat flavor (which exists for legacy drivers
+    /// that patch the kernel, and so need its process).
+    /// </summary>
+    internal static bool RunsIsolated(DriverHosting manifest, KernelFlavor flavor, DriverMode mode) => mode switch
+    {
+        DriverMode.Isolated => true,
+        DriverMode.InKernel => false,
+        _ => manifest switch
+        {
+            DriverHosting.Isolated => true,
+            DriverHosting.InKernel => false,
+            _ => flavor != KernelFlavor.Compat,
+        },
+    };
+
+    /// <summary>
+    /// Loads a driver package inside the kernel process (the loader verifies its signature against the trust store and
+    /// runs the driver verifier before any of its code loads, in the protected flavor) and starts it. On refusal,
+    /// <paramref name="message"/> says why.
+    /// </summary>
+    public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message) =>
+        LoadDriverPackage(packageDirectory, overrides, DriverMode.InKernel, host: null, out record, out message);
+
+    /// <summary>
+    /// Loads a driver package to run isolated (docs/security.md, "The isolated mode"), whatever its manifest says: the
+    /// kernel verifies it but loads none of its code; a driver host process started with <paramref name="host"/> loads
+    /// and runs it, and reaches the kernel through one socket.
+    /// </summary>
+    public Status LoadIsolatedDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, Isolation.DriverHostCommand host,
+        out DriverObject? record, out string message)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return LoadDriverPackage(packageDirectory, overrides, DriverMode.Isolated, host, out record, out message);
+    }
+
+    private Status StartInKernel(DriverLoader loader, VerifiedPackage verified, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message)
+    {
+        record = null;
+        DriverLoadResult result = loader.Load(verified, beforeCode: null, out LoadedPackage? loaded);
+        if (!result.IsLoaded || loaded is null)
+        {
+            message = result.Message;
+            return result.Status;
+        }
+
+        DriverManifest m = loaded.Manifest;
+        string assemblyPath = Path.Combine(loaded.PackageDirectory, m.Assembly);
+        string sha256 = loaded.MainAssemblySha256;
+        record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), assemblyPath, sha256)
+        {
+            Package = loaded,
+            Assemblies = [.. loaded.Assemblies],
+        };
+        Status s = StartDriver(record, loaded.Entry, overrides);
+        message = s.IsSuccess ? "loaded in the kernel" : "the driver's Load returned " + s;
+        if (s.IsError)
+        {
+            record = null;
+        }
+
+        return s;
+    }
+
+    private Status StartIsolated(VerifiedPackage verified, Isolation.IsolatedDriver isolated, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message)
+    {
         DriverManifest m = verified.Manifest;
         string directory = verified.Package.Directory;
         record = new DriverObject(m.Name, m.Vendor, m.Version.ToString(), Path.Combine(directory, m.Assembly), Convert.ToHexStringLower(verified.MainSha256));
-        var isolated = new Isolation.IsolatedDriver(this, directory, host);
         Status s = StartDriver(record, isolated, overrides);
         message = s.IsSuccess ? "loaded isolated" : "the driver's Load returned " + s + (isolated.Failure is { } why ? " (its driver host: " + why + ")" : "");
         if (s.IsError)

@@ -104,7 +104,7 @@ public sealed class FaultRunTests : IDisposable
     {
         // The antivirus is loaded beside it and scans the same open: only the slow filter may be blamed. Isolated, the
         // overrun is blamed as in the kernel and the host is kept: only a host silent past the hang limit is ended.
-        ProcessResult r = _p.Run([.. isolated ? new[] { "--isolated" } : [], "--driver", PalisadeRun.Driver("antivirus"), "--driver", _package, "--param", "faulting.mode=overrun", "--events", _events],
+        ProcessResult r = _p.Run([.. PalisadeRun.Mode(isolated), "--driver", PalisadeRun.Driver("antivirus"), "--driver", _package, "--param", "faulting.mode=overrun", "--events", _events],
             "/bin/sh", "-c", "cat fault-me.txt");
 
         Assert.True(r.ExitCode == 0, $"status {r.ExitCode}: {r.Stderr}");

@@ -141,7 +141,7 @@ with open(gate_done, "w") as g: g.write("done\n")
     }
 
     /// <summary>The driver in the kernel, or in a driver host of its own (<c>--isolated</c>): holds behave the same.</summary>
-    private static string[] Mode(bool isolated) => isolated ? ["--isolated"] : [];
+    private static string[] Mode(bool isolated) => PalisadeRun.Mode(isolated);
 
     [GuestTheory("/bin/sh", "/bin/cat")]
     [InlineData(false)]

@@ -27,7 +27,7 @@ public sealed class IsolatedApiParityTests : IDisposable
         File.WriteAllText(Path.Combine(_p.Work, "probe-me"), "probe\n");
         File.WriteAllText(Path.Combine(_p.Work, "probe-log"), "");
         ProcessResult r = _p.Run(
-            [.. isolated ? new[] { "--isolated" } : [], "--flavor", "compat", "--driver", PalisadeRun.Attack("context-probe"), "--events", EventsFile],
+            [.. PalisadeRun.Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("context-probe"), "--events", EventsFile],
             "/bin/sh", "-c", "cat probe-me; cat probe-me; cat probe-log");
 
         Assert.True(r.ExitCode == 0, $"status {r.ExitCode}\n{r.Stdout}\n{r.Stderr}");
@@ -49,7 +49,7 @@ public sealed class IsolatedApiParityTests : IDisposable
         File.WriteAllText(Path.Combine(_p.Work, "probe-me"), "probe\n");
         File.WriteAllText(Path.Combine(_p.Work, "probe-log"), "");
         ProcessResult r = _p.Run(
-            [.. isolated ? new[] { "--isolated" } : [], "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--param", "hold-forever.holdSeconds=3",
+            [.. PalisadeRun.Mode(isolated), "--flavor", "compat", "--driver", PalisadeRun.Attack("hold-forever"), "--param", "hold-forever.holdSeconds=3",
                 "--driver", PalisadeRun.Attack("context-probe"), "--events", EventsFile],
             "/bin/sh", "-c", "cat hold-me > /dev/null & c=$!; until grep -q '\"kind\":\"held\"' events.jsonl; do :; done; cat probe-me > /dev/null; wait $c; echo \"held cat $?\"");
 

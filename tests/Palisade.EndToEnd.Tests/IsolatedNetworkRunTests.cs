@@ -84,7 +84,7 @@ for name, address in (("allowed", srv.getsockname()), ("blocked", ("127.0.0.1", 
     public void The_firewall_refuses_a_blocked_connect_with_EACCES_and_lets_an_allowed_one_through_in_the_kernel_and_isolated(bool isolated)
     {
         string rules = Rules($"block out tcp 127.0.0.1/32 port {FirewallBlockedPort}\nallow out any\nallow in any\n");
-        string[] mode = isolated ? ["--isolated"] : [];
+        string[] mode = PalisadeRun.Mode(isolated);
 
         ProcessResult r = _p.Run([.. mode, "--driver", PalisadeRun.Driver("firewall"), "--param", "firewall.rules=" + rules, "--events", EventsFile],
             "python3", "-c", ConnectScript(FirewallBlockedPort));

@@ -157,13 +157,40 @@ public sealed class IsolatedRunTests : IDisposable
     }
 
     [Fact]
-    public void Isolated_is_opt_in_the_antivirus_runs_in_the_kernel_without_the_switch()
+    public void Isolated_is_the_default_the_antivirus_runs_in_a_driver_host_without_a_switch()
     {
         File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
 
         ProcessResult run = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile], "cat", "eicar.com");
 
         Assert.Equal(1, run.ExitCode);
+        Assert.Contains("Permission denied", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-host");
+        Assert.Contains(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-loaded" && e.GetProperty("message").GetString() == "antivirus 1.0.0 isolated");
+    }
+
+    [Fact]
+    public void In_kernel_places_the_antivirus_in_the_kernel_process_and_it_still_denies()
+    {
+        File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
+
+        ProcessResult run = _p.Run(["--in-kernel", "--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile], "cat", "eicar.com");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("Permission denied", run.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-host");
+        Assert.Contains(EventsOf("kernel"), e => e.GetProperty("kind").GetString() == "driver-loaded" && e.GetProperty("message").GetString() == "antivirus 1.0.0 in-kernel");
+    }
+
+    [Fact]
+    public void Isolated_and_in_kernel_together_are_refused_before_anything_runs()
+    {
+        string marker = Path.Combine(_p.Work, "ran");
+
+        ProcessResult run = _p.Run(["--isolated", "--in-kernel", "--driver", PalisadeRun.Driver("antivirus")], "touch", marker);
+
+        Assert.Equal(125, run.ExitCode);
+        Assert.Contains("--isolated and --in-kernel contradict each other", run.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(marker));
     }
 }

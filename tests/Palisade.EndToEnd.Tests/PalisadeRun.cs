@@ -58,6 +58,12 @@ internal sealed class PalisadeRun : IDisposable
         return dir;
     }
 
+    /// <summary>
+    /// The options that place every driver of a run in a driver host of its own (<c>--isolated</c>) or inside the kernel
+    /// (<c>--in-kernel</c>): what the tests that run in both modes pass.
+    /// </summary>
+    public static string[] Mode(bool isolated) => isolated ? ["--isolated"] : ["--in-kernel"];
+
     /// <summary>Runs <c>palisade ARGS</c>.</summary>
     public ProcessResult Palisade(params string[] args) => Exec("dotnet", [Cli, .. args], Work);
 

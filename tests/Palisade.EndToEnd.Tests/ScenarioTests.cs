@@ -64,15 +64,17 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
 
     private ProcessResult Palisade(params string[] arguments) => ProcessRunner.Run("dotnet", [_packages.Cli, .. arguments]);
 
-    private string[] Run(string driver, string[] parameters, params string[] program) => Run(false, driver, parameters, program);
+    /// <summary>Runs a sample driver where its manifest places it (isolated: the sample manifests say nothing).</summary>
+    private string[] Run(string driver, string[] parameters, params string[] program) => Run(null, driver, parameters, program);
 
-    /// <summary>Runs a sample driver in the kernel, or in a driver host of its own (<c>--isolated</c>).</summary>
-    private string[] Run(bool isolated, string driver, string[] parameters, params string[] program)
+    /// <summary>Runs a sample driver in the kernel (<c>--in-kernel</c>), or in a driver host of its own (<c>--isolated</c>),
+    /// or where its manifest places it (null).</summary>
+    private string[] Run(bool? isolated, string driver, string[] parameters, params string[] program)
     {
         var args = new List<string> { "run", "--home", _home, "--driver", _packages.Package(driver), "--events", Path.Combine(_dir, "events.json") };
-        if (isolated)
+        if (isolated is { } placed)
         {
-            args.Add("--isolated");
+            args.AddRange(PalisadeRun.Mode(placed));
         }
 
         foreach (string p in parameters)

@@ -11,7 +11,7 @@ using Palisade.Kernel.Registry;
 namespace Palisade.Cli.Commands;
 
 /// <summary>
-/// <c>palisade run [--driver NAME|PATH]... [--isolated] [--param NAME.KEY=VALUE]... [--events FILE|-] [--events-policy drop|block] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
+/// <c>palisade run [--driver NAME|PATH]... [--isolated|--in-kernel] [--param NAME.KEY=VALUE]... [--events FILE|-] [--events-policy drop|block] [--flavor protected|compat] -- PROGRAM [ARGS...]</c>:
 /// boots the kernel, loads and verifies the drivers, and runs PROGRAM and its whole process tree under it.
 /// </summary>
 internal static class RunCommand
@@ -24,16 +24,17 @@ internal static class RunCommand
     public static Command Create()
     {
         var drivers = new Option<string[]>("--driver") { Description = "A driver package folder, or the name of a sample driver (antivirus, firewall, appcontrol, selfprotect). Repeatable.", AllowMultipleArgumentsPerToken = false };
-        var isolated = new Option<bool>("--isolated") { Description = "Run each driver in a driver host process of its own, reaching the kernel only through the API (docs/security.md, the isolated mode). Opt-in while not every API area is proxied: file filters, the verdict cache, process create, image load, security center, parameters and events are; the others answer NotSupported." };
+        var isolated = new Option<bool>("--isolated") { Description = "Run every driver in a driver host process of its own, reaching the kernel only through the API, whatever its manifest asks. Without --isolated or --in-kernel each driver runs where its manifest's \"hosting\" says: isolated unless it says \"in-kernel\" (in the compat flavor, a manifest that says nothing means in the kernel). docs/security.md, \"Where a driver runs\"." };
+        var inKernel = new Option<bool>("--in-kernel") { Description = "Run every driver inside the kernel process, whatever its manifest asks: verified at load in the protected flavor, then watched by the guard, but not held off by a process boundary." };
         var parameters = new Option<string[]>("--param") { Description = "A driver parameter NAME.KEY=VALUE; wins over the registry's Services\\NAME\\Parameters for the whole run (other values follow the registry, also while the run goes on). Repeatable." };
         var events = new Option<string?>("--events") { Description = "Write one JSON object per line (docs/events.md) for every mediated operation and driver event to FILE, or to standard error with '-'." };
         var eventsPolicy = new Option<string>("--events-policy") { Description = "When the events reader is slower than the kernel: drop (default: lines are dropped, counted and reported as gaps) or block (guest operations wait for room; nothing is lost).", DefaultValueFactory = _ => "drop" };
         var flavor = new Option<string>("--flavor") { Description = "protected (default) or compat (no guard, unsigned drivers; announced at start).", DefaultValueFactory = _ => "protected" };
         var home = new Option<string?>("--home") { Description = "The kernel's state folder (default $PALISADE_HOME or ~/.palisade)." };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
-        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, isolated, parameters, events, eventsPolicy, flavor, home, program };
+        var run = new Command("run", "Run a Linux program under the kernel, with drivers deciding what it may do.") { drivers, isolated, inKernel, parameters, events, eventsPolicy, flavor, home, program };
         run.SetAction(parse => Run(
-            parse.GetValue(drivers) ?? [], parse.GetValue(isolated), parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(eventsPolicy)!,
+            parse.GetValue(drivers) ?? [], parse.GetValue(isolated), parse.GetValue(inKernel), parse.GetValue(parameters) ?? [], parse.GetValue(events), parse.GetValue(eventsPolicy)!,
             parse.GetValue(flavor)!, parse.GetValue(home), parse.GetValue(program)!));
         return run;
     }
@@ -69,8 +70,15 @@ internal static class RunCommand
     /// </summary>
     private static void StopGuests() => GuestTree.StopAll();
 
-    private static int Run(string[] driverArgs, bool isolated, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
+    private static int Run(string[] driverArgs, bool isolated, bool inKernel, string[] paramArgs, string? eventsPath, string policyText, string flavorText, string? home, string[] program)
     {
+        if (isolated && inKernel)
+        {
+            Console.Error.WriteLine("palisade: --isolated and --in-kernel contradict each other; give one, or neither to follow each driver's manifest");
+            return SetupFailure;
+        }
+
+        DriverMode mode = isolated ? DriverMode.Isolated : inKernel ? DriverMode.InKernel : DriverMode.Default;
         if (!Enum.TryParse(flavorText, ignoreCase: true, out KernelFlavor flavor) || !Enum.IsDefined(flavor))
         {
             Console.Error.WriteLine($"palisade: unknown flavor '{flavorText}' (protected or compat)");
@@ -145,6 +153,7 @@ internal static class RunCommand
 
         // The guard starts before any driver loads, so that every registration goes through its sanctioned path.
         using KernelProtection protection = KernelProtection.Start(kernel, stopGuests: StopGuests);
+        var packages = new List<(string, IReadOnlyDictionary<string, string>)>(driverArgs.Length);
         foreach (string d in driverArgs)
         {
             string? dir = ResolveDriver(d);
@@ -156,15 +165,15 @@ internal static class RunCommand
 
             // The kernel reads the driver's Parameters key itself, and keeps following it; --param values win over it.
             string name = Path.GetFileName(dir.TrimEnd('/'));
-            IReadOnlyDictionary<string, string> given = overrides.GetValueOrDefault(name) ?? NoOverrides;
-            Status s = isolated
-                ? kernel.LoadIsolatedDriverPackage(dir, given, HiddenVerbs.DriverHostCommand(), out DriverObject? record, out string message)
-                : kernel.LoadDriverPackage(dir, given, out record, out message);
-            if (s.IsError)
-            {
-                Console.Error.WriteLine($"palisade: driver {d} refused: {message} ({s.Name})");
-                return SetupFailure;
-            }
+            packages.Add((dir, overrides.GetValueOrDefault(name) ?? NoOverrides));
+        }
+
+        // Every package is verified and every driver host started before the first driver loads: the hosts start together.
+        Status s = kernel.LoadDriverPackages(packages, mode, HiddenVerbs.DriverHostCommand(), out int refused, out string message);
+        if (s.IsError)
+        {
+            Console.Error.WriteLine($"palisade: driver {driverArgs[refused]} refused: {message} ({s.Name})");
+            return SetupFailure;
         }
 
         var mediator = new KernelMediator(kernel.Host);

@@ -26,11 +26,11 @@ internal static unsafe partial class DriverHostProcess
     /// <summary>Runs the verb; its exit status.</summary>
     public static int Run(string[] args)
     {
-        if (args.Length != 6
+        if (args.Length != 7
             || !int.TryParse(args[4], NumberStyles.None, CultureInfo.InvariantCulture, out int kernel)
             || !int.TryParse(args[5], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int id))
         {
-            Console.Error.WriteLine("usage: palisade __driverhost PACKAGE HOME FLAVOR KERNEL_PID UID (started by the kernel only)");
+            Console.Error.WriteLine("usage: palisade __driverhost PACKAGE HOME FLAVOR KERNEL_PID UID DIGEST (started by the kernel only)");
             return 2;
         }
 
@@ -40,7 +40,7 @@ internal static unsafe partial class DriverHostProcess
             return 125;
         }
 
-        return DriverHostEntry.Run(args[1], args[2], args[3], () => Confine(id, kernel));
+        return DriverHostEntry.Run(args[1], args[2], args[3], args[6], () => Confine(id, kernel));
     }
 
     /// <summary>Gives up everything but what a driver needs; ends the process when any step fails.</summary>

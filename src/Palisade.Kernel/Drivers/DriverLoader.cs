@@ -51,20 +51,36 @@ internal sealed class DriverLoader
     /// passed and before any code of the package loads (a driver host gives up its privileges there, having read the
     /// package and the trust store with them).
     /// </summary>
-    public DriverLoadResult Load(string packageDirectory, Action? beforeCode, out LoadedPackage? driver)
+    public DriverLoadResult Load(string packageDirectory, Action? beforeCode, out LoadedPackage? driver) =>
+        Load(packageDirectory, verifiedByKernel: null, beforeCode, out driver);
+
+    /// <summary>
+    /// As <see cref="Load(string, Action?, out LoadedPackage?)"/>, in a driver host: <paramref name="verifiedByKernel"/>,
+    /// when given, is the content digest (<see cref="PackageDigest.ContentDigest"/>) of the package the kernel verified.
+    /// Every other check runs again (the signature against the trust store, the manifest, the assemblies' metadata);
+    /// the driver verifier's verdict is the kernel's when the package read here has that very digest (the same bytes),
+    /// and a package that changed since is refused rather than verified anew.
+    /// </summary>
+    public DriverLoadResult Load(string packageDirectory, byte[]? verifiedByKernel, Action? beforeCode, out LoadedPackage? driver)
     {
         driver = null;
-        DriverLoadResult? refusal = Check(packageDirectory, out VerifiedPackage? verified);
-        if (refusal is not null)
-        {
-            return refusal;
-        }
+        DriverLoadResult? refusal = Check(packageDirectory, verifiedByKernel, out VerifiedPackage? verified);
+        return refusal ?? Load(verified!, beforeCode, out driver);
+    }
 
+    /// <summary>
+    /// Loads a package <see cref="Verify"/> passed, from the bytes that were verified (the package is read once, so
+    /// what loads is what was checked): its main assembly in a load context of its own, and the entry object.
+    /// </summary>
+    public DriverLoadResult Load(VerifiedPackage verified, Action? beforeCode, out LoadedPackage? driver)
+    {
+        ArgumentNullException.ThrowIfNull(verified);
+        driver = null;
         (DriverPackage package, DriverManifest manifest, SignatureVerification signature, Dictionary<string, PackageFile> assemblies) =
-            (verified!.Package, verified.Manifest, verified.Signature, verified.Assemblies);
+            (verified.Package, verified.Manifest, verified.Signature, verified.Assemblies);
         beforeCode?.Invoke();
         var context = new DriverLoadContext(manifest.Name, package, assemblies);
-        refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
+        DriverLoadResult? refusal = Instantiate(context, package, manifest, assemblies, out Assembly? mainAssembly, out List<Assembly>? loaded, out IDriver? entry);
         if (refusal is not null)
         {
             context.Unload();
@@ -86,11 +102,11 @@ internal sealed class DriverLoader
     /// </summary>
     public DriverLoadResult Verify(string packageDirectory, out VerifiedPackage? verified)
     {
-        DriverLoadResult? refusal = Check(packageDirectory, out verified);
+        DriverLoadResult? refusal = Check(packageDirectory, verifiedByKernel: null, out verified);
         return refusal ?? new DriverLoadResult(Status.Success, DriverLoadRefusal.None, "verified " + verified!.Describe(Flavor));
     }
 
-    private DriverLoadResult? Check(string packageDirectory, out VerifiedPackage? verified)
+    private DriverLoadResult? Check(string packageDirectory, byte[]? verifiedByKernel, out VerifiedPackage? verified)
     {
         ArgumentNullException.ThrowIfNull(packageDirectory);
         verified = null;
@@ -129,9 +145,17 @@ internal sealed class DriverLoader
         }
 
         // In the protected flavor every package passes the verifier before any of its code loads, in the kernel or in a
-        // driver host. There is no switch that skips it; only the compat flavor, which also accepts unsigned drivers and
-        // runs without the guard, does not verify.
-        if (Flavor == KernelFlavor.Protected)
+        // driver host (which loads only the bytes the kernel verified). There is no switch that skips it; only the compat
+        // flavor, which also accepts unsigned drivers and runs without the guard, does not verify.
+        if (Flavor == KernelFlavor.Protected && verifiedByKernel is not null)
+        {
+            if (!PackageDigest.ContentDigest(package).AsSpan().SequenceEqual(verifiedByKernel))
+            {
+                return DriverLoadResult.Refused(DriverLoadRefusal.VerifierRefused,
+                    $"the package of {manifest.Name} changed after the kernel verified it; it is not loaded.");
+            }
+        }
+        else if (Flavor == KernelFlavor.Protected)
         {
             VerificationReport report = DriverVerifier.Verify(package);
             if (!report.IsClean)

@@ -14,6 +14,20 @@ namespace Palisade.Kernel.Drivers;
 /// <param name="Altitude">A decimal altitude such as <c>320000</c> or <c>320000.5</c>.</param>
 internal sealed record RequestedAltitude(ApiArea Kind, string Altitude);
 
+/// <summary>Where a driver's manifest asks it to run (the manifest's <c>hosting</c> property).</summary>
+internal enum DriverHosting
+{
+    /// <summary>The manifest says nothing: isolated in the protected flavor, inside the kernel in the compat flavor.</summary>
+    Unstated,
+
+    /// <summary><c>"isolated"</c>: in a driver host process of its own, reaching the kernel only through the API.</summary>
+    Isolated,
+
+    /// <summary><c>"in-kernel"</c>: inside the kernel process, verified at load in the protected flavor (the exception:
+    /// the kernel's own components, and drivers that need the kernel process).</summary>
+    InKernel,
+}
+
 /// <summary>A parsed, validated manifest.json.</summary>
 internal sealed class DriverManifest
 {
@@ -28,7 +42,7 @@ internal sealed class DriverManifest
     private static ReadOnlySpan<byte> Utf8ByteOrderMark => [0xEF, 0xBB, 0xBF];
 
     private static readonly string[] KnownProperties =
-        ["name", "vendor", "version", "assembly", "entryType", "minimumApiVersion", "altitudes"];
+        ["name", "vendor", "version", "assembly", "entryType", "minimumApiVersion", "altitudes", "hosting"];
 
     private DriverManifest(
         string name,
@@ -37,7 +51,8 @@ internal sealed class DriverManifest
         string assembly,
         string entryType,
         Version minimumApiVersion,
-        IReadOnlyList<RequestedAltitude> altitudes)
+        IReadOnlyList<RequestedAltitude> altitudes,
+        DriverHosting hosting)
     {
         Name = name;
         Vendor = vendor;
@@ -46,6 +61,7 @@ internal sealed class DriverManifest
         EntryType = entryType;
         MinimumApiVersion = minimumApiVersion;
         Altitudes = altitudes;
+        Hosting = hosting;
     }
 
     /// <summary>The driver's name: 1–64 characters of letters, digits, '.', '-' and '_', starting with a letter or digit.
@@ -69,6 +85,10 @@ internal sealed class DriverManifest
 
     /// <summary>The altitudes the driver asks for; unique per kind.</summary>
     public IReadOnlyList<RequestedAltitude> Altitudes { get; }
+
+    /// <summary>Where the driver asks to run: <c>"isolated"</c> or <c>"in-kernel"</c>; <see cref="DriverHosting.Unstated"/>
+    /// when the manifest has no <c>hosting</c> property.</summary>
+    public DriverHosting Hosting { get; }
 
     /// <summary>Parses and validates a manifest.</summary>
     /// <param name="utf8Json">The content of manifest.json.</param>
@@ -180,7 +200,12 @@ internal sealed class DriverManifest
             return false;
         }
 
-        manifest = new DriverManifest(name, vendor, version, assembly, entryType, minimumApiVersion, altitudes);
+        if (!TryReadHosting(root, out DriverHosting hosting, out error))
+        {
+            return false;
+        }
+
+        manifest = new DriverManifest(name, vendor, version, assembly, entryType, minimumApiVersion, altitudes, hosting);
         return true;
     }
 
@@ -201,6 +226,32 @@ internal sealed class DriverManifest
 
         value = element.GetString()!;
         error = null;
+        return true;
+    }
+
+    private static bool TryReadHosting(JsonElement root, out DriverHosting hosting, [NotNullWhen(false)] out string? error)
+    {
+        hosting = DriverHosting.Unstated;
+        error = null;
+        if (!root.TryGetProperty("hosting", out JsonElement element))
+        {
+            return true;
+        }
+
+        hosting = element.ValueKind == JsonValueKind.String
+            ? element.GetString() switch
+            {
+                "isolated" => DriverHosting.Isolated,
+                "in-kernel" => DriverHosting.InKernel,
+                _ => DriverHosting.Unstated,
+            }
+            : DriverHosting.Unstated;
+        if (hosting == DriverHosting.Unstated)
+        {
+            error = "manifest.json \"hosting\" must be \"isolated\" (a driver host process of its own) or \"in-kernel\" (inside the kernel process, verified at load).";
+            return false;
+        }
+
         return true;
     }
 

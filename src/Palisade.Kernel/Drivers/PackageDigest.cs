@@ -43,6 +43,18 @@ internal static class PackageDigest
         return Encoding.ASCII.GetBytes(text.ToString());
     }
 
+    /// <summary>
+    /// The SHA-256 of the package's statement as it is now (every file's path and SHA-256, sorted): two reads of a package
+    /// with the same content digest read the same bytes. The kernel hands it to a driver host so that the host loads
+    /// only what the kernel verified.
+    /// </summary>
+    public static byte[] ContentDigest(DriverPackage package)
+    {
+        List<SignedFile> files = Describe(package);
+        files.Sort((a, b) => ComparePaths(a.Path, b.Path));
+        return System.Security.Cryptography.SHA256.HashData(FormatStatement(files));
+    }
+
     /// <summary>The signed file list of a package as it is now.</summary>
     public static List<SignedFile> Describe(DriverPackage package)
     {

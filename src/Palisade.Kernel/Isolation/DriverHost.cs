@@ -28,7 +28,7 @@ internal sealed partial class DriverHost : IIsolationHandler
     /// away; returns the process's exit status. <paramref name="confine"/> runs once the package and the trust store are
     /// read and verified, before any of the package's code loads (and, for a package refused, before the host answers).
     /// </summary>
-    public static int Run(int socketFd, string packageDirectory, string home, KernelFlavor flavor, Action confine)
+    public static int Run(int socketFd, string packageDirectory, string home, KernelFlavor flavor, byte[] verifiedDigest, Action confine)
     {
         ArgumentNullException.ThrowIfNull(confine);
         bool confined = false;
@@ -42,7 +42,7 @@ internal sealed partial class DriverHost : IIsolationHandler
         }
 
         var loader = new DriverLoader(flavor, TrustStore.ForHome(home));
-        DriverLoadResult result = loader.Load(packageDirectory, ConfineOnce, out LoadedPackage? loaded);
+        DriverLoadResult result = loader.Load(packageDirectory, verifiedDigest, ConfineOnce, out LoadedPackage? loaded);
         ConfineOnce();
         var socket = new Socket(new SafeSocketHandle(socketFd, ownsHandle: true));
         DriverHost host = null!;

@@ -30,9 +30,28 @@ public static class DriverHostEntry
     /// <param name="packageDirectory">The package folder.</param>
     /// <param name="home">The kernel's state folder (its trust store).</param>
     /// <param name="flavor">The kernel's flavor, by name: the same checks as the kernel's.</param>
+    /// <param name="verifiedDigest">The content digest of the package the kernel verified, in hex: the host loads only
+    /// those bytes, under the kernel's verifier verdict.</param>
     /// <param name="confine">Gives up the host's privileges; ends the process when it cannot.</param>
-    public static int Run(string packageDirectory, string home, string flavor, Action confine) =>
-        Enum.TryParse(flavor, out KernelFlavor f) && Enum.IsDefined(f) ? DriverHost.Run(IsolatedDriver.SocketFd, packageDirectory, home, f, confine) : 2;
+    public static int Run(string packageDirectory, string home, string flavor, string verifiedDigest, Action confine)
+    {
+        if (!Enum.TryParse(flavor, out KernelFlavor f) || !Enum.IsDefined(f) || verifiedDigest.Length != 64)
+        {
+            return 2;
+        }
+
+        byte[] digest;
+        try
+        {
+            digest = Convert.FromHexString(verifiedDigest);
+        }
+        catch (FormatException)
+        {
+            return 2;
+        }
+
+        return DriverHost.Run(IsolatedDriver.SocketFd, packageDirectory, home, f, digest, confine);
+    }
 }
 
 internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
@@ -63,6 +82,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
 
     private readonly PalisadeKernel _kernel;
     private readonly string _package;
+    private readonly byte[] _verifiedDigest;
     private readonly DriverHostCommand _command;
     private readonly ConcurrentDictionary<long, Stream> _streams = new();
     private readonly ConcurrentDictionary<long, VerdictToken> _verdicts = new();
@@ -72,10 +92,15 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     private long _nextStream;
     private volatile bool _stopping;
 
-    public IsolatedDriver(PalisadeKernel kernel, string packageDirectory, DriverHostCommand command)
+    /// <param name="kernel">The kernel.</param>
+    /// <param name="packageDirectory">The package folder.</param>
+    /// <param name="verifiedDigest">The content digest of the package as the kernel verified it (<see cref="PackageDigest.ContentDigest"/>).</param>
+    /// <param name="command">How to start a driver host.</param>
+    public IsolatedDriver(PalisadeKernel kernel, string packageDirectory, byte[] verifiedDigest, DriverHostCommand command)
     {
         _kernel = kernel;
         _package = packageDirectory;
+        _verifiedDigest = verifiedDigest;
         _command = command;
     }
 
@@ -88,9 +113,21 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     /// <summary>Why the host failed, or null while it works.</summary>
     public string? Failure => _channel?.Failure;
 
-    public Status Load(IDriverContext context)
+    /// <summary>
+    /// Starts the driver host process (it starts its runtime and verifies the package while the kernel goes on): what
+    /// <see cref="Load"/> does first when it has not been done. Starting every host of a run before the first Load lets
+    /// their start-ups overlap.
+    /// </summary>
+    /// <param name="driverName">The driver's name, for fault reports.</param>
+    /// <returns><see cref="Status.Success"/>, or <see cref="Status.InsufficientResources"/> when no host could be started
+    /// (reported as a <c>driver-fault</c>).</returns>
+    public Status StartHost(string driverName)
     {
-        _context = (DriverContext)context;
+        if (_channel is not null)
+        {
+            return _pid > 0 ? Status.Success : Status.InsufficientResources;
+        }
+
         if (Libc.GetEUid() == 0)
         {
             int n = Interlocked.Increment(ref s_hosts);
@@ -100,7 +137,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         int* pair = stackalloc int[2];
         if (Libc.SocketPair(Libc.AF_UNIX, 5 /* SOCK_SEQPACKET */ | Libc.SOCK_CLOEXEC, 0, pair) < 0)
         {
-            _kernel.Events.WriteDriverFault(context.DriverName, "socketpair for its driver host failed: errno " + Libc.LastError);
+            _kernel.Events.WriteDriverFault(driverName, "socketpair for its driver host failed: errno " + Libc.LastError);
             return Status.InsufficientResources;
         }
 
@@ -116,12 +153,24 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         if (_pid < 0)
         {
             _channel.Dispose();
-            _kernel.Events.WriteDriverFault(context.DriverName, "its driver host could not be started: errno " + -_pid);
+            _kernel.Events.WriteDriverFault(driverName, "its driver host could not be started: errno " + -_pid);
             return Status.InsufficientResources;
         }
 
         _channel.Start(OnFailure);
-        Conversation c = _channel.Enter();
+        return Status.Success;
+    }
+
+    public Status Load(IDriverContext context)
+    {
+        _context = (DriverContext)context;
+        Status started = StartHost(context.DriverName);
+        if (started.IsError)
+        {
+            return started;
+        }
+
+        Conversation c = _channel!.Enter();
         try
         {
             RecordWriter w = c.BeginCall(IsolationOp.Load);
@@ -179,6 +228,10 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         Stop();
     }
 
+    /// <summary>Ends a host started (<see cref="StartHost"/>) for a driver that will not be loaded after all: it is killed
+    /// and reaped, without an Unload it would have no Load for.</summary>
+    public void Discard() => Stop();
+
     /// <summary>Closes the channel and ends the host (it may be mid-callback: it is killed, and reaped).</summary>
     private void Stop()
     {
@@ -233,6 +286,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
         argv.Add(_kernel.Flavor.ToString());
         argv.Add(System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         argv.Add(HostUserId.ToString(CultureInfo.InvariantCulture));
+        argv.Add(Convert.ToHexStringLower(_verifiedDigest));
 
         // The guest's terminal is not the driver's (standard input and output are /dev/null; standard error stays the
         // kernel's, for the host's own last words), nothing else of the kernel's crosses (every descriptor above the

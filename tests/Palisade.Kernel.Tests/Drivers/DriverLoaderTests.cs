@@ -285,7 +285,7 @@ public sealed class DriverLoaderTests : IDisposable
         Status status = _kernel.Kernel.LoadDriverPackage(package, NoParameters, out DriverObject? record, out string message);
 
         Assert.Equal(Status.Success, status);
-        Assert.Equal("loaded", message);
+        Assert.Equal("loaded in the kernel", message);
         Assert.StartsWith("started: 2 rules", _events.Lines()[0], StringComparison.Ordinal);
         _kernel.Kernel.StopDriver(record!);
     }
@@ -456,8 +456,83 @@ public sealed class DriverLoaderTests : IDisposable
 
         Assert.Equal(Status.Success, status);
         Assert.Same(record, _kernel.Kernel.Drivers.Find("sample-driver"));
-        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0"], _events.Lines());
+        Assert.Equal(["loaded: hello from sample-driver", "kernel driver-loaded: sample-driver 1.0.0 in-kernel"], _events.Lines());
         _kernel.Kernel.StopDriver(record!);
+    }
+
+    [Theory]
+    [InlineData("Unstated", "Protected", DriverMode.Default, true)]
+    [InlineData("Unstated", "Compat", DriverMode.Default, false)]
+    [InlineData("InKernel", "Protected", DriverMode.Default, false)]
+    [InlineData("Isolated", "Compat", DriverMode.Default, true)]
+    [InlineData("InKernel", "Protected", DriverMode.Isolated, true)]
+    [InlineData("Isolated", "Protected", DriverMode.InKernel, false)]
+    [InlineData("Unstated", "Compat", DriverMode.Isolated, true)]
+    public void A_driver_runs_isolated_unless_its_manifest_or_the_run_or_the_compat_flavor_places_it_in_the_kernel(
+        string manifest, string flavor, DriverMode mode, bool isolated)
+    {
+        Assert.Equal(isolated, PalisadeKernel.RunsIsolated(Enum.Parse<DriverHosting>(manifest), Enum.Parse<KernelFlavor>(flavor), mode));
+    }
+
+    [Fact]
+    public void A_manifest_that_asks_for_the_kernel_is_loaded_in_the_kernel_by_default_after_verification()
+    {
+        TrustStore.ForHome(_kernel.Home).Add(SigningKeys.ExportPublicPem(_workspace.VendorKey), "test-vendor", "the test vendor key");
+        string package = _workspace.CreateSignedPackage(manifest: PackageWorkspace.Manifest().Replace(
+            "\"vendor\": \"Palisade Tests\",", "\"vendor\": \"Palisade Tests\", \"hosting\": \"in-kernel\",", StringComparison.Ordinal));
+
+        Status status = _kernel.Kernel.LoadDriverPackage(package, NoParameters, DriverMode.Default, host: null, out DriverObject? record, out string message);
+
+        Assert.True(status.IsSuccess, message);
+        Assert.Equal("loaded in the kernel", message);
+        Assert.NotNull(record!.Package);
+        Assert.Contains("kernel driver-loaded: sample-driver 1.0.0 in-kernel", _events.Lines());
+        _kernel.Kernel.StopDriver(record);
+    }
+
+    [Fact]
+    public void A_driver_placed_isolated_without_a_host_command_is_refused()
+    {
+        string package = KernelTrustedPackage();
+
+        Status status = _kernel.Kernel.LoadDriverPackage(package, NoParameters, DriverMode.Default, host: null, out DriverObject? record, out string message);
+
+        Assert.Equal(Status.InvalidParameter, status);
+        Assert.Null(record);
+        Assert.Contains("runs isolated and no driver host command", message, StringComparison.Ordinal);
+        Assert.Null(_kernel.Kernel.Drivers.Find("sample-driver"));
+    }
+
+    [Fact]
+    public void A_driver_host_loads_the_package_the_kernel_verified_under_its_digest()
+    {
+        _workspace.TrustVendor();
+        string package = _workspace.CreateSignedPackage();
+        Assert.True(ProtectedLoader().Verify(package, out VerifiedPackage? verified).IsLoaded);
+        byte[] digest = PackageDigest.ContentDigest(verified!.Package);
+
+        DriverLoadResult result = ProtectedLoader().Load(package, digest, beforeCode: null, out LoadedPackage? loaded);
+
+        Assert.True(result.IsLoaded, result.Message);
+        loaded!.Unload(static () => { });
+    }
+
+    [Fact]
+    public void A_driver_host_refuses_a_package_that_changed_after_the_kernel_verified_it_even_when_signed_again()
+    {
+        _workspace.TrustVendor();
+        string package = _workspace.CreateSignedPackage();
+        Assert.True(ProtectedLoader().Verify(package, out VerifiedPackage? verified).IsLoaded);
+        byte[] digest = PackageDigest.ContentDigest(verified!.Package);
+        File.WriteAllText(Path.Combine(package, "extra.txt"), "added after the kernel verified the package");
+        PackageSignature.Sign(package, _workspace.VendorKey);
+
+        DriverLoadResult result = ProtectedLoader().Load(package, digest, beforeCode: null, out LoadedPackage? loaded);
+
+        Assert.False(result.IsLoaded);
+        Assert.Null(loaded);
+        Assert.Equal(DriverLoadRefusal.VerifierRefused, result.Refusal);
+        Assert.Contains("changed after the kernel verified it", result.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -154,4 +154,39 @@ public sealed class DriverManifestTests
         Assert.True(Parse(json, out DriverManifest? manifest, out string? error), error);
         Assert.Equal(2, manifest!.Altitudes.Count);
     }
+
+    [Fact]
+    public void A_manifest_without_hosting_leaves_the_placement_to_the_flavor()
+    {
+        Assert.True(Parse(PackageWorkspace.Manifest(), out DriverManifest? manifest, out string? error), error);
+
+        Assert.Equal(DriverHosting.Unstated, manifest!.Hosting);
+    }
+
+    [Theory]
+    [InlineData("isolated", "Isolated")]
+    [InlineData("in-kernel", "InKernel")]
+    public void Hosting_is_read_from_the_manifest(string hosting, string expected)
+    {
+        string json = WithHosting("\"" + hosting + "\"");
+
+        Assert.True(Parse(json, out DriverManifest? manifest, out string? error), error);
+        Assert.Equal(Enum.Parse<DriverHosting>(expected), manifest!.Hosting);
+    }
+
+    [Theory]
+    [InlineData("\"kernel\"")]
+    [InlineData("\"Isolated\"")]
+    [InlineData("\"\"")]
+    [InlineData("true")]
+    [InlineData("null")]
+    public void Hosting_other_than_isolated_or_in_kernel_is_refused_with_both_choices_named(string hosting)
+    {
+        Assert.False(Parse(WithHosting(hosting), out _, out string? error));
+        Assert.Contains("\"hosting\" must be \"isolated\"", error, StringComparison.Ordinal);
+        Assert.Contains("\"in-kernel\"", error, StringComparison.Ordinal);
+    }
+
+    private static string WithHosting(string value) =>
+        PackageWorkspace.Manifest().Replace("\"vendor\": \"Palisade Tests\",", "\"vendor\": \"Palisade Tests\", \"hosting\": " + value + ",", StringComparison.Ordinal);
 }
