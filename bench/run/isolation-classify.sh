@@ -45,7 +45,7 @@ measure() {
 
 # Port 1 never matches a connect of the loop: the callout answers Continue to each.
 none=$(measure)
-kernel=$(measure --driver "$work/netreg" --param netreg.port=1)
+kernel=$(measure --in-kernel --driver "$work/netreg" --param netreg.port=1)
 isolated=$(measure --isolated --driver "$work/netreg" --param netreg.port=1)
 echo "no driver:          $none us/connect"
 echo "in-kernel callout:  $kernel us/connect"

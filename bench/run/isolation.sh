@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cost of the isolated mode's boundary per decided operation: openloop (bench/reference/openloop.c) opens and
-# closes a clean file N times under `palisade run --driver antivirus`, with the antivirus in the kernel and with it in a
-# driver host (--isolated). Every open is decided by the antivirus: its pre-create asks for a post-create, whose verdict
+# closes a clean file N times under `palisade run --driver antivirus`, with the antivirus in the kernel (--in-kernel) and with it in a
+# driver host (--isolated; the default). Every open is decided by the antivirus: its pre-create asks for a post-create, whose verdict
 # cache lookup finds the file clean (the file is scanned once, at the first open). In isolated mode each open therefore
 # crosses the boundary for two callbacks (pre-create, post-create) and one call back into the kernel while the
 # post-create waits (GetFileVerdict): three round trips. Prints the median microseconds per open of each mode over
@@ -35,7 +35,7 @@ measure() {
   done | median
 }
 
-kernel=$(measure)
+kernel=$(measure --in-kernel)
 isolated=$(measure --isolated)
 echo "in-kernel antivirus: $kernel us/open"
 echo "isolated antivirus:  $isolated us/open"

@@ -42,7 +42,7 @@ measure() {
 }
 
 none=$(measure)
-kernel=$(measure --driver "$work/processwatch")
+kernel=$(measure --in-kernel --driver "$work/processwatch")
 isolated=$(measure --isolated --driver "$work/processwatch")
 echo "no driver:                 $none us/subshell"
 echo "process-watch in kernel:   $kernel us/subshell"

@@ -64,12 +64,29 @@ internal sealed class PalisadeRun : IDisposable
     /// </summary>
     public static string[] Mode(bool isolated) => isolated ? ["--isolated"] : ["--in-kernel"];
 
+    /// <summary>
+    /// The options of a run as the test gave them, with <c>--isolated</c> or <c>--in-kernel</c> put first when the
+    /// environment variable <c>PALISADE_TEST_DRIVER_MODE</c> says so and the test placed no driver itself: how the whole
+    /// suite is run with every driver in the other mode (docs/security.md, "Where a driver runs").
+    /// </summary>
+    internal static IEnumerable<string> Placed(IEnumerable<string> options)
+    {
+        string[] given = [.. options];
+        string? forced = Environment.GetEnvironmentVariable("PALISADE_TEST_DRIVER_MODE");
+        if (forced is not ("isolated" or "in-kernel") || given.Contains("--isolated") || given.Contains("--in-kernel"))
+        {
+            return given;
+        }
+
+        return ["--" + forced, .. given];
+    }
+
     /// <summary>Runs <c>palisade ARGS</c>.</summary>
     public ProcessResult Palisade(params string[] args) => Exec("dotnet", [Cli, .. args], Work);
 
     /// <summary>Runs <c>palisade run [options] -- PROGRAM ARGS</c>.</summary>
     public ProcessResult Run(IEnumerable<string> options, params string[] program) =>
-        Palisade(["run", .. options, "--", .. program]);
+        Palisade(["run", .. Placed(options), "--", .. program]);
 
     /// <summary>Starts <c>palisade run [options] -- PROGRAM ARGS</c> without waiting for it.</summary>
     public BackgroundRun Start(IEnumerable<string> options, params string[] program)
@@ -82,7 +99,7 @@ internal sealed class PalisadeRun : IDisposable
             WorkingDirectory = Work,
             UseShellExecute = false,
         };
-        foreach (string a in (string[])[Cli, "run", .. options, "--", .. program])
+        foreach (string a in (string[])[Cli, "run", .. Placed(options), "--", .. program])
         {
             psi.ArgumentList.Add(a);
         }

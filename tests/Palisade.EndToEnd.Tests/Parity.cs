@@ -80,7 +80,7 @@ internal sealed class Parity : IDisposable
     public ProcessResult Same(string script)
     {
         ProcessResult native = Run.Exec("/bin/sh", ["-c", script], Native);
-        ProcessResult mediated = Run.Exec(ProcessRunner.DotnetHost, [ProcessRunner.PalisadeDll, "run", .. Drivers, "--", "/bin/sh", "-c", script], Guest);
+        ProcessResult mediated = Run.Exec(ProcessRunner.DotnetHost, [ProcessRunner.PalisadeDll, "run", .. PalisadeRun.Placed(Drivers), "--", "/bin/sh", "-c", script], Guest);
         Assert.True(native.ExitCode == mediated.ExitCode,
             $"exit {native.ExitCode} natively, {mediated.ExitCode} under palisade\nnative stderr: {native.Stderr}\npalisade stderr: {mediated.Stderr}");
         Assert.Equal(native.Stdout, mediated.Stdout);
@@ -90,7 +90,7 @@ internal sealed class Parity : IDisposable
 
     /// <summary>Runs <c>/bin/sh -c SCRIPT</c> under palisade only (with <paramref name="drivers"/>), in <see cref="Guest"/>.</summary>
     public ProcessResult UnderPalisade(string script, params string[] drivers) =>
-        Run.Exec(ProcessRunner.DotnetHost, [ProcessRunner.PalisadeDll, "run", .. drivers, "--", "/bin/sh", "-c", script], Guest);
+        Run.Exec(ProcessRunner.DotnetHost, [ProcessRunner.PalisadeDll, "run", .. PalisadeRun.Placed(drivers), "--", "/bin/sh", "-c", script], Guest);
 
     /// <summary>Changes the owner of a file or folder (root tests).</summary>
     public static void Chown(string path, int uid, int gid)

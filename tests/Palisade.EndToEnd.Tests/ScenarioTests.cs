@@ -72,10 +72,7 @@ public sealed class ScenarioTests : IClassFixture<SamplePackages>, IDisposable
     private string[] Run(bool? isolated, string driver, string[] parameters, params string[] program)
     {
         var args = new List<string> { "run", "--home", _home, "--driver", _packages.Package(driver), "--events", Path.Combine(_dir, "events.json") };
-        if (isolated is { } placed)
-        {
-            args.AddRange(PalisadeRun.Mode(placed));
-        }
+        args.AddRange(isolated is { } placed ? PalisadeRun.Mode(placed) : PalisadeRun.Placed([]));
 
         foreach (string p in parameters)
         {

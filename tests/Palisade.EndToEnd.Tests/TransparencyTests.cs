@@ -88,7 +88,7 @@ print(subprocess.call(["false"]))
     [Fact]
     public void Standard_input_passes_through()
     {
-        ProcessResult r = _p.Exec("dotnet", [Path.Combine(AppContext.BaseDirectory, "palisade.dll"), "run", .. _allowAll, "--", "/bin/sh", "-c", "tr a-z A-Z"], _p.Work, stdin: "piped input\n");
+        ProcessResult r = _p.Exec("dotnet", [Path.Combine(AppContext.BaseDirectory, "palisade.dll"), "run", .. PalisadeRun.Placed(_allowAll), "--", "/bin/sh", "-c", "tr a-z A-Z"], _p.Work, stdin: "piped input\n");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal("PIPED INPUT\n", r.Stdout);
     }

@@ -6,7 +6,7 @@ using Palisade.Kernel.Isolation;
 namespace Palisade.Host.Linux.Launch;
 
 /// <summary>
-/// <c>palisade __driverhost PACKAGE HOME FLAVOR KERNEL_PID UID</c>: the process an isolated driver runs in, started by the
+/// <c>palisade __driverhost PACKAGE HOME FLAVOR KERNEL_PID UID DIGEST</c>: the process an isolated driver runs in, started by the
 /// kernel (IsolatedDriver) with its socket on descriptor 3 and no environment but the runtime's diagnostics
 /// switch. Before any of the package's code loads it confines itself, for good and for every thread:
 /// <list type="bullet">
