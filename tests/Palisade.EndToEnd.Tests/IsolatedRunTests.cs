@@ -161,7 +161,8 @@ public sealed class IsolatedRunTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_p.Work, "eicar.com"), Eicar);
 
-        ProcessResult run = _p.Run(["--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile], "cat", "eicar.com");
+        // Straight to palisade, not through Run: what is tested is the run without a placement, whatever the suite forces.
+        ProcessResult run = _p.Palisade("run", "--driver", PalisadeRun.Driver("antivirus"), "--events", EventsFile, "--", "cat", "eicar.com");
 
         Assert.Equal(1, run.ExitCode);
         Assert.Contains("Permission denied", run.Stderr, StringComparison.Ordinal);
