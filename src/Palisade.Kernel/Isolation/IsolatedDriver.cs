@@ -530,13 +530,18 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                 FileIdentity file = a.Identity();
                 FileChangeStamp stamp = a.Stamp();
                 long token = a.I64();
+                FileVerdictFlags flags = a.Flags<FileVerdictFlags>();
                 if (a.Finish().IsSuccess)
                 {
-                    c.Reply(token == 0 ? Status.InvalidParameter : files.SetFileVerdict(cookie, file, stamp, _verdicts.GetOrAdd(token, static t => new VerdictToken(t))));
+                    c.Reply(token == 0 ? Status.InvalidParameter : files.SetFileVerdict(cookie, file, stamp, _verdicts.GetOrAdd(token, static t => new VerdictToken(t)), flags));
                 }
 
                 return;
             }
+
+            case IsolationOp.ClearFileVerdicts:
+                ServeCookie(c, ref a, files.ClearFileVerdicts);
+                return;
 
             case IsolationOp.ReadFile:
             {

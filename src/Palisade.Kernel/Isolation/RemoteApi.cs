@@ -106,7 +106,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
         return s;
     }
 
-    public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
+    public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict, FileVerdictFlags flags)
     {
         if (verdict is null)
         {
@@ -132,6 +132,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             w.Identity(file);
             w.Stamp(stamp);
             w.I64(number);
+            w.I32((int)flags);
             return context.Request(c, ref w);
         }
         finally
