@@ -72,4 +72,26 @@ public sealed class CachedVerdictRunTests : IDisposable
         Assert.Equal(["cached"], AntivirusVerdicts(opens[1]));
         Assert.Equal("AccessDenied", opens[2].GetProperty("result").GetString());
     }
+
+    /// <summary>The filter's verdict cache capacity reaches the kernel in both modes: with room for 4 verdicts (one slot),
+    /// a fifth file judged clean evicts the first, whose next read is scanned again instead of answered as cached.</summary>
+    [GuestTheory("/bin/sh", "/bin/cat")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_antivirus_verdict_cache_capacity_holds_in_both_modes(bool isolated)
+    {
+        for (int i = 1; i <= 5; i++)
+        {
+            File.WriteAllText(Path.Combine(_p.Work, "f" + i), "clean file " + i + "\n");
+        }
+
+        ProcessResult r = _p.Run([.. Mode(isolated), "--driver", PalisadeRun.Driver("antivirus"), "--param", "antivirus.verdictCache=4", "--events", _events],
+            "/bin/sh", "-c", $"cd {_p.Work} && cat f1 f1 f2 f3 f4 f5 f1 > /dev/null");
+
+        Assert.True(r.ExitCode == 0, $"status {r.ExitCode}\n{r.Stderr}");
+        List<JsonElement> first = Opens("f1");
+        Assert.Equal(3, first.Count);
+        Assert.Equal(["cached"], AntivirusVerdicts(first[1]));
+        Assert.Empty(AntivirusVerdicts(first[2]));
+    }
 }

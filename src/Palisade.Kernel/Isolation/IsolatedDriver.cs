@@ -795,6 +795,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     {
         string name = a.Text();
         string altitude = a.Text();
+        int verdictCacheCapacity = a.I32();
         uint count = a.U32();
         if (count > 64)
         {
@@ -817,7 +818,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             return;
         }
 
-        Status s = files.RegisterFilter(new FilterRegistration { Name = name, Altitude = altitude, Operations = operations }, out CallbackCookie cookie);
+        Status s = files.RegisterFilter(new FilterRegistration { Name = name, Altitude = altitude, VerdictCacheCapacity = verdictCacheCapacity, Operations = operations }, out CallbackCookie cookie);
         ReplyCookie(c, s, cookie);
     }
 

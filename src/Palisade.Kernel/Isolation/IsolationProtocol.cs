@@ -63,7 +63,8 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IDriverContext.ReportEvent.</summary>
     ReportEvent = 32,
 
-    /// <summary>Host to kernel: IFilterManager.RegisterFilter with host registration ids. Reply: status, cookie.</summary>
+    /// <summary>Host to kernel: IFilterManager.RegisterFilter (name, altitude, verdict cache capacity, then per operation its
+    /// kind, host registration id and which callbacks it has). Reply: status, cookie.</summary>
     RegisterFilter = 33,
 
     /// <summary>Host to kernel: IFilterManager.UnregisterFilter.</summary>

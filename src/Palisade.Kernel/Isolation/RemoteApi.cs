@@ -73,6 +73,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             RecordWriter w = c.BeginCall(IsolationOp.RegisterFilter);
             w.String(registration.Name);
             w.String(registration.Altitude);
+            w.I32(registration.VerdictCacheCapacity);
             w.U32((uint)registration.Operations.Count);
             foreach (FileOperationRegistration o in registration.Operations)
             {
