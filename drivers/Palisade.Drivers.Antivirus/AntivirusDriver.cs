@@ -6,7 +6,12 @@
 //                  verdict goes to the kernel's verdict cache (IFilterManager.SetFileVerdict), bound to the file's
 //                  identity and the change stamp the kernel took before the scan read it: any change to the file —
 //                  through a descriptor left open, O_APPEND, truncate, another process, or from outside Palisade —
-//                  moves the stamp, and the next open or exec scans again. The driver keeps no cache of its own.
+//                  moves the stamp, and the next open or exec scans again. The driver keeps no cache of its own. The
+//                  verdict is cached with FileVerdictFlags.SkipPostCreate: while the file is unchanged the kernel answers
+//                  an open that asks for no write without calling the post-create at all (isolated, without crossing to
+//                  the driver host). The pre-create is registered only when the driver holds opens (below): without
+//                  holds it would only ask for the post-create, which decides the same by itself, so an open of a file
+//                  cached clean costs no callback of the driver.
 //   "antivirus-io" (325001) cleanup: when the description a guest wrote a file through is released (its last close,
 //                  or the exit of its last holder), scans the content through IFilterManager.ReadFile on that very file
 //                  (to report it; the cleanup cannot be refused). It also issues the driver's own I/O for the process-create and image-load checks: its
@@ -24,7 +29,8 @@
 //
 // Its parameters can change while it runs (palisade reg set ...\Services\antivirus\Parameters): the driver parses
 // the new set and, when it is valid, swaps in a new configuration at once (options, scanner, and a new clean-verdict
-// marker, which retires every verdict cached under the old signatures); a bad set is reported and the old one kept.
+// marker, which retires every verdict cached under the old signatures, and IFilterManager.ClearFileVerdicts, so that the
+// kernel no longer answers for them either); a bad set is reported and the old one kept.
 // How it holds opens (scanService, asyncScan, holdTime, onTimeout) is fixed at load: a change to those is reported
 // and takes effect at the next load.
 using Palisade.Api;
@@ -46,9 +52,6 @@ public sealed class AntivirusDriver : IDriver
 
     [ThreadStatic]
     private static int t_probeProcessId;
-
-    [ThreadStatic]
-    private static FileIdentity t_probeFile;
 
     [ThreadStatic]
     private static string? t_probeDetection;
@@ -84,12 +87,13 @@ public sealed class AntivirusDriver : IDriver
         _config = new Configuration(options);
         _loaded = options;
 
+        // Holding is fixed at load: without it the pre-create would only ask for the post-create, which checks the same.
         Status s = context.Files.RegisterFilter(new FilterRegistration
         {
             Name = ScanFilterName,
             Altitude = ScanAltitude,
             VerdictCacheCapacity = options.VerdictCache,
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PreCreate, PostOperation = PostCreate }],
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = options.Holds ? PreCreate : null, PostOperation = PostCreate }],
         }, out _scanFilter);
         if (s.IsError)
         {
@@ -162,7 +166,10 @@ public sealed class AntivirusDriver : IDriver
             || options.HoldTime != loaded.HoldTime || options.OnTimeout != loaded.OnTimeout
             ? "; scanService, asyncScan, holdTime and onTimeout stay as loaded until the next load"
             : "";
+        // The new configuration first, then the clear: a scan made under the old one that caches after the clear sees
+        // the change and takes its verdict back (CacheClean).
         _config = new Configuration(options);
+        _context!.Files.ClearFileVerdicts(_scanFilter);
         _context!.ReportEvent("reconfigured", Describe(options) + " (changed: " + string.Join(", ", change.ChangedNames) + ")" + note, 0, null);
         return Status.Success;
     }
@@ -214,11 +221,29 @@ public sealed class AntivirusDriver : IDriver
         (op.Access & (FileAccessRights.Write | FileAccessRights.Append)) != 0
         || op.Disposition is CreateDisposition.Overwrite or CreateDisposition.OverwriteIf;
 
+    /// <summary>
+    /// Caches a clean verdict made under <paramref name="config"/>, on which the kernel answers later opens of the
+    /// unchanged file that ask for no write without calling <see cref="PostCreate"/> (which would only find the verdict and
+    /// return). A stamp that is none (the file changed moments ago) caches nothing: the next open scans again. Should the
+    /// configuration have changed during the scan, the verdict is taken back (replaced by one that skips nothing and that
+    /// no configuration takes for clean), since the clear that came with the change may have run before this store.
+    /// </summary>
+    private void CacheClean(Configuration config, FileIdentity file, FileChangeStamp stamp)
+    {
+        IFilterManager files = _context!.Files;
+        files.SetFileVerdict(_scanFilter, file, stamp, config.Clean, FileVerdictFlags.SkipPostCreate);
+        if (!ReferenceEquals(_config, config))
+        {
+            files.SetFileVerdict(_scanFilter, file, stamp, Configuration.Retired);
+        }
+    }
+
+    /// <summary>Registered only when the driver holds opens (<see cref="AntivirusOptions.Holds"/>).</summary>
     private PreOperationStatus PreCreate(ref FileOperation op)
     {
         // Nothing else here reads the object's path or type: an open that will not be scanned costs no resolution. A
         // write needs no care here: whatever it changes moves the file's change stamp, which retires the cached verdict.
-        if (_loaded!.Holds && !OpensForWrite(in op) && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
+        if (!OpensForWrite(in op) && WantsScan(in op) && !ReferenceEquals(t_probeOwner, this) && !HoldsNothingToScan(in op) && TryHold(ref op) is { } held)
         {
             return held;
         }
@@ -319,8 +344,7 @@ public sealed class AntivirusDriver : IDriver
         IFilterManager files = _context!.Files;
         if (detection is null)
         {
-            // A stamp that is none (the file changed moments ago) caches nothing: the next open scans again.
-            files.SetFileVerdict(_scanFilter, scan.File, scan.Stamp, scan.Config.Clean);
+            CacheClean(scan.Config, scan.File, scan.Stamp);
             files.CompletePendedPreOperation(scan.Operation, PreOperationStatus.SuccessNoCallback, Status.Success, null);
             return;
         }
@@ -370,12 +394,6 @@ public sealed class AntivirusDriver : IDriver
             return;
         }
 
-        bool probe = ReferenceEquals(t_probeOwner, this);
-        if (probe)
-        {
-            t_probeFile = op.File;
-        }
-
         if (!WantsScan(in op))
         {
             return;
@@ -406,13 +424,14 @@ public sealed class AntivirusDriver : IDriver
         {
             if (!writes)
             {
-                files.SetFileVerdict(_scanFilter, op.File, stamp, config.Clean);
+                CacheClean(config, op.File, stamp);
             }
 
             return;
         }
 
         op.Status = Status.AccessDenied;
+        bool probe = ReferenceEquals(t_probeOwner, this);
         int pid = probe ? t_probeProcessId : op.RequesterProcessId;
         if (probe)
         {
@@ -452,7 +471,7 @@ public sealed class AntivirusDriver : IDriver
         }
         else if (s.IsSuccess && !settled.IsNone)
         {
-            files.SetFileVerdict(_scanFilter, op.File, settled, config.Clean);
+            CacheClean(config, op.File, settled);
         }
 
         return PreOperationStatus.SuccessNoCallback;
@@ -480,19 +499,18 @@ public sealed class AntivirusDriver : IDriver
 
     /// <summary>
     /// Scans an image through the probe: its open gives the kernel a descriptor of the image to take the change stamp from,
-    /// and the post-create finds the cached verdict when the image did not change since it was scanned. The file opened
-    /// must be <paramref name="file"/>, the image about to run.
+    /// and the kernel answers on the cached verdict (the post-create is not called) when the image did not change since it
+    /// was scanned. The file opened, as OpenFile reports it, must be <paramref name="file"/>, the image about to run.
     /// </summary>
     private Status ScanImage(int processId, string path, FileIdentity file, string what, Status unreadable)
     {
         IFilterManager files = _context!.Files;
         t_probeOwner = this;
         t_probeProcessId = processId;
-        t_probeFile = default;
         t_probeDetection = null;
         try
         {
-            Status s = files.OpenFile(_ioFilter, path, FileAccess.Read, out Stream? stream);
+            Status s = files.OpenFile(_ioFilter, path, FileAccess.Read, out Stream? stream, out FileIdentity opened);
             stream?.Dispose();
             if (t_probeDetection is not null)
             {
@@ -510,9 +528,9 @@ public sealed class AntivirusDriver : IDriver
                 return unreadable;
             }
 
-            if (!file.IsNone && t_probeFile != file)
+            if (!file.IsNone && opened != file)
             {
-                _context.ReportEvent("image-mismatch", "the file at " + path + " (" + t_probeFile.ToString()
+                _context.ReportEvent("image-mismatch", "the file at " + path + " (" + opened.ToString()
                     + ") is not the image about to run (" + file.ToString() + "); it could not be scanned, " + what + " denied", processId, path);
                 return Status.AccessDenied;
             }
@@ -558,5 +576,9 @@ public sealed class AntivirusDriver : IDriver
         public Scanner Scanner { get; } = new(options.Signatures);
 
         public object Clean { get; } = new();
+
+        /// <summary>The verdict that takes back a clean verdict cached under a configuration already replaced: no
+        /// configuration's <see cref="Clean"/>, and cached without flags.</summary>
+        public static object Retired { get; } = new();
     }
 }

@@ -136,10 +136,65 @@ public interface IFilterManager
     /// verdict on this file.</param>
     /// <returns><see cref="Status.Success"/> once cached; <see cref="Status.InvalidParameter"/> for a file or stamp that is
     /// none, or a null verdict; <see cref="Status.InvalidHandle"/> for a cookie that names no filter of this driver.</returns>
+    /// <remarks>The same as <see cref="SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object, FileVerdictFlags)"/>
+    /// with <see cref="FileVerdictFlags.None"/>: the kernel keeps calling the filter's callbacks.</remarks>
     Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict);
 
     /// <summary>
-    /// Finds the filter's verdict on a file, only when it was cached (<see cref="SetFileVerdict"/>) under the stamp the
+    /// Caches a verdict of the filter on a file as it is now, as <see cref="SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object)"/>
+    /// does, and tells the kernel what the verdict lets it decide without calling the filter (in the manner of Endpoint
+    /// Security's "allow, and cache it" and fanotify's ignore marks).
+    /// </summary>
+    /// <remarks>
+    /// <para>With <see cref="FileVerdictFlags.SkipPostCreate"/>, while the verdict holds (the file keeps the identity and the
+    /// change stamp it was cached under, and the verdict is neither replaced, evicted nor cleared), the kernel does not call
+    /// the filter's post-create callback for an open of that file that asks for no write access: no
+    /// <see cref="FileAccessRights.Write"/> or <see cref="FileAccessRights.Append"/> in <see cref="FileOperation.Access"/>,
+    /// and a <see cref="FileOperation.Disposition"/> other than <see cref="CreateDisposition.Overwrite"/> and
+    /// <see cref="CreateDisposition.OverwriteIf"/>. The open is skipped only once it has succeeded (the file system opened
+    /// it and no filter below cancelled it), and only when the filter's pre-create, if it ran for this open, handed no
+    /// <see cref="FileOperation.CompletionContext"/>: a context is always delivered to its post callback. The pre-create,
+    /// when the filter registered one, is still called for every open; a filter that wants opens of such files to cost no
+    /// callback at all registers no pre-create. The filter's other callbacks (cleanup, rename, ...) are not affected, and
+    /// an exec's create (<see cref="FileAccessRights.Execute"/>) is an open that asks for no write access.</para>
+    /// <para>So set the flag only on a verdict under which the post-create would do nothing for such an open; and since
+    /// the kernel checks the file's identity and stamp but not what the verdict means, a filter whose own configuration
+    /// changes (new signatures, new rules) calls <see cref="ClearFileVerdicts"/>, or it would not be asked again about
+    /// files it judged under the old one. An open the kernel decides this way is recorded in the event stream with the
+    /// verdict <c>cached</c>.</para>
+    /// <para>Checking costs the filter's opens nothing while it holds no verdict with the flag; while it holds some, an open
+    /// of the kind above looks its file up in the filter's cache (the lookup <see cref="GetFileVerdict"/> makes, which
+    /// allocates nothing).</para>
+    /// </remarks>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <param name="file">The file's identity. Must not be <see cref="FileIdentity.IsNone"/>.</param>
+    /// <param name="stamp">The stamp the file had when it was examined. Must not be <see cref="FileChangeStamp.IsNone"/>.</param>
+    /// <param name="verdict">The verdict. Must not be null. Replaces the filter's earlier verdict on this file, and its flags.</param>
+    /// <param name="flags">What the kernel may decide on the verdict's strength: <see cref="FileVerdictFlags.None"/> or
+    /// <see cref="FileVerdictFlags.SkipPostCreate"/>.</param>
+    /// <returns><see cref="Status.Success"/> once cached; <see cref="Status.InvalidParameter"/> for a file or stamp that is
+    /// none, a null verdict, or flags with a bit <see cref="FileVerdictFlags"/> does not define;
+    /// <see cref="Status.InvalidHandle"/> for a cookie that names no filter of this driver.</returns>
+    Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict, FileVerdictFlags flags);
+
+    /// <summary>
+    /// Drops every verdict the filter cached (in the manner of Endpoint Security's es_clear_cache): what a filter calls when
+    /// its own configuration changes (new signatures, new rules), so that every file is examined again under the new one.
+    /// It matters most for verdicts cached with <see cref="FileVerdictFlags.SkipPostCreate"/>, on which the kernel decides
+    /// opens without calling the filter.
+    /// </summary>
+    /// <remarks>Once it returns, no verdict cached before the call is found or skips a callback. A verdict the filter stores
+    /// while the call runs, from another thread, may stay: a filter that examines files on several threads makes its new
+    /// configuration visible before it clears, and does not store a verdict made under an older one after it clears (it can
+    /// replace it with <see cref="SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object)"/> and a verdict of its
+    /// own that means "unknown"). The filter's file contexts are not touched.</remarks>
+    /// <param name="cookie">The filter's cookie.</param>
+    /// <returns><see cref="Status.Success"/>, also when the filter held no verdict; <see cref="Status.InvalidHandle"/> for a
+    /// cookie that names no filter of this driver.</returns>
+    Status ClearFileVerdicts(CallbackCookie cookie);
+
+    /// <summary>
+    /// Finds the filter's verdict on a file, only when it was cached (<see cref="SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object)"/>) under the stamp the
     /// file has now.
     /// </summary>
     /// <remarks>
@@ -433,7 +488,7 @@ public readonly struct FileState
     /// The change stamp of the file now, under the rules of <see cref="FileOperation.ChangeStamp"/>: none when the file
     /// changed so recently that a further change could leave its times as they are (see
     /// <see cref="IFilterManager.GetFileVerdict"/>). Taken before the open-for-writing check, so a filter that caches a
-    /// verdict on the content it reads after the query passes this stamp to <see cref="IFilterManager.SetFileVerdict"/>.
+    /// verdict on the content it reads after the query passes this stamp to <see cref="IFilterManager.SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object)"/>.
     /// </summary>
     public FileChangeStamp ChangeStamp { get; init; }
 
@@ -458,6 +513,25 @@ public readonly struct FileState
     /// guest does not hold it until the create completes.
     /// </summary>
     public int GuestWriteDescriptions { get; init; }
+}
+
+/// <summary>What the kernel may decide on a cached file verdict without calling the filter (see
+/// <see cref="IFilterManager.SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object, FileVerdictFlags)"/>).</summary>
+[Flags]
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "antivirus on-access scanning")]
+public enum FileVerdictFlags
+{
+    /// <summary>Nothing: the verdict is only found by <see cref="IFilterManager.GetFileVerdict"/>, and the filter's callbacks
+    /// are called as usual.</summary>
+    None = 0,
+    /// <summary>
+    /// While the verdict holds (the file unchanged: the same identity and change stamp), the kernel does not call the
+    /// filter's post-create callback for an open of the file that succeeded and asks for no write access (no
+    /// <see cref="FileAccessRights.Write"/> or <see cref="FileAccessRights.Append"/>, no
+    /// <see cref="CreateDisposition.Overwrite"/> or <see cref="CreateDisposition.OverwriteIf"/> disposition) and for which its
+    /// pre-create handed no completion context. The pre-create, if the filter registered one, is still called.
+    /// </summary>
+    SkipPostCreate = 1,
 }
 
 /// <summary>What the check of whether a file is open for writing found (see <see cref="IFilterManager.QueryFileState"/>).</summary>
@@ -951,7 +1025,7 @@ public sealed class FilterRegistration
     public required IReadOnlyList<FileOperationRegistration> Operations { get; init; }
 
     /// <summary>
-    /// How many verdicts the filter's verdict cache holds (<see cref="IFilterManager.SetFileVerdict"/>): 0 (the default)
+    /// How many verdicts the filter's verdict cache holds (<see cref="IFilterManager.SetFileVerdict(CallbackCookie, FileIdentity, FileChangeStamp, object)"/>): 0 (the default)
     /// for <see cref="DefaultVerdictCacheCapacity"/>, else from 4 to <see cref="MaxVerdictCacheCapacity"/>, rounded up to
     /// a multiple of 4 (4 verdicts per slot). The table takes 64 bytes per verdict it can hold (plus the verdict objects
     /// the filter stores), allocated at the filter's first store: 4,096 take 256 KiB, 131,072 take 8 MiB. Size it to the

@@ -82,15 +82,24 @@ public sealed class ConfigurationRunTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_p.Work, "relative-home", "registry.hive")));
     }
 
-    [GuestFact("/bin/sh", "mkfifo")]
-    public void Palisade_reg_set_during_a_run_reaches_the_antivirus_and_the_next_open_is_denied()
+    /// <summary>The file is read twice before the change, so that its clean verdict is cached and the kernel already
+    /// answers for the driver (FileVerdictFlags.SkipPostCreate): the change must clear it. In the kernel and isolated.</summary>
+    [GuestTheory("/bin/sh", "mkfifo")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Palisade_reg_set_during_a_run_reaches_the_antivirus_and_the_next_open_is_denied(bool isolated)
     {
         (string payload, string signatures) = MarkerFiles();
         string gate = Gate("gate");
         string events = Path.Combine(_p.Work, "events.jsonl");
-        using BackgroundRun run = _p.Start(["--driver", PalisadeRun.Driver("antivirus"), "--events", events],
-            "/bin/sh", "-c", "cat " + payload + "; read line < " + gate + "; cat " + payload + "; echo \"status $?\"");
+        string[] mode = isolated ? ["--isolated"] : [];
+        using BackgroundRun run = _p.Start([.. mode, "--driver", PalisadeRun.Driver("antivirus"), "--events", events],
+            "/bin/sh", "-c", "cat " + payload + "; cat " + payload + "; read line < " + gate + "; cat " + payload + "; echo \"status $?\"");
         Assert.Contains(Marker, run.NextLine(), StringComparison.Ordinal);
+        Assert.Contains(Marker, run.NextLine(), StringComparison.Ordinal);
+        WaitForLine(events, e => e.GetProperty("type").GetString() == "operation" && e.GetProperty("operation").GetString() == "open"
+            && e.GetProperty("arguments").GetProperty("path").GetString() == payload
+            && e.GetProperty("verdicts").EnumerateArray().Any(v => v.GetProperty("verdict").GetString() == "cached"));
 
         ProcessResult set = _p.Palisade("reg", "set", AntivirusKey, "-v", "signatures", "-d", signatures);
         Assert.True(set.ExitCode == 0, "palisade reg set failed while the run held the hive: " + set.Stderr);

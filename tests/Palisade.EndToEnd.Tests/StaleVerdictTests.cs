@@ -5,7 +5,9 @@ namespace Palisade.EndToEnd.Tests;
 /// <summary>
 /// A verdict is never stale: a file the sample antivirus scanned clean and then changed to EICAR — through a descriptor
 /// left open, an O_APPEND descriptor, truncate and write, another process, or from outside Palisade — is scanned again at
-/// its next open or exec and denied. The verdict lives in the kernel's verdict cache, bound to the file's change stamp.
+/// its next open or exec and denied. The verdict lives in the kernel's verdict cache, bound to the file's change stamp; the
+/// kernel answers opens of the unchanged file on it without calling the driver (FileVerdictFlags.SkipPostCreate), so each
+/// test runs with the driver in the kernel and in a driver host of its own (<c>--isolated</c>).
 /// </summary>
 public sealed class StaleVerdictTests : IDisposable
 {
@@ -21,14 +23,15 @@ public sealed class StaleVerdictTests : IDisposable
 
     public void Dispose() => _p.Dispose();
 
-    private static string[] Antivirus => ["--driver", PalisadeRun.Driver("antivirus")];
+    private static string[] Antivirus(bool isolated) =>
+        isolated ? ["--isolated", "--driver", PalisadeRun.Driver("antivirus")] : ["--driver", PalisadeRun.Driver("antivirus")];
 
     /// <summary>
     /// Runs a Python guest: <paramref name="prepare"/> (may open descriptors), then a read of doc (scanned clean, cached),
     /// then <paramref name="change"/> (makes doc EICAR; <c>EICAR</c> holds the bytes), then a second read, whose outcome
     /// it prints.
     /// </summary>
-    private ProcessResult ChangeBetweenReads(string prepare, string change)
+    private ProcessResult ChangeBetweenReads(bool isolated, string prepare, string change)
     {
         string eicar64 = Convert.ToBase64String(Encoding.ASCII.GetBytes(Eicar));
         string script = string.Join('\n',
@@ -44,7 +47,7 @@ public sealed class StaleVerdictTests : IDisposable
             "    print('second: denied')",
             "");
         File.WriteAllText(Path.Combine(_p.Guest, "change.py"), script);
-        return _p.UnderPalisade("python3 change.py", Antivirus);
+        return _p.UnderPalisade("python3 change.py", Antivirus(isolated));
     }
 
     private static void AssertRescannedAndDenied(ProcessResult run)
@@ -53,18 +56,23 @@ public sealed class StaleVerdictTests : IDisposable
         Assert.Equal("first: True\nsecond: denied\n", run.Stdout);
     }
 
-    [GuestFact("python3")]
-    public void A_write_through_a_descriptor_left_open_by_another_process_is_rescanned()
+    [GuestTheory("python3")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_write_through_a_descriptor_left_open_by_another_process_is_rescanned(bool isolated)
     {
         ProcessResult run = ChangeBetweenReads(
+            isolated,
             "w = os.open('doc', os.O_WRONLY)",
             "pid = os.fork()\nif pid == 0:\n    os.write(w, EICAR)\n    os._exit(0)\nos.waitpid(pid, 0)");
 
         AssertRescannedAndDenied(run);
     }
 
-    [GuestFact("python3")]
-    public void A_write_through_an_O_APPEND_descriptor_is_rescanned()
+    [GuestTheory("python3")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_write_through_an_O_APPEND_descriptor_is_rescanned(bool isolated)
     {
         File.WriteAllText(_doc, "");
         string eicar64 = Convert.ToBase64String(Encoding.ASCII.GetBytes(Eicar));
@@ -81,27 +89,32 @@ public sealed class StaleVerdictTests : IDisposable
             "");
         File.WriteAllText(Path.Combine(_p.Guest, "append.py"), script);
 
-        ProcessResult run = _p.UnderPalisade("python3 append.py", Antivirus);
+        ProcessResult run = _p.UnderPalisade("python3 append.py", Antivirus(isolated));
 
         AssertRescannedAndDenied(run);
     }
 
-    [GuestFact("python3")]
-    public void A_truncate_and_write_through_an_open_descriptor_is_rescanned()
+    [GuestTheory("python3")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_truncate_and_write_through_an_open_descriptor_is_rescanned(bool isolated)
     {
         ProcessResult run = ChangeBetweenReads(
+            isolated,
             "w = os.open('doc', os.O_WRONLY)",
             "os.ftruncate(w, 0)\nos.write(w, EICAR)");
 
         AssertRescannedAndDenied(run);
     }
 
-    [GuestFact("/bin/sh", "/bin/cat", "mkfifo")]
-    public void A_change_made_from_outside_Palisade_while_the_guest_waits_is_rescanned()
+    [GuestTheory("/bin/sh", "/bin/cat", "mkfifo")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_change_made_from_outside_Palisade_while_the_guest_waits_is_rescanned(bool isolated)
     {
         string fifo = Path.Combine(_p.Guest, "go");
         Assert.Equal(0, _p.Run.Direct("mkfifo", fifo).ExitCode);
-        using BackgroundRun run = _p.Run.Start(Antivirus, "/bin/sh", "-c",
+        using BackgroundRun run = _p.Run.Start(Antivirus(isolated), "/bin/sh", "-c",
             $"cd {_p.Guest} && cat doc && read line < go && (cat doc || echo denied)");
 
         Assert.Equal("a clean document", run.NextLine());
@@ -111,15 +124,17 @@ public sealed class StaleVerdictTests : IDisposable
         Assert.Contains("Permission denied", run.Wait().Stderr, StringComparison.Ordinal);
     }
 
-    [GuestFact("/bin/sh", "mkfifo")]
-    public void An_image_changed_from_outside_Palisade_after_it_ran_is_rescanned_at_its_next_exec()
+    [GuestTheory("/bin/sh", "mkfifo")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_image_changed_from_outside_Palisade_after_it_ran_is_rescanned_at_its_next_exec(bool isolated)
     {
         string tool = Path.Combine(_p.Guest, "tool");
         File.WriteAllText(tool, "#!/bin/sh\necho clean tool ran\n");
         File.SetUnixFileMode(tool, Parity.Mode("755"));
         string fifo = Path.Combine(_p.Guest, "go");
         Assert.Equal(0, _p.Run.Direct("mkfifo", fifo).ExitCode);
-        using BackgroundRun run = _p.Run.Start(Antivirus, "/bin/sh", "-c",
+        using BackgroundRun run = _p.Run.Start(Antivirus(isolated), "/bin/sh", "-c",
             $"cd {_p.Guest} && ./tool && read line < go && (./tool || echo denied)");
 
         Assert.Equal("clean tool ran", run.NextLine());

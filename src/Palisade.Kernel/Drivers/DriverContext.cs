@@ -589,7 +589,10 @@ internal sealed class DriverContext : IDriverContext
             return f.Contexts.TryRemove(file, out _) ? Status.Success : Status.NotFound;
         }
 
-        public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
+        public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict) =>
+            SetFileVerdict(cookie, file, stamp, verdict, FileVerdictFlags.None);
+
+        public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict, FileVerdictFlags flags)
         {
             Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
             if (f is null)
@@ -597,12 +600,24 @@ internal sealed class DriverContext : IDriverContext
                 return Status.InvalidHandle;
             }
 
-            if (file.IsNone || stamp.IsNone || verdict is null)
+            if (file.IsNone || stamp.IsNone || verdict is null || (flags & ~FileVerdictFlags.SkipPostCreate) != 0)
             {
                 return Status.InvalidParameter;
             }
 
-            f.Verdicts.Set(file, stamp, verdict);
+            f.Verdicts.Set(file, stamp, verdict, flags);
+            return Status.Success;
+        }
+
+        public Status ClearFileVerdicts(CallbackCookie cookie)
+        {
+            Io.Minifilter? f = c._kernel.Files.Filters.Find(cookie, c.Driver);
+            if (f is null)
+            {
+                return Status.InvalidHandle;
+            }
+
+            f.Verdicts.Clear();
             return Status.Success;
         }
 

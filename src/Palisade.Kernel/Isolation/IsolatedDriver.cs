@@ -584,13 +584,18 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
                 FileIdentity file = a.Identity();
                 FileChangeStamp stamp = a.Stamp();
                 long token = a.I64();
+                FileVerdictFlags flags = a.Flags<FileVerdictFlags>();
                 if (a.Finish().IsSuccess)
                 {
-                    c.Reply(token == 0 ? Status.InvalidParameter : files.SetFileVerdict(cookie, file, stamp, _verdicts.GetOrAdd(token, static t => new VerdictToken(t))));
+                    c.Reply(token == 0 ? Status.InvalidParameter : files.SetFileVerdict(cookie, file, stamp, _verdicts.GetOrAdd(token, static t => new VerdictToken(t)), flags));
                 }
 
                 return;
             }
+
+            case IsolationOp.ClearFileVerdicts:
+                ServeCookie(c, ref a, files.ClearFileVerdicts);
+                return;
 
             case IsolationOp.ReadFile:
             {
@@ -844,6 +849,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
     {
         string name = a.Text();
         string altitude = a.Text();
+        int verdictCacheCapacity = a.I32();
         uint count = a.U32();
         if (count > 64)
         {
@@ -866,7 +872,7 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             return;
         }
 
-        Status s = files.RegisterFilter(new FilterRegistration { Name = name, Altitude = altitude, Operations = operations }, out CallbackCookie cookie);
+        Status s = files.RegisterFilter(new FilterRegistration { Name = name, Altitude = altitude, VerdictCacheCapacity = verdictCacheCapacity, Operations = operations }, out CallbackCookie cookie);
         ReplyCookie(c, s, cookie);
     }
 

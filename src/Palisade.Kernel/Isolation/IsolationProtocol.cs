@@ -63,7 +63,8 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IDriverContext.ReportEvent.</summary>
     ReportEvent = 32,
 
-    /// <summary>Host to kernel: IFilterManager.RegisterFilter with host registration ids. Reply: status, cookie.</summary>
+    /// <summary>Host to kernel: IFilterManager.RegisterFilter (name, altitude, verdict cache capacity, then per operation its
+    /// kind, host registration id and which callbacks it has). Reply: status, cookie.</summary>
     RegisterFilter = 33,
 
     /// <summary>Host to kernel: IFilterManager.UnregisterFilter.</summary>
@@ -81,7 +82,8 @@ internal enum IsolationOp : ushort
     /// <summary>Host to kernel: IFilterManager.GetFileVerdict. Reply: status, verdict token.</summary>
     GetFileVerdict = 38,
 
-    /// <summary>Host to kernel: IFilterManager.SetFileVerdict with a verdict token.</summary>
+    /// <summary>Host to kernel: IFilterManager.SetFileVerdict (cookie, identity, stamp, the host's number for the verdict,
+    /// i32 FileVerdictFlags). Reply: status.</summary>
     SetFileVerdict = 39,
 
     /// <summary>Host to kernel: IFilterManager.ReadFile(cookie, ...). Reply: status, the bytes read.</summary>
@@ -340,6 +342,11 @@ internal enum IsolationOp : ushort
     /// result) or object operation (the access granted): hold id, i64 value. Reply: status
     /// (<see cref="Palisade.Api.Status.NotFound"/> for a hold the kernel no longer keeps).</summary>
     CompletePended = 126,
+
+    // 130 on: the verdict cache's additions (RemoteApi.Verdicts.cs).
+
+    /// <summary>Host to kernel: IFilterManager.ClearFileVerdicts (cookie). Reply: status.</summary>
+    ClearFileVerdicts = 130,
 }
 
 /// <summary>How a callback ran in the host: its verdict follows, or it threw (the kernel treats it as a callback that threw).</summary>

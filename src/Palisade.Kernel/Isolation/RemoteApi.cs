@@ -73,6 +73,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             RecordWriter w = c.BeginCall(IsolationOp.RegisterFilter);
             w.String(registration.Name);
             w.String(registration.Altitude);
+            w.I32(registration.VerdictCacheCapacity);
             w.U32((uint)registration.Operations.Count);
             foreach (FileOperationRegistration o in registration.Operations)
             {
@@ -106,7 +107,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
         return s;
     }
 
-    public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict)
+    public Status SetFileVerdict(CallbackCookie cookie, FileIdentity file, FileChangeStamp stamp, object verdict, FileVerdictFlags flags)
     {
         if (verdict is null)
         {
@@ -132,6 +133,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
             w.Identity(file);
             w.Stamp(stamp);
             w.I64(number);
+            w.I32((int)flags);
             return context.Request(c, ref w);
         }
         finally
