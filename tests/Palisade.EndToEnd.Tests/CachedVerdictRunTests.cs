@@ -22,7 +22,7 @@ public sealed class CachedVerdictRunTests : IDisposable
 
     public void Dispose() => _p.Dispose();
 
-    private static string[] Mode(bool isolated) => isolated ? ["--isolated"] : [];
+    private static string[] Mode(bool isolated) => PalisadeRun.Mode(isolated);
 
     private List<JsonElement> Opens(string name) => [.. PalisadeRun.Events(_events).Where(e => e.GetProperty("type").GetString() == "operation"
         && e.GetProperty("operation").GetString() == "open"

@@ -92,7 +92,7 @@ public sealed class ConfigurationRunTests : IDisposable
         (string payload, string signatures) = MarkerFiles();
         string gate = Gate("gate");
         string events = Path.Combine(_p.Work, "events.jsonl");
-        string[] mode = isolated ? ["--isolated"] : [];
+        string[] mode = PalisadeRun.Mode(isolated);
         using BackgroundRun run = _p.Start([.. mode, "--driver", PalisadeRun.Driver("antivirus"), "--events", events],
             "/bin/sh", "-c", "cat " + payload + "; cat " + payload + "; read line < " + gate + "; cat " + payload + "; echo \"status $?\"");
         Assert.Contains(Marker, run.NextLine(), StringComparison.Ordinal);

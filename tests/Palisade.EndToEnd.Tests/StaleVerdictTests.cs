@@ -24,7 +24,7 @@ public sealed class StaleVerdictTests : IDisposable
     public void Dispose() => _p.Dispose();
 
     private static string[] Antivirus(bool isolated) =>
-        isolated ? ["--isolated", "--driver", PalisadeRun.Driver("antivirus")] : ["--driver", PalisadeRun.Driver("antivirus")];
+        [.. PalisadeRun.Mode(isolated), "--driver", PalisadeRun.Driver("antivirus")];
 
     /// <summary>
     /// Runs a Python guest: <paramref name="prepare"/> (may open descriptors), then a read of doc (scanned clean, cached),
