@@ -8,16 +8,20 @@
 # enforce mode (the allow list admits /usr/**, /bin/** and the compilers' helpers, which is what the work runs); with all
 # four sample drivers. Start-up of `palisade run -- /bin/true` is measured the same way and printed, so the ratio can be
 # read with and without it.
-# usage: bench/run/workload.sh [-r ROUNDS] [-k KEEP_DIR]
+# -p PLACEMENT (isolated or in-kernel) places every driver of every run so; by default each runs where its manifest says
+# (the samples: isolated).
+# usage: bench/run/workload.sh [-r ROUNDS] [-k KEEP_DIR] [-p isolated|in-kernel]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=5
 keep=""
+placement=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -r) rounds=$2; shift 2 ;;
     -k) keep=$2; shift 2 ;;
-    *) echo "usage: workload.sh [-r ROUNDS] [-k KEEP_DIR]" >&2; exit 2 ;;
+    -p) case "$2" in isolated|in-kernel) placement="--$2" ;; *) echo "workload.sh: -p takes isolated or in-kernel" >&2; exit 2 ;; esac; shift 2 ;;
+    *) echo "usage: workload.sh [-r ROUNDS] [-k KEEP_DIR] [-p isolated|in-kernel]" >&2; exit 2 ;;
   esac
 done
 
@@ -44,9 +48,9 @@ declare -A cmd
 names=(native none antivirus av+appcontrol all-four)
 cmd[native]=""
 cmd[none]="$root/palisade run --"
-cmd[antivirus]="$root/palisade run --driver antivirus --"
-cmd[av+appcontrol]="$root/palisade run --driver antivirus --driver appcontrol --param appcontrol.allowlist=$work/allow.list --param appcontrol.mode=enforce --"
-cmd[all-four]="$root/palisade run --driver antivirus --driver appcontrol --param appcontrol.allowlist=$work/allow.list --param appcontrol.mode=enforce --driver firewall --driver selfprotect --param selfprotect.files=/nonexistent/product --param selfprotect.processes=/nonexistent/product/ --"
+cmd[antivirus]="$root/palisade run $placement --driver antivirus --"
+cmd[av+appcontrol]="$root/palisade run $placement --driver antivirus --driver appcontrol --param appcontrol.allowlist=$work/allow.list --param appcontrol.mode=enforce --"
+cmd[all-four]="$root/palisade run $placement --driver antivirus --driver appcontrol --param appcontrol.allowlist=$work/allow.list --param appcontrol.mode=enforce --driver firewall --driver selfprotect --param selfprotect.files=/nonexistent/product --param selfprotect.processes=/nonexistent/product/ --"
 
 now() { date +%s.%N; }
 once() {

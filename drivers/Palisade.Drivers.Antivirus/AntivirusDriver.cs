@@ -217,6 +217,9 @@ public sealed class AntivirusDriver : IDriver
         _service?.Close();
     }
 
+    /// <summary>The file's size under its change stamp, or -1 when the stamp is none (the scan then reads until a read returns nothing).</summary>
+    private static long LengthOf(FileChangeStamp stamp) => stamp.IsNone ? -1 : stamp.Size;
+
     private static bool OpensForWrite(in FileOperation op) =>
         (op.Access & (FileAccessRights.Write | FileAccessRights.Append)) != 0
         || op.Disposition is CreateDisposition.Overwrite or CreateDisposition.OverwriteIf;
@@ -326,7 +329,7 @@ public sealed class AntivirusDriver : IDriver
     private void ScanHeld(HeldScan scan)
     {
         var source = new HeldFileSource(_context!.Files, scan.Operation);
-        Status s = scan.Config.Scanner.Scan(ref source, scan.Config.Options.MaxScanSize, out string? detection);
+        Status s = scan.Config.Scanner.Scan(ref source, scan.Config.Options.MaxScanSize, LengthOf(scan.Stamp), out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsError)
         {
@@ -411,7 +414,7 @@ public sealed class AntivirusDriver : IDriver
         }
 
         var source = new OpenedFileSource(files, _scanFilter, op.File);
-        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out string? detection);
+        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, LengthOf(stamp), out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsError)
         {
@@ -463,7 +466,7 @@ public sealed class AntivirusDriver : IDriver
             ? state.ChangeStamp
             : default;
         var source = new OpenedFileSource(files, _ioFilter, op.File);
-        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, out string? detection);
+        Status s = config.Scanner.Scan(ref source, config.Options.MaxScanSize, LengthOf(settled), out string? detection);
         Interlocked.Increment(ref _scans);
         if (s.IsSuccess && detection is not null)
         {

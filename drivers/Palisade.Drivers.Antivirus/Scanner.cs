@@ -72,10 +72,14 @@ internal sealed class Scanner(SignatureSet signatures)
     /// <param name="source">Where to read it from.</param>
     /// <param name="maxBytes">How much to read at most. A longer file is searched for patterns in that much only, and
     /// digests do not apply to it; this bounds the scan of endless character devices as well as of huge files.</param>
+    /// <param name="knownLength">The file's size when its change stamp was taken (<see cref="FileChangeStamp.Size"/>), or -1
+    /// when unknown. A read that returns less than it asked for and reaches that size is the end of the file: the scan
+    /// does not ask again to be told so (isolated, each read is a round trip to the kernel). A read that comes back short
+    /// before that size is not taken for the end.</param>
     /// <param name="detection">The name of the signature found, or null for a clean file.</param>
     /// <returns>Success when the file was read to its end or a signature was found; the read's error otherwise
     /// (then <paramref name="detection"/> is null and the file is neither clean nor infected).</returns>
-    public Status Scan<TSource>(ref TSource source, long maxBytes, out string? detection)
+    public Status Scan<TSource>(ref TSource source, long maxBytes, long knownLength, out string? detection)
         where TSource : struct, IScanSource
     {
         detection = null;
@@ -95,7 +99,8 @@ internal sealed class Scanner(SignatureSet signatures)
             bool whole = false;
             while (offset <= maxBytes)
             {
-                Status s = source.Read(offset, buffer.AsSpan(carried, (int)Math.Min(ChunkSize, maxBytes + 1 - offset)), out int read);
+                int asked = (int)Math.Min(ChunkSize, maxBytes + 1 - offset);
+                Status s = source.Read(offset, buffer.AsSpan(carried, asked), out int read);
                 if (s.IsError)
                 {
                     return s;
@@ -129,6 +134,11 @@ internal sealed class Scanner(SignatureSet signatures)
                 offset += read;
                 carried = Math.Min(overlap, window.Length);
                 window[^carried..].CopyTo(buffer);
+                if (read < asked && knownLength >= 0 && offset >= knownLength)
+                {
+                    whole = true;
+                    break;
+                }
             }
 
             if (SignatureSet.IsEicar(head[..headLength]))

@@ -184,7 +184,7 @@ public sealed class AppControlDriver : IDriver
             return;
         }
 
-        if (Hash(files, op.File, out ImageDigest digest).IsSuccess)
+        if (Hash(files, op.File, stamp.IsNone ? -1 : stamp.Size, out ImageDigest digest).IsSuccess)
         {
             var context = new ImageDigestContext(digest);
             files.SetFileVerdict(_filter, op.File, stamp, context);
@@ -192,7 +192,12 @@ public sealed class AppControlDriver : IDriver
         }
     }
 
-    private Status Hash(IFilterManager files, FileIdentity file, out ImageDigest digest)
+    /// <summary>
+    /// Hashes the opened file. <paramref name="knownLength"/> is its size under its change stamp, or -1: a read that
+    /// comes back short at that size is its end, so the hash does not ask once more to be told (isolated, every read is a
+    /// round trip); a read short of it is not taken for the end.
+    /// </summary>
+    private Status Hash(IFilterManager files, FileIdentity file, long knownLength, out ImageDigest digest)
     {
         digest = default;
         IncrementalHash sha = t_sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -216,6 +221,10 @@ public sealed class AppControlDriver : IDriver
 
                 sha.AppendData(buffer, 0, read);
                 offset += read;
+                if (read < ChunkSize && knownLength >= 0 && offset >= knownLength)
+                {
+                    break;
+                }
             }
 
             Interlocked.Increment(ref _hashes);
