@@ -9,7 +9,8 @@ namespace Palisade.Attacks.StateTamper;
 /// private state. Parameter <c>how</c>: <c>disable</c> (the registration's disabled flag, as if the kernel had
 /// disabled it for faults), <c>slot</c> (its post-create callback slot emptied), or <c>pointer</c> (the code pointer
 /// inside its post-create delegate rewritten to a method of the attacker's, the delegate object and its cached method
-/// unchanged). Parameter <c>victim</c>: the driver (default <c>antivirus</c>). Unload puts the state back.
+/// unchanged), or <c>scope</c> (every operation kind marked driver-I/O-only, FileOperationFlags.DriverIoOnly, so that a
+/// guest's open passes the filter as if it were not registered). Parameter <c>victim</c>: the driver (default <c>antivirus</c>). Unload puts the state back.
 /// </summary>
 public sealed unsafe class RegistrationTamperDriver : AttackDriver
 {
@@ -36,6 +37,11 @@ public sealed unsafe class RegistrationTamperDriver : AttackDriver
                 RuntimeHelpers.PrepareDelegate(mine);
                 methodPtr.SetValue(victim, methodPtr.GetValue(mine));
                 return new Undo(() => methodPtr.SetValue(victim, original));
+            case "scope":
+                FieldInfo scope = Victim.Field(filter.GetType(), "<DriverIoOnly>k__BackingField");
+                object? was = scope.GetValue(filter);
+                scope.SetValue(filter, -1);
+                return new Undo(() => scope.SetValue(filter, was));
             case string other:
                 throw new InvalidOperationException($"Unknown tampering \"{other}\".");
         }

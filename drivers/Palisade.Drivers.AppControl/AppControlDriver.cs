@@ -74,7 +74,8 @@ public sealed class AppControlDriver : IDriver
         {
             Name = FilterName,
             Altitude = FilterAltitude,
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PreCreate, PostOperation = PostCreate }],
+            // The filter reads only the driver's own probe of an image: a guest's open passes it without a callback.
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = PreCreate, PostOperation = PostCreate, Flags = FileOperationFlags.DriverIoOnly }],
         }, out _filter);
         if (s.IsError)
         {
@@ -86,7 +87,7 @@ public sealed class AppControlDriver : IDriver
             Name = IoFilterName,
             Altitude = IoFilterAltitude,
             // This filter only places the driver's own I/O above "appcontrol", so that the probe's open reaches it.
-            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = static (ref FileOperation _) => PreOperationStatus.SuccessNoCallback }],
+            Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = static (ref FileOperation _) => PreOperationStatus.SuccessNoCallback, Flags = FileOperationFlags.DriverIoOnly }],
         }, out _ioFilter);
         if (s.IsError)
         {

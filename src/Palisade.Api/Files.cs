@@ -66,8 +66,8 @@ public interface IFilterManager
     /// <param name="registration">The filter's name, altitude and callbacks.</param>
     /// <param name="cookie">On success, names the filter for <see cref="UnregisterFilter"/>, the context calls and the own-I/O methods.</param>
     /// <returns><see cref="Status.Success"/>; <see cref="Status.InvalidParameter"/> when the registration is null, the name
-    /// is empty or longer than 64 characters, an operation appears twice, an entry has neither callback, or the verdict
-    /// cache capacity is negative, 1 to 3, or above <see cref="FilterRegistration.MaxVerdictCacheCapacity"/>;
+    /// is empty or longer than 64 characters, an operation appears twice, an entry has neither callback or a flag
+    /// <see cref="FileOperationFlags"/> does not define, or the verdict cache capacity is negative, 1 to 3, or above <see cref="FilterRegistration.MaxVerdictCacheCapacity"/>;
     /// <see cref="Status.InsufficientResources"/> when the verdict caches of all registered filters, this one included,
     /// would hold more than <see cref="FilterRegistration.MaxVerdictCacheCapacity"/> verdicts together;
     /// <see cref="Status.InvalidAltitude"/>; <see cref="Status.AltitudeCollision"/>; <see cref="Status.ObjectNameCollision"/>
@@ -1008,6 +1008,33 @@ public sealed class FileOperationRegistration
 
     /// <summary>The post callback, or null.</summary>
     public FilePostCallback? PostOperation { get; init; }
+
+    /// <summary>
+    /// Which operations of this kind the kernel calls the callbacks for (in the manner of minifilter operation
+    /// registration flags): <see cref="FileOperationFlags.None"/> (the default) for all of them, or
+    /// <see cref="FileOperationFlags.DriverIoOnly"/>. The kernel decides on the flags without calling the filter, so an
+    /// operation they leave out costs the filter nothing (for a driver isolated in a driver host, no round trip).
+    /// <see cref="IFilterManager.RegisterFilter"/> refuses a flag this version does not define.
+    /// </summary>
+    public FileOperationFlags Flags { get; init; }
+}
+
+/// <summary>Which operations of a kind a filter's callbacks are called for (<see cref="FileOperationRegistration.Flags"/>).</summary>
+[Flags]
+[ApiInfo(ApiArea.Files, "1.0", ApiState.Draft, "application control", "a filter that places its driver's own I/O")]
+public enum FileOperationFlags
+{
+    /// <summary>Every operation of the kind: the guests' and the drivers' own I/O.</summary>
+    None = 0,
+
+    /// <summary>
+    /// Only the I/O drivers issue through <see cref="IFilterManager"/> (<see cref="IFilterManager.OpenFile(CallbackCookie, string, FileAccess, out Stream?)"/>,
+    /// <see cref="IFilterManager.RenameFile(CallbackCookie, string, string)"/>, <see cref="IFilterManager.DeleteFile(CallbackCookie, string)"/>,
+    /// <see cref="IFilterManager.SetFileInformation"/>), which reaches the filters below the issuing filter's altitude;
+    /// never a guest's operation. For a filter that exists to place, or to read in its post callback, its driver's own
+    /// I/O: a guest's operations pass it as if it were not registered.
+    /// </summary>
+    DriverIoOnly = 1,
 }
 
 /// <summary>A minifilter registration (FLT_REGISTRATION).</summary>

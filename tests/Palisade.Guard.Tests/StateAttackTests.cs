@@ -22,6 +22,7 @@ public sealed class StateAttackTests
     [InlineData("registration-tamper", "how=disable")]
     [InlineData("registration-tamper", "how=slot")]
     [InlineData("registration-tamper", "how=pointer")]
+    [InlineData("registration-tamper", "how=scope")]
     [InlineData("window-borrow", null)]
     public void Tampering_with_the_antivirus_registration_is_caught_as_a_callback_object_change(string package, string? parameter)
     {
@@ -73,6 +74,7 @@ public sealed class StateAttackTests
     [InlineData("registration-tamper", "how=disable")]
     [InlineData("registration-tamper", "how=slot")]
     [InlineData("registration-tamper", "how=pointer")]
+    [InlineData("registration-tamper", "how=scope")]
     [InlineData("window-borrow", null)]
     [InlineData("kernel-wiring", null)]
     public void The_compat_flavor_loads_the_state_attacks_and_they_let_the_test_virus_through(string package, string? parameter)

@@ -331,6 +331,60 @@ public sealed class FilterManagerTests : IDisposable
     }
 
     [Fact]
+    public void A_driver_io_only_filter_is_not_called_for_a_guests_open_and_is_for_a_drivers_own_io_below_the_issuer()
+    {
+        var seen = new List<string>();
+        CallbackCookie issuer = default;
+        IDriverContext c = _k.Start(c =>
+        {
+            c.Files.RegisterFilter(Filter("issuer", "300", (ref FileOperation _) => { seen.Add("issuer"); return PreOperationStatus.SuccessNoCallback; }), out issuer);
+            return c.Files.RegisterFilter(new FilterRegistration
+            {
+                Name = "own-io",
+                Altitude = "200",
+                Operations =
+                [
+                    new FileOperationRegistration
+                    {
+                        Kind = FileOperationKind.Create,
+                        PreOperation = (ref FileOperation _) => { seen.Add("own-io pre"); return PreOperationStatus.SuccessWithCallback; },
+                        PostOperation = (ref FileOperation _) => seen.Add("own-io post"),
+                        Flags = FileOperationFlags.DriverIoOnly,
+                    },
+                ],
+            }, out _);
+        });
+
+        Assert.Equal(Status.Success, _k.Open(_file));
+        Assert.Equal(["issuer"], seen);
+
+        seen.Clear();
+        Assert.Equal(Status.Success, c.Files.OpenFile(issuer, _file, FileAccess.Read, out Stream? s));
+        s!.Dispose();
+        Assert.Equal(["own-io pre", "own-io post"], seen);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(-1)]
+    public void An_operation_flag_the_api_does_not_define_is_refused(int flags)
+    {
+        Status s = Status.Success;
+        _k.Start(c =>
+        {
+            s = c.Files.RegisterFilter(new FilterRegistration
+            {
+                Name = "bad-flags",
+                Altitude = "200",
+                Operations = [new FileOperationRegistration { Kind = FileOperationKind.Create, PreOperation = (ref FileOperation _) => PreOperationStatus.SuccessNoCallback, Flags = (FileOperationFlags)flags }],
+            }, out _);
+            return Status.Success;
+        });
+
+        Assert.Equal(Status.InvalidParameter, s);
+    }
+
+    [Fact]
     public void A_filters_own_io_is_seen_only_by_filters_below_it()
     {
         var seen = new List<string>();

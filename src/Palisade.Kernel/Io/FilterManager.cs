@@ -79,7 +79,8 @@ internal sealed class FilterManager
         foreach (FileOperationRegistration? op in r.Operations)
         {
             if (op is null || (uint)op.Kind >= (uint)Minifilter.OperationCount || seen[(int)op.Kind]
-                || (op.PreOperation is null && op.PostOperation is null))
+                || (op.PreOperation is null && op.PostOperation is null)
+                || (op.Flags & ~FileOperationFlags.DriverIoOnly) != 0)
             {
                 return Status.InvalidParameter;
             }
@@ -218,6 +219,9 @@ internal sealed class FilterManager
             or FileOperationKind.Delete or FileOperationKind.SetInformation && slot.Depth == 0 ? Pendable(ref op, guest) : null;
         long holdBase = pend is null ? 0 : Environment.TickCount64;
 
+        // A guest's operation is dispatched to every filter; a driver's own I/O only below the issuing filter.
+        int guestSkips = below == decimal.MaxValue ? 1 << kind : 0;
+
         for (int i = 0; i < filters.Length; i++)
         {
             Minifilter f = filters[i];
@@ -225,7 +229,7 @@ internal sealed class FilterManager
             contexts[i] = null;
 
             // A process the filter's driver excluded (a client of its port, say) passes its filters as if unregistered.
-            if (f.Altitude >= below || f.Disabled || (f.Owner is { } owner && owner.Exclusions.Excludes(op.RequesterProcessId)))
+            if (f.Altitude >= below || f.Disabled || (f.DriverIoOnly & guestSkips) != 0 || (f.Owner is { } owner && owner.Exclusions.Excludes(op.RequesterProcessId)))
             {
                 continue;
             }

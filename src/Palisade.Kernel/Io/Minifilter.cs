@@ -19,8 +19,16 @@ internal sealed class Minifilter : Registration
         {
             Pre[(int)op.Kind] = op.PreOperation;
             Post[(int)op.Kind] = op.PostOperation;
+            if ((op.Flags & FileOperationFlags.DriverIoOnly) != 0)
+            {
+                DriverIoOnly |= 1 << (int)op.Kind;
+            }
         }
     }
+
+    /// <summary>The operation kinds (bit 1 &lt;&lt; kind) registered <see cref="FileOperationFlags.DriverIoOnly"/>: a guest's
+    /// operation of such a kind passes the filter as if it were not registered.</summary>
+    public int DriverIoOnly { get; }
 
     public string Name { get; }
 
@@ -50,6 +58,9 @@ internal sealed class Minifilter : Registration
             hasher.Add(Pre[i]);
             hasher.Add(Post[i]);
         }
+
+        // Which operations reach the callbacks at all: flipping a bit would blind the filter to the guests.
+        hasher.Add((ulong)(uint)DriverIoOnly);
     }
 
     public override Delegate? PrimaryCallback

@@ -863,8 +863,9 @@ internal sealed unsafe partial class IsolatedDriver : IDriver, IIsolationHandler
             int registration = a.I32();
             bool pre = a.Bool();
             bool post = a.Bool();
+            FileOperationFlags flags = a.Flags<FileOperationFlags>();
             var proxy = new FilterProxy(this, registration);
-            operations.Add(new FileOperationRegistration { Kind = kind, PreOperation = pre ? proxy.Pre : null, PostOperation = post ? proxy.Post : null });
+            operations.Add(new FileOperationRegistration { Kind = kind, PreOperation = pre ? proxy.Pre : null, PostOperation = post ? proxy.Post : null, Flags = flags });
         }
 
         if (a.Finish().IsError)

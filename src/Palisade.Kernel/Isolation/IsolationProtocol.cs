@@ -64,7 +64,7 @@ internal enum IsolationOp : ushort
     ReportEvent = 32,
 
     /// <summary>Host to kernel: IFilterManager.RegisterFilter (name, altitude, verdict cache capacity, then per operation its
-    /// kind, host registration id and which callbacks it has). Reply: status, cookie.</summary>
+    /// kind, host registration id, which callbacks it has and its flags). Reply: status, cookie.</summary>
     RegisterFilter = 33,
 
     /// <summary>Host to kernel: IFilterManager.UnregisterFilter.</summary>

@@ -86,6 +86,7 @@ internal sealed partial class RemoteFiles(RemoteDriverContext context) : IFilter
                 w.I32(context.Keep(o));
                 w.Bool(o.PreOperation is not null);
                 w.Bool(o.PostOperation is not null);
+                w.I32((int)o.Flags);
             }
 
             return context.ReadCookie(c, ref w, out cookie);
