@@ -63,13 +63,17 @@ internal static class GuestTree
             HashSet<int> others;
             lock (Spawning)
             {
+                // The candidates are taken before the other runs' trees: a guest of another run that forks meanwhile makes
+                // a process that is no candidate, where the other order made it one that no tree walked so far held
+                // (a guest of a live run killed as an orphan: NetworkTests saw its python end with 137 once).
+                List<int> candidates = Descendants(Environment.ProcessId);
                 others = new HashSet<int>(Runs.Keys.Where(l => l != launcher));
                 foreach (int other in others.ToArray())
                 {
                     others.UnionWith(Descendants(other));
                 }
 
-                List<int> found = [.. Descendants(Environment.ProcessId).Where(pid => !others.Contains(pid) && !OfOwnGroup(pid))];
+                List<int> found = [.. candidates.Where(pid => !others.Contains(pid) && !OfOwnGroup(pid))];
                 if (found.Count == 0)
                 {
                     break;
