@@ -487,18 +487,6 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
     public Status LoadDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message) =>
         LoadDriverPackage(packageDirectory, overrides, DriverMode.InKernel, host: null, out record, out message);
 
-    /// <summary>
-    /// Loads a driver package to run isolated (docs/security.md, "The isolated mode"), whatever its manifest says: the
-    /// kernel verifies it but loads none of its code; a driver host process started with <paramref name="host"/> loads
-    /// and runs it, and reaches the kernel through one socket.
-    /// </summary>
-    public Status LoadIsolatedDriverPackage(string packageDirectory, IReadOnlyDictionary<string, string> overrides, Isolation.DriverHostCommand host,
-        out DriverObject? record, out string message)
-    {
-        ArgumentNullException.ThrowIfNull(host);
-        return LoadDriverPackage(packageDirectory, overrides, DriverMode.Isolated, host, out record, out message);
-    }
-
     private Status StartInKernel(DriverLoader loader, VerifiedPackage verified, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message)
     {
         record = null;
