@@ -358,9 +358,10 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
 
     /// <summary>
     /// Loads the drivers of a run, in order, as <see cref="LoadDriverPackage(string, IReadOnlyDictionary{string, string}, DriverMode, Isolation.DriverHostCommand?, out DriverObject?, out string)"/>
-    /// loads one; but every package is verified, and every isolated driver's host started, before the first driver's
-    /// Load, so that the hosts' start-ups (a runtime each) overlap. Stops at the first refusal: the drivers started
-    /// before it stay loaded, the hosts started for those after it are ended.
+    /// loads one; but every package is verified and placed before any driver host starts, and every isolated driver's
+    /// host is started before the first driver's Load, so that the hosts' start-ups (a runtime each) overlap. A package
+    /// refused, or a host that cannot start, refuses the run before any driver is loaded. A driver whose Load fails
+    /// stops the loading there: the drivers loaded before it stay, the hosts started for those after it are ended.
     /// </summary>
     /// <param name="packages">The package folders, with the parameters that win over each driver's registry key.</param>
     /// <param name="mode">Where the drivers run.</param>
@@ -388,17 +389,25 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             }
         }
 
+        for (int i = 0; i < prepared.Count && s.IsSuccess; i++)
+        {
+            if (prepared[i].Isolated is { } isolated && (s = StartHost(isolated, prepared[i].Package, out message)).IsError)
+            {
+                refused = i;
+            }
+        }
+
         for (int i = 0; i < prepared.Count; i++)
         {
-            if (refused < 0 || i < refused)
+            if (refused < 0)
             {
                 Status started = Start(prepared[i], packages[i].Overrides, out _, out string why);
-                if (started.IsError && refused < 0)
+                if (started.IsError)
                 {
                     (s, refused, message) = (started, i, why);
                 }
             }
-            else
+            else if (i != refused)
             {
                 prepared[i].Isolated?.Discard();
             }
@@ -407,7 +416,7 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
         return s;
     }
 
-    /// <summary>A verified package, placed: an isolated driver's host is already starting.</summary>
+    /// <summary>A verified package, placed; an isolated driver's host is not started yet.</summary>
     private sealed record PreparedDriver(DriverLoader Loader, VerifiedPackage Package, Isolation.IsolatedDriver? Isolated);
 
     private Status Prepare(string packageDirectory, DriverMode mode, Isolation.DriverHostCommand? host, out PreparedDriver? prepared, out string message)
@@ -444,17 +453,21 @@ internal sealed class PalisadeKernel : IDisposable, Control.IControlTarget
             return Status.InvalidParameter;
         }
 
-        var isolated = new Isolation.IsolatedDriver(this, verified.Package.Directory, PackageDigest.ContentDigest(verified.Package), host);
-        Status s = isolated.StartHost(verified.Manifest.Name);
+        prepared = new PreparedDriver(loader, verified, new Isolation.IsolatedDriver(this, verified.Package.Directory, PackageDigest.ContentDigest(verified.Package), host));
+        return Status.Success;
+    }
+
+    /// <summary>Starts an isolated driver's host; one that cannot start is ended and refuses the driver.</summary>
+    private static Status StartHost(Isolation.IsolatedDriver isolated, VerifiedPackage package, out string message)
+    {
+        Status s = isolated.StartHost(package.Manifest.Name);
+        message = s.IsSuccess ? string.Empty : "its driver host could not be started" + (isolated.Failure is { } why ? ": " + why : "");
         if (s.IsError)
         {
-            message = "its driver host could not be started" + (isolated.Failure is { } why ? ": " + why : "");
             isolated.Discard();
-            return s;
         }
 
-        prepared = new PreparedDriver(loader, verified, isolated);
-        return Status.Success;
+        return s;
     }
 
     private Status Start(PreparedDriver prepared, IReadOnlyDictionary<string, string> overrides, out DriverObject? record, out string message) =>

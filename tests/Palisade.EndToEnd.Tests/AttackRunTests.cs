@@ -53,6 +53,28 @@ public sealed class AttackRunTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_p.Home, "crash")) && Directory.EnumerateFiles(Path.Combine(_p.Home, "crash")).Any());
     }
 
+    /// <summary>
+    /// A driver host loads only the bytes the kernel verified and does not run the verifier itself, so the kernel's
+    /// verification is the one wall before a host: a rootkit placed in a host (by the run, or asking for one in its
+    /// manifest) must meet it there too, before any host starts.
+    /// </summary>
+    [Theory]
+    [InlineData("--isolated")]
+    [InlineData("--in-kernel")]
+    public void A_rootkit_is_refused_by_the_verifier_wherever_it_is_placed_and_no_driver_host_starts(string placement)
+    {
+        string events = Path.Combine(_p.Work, "events.jsonl");
+
+        ProcessResult run = _p.Run(
+            [placement, "--driver", PalisadeRun.Driver("antivirus"), "--driver", Attack("callback-remove"), "--events", events],
+            "sh", "-c", "echo started");
+
+        Assert.True(run.ExitCode == 125, $"status {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");
+        Assert.DoesNotContain("started", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("refused: the driver verifier refused callback-remove", run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"kind\":\"driver-host\"", File.ReadAllText(events), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("protected")]
     [InlineData("compat")]
